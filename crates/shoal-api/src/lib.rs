@@ -1,1 +1,22 @@
-//! placeholder
+//! Shoal's DynamoDB HTTP API.
+//!
+//! - [`server::serve`] runs the HTTP/1.1 server; [`server::Api`] handles one request:
+//!   body limit → SigV4 ([`sigv4::Verifier`]) → `X-Amz-Target` → JSON → [`ops::dispatch`].
+//! - [`backend::Backend`] is everything the API needs from a node (catalog, partitions), so the
+//!   API can be tested without a cluster; `shoal-node` implements it.
+//! - [`error::ApiError`] is the only place errors become DynamoDB `__type` names and statuses.
+//!
+//! ```no_run
+//! # async fn run(backend: std::sync::Arc<dyn shoal_api::backend::Backend>) -> std::io::Result<()> {
+//! let api = std::sync::Arc::new(shoal_api::server::Api::new(backend));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
+//! shoal_api::server::serve(listener, api, std::future::pending()).await
+//! # }
+//! ```
+
+pub mod backend;
+pub mod error;
+pub mod input;
+pub mod ops;
+pub mod server;
+pub mod sigv4;

@@ -1,1 +1,142 @@
-fn main() {}
+//! `shoal`: the command line. Thin by design: it parses flags, environment and the config file
+//! into a [`shoal_node::NodeConfig`] and runs the node, or manages access keys.
+
+mod config;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use config::{KeysArgs, StartArgs};
+
+/// Shoal: a DynamoDB-compatible, distributed, self-managing key-value and document database.
+///
+/// With no command, `shoal` runs `shoal start`: a single node on 127.0.0.1:8000 with its data in
+/// ./shoal-data.
+#[derive(Parser, Debug)]
+#[command(name = "shoal", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    start: StartArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a node (the default).
+    Start(StartArgs),
+    /// Manage access keys (takes effect on a running node within a second).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCommand {
+    /// Create an access key and print it (the secret is shown only this once).
+    Create(KeysArgs),
+    /// List access key ids.
+    List(KeysArgs),
+    /// Delete an access key.
+    Delete {
+        /// The access key id to delete.
+        id: String,
+        #[command(flatten)]
+        args: KeysArgs,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => start(cli.start),
+        Some(Command::Start(args)) => start(args),
+        Some(Command::Keys { command }) => keys(command),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("shoal: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: config::LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("SHOAL_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        config::LogFormat::Json => builder.json().init(),
+        config::LogFormat::Text => builder.init(),
+    }
+}
+
+fn start(args: StartArgs) -> anyhow::Result<()> {
+    let settings = config::resolve(&args)?;
+    init_logging(settings.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let data_dir = settings.node.data_dir.clone();
+        let node = shoal_node::Node::start(settings.node).await?;
+        if let Some(key) = node.created_admin_key() {
+            println!(
+                "Shoal created an admin access key. It is shown only this once; it is stored in {} (mode 0600).",
+                data_dir.join(shoal_node::keys::KEY_FILE).display()
+            );
+            println!("  AWS_ACCESS_KEY_ID={}", key.id);
+            println!("  AWS_SECRET_ACCESS_KEY={}", key.secret);
+        }
+        println!("Shoal is serving the DynamoDB API on http://{}", node.local_addr());
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        node.shutdown().await;
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the node");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+fn keys(command: KeysCommand) -> anyhow::Result<()> {
+    match command {
+        KeysCommand::Create(args) => {
+            let key = shoal_node::keys::create_key(&config::keys_data_dir(&args)?)?;
+            println!("AWS_ACCESS_KEY_ID={}", key.id);
+            println!("AWS_SECRET_ACCESS_KEY={}", key.secret);
+        }
+        KeysCommand::List(args) => {
+            for (id, created, admin) in shoal_node::keys::list_keys(&config::keys_data_dir(&args)?)? {
+                let created = time::OffsetDateTime::from_unix_timestamp(created as i64)
+                    .ok()
+                    .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+                    .unwrap_or_default();
+                println!("{id}\t{created}{}", if admin { "\tadmin" } else { "" });
+            }
+        }
+        KeysCommand::Delete { id, args } => {
+            if !shoal_node::keys::delete_key(&config::keys_data_dir(&args)?, &id)? {
+                anyhow::bail!("no access key {id}");
+            }
+            println!("deleted {id}");
+        }
+    }
+    Ok(())
+}

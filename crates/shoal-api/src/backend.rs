@@ -1,0 +1,157 @@
+//! The [`Backend`] trait: what the API needs from a node, so the API can be tested without a cluster.
+//!
+//! The API layer validates and parses requests into catalog changes and storage [`Command`]s; the
+//! backend decides where they run (a local partition today, a Raft group later).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use shoal_storage::{Applied, ApplyError, Command};
+use shoal_types::key::KeySchema;
+use shoal_types::{Item, ScalarType};
+
+use crate::sigv4::KeyLookup;
+
+/// `TableStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TableStatus {
+    Creating,
+    Active,
+    Updating,
+    Deleting,
+}
+
+impl TableStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TableStatus::Creating => "CREATING",
+            TableStatus::Active => "ACTIVE",
+            TableStatus::Updating => "UPDATING",
+            TableStatus::Deleting => "DELETING",
+        }
+    }
+}
+
+/// `BillingMode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BillingMode {
+    Provisioned,
+    PayPerRequest,
+}
+
+impl BillingMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BillingMode::Provisioned => "PROVISIONED",
+            BillingMode::PayPerRequest => "PAY_PER_REQUEST",
+        }
+    }
+}
+
+/// Billing settings and the provisioned-throughput history DescribeTable reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Billing {
+    pub mode: BillingMode,
+    pub read_capacity_units: u64,
+    pub write_capacity_units: u64,
+    /// Seconds since the epoch.
+    pub last_update_to_pay_per_request: Option<f64>,
+    pub last_increase: Option<f64>,
+    pub last_decrease: Option<f64>,
+    pub decreases_today: u64,
+}
+
+/// One table's catalog entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableMeta {
+    pub name: String,
+    /// A UUID, `TableId`.
+    pub id: String,
+    pub arn: String,
+    pub key_schema: KeySchema,
+    /// `AttributeDefinitions` in the order given at creation.
+    pub attribute_definitions: Vec<(String, ScalarType)>,
+    /// Seconds since the epoch, `CreationDateTime`.
+    pub created_at: f64,
+    pub status: TableStatus,
+    pub billing: Billing,
+    pub deletion_protection: bool,
+    pub table_class: Option<String>,
+    /// Tags in insertion order (keys unique).
+    pub tags: Vec<(String, String)>,
+    /// Bumped on every change; [`Backend::replace_table`] compares it.
+    pub version: u64,
+}
+
+/// Item count and size of a table, summed over its partitions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableStats {
+    pub item_count: u64,
+    pub size_bytes: u64,
+}
+
+/// What can go wrong below the API. Each variant is mapped to a DynamoDB error by the handlers.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("table not found: {0}")]
+    TableNotFound(String),
+    #[error("table already exists: {0}")]
+    TableExists(String),
+    /// The table changed since the caller read it (compare-and-swap on `version` lost).
+    #[error("table {0} was changed concurrently")]
+    Conflict(String),
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+/// A node as the API sees it.
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// The region this node serves (ARNs, credential scope).
+    fn region(&self) -> &str;
+
+    /// The account id used in ARNs.
+    fn account_id(&self) -> &str;
+
+    /// Where SigV4 verification finds secrets.
+    fn keys(&self) -> &dyn KeyLookup;
+
+    /// The API addresses clients may use (`DescribeEndpoints`).
+    fn endpoints(&self) -> Vec<String>;
+
+    /// Creates a table from a complete catalog entry (status `Creating`); returns the stored entry.
+    async fn create_table(&self, meta: TableMeta) -> Result<Arc<TableMeta>, BackendError>;
+
+    /// The table's catalog entry (cheap: served from the node's cache).
+    async fn table(&self, name: &str) -> Result<Arc<TableMeta>, BackendError>;
+
+    /// The table's item count and size.
+    async fn table_stats(&self, name: &str) -> Result<TableStats, BackendError>;
+
+    /// All table names, sorted.
+    async fn list_tables(&self) -> Result<Vec<String>, BackendError>;
+
+    /// Replaces the catalog entry if its `version` still equals `expected_version`.
+    async fn replace_table(
+        &self,
+        expected_version: u64,
+        meta: TableMeta,
+    ) -> Result<Arc<TableMeta>, BackendError>;
+
+    /// Deletes the table and its data; returns the entry as it was, with its last stats.
+    async fn delete_table(&self, name: &str) -> Result<(Arc<TableMeta>, TableStats), BackendError>;
+
+    /// Runs one write command on the partition that owns its key; returns once durable.
+    async fn write(&self, table: &TableMeta, command: Command) -> Result<Applied, BackendError>;
+
+    /// Reads one item by its key.
+    async fn get(
+        &self,
+        table: &TableMeta,
+        key: &Item,
+        consistent: bool,
+    ) -> Result<Option<Item>, BackendError>;
+}

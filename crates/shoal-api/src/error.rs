@@ -1,0 +1,162 @@
+//! [`ApiError`]: every error a client can see, with its DynamoDB `__type` and HTTP status.
+//!
+//! This is the only place where errors become DynamoDB error names. Lower layers' errors reach the
+//! client with their own code only where a handler maps them explicitly; anything else is an
+//! `InternalServerError` whose details are logged, never sent.
+
+use http::StatusCode;
+
+/// The DynamoDB error types Shoal returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    Validation,
+    Serialization,
+    UnknownOperation,
+    MissingAuthenticationToken,
+    UnrecognizedClient,
+    InvalidSignature,
+    IncompleteSignature,
+    AccessDenied,
+    ResourceNotFound,
+    ResourceInUse,
+    ConditionalCheckFailed,
+    LimitExceeded,
+    RequestEntityTooLarge,
+    InternalServerError,
+}
+
+impl ErrorKind {
+    /// The name after `#` in `__type`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Validation => "ValidationException",
+            ErrorKind::Serialization => "SerializationException",
+            ErrorKind::UnknownOperation => "UnknownOperationException",
+            ErrorKind::MissingAuthenticationToken => "MissingAuthenticationTokenException",
+            ErrorKind::UnrecognizedClient => "UnrecognizedClientException",
+            ErrorKind::InvalidSignature => "InvalidSignatureException",
+            ErrorKind::IncompleteSignature => "IncompleteSignatureException",
+            ErrorKind::AccessDenied => "AccessDeniedException",
+            ErrorKind::ResourceNotFound => "ResourceNotFoundException",
+            ErrorKind::ResourceInUse => "ResourceInUseException",
+            ErrorKind::ConditionalCheckFailed => "ConditionalCheckFailedException",
+            ErrorKind::LimitExceeded => "LimitExceededException",
+            ErrorKind::RequestEntityTooLarge => "RequestEntityTooLargeException",
+            ErrorKind::InternalServerError => "InternalServerError",
+        }
+    }
+
+    /// The HTTP status DynamoDB answers with.
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorKind::InternalServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorKind::RequestEntityTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+/// An error answered to the client: its kind, DynamoDB's message, and for conditional-check
+/// failures the item when `ReturnValuesOnConditionCheckFailure=ALL_OLD` asked for it.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub kind: ErrorKind,
+    pub message: String,
+    /// Extra members of the error body (e.g. `Item`).
+    pub extra: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl ApiError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        ApiError { kind, message: message.into(), extra: None }
+    }
+
+    pub fn validation(message: impl Into<String>) -> Self {
+        ApiError::new(ErrorKind::Validation, message)
+    }
+
+    pub fn serialization(message: impl Into<String>) -> Self {
+        ApiError::new(ErrorKind::Serialization, message)
+    }
+
+    /// `ResourceNotFoundException: Requested resource not found` (item and table operations).
+    pub fn resource_not_found() -> Self {
+        ApiError::new(ErrorKind::ResourceNotFound, "Requested resource not found")
+    }
+
+    /// An internal failure: the client sees a generic message; the cause is logged here.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(%cause, "internal error");
+        ApiError::new(ErrorKind::InternalServerError, "Internal server error")
+    }
+
+    /// The JSON error body: `{"__type": "com.amazonaws.dynamodb.v20120810#Name", "message": ...}`.
+    pub fn body(&self) -> Vec<u8> {
+        let mut obj = serde_json::Map::new();
+        obj.insert(
+            "__type".into(),
+            format!("com.amazonaws.dynamodb.v20120810#{}", self.kind.name()).into(),
+        );
+        obj.insert("message".into(), self.message.clone().into());
+        if let Some(extra) = &self.extra {
+            for (k, v) in extra {
+                obj.insert(k.clone(), v.clone());
+            }
+        }
+        serde_json::to_vec(&obj).unwrap_or_default()
+    }
+}
+
+impl From<shoal_types::TypeError> for ApiError {
+    fn from(e: shoal_types::TypeError) -> Self {
+        match e {
+            shoal_types::TypeError::Serialization(m) => ApiError::serialization(m),
+            shoal_types::TypeError::Validation(m) => ApiError::validation(m),
+        }
+    }
+}
+
+impl From<shoal_expr::ExprError> for ApiError {
+    fn from(e: shoal_expr::ExprError) -> Self {
+        ApiError::validation(e.message)
+    }
+}
+
+/// Collects model-constraint violations and reports them as DynamoDB does:
+/// `2 validation errors detected: Value null at 'tableName' failed to satisfy constraint: Member must not be null; ...`.
+#[derive(Debug, Default)]
+pub struct Violations(Vec<String>);
+
+impl Violations {
+    pub fn push(&mut self, violation: String) {
+        self.0.push(violation);
+    }
+
+    /// `Value null at 'field' failed to satisfy constraint: Member must not be null`.
+    pub fn missing(&mut self, field: &str) {
+        self.push(format!(
+            "Value null at '{field}' failed to satisfy constraint: Member must not be null"
+        ));
+    }
+
+    /// A constraint on a present value; `value` is shown as DynamoDB shows it.
+    pub fn constraint(&mut self, value: &str, field: &str, constraint: &str) {
+        self.push(format!(
+            "Value '{value}' at '{field}' failed to satisfy constraint: {constraint}"
+        ));
+    }
+
+    pub fn into_result(self) -> Result<(), ApiError> {
+        match self.0.len() {
+            0 => Ok(()),
+            1 => Err(ApiError::validation(format!(
+                "1 validation error detected: {}",
+                self.0.join("; ")
+            ))),
+            n => Err(ApiError::validation(format!(
+                "{n} validation errors detected: {}",
+                self.0.join("; ")
+            ))),
+        }
+    }
+}

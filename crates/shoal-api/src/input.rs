@@ -1,0 +1,192 @@
+//! Typed access to the members of a request's JSON object.
+//!
+//! Wrong JSON types are `SerializationException`s, as DynamoDB's front end reports them; a JSON
+//! `null` counts as an absent member. Model constraints (required, lengths, enums) are checked by the
+//! handlers with [`crate::error::Violations`].
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+use shoal_types::{AttributeValue, Item};
+
+use crate::error::ApiError;
+
+/// The top-level JSON object of a request.
+pub struct Input<'a> {
+    obj: &'a Map<String, Value>,
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "VALUE_NULL",
+        Value::Bool(true) => "TRUE_VALUE",
+        Value::Bool(false) => "FALSE_VALUE",
+        Value::Number(_) => "NUMBER_VALUE",
+        Value::String(_) => "STRING_VALUE",
+        Value::Array(_) => "START_ARRAY",
+        Value::Object(_) => "START_OBJECT",
+    }
+}
+
+/// The SerializationException for a value of the wrong JSON type.
+pub fn type_mismatch(v: &Value, expected: &str) -> ApiError {
+    match v {
+        Value::Object(_) => {
+            ApiError::serialization("Start of structure or map found where not expected.")
+        }
+        Value::Array(_) => ApiError::serialization("Start of list found where not expected"),
+        other => ApiError::serialization(format!(
+            "{} can not be converted to {expected}",
+            json_kind(other)
+        )),
+    }
+}
+
+impl<'a> Input<'a> {
+    /// Wraps a parsed request body; anything but a JSON object is a SerializationException.
+    pub fn new(body: &'a Value) -> Result<Self, ApiError> {
+        match body {
+            Value::Object(obj) => Ok(Input { obj }),
+            other => Err(type_mismatch(other, "a structure")),
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&'a Value> {
+        match self.obj.get(name) {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v),
+        }
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    pub fn str(&self, name: &str) -> Result<Option<&'a str>, ApiError> {
+        opt_str(self.get(name))
+    }
+
+    pub fn bool(&self, name: &str) -> Result<Option<bool>, ApiError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(v) => Err(type_mismatch(v, "a Boolean")),
+        }
+    }
+
+    pub fn i64(&self, name: &str) -> Result<Option<i64>, ApiError> {
+        opt_i64(self.get(name))
+    }
+
+    pub fn object(&self, name: &str) -> Result<Option<&'a Map<String, Value>>, ApiError> {
+        opt_object(self.get(name))
+    }
+
+    pub fn array(&self, name: &str) -> Result<Option<&'a Vec<Value>>, ApiError> {
+        opt_array(self.get(name))
+    }
+
+    /// A member that is a map of attribute name to AttributeValue (`Item`, `Key`).
+    pub fn item(&self, name: &str) -> Result<Option<Item>, ApiError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(v) => Ok(Some(shoal_types::json::item_from_json(v)?)),
+        }
+    }
+
+    /// `ExpressionAttributeNames`: a map of strings.
+    pub fn string_map(&self, name: &str) -> Result<Option<HashMap<String, String>>, ApiError> {
+        let Some(obj) = self.object(name)? else { return Ok(None) };
+        let mut out = HashMap::with_capacity(obj.len());
+        for (k, v) in obj {
+            match v {
+                Value::String(s) => {
+                    out.insert(k.clone(), s.clone());
+                }
+                other => return Err(type_mismatch(other, "String")),
+            }
+        }
+        Ok(Some(out))
+    }
+
+    /// `ExpressionAttributeValues`: a map of AttributeValues. A bad value is reported as DynamoDB
+    /// does: `ExpressionAttributeValues contains invalid value: <reason> for key <name>`.
+    pub fn value_map(
+        &self,
+        name: &str,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, ApiError> {
+        let Some(obj) = self.object(name)? else { return Ok(None) };
+        let mut out = HashMap::with_capacity(obj.len());
+        for (k, v) in obj {
+            match shoal_types::json::attribute_value_from_json(v) {
+                Ok(av) => {
+                    out.insert(k.clone(), av);
+                }
+                Err(shoal_types::TypeError::Validation(m)) => {
+                    return Err(ApiError::validation(format!(
+                        "ExpressionAttributeValues contains invalid value: {m} for key {k}"
+                    )));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(Some(out))
+    }
+}
+
+pub fn opt_str(v: Option<&Value>) -> Result<Option<&str>, ApiError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(v) => Err(type_mismatch(v, "String")),
+    }
+}
+
+pub fn opt_i64(v: Option<&Value>) -> Result<Option<i64>, ApiError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => match n.as_i64() {
+            Some(i) => Ok(Some(i)),
+            None => Err(ApiError::serialization(format!(
+                "NUMBER_VALUE can not be converted to a Long: {n}"
+            ))),
+        },
+        Some(v) => Err(type_mismatch(v, "a Long")),
+    }
+}
+
+pub fn opt_object(v: Option<&Value>) -> Result<Option<&Map<String, Value>>, ApiError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(o)) => Ok(Some(o)),
+        Some(v @ Value::Array(_)) => Err(type_mismatch(v, "a structure")),
+        Some(v) => Err(ApiError::serialization(format!(
+            "Unexpected value type in payload: {}",
+            json_kind(v)
+        ))),
+    }
+}
+
+pub fn opt_array(v: Option<&Value>) -> Result<Option<&Vec<Value>>, ApiError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(a)) => Ok(Some(a)),
+        Some(v @ Value::Object(_)) => Err(type_mismatch(v, "a list")),
+        Some(v) => Err(ApiError::serialization(format!(
+            "Unexpected value type in payload: {}",
+            json_kind(v)
+        ))),
+    }
+}
+
+/// A nested object (an element of a list member) viewed as an [`Input`].
+pub fn nested(v: &Value) -> Result<Input<'_>, ApiError> {
+    Input::new(v)
+}
+
+impl<'a> Input<'a> {
+    /// The raw JSON of a member (`None` when absent or `null`).
+    pub fn raw(&self, name: &str) -> Option<&'a Value> {
+        self.get(name)
+    }
+}

@@ -1,0 +1,61 @@
+//! `ReturnConsumedCapacity`: DynamoDB's capacity-unit arithmetic.
+//!
+//! Writes: one unit per started KB of the larger of the old and new item (minimum 1).
+//! Reads: one unit per started 4 KB (minimum 1), halved for eventually consistent reads.
+
+use serde_json::{Map, Value, json};
+
+use crate::error::Violations;
+
+/// The requested level of detail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    None,
+    Total,
+    Indexes,
+}
+
+impl Level {
+    pub fn parse(value: Option<&str>, v: &mut Violations) -> Level {
+        match super::validate::enum_value(
+            value,
+            "returnConsumedCapacity",
+            &["INDEXES", "TOTAL", "NONE"],
+            v,
+        ) {
+            Some("INDEXES") => Level::Indexes,
+            Some("TOTAL") => Level::Total,
+            _ => Level::None,
+        }
+    }
+}
+
+/// Write units for an item of `bytes` (the larger of before and after).
+pub fn write_units(bytes: usize) -> f64 {
+    bytes.div_ceil(1024).max(1) as f64
+}
+
+/// Read units for `bytes` read.
+pub fn read_units(bytes: usize, consistent: bool) -> f64 {
+    let units = bytes.div_ceil(4096).max(1) as f64;
+    if consistent { units } else { units / 2.0 }
+}
+
+/// Adds `ConsumedCapacity` to `out` when the level asks for it.
+pub fn attach(out: &mut Map<String, Value>, level: Level, table: &str, units: f64) {
+    match level {
+        Level::None => {}
+        Level::Total => {
+            out.insert(
+                "ConsumedCapacity".into(),
+                json!({"TableName": table, "CapacityUnits": units}),
+            );
+        }
+        Level::Indexes => {
+            out.insert(
+                "ConsumedCapacity".into(),
+                json!({"TableName": table, "CapacityUnits": units, "Table": {"CapacityUnits": units}}),
+            );
+        }
+    }
+}

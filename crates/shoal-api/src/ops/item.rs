@@ -1,0 +1,338 @@
+//! Single-item operations: PutItem, GetItem, DeleteItem, UpdateItem.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+use shoal_expr::{ConditionKind, ExprContext};
+use shoal_storage::{ApplyError, Command};
+use shoal_types::json::item_to_json;
+use shoal_types::size::{MAX_ITEM_SIZE, item_size};
+use shoal_types::{AttributeValue, Item};
+
+use super::Ctx;
+use super::capacity::{self, Level};
+use super::validate::{active_table, backend_error, enum_value, table_name};
+use crate::backend::BackendError;
+use crate::error::{ApiError, ErrorKind, Violations};
+use crate::input::Input;
+
+const RETURN_VALUES: &[&str] = &["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"];
+
+/// The members every write shares.
+struct WriteParams<'a> {
+    table: &'a str,
+    return_values: &'a str,
+    on_condition_failure_all_old: bool,
+    capacity: Level,
+    condition: Option<&'a str>,
+}
+
+fn write_params<'a>(input: &Input<'a>, v: &mut Violations) -> Result<WriteParams<'a>, ApiError> {
+    let table = table_name(input.str("TableName")?, "tableName", v);
+    let rv = enum_value(input.str("ReturnValues")?, "returnValues", RETURN_VALUES, v);
+    let capacity = Level::parse(input.str("ReturnConsumedCapacity")?, v);
+    enum_value(
+        input.str("ReturnItemCollectionMetrics")?,
+        "returnItemCollectionMetrics",
+        &["SIZE", "NONE"],
+        v,
+    );
+    let rvoccf = enum_value(
+        input.str("ReturnValuesOnConditionCheckFailure")?,
+        "returnValuesOnConditionCheckFailure",
+        &["ALL_OLD", "NONE"],
+        v,
+    );
+    Ok(WriteParams {
+        table: table.unwrap_or(""),
+        return_values: rv.unwrap_or("NONE"),
+        on_condition_failure_all_old: rvoccf == Some("ALL_OLD"),
+        capacity,
+        condition: input.str("ConditionExpression")?,
+    })
+}
+
+/// Rejects legacy parameters this version does not implement, and their mix with expressions.
+fn reject_legacy(input: &Input<'_>, pairs: &[(&str, &str)]) -> Result<(), ApiError> {
+    for (legacy, expression) in pairs {
+        if input.has(legacy) {
+            if input.has(expression) {
+                return Err(ApiError::validation(format!(
+                    "Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {{{legacy}}} Expression parameters: {{{expression}}}"
+                )));
+            }
+            return Err(ApiError::validation(format!(
+                "The legacy parameter {legacy} is not supported by this version of Shoal; use {expression}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Reads `ExpressionAttributeNames`/`Values`, with DynamoDB's rules for when they may appear.
+fn placeholders(
+    input: &Input<'_>,
+    any_expression: bool,
+    values_allowed: bool,
+) -> Result<(Option<HashMap<String, String>>, Option<HashMap<String, AttributeValue>>), ApiError> {
+    let names = input.string_map("ExpressionAttributeNames")?;
+    let values = if values_allowed { input.value_map("ExpressionAttributeValues")? } else { None };
+    if let Some(n) = &names {
+        if !any_expression {
+            return Err(ApiError::validation(
+                "ExpressionAttributeNames can only be specified when using expressions",
+            ));
+        }
+        if n.is_empty() {
+            return Err(ApiError::validation("ExpressionAttributeNames must not be empty"));
+        }
+    }
+    if let Some(vals) = &values {
+        if !any_expression {
+            return Err(ApiError::validation(
+                "ExpressionAttributeValues can only be specified when using expressions",
+            ));
+        }
+        if vals.is_empty() {
+            return Err(ApiError::validation("ExpressionAttributeValues must not be empty"));
+        }
+    }
+    Ok((names, values))
+}
+
+fn write_error(e: BackendError, return_old_on_failure: bool) -> ApiError {
+    match e {
+        BackendError::Apply(ApplyError::ConditionalCheckFailed { item }) => {
+            let mut err =
+                ApiError::new(ErrorKind::ConditionalCheckFailed, "The conditional request failed");
+            if return_old_on_failure {
+                if let Some(item) = item {
+                    let mut extra = Map::new();
+                    extra.insert("Item".into(), item_to_json(&item));
+                    err.extra = Some(extra);
+                }
+            }
+            err
+        }
+        BackendError::Apply(ApplyError::Validation(m)) => ApiError::validation(m),
+        other => backend_error(other),
+    }
+}
+
+fn required_item(input: &Input<'_>, member: &str, field: &str, v: &mut Violations) -> Result<Item, ApiError> {
+    match input.item(member)? {
+        Some(item) => Ok(item),
+        None => {
+            v.missing(field);
+            Ok(Item::new())
+        }
+    }
+}
+
+fn attach_attributes(out: &mut Map<String, Value>, attrs: Option<&Item>) {
+    if let Some(a) = attrs {
+        if !a.is_empty() {
+            out.insert("Attributes".into(), item_to_json(a));
+        }
+    }
+}
+
+/// `PutItem`.
+pub async fn put_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> {
+    let mut v = Violations::default();
+    let p = write_params(input, &mut v)?;
+    let item = required_item(input, "Item", "item", &mut v)?;
+    v.into_result()?;
+    if !matches!(p.return_values, "NONE" | "ALL_OLD") {
+        return Err(ApiError::validation("ReturnValues can only be ALL_OLD or NONE"));
+    }
+    reject_legacy(input, &[("Expected", "ConditionExpression")])?;
+    let (names, values) = placeholders(input, p.condition.is_some(), true)?;
+    let mut ectx = ExprContext::new(names.as_ref(), values.as_ref());
+    let condition = p
+        .condition
+        .map(|c| shoal_expr::parse_condition(c, &mut ectx, ConditionKind::Condition))
+        .transpose()?;
+    ectx.check_all_used()?;
+
+    let table = active_table(ctx, p.table).await?;
+    table.key_schema.validate_item(&item)?;
+    let size = item_size(&item);
+    if size > MAX_ITEM_SIZE {
+        return Err(ApiError::validation("Item size has exceeded the maximum allowed size"));
+    }
+    let applied = ctx
+        .backend
+        .write(&table, Command::Put { item, condition })
+        .await
+        .map_err(|e| write_error(e, p.on_condition_failure_all_old))?;
+    let mut out = Map::new();
+    if p.return_values == "ALL_OLD" {
+        attach_attributes(&mut out, applied.old.as_ref());
+    }
+    let old_size = applied.old.as_ref().map(item_size).unwrap_or(0);
+    capacity::attach(&mut out, p.capacity, &table.name, capacity::write_units(size.max(old_size)));
+    Ok(Value::Object(out))
+}
+
+/// `DeleteItem`.
+pub async fn delete_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> {
+    let mut v = Violations::default();
+    let p = write_params(input, &mut v)?;
+    let key = required_item(input, "Key", "key", &mut v)?;
+    v.into_result()?;
+    if !matches!(p.return_values, "NONE" | "ALL_OLD") {
+        return Err(ApiError::validation("ReturnValues can only be ALL_OLD or NONE"));
+    }
+    reject_legacy(input, &[("Expected", "ConditionExpression")])?;
+    let (names, values) = placeholders(input, p.condition.is_some(), true)?;
+    let mut ectx = ExprContext::new(names.as_ref(), values.as_ref());
+    let condition = p
+        .condition
+        .map(|c| shoal_expr::parse_condition(c, &mut ectx, ConditionKind::Condition))
+        .transpose()?;
+    ectx.check_all_used()?;
+
+    let table = active_table(ctx, p.table).await?;
+    table.key_schema.validate_key(&key)?;
+    let applied = ctx
+        .backend
+        .write(&table, Command::Delete { key, condition })
+        .await
+        .map_err(|e| write_error(e, p.on_condition_failure_all_old))?;
+    let mut out = Map::new();
+    if p.return_values == "ALL_OLD" {
+        attach_attributes(&mut out, applied.old.as_ref());
+    }
+    let old_size = applied.old.as_ref().map(item_size).unwrap_or(0);
+    capacity::attach(&mut out, p.capacity, &table.name, capacity::write_units(old_size));
+    Ok(Value::Object(out))
+}
+
+/// `UpdateItem`.
+pub async fn update_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> {
+    let mut v = Violations::default();
+    let p = write_params(input, &mut v)?;
+    let key = required_item(input, "Key", "key", &mut v)?;
+    let update_text = input.str("UpdateExpression")?;
+    v.into_result()?;
+    reject_legacy(
+        input,
+        &[("Expected", "ConditionExpression"), ("AttributeUpdates", "UpdateExpression")],
+    )?;
+    let any_expression = p.condition.is_some() || update_text.is_some();
+    let (names, values) = placeholders(input, any_expression, true)?;
+    let mut ectx = ExprContext::new(names.as_ref(), values.as_ref());
+    let update = match update_text {
+        Some(text) => shoal_expr::parse_update(text, &mut ectx)?,
+        None => shoal_expr::Update::default(),
+    };
+    let condition = p
+        .condition
+        .map(|c| shoal_expr::parse_condition(c, &mut ectx, ConditionKind::Condition))
+        .transpose()?;
+    ectx.check_all_used()?;
+
+    let table = active_table(ctx, p.table).await?;
+    table.key_schema.validate_key(&key)?;
+    let key_names = [Some(&table.key_schema.hash), table.key_schema.range.as_ref()];
+    for name in update.top_level_names() {
+        if key_names.iter().flatten().any(|k| k.name == name) {
+            return Err(ApiError::validation(format!(
+                "One or more parameter values were invalid: Cannot update attribute {name}. This attribute is part of the key"
+            )));
+        }
+    }
+    let updated_paths = update.updated_paths();
+    let applied = ctx
+        .backend
+        .write(&table, Command::Update { key, update, condition })
+        .await
+        .map_err(|e| write_error(e, p.on_condition_failure_all_old))?;
+    let mut out = Map::new();
+    match p.return_values {
+        "ALL_OLD" => attach_attributes(&mut out, applied.old.as_ref()),
+        "ALL_NEW" => attach_attributes(&mut out, applied.new.as_ref()),
+        "UPDATED_OLD" => {
+            let projected = applied.old.as_ref().map(|i| updated_paths.apply(i));
+            attach_attributes(&mut out, projected.as_ref());
+        }
+        "UPDATED_NEW" => {
+            let projected = applied.new.as_ref().map(|i| updated_paths.apply(i));
+            attach_attributes(&mut out, projected.as_ref());
+        }
+        _ => {}
+    }
+    let size = applied
+        .old
+        .as_ref()
+        .map(item_size)
+        .unwrap_or(0)
+        .max(applied.new.as_ref().map(item_size).unwrap_or(0));
+    capacity::attach(&mut out, p.capacity, &table.name, capacity::write_units(size));
+    Ok(Value::Object(out))
+}
+
+/// `GetItem`.
+pub async fn get_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> {
+    let mut v = Violations::default();
+    let table_name = table_name(input.str("TableName")?, "tableName", &mut v);
+    let key = required_item(input, "Key", "key", &mut v)?;
+    let capacity = Level::parse(input.str("ReturnConsumedCapacity")?, &mut v);
+    let consistent = input.bool("ConsistentRead")?.unwrap_or(false);
+    let projection_text = input.str("ProjectionExpression")?;
+    let attributes_to_get = input.array("AttributesToGet")?;
+    if let Some(list) = attributes_to_get {
+        if list.is_empty() {
+            v.constraint("[]", "attributesToGet", "Member must have length greater than or equal to 1");
+        }
+    }
+    v.into_result()?;
+    if attributes_to_get.is_some() && projection_text.is_some() {
+        return Err(ApiError::validation(
+            "Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {AttributesToGet} Expression parameters: {ProjectionExpression}",
+        ));
+    }
+    let to_get: Option<Vec<String>> = match attributes_to_get {
+        None => None,
+        Some(list) => {
+            let mut names: Vec<String> = Vec::with_capacity(list.len());
+            for el in list {
+                let Some(n) = el.as_str() else {
+                    return Err(crate::input::type_mismatch(el, "String"));
+                };
+                if names.iter().any(|m| m == n) {
+                    return Err(ApiError::validation(format!(
+                        "One or more parameter values were invalid: Duplicate value in attribute name: {n}"
+                    )));
+                }
+                names.push(n.to_string());
+            }
+            Some(names)
+        }
+    };
+    let (names, _) = placeholders(input, projection_text.is_some(), false)?;
+    let mut ectx = ExprContext::new(names.as_ref(), None);
+    let projection = projection_text
+        .map(|t| shoal_expr::parse_projection(t, &mut ectx))
+        .transpose()?;
+    ectx.check_all_used()?;
+
+    let table = active_table(ctx, table_name.unwrap_or("")).await?;
+    table.key_schema.validate_key(&key)?;
+    let item = ctx.backend.get(&table, &key, consistent).await.map_err(backend_error)?;
+    let mut out = Map::new();
+    let size = item.as_ref().map(item_size).unwrap_or(0);
+    if let Some(item) = item {
+        let item = match (&projection, &to_get) {
+            (Some(p), _) => p.apply(&item),
+            (None, Some(names)) => {
+                item.into_iter().filter(|(k, _)| names.iter().any(|n| n == k)).collect()
+            }
+            (None, None) => item,
+        };
+        out.insert("Item".into(), item_to_json(&item));
+    }
+    capacity::attach(&mut out, capacity, &table.name, capacity::read_units(size, consistent));
+    Ok(Value::Object(out))
+}

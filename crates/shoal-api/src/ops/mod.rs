@@ -1,0 +1,89 @@
+//! One handler per operation, grouped by family (`table.rs`, `item.rs`, `tags.rs`, `misc.rs`),
+//! and the exhaustive dispatch from `X-Amz-Target` to them.
+
+mod capacity;
+mod item;
+mod misc;
+mod table;
+mod tags;
+mod validate;
+
+use serde_json::Value;
+
+use crate::backend::Backend;
+use crate::error::{ApiError, ErrorKind};
+use crate::input::Input;
+use crate::sigv4::Identity;
+
+/// What a handler gets besides its input: the backend and the verified caller.
+pub struct Ctx<'a> {
+    pub backend: &'a dyn Backend,
+    pub identity: &'a Identity,
+}
+
+/// Every operation of the DynamoDB API model, and whether Shoal implements it yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    CreateTable,
+    DescribeTable,
+    ListTables,
+    DeleteTable,
+    UpdateTable,
+    PutItem,
+    GetItem,
+    DeleteItem,
+    UpdateItem,
+    TagResource,
+    UntagResource,
+    ListTagsOfResource,
+    DescribeEndpoints,
+    DescribeLimits,
+}
+
+impl Operation {
+    /// Parses the operation name from `X-Amz-Target` (after `DynamoDB_20120810.`).
+    pub fn parse(name: &str) -> Option<Operation> {
+        Some(match name {
+            "CreateTable" => Operation::CreateTable,
+            "DescribeTable" => Operation::DescribeTable,
+            "ListTables" => Operation::ListTables,
+            "DeleteTable" => Operation::DeleteTable,
+            "UpdateTable" => Operation::UpdateTable,
+            "PutItem" => Operation::PutItem,
+            "GetItem" => Operation::GetItem,
+            "DeleteItem" => Operation::DeleteItem,
+            "UpdateItem" => Operation::UpdateItem,
+            "TagResource" => Operation::TagResource,
+            "UntagResource" => Operation::UntagResource,
+            "ListTagsOfResource" => Operation::ListTagsOfResource,
+            "DescribeEndpoints" => Operation::DescribeEndpoints,
+            "DescribeLimits" => Operation::DescribeLimits,
+            _ => return None,
+        })
+    }
+}
+
+/// Runs the operation named `op` on `body`. Operations Shoal does not implement (yet) answer
+/// `UnknownOperationException`, as DynamoDB does for any operation it does not know.
+pub async fn dispatch(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
+    let Some(operation) = Operation::parse(op) else {
+        return Err(ApiError::new(ErrorKind::UnknownOperation, ""));
+    };
+    let input = Input::new(body)?;
+    match operation {
+        Operation::CreateTable => table::create_table(ctx, &input).await,
+        Operation::DescribeTable => table::describe_table(ctx, &input).await,
+        Operation::ListTables => table::list_tables(ctx, &input).await,
+        Operation::DeleteTable => table::delete_table(ctx, &input).await,
+        Operation::UpdateTable => table::update_table(ctx, &input).await,
+        Operation::PutItem => item::put_item(ctx, &input).await,
+        Operation::GetItem => item::get_item(ctx, &input).await,
+        Operation::DeleteItem => item::delete_item(ctx, &input).await,
+        Operation::UpdateItem => item::update_item(ctx, &input).await,
+        Operation::TagResource => tags::tag_resource(ctx, &input).await,
+        Operation::UntagResource => tags::untag_resource(ctx, &input).await,
+        Operation::ListTagsOfResource => tags::list_tags_of_resource(ctx, &input).await,
+        Operation::DescribeEndpoints => misc::describe_endpoints(ctx),
+        Operation::DescribeLimits => Ok(misc::describe_limits()),
+    }
+}

@@ -1,0 +1,597 @@
+//! Table operations: CreateTable, DescribeTable, ListTables, DeleteTable, UpdateTable.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value, json};
+use shoal_types::ScalarType;
+use shoal_types::key::{KeyAttr, KeySchema};
+
+use super::Ctx;
+use super::validate::{backend_error, enum_value, table_name};
+use crate::backend::{Billing, BillingMode, TableMeta, TableStats, TableStatus};
+use crate::error::{ApiError, ErrorKind, Violations};
+use crate::input::{Input, nested, opt_i64, opt_str};
+
+/// At most this many tags on one resource (DynamoDB's quota).
+pub const MAX_TAGS: usize = 50;
+
+pub fn now_seconds() -> f64 {
+    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    // Millisecond precision, as DynamoDB reports.
+    (d.as_millis() as f64) / 1000.0
+}
+
+/// The `TableDescription` JSON of a table.
+pub fn describe_json(meta: &TableMeta, stats: TableStats, status: TableStatus) -> Value {
+    let mut t = Map::new();
+    let defs: Vec<Value> = meta
+        .attribute_definitions
+        .iter()
+        .map(|(n, ty)| json!({"AttributeName": n, "AttributeType": ty.as_str()}))
+        .collect();
+    t.insert("AttributeDefinitions".into(), defs.into());
+    t.insert("TableName".into(), meta.name.clone().into());
+    let mut ks = vec![json!({"AttributeName": meta.key_schema.hash.name, "KeyType": "HASH"})];
+    if let Some(r) = &meta.key_schema.range {
+        ks.push(json!({"AttributeName": r.name, "KeyType": "RANGE"}));
+    }
+    t.insert("KeySchema".into(), ks.into());
+    t.insert("TableStatus".into(), status.as_str().into());
+    t.insert("CreationDateTime".into(), json!(meta.created_at));
+    let mut pt = Map::new();
+    if let Some(ts) = meta.billing.last_increase {
+        pt.insert("LastIncreaseDateTime".into(), json!(ts));
+    }
+    if let Some(ts) = meta.billing.last_decrease {
+        pt.insert("LastDecreaseDateTime".into(), json!(ts));
+    }
+    pt.insert("NumberOfDecreasesToday".into(), json!(meta.billing.decreases_today));
+    pt.insert("ReadCapacityUnits".into(), json!(meta.billing.read_capacity_units));
+    pt.insert("WriteCapacityUnits".into(), json!(meta.billing.write_capacity_units));
+    t.insert("ProvisionedThroughput".into(), pt.into());
+    t.insert("TableSizeBytes".into(), json!(stats.size_bytes));
+    t.insert("ItemCount".into(), json!(stats.item_count));
+    t.insert("TableArn".into(), meta.arn.clone().into());
+    t.insert("TableId".into(), meta.id.clone().into());
+    let mut bms = Map::new();
+    bms.insert("BillingMode".into(), meta.billing.mode.as_str().into());
+    if let Some(ts) = meta.billing.last_update_to_pay_per_request {
+        bms.insert("LastUpdateToPayPerRequestDateTime".into(), json!(ts));
+    }
+    t.insert("BillingModeSummary".into(), bms.into());
+    if let Some(class) = &meta.table_class {
+        t.insert("TableClassSummary".into(), json!({"TableClass": class}));
+    }
+    t.insert("DeletionProtectionEnabled".into(), meta.deletion_protection.into());
+    Value::Object(t)
+}
+
+struct ThroughputInput {
+    read: Option<i64>,
+    write: Option<i64>,
+}
+
+fn provisioned_throughput(
+    input: &Input<'_>,
+    v: &mut Violations,
+) -> Result<Option<ThroughputInput>, ApiError> {
+    let Some(obj) = input.object("ProvisionedThroughput")? else { return Ok(None) };
+    let read = opt_i64(obj.get("ReadCapacityUnits"))?;
+    let write = opt_i64(obj.get("WriteCapacityUnits"))?;
+    for (val, field) in [
+        (read, "provisionedThroughput.readCapacityUnits"),
+        (write, "provisionedThroughput.writeCapacityUnits"),
+    ] {
+        match val {
+            None => v.missing(field),
+            Some(n) if n < 1 => v.constraint(
+                &n.to_string(),
+                field,
+                "Member must have value greater than or equal to 1",
+            ),
+            Some(_) => {}
+        }
+    }
+    Ok(Some(ThroughputInput { read, write }))
+}
+
+/// `CreateTable`.
+pub async fn create_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> {
+    let mut v = Violations::default();
+    let name = table_name(input.str("TableName")?, "tableName", &mut v);
+
+    // AttributeDefinitions
+    let mut defs: Vec<(String, Option<ScalarType>)> = Vec::new();
+    match input.array("AttributeDefinitions")? {
+        None => v.missing("attributeDefinitions"),
+        Some(list) => {
+            for (i, el) in list.iter().enumerate() {
+                let el = nested(el)?;
+                let an = el.str("AttributeName")?;
+                let at = el.str("AttributeType")?;
+                let field = format!("attributeDefinitions.{}.member", i + 1);
+                if an.is_none() {
+                    v.missing(&format!("{field}.attributeName"));
+                }
+                match at {
+                    None => v.missing(&format!("{field}.attributeType")),
+                    Some(t) => {
+                        enum_value(Some(t), &format!("{field}.attributeType"), &["B", "N", "S"], &mut v);
+                    }
+                }
+                check_attr_name_len(an, &format!("{field}.attributeName"), &mut v);
+                if let Some(an) = an {
+                    defs.push((an.to_string(), at.and_then(ScalarType::parse)));
+                }
+            }
+        }
+    }
+
+    // KeySchema
+    let mut key_elems: Vec<(String, String)> = Vec::new();
+    match input.array("KeySchema")? {
+        None => v.missing("keySchema"),
+        Some(list) => {
+            if list.is_empty() {
+                v.constraint("[]", "keySchema", "Member must have length greater than or equal to 1");
+            }
+            if list.len() > 2 {
+                v.constraint(
+                    &format!("{} elements", list.len()),
+                    "keySchema",
+                    "Member must have length less than or equal to 2",
+                );
+            }
+            for (i, el) in list.iter().enumerate() {
+                let el = nested(el)?;
+                let an = el.str("AttributeName")?;
+                let kt = el.str("KeyType")?;
+                let field = format!("keySchema.{}.member", i + 1);
+                if an.is_none() {
+                    v.missing(&format!("{field}.attributeName"));
+                }
+                check_attr_name_len(an, &format!("{field}.attributeName"), &mut v);
+                match kt {
+                    None => v.missing(&format!("{field}.keyType")),
+                    Some(t) => {
+                        enum_value(Some(t), &format!("{field}.keyType"), &["HASH", "RANGE"], &mut v);
+                    }
+                }
+                if let (Some(an), Some(kt)) = (an, kt) {
+                    key_elems.push((an.to_string(), kt.to_string()));
+                }
+            }
+        }
+    }
+
+    let billing_mode = enum_value(
+        input.str("BillingMode")?,
+        "billingMode",
+        &["PROVISIONED", "PAY_PER_REQUEST"],
+        &mut v,
+    );
+    let throughput = provisioned_throughput(input, &mut v)?;
+    let table_class = enum_value(
+        input.str("TableClass")?,
+        "tableClass",
+        &["STANDARD", "STANDARD_INFREQUENT_ACCESS"],
+        &mut v,
+    );
+    let deletion_protection = input.bool("DeletionProtectionEnabled")?.unwrap_or(false);
+    let tags = parse_tags(input.array("Tags")?, "tags", &mut v)?;
+    v.into_result()?;
+    let name = name.ok_or_else(|| ApiError::validation("Invalid table name"))?;
+
+    // Semantic checks, in DynamoDB's order.
+    for (kind, param) in [
+        ("LocalSecondaryIndexes", "LocalSecondaryIndexes"),
+        ("GlobalSecondaryIndexes", "GlobalSecondaryIndexes"),
+    ] {
+        if input.has(param) {
+            return Err(ApiError::validation(format!(
+                "{kind} are not supported by this version of Shoal"
+            )));
+        }
+    }
+    let key_schema = build_key_schema(&key_elems, &defs)?;
+    let billing = match billing_mode.unwrap_or("PROVISIONED") {
+        "PAY_PER_REQUEST" => {
+            if throughput.is_some() {
+                return Err(ApiError::validation(
+                    "One or more parameter values were invalid: Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
+                ));
+            }
+            Billing {
+                mode: BillingMode::PayPerRequest,
+                read_capacity_units: 0,
+                write_capacity_units: 0,
+                last_update_to_pay_per_request: Some(now_seconds()),
+                last_increase: None,
+                last_decrease: None,
+                decreases_today: 0,
+            }
+        }
+        _ => {
+            let Some(ThroughputInput { read: Some(r), write: Some(w) }) = throughput else {
+                return Err(ApiError::validation(
+                    "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED",
+                ));
+            };
+            check_throughput_limits(r, w)?;
+            Billing {
+                mode: BillingMode::Provisioned,
+                read_capacity_units: r as u64,
+                write_capacity_units: w as u64,
+                last_update_to_pay_per_request: None,
+                last_increase: None,
+                last_decrease: None,
+                decreases_today: 0,
+            }
+        }
+    };
+
+    let id = uuid::Uuid::new_v4().to_string();
+    let arn = table_arn(ctx, name);
+    let meta = TableMeta {
+        name: name.to_string(),
+        id,
+        arn,
+        key_schema,
+        attribute_definitions: defs
+            .into_iter()
+            .filter_map(|(n, t)| t.map(|t| (n, t)))
+            .collect(),
+        created_at: now_seconds(),
+        status: TableStatus::Creating,
+        billing,
+        deletion_protection,
+        table_class: table_class.map(str::to_string),
+        tags,
+        version: 1,
+    };
+    let stored = ctx.backend.create_table(meta).await.map_err(backend_error)?;
+    Ok(json!({ "TableDescription": describe_json(&stored, TableStats::default(), TableStatus::Creating) }))
+}
+
+fn check_attr_name_len(name: Option<&str>, field: &str, v: &mut Violations) {
+    if let Some(n) = name {
+        if n.is_empty() {
+            v.constraint(n, field, "Member must have length greater than or equal to 1");
+        } else if n.len() > 255 {
+            v.constraint(n, field, "Member must have length less than or equal to 255");
+        }
+    }
+}
+
+fn check_throughput_limits(read: i64, write: i64) -> Result<(), ApiError> {
+    const MAX: i64 = 40_000;
+    if read > MAX || write > MAX {
+        return Err(ApiError::new(
+            ErrorKind::LimitExceeded,
+            format!(
+                "Subscriber limit exceeded: Provisioned throughput for the table exceeds the account limit of {MAX} units"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn build_key_schema(
+    elems: &[(String, String)],
+    defs: &[(String, Option<ScalarType>)],
+) -> Result<KeySchema, ApiError> {
+    // Duplicate attribute definitions.
+    for (i, (n, _)) in defs.iter().enumerate() {
+        if defs.iter().skip(i + 1).any(|(m, _)| m == n) {
+            return Err(ApiError::validation(format!(
+                "Invalid Request: Attribute name {n} was defined more than once in AttributeDefinitions"
+            )));
+        }
+    }
+    let (hash, range) = match elems {
+        [h] => (h, None),
+        [h, r] => (h, Some(r)),
+        _ => return Err(ApiError::validation("Invalid KeySchema: Some index key attribute have no definition")),
+    };
+    if hash.1 != "HASH" {
+        return Err(ApiError::validation(
+            "Invalid KeySchema: The first KeySchemaElement is not a HASH key type",
+        ));
+    }
+    if let Some(r) = range {
+        if r.0 == hash.0 {
+            return Err(ApiError::validation(
+                "Invalid KeySchema: Both the Hash Key and the Range Key element in the KeySchema have the same name",
+            ));
+        }
+        if r.1 != "RANGE" {
+            return Err(ApiError::validation(
+                "Invalid KeySchema: The second KeySchemaElement is not a RANGE key type",
+            ));
+        }
+    }
+    let lookup = |name: &str| defs.iter().find(|(n, _)| n == name).and_then(|(_, t)| *t);
+    let key_names: Vec<&str> = elems.iter().map(|(n, _)| n.as_str()).collect();
+    let undefined: Vec<&str> =
+        key_names.iter().copied().filter(|n| lookup(n).is_none()).collect();
+    if !undefined.is_empty() {
+        let def_names: Vec<&str> = defs.iter().map(|(n, _)| n.as_str()).collect();
+        return Err(ApiError::validation(format!(
+            "One or more parameter values were invalid: Some index key attributes are not defined in AttributeDefinitions. Keys: [{}], AttributeDefinitions: [{}]",
+            undefined.join(", "),
+            def_names.join(", ")
+        )));
+    }
+    if defs.len() != key_names.len() {
+        return Err(ApiError::validation(
+            "One or more parameter values were invalid: Number of attributes in KeySchema does not exactly match number of attributes defined in AttributeDefinitions",
+        ));
+    }
+    let attr = |name: &str| -> Result<KeyAttr, ApiError> {
+        let ty = lookup(name).ok_or_else(|| ApiError::validation("Invalid KeySchema"))?;
+        Ok(KeyAttr { name: name.to_string(), ty })
+    };
+    Ok(KeySchema { hash: attr(&hash.0)?, range: range.map(|r| attr(&r.0)).transpose()? })
+}
+
+/// Parses a `Tags` list: keys 1-128 and values 0-256 characters, at most 50, keys unique.
+pub fn parse_tags(
+    list: Option<&Vec<Value>>,
+    field: &str,
+    v: &mut Violations,
+) -> Result<Vec<(String, String)>, ApiError> {
+    let Some(list) = list else { return Ok(Vec::new()) };
+    let mut tags: Vec<(String, String)> = Vec::with_capacity(list.len());
+    for (i, el) in list.iter().enumerate() {
+        let el = nested(el)?;
+        let key = opt_str(el_get(&el, "Key"))?;
+        let value = opt_str(el_get(&el, "Value"))?;
+        let f = format!("{field}.{}.member", i + 1);
+        match key {
+            None => v.missing(&format!("{f}.key")),
+            Some(k) if k.is_empty() || k.chars().count() > 128 => v.constraint(
+                k,
+                &format!("{f}.key"),
+                if k.is_empty() {
+                    "Member must have length greater than or equal to 1"
+                } else {
+                    "Member must have length less than or equal to 128"
+                },
+            ),
+            _ => {}
+        }
+        match value {
+            None => v.missing(&format!("{f}.value")),
+            Some(val) if val.chars().count() > 256 => v.constraint(
+                val,
+                &format!("{f}.value"),
+                "Member must have length less than or equal to 256",
+            ),
+            _ => {}
+        }
+        if let (Some(k), Some(val)) = (key, value) {
+            match tags.iter_mut().find(|(existing, _)| existing == k) {
+                Some(slot) => slot.1 = val.to_string(),
+                None => tags.push((k.to_string(), val.to_string())),
+            }
+        }
+    }
+    if tags.len() > MAX_TAGS {
+        return Err(ApiError::new(
+            ErrorKind::LimitExceeded,
+            format!("The number of tags exceeds the limit of {MAX_TAGS}"),
+        ));
+    }
+    Ok(tags)
+}
+
+fn el_get<'a>(el: &Input<'a>, name: &str) -> Option<&'a Value> {
+    el.raw(name)
+}
+
+pub fn table_arn(ctx: &Ctx<'_>, name: &str) -> String {
+    format!(
+        "arn:aws:dynamodb:{}:{}:table/{}",
+        ctx.backend.region(),
+        ctx.backend.account_id(),
+        name
+    )
+}
+
+fn required_table_name<'a>(input: &Input<'a>) -> Result<&'a str, ApiError> {
+    let mut v = Violations::default();
+    let name = table_name(input.str("TableName")?, "tableName", &mut v);
+    v.into_result()?;
+    name.ok_or_else(|| ApiError::validation("Invalid table name"))
+}
+
+/// `DescribeTable`.
+pub async fn describe_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> {
+    let name = required_table_name(input)?;
+    let meta = ctx.backend.table(name).await.map_err(|e| not_found_table(e, name))?;
+    let stats = ctx.backend.table_stats(name).await.map_err(|e| not_found_table(e, name))?;
+    Ok(json!({ "Table": describe_json(&meta, stats, meta.status) }))
+}
+
+/// DescribeTable/DeleteTable/UpdateTable name the table in their not-found message.
+fn not_found_table(e: crate::backend::BackendError, name: &str) -> ApiError {
+    match e {
+        crate::backend::BackendError::TableNotFound(_) => ApiError::new(
+            ErrorKind::ResourceNotFound,
+            format!("Requested resource not found: Table: {name} not found"),
+        ),
+        other => backend_error(other),
+    }
+}
+
+/// `ListTables`.
+pub async fn list_tables(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> {
+    let mut v = Violations::default();
+    let limit = input.i64("Limit")?;
+    if let Some(l) = limit {
+        if l < 1 {
+            v.constraint(&l.to_string(), "limit", "Member must have value greater than or equal to 1");
+        } else if l > 100 {
+            v.constraint(&l.to_string(), "limit", "Member must have value less than or equal to 100");
+        }
+    }
+    let start = input.str("ExclusiveStartTableName")?;
+    if let Some(s) = start {
+        let mut sv = Violations::default();
+        table_name(Some(s), "exclusiveStartTableName", &mut sv);
+        sv.into_result()?;
+    }
+    v.into_result()?;
+    let limit = limit.unwrap_or(100) as usize;
+    let names = ctx.backend.list_tables().await.map_err(backend_error)?;
+    let rest: Vec<&String> = match start {
+        Some(s) => names.iter().filter(|n| n.as_str() > s).collect(),
+        None => names.iter().collect(),
+    };
+    let page: Vec<&String> = rest.iter().take(limit).copied().collect();
+    let mut out = Map::new();
+    out.insert("TableNames".into(), json!(page));
+    if rest.len() > limit {
+        if let Some(last) = page.last() {
+            out.insert("LastEvaluatedTableName".into(), json!(last));
+        }
+    }
+    Ok(Value::Object(out))
+}
+
+/// `DeleteTable`.
+pub async fn delete_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> {
+    let name = required_table_name(input)?;
+    let meta = ctx.backend.table(name).await.map_err(|e| not_found_table(e, name))?;
+    if meta.deletion_protection {
+        return Err(ApiError::validation(format!(
+            "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first. Table: {name}"
+        )));
+    }
+    let (meta, stats) = ctx.backend.delete_table(name).await.map_err(|e| not_found_table(e, name))?;
+    Ok(json!({ "TableDescription": describe_json(&meta, stats, TableStatus::Deleting) }))
+}
+
+/// `UpdateTable`: billing mode, provisioned throughput, deletion protection, table class.
+pub async fn update_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> {
+    let mut v = Violations::default();
+    let name = table_name(input.str("TableName")?, "tableName", &mut v);
+    let billing_mode = enum_value(
+        input.str("BillingMode")?,
+        "billingMode",
+        &["PROVISIONED", "PAY_PER_REQUEST"],
+        &mut v,
+    );
+    let throughput = provisioned_throughput(input, &mut v)?;
+    let table_class = enum_value(
+        input.str("TableClass")?,
+        "tableClass",
+        &["STANDARD", "STANDARD_INFREQUENT_ACCESS"],
+        &mut v,
+    );
+    let deletion_protection = input.bool("DeletionProtectionEnabled")?;
+    v.into_result()?;
+    let name = name.ok_or_else(|| ApiError::validation("Invalid table name"))?;
+    for unsupported in [
+        "GlobalSecondaryIndexUpdates",
+        "StreamSpecification",
+        "SSESpecification",
+        "ReplicaUpdates",
+    ] {
+        if input.has(unsupported) {
+            return Err(ApiError::validation(format!(
+                "{unsupported} is not supported by this version of Shoal"
+            )));
+        }
+    }
+    if billing_mode.is_none()
+        && throughput.is_none()
+        && table_class.is_none()
+        && deletion_protection.is_none()
+    {
+        return Err(ApiError::validation(
+            "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required",
+        ));
+    }
+
+    let current = ctx.backend.table(name).await.map_err(|e| not_found_table(e, name))?;
+    if current.status != TableStatus::Active {
+        return Err(ApiError::new(
+            ErrorKind::ResourceInUse,
+            format!("Attempt to change a resource which is still in use: Table is being updated: {name}"),
+        ));
+    }
+    let mut next = (*current).clone();
+    let now = now_seconds();
+    let target_mode = match billing_mode {
+        Some("PAY_PER_REQUEST") => BillingMode::PayPerRequest,
+        Some(_) => BillingMode::Provisioned,
+        None => current.billing.mode,
+    };
+    match target_mode {
+        BillingMode::PayPerRequest => {
+            if throughput.is_some() {
+                return Err(ApiError::validation(
+                    "One or more parameter values were invalid: Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
+                ));
+            }
+            if current.billing.mode != BillingMode::PayPerRequest {
+                next.billing.mode = BillingMode::PayPerRequest;
+                next.billing.read_capacity_units = 0;
+                next.billing.write_capacity_units = 0;
+                next.billing.last_update_to_pay_per_request = Some(now);
+            }
+        }
+        BillingMode::Provisioned => {
+            let switching = current.billing.mode != BillingMode::Provisioned;
+            match throughput {
+                None if switching => {
+                    return Err(ApiError::validation(
+                        "One or more parameter values were invalid: ProvisionedThroughput must be specified when BillingMode is PROVISIONED",
+                    ));
+                }
+                None => {}
+                Some(ThroughputInput { read: Some(r), write: Some(w) }) => {
+                    check_throughput_limits(r, w)?;
+                    let (r, w) = (r as u64, w as u64);
+                    let (cr, cw) =
+                        (current.billing.read_capacity_units, current.billing.write_capacity_units);
+                    if !switching && r == cr && w == cw {
+                        return Err(ApiError::validation(format!(
+                            "The provisioned throughput for the table will not change. The requested value equals the current value. Current ReadCapacityUnits provisioned for the table: {cr}. Requested ReadCapacityUnits: {r}. Current WriteCapacityUnits provisioned for the table: {cw}. Requested WriteCapacityUnits: {w}. Refer to the Amazon DynamoDB Developer Guide for current limits and how to request higher limits."
+                        )));
+                    }
+                    if !switching && (r > cr || w > cw) {
+                        next.billing.last_increase = Some(now);
+                    }
+                    if !switching && (r < cr || w < cw) {
+                        next.billing.last_decrease = Some(now);
+                        next.billing.decreases_today += 1;
+                    }
+                    next.billing.mode = BillingMode::Provisioned;
+                    next.billing.read_capacity_units = r;
+                    next.billing.write_capacity_units = w;
+                }
+                Some(_) => {
+                    return Err(ApiError::validation(
+                        "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED",
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(class) = table_class {
+        next.table_class = Some(class.to_string());
+    }
+    if let Some(dp) = deletion_protection {
+        next.deletion_protection = dp;
+    }
+    next.version = current.version + 1;
+    let stored = ctx
+        .backend
+        .replace_table(current.version, next)
+        .await
+        .map_err(|e| not_found_table(e, name))?;
+    let stats = ctx.backend.table_stats(name).await.map_err(|e| not_found_table(e, name))?;
+    Ok(json!({ "TableDescription": describe_json(&stored, stats, TableStatus::Updating) }))
+}

@@ -1,0 +1,79 @@
+//! Model constraints shared by handlers: table names, enums, lengths, number ranges.
+
+use crate::backend::{BackendError, TableMeta};
+use crate::error::{ApiError, ErrorKind, Violations};
+
+/// Checks a `TableName` member (3-255 characters of `[a-zA-Z0-9_.-]`), recording violations under
+/// `field`. A table ARN is accepted where the model allows one and reduced to its name.
+pub fn table_name<'a>(value: Option<&'a str>, field: &str, v: &mut Violations) -> Option<&'a str> {
+    let Some(raw) = value else {
+        v.missing(field);
+        return None;
+    };
+    let name = match raw.strip_prefix("arn:") {
+        Some(_) => raw.rsplit_once(":table/").map(|(_, n)| n).unwrap_or(raw),
+        None => raw,
+    };
+    let mut ok = true;
+    if name.len() < 3 {
+        v.constraint(name, field, "Member must have length greater than or equal to 3");
+        ok = false;
+    }
+    if name.len() > 255 {
+        v.constraint(name, field, "Member must have length less than or equal to 255");
+        ok = false;
+    }
+    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-') {
+        v.constraint(
+            name,
+            field,
+            "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+",
+        );
+        ok = false;
+    }
+    ok.then_some(name)
+}
+
+/// Checks an enum member; `allowed` in the order DynamoDB lists them in its message.
+pub fn enum_value<'a>(
+    value: Option<&'a str>,
+    field: &str,
+    allowed: &[&str],
+    v: &mut Violations,
+) -> Option<&'a str> {
+    let s = value?;
+    if allowed.contains(&s) {
+        Some(s)
+    } else {
+        v.constraint(
+            s,
+            field,
+            &format!("Member must satisfy enum value set: [{}]", allowed.join(", ")),
+        );
+        None
+    }
+}
+
+/// Maps "no such table" and other backend failures for item and table operations.
+pub fn backend_error(e: BackendError) -> ApiError {
+    match e {
+        BackendError::TableNotFound(_) => ApiError::resource_not_found(),
+        BackendError::TableExists(name) => {
+            ApiError::new(ErrorKind::ResourceInUse, format!("Table already exists: {name}"))
+        }
+        BackendError::Conflict(name) => ApiError::new(
+            ErrorKind::ResourceInUse,
+            format!("Attempt to change a resource which is still in use: Table: {name} is being updated"),
+        ),
+        BackendError::Apply(e) => ApiError::internal(e),
+        BackendError::Internal(m) => ApiError::internal(m),
+    }
+}
+
+/// The table must exist and be usable for item operations.
+pub async fn active_table(
+    ctx: &super::Ctx<'_>,
+    name: &str,
+) -> Result<std::sync::Arc<TableMeta>, ApiError> {
+    ctx.backend.table(name).await.map_err(backend_error)
+}
