@@ -1,0 +1,88 @@
+//! Limits from ServiceQuotas, checked before deep work.
+
+mod common;
+use common::*;
+
+#[test]
+fn expression_over_4kb_is_rejected_with_its_size() {
+    let text = format!("a = :v{}", " ".repeat(4097));
+    assert_eq!(
+        cond_err(&text, &[(":v", n("1"))]),
+        format!(
+            "Invalid ConditionExpression: Expression size has exceeded the maximum allowed size; expression size: {}",
+            text.len()
+        )
+    );
+}
+
+#[test]
+fn expression_of_exactly_4kb_is_accepted() {
+    let text = format!("a = :v{}", " ".repeat(4096 - 6));
+    assert_eq!(text.len(), 4096);
+    cond_with(&text, &[], &[(":v", n("1"))]).unwrap();
+}
+
+#[test]
+fn in_accepts_100_operands_and_rejects_101() {
+    let vals: Vec<(String, shoal_types::AttributeValue)> = (0..101)
+        .map(|i| (format!(":v{i}"), n(&i.to_string())))
+        .collect();
+    let refs: Vec<(&str, shoal_types::AttributeValue)> =
+        vals.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let list = |k: usize| {
+        (0..k)
+            .map(|i| format!(":v{i}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    cond_with(&format!("a IN ({})", list(100)), &[], &refs[..100]).unwrap();
+    assert_eq!(
+        cond_err(&format!("a IN ({})", list(101)), &refs),
+        "Invalid ConditionExpression: The IN operator is provided with too many operands; number of operands: 101"
+    );
+}
+
+#[test]
+fn path_of_32_dereferences_is_accepted_and_33_rejected() {
+    let path = |k: usize| format!("a{}", ".b".repeat(k));
+    cond_with(&format!("attribute_exists({})", path(32)), &[], &[]).unwrap();
+    assert_eq!(
+        cond_err(&format!("attribute_exists({})", path(33)), &[]),
+        "Invalid ConditionExpression: The document path has too many nesting levels; nesting levels: 33"
+    );
+}
+
+#[test]
+fn more_than_300_operators_are_rejected() {
+    let ok = vec!["a = :v"; 150].join(" OR "); // 150 `=` + 149 `OR` = 299
+    cond_with(&ok, &[], &[(":v", n("1"))]).unwrap();
+    let bad = vec!["a = :v"; 151].join(" OR "); // 151 + 150 = 301
+    assert!(
+        cond_err(&bad, &[(":v", n("1"))])
+            .starts_with("Invalid ConditionExpression: The expression contains too many operators")
+    );
+}
+
+#[test]
+fn update_with_more_than_300_operators_is_rejected() {
+    let ok = format!("SET a = :v{}", " + :v".repeat(300));
+    update_with(&ok, &[], &[(":v", n("1"))]).unwrap();
+    let bad = format!("SET a = :v{}", " + :v".repeat(301));
+    assert!(
+        update_err(&bad, &[(":v", n("1"))])
+            .starts_with("Invalid UpdateExpression: The expression contains too many operators")
+    );
+}
+
+#[test]
+fn deeply_nested_parentheses_are_rejected_without_overflowing_the_stack() {
+    let text = format!("{}a = :v{}", "(".repeat(2000), ")".repeat(2000));
+    assert!(cond_err(&text, &[(":v", n("1"))]).contains("too many nested levels"));
+}
+
+#[test]
+fn placeholder_longer_than_255_bytes_is_rejected() {
+    let ph = format!(":{}", "v".repeat(255));
+    let e = cond_err(&format!("a = {ph}"), &[(ph.as_str(), n("1"))]);
+    assert!(e.contains("too long"), "{e}");
+}
