@@ -1,1 +1,46 @@
-//! placeholder
+//! One partition replica of a table.
+//!
+//! - [`Engine`]: an ordered byte map with atomic, index-stamped [`WriteBatch`]es. Two engines:
+//!   [`SqlCipherEngine`] (one encrypted SQLite file per replica: AES-256 pages with HMAC, WAL,
+//!   16 KB pages) and [`MemEngine`] (a `BTreeMap`, for tests).
+//! - [`Partition`]: items of one table partition on an engine. [`Partition::apply`] is the
+//!   deterministic state machine that Raft feeds with [`Command`]s (conditional put, delete,
+//!   update/upsert), returning [`Applied`] or an [`ApplyError`]; [`Partition::get`],
+//!   [`Partition::query`] ([`QuerySpec`]) and [`Partition::scan`] ([`ScanSpec`]) read [`Page`]s
+//!   with DynamoDB's paging rules; [`Partition::stats`] gives exact [`PartitionStats`].
+//!
+//! Storage keys are `shoal_types::key::encode_key(hash, pk, sk)`: one partition key's items
+//! are contiguous and ordered by sort key, and key order is hash order. Engine keys shorter
+//! than 8 bytes are reserved for the partition's own metadata (its stats).
+//!
+//! ```
+//! use shoal_storage::{Command, MemEngine, Partition};
+//! use shoal_types::key::{KeyAttr, KeySchema};
+//! use shoal_types::{AttributeValue, Item, ScalarType};
+//!
+//! let schema = KeySchema { hash: KeyAttr { name: "pk".into(), ty: ScalarType::S }, range: None };
+//! let part = Partition::new(Box::new(MemEngine::new()), schema).unwrap();
+//! let item: Item = [("pk".to_string(), AttributeValue::S("a".into()))].into_iter().collect();
+//! part.apply(1, &Command::Put { item: item.clone(), condition: None }).unwrap();
+//! assert_eq!(part.get(&item).unwrap(), Some(item));
+//! assert_eq!(part.stats().item_count, 1);
+//! ```
+
+mod command;
+mod engine;
+mod error;
+mod mem;
+mod partition;
+mod range;
+mod read;
+mod sqlcipher;
+mod stats;
+
+pub use command::{Applied, ApplyError, Command};
+pub use engine::{Durability, Engine, Entry, WriteBatch};
+pub use error::StorageError;
+pub use mem::MemEngine;
+pub use partition::Partition;
+pub use read::{Page, QuerySpec, ScanSpec};
+pub use sqlcipher::SqlCipherEngine;
+pub use stats::PartitionStats;

@@ -1,0 +1,59 @@
+//! The commands the state machine applies, and their outcomes.
+
+use shoal_expr::{Condition, Update};
+use shoal_types::Item;
+
+use crate::StorageError;
+
+/// One write to a partition, as replicated through Raft. Applying the same commands in the
+/// same order yields the same state on every replica.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// PutItem: replaces the whole item. `condition` is checked against the existing item (an
+    /// empty item when absent).
+    Put {
+        item: Item,
+        condition: Option<Condition>,
+    },
+    /// DeleteItem: removes the item with this key; an absent item is a no-op (`old: None`).
+    Delete {
+        key: Item,
+        condition: Option<Condition>,
+    },
+    /// UpdateItem: checks `condition` against the existing item (an empty item when absent),
+    /// then applies `update` to the existing item, or to an item made of the key attributes
+    /// when absent (DynamoDB's upsert).
+    Update {
+        key: Item,
+        update: Update,
+        condition: Option<Condition>,
+    },
+}
+
+/// What a command changed: the item before and after it (`None` = absent). The default (both
+/// `None`) is also returned for a skipped, already applied index.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Applied {
+    /// The item before the command, if it existed.
+    pub old: Option<Item>,
+    /// The item after the command, if it exists.
+    pub new: Option<Item>,
+}
+
+/// Why a command was not applied. For the first two variants nothing was written and the
+/// outcome is deterministic (every replica rejects it the same way).
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The condition evaluated to false. `item` is the existing item (for
+    /// `ReturnValuesOnConditionCheckFailure`), `None` when absent.
+    #[error("The conditional request failed")]
+    ConditionalCheckFailed { item: Option<Item> },
+    /// A runtime error of the update (the expression error's message), a key attribute changed
+    /// by an update, a missing key attribute, or an item over 400 KB. The message is DynamoDB's.
+    #[error("{0}")]
+    Validation(String),
+    /// The engine failed; the command's effect is unknown to the caller and its index was not
+    /// recorded, so it may be applied again.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}

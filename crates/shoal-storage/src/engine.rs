@@ -1,0 +1,99 @@
+//! The [`Engine`] trait: an ordered byte map with atomic, index-stamped batches.
+
+use crate::StorageError;
+
+/// A key and its value, as returned by [`Engine::scan`].
+pub type Entry = (Vec<u8>, Vec<u8>);
+
+/// A storage engine: an ordered map of byte keys to byte values with atomic batches.
+/// One per partition replica.
+///
+/// Keys compare as unsigned bytes (lexicographically, a prefix before its extensions).
+/// Implementations: [`crate::SqlCipherEngine`] (encrypted file, production) and
+/// [`crate::MemEngine`] (tests).
+pub trait Engine: Send + Sync + 'static {
+    /// The value stored under `key`, if any.
+    ///
+    /// # Errors
+    /// I/O or database failures.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
+
+    /// Entries with `start <= key < end` (`None` = unbounded), ascending or (when `reverse`)
+    /// descending, at most `limit` of them.
+    ///
+    /// # Errors
+    /// I/O or database failures.
+    fn scan(
+        &self,
+        start: Option<&[u8]>,
+        end: Option<&[u8]>,
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<Entry>, StorageError>;
+
+    /// Applies all puts and deletes atomically and records `applied_index` in the same
+    /// transaction. Deletes are applied before puts, so a key in both ends up with its put value.
+    /// Durable (fsync'd) before it returns when the engine was opened with [`Durability::Sync`].
+    ///
+    /// # Errors
+    /// I/O or database failures; on error nothing of the batch is visible.
+    fn write(&self, batch: &WriteBatch) -> Result<(), StorageError>;
+
+    /// The `applied_index` of the last successful [`Engine::write`] (0 for a new engine).
+    ///
+    /// # Errors
+    /// I/O or database failures.
+    fn applied_index(&self) -> Result<u64, StorageError>;
+}
+
+/// A set of puts and deletes written atomically, stamped with the Raft index it applies.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteBatch {
+    /// Keys to set (inserted or overwritten).
+    pub puts: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Keys to remove (absent keys are ignored).
+    pub deletes: Vec<Vec<u8>>,
+    /// The index recorded as applied in the same transaction.
+    pub applied_index: u64,
+}
+
+impl WriteBatch {
+    /// An empty batch that only records `applied_index`.
+    pub fn new(applied_index: u64) -> Self {
+        WriteBatch {
+            puts: Vec::new(),
+            deletes: Vec::new(),
+            applied_index,
+        }
+    }
+
+    /// Adds a put.
+    pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> &mut Self {
+        self.puts.push((key, value));
+        self
+    }
+
+    /// Adds a delete.
+    pub fn delete(&mut self, key: Vec<u8>) -> &mut Self {
+        self.deletes.push(key);
+        self
+    }
+
+    /// True when the batch changes no key (it still records its index).
+    pub fn is_empty(&self) -> bool {
+        self.puts.is_empty() && self.deletes.is_empty()
+    }
+}
+
+/// When a write becomes durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Every [`Engine::write`] is fsync'd before it returns (SQLite `synchronous=FULL`).
+    /// Use while the partition file is the only durable log.
+    #[default]
+    Sync,
+    /// Writes reach the OS before returning but are fsync'd only at checkpoints
+    /// (`synchronous=NORMAL`): a crash of the machine may lose the latest batches, never
+    /// corrupt the file. For use behind a Raft log that replays from `applied_index`.
+    Relaxed,
+}

@@ -1,0 +1,74 @@
+//! [`MemEngine`]: the in-memory engine used by tests.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use parking_lot::RwLock;
+
+use crate::{Engine, Entry, StorageError, WriteBatch};
+
+/// An [`Engine`] on a `BTreeMap` under a `RwLock`. Same semantics as the SQLCipher engine,
+/// nothing persisted. Never fails.
+#[derive(Debug, Default)]
+pub struct MemEngine {
+    inner: RwLock<MemState>,
+}
+
+#[derive(Debug, Default)]
+struct MemState {
+    map: BTreeMap<Vec<u8>, Vec<u8>>,
+    applied_index: u64,
+}
+
+impl MemEngine {
+    /// An empty engine with applied index 0.
+    pub fn new() -> Self {
+        MemEngine::default()
+    }
+}
+
+impl Engine for MemEngine {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.inner.read().map.get(key).cloned())
+    }
+
+    fn scan(
+        &self,
+        start: Option<&[u8]>,
+        end: Option<&[u8]>,
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<Entry>, StorageError> {
+        if let (Some(s), Some(e)) = (start, end)
+            && s >= e
+        {
+            return Ok(Vec::new());
+        }
+        let lower = start.map_or(Bound::Unbounded, Bound::Included);
+        let upper = end.map_or(Bound::Unbounded, Bound::Excluded);
+        let state = self.inner.read();
+        let range = state.map.range::<[u8], _>((lower, upper));
+        let clone = |(k, v): (&Vec<u8>, &Vec<u8>)| (k.clone(), v.clone());
+        Ok(if reverse {
+            range.rev().take(limit).map(clone).collect()
+        } else {
+            range.take(limit).map(clone).collect()
+        })
+    }
+
+    fn write(&self, batch: &WriteBatch) -> Result<(), StorageError> {
+        let mut state = self.inner.write();
+        for key in &batch.deletes {
+            state.map.remove(key);
+        }
+        for (key, value) in &batch.puts {
+            state.map.insert(key.clone(), value.clone());
+        }
+        state.applied_index = batch.applied_index;
+        Ok(())
+    }
+
+    fn applied_index(&self) -> Result<u64, StorageError> {
+        Ok(self.inner.read().applied_index)
+    }
+}

@@ -1,0 +1,229 @@
+//! Query and Scan over a [`Partition`]: key ranges, paging, limits and filters.
+
+use shoal_expr::{Condition, SortKeyCondition};
+use shoal_types::key::{encode_key, partition_hash};
+use shoal_types::size::item_size;
+use shoal_types::{AttributeValue, Item};
+
+use crate::partition::decode_stored;
+use crate::range::{KeyRange, key_successor, sort_key_range};
+use crate::{Partition, StorageError};
+
+/// Entries fetched from the engine per round trip.
+const CHUNK: usize = 128;
+
+/// Storage keys are at least this long (the hash); shorter engine keys are partition metadata.
+const MIN_STORAGE_KEY: usize = 8;
+
+/// A Query of one partition key.
+#[derive(Debug, Clone, Copy)]
+pub struct QuerySpec<'a> {
+    /// The partition key value (of the schema's type).
+    pub partition_key: &'a AttributeValue,
+    /// The sort key condition, if any.
+    pub sort: Option<&'a SortKeyCondition>,
+    /// Ascending sort key order when true (`ScanIndexForward`), descending otherwise.
+    pub forward: bool,
+    /// Resume after this key (`ExclusiveStartKey`): only its key attributes are used.
+    pub exclusive_start: Option<&'a Item>,
+    /// Maximum items read (before the filter), `None` = no limit.
+    pub limit: Option<usize>,
+    /// Stop once this many bytes (DynamoDB item sizes) were read; the item that crosses the
+    /// limit is the last one read. DynamoDB's page is 1 MB.
+    pub byte_limit: usize,
+    /// `FilterExpression`, applied after reading (does not reduce what is counted as read).
+    pub filter: Option<&'a Condition>,
+}
+
+/// A Scan of a hash range of the partition, in storage-key order.
+#[derive(Debug, Clone, Copy)]
+pub struct ScanSpec<'a> {
+    /// First partition hash included.
+    pub hash_start: u64,
+    /// Last partition hash included.
+    pub hash_end: u64,
+    /// Resume after this item's storage key (`ExclusiveStartKey`).
+    pub exclusive_start: Option<&'a Item>,
+    /// Maximum items read (before the filter), `None` = no limit.
+    pub limit: Option<usize>,
+    /// As [`QuerySpec::byte_limit`].
+    pub byte_limit: usize,
+    /// `FilterExpression`.
+    pub filter: Option<&'a Condition>,
+}
+
+/// One page of a Query or Scan.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Page {
+    /// The items read that passed the filter, in read order.
+    pub items: Vec<Item>,
+    /// Items read (before the filter): DynamoDB's `ScannedCount`.
+    pub scanned_count: usize,
+    /// Sum of the DynamoDB sizes of the items read, for capacity accounting.
+    pub scanned_bytes: usize,
+    /// The key attributes of the last item read, set whenever the read stopped because of
+    /// `limit` or `byte_limit` (even if nothing is left after it).
+    pub last_evaluated_key: Option<Item>,
+}
+
+/// Whether an item read from the range belongs to the result.
+enum Accept {
+    Take,
+    Skip,
+    /// Past the end of the matching items: stop without a `last_evaluated_key`.
+    Stop,
+}
+
+impl Partition {
+    /// Reads the items of one partition key in sort key order (descending when `!forward`),
+    /// restricted by the sort key condition and paged by `exclusive_start`, `limit` and
+    /// `byte_limit`; the filter then drops items from the page (they still count as read).
+    ///
+    /// # Errors
+    /// [`StorageError::InvalidKey`] when `exclusive_start` lacks the key attributes; engine
+    /// failures; [`StorageError::Corrupt`] if a stored item does not decode.
+    pub fn query(&self, spec: &QuerySpec<'_>) -> Result<crate::Page, StorageError> {
+        let prefix = encode_key(partition_hash(spec.partition_key), spec.partition_key, None);
+        let mut range = match (spec.sort, &self.schema.range) {
+            (Some(cond), Some(_)) => sort_key_range(&prefix, cond),
+            _ => KeyRange::prefix(&prefix),
+        };
+        if let Some(esk) = spec.exclusive_start {
+            let key = self.start_key(esk)?;
+            if spec.forward {
+                range.raise_start(key_successor(&key));
+            } else {
+                range.lower_end(key);
+            }
+        }
+        let range_attr = self.schema.range.as_ref().map(|r| r.name.as_str());
+        // The items satisfying a sort key condition are contiguous in key order: once a match
+        // was seen, the first non-match ends the result.
+        let mut seen_match = false;
+        let accept = |item: &Item| -> Accept {
+            let Some(cond) = spec.sort else {
+                return Accept::Take;
+            };
+            let matched = range_attr
+                .and_then(|name| item.get(name))
+                .is_some_and(|sk| cond.matches(sk));
+            if matched {
+                seen_match = true;
+                Accept::Take
+            } else if seen_match {
+                Accept::Stop
+            } else {
+                Accept::Skip
+            }
+        };
+        self.read_range(
+            range,
+            !spec.forward,
+            spec.limit,
+            spec.byte_limit,
+            spec.filter,
+            accept,
+        )
+    }
+
+    /// Reads the items whose partition hash lies in `[hash_start, hash_end]` in storage-key
+    /// order, after `exclusive_start`, paged by `limit` and `byte_limit`; the filter then drops
+    /// items from the page. The union of scans over disjoint hash ranges is the whole table.
+    ///
+    /// # Errors
+    /// As [`Partition::query`].
+    pub fn scan(&self, spec: &ScanSpec<'_>) -> Result<crate::Page, StorageError> {
+        if spec.hash_start > spec.hash_end {
+            return Ok(Page::default());
+        }
+        let mut range = KeyRange {
+            start: Some(spec.hash_start.to_be_bytes().to_vec()),
+            end: spec
+                .hash_end
+                .checked_add(1)
+                .map(|e| e.to_be_bytes().to_vec()),
+        };
+        if let Some(esk) = spec.exclusive_start {
+            range.raise_start(key_successor(&self.start_key(esk)?));
+        }
+        self.read_range(
+            range,
+            false,
+            spec.limit,
+            spec.byte_limit,
+            spec.filter,
+            |_| Accept::Take,
+        )
+    }
+
+    fn start_key(&self, esk: &Item) -> Result<Vec<u8>, StorageError> {
+        self.schema.storage_key(esk).ok_or_else(|| {
+            StorageError::InvalidKey(
+                "The provided starting key is invalid: The provided key element does not match \
+                 the schema"
+                    .into(),
+            )
+        })
+    }
+
+    /// The paging loop shared by Query and Scan.
+    fn read_range(
+        &self,
+        mut range: KeyRange,
+        reverse: bool,
+        limit: Option<usize>,
+        byte_limit: usize,
+        filter: Option<&Condition>,
+        mut accept: impl FnMut(&Item) -> Accept,
+    ) -> Result<Page, StorageError> {
+        let mut page = Page::default();
+        if limit == Some(0) {
+            return Ok(page);
+        }
+        loop {
+            if range.is_empty() {
+                return Ok(page);
+            }
+            let want = limit
+                .map_or(CHUNK, |l| l.saturating_sub(page.scanned_count))
+                .clamp(1, CHUNK);
+            let entries =
+                self.engine
+                    .scan(range.start.as_deref(), range.end.as_deref(), reverse, want)?;
+            let exhausted = entries.len() < want;
+            for (key, value) in entries {
+                let item_key = key.clone();
+                if reverse {
+                    range.end = Some(key);
+                } else {
+                    range.start = Some(key_successor(&key));
+                }
+                if item_key.len() < MIN_STORAGE_KEY {
+                    continue;
+                }
+                let item = decode_stored(&value)?;
+                match accept(&item) {
+                    Accept::Take => {}
+                    Accept::Skip => continue,
+                    Accept::Stop => return Ok(page),
+                }
+                page.scanned_count = page.scanned_count.saturating_add(1);
+                page.scanned_bytes = page.scanned_bytes.saturating_add(item_size(&item));
+                let stop = limit.is_some_and(|l| page.scanned_count >= l)
+                    || page.scanned_bytes >= byte_limit;
+                if stop {
+                    page.last_evaluated_key = Some(self.schema.key_of(&item));
+                }
+                if filter.is_none_or(|f| f.evaluate(&item)) {
+                    page.items.push(item);
+                }
+                if stop {
+                    return Ok(page);
+                }
+            }
+            if exhausted {
+                return Ok(page);
+            }
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! [`SqlCipherEngine`]: one encrypted SQLite (SQLCipher) database file per partition replica.
+
+mod open;
+mod pool;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use crate::{Durability, Engine, Entry, StorageError, WriteBatch};
+use open::{init_schema, open_keyed};
+use pool::ReaderPool;
+
+/// Reader connections per engine (opened on demand).
+const MAX_READERS: usize = 4;
+
+/// An [`Engine`] on one SQLCipher database file (AES-256 pages with HMAC).
+///
+/// Layout: a rowid table `kv(id, k UNIQUE, v)` with 16 KB pages in WAL mode, and a `meta` row
+/// holding the applied index, written in the same transaction as each batch. One writer
+/// connection behind a mutex; up to four reader connections read beside it.
+///
+/// Every byte of the file, the WAL and the shared-memory index that holds data is ciphertext;
+/// a wrong key fails [`SqlCipherEngine::open`] with [`StorageError::WrongKey`].
+pub struct SqlCipherEngine {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: ReaderPool,
+    applied_index: AtomicU64,
+}
+
+impl std::fmt::Debug for SqlCipherEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlCipherEngine")
+            .field("path", &self.path)
+            .field("applied_index", &self.applied_index.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqlCipherEngine {
+    /// Opens (creating if absent) the database at `path`, encrypted with the raw 256-bit `key`.
+    ///
+    /// # Errors
+    /// [`StorageError::WrongKey`] when the file exists but `key` does not decrypt it (or it is
+    /// not a database); [`StorageError::Io`] when the file cannot be opened or created.
+    pub fn open(path: &Path, key: &[u8; 32], durability: Durability) -> Result<Self, StorageError> {
+        let writer = open_keyed(path, key, durability)?;
+        init_schema(&writer)?;
+        let applied = read_applied_index(&writer)?;
+        Ok(SqlCipherEngine {
+            path: path.to_path_buf(),
+            writer: Mutex::new(writer),
+            readers: ReaderPool::new(path.to_path_buf(), *key, durability, MAX_READERS),
+            applied_index: AtomicU64::new(applied),
+        })
+    }
+
+    /// Removes the database at `path` and its `-wal` and `-shm` files. Missing files are fine.
+    /// The engine must not be open.
+    ///
+    /// # Errors
+    /// [`StorageError::Io`] when a file exists and cannot be removed.
+    pub fn destroy(path: &Path) -> Result<(), StorageError> {
+        let mut files = vec![path.to_path_buf()];
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            files.push(PathBuf::from(name));
+        }
+        for file in files {
+            match std::fs::remove_file(&file) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(StorageError::Io {
+                        context: format!("removing {}", file.display()),
+                        source: e,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn read_applied_index(conn: &Connection) -> Result<u64, StorageError> {
+    let index: Option<i64> = conn
+        .query_row("SELECT applied_index FROM meta WHERE id = 0", [], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(|e| StorageError::sqlite("reading the applied index", e))?;
+    match index {
+        Some(i) => Ok(u64::from_be_bytes(i.to_be_bytes())),
+        None => Err(StorageError::Corrupt {
+            context: "the meta row with the applied index is missing".to_string(),
+        }),
+    }
+}
+
+/// SQLite stores integers as i64; indexes are stored bit-for-bit.
+fn index_to_sql(index: u64) -> i64 {
+    i64::from_be_bytes(index.to_be_bytes())
+}
+
+fn limit_to_sql(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+/// The SELECT for each combination of bounds and direction.
+fn scan_sql(has_start: bool, has_end: bool, reverse: bool) -> &'static str {
+    match (has_start, has_end, reverse) {
+        (false, false, false) => "SELECT k, v FROM kv ORDER BY k ASC LIMIT ?1",
+        (false, false, true) => "SELECT k, v FROM kv ORDER BY k DESC LIMIT ?1",
+        (true, false, false) => "SELECT k, v FROM kv WHERE k >= ?2 ORDER BY k ASC LIMIT ?1",
+        (true, false, true) => "SELECT k, v FROM kv WHERE k >= ?2 ORDER BY k DESC LIMIT ?1",
+        (false, true, false) => "SELECT k, v FROM kv WHERE k < ?3 ORDER BY k ASC LIMIT ?1",
+        (false, true, true) => "SELECT k, v FROM kv WHERE k < ?3 ORDER BY k DESC LIMIT ?1",
+        (true, true, false) => {
+            "SELECT k, v FROM kv WHERE k >= ?2 AND k < ?3 ORDER BY k ASC LIMIT ?1"
+        }
+        (true, true, true) => {
+            "SELECT k, v FROM kv WHERE k >= ?2 AND k < ?3 ORDER BY k DESC LIMIT ?1"
+        }
+    }
+}
+
+impl Engine for SqlCipherEngine {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        let reader = self.readers.get()?;
+        let conn = reader.conn()?;
+        let mut stmt = conn
+            .prepare_cached("SELECT v FROM kv WHERE k = ?1")
+            .map_err(|e| StorageError::sqlite("preparing get", e))?;
+        stmt.query_row([key], |r| r.get::<_, Vec<u8>>(0))
+            .optional()
+            .map_err(|e| StorageError::sqlite("get", e))
+    }
+
+    fn scan(
+        &self,
+        start: Option<&[u8]>,
+        end: Option<&[u8]>,
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<Entry>, StorageError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let reader = self.readers.get()?;
+        let conn = reader.conn()?;
+        let sql = scan_sql(start.is_some(), end.is_some(), reverse);
+        let mut stmt = conn
+            .prepare_cached(sql)
+            .map_err(|e| StorageError::sqlite("preparing scan", e))?;
+        // Parameters keep fixed numbers (?1 limit, ?2 start, ?3 end) in every statement shape.
+        for (i, bound) in [(2, start), (3, end)] {
+            if let Some(b) = bound {
+                stmt.raw_bind_parameter(i, b)
+                    .map_err(|e| StorageError::sqlite("binding scan bounds", e))?;
+            }
+        }
+        stmt.raw_bind_parameter(1, limit_to_sql(limit))
+            .map_err(|e| StorageError::sqlite("binding scan limit", e))?;
+        let mut rows = stmt.raw_query();
+        let mut out = Vec::with_capacity(limit.min(1024));
+        while let Some(row) = rows.next().map_err(|e| StorageError::sqlite("scan", e))? {
+            let k: Vec<u8> = row
+                .get(0)
+                .map_err(|e| StorageError::sqlite("scan key", e))?;
+            let v: Vec<u8> = row
+                .get(1)
+                .map_err(|e| StorageError::sqlite("scan value", e))?;
+            out.push((k, v));
+        }
+        Ok(out)
+    }
+
+    fn write(&self, batch: &WriteBatch) -> Result<(), StorageError> {
+        let mut conn = self.writer.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| StorageError::sqlite("beginning a write", e))?;
+        {
+            if !batch.deletes.is_empty() {
+                let mut del = tx
+                    .prepare_cached("DELETE FROM kv WHERE k = ?1")
+                    .map_err(|e| StorageError::sqlite("preparing delete", e))?;
+                for key in &batch.deletes {
+                    del.execute([key])
+                        .map_err(|e| StorageError::sqlite("delete", e))?;
+                }
+            }
+            if !batch.puts.is_empty() {
+                let mut put = tx
+                    .prepare_cached(
+                        "INSERT INTO kv (k, v) VALUES (?1, ?2) \
+                         ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+                    )
+                    .map_err(|e| StorageError::sqlite("preparing put", e))?;
+                for (key, value) in &batch.puts {
+                    put.execute(params![key, value])
+                        .map_err(|e| StorageError::sqlite("put", e))?;
+                }
+            }
+            let mut meta = tx
+                .prepare_cached("UPDATE meta SET applied_index = ?1 WHERE id = 0")
+                .map_err(|e| StorageError::sqlite("preparing the applied index update", e))?;
+            meta.execute([index_to_sql(batch.applied_index)])
+                .map_err(|e| StorageError::sqlite("recording the applied index", e))?;
+        }
+        tx.commit()
+            .map_err(|e| StorageError::sqlite("committing a write", e))?;
+        self.applied_index
+            .store(batch.applied_index, Ordering::Release);
+        Ok(())
+    }
+
+    fn applied_index(&self) -> Result<u64, StorageError> {
+        Ok(self.applied_index.load(Ordering::Acquire))
+    }
+}

@@ -1,0 +1,109 @@
+//! Opening and keying one SQLCipher connection, and the schema.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+
+use crate::{Durability, StorageError};
+
+/// Page size of partition files (and of SQLCipher's encrypted pages). Measured in DESIGN.md:
+/// 16 KB pages keep the key index shallow and the appended value pages dense.
+pub(crate) const PAGE_SIZE: u32 = 16384;
+
+/// Prepared statements kept per connection (the engine uses fewer than 16 distinct ones).
+const STATEMENT_CACHE: usize = 32;
+
+/// The schema: values live in a rowid table so new rows append; only the small `UNIQUE` key
+/// index is written at random. `meta` holds the single row with the applied index.
+const SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS kv (
+        id INTEGER PRIMARY KEY,
+        k BLOB NOT NULL UNIQUE,
+        v BLOB NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS meta (
+        id INTEGER PRIMARY KEY CHECK (id = 0),
+        applied_index INTEGER NOT NULL
+    );
+    INSERT OR IGNORE INTO meta (id, applied_index) VALUES (0, 0);
+";
+
+/// Opens a connection to `path`, keys it with the raw 32-byte `key` and checks the key by
+/// reading `sqlite_master`.
+pub(crate) fn open_keyed(
+    path: &Path,
+    key: &[u8; 32],
+    durability: Durability,
+) -> Result<Connection, StorageError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| StorageError::Io {
+        context: format!("opening {}", path.display()),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    // The key must be the first statement on the connection; the page size must be set before
+    // the first page is read or written, and match on every open.
+    conn.execute_batch(&format!(
+        "PRAGMA key = \"x'{}'\"; PRAGMA cipher_page_size = {PAGE_SIZE};",
+        hex(key)
+    ))
+    .map_err(|e| StorageError::sqlite("setting the encryption key", e))?;
+    verify_key(&conn, path)?;
+    conn.busy_timeout(Duration::from_secs(10))
+        .map_err(|e| StorageError::sqlite("setting busy_timeout", e))?;
+    let synchronous = match durability {
+        Durability::Sync => "FULL",
+        Durability::Relaxed => "NORMAL",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous = {synchronous}; PRAGMA temp_store = MEMORY;"
+    ))
+    .map_err(|e| StorageError::sqlite("setting pragmas", e))?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
+/// Reads `sqlite_master`: with a wrong key SQLCipher cannot authenticate page 1 and reports
+/// "file is not a database", which becomes [`StorageError::WrongKey`].
+fn verify_key(conn: &Connection, path: &Path) -> Result<(), StorageError> {
+    match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    }) {
+        Ok(_) => Ok(()),
+        Err(e) if e.sqlite_error_code() == Some(ErrorCode::NotADatabase) => {
+            Err(StorageError::WrongKey {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })
+        }
+        Err(e) => Err(StorageError::sqlite("verifying the encryption key", e)),
+    }
+}
+
+/// Switches the file to WAL mode and creates the schema (idempotent). Run once, on the writer.
+pub(crate) fn init_schema(conn: &Connection) -> Result<(), StorageError> {
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(|e| StorageError::sqlite("enabling WAL mode", e))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StorageError::Io {
+            context: "enabling WAL mode".to_string(),
+            source: std::io::Error::other(format!("journal_mode is {mode}, not wal")),
+        });
+    }
+    conn.execute_batch(SCHEMA)
+        .map_err(|e| StorageError::sqlite("creating the schema", e))
+}
+
+/// Lowercase hex of the key, for `PRAGMA key = "x'...'"`.
+fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        // Writing to a String cannot fail.
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
