@@ -396,3 +396,6 @@ impl<'de> serde::Deserialize<'de> for Number {
         Number::parse(&s).map_err(serde::de::Error::custom)
     }
 }
+
+#[cfg(test)]
+mod tests;
