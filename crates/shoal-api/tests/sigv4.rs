@@ -306,6 +306,120 @@ fn hand_computed_vector_is_accepted() {
     assert_eq!(req.verify().unwrap().access_key_id, AKID);
 }
 
+/// Signs by hand (HMAC chain written out here) a POST to `/` with the given headers, all signed.
+fn hand_sign(headers: &[(&'static str, &'static str)], date_iso: &str, body: &[u8]) -> Req {
+    let mut sorted = headers.to_vec();
+    sorted.sort();
+    let names: Vec<&str> = sorted.iter().map(|(n, _)| *n).collect();
+    let signed_headers = names.join(";");
+    let canonical_headers: String = sorted.iter().map(|(n, v)| format!("{n}:{v}\n")).collect();
+    let body_hash = hex::encode(digest::digest(&digest::SHA256, body));
+    let canonical = format!("POST\n/\n\n{canonical_headers}\n{signed_headers}\n{body_hash}");
+    let day = &date_iso[..8];
+    let string_to_sign = format!(
+        "AWS4-HMAC-SHA256\n{date_iso}\n{day}/us-east-1/dynamodb/aws4_request\n{}",
+        hex::encode(digest::digest(&digest::SHA256, canonical.as_bytes()))
+    );
+    let mac = |key: &[u8], data: &str| {
+        hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data.as_bytes())
+            .as_ref()
+            .to_vec()
+    };
+    let mut key = format!("AWS4{SECRET}").into_bytes();
+    for part in [day, "us-east-1", "dynamodb", "aws4_request"] {
+        key = mac(&key, part);
+    }
+    let signature = hex::encode(mac(&key, &string_to_sign));
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        map.append(*name, HeaderValue::from_static(value));
+    }
+    let auth = format!(
+        "AWS4-HMAC-SHA256 Credential={AKID}/{day}/us-east-1/dynamodb/aws4_request, \
+         SignedHeaders={signed_headers}, Signature={signature}"
+    );
+    map.insert("authorization", HeaderValue::from_str(&auth).unwrap());
+    Req {
+        method: Method::POST,
+        uri: "/".parse().unwrap(),
+        headers: map,
+        body: body.to_vec(),
+    }
+}
+
+#[test]
+fn signed_http_date_header_is_accepted_without_x_amz_date() {
+    let req = hand_sign(
+        &[
+            ("host", "localhost:8000"),
+            ("date", "Tue, 02 Jan 2024 03:04:05 GMT"),
+            ("x-amz-target", TARGET),
+        ],
+        "20240102T030405Z",
+        BODY,
+    );
+    assert_eq!(req.verify().unwrap().access_key_id, AKID);
+}
+
+#[test]
+fn unsigned_http_date_header_is_rejected() {
+    let mut req = hand_sign(
+        &[("host", "localhost:8000"), ("x-amz-target", TARGET)],
+        "20240102T030405Z",
+        BODY,
+    );
+    req.set("date", "Tue, 02 Jan 2024 03:04:05 GMT");
+    assert_eq!(
+        req.verify(),
+        Err(invalid_signature(
+            "'Date' must be a 'SignedHeader' in the AWS Authorization."
+        ))
+    );
+}
+
+#[test]
+fn host_is_taken_from_the_uri_authority_when_there_is_no_host_header() {
+    let mut req = signed();
+    req.headers.remove("host");
+    req.uri = format!("https://{HOST}/").parse().unwrap();
+    assert!(req.verify().is_ok(), "{:?}", req.verify());
+}
+
+#[test]
+fn rotated_secret_is_not_served_from_the_signing_key_cache() {
+    struct Rotating(std::sync::Mutex<&'static str>);
+    impl KeyLookup for Rotating {
+        fn secret_for(&self, id: &str) -> Option<SecretKey> {
+            let secret = *self.0.lock().unwrap();
+            (id == AKID).then(|| SecretKey::new(secret.to_owned()))
+        }
+    }
+    let keys = Rotating(std::sync::Mutex::new(SECRET));
+    let verifier = Verifier::new("us-east-1");
+    let req = signed();
+    let verify = || verifier.verify(&req.method, &req.uri, &req.headers, &req.body, t0(), &keys);
+    assert!(verify().is_ok());
+    *keys.0.lock().unwrap() = "rotated-secret";
+    assert_eq!(verify(), Err(invalid_signature(MISMATCH)));
+    *keys.0.lock().unwrap() = SECRET;
+    assert!(verify().is_ok());
+}
+
+#[test]
+fn unsupported_algorithm_is_incomplete_signature() {
+    let mut req = signed();
+    let auth = req
+        .authorization()
+        .replace("AWS4-HMAC-SHA256", "AWS4-HMAC-SHA512");
+    req.set("authorization", &auth);
+    assert_eq!(
+        req.verify(),
+        Err(AuthError::IncompleteSignature(
+            "Unsupported AWS 'algorithm': 'AWS4-HMAC-SHA512'.".to_owned()
+        ))
+    );
+}
+
 // ---- rejected: tampering ----
 
 #[test]
