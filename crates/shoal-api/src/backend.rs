@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use shoal_storage::{Applied, ApplyError, Command};
+use shoal_expr::{Condition, SortKeyCondition};
+use shoal_storage::{Applied, ApplyError, Command, Page};
 use shoal_types::key::KeySchema;
-use shoal_types::{Item, ScalarType};
+use shoal_types::{AttributeValue, Item, ScalarType};
 
 use crate::sigv4::KeyLookup;
 
@@ -107,6 +108,36 @@ pub enum BackendError {
     Internal(String),
 }
 
+/// A Query of one partition key (owned, so it can move to the storage threads).
+#[derive(Debug, Clone)]
+pub struct QueryRequest {
+    pub partition_key: AttributeValue,
+    pub sort: Option<SortKeyCondition>,
+    /// `ScanIndexForward`.
+    pub forward: bool,
+    pub exclusive_start: Option<Item>,
+    /// Items read before the filter.
+    pub limit: Option<usize>,
+    /// The page size in bytes read (DynamoDB: 1 MB).
+    pub byte_limit: usize,
+    pub filter: Option<Condition>,
+    pub consistent: bool,
+}
+
+/// A Scan of a range of the partition-key hash space (one parallel-scan segment, or all of it).
+#[derive(Debug, Clone)]
+pub struct ScanRequest {
+    /// First hash included.
+    pub hash_start: u64,
+    /// Last hash included.
+    pub hash_end: u64,
+    pub exclusive_start: Option<Item>,
+    pub limit: Option<usize>,
+    pub byte_limit: usize,
+    pub filter: Option<Condition>,
+    pub consistent: bool,
+}
+
 /// A node as the API sees it.
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
@@ -146,6 +177,13 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Runs one write command on the partition that owns its key; returns once durable.
     async fn write(&self, table: &TableMeta, command: Command) -> Result<Applied, BackendError>;
+
+    /// One page of a Query.
+    async fn query(&self, table: &TableMeta, request: QueryRequest) -> Result<Page, BackendError>;
+
+    /// One page of a Scan: walks the partitions overlapping the hash range in hash order,
+    /// continuing into the next partition while the page has room.
+    async fn scan(&self, table: &TableMeta, request: ScanRequest) -> Result<Page, BackendError>;
 
     /// Reads one item by its key.
     async fn get(

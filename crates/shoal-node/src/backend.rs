@@ -10,9 +10,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use parking_lot::{Mutex, RwLock};
-use shoal_api::backend::{Backend, BackendError, TableMeta, TableStats, TableStatus};
+use shoal_api::backend::{
+    Backend, BackendError, QueryRequest, ScanRequest, TableMeta, TableStats, TableStatus,
+};
 use shoal_api::sigv4::KeyLookup;
-use shoal_storage::{Applied, Command, Durability, Partition, SqlCipherEngine};
+use shoal_storage::{
+    Applied, Command, Durability, Page, Partition, QuerySpec, ScanSpec, SqlCipherEngine,
+};
 use shoal_types::Item;
 use shoal_types::key::partition_hash;
 
@@ -285,6 +289,84 @@ impl Backend for NodeBackend {
         })
         .await?
         .map_err(BackendError::Apply)
+    }
+
+    async fn query(&self, table: &TableMeta, request: QueryRequest) -> Result<Page, BackendError> {
+        let handle = self.handle_for(table)?;
+        let h = partition_hash(&request.partition_key);
+        let part = handle
+            .partitions
+            .iter()
+            .find(|p| p.record.hash_start <= h && h <= p.record.hash_end)
+            .ok_or_else(|| internal("no partition covers the key's hash"))?;
+        let partition = part.partition.clone();
+        blocking(move || {
+            partition.query(&QuerySpec {
+                partition_key: &request.partition_key,
+                sort: request.sort.as_ref(),
+                forward: request.forward,
+                exclusive_start: request.exclusive_start.as_ref(),
+                limit: request.limit,
+                byte_limit: request.byte_limit,
+                filter: request.filter.as_ref(),
+            })
+        })
+        .await?
+        .map_err(internal)
+    }
+
+    async fn scan(&self, table: &TableMeta, request: ScanRequest) -> Result<Page, BackendError> {
+        let handle = self.handle_for(table)?;
+        let resume_hash = match &request.exclusive_start {
+            Some(key) => Some(
+                key.get(&table.key_schema.hash.name)
+                    .map(partition_hash)
+                    .ok_or_else(|| internal("exclusive start key without partition key"))?,
+            ),
+            None => None,
+        };
+        let mut parts: Vec<(u64, u64, Arc<Partition>)> = handle
+            .partitions
+            .iter()
+            .filter(|p| p.record.hash_end >= request.hash_start && p.record.hash_start <= request.hash_end)
+            .filter(|p| resume_hash.is_none_or(|h| p.record.hash_end >= h))
+            .map(|p| {
+                (
+                    p.record.hash_start.max(request.hash_start),
+                    p.record.hash_end.min(request.hash_end),
+                    p.partition.clone(),
+                )
+            })
+            .collect();
+        parts.sort_by_key(|(start, _, _)| *start);
+        blocking(move || -> Result<Page, shoal_storage::StorageError> {
+            let mut page = Page::default();
+            for (i, (start, end, partition)) in parts.iter().enumerate() {
+                let remaining = request.limit.map(|l| l.saturating_sub(page.scanned_count));
+                if remaining == Some(0) {
+                    break;
+                }
+                let part_page = partition.scan(&ScanSpec {
+                    hash_start: *start,
+                    hash_end: *end,
+                    // Only the partition holding the resume point uses it.
+                    exclusive_start: if i == 0 { request.exclusive_start.as_ref() } else { None },
+                    limit: remaining,
+                    byte_limit: request.byte_limit.saturating_sub(page.scanned_bytes).max(1),
+                    filter: request.filter.as_ref(),
+                })?;
+                page.items.extend(part_page.items);
+                page.scanned_count += part_page.scanned_count;
+                page.scanned_bytes += part_page.scanned_bytes;
+                if part_page.last_evaluated_key.is_some() {
+                    page.last_evaluated_key = part_page.last_evaluated_key;
+                    break;
+                }
+            }
+            Ok(page)
+        })
+        .await?
+        .map_err(internal)
     }
 
     async fn get(

@@ -53,7 +53,7 @@ fn write_params<'a>(input: &Input<'a>, v: &mut Violations) -> Result<WriteParams
 }
 
 /// Rejects legacy parameters this version does not implement, and their mix with expressions.
-fn reject_legacy(input: &Input<'_>, pairs: &[(&str, &str)]) -> Result<(), ApiError> {
+pub(super) fn reject_legacy(input: &Input<'_>, pairs: &[(&str, &str)]) -> Result<(), ApiError> {
     for (legacy, expression) in pairs {
         if input.has(legacy) {
             if input.has(expression) {
@@ -70,7 +70,7 @@ fn reject_legacy(input: &Input<'_>, pairs: &[(&str, &str)]) -> Result<(), ApiErr
 }
 
 /// Reads `ExpressionAttributeNames`/`Values`, with DynamoDB's rules for when they may appear.
-fn placeholders(
+pub(super) fn placeholders(
     input: &Input<'_>,
     any_expression: bool,
     values_allowed: bool,
@@ -273,6 +273,31 @@ pub async fn update_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiE
     Ok(Value::Object(out))
 }
 
+/// `AttributesToGet` (legacy projection of top-level names): at least one name, no duplicates.
+pub(super) fn attributes_to_get(
+    input: &Input<'_>,
+    v: &mut Violations,
+) -> Result<Option<Vec<String>>, ApiError> {
+    let Some(list) = input.array("AttributesToGet")? else { return Ok(None) };
+    if list.is_empty() {
+        v.constraint("[]", "attributesToGet", "Member must have length greater than or equal to 1");
+        return Ok(None);
+    }
+    let mut names: Vec<String> = Vec::with_capacity(list.len());
+    for el in list {
+        let Some(n) = el.as_str() else {
+            return Err(crate::input::type_mismatch(el, "String"));
+        };
+        if names.iter().any(|m| m == n) {
+            return Err(ApiError::validation(format!(
+                "One or more parameter values were invalid: Duplicate value in attribute name: {n}"
+            )));
+        }
+        names.push(n.to_string());
+    }
+    Ok(Some(names))
+}
+
 /// `GetItem`.
 pub async fn get_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> {
     let mut v = Violations::default();
@@ -281,36 +306,13 @@ pub async fn get_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiErro
     let capacity = Level::parse(input.str("ReturnConsumedCapacity")?, &mut v);
     let consistent = input.bool("ConsistentRead")?.unwrap_or(false);
     let projection_text = input.str("ProjectionExpression")?;
-    let attributes_to_get = input.array("AttributesToGet")?;
-    if let Some(list) = attributes_to_get {
-        if list.is_empty() {
-            v.constraint("[]", "attributesToGet", "Member must have length greater than or equal to 1");
-        }
-    }
+    let to_get = attributes_to_get(input, &mut v)?;
     v.into_result()?;
-    if attributes_to_get.is_some() && projection_text.is_some() {
+    if to_get.is_some() && projection_text.is_some() {
         return Err(ApiError::validation(
             "Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {AttributesToGet} Expression parameters: {ProjectionExpression}",
         ));
     }
-    let to_get: Option<Vec<String>> = match attributes_to_get {
-        None => None,
-        Some(list) => {
-            let mut names: Vec<String> = Vec::with_capacity(list.len());
-            for el in list {
-                let Some(n) = el.as_str() else {
-                    return Err(crate::input::type_mismatch(el, "String"));
-                };
-                if names.iter().any(|m| m == n) {
-                    return Err(ApiError::validation(format!(
-                        "One or more parameter values were invalid: Duplicate value in attribute name: {n}"
-                    )));
-                }
-                names.push(n.to_string());
-            }
-            Some(names)
-        }
-    };
     let (names, _) = placeholders(input, projection_text.is_some(), false)?;
     let mut ectx = ExprContext::new(names.as_ref(), None);
     let projection = projection_text

@@ -4,6 +4,7 @@
 mod capacity;
 mod item;
 mod misc;
+mod read;
 mod table;
 mod tags;
 mod validate;
@@ -38,6 +39,8 @@ pub enum Operation {
     ListTagsOfResource,
     DescribeEndpoints,
     DescribeLimits,
+    Query,
+    Scan,
 }
 
 impl Operation {
@@ -58,6 +61,8 @@ impl Operation {
             "ListTagsOfResource" => Operation::ListTagsOfResource,
             "DescribeEndpoints" => Operation::DescribeEndpoints,
             "DescribeLimits" => Operation::DescribeLimits,
+            "Query" => Operation::Query,
+            "Scan" => Operation::Scan,
             _ => return None,
         })
     }
@@ -85,5 +90,7 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, Ap
         Operation::ListTagsOfResource => tags::list_tags_of_resource(ctx, &input).await,
         Operation::DescribeEndpoints => misc::describe_endpoints(ctx),
         Operation::DescribeLimits => Ok(misc::describe_limits()),
+        Operation::Query => read::query(ctx, &input).await,
+        Operation::Scan => read::scan(ctx, &input).await,
     }
 }

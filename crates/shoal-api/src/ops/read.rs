@@ -1,0 +1,367 @@
+//! Query and Scan: key conditions, filters, projections, `Select`, paging and parallel scan.
+
+use serde_json::{Map, Value, json};
+use shoal_expr::{ConditionKind, ExprContext, Projection};
+use shoal_storage::Page;
+use shoal_types::json::item_to_json;
+use shoal_types::key::partition_hash;
+use shoal_types::Item;
+
+use super::Ctx;
+use super::capacity::{self, Level};
+use super::item::{attributes_to_get, placeholders, reject_legacy};
+use super::validate::{active_table, backend_error, enum_value, table_name};
+use crate::backend::{QueryRequest, ScanRequest, TableMeta};
+use crate::error::{ApiError, Violations};
+use crate::input::Input;
+
+/// DynamoDB's page size: a Query or Scan reads at most 1 MB per call.
+pub const PAGE_BYTES: usize = 1024 * 1024;
+
+const SELECT: &[&str] = &["ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES", "SPECIFIC_ATTRIBUTES", "COUNT"];
+
+/// The members Query and Scan share.
+struct ReadParams<'a> {
+    table: &'a str,
+    select: Option<&'a str>,
+    limit: Option<usize>,
+    consistent: bool,
+    capacity: Level,
+    projection_text: Option<&'a str>,
+    filter_text: Option<&'a str>,
+    to_get: Option<Vec<String>>,
+    exclusive_start: Option<Item>,
+    index: Option<&'a str>,
+}
+
+fn read_params<'a>(input: &Input<'a>, v: &mut Violations) -> Result<ReadParams<'a>, ApiError> {
+    let table = table_name(input.str("TableName")?, "tableName", v);
+    let select = enum_value(input.str("Select")?, "select", SELECT, v);
+    let limit = input.i64("Limit")?;
+    if let Some(l) = limit {
+        if l < 1 {
+            v.constraint(&l.to_string(), "limit", "Member must have value greater than or equal to 1");
+        }
+    }
+    let capacity = Level::parse(input.str("ReturnConsumedCapacity")?, v);
+    let to_get = attributes_to_get(input, v)?;
+    let index = input.str("IndexName")?;
+    let exclusive_start = input.item("ExclusiveStartKey")?;
+    let params = ReadParams {
+        table: table.unwrap_or(""),
+        select,
+        limit: limit.and_then(|l| usize::try_from(l).ok()),
+        consistent: input.bool("ConsistentRead")?.unwrap_or(false),
+        capacity,
+        projection_text: input.str("ProjectionExpression")?,
+        filter_text: input.str("FilterExpression")?,
+        to_get,
+        exclusive_start,
+        index,
+    };
+    Ok(params)
+}
+
+impl ReadParams<'_> {
+    /// No secondary indexes yet: every index name is unknown, as for a table without it.
+    fn reject_index(&self) -> Result<(), ApiError> {
+        match self.index {
+            Some(index) => Err(ApiError::validation(format!(
+                "The table does not have the specified index: {index}"
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// How the items of a page are returned.
+enum Output {
+    All,
+    Count,
+    Projected(Projection),
+    Names(Vec<String>),
+}
+
+fn select_output(
+    select: Option<&str>,
+    projection: Option<Projection>,
+    to_get: Option<Vec<String>>,
+) -> Result<Output, ApiError> {
+    let specific = projection.is_some() || to_get.is_some();
+    match select {
+        Some("ALL_PROJECTED_ATTRIBUTES") => Err(ApiError::validation(
+            "ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName",
+        )),
+        Some("ALL_ATTRIBUTES") if specific => Err(ApiError::validation(if to_get.is_some() {
+            "Cannot specify the AttributesToGet when choosing to get ALL_ATTRIBUTES"
+        } else {
+            "Cannot specify the ProjectionExpression when choosing to get ALL_ATTRIBUTES"
+        })),
+        Some("COUNT") if specific => Err(ApiError::validation(if to_get.is_some() {
+            "Cannot specify the AttributesToGet when choosing to get COUNT"
+        } else {
+            "Cannot specify the ProjectionExpression when choosing to get COUNT"
+        })),
+        Some("COUNT") => Ok(Output::Count),
+        Some("SPECIFIC_ATTRIBUTES") if !specific => Err(ApiError::validation(
+            "SPECIFIC_ATTRIBUTES requires either AttributesToGet or ProjectionExpression",
+        )),
+        _ => Ok(match (projection, to_get) {
+            (Some(p), _) => Output::Projected(p),
+            (None, Some(names)) => Output::Names(names),
+            (None, None) => Output::All,
+        }),
+    }
+}
+
+/// The response of a Query or Scan page.
+fn page_response(table: &TableMeta, page: Page, output: &Output, params: &ReadParams<'_>) -> Value {
+    let mut out = Map::new();
+    let count = page.items.len();
+    match output {
+        Output::Count => {}
+        Output::All => {
+            out.insert("Items".into(), page.items.iter().map(item_to_json).collect::<Vec<_>>().into());
+        }
+        Output::Projected(p) => {
+            out.insert(
+                "Items".into(),
+                page.items.iter().map(|i| item_to_json(&p.apply(i))).collect::<Vec<_>>().into(),
+            );
+        }
+        Output::Names(names) => {
+            let items: Vec<Value> = page
+                .items
+                .iter()
+                .map(|i| {
+                    let projected: Item = i
+                        .iter()
+                        .filter(|(k, _)| names.iter().any(|n| n == *k))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    item_to_json(&projected)
+                })
+                .collect();
+            out.insert("Items".into(), items.into());
+        }
+    }
+    out.insert("Count".into(), json!(count));
+    out.insert("ScannedCount".into(), json!(page.scanned_count));
+    if let Some(lek) = &page.last_evaluated_key {
+        out.insert("LastEvaluatedKey".into(), item_to_json(lek));
+    }
+    capacity::attach(
+        &mut out,
+        params.capacity,
+        &table.name,
+        capacity::read_units(page.scanned_bytes, params.consistent),
+    );
+    Value::Object(out)
+}
+
+/// `ExclusiveStartKey` must be a full primary key of the table.
+fn check_start_key(table: &TableMeta, key: &Item) -> Result<(), ApiError> {
+    table.key_schema.validate_key(key).map_err(|_| {
+        ApiError::validation("The provided starting key is invalid: The provided key element does not match the schema")
+    })
+}
+
+/// `Query`.
+pub async fn query(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> {
+    let mut v = Violations::default();
+    let params = read_params(input, &mut v)?;
+    let key_text = input.str("KeyConditionExpression")?;
+    let forward = input.bool("ScanIndexForward")?.unwrap_or(true);
+    v.into_result()?;
+    params.reject_index()?;
+    reject_legacy(
+        input,
+        &[
+            ("KeyConditions", "KeyConditionExpression"),
+            ("QueryFilter", "FilterExpression"),
+            ("ConditionalOperator", "FilterExpression"),
+        ],
+    )?;
+    let Some(key_text) = key_text else {
+        return Err(ApiError::validation(
+            "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.",
+        ));
+    };
+    if params.to_get.is_some() && params.projection_text.is_some() {
+        return Err(ApiError::validation(
+            "Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {AttributesToGet} Expression parameters: {ProjectionExpression}",
+        ));
+    }
+    let (names, values) = placeholders(input, true, true)?;
+    let mut ectx = ExprContext::new(names.as_ref(), values.as_ref());
+    let key_condition = shoal_expr::parse_key_condition(key_text, &mut ectx)?;
+    let filter = params
+        .filter_text
+        .map(|t| shoal_expr::parse_condition(t, &mut ectx, ConditionKind::Filter))
+        .transpose()?;
+    let projection =
+        params.projection_text.map(|t| shoal_expr::parse_projection(t, &mut ectx)).transpose()?;
+    ectx.check_all_used()?;
+    let output = select_output(params.select, projection, params.to_get.clone())?;
+
+    let table = active_table(ctx, params.table).await?;
+    let resolved = key_condition.resolve(&table.key_schema)?;
+    if let Some(start) = &params.exclusive_start {
+        check_start_key(&table, start)?;
+        if start.get(&table.key_schema.hash.name) != Some(&resolved.partition_key) {
+            return Err(ApiError::validation(
+                "The provided starting key is invalid: The provided starting key does not match the key condition",
+            ));
+        }
+        if let (Some(sort), Some(range)) = (&resolved.sort, &table.key_schema.range) {
+            if !start.get(&range.name).is_some_and(|sk| sort.matches(sk)) {
+                return Err(ApiError::validation(
+                    "The provided starting key does not match the range key predicate",
+                ));
+            }
+        }
+    }
+    let page = ctx
+        .backend
+        .query(
+            &table,
+            QueryRequest {
+                partition_key: resolved.partition_key,
+                sort: resolved.sort,
+                forward,
+                exclusive_start: params.exclusive_start.clone(),
+                limit: params.limit,
+                byte_limit: PAGE_BYTES,
+                filter,
+                consistent: params.consistent,
+            },
+        )
+        .await
+        .map_err(backend_error)?;
+    Ok(page_response(&table, page, &output, &params))
+}
+
+/// The hash range of parallel-scan segment `segment` of `total`: equal shares of the 64-bit space.
+pub fn segment_range(segment: u32, total: u32) -> (u64, u64) {
+    let total = u128::from(total.max(1));
+    let seg = u128::from(segment);
+    let space: u128 = 1u128 << 64;
+    let start = seg * space / total;
+    let end = (seg + 1) * space / total - 1;
+    (start as u64, end as u64)
+}
+
+/// `Scan`.
+pub async fn scan(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> {
+    let mut v = Violations::default();
+    let params = read_params(input, &mut v)?;
+    let segment = input.i64("Segment")?;
+    let total = input.i64("TotalSegments")?;
+    if let Some(s) = segment {
+        if s < 0 {
+            v.constraint(&s.to_string(), "segment", "Member must have value greater than or equal to 0");
+        } else if s > 999_999 {
+            v.constraint(&s.to_string(), "segment", "Member must have value less than or equal to 999999");
+        }
+    }
+    if let Some(t) = total {
+        if t < 1 {
+            v.constraint(&t.to_string(), "totalSegments", "Member must have value greater than or equal to 1");
+        } else if t > 1_000_000 {
+            v.constraint(&t.to_string(), "totalSegments", "Member must have value less than or equal to 1000000");
+        }
+    }
+    v.into_result()?;
+    params.reject_index()?;
+    reject_legacy(
+        input,
+        &[("ScanFilter", "FilterExpression"), ("ConditionalOperator", "FilterExpression")],
+    )?;
+    let (seg, total) = match (segment, total) {
+        (None, None) => (0u32, 1u32),
+        (Some(_), None) => {
+            return Err(ApiError::validation(
+                "The TotalSegments parameter is required but was not present in the request when Segment parameter is present",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(ApiError::validation(
+                "The Segment parameter is required but was not present in the request when parameter TotalSegments is present",
+            ));
+        }
+        (Some(s), Some(t)) => {
+            if s >= t {
+                return Err(ApiError::validation(format!(
+                    "The Segment parameter is zero-based and must be less than parameter TotalSegments: Segment: {s} is not less than TotalSegments: {t}"
+                )));
+            }
+            (s as u32, t as u32)
+        }
+    };
+    if params.to_get.is_some() && params.projection_text.is_some() {
+        return Err(ApiError::validation(
+            "Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {AttributesToGet} Expression parameters: {ProjectionExpression}",
+        ));
+    }
+    let any_expression = params.filter_text.is_some() || params.projection_text.is_some();
+    let (names, values) = placeholders(input, any_expression, true)?;
+    let mut ectx = ExprContext::new(names.as_ref(), values.as_ref());
+    let filter = params
+        .filter_text
+        .map(|t| shoal_expr::parse_condition(t, &mut ectx, ConditionKind::Filter))
+        .transpose()?;
+    let projection =
+        params.projection_text.map(|t| shoal_expr::parse_projection(t, &mut ectx)).transpose()?;
+    ectx.check_all_used()?;
+    let output = select_output(params.select, projection, params.to_get.clone())?;
+
+    let table = active_table(ctx, params.table).await?;
+    let (hash_start, hash_end) = segment_range(seg, total);
+    if let Some(start) = &params.exclusive_start {
+        check_start_key(&table, start)?;
+        let h = start.get(&table.key_schema.hash.name).map(partition_hash).unwrap_or(0);
+        if h < hash_start || h > hash_end {
+            return Err(ApiError::validation(
+                "The provided Exclusive start key does not map to the provided Segment and TotalSegments values.",
+            ));
+        }
+    }
+    let page = ctx
+        .backend
+        .scan(
+            &table,
+            ScanRequest {
+                hash_start,
+                hash_end,
+                exclusive_start: params.exclusive_start.clone(),
+                limit: params.limit,
+                byte_limit: PAGE_BYTES,
+                filter,
+                consistent: params.consistent,
+            },
+        )
+        .await
+        .map_err(backend_error)?;
+    Ok(page_response(&table, page, &output, &params))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::segment_range;
+
+    #[test]
+    fn segments_are_disjoint_and_cover_the_hash_space() {
+        for total in [1u32, 2, 3, 7, 1000, 1_000_000] {
+            let mut expected_start = 0u64;
+            for seg in (0..total).take(2000) {
+                let (s, e) = segment_range(seg, total);
+                assert_eq!(s, expected_start, "segment {seg} of {total}");
+                assert!(e >= s);
+                expected_start = e.wrapping_add(1);
+            }
+            if total <= 2000 {
+                assert_eq!(segment_range(total - 1, total).1, u64::MAX);
+            }
+        }
+    }
+}
