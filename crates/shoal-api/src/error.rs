@@ -68,7 +68,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        ApiError { kind, message: message.into(), extra: None }
+        ApiError {
+            kind,
+            message: message.into(),
+            extra: None,
+        }
     }
 
     pub fn validation(message: impl Into<String>) -> Self {

@@ -96,7 +96,9 @@ impl<'a> Input<'a> {
 
     /// `ExpressionAttributeNames`: a map of strings.
     pub fn string_map(&self, name: &str) -> Result<Option<HashMap<String, String>>, ApiError> {
-        let Some(obj) = self.object(name)? else { return Ok(None) };
+        let Some(obj) = self.object(name)? else {
+            return Ok(None);
+        };
         let mut out = HashMap::with_capacity(obj.len());
         for (k, v) in obj {
             match v {
@@ -115,7 +117,9 @@ impl<'a> Input<'a> {
         &self,
         name: &str,
     ) -> Result<Option<HashMap<String, AttributeValue>>, ApiError> {
-        let Some(obj) = self.object(name)? else { return Ok(None) };
+        let Some(obj) = self.object(name)? else {
+            return Ok(None);
+        };
         let mut out = HashMap::with_capacity(obj.len());
         for (k, v) in obj {
             match shoal_types::json::attribute_value_from_json(v) {

@@ -61,7 +61,11 @@ impl Api {
 
         let result = self.handle_post(&parts, body).await;
         let (status, body, op) = match result {
-            Ok((op, value)) => (StatusCode::OK, serde_json::to_vec(&value).unwrap_or_default(), op),
+            Ok((op, value)) => (
+                StatusCode::OK,
+                serde_json::to_vec(&value).unwrap_or_default(),
+                op,
+            ),
             Err((op, err)) => (err.kind.status(), err.body(), op),
         };
         tracing::debug!(
@@ -106,10 +110,15 @@ impl Api {
         let body = match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
             Ok(collected) => collected.to_bytes(),
             Err(e) => {
-                if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some()
+                {
                     return Err((None, too_large()));
                 }
-                return Err((None, ApiError::serialization(format!("Could not read the request body: {e}"))));
+                return Err((
+                    None,
+                    ApiError::serialization(format!("Could not read the request body: {e}")),
+                ));
             }
         };
 
@@ -141,10 +150,16 @@ impl Api {
             serde_json::Value::Object(serde_json::Map::new())
         } else {
             serde_json::from_slice(&body).map_err(|e| {
-                (op_name.clone(), ApiError::serialization(format!("Malformed JSON: {e}")))
+                (
+                    op_name.clone(),
+                    ApiError::serialization(format!("Malformed JSON: {e}")),
+                )
             })?
         };
-        let ctx = crate::ops::Ctx { backend: self.backend.as_ref(), identity: &identity };
+        let ctx = crate::ops::Ctx {
+            backend: self.backend.as_ref(),
+            identity: &identity,
+        };
         crate::ops::dispatch(&ctx, op, &input)
             .await
             .map(|v| (op_name.clone(), v))
@@ -160,7 +175,10 @@ fn too_large() -> ApiError {
 }
 
 fn check_content_type(headers: &http::HeaderMap) -> Result<(), ApiError> {
-    match headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
+    match headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    {
         None => Ok(()),
         Some(ct) => {
             let mime = ct.split(';').next().unwrap_or("").trim();

@@ -43,7 +43,9 @@ impl TableHandle {
     fn partition_for(&self, key: &Item, meta: &TableMeta) -> Option<&PartitionHandle> {
         let pk = key.get(&meta.key_schema.hash.name)?;
         let h = partition_hash(pk);
-        self.partitions.iter().find(|p| p.record.hash_start <= h && h <= p.record.hash_end)
+        self.partitions
+            .iter()
+            .find(|p| p.record.hash_start <= h && h <= p.record.hash_end)
     }
 
     fn stats(&self) -> TableStats {
@@ -88,7 +90,11 @@ fn partition_path(dir: &Path, id: u64) -> PathBuf {
 /// The partitions a new table starts with: one covering the whole hash space. Splits (a later
 /// issue) divide these ranges; nothing here assumes there is only one.
 fn initial_partitions() -> Vec<PartitionRecord> {
-    vec![PartitionRecord { id: 1, hash_start: 0, hash_end: u64::MAX }]
+    vec![PartitionRecord {
+        id: 1,
+        hash_start: 0,
+        hash_end: u64::MAX,
+    }]
 }
 
 fn open_table(dir: &Path, record: &TableRecord) -> Result<TableHandle, NodeError> {
@@ -96,9 +102,12 @@ fn open_table(dir: &Path, record: &TableRecord) -> Result<TableHandle, NodeError
         .map_err(|e| NodeError::Storage(format!("cannot create {}: {e}", dir.display())))?;
     let mut partitions = Vec::with_capacity(record.partitions.len());
     for p in &record.partitions {
-        let engine =
-            SqlCipherEngine::open(&partition_path(dir, p.id), &PLACEHOLDER_DATA_KEY, Durability::Sync)
-                .map_err(|e| NodeError::Storage(e.to_string()))?;
+        let engine = SqlCipherEngine::open(
+            &partition_path(dir, p.id),
+            &PLACEHOLDER_DATA_KEY,
+            Durability::Sync,
+        )
+        .map_err(|e| NodeError::Storage(e.to_string()))?;
         let partition = Partition::new(Box::new(engine), record.meta.key_schema.clone())
             .map_err(|e| NodeError::Storage(e.to_string()))?;
         partitions.push(PartitionHandle {
@@ -188,7 +197,10 @@ impl Backend for NodeBackend {
         // The partitions are created before the reply, so the table is usable at once; the reply
         // still says CREATING, as DynamoDB's does.
         meta.status = TableStatus::Active;
-        let record = TableRecord { meta, partitions: initial_partitions() };
+        let record = TableRecord {
+            meta,
+            partitions: initial_partitions(),
+        };
         let dir = self.data_dir.join("tables").join(&record.meta.id);
         let handle = {
             let record = record.clone();
@@ -202,7 +214,9 @@ impl Backend for NodeBackend {
             .map_err(internal)?
         };
         let meta = handle.meta.read().clone();
-        self.tables.write().insert(record.meta.name.clone(), Arc::new(handle));
+        self.tables
+            .write()
+            .insert(record.meta.name.clone(), Arc::new(handle));
         tracing::info!(table = %record.meta.name, id = %record.meta.id, "table created");
         Ok(meta)
     }
@@ -237,7 +251,9 @@ impl Backend for NodeBackend {
             partitions: handle.partitions.iter().map(|p| p.record.clone()).collect(),
         };
         let catalog = self.catalog.clone();
-        blocking(move || catalog.put(&record)).await?.map_err(internal)?;
+        blocking(move || catalog.put(&record))
+            .await?
+            .map_err(internal)?;
         let meta = Arc::new(meta);
         *handle.meta.write() = meta.clone();
         Ok(meta)
@@ -250,12 +266,17 @@ impl Backend for NodeBackend {
         let meta = handle.meta.read().clone();
         let catalog = self.catalog.clone();
         let owned = name.to_string();
-        blocking(move || catalog.remove(&owned)).await?.map_err(internal)?;
+        blocking(move || catalog.remove(&owned))
+            .await?
+            .map_err(internal)?;
         self.tables.write().remove(name);
         // Files go once the catalog no longer names them; a crash in between leaves an orphan
         // directory, never a table without files.
-        let paths: Vec<PathBuf> =
-            handle.partitions.iter().map(|p| partition_path(&handle.dir, p.record.id)).collect();
+        let paths: Vec<PathBuf> = handle
+            .partitions
+            .iter()
+            .map(|p| partition_path(&handle.dir, p.record.id))
+            .collect();
         let dir = handle.dir.clone();
         drop(handle);
         blocking(move || {
@@ -328,7 +349,9 @@ impl Backend for NodeBackend {
         let mut parts: Vec<(u64, u64, Arc<Partition>)> = handle
             .partitions
             .iter()
-            .filter(|p| p.record.hash_end >= request.hash_start && p.record.hash_start <= request.hash_end)
+            .filter(|p| {
+                p.record.hash_end >= request.hash_start && p.record.hash_start <= request.hash_end
+            })
             .filter(|p| resume_hash.is_none_or(|h| p.record.hash_end >= h))
             .map(|p| {
                 (
@@ -350,7 +373,11 @@ impl Backend for NodeBackend {
                     hash_start: *start,
                     hash_end: *end,
                     // Only the partition holding the resume point uses it.
-                    exclusive_start: if i == 0 { request.exclusive_start.as_ref() } else { None },
+                    exclusive_start: if i == 0 {
+                        request.exclusive_start.as_ref()
+                    } else {
+                        None
+                    },
                     limit: remaining,
                     byte_limit: request.byte_limit.saturating_sub(page.scanned_bytes).max(1),
                     filter: request.filter.as_ref(),
@@ -382,6 +409,8 @@ impl Backend for NodeBackend {
         // A point read on the local replica is both strongly and eventually consistent here.
         let partition = part.partition.clone();
         let key = key.clone();
-        blocking(move || partition.get(&key)).await?.map_err(internal)
+        blocking(move || partition.get(&key))
+            .await?
+            .map_err(internal)
     }
 }

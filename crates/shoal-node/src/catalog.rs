@@ -43,12 +43,18 @@ impl Catalog {
     pub fn open(path: &Path, key: &[u8; 32]) -> Result<Catalog, NodeError> {
         let engine = SqlCipherEngine::open(path, key, Durability::Sync).map_err(store_err)?;
         let next = engine.applied_index().map_err(store_err)? + 1;
-        Ok(Catalog { engine, next_index: parking_lot::Mutex::new(next) })
+        Ok(Catalog {
+            engine,
+            next_index: parking_lot::Mutex::new(next),
+        })
     }
 
     /// Every table record.
     pub fn load(&self) -> Result<Vec<TableRecord>, NodeError> {
-        let rows = self.engine.scan(None, None, false, usize::MAX).map_err(store_err)?;
+        let rows = self
+            .engine
+            .scan(None, None, false, usize::MAX)
+            .map_err(store_err)?;
         rows.into_iter()
             .map(|(k, v)| {
                 serde_json::from_slice(&v).map_err(|e| {

@@ -33,7 +33,10 @@ pub struct AccessKey {
 
 impl std::fmt::Debug for AccessKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AccessKey").field("id", &self.id).field("secret", &"<redacted>").finish()
+        f.debug_struct("AccessKey")
+            .field("id", &self.id)
+            .field("secret", &"<redacted>")
+            .finish()
     }
 }
 
@@ -41,14 +44,16 @@ impl AccessKey {
     /// A new random key: `AKIA` + 16 characters, and a 40-character secret.
     pub fn generate() -> AccessKey {
         const ID: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-        const SECRET: &[u8] =
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        const SECRET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
         let mut rng = rand::rng();
         let pick = |alphabet: &[u8], rng: &mut rand::rngs::ThreadRng| -> char {
             let i = rng.random_range(0..alphabet.len());
             alphabet.get(i).copied().map(char::from).unwrap_or('A')
         };
-        let id: String = "AKIA".chars().chain((0..16).map(|_| pick(ID, &mut rng))).collect();
+        let id: String = "AKIA"
+            .chars()
+            .chain((0..16).map(|_| pick(ID, &mut rng)))
+            .collect();
         let secret: String = (0..40).map(|_| pick(SECRET, &mut rng)).collect();
         AccessKey { id, secret }
     }
@@ -80,10 +85,14 @@ fn key_path(data_dir: &Path) -> PathBuf {
 
 fn read_file(path: &Path) -> Result<KeyFile, NodeError> {
     match fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map_err(|e| NodeError::Keys(format!("{} is not a valid key file: {e}", path.display()))),
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+            NodeError::Keys(format!("{} is not a valid key file: {e}", path.display()))
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(KeyFile::default()),
-        Err(e) => Err(NodeError::Keys(format!("cannot read {}: {e}", path.display()))),
+        Err(e) => Err(NodeError::Keys(format!(
+            "cannot read {}: {e}",
+            path.display()
+        ))),
     }
 }
 
@@ -99,7 +108,8 @@ fn write_file(path: &Path, file: &KeyFile) -> Result<(), NodeError> {
             .mode(0o600)
             .open(&tmp)
             .map_err(io)?;
-        f.set_permissions(fs::Permissions::from_mode(0o600)).map_err(io)?;
+        f.set_permissions(fs::Permissions::from_mode(0o600))
+            .map_err(io)?;
         f.write_all(&bytes).map_err(io)?;
         f.sync_all().map_err(io)?;
     }
@@ -113,7 +123,10 @@ fn write_file(path: &Path, file: &KeyFile) -> Result<(), NodeError> {
 }
 
 fn now_secs() -> u64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Creates a new key in the data directory's key file and returns it.
@@ -136,7 +149,11 @@ pub fn create_key(data_dir: &Path) -> Result<AccessKey, NodeError> {
 /// Lists `(access key id, created seconds, admin)` of every key.
 pub fn list_keys(data_dir: &Path) -> Result<Vec<(String, u64, bool)>, NodeError> {
     let file = read_file(&key_path(data_dir))?;
-    Ok(file.keys.iter().map(|k| (k.id.clone(), k.created, k.admin)).collect())
+    Ok(file
+        .keys
+        .iter()
+        .map(|k| (k.id.clone(), k.created, k.admin))
+        .collect())
 }
 
 /// Deletes a key; `Ok(false)` if there was none with that id.
@@ -173,7 +190,10 @@ impl KeyStore {
         let mut changed = false;
         match admin {
             Some(admin) => {
-                let present = file.keys.iter().any(|k| k.id == admin.id && k.secret == admin.secret);
+                let present = file
+                    .keys
+                    .iter()
+                    .any(|k| k.id == admin.id && k.secret == admin.secret);
                 if !present {
                     file.keys.retain(|k| k.id != admin.id);
                     file.keys.push(StoredKey {
@@ -212,8 +232,11 @@ impl KeyStore {
     }
 
     fn install(&self, file: &KeyFile) {
-        let map: HashMap<String, String> =
-            file.keys.iter().map(|k| (k.id.clone(), k.secret.clone())).collect();
+        let map: HashMap<String, String> = file
+            .keys
+            .iter()
+            .map(|k| (k.id.clone(), k.secret.clone()))
+            .collect();
         *self.keys.write() = Arc::new(map);
     }
 

@@ -71,7 +71,10 @@ pub enum NodeError {
     #[error("storage: {0}")]
     Storage(String),
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: SocketAddr, source: std::io::Error },
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// A node being started.
@@ -87,7 +90,10 @@ pub struct RunningNode {
 }
 
 fn data_dir_error(path: &Path, message: impl Into<String>) -> NodeError {
-    NodeError::DataDir { path: path.to_path_buf(), message: message.into() }
+    NodeError::DataDir {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
 }
 
 /// Creates the data directory if needed, takes its lock, and checks its format.
@@ -100,7 +106,10 @@ fn prepare_data_dir(dir: &Path) -> Result<fs::File, NodeError> {
         .open(dir.join(LOCK_FILE))
         .map_err(|e| data_dir_error(dir, format!("cannot open the lock file: {e}")))?;
     lock.try_lock().map_err(|_| {
-        data_dir_error(dir, "is in use by another Shoal process (its LOCK file is held)")
+        data_dir_error(
+            dir,
+            "is in use by another Shoal process (its LOCK file is held)",
+        )
     })?;
     let format_path = dir.join(FORMAT_FILE);
     match fs::read_to_string(&format_path) {
@@ -152,10 +161,14 @@ impl Node {
         let (keys, created_admin_key) = keys::KeyStore::open(&dir, config.admin_key.as_ref())?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
-            .map_err(|source| NodeError::Listen { addr: config.listen, source })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| NodeError::Listen { addr: config.listen, source })?;
+            .map_err(|source| NodeError::Listen {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| NodeError::Listen {
+            addr: config.listen,
+            source,
+        })?;
         let region = config.region.clone();
         let backend = tokio::task::spawn_blocking(move || {
             backend::NodeBackend::open(&dir, region, vec![addr.to_string()], keys)
@@ -168,7 +181,13 @@ impl Node {
             let _ = rx.await;
         }));
         tracing::info!(%addr, data_dir = %config.data_dir.display(), region = %config.region, "Shoal node serving the DynamoDB API");
-        Ok(RunningNode { addr, created_admin_key, shutdown: tx, server, _lock: lock })
+        Ok(RunningNode {
+            addr,
+            created_admin_key,
+            shutdown: tx,
+            server,
+            _lock: lock,
+        })
     }
 }
 

@@ -59,7 +59,9 @@ pub struct FileConfig {
 
 impl FileConfig {
     fn load(path: Option<&Path>) -> anyhow::Result<FileConfig> {
-        let Some(path) = path else { return Ok(FileConfig::default()) };
+        let Some(path) = path else {
+            return Ok(FileConfig::default());
+        };
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
@@ -76,9 +78,15 @@ pub struct Settings {
 pub fn resolve(args: &StartArgs) -> anyhow::Result<Settings> {
     let file = FileConfig::load(args.config.as_deref())?;
     let defaults = shoal_node::NodeConfig::default();
-    let region = args.region.clone().or(file.region).unwrap_or(defaults.region);
+    let region = args
+        .region
+        .clone()
+        .or(file.region)
+        .unwrap_or(defaults.region);
     if region.is_empty()
-        || !region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        || !region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
     {
         anyhow::bail!("invalid region '{region}': expected something like us-east-1");
     }
@@ -86,7 +94,11 @@ pub fn resolve(args: &StartArgs) -> anyhow::Result<Settings> {
     Ok(Settings {
         node: shoal_node::NodeConfig {
             listen: args.listen.or(file.listen).unwrap_or(defaults.listen),
-            data_dir: args.data_dir.clone().or(file.data_dir).unwrap_or(defaults.data_dir),
+            data_dir: args
+                .data_dir
+                .clone()
+                .or(file.data_dir)
+                .unwrap_or(defaults.data_dir),
             region,
             admin_key,
         },
@@ -96,8 +108,12 @@ pub fn resolve(args: &StartArgs) -> anyhow::Result<Settings> {
 
 /// `SHOAL_ADMIN_ACCESS_KEY_ID` and `SHOAL_ADMIN_SECRET_ACCESS_KEY`, both or neither.
 fn admin_key_from_env() -> anyhow::Result<Option<shoal_node::AccessKey>> {
-    let id = std::env::var("SHOAL_ADMIN_ACCESS_KEY_ID").ok().filter(|s| !s.is_empty());
-    let secret = std::env::var("SHOAL_ADMIN_SECRET_ACCESS_KEY").ok().filter(|s| !s.is_empty());
+    let id = std::env::var("SHOAL_ADMIN_ACCESS_KEY_ID")
+        .ok()
+        .filter(|s| !s.is_empty());
+    let secret = std::env::var("SHOAL_ADMIN_SECRET_ACCESS_KEY")
+        .ok()
+        .filter(|s| !s.is_empty());
     match (id, secret) {
         (Some(id), Some(secret)) => Ok(Some(shoal_node::AccessKey { id, secret })),
         (None, None) => Ok(None),

@@ -69,7 +69,9 @@ fn init_logging(format: config::LogFormat) {
     let filter = EnvFilter::try_from_env("SHOAL_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         config::LogFormat::Json => builder.json().init(),
         config::LogFormat::Text => builder.init(),
@@ -79,7 +81,9 @@ fn init_logging(format: config::LogFormat) {
 fn start(args: StartArgs) -> anyhow::Result<()> {
     let settings = config::resolve(&args)?;
     init_logging(settings.log_format);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let data_dir = settings.node.data_dir.clone();
         let node = shoal_node::Node::start(settings.node).await?;
@@ -123,10 +127,14 @@ fn keys(command: KeysCommand) -> anyhow::Result<()> {
             println!("AWS_SECRET_ACCESS_KEY={}", key.secret);
         }
         KeysCommand::List(args) => {
-            for (id, created, admin) in shoal_node::keys::list_keys(&config::keys_data_dir(&args)?)? {
+            for (id, created, admin) in shoal_node::keys::list_keys(&config::keys_data_dir(&args)?)?
+            {
                 let created = time::OffsetDateTime::from_unix_timestamp(created as i64)
                     .ok()
-                    .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+                    .and_then(|t| {
+                        t.format(&time::format_description::well_known::Rfc3339)
+                            .ok()
+                    })
                     .unwrap_or_default();
                 println!("{id}\t{created}{}", if admin { "\tadmin" } else { "" });
             }

@@ -74,9 +74,19 @@ pub(super) fn placeholders(
     input: &Input<'_>,
     any_expression: bool,
     values_allowed: bool,
-) -> Result<(Option<HashMap<String, String>>, Option<HashMap<String, AttributeValue>>), ApiError> {
+) -> Result<
+    (
+        Option<HashMap<String, String>>,
+        Option<HashMap<String, AttributeValue>>,
+    ),
+    ApiError,
+> {
     let names = input.string_map("ExpressionAttributeNames")?;
-    let values = if values_allowed { input.value_map("ExpressionAttributeValues")? } else { None };
+    let values = if values_allowed {
+        input.value_map("ExpressionAttributeValues")?
+    } else {
+        None
+    };
     if let Some(n) = &names {
         if !any_expression {
             return Err(ApiError::validation(
@@ -84,7 +94,9 @@ pub(super) fn placeholders(
             ));
         }
         if n.is_empty() {
-            return Err(ApiError::validation("ExpressionAttributeNames must not be empty"));
+            return Err(ApiError::validation(
+                "ExpressionAttributeNames must not be empty",
+            ));
         }
     }
     if let Some(vals) = &values {
@@ -94,7 +106,9 @@ pub(super) fn placeholders(
             ));
         }
         if vals.is_empty() {
-            return Err(ApiError::validation("ExpressionAttributeValues must not be empty"));
+            return Err(ApiError::validation(
+                "ExpressionAttributeValues must not be empty",
+            ));
         }
     }
     Ok((names, values))
@@ -103,8 +117,10 @@ pub(super) fn placeholders(
 fn write_error(e: BackendError, return_old_on_failure: bool) -> ApiError {
     match e {
         BackendError::Apply(ApplyError::ConditionalCheckFailed { item }) => {
-            let mut err =
-                ApiError::new(ErrorKind::ConditionalCheckFailed, "The conditional request failed");
+            let mut err = ApiError::new(
+                ErrorKind::ConditionalCheckFailed,
+                "The conditional request failed",
+            );
             if return_old_on_failure {
                 if let Some(item) = item {
                     let mut extra = Map::new();
@@ -119,7 +135,12 @@ fn write_error(e: BackendError, return_old_on_failure: bool) -> ApiError {
     }
 }
 
-fn required_item(input: &Input<'_>, member: &str, field: &str, v: &mut Violations) -> Result<Item, ApiError> {
+fn required_item(
+    input: &Input<'_>,
+    member: &str,
+    field: &str,
+    v: &mut Violations,
+) -> Result<Item, ApiError> {
     match input.item(member)? {
         Some(item) => Ok(item),
         None => {
@@ -144,7 +165,9 @@ pub async fn put_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiErro
     let item = required_item(input, "Item", "item", &mut v)?;
     v.into_result()?;
     if !matches!(p.return_values, "NONE" | "ALL_OLD") {
-        return Err(ApiError::validation("ReturnValues can only be ALL_OLD or NONE"));
+        return Err(ApiError::validation(
+            "ReturnValues can only be ALL_OLD or NONE",
+        ));
     }
     reject_legacy(input, &[("Expected", "ConditionExpression")])?;
     let (names, values) = placeholders(input, p.condition.is_some(), true)?;
@@ -159,7 +182,9 @@ pub async fn put_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiErro
     table.key_schema.validate_item(&item)?;
     let size = item_size(&item);
     if size > MAX_ITEM_SIZE {
-        return Err(ApiError::validation("Item size has exceeded the maximum allowed size"));
+        return Err(ApiError::validation(
+            "Item size has exceeded the maximum allowed size",
+        ));
     }
     let applied = ctx
         .backend
@@ -171,7 +196,12 @@ pub async fn put_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiErro
         attach_attributes(&mut out, applied.old.as_ref());
     }
     let old_size = applied.old.as_ref().map(item_size).unwrap_or(0);
-    capacity::attach(&mut out, p.capacity, &table.name, capacity::write_units(size.max(old_size)));
+    capacity::attach(
+        &mut out,
+        p.capacity,
+        &table.name,
+        capacity::write_units(size.max(old_size)),
+    );
     Ok(Value::Object(out))
 }
 
@@ -182,7 +212,9 @@ pub async fn delete_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiE
     let key = required_item(input, "Key", "key", &mut v)?;
     v.into_result()?;
     if !matches!(p.return_values, "NONE" | "ALL_OLD") {
-        return Err(ApiError::validation("ReturnValues can only be ALL_OLD or NONE"));
+        return Err(ApiError::validation(
+            "ReturnValues can only be ALL_OLD or NONE",
+        ));
     }
     reject_legacy(input, &[("Expected", "ConditionExpression")])?;
     let (names, values) = placeholders(input, p.condition.is_some(), true)?;
@@ -205,7 +237,12 @@ pub async fn delete_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiE
         attach_attributes(&mut out, applied.old.as_ref());
     }
     let old_size = applied.old.as_ref().map(item_size).unwrap_or(0);
-    capacity::attach(&mut out, p.capacity, &table.name, capacity::write_units(old_size));
+    capacity::attach(
+        &mut out,
+        p.capacity,
+        &table.name,
+        capacity::write_units(old_size),
+    );
     Ok(Value::Object(out))
 }
 
@@ -218,7 +255,10 @@ pub async fn update_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiE
     v.into_result()?;
     reject_legacy(
         input,
-        &[("Expected", "ConditionExpression"), ("AttributeUpdates", "UpdateExpression")],
+        &[
+            ("Expected", "ConditionExpression"),
+            ("AttributeUpdates", "UpdateExpression"),
+        ],
     )?;
     let any_expression = p.condition.is_some() || update_text.is_some();
     let (names, values) = placeholders(input, any_expression, true)?;
@@ -235,7 +275,10 @@ pub async fn update_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiE
 
     let table = active_table(ctx, p.table).await?;
     table.key_schema.validate_key(&key)?;
-    let key_names = [Some(&table.key_schema.hash), table.key_schema.range.as_ref()];
+    let key_names = [
+        Some(&table.key_schema.hash),
+        table.key_schema.range.as_ref(),
+    ];
     for name in update.top_level_names() {
         if key_names.iter().flatten().any(|k| k.name == name) {
             return Err(ApiError::validation(format!(
@@ -246,7 +289,14 @@ pub async fn update_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiE
     let updated_paths = update.updated_paths();
     let applied = ctx
         .backend
-        .write(&table, Command::Update { key, update, condition })
+        .write(
+            &table,
+            Command::Update {
+                key,
+                update,
+                condition,
+            },
+        )
         .await
         .map_err(|e| write_error(e, p.on_condition_failure_all_old))?;
     let mut out = Map::new();
@@ -269,7 +319,12 @@ pub async fn update_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiE
         .map(item_size)
         .unwrap_or(0)
         .max(applied.new.as_ref().map(item_size).unwrap_or(0));
-    capacity::attach(&mut out, p.capacity, &table.name, capacity::write_units(size));
+    capacity::attach(
+        &mut out,
+        p.capacity,
+        &table.name,
+        capacity::write_units(size),
+    );
     Ok(Value::Object(out))
 }
 
@@ -278,9 +333,15 @@ pub(super) fn attributes_to_get(
     input: &Input<'_>,
     v: &mut Violations,
 ) -> Result<Option<Vec<String>>, ApiError> {
-    let Some(list) = input.array("AttributesToGet")? else { return Ok(None) };
+    let Some(list) = input.array("AttributesToGet")? else {
+        return Ok(None);
+    };
     if list.is_empty() {
-        v.constraint("[]", "attributesToGet", "Member must have length greater than or equal to 1");
+        v.constraint(
+            "[]",
+            "attributesToGet",
+            "Member must have length greater than or equal to 1",
+        );
         return Ok(None);
     }
     let mut names: Vec<String> = Vec::with_capacity(list.len());
@@ -322,19 +383,29 @@ pub async fn get_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiErro
 
     let table = active_table(ctx, table_name.unwrap_or("")).await?;
     table.key_schema.validate_key(&key)?;
-    let item = ctx.backend.get(&table, &key, consistent).await.map_err(backend_error)?;
+    let item = ctx
+        .backend
+        .get(&table, &key, consistent)
+        .await
+        .map_err(backend_error)?;
     let mut out = Map::new();
     let size = item.as_ref().map(item_size).unwrap_or(0);
     if let Some(item) = item {
         let item = match (&projection, &to_get) {
             (Some(p), _) => p.apply(&item),
-            (None, Some(names)) => {
-                item.into_iter().filter(|(k, _)| names.iter().any(|n| n == k)).collect()
-            }
+            (None, Some(names)) => item
+                .into_iter()
+                .filter(|(k, _)| names.iter().any(|n| n == k))
+                .collect(),
             (None, None) => item,
         };
         out.insert("Item".into(), item_to_json(&item));
     }
-    capacity::attach(&mut out, capacity, &table.name, capacity::read_units(size, consistent));
+    capacity::attach(
+        &mut out,
+        capacity,
+        &table.name,
+        capacity::read_units(size, consistent),
+    );
     Ok(Value::Object(out))
 }

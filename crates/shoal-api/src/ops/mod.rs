@@ -1,6 +1,7 @@
 //! One handler per operation, grouped by family (`table.rs`, `item.rs`, `tags.rs`, `misc.rs`),
 //! and the exhaustive dispatch from `X-Amz-Target` to them.
 
+mod batch;
 mod capacity;
 mod item;
 mod misc;
@@ -41,6 +42,8 @@ pub enum Operation {
     DescribeLimits,
     Query,
     Scan,
+    BatchGetItem,
+    BatchWriteItem,
 }
 
 impl Operation {
@@ -63,6 +66,8 @@ impl Operation {
             "DescribeLimits" => Operation::DescribeLimits,
             "Query" => Operation::Query,
             "Scan" => Operation::Scan,
+            "BatchGetItem" => Operation::BatchGetItem,
+            "BatchWriteItem" => Operation::BatchWriteItem,
             _ => return None,
         })
     }
@@ -92,5 +97,7 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, Ap
         Operation::DescribeLimits => Ok(misc::describe_limits()),
         Operation::Query => read::query(ctx, &input).await,
         Operation::Scan => read::scan(ctx, &input).await,
+        Operation::BatchGetItem => batch::batch_get_item(ctx, &input).await,
+        Operation::BatchWriteItem => batch::batch_write_item(ctx, &input).await,
     }
 }

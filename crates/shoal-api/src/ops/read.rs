@@ -3,9 +3,9 @@
 use serde_json::{Map, Value, json};
 use shoal_expr::{ConditionKind, ExprContext, Projection};
 use shoal_storage::Page;
+use shoal_types::Item;
 use shoal_types::json::item_to_json;
 use shoal_types::key::partition_hash;
-use shoal_types::Item;
 
 use super::Ctx;
 use super::capacity::{self, Level};
@@ -18,7 +18,12 @@ use crate::input::Input;
 /// DynamoDB's page size: a Query or Scan reads at most 1 MB per call.
 pub const PAGE_BYTES: usize = 1024 * 1024;
 
-const SELECT: &[&str] = &["ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES", "SPECIFIC_ATTRIBUTES", "COUNT"];
+const SELECT: &[&str] = &[
+    "ALL_ATTRIBUTES",
+    "ALL_PROJECTED_ATTRIBUTES",
+    "SPECIFIC_ATTRIBUTES",
+    "COUNT",
+];
 
 /// The members Query and Scan share.
 struct ReadParams<'a> {
@@ -40,7 +45,11 @@ fn read_params<'a>(input: &Input<'a>, v: &mut Violations) -> Result<ReadParams<'
     let limit = input.i64("Limit")?;
     if let Some(l) = limit {
         if l < 1 {
-            v.constraint(&l.to_string(), "limit", "Member must have value greater than or equal to 1");
+            v.constraint(
+                &l.to_string(),
+                "limit",
+                "Member must have value greater than or equal to 1",
+            );
         }
     }
     let capacity = Level::parse(input.str("ReturnConsumedCapacity")?, v);
@@ -121,12 +130,23 @@ fn page_response(table: &TableMeta, page: Page, output: &Output, params: &ReadPa
     match output {
         Output::Count => {}
         Output::All => {
-            out.insert("Items".into(), page.items.iter().map(item_to_json).collect::<Vec<_>>().into());
+            out.insert(
+                "Items".into(),
+                page.items
+                    .iter()
+                    .map(item_to_json)
+                    .collect::<Vec<_>>()
+                    .into(),
+            );
         }
         Output::Projected(p) => {
             out.insert(
                 "Items".into(),
-                page.items.iter().map(|i| item_to_json(&p.apply(i))).collect::<Vec<_>>().into(),
+                page.items
+                    .iter()
+                    .map(|i| item_to_json(&p.apply(i)))
+                    .collect::<Vec<_>>()
+                    .into(),
             );
         }
         Output::Names(names) => {
@@ -199,8 +219,10 @@ pub async fn query(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> 
         .filter_text
         .map(|t| shoal_expr::parse_condition(t, &mut ectx, ConditionKind::Filter))
         .transpose()?;
-    let projection =
-        params.projection_text.map(|t| shoal_expr::parse_projection(t, &mut ectx)).transpose()?;
+    let projection = params
+        .projection_text
+        .map(|t| shoal_expr::parse_projection(t, &mut ectx))
+        .transpose()?;
     ectx.check_all_used()?;
     let output = select_output(params.select, projection, params.to_get.clone())?;
 
@@ -259,23 +281,42 @@ pub async fn scan(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> {
     let total = input.i64("TotalSegments")?;
     if let Some(s) = segment {
         if s < 0 {
-            v.constraint(&s.to_string(), "segment", "Member must have value greater than or equal to 0");
+            v.constraint(
+                &s.to_string(),
+                "segment",
+                "Member must have value greater than or equal to 0",
+            );
         } else if s > 999_999 {
-            v.constraint(&s.to_string(), "segment", "Member must have value less than or equal to 999999");
+            v.constraint(
+                &s.to_string(),
+                "segment",
+                "Member must have value less than or equal to 999999",
+            );
         }
     }
     if let Some(t) = total {
         if t < 1 {
-            v.constraint(&t.to_string(), "totalSegments", "Member must have value greater than or equal to 1");
+            v.constraint(
+                &t.to_string(),
+                "totalSegments",
+                "Member must have value greater than or equal to 1",
+            );
         } else if t > 1_000_000 {
-            v.constraint(&t.to_string(), "totalSegments", "Member must have value less than or equal to 1000000");
+            v.constraint(
+                &t.to_string(),
+                "totalSegments",
+                "Member must have value less than or equal to 1000000",
+            );
         }
     }
     v.into_result()?;
     params.reject_index()?;
     reject_legacy(
         input,
-        &[("ScanFilter", "FilterExpression"), ("ConditionalOperator", "FilterExpression")],
+        &[
+            ("ScanFilter", "FilterExpression"),
+            ("ConditionalOperator", "FilterExpression"),
+        ],
     )?;
     let (seg, total) = match (segment, total) {
         (None, None) => (0u32, 1u32),
@@ -310,8 +351,10 @@ pub async fn scan(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> {
         .filter_text
         .map(|t| shoal_expr::parse_condition(t, &mut ectx, ConditionKind::Filter))
         .transpose()?;
-    let projection =
-        params.projection_text.map(|t| shoal_expr::parse_projection(t, &mut ectx)).transpose()?;
+    let projection = params
+        .projection_text
+        .map(|t| shoal_expr::parse_projection(t, &mut ectx))
+        .transpose()?;
     ectx.check_all_used()?;
     let output = select_output(params.select, projection, params.to_get.clone())?;
 
@@ -319,7 +362,10 @@ pub async fn scan(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> {
     let (hash_start, hash_end) = segment_range(seg, total);
     if let Some(start) = &params.exclusive_start {
         check_start_key(&table, start)?;
-        let h = start.get(&table.key_schema.hash.name).map(partition_hash).unwrap_or(0);
+        let h = start
+            .get(&table.key_schema.hash.name)
+            .map(partition_hash)
+            .unwrap_or(0);
         if h < hash_start || h > hash_end {
             return Err(ApiError::validation(
                 "The provided Exclusive start key does not map to the provided Segment and TotalSegments values.",

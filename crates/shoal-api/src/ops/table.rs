@@ -16,7 +16,9 @@ use crate::input::{Input, nested, opt_i64, opt_str};
 pub const MAX_TAGS: usize = 50;
 
 pub fn now_seconds() -> f64 {
-    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     // Millisecond precision, as DynamoDB reports.
     (d.as_millis() as f64) / 1000.0
 }
@@ -45,9 +47,18 @@ pub fn describe_json(meta: &TableMeta, stats: TableStats, status: TableStatus) -
     if let Some(ts) = meta.billing.last_decrease {
         pt.insert("LastDecreaseDateTime".into(), json!(ts));
     }
-    pt.insert("NumberOfDecreasesToday".into(), json!(meta.billing.decreases_today));
-    pt.insert("ReadCapacityUnits".into(), json!(meta.billing.read_capacity_units));
-    pt.insert("WriteCapacityUnits".into(), json!(meta.billing.write_capacity_units));
+    pt.insert(
+        "NumberOfDecreasesToday".into(),
+        json!(meta.billing.decreases_today),
+    );
+    pt.insert(
+        "ReadCapacityUnits".into(),
+        json!(meta.billing.read_capacity_units),
+    );
+    pt.insert(
+        "WriteCapacityUnits".into(),
+        json!(meta.billing.write_capacity_units),
+    );
     t.insert("ProvisionedThroughput".into(), pt.into());
     t.insert("TableSizeBytes".into(), json!(stats.size_bytes));
     t.insert("ItemCount".into(), json!(stats.item_count));
@@ -62,7 +73,10 @@ pub fn describe_json(meta: &TableMeta, stats: TableStats, status: TableStatus) -
     if let Some(class) = &meta.table_class {
         t.insert("TableClassSummary".into(), json!({"TableClass": class}));
     }
-    t.insert("DeletionProtectionEnabled".into(), meta.deletion_protection.into());
+    t.insert(
+        "DeletionProtectionEnabled".into(),
+        meta.deletion_protection.into(),
+    );
     Value::Object(t)
 }
 
@@ -75,7 +89,9 @@ fn provisioned_throughput(
     input: &Input<'_>,
     v: &mut Violations,
 ) -> Result<Option<ThroughputInput>, ApiError> {
-    let Some(obj) = input.object("ProvisionedThroughput")? else { return Ok(None) };
+    let Some(obj) = input.object("ProvisionedThroughput")? else {
+        return Ok(None);
+    };
     let read = opt_i64(obj.get("ReadCapacityUnits"))?;
     let write = opt_i64(obj.get("WriteCapacityUnits"))?;
     for (val, field) in [
@@ -116,7 +132,12 @@ pub async fn create_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
                 match at {
                     None => v.missing(&format!("{field}.attributeType")),
                     Some(t) => {
-                        enum_value(Some(t), &format!("{field}.attributeType"), &["B", "N", "S"], &mut v);
+                        enum_value(
+                            Some(t),
+                            &format!("{field}.attributeType"),
+                            &["B", "N", "S"],
+                            &mut v,
+                        );
                     }
                 }
                 check_attr_name_len(an, &format!("{field}.attributeName"), &mut v);
@@ -133,7 +154,11 @@ pub async fn create_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
         None => v.missing("keySchema"),
         Some(list) => {
             if list.is_empty() {
-                v.constraint("[]", "keySchema", "Member must have length greater than or equal to 1");
+                v.constraint(
+                    "[]",
+                    "keySchema",
+                    "Member must have length greater than or equal to 1",
+                );
             }
             if list.len() > 2 {
                 v.constraint(
@@ -154,7 +179,12 @@ pub async fn create_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
                 match kt {
                     None => v.missing(&format!("{field}.keyType")),
                     Some(t) => {
-                        enum_value(Some(t), &format!("{field}.keyType"), &["HASH", "RANGE"], &mut v);
+                        enum_value(
+                            Some(t),
+                            &format!("{field}.keyType"),
+                            &["HASH", "RANGE"],
+                            &mut v,
+                        );
                     }
                 }
                 if let (Some(an), Some(kt)) = (an, kt) {
@@ -212,7 +242,11 @@ pub async fn create_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
             }
         }
         _ => {
-            let Some(ThroughputInput { read: Some(r), write: Some(w) }) = throughput else {
+            let Some(ThroughputInput {
+                read: Some(r),
+                write: Some(w),
+            }) = throughput
+            else {
                 return Err(ApiError::validation(
                     "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED",
                 ));
@@ -249,16 +283,30 @@ pub async fn create_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
         tags,
         version: 1,
     };
-    let stored = ctx.backend.create_table(meta).await.map_err(backend_error)?;
-    Ok(json!({ "TableDescription": describe_json(&stored, TableStats::default(), TableStatus::Creating) }))
+    let stored = ctx
+        .backend
+        .create_table(meta)
+        .await
+        .map_err(backend_error)?;
+    Ok(
+        json!({ "TableDescription": describe_json(&stored, TableStats::default(), TableStatus::Creating) }),
+    )
 }
 
 fn check_attr_name_len(name: Option<&str>, field: &str, v: &mut Violations) {
     if let Some(n) = name {
         if n.is_empty() {
-            v.constraint(n, field, "Member must have length greater than or equal to 1");
+            v.constraint(
+                n,
+                field,
+                "Member must have length greater than or equal to 1",
+            );
         } else if n.len() > 255 {
-            v.constraint(n, field, "Member must have length less than or equal to 255");
+            v.constraint(
+                n,
+                field,
+                "Member must have length less than or equal to 255",
+            );
         }
     }
 }
@@ -291,7 +339,11 @@ fn build_key_schema(
     let (hash, range) = match elems {
         [h] => (h, None),
         [h, r] => (h, Some(r)),
-        _ => return Err(ApiError::validation("Invalid KeySchema: Some index key attribute have no definition")),
+        _ => {
+            return Err(ApiError::validation(
+                "Invalid KeySchema: Some index key attribute have no definition",
+            ));
+        }
     };
     if hash.1 != "HASH" {
         return Err(ApiError::validation(
@@ -312,8 +364,11 @@ fn build_key_schema(
     }
     let lookup = |name: &str| defs.iter().find(|(n, _)| n == name).and_then(|(_, t)| *t);
     let key_names: Vec<&str> = elems.iter().map(|(n, _)| n.as_str()).collect();
-    let undefined: Vec<&str> =
-        key_names.iter().copied().filter(|n| lookup(n).is_none()).collect();
+    let undefined: Vec<&str> = key_names
+        .iter()
+        .copied()
+        .filter(|n| lookup(n).is_none())
+        .collect();
     if !undefined.is_empty() {
         let def_names: Vec<&str> = defs.iter().map(|(n, _)| n.as_str()).collect();
         return Err(ApiError::validation(format!(
@@ -329,9 +384,15 @@ fn build_key_schema(
     }
     let attr = |name: &str| -> Result<KeyAttr, ApiError> {
         let ty = lookup(name).ok_or_else(|| ApiError::validation("Invalid KeySchema"))?;
-        Ok(KeyAttr { name: name.to_string(), ty })
+        Ok(KeyAttr {
+            name: name.to_string(),
+            ty,
+        })
     };
-    Ok(KeySchema { hash: attr(&hash.0)?, range: range.map(|r| attr(&r.0)).transpose()? })
+    Ok(KeySchema {
+        hash: attr(&hash.0)?,
+        range: range.map(|r| attr(&r.0)).transpose()?,
+    })
 }
 
 /// Parses a `Tags` list: keys 1-128 and values 0-256 characters, at most 50, keys unique.
@@ -340,7 +401,9 @@ pub fn parse_tags(
     field: &str,
     v: &mut Violations,
 ) -> Result<Vec<(String, String)>, ApiError> {
-    let Some(list) = list else { return Ok(Vec::new()) };
+    let Some(list) = list else {
+        return Ok(Vec::new());
+    };
     let mut tags: Vec<(String, String)> = Vec::with_capacity(list.len());
     for (i, el) in list.iter().enumerate() {
         let el = nested(el)?;
@@ -408,8 +471,16 @@ fn required_table_name<'a>(input: &Input<'a>) -> Result<&'a str, ApiError> {
 /// `DescribeTable`.
 pub async fn describe_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> {
     let name = required_table_name(input)?;
-    let meta = ctx.backend.table(name).await.map_err(|e| not_found_table(e, name))?;
-    let stats = ctx.backend.table_stats(name).await.map_err(|e| not_found_table(e, name))?;
+    let meta = ctx
+        .backend
+        .table(name)
+        .await
+        .map_err(|e| not_found_table(e, name))?;
+    let stats = ctx
+        .backend
+        .table_stats(name)
+        .await
+        .map_err(|e| not_found_table(e, name))?;
     Ok(json!({ "Table": describe_json(&meta, stats, meta.status) }))
 }
 
@@ -430,9 +501,17 @@ pub async fn list_tables(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiE
     let limit = input.i64("Limit")?;
     if let Some(l) = limit {
         if l < 1 {
-            v.constraint(&l.to_string(), "limit", "Member must have value greater than or equal to 1");
+            v.constraint(
+                &l.to_string(),
+                "limit",
+                "Member must have value greater than or equal to 1",
+            );
         } else if l > 100 {
-            v.constraint(&l.to_string(), "limit", "Member must have value less than or equal to 100");
+            v.constraint(
+                &l.to_string(),
+                "limit",
+                "Member must have value less than or equal to 100",
+            );
         }
     }
     let start = input.str("ExclusiveStartTableName")?;
@@ -462,13 +541,21 @@ pub async fn list_tables(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiE
 /// `DeleteTable`.
 pub async fn delete_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> {
     let name = required_table_name(input)?;
-    let meta = ctx.backend.table(name).await.map_err(|e| not_found_table(e, name))?;
+    let meta = ctx
+        .backend
+        .table(name)
+        .await
+        .map_err(|e| not_found_table(e, name))?;
     if meta.deletion_protection {
         return Err(ApiError::validation(format!(
             "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first. Table: {name}"
         )));
     }
-    let (meta, stats) = ctx.backend.delete_table(name).await.map_err(|e| not_found_table(e, name))?;
+    let (meta, stats) = ctx
+        .backend
+        .delete_table(name)
+        .await
+        .map_err(|e| not_found_table(e, name))?;
     Ok(json!({ "TableDescription": describe_json(&meta, stats, TableStatus::Deleting) }))
 }
 
@@ -514,11 +601,17 @@ pub async fn update_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
         ));
     }
 
-    let current = ctx.backend.table(name).await.map_err(|e| not_found_table(e, name))?;
+    let current = ctx
+        .backend
+        .table(name)
+        .await
+        .map_err(|e| not_found_table(e, name))?;
     if current.status != TableStatus::Active {
         return Err(ApiError::new(
             ErrorKind::ResourceInUse,
-            format!("Attempt to change a resource which is still in use: Table is being updated: {name}"),
+            format!(
+                "Attempt to change a resource which is still in use: Table is being updated: {name}"
+            ),
         ));
     }
     let mut next = (*current).clone();
@@ -551,11 +644,16 @@ pub async fn update_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
                     ));
                 }
                 None => {}
-                Some(ThroughputInput { read: Some(r), write: Some(w) }) => {
+                Some(ThroughputInput {
+                    read: Some(r),
+                    write: Some(w),
+                }) => {
                     check_throughput_limits(r, w)?;
                     let (r, w) = (r as u64, w as u64);
-                    let (cr, cw) =
-                        (current.billing.read_capacity_units, current.billing.write_capacity_units);
+                    let (cr, cw) = (
+                        current.billing.read_capacity_units,
+                        current.billing.write_capacity_units,
+                    );
                     if !switching && r == cr && w == cw {
                         return Err(ApiError::validation(format!(
                             "The provisioned throughput for the table will not change. The requested value equals the current value. Current ReadCapacityUnits provisioned for the table: {cr}. Requested ReadCapacityUnits: {r}. Current WriteCapacityUnits provisioned for the table: {cw}. Requested WriteCapacityUnits: {w}. Refer to the Amazon DynamoDB Developer Guide for current limits and how to request higher limits."
@@ -592,6 +690,10 @@ pub async fn update_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
         .replace_table(current.version, next)
         .await
         .map_err(|e| not_found_table(e, name))?;
-    let stats = ctx.backend.table_stats(name).await.map_err(|e| not_found_table(e, name))?;
+    let stats = ctx
+        .backend
+        .table_stats(name)
+        .await
+        .map_err(|e| not_found_table(e, name))?;
     Ok(json!({ "TableDescription": describe_json(&stored, stats, TableStatus::Updating) }))
 }

@@ -37,7 +37,10 @@ async fn table_by_arn(
         ctx.backend.region(),
         ctx.backend.account_id()
     );
-    let Some(name) = arn.strip_prefix(&prefix).filter(|n| !n.is_empty() && !n.contains('/')) else {
+    let Some(name) = arn
+        .strip_prefix(&prefix)
+        .filter(|n| !n.is_empty() && !n.contains('/'))
+    else {
         return Err(ApiError::validation(format!(
             "Invalid TableArn: Invalid ResourceArn provided as input {arn}"
         )));
@@ -67,7 +70,10 @@ async fn change_tags(
         ));
     }
     next.version = meta.version + 1;
-    ctx.backend.replace_table(meta.version, next).await.map_err(backend_error)?;
+    ctx.backend
+        .replace_table(meta.version, next)
+        .await
+        .map_err(backend_error)?;
     Ok(())
 }
 
@@ -80,7 +86,9 @@ pub async fn tag_resource(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
     }
     let target = table_by_arn(ctx, input, &mut v).await?;
     v.into_result()?;
-    let Some((_, meta)) = target else { return Err(ApiError::validation("Invalid ResourceArn")) };
+    let Some((_, meta)) = target else {
+        return Err(ApiError::validation("Invalid ResourceArn"));
+    };
     change_tags(ctx, &meta, |existing| {
         for (k, val) in &tags {
             match existing.iter_mut().find(|(ek, _)| ek == k) {
@@ -102,7 +110,9 @@ pub async fn untag_resource(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, A
         Some(list) => {
             for (i, el) in list.iter().enumerate() {
                 match el.as_str() {
-                    Some(k) if !k.is_empty() && k.chars().count() <= 128 => keys.push(k.to_string()),
+                    Some(k) if !k.is_empty() && k.chars().count() <= 128 => {
+                        keys.push(k.to_string())
+                    }
                     Some(k) => v.constraint(
                         k,
                         &format!("tagKeys.{}.member", i + 1),
@@ -115,8 +125,13 @@ pub async fn untag_resource(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, A
     }
     let target = table_by_arn(ctx, input, &mut v).await?;
     v.into_result()?;
-    let Some((_, meta)) = target else { return Err(ApiError::validation("Invalid ResourceArn")) };
-    change_tags(ctx, &meta, |existing| existing.retain(|(k, _)| !keys.contains(k))).await?;
+    let Some((_, meta)) = target else {
+        return Err(ApiError::validation("Invalid ResourceArn"));
+    };
+    change_tags(ctx, &meta, |existing| {
+        existing.retain(|(k, _)| !keys.contains(k))
+    })
+    .await?;
     Ok(json!({}))
 }
 
@@ -126,8 +141,13 @@ pub async fn list_tags_of_resource(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<V
     let target = table_by_arn(ctx, input, &mut v).await?;
     input.str("NextToken")?;
     v.into_result()?;
-    let Some((_, meta)) = target else { return Err(ApiError::validation("Invalid ResourceArn")) };
-    let tags: Vec<Value> =
-        meta.tags.iter().map(|(k, val)| json!({"Key": k, "Value": val})).collect();
+    let Some((_, meta)) = target else {
+        return Err(ApiError::validation("Invalid ResourceArn"));
+    };
+    let tags: Vec<Value> = meta
+        .tags
+        .iter()
+        .map(|(k, val)| json!({"Key": k, "Value": val}))
+        .collect();
     Ok(json!({ "Tags": tags }))
 }

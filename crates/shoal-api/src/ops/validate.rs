@@ -16,14 +16,25 @@ pub fn table_name<'a>(value: Option<&'a str>, field: &str, v: &mut Violations) -
     };
     let mut ok = true;
     if name.len() < 3 {
-        v.constraint(name, field, "Member must have length greater than or equal to 3");
+        v.constraint(
+            name,
+            field,
+            "Member must have length greater than or equal to 3",
+        );
         ok = false;
     }
     if name.len() > 255 {
-        v.constraint(name, field, "Member must have length less than or equal to 255");
+        v.constraint(
+            name,
+            field,
+            "Member must have length less than or equal to 255",
+        );
         ok = false;
     }
-    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-') {
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
+    {
         v.constraint(
             name,
             field,
@@ -48,7 +59,10 @@ pub fn enum_value<'a>(
         v.constraint(
             s,
             field,
-            &format!("Member must satisfy enum value set: [{}]", allowed.join(", ")),
+            &format!(
+                "Member must satisfy enum value set: [{}]",
+                allowed.join(", ")
+            ),
         );
         None
     }
@@ -58,12 +72,15 @@ pub fn enum_value<'a>(
 pub fn backend_error(e: BackendError) -> ApiError {
     match e {
         BackendError::TableNotFound(_) => ApiError::resource_not_found(),
-        BackendError::TableExists(name) => {
-            ApiError::new(ErrorKind::ResourceInUse, format!("Table already exists: {name}"))
-        }
+        BackendError::TableExists(name) => ApiError::new(
+            ErrorKind::ResourceInUse,
+            format!("Table already exists: {name}"),
+        ),
         BackendError::Conflict(name) => ApiError::new(
             ErrorKind::ResourceInUse,
-            format!("Attempt to change a resource which is still in use: Table: {name} is being updated"),
+            format!(
+                "Attempt to change a resource which is still in use: Table: {name} is being updated"
+            ),
         ),
         BackendError::Apply(e) => ApiError::internal(e),
         BackendError::Internal(m) => ApiError::internal(m),

@@ -1,0 +1,338 @@
+//! BatchGetItem and BatchWriteItem.
+//!
+//! Every request of a batch is validated before any is executed, so a bad request never leaves a
+//! batch half written. Items are then read or written one by one (a batch is not a transaction).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+use shoal_expr::{ExprContext, Projection};
+use shoal_storage::Command;
+use shoal_types::Item;
+use shoal_types::json::item_to_json;
+use shoal_types::size::{MAX_ITEM_SIZE, item_size};
+
+use super::Ctx;
+use super::capacity::{self, Level};
+use super::validate::{active_table, backend_error, enum_value, table_name};
+use crate::backend::{BackendError, TableMeta};
+use crate::error::{ApiError, Violations};
+use crate::input::{Input, nested, opt_array};
+
+/// At most this many keys in one BatchGetItem.
+pub const MAX_BATCH_GET_KEYS: usize = 100;
+/// At most this many requests in one BatchWriteItem.
+pub const MAX_BATCH_WRITE_REQUESTS: usize = 25;
+/// A BatchGetItem response stops growing at 16 MB; the rest is returned as `UnprocessedKeys`.
+pub const MAX_BATCH_GET_RESPONSE: usize = 16 * 1024 * 1024;
+
+fn duplicates() -> ApiError {
+    ApiError::validation("Provided list of item keys contains duplicates")
+}
+
+fn request_items<'a>(
+    input: &Input<'a>,
+    v: &mut Violations,
+) -> Result<Option<&'a Map<String, Value>>, ApiError> {
+    match input.object("RequestItems")? {
+        None => {
+            v.missing("requestItems");
+            Ok(None)
+        }
+        Some(m) if m.is_empty() => {
+            v.constraint(
+                "{}",
+                "requestItems",
+                "Member must have length greater than or equal to 1",
+            );
+            Ok(None)
+        }
+        Some(m) => Ok(Some(m)),
+    }
+}
+
+/// One table's part of a BatchGetItem.
+struct GetGroup<'a> {
+    table: Arc<TableMeta>,
+    keys: Vec<Item>,
+    consistent: bool,
+    projection: Option<Projection>,
+    to_get: Option<Vec<String>>,
+    /// The request's JSON for this table, echoed in `UnprocessedKeys`.
+    raw: &'a Map<String, Value>,
+}
+
+/// `BatchGetItem`.
+pub async fn batch_get_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> {
+    let mut v = Violations::default();
+    let items = request_items(input, &mut v)?;
+    let level = Level::parse(input.str("ReturnConsumedCapacity")?, &mut v);
+    let mut parsed = Vec::new();
+    let mut total_keys = 0usize;
+    for (name, spec) in items.into_iter().flatten() {
+        table_name(Some(name), "requestItems", &mut v);
+        let spec_obj = spec
+            .as_object()
+            .ok_or_else(|| crate::input::type_mismatch(spec, "a structure"))?;
+        let spec_in = nested(spec)?;
+        let keys = match spec_in.array("Keys")? {
+            None => {
+                v.missing(&format!("requestItems.{name}.member.keys"));
+                Vec::new()
+            }
+            Some(list) => {
+                if list.is_empty() {
+                    v.constraint(
+                        "[]",
+                        &format!("requestItems.{name}.member.keys"),
+                        "Member must have length greater than or equal to 1",
+                    );
+                } else if list.len() > MAX_BATCH_GET_KEYS {
+                    v.constraint(
+                        &format!("{} keys", list.len()),
+                        &format!("requestItems.{name}.member.keys"),
+                        "Member must have length less than or equal to 100",
+                    );
+                }
+                let mut keys = Vec::with_capacity(list.len());
+                for k in list {
+                    keys.push(shoal_types::json::item_from_json(k)?);
+                }
+                keys
+            }
+        };
+        total_keys += keys.len();
+        let to_get = super::item::attributes_to_get(&spec_in, &mut v)?;
+        parsed.push((name.as_str(), spec_in, spec_obj, keys, to_get));
+    }
+    v.into_result()?;
+    if total_keys > MAX_BATCH_GET_KEYS {
+        return Err(ApiError::validation(
+            "Too many items requested for the BatchGetItem call",
+        ));
+    }
+
+    let mut groups = Vec::with_capacity(parsed.len());
+    for (name, spec_in, raw, keys, to_get) in parsed {
+        let projection_text = spec_in.str("ProjectionExpression")?;
+        if to_get.is_some() && projection_text.is_some() {
+            return Err(ApiError::validation(
+                "Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {AttributesToGet} Expression parameters: {ProjectionExpression}",
+            ));
+        }
+        let names = spec_in.string_map("ExpressionAttributeNames")?;
+        if names.is_some() && projection_text.is_none() {
+            return Err(ApiError::validation(
+                "ExpressionAttributeNames can only be specified when using expressions",
+            ));
+        }
+        let mut ectx = ExprContext::new(names.as_ref(), None);
+        let projection = projection_text
+            .map(|t| shoal_expr::parse_projection(t, &mut ectx))
+            .transpose()?;
+        ectx.check_all_used()?;
+        let table = active_table(ctx, name).await?;
+        let mut seen = HashSet::with_capacity(keys.len());
+        for key in &keys {
+            table.key_schema.validate_key(key)?;
+            if !seen.insert(table.key_schema.storage_key(key)) {
+                return Err(duplicates());
+            }
+        }
+        groups.push(GetGroup {
+            table,
+            keys,
+            consistent: spec_in.bool("ConsistentRead")?.unwrap_or(false),
+            projection,
+            to_get,
+            raw,
+        });
+    }
+
+    let mut responses = Map::new();
+    let mut unprocessed = Map::new();
+    let mut capacity_list = Vec::new();
+    let mut response_bytes = 0usize;
+    for group in groups {
+        let mut found = Vec::new();
+        let mut units = 0.0;
+        let mut left: Vec<Value> = Vec::new();
+        for key in &group.keys {
+            if response_bytes > MAX_BATCH_GET_RESPONSE {
+                left.push(item_to_json(key));
+                continue;
+            }
+            let item = ctx
+                .backend
+                .get(&group.table, key, group.consistent)
+                .await
+                .map_err(backend_error)?;
+            let size = item.as_ref().map(item_size).unwrap_or(0);
+            units += capacity::read_units(size, group.consistent);
+            if let Some(item) = item {
+                let item = match (&group.projection, &group.to_get) {
+                    (Some(p), _) => p.apply(&item),
+                    (None, Some(names)) => item
+                        .into_iter()
+                        .filter(|(k, _)| names.iter().any(|n| n == k))
+                        .collect(),
+                    (None, None) => item,
+                };
+                response_bytes += item_size(&item);
+                found.push(item_to_json(&item));
+            }
+        }
+        responses.insert(group.table.name.clone(), found.into());
+        if !left.is_empty() {
+            let mut spec = group.raw.clone();
+            spec.insert("Keys".into(), left.into());
+            unprocessed.insert(group.table.name.clone(), spec.into());
+        }
+        if level != Level::None {
+            capacity_list.push(capacity_entry(level, &group.table.name, units));
+        }
+    }
+    let mut out = Map::new();
+    out.insert("Responses".into(), responses.into());
+    out.insert("UnprocessedKeys".into(), unprocessed.into());
+    if level != Level::None {
+        out.insert("ConsumedCapacity".into(), capacity_list.into());
+    }
+    Ok(Value::Object(out))
+}
+
+fn capacity_entry(level: Level, table: &str, units: f64) -> Value {
+    match level {
+        Level::Indexes => {
+            json!({"TableName": table, "CapacityUnits": units, "Table": {"CapacityUnits": units}})
+        }
+        _ => json!({"TableName": table, "CapacityUnits": units}),
+    }
+}
+
+/// `BatchWriteItem`.
+pub async fn batch_write_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> {
+    let mut v = Violations::default();
+    let items = request_items(input, &mut v)?;
+    let level = Level::parse(input.str("ReturnConsumedCapacity")?, &mut v);
+    enum_value(
+        input.str("ReturnItemCollectionMetrics")?,
+        "returnItemCollectionMetrics",
+        &["SIZE", "NONE"],
+        &mut v,
+    );
+    let mut parsed: Vec<(&str, Vec<Command>)> = Vec::new();
+    let mut total = 0usize;
+    for (name, list) in items.into_iter().flatten() {
+        table_name(Some(name), "requestItems", &mut v);
+        let list = opt_array(Some(list))?.map(Vec::as_slice).unwrap_or(&[]);
+        if list.is_empty() || list.len() > MAX_BATCH_WRITE_REQUESTS {
+            v.push(format!(
+                "Value at 'requestItems' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to {MAX_BATCH_WRITE_REQUESTS}, Member must have length greater than or equal to 1]"
+            ));
+        }
+        total += list.len();
+        let mut commands = Vec::with_capacity(list.len());
+        for request in list {
+            let request = nested(request)?;
+            let put = request.object("PutRequest")?;
+            let delete = request.object("DeleteRequest")?;
+            match (put, delete) {
+                (Some(_), None) => {
+                    let put = nested(request.raw("PutRequest").unwrap_or(&Value::Null))?;
+                    match put.item("Item")? {
+                        Some(item) => commands.push(Command::Put {
+                            item,
+                            condition: None,
+                        }),
+                        None => v.missing(&format!("requestItems.{name}.member.putRequest.item")),
+                    }
+                }
+                (None, Some(_)) => {
+                    let del = nested(request.raw("DeleteRequest").unwrap_or(&Value::Null))?;
+                    match del.item("Key")? {
+                        Some(key) => commands.push(Command::Delete {
+                            key,
+                            condition: None,
+                        }),
+                        None => v.missing(&format!("requestItems.{name}.member.deleteRequest.key")),
+                    }
+                }
+                _ => {
+                    return Err(ApiError::validation(
+                        "Supplied WriteRequest must contain exactly one of PutRequest or DeleteRequest",
+                    ));
+                }
+            }
+        }
+        parsed.push((name.as_str(), commands));
+    }
+    v.into_result()?;
+    if total > MAX_BATCH_WRITE_REQUESTS {
+        return Err(ApiError::validation(
+            "Too many items requested for the BatchWriteItem call",
+        ));
+    }
+
+    // Validate everything before writing anything.
+    let mut groups = Vec::with_capacity(parsed.len());
+    for (name, commands) in parsed {
+        let table = active_table(ctx, name).await?;
+        let mut seen = HashSet::with_capacity(commands.len());
+        for command in &commands {
+            let key_source = match command {
+                Command::Put { item, .. } => {
+                    table.key_schema.validate_item(item)?;
+                    if item_size(item) > MAX_ITEM_SIZE {
+                        return Err(ApiError::validation(
+                            "Item size has exceeded the maximum allowed size",
+                        ));
+                    }
+                    item
+                }
+                Command::Delete { key, .. } => {
+                    table.key_schema.validate_key(key)?;
+                    key
+                }
+                Command::Update { key, .. } => key,
+            };
+            if !seen.insert(table.key_schema.storage_key(key_source)) {
+                return Err(duplicates());
+            }
+        }
+        groups.push((table, commands));
+    }
+
+    let mut capacity_list = Vec::new();
+    for (table, commands) in groups {
+        let mut units = 0.0;
+        for command in commands {
+            let new_size = match &command {
+                Command::Put { item, .. } => item_size(item),
+                _ => 0,
+            };
+            let applied = ctx
+                .backend
+                .write(&table, command)
+                .await
+                .map_err(|e| match e {
+                    BackendError::Apply(shoal_storage::ApplyError::Validation(m)) => {
+                        ApiError::validation(m)
+                    }
+                    other => backend_error(other),
+                })?;
+            let old_size = applied.old.as_ref().map(item_size).unwrap_or(0);
+            units += capacity::write_units(new_size.max(old_size));
+        }
+        if level != Level::None {
+            capacity_list.push(capacity_entry(level, &table.name, units));
+        }
+    }
+    let mut out = Map::new();
+    out.insert("UnprocessedItems".into(), json!({}));
+    if level != Level::None {
+        out.insert("ConsumedCapacity".into(), capacity_list.into());
+    }
+    Ok(Value::Object(out))
+}
