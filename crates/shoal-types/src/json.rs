@@ -286,3 +286,6 @@ fn boolean(v: &Value) -> Result<bool, TypeError> {
         _ => Err(mismatch(v, "Boolean")),
     }
 }
+
+#[cfg(test)]
+mod tests;

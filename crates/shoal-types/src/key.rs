@@ -265,3 +265,6 @@ pub fn decode_key_value(ty: ScalarType, bytes: &[u8]) -> Option<(AttributeValue,
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -31,3 +31,6 @@ pub use key::{KeyAttr, KeySchema, partition_hash};
 pub use number::{Number, NumberError};
 pub use size::{MAX_ITEM_SIZE, attribute_value_size, item_size};
 pub use value::{AttributeValue, Item, ScalarType};
+
+#[cfg(test)]
+mod test_support;

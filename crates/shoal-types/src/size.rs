@@ -54,3 +54,6 @@ pub fn item_size(item: &Item) -> usize {
         acc.saturating_add(attribute_size(name, v))
     })
 }
+
+#[cfg(test)]
+mod tests;

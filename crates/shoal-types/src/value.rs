@@ -236,3 +236,6 @@ impl From<bool> for AttributeValue {
         AttributeValue::Bool(b)
     }
 }
+
+#[cfg(test)]
+mod tests;
