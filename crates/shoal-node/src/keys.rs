@@ -114,11 +114,10 @@ fn write_file(path: &Path, file: &KeyFile) -> Result<(), NodeError> {
         f.sync_all().map_err(io)?;
     }
     fs::rename(&tmp, path).map_err(io)?;
-    if let Some(dir) = path.parent() {
-        if let Ok(d) = fs::File::open(dir) {
+    if let Some(dir) = path.parent()
+        && let Ok(d) = fs::File::open(dir) {
             let _ = d.sync_all();
         }
-    }
     Ok(())
 }
 

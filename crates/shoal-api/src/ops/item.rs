@@ -69,18 +69,16 @@ pub(super) fn reject_legacy(input: &Input<'_>, pairs: &[(&str, &str)]) -> Result
     Ok(())
 }
 
+/// `ExpressionAttributeNames` and `ExpressionAttributeValues` of a request.
+pub(super) type Placeholders =
+    (Option<HashMap<String, String>>, Option<HashMap<String, AttributeValue>>);
+
 /// Reads `ExpressionAttributeNames`/`Values`, with DynamoDB's rules for when they may appear.
 pub(super) fn placeholders(
     input: &Input<'_>,
     any_expression: bool,
     values_allowed: bool,
-) -> Result<
-    (
-        Option<HashMap<String, String>>,
-        Option<HashMap<String, AttributeValue>>,
-    ),
-    ApiError,
-> {
+) -> Result<Placeholders, ApiError> {
     let names = input.string_map("ExpressionAttributeNames")?;
     let values = if values_allowed {
         input.value_map("ExpressionAttributeValues")?
@@ -121,13 +119,12 @@ fn write_error(e: BackendError, return_old_on_failure: bool) -> ApiError {
                 ErrorKind::ConditionalCheckFailed,
                 "The conditional request failed",
             );
-            if return_old_on_failure {
-                if let Some(item) = item {
+            if return_old_on_failure
+                && let Some(item) = item {
                     let mut extra = Map::new();
                     extra.insert("Item".into(), item_to_json(&item));
                     err.extra = Some(extra);
                 }
-            }
             err
         }
         BackendError::Apply(ApplyError::Validation(m)) => ApiError::validation(m),
@@ -151,11 +148,10 @@ fn required_item(
 }
 
 fn attach_attributes(out: &mut Map<String, Value>, attrs: Option<&Item>) {
-    if let Some(a) = attrs {
-        if !a.is_empty() {
+    if let Some(a) = attrs
+        && !a.is_empty() {
             out.insert("Attributes".into(), item_to_json(a));
         }
-    }
 }
 
 /// `PutItem`.

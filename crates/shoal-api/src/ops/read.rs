@@ -43,15 +43,14 @@ fn read_params<'a>(input: &Input<'a>, v: &mut Violations) -> Result<ReadParams<'
     let table = table_name(input.str("TableName")?, "tableName", v);
     let select = enum_value(input.str("Select")?, "select", SELECT, v);
     let limit = input.i64("Limit")?;
-    if let Some(l) = limit {
-        if l < 1 {
+    if let Some(l) = limit
+        && l < 1 {
             v.constraint(
                 &l.to_string(),
                 "limit",
                 "Member must have value greater than or equal to 1",
             );
         }
-    }
     let capacity = Level::parse(input.str("ReturnConsumedCapacity")?, v);
     let to_get = attributes_to_get(input, v)?;
     let index = input.str("IndexName")?;
@@ -235,13 +234,12 @@ pub async fn query(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> 
                 "The provided starting key is invalid: The provided starting key does not match the key condition",
             ));
         }
-        if let (Some(sort), Some(range)) = (&resolved.sort, &table.key_schema.range) {
-            if !start.get(&range.name).is_some_and(|sk| sort.matches(sk)) {
+        if let (Some(sort), Some(range)) = (&resolved.sort, &table.key_schema.range)
+            && !start.get(&range.name).is_some_and(|sk| sort.matches(sk)) {
                 return Err(ApiError::validation(
                     "The provided starting key does not match the range key predicate",
                 ));
             }
-        }
     }
     let page = ctx
         .backend

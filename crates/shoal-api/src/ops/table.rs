@@ -530,11 +530,10 @@ pub async fn list_tables(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiE
     let page: Vec<&String> = rest.iter().take(limit).copied().collect();
     let mut out = Map::new();
     out.insert("TableNames".into(), json!(page));
-    if rest.len() > limit {
-        if let Some(last) = page.last() {
+    if rest.len() > limit
+        && let Some(last) = page.last() {
             out.insert("LastEvaluatedTableName".into(), json!(last));
         }
-    }
     Ok(Value::Object(out))
 }
 
