@@ -1,6 +1,8 @@
 //! Property tests: random conditions are printed to text, parsed, and evaluated on random items;
 //! the result must equal a small independent reference interpreter's.
 
+#![allow(clippy::expect_used)]
+
 mod common;
 use std::collections::HashMap;
 
