@@ -25,7 +25,7 @@ pub const MIN_ADJUSTED_EXPONENT: i64 = -130;
 /// An exact decimal: `±mantissa × 10^exponent`, at most 38 significant digits, magnitude 0 or
 /// within 1E-130 ..= 9.9999999999999999999999999999999999999E+125. Normalised (no trailing zeros
 /// in the mantissa; zero is `+0 × 10^0`), so derived equality is numeric equality.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Number {
     negative: bool,
     mantissa: u128,
@@ -379,6 +379,19 @@ impl fmt::Display for Number {
             }
         }
         f.write_str(&out)
+    }
+}
+
+impl fmt::Debug for Number {
+    /// `Number(1.5)`: the canonical decimal, easier to read in test failures than the fields.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Number({self})")
+    }
+}
+
+impl From<i64> for Number {
+    fn from(v: i64) -> Number {
+        Number::from_i64(v)
     }
 }
 
