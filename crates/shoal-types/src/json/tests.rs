@@ -294,3 +294,51 @@ proptest! {
         prop_assert_eq!(back, item);
     }
 }
+
+/// Arbitrary JSON shaped loosely like DynamoDB JSON, to shake the parser.
+fn loose_json() -> impl Strategy<Value = Value> {
+    let key = prop_oneof![
+        Just("S"),
+        Just("N"),
+        Just("B"),
+        Just("BOOL"),
+        Just("NULL"),
+        Just("M"),
+        Just("L"),
+        Just("SS"),
+        Just("NS"),
+        Just("BS"),
+        Just("X"),
+    ];
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i32>().prop_map(|n| json!(n)),
+        prop_oneof![
+            Just("1"),
+            Just("1.0"),
+            Just("x"),
+            Just(""),
+            Just("AQ=="),
+            Just("1e200")
+        ]
+        .prop_map(|s| json!(s)),
+    ];
+    leaf.prop_recursive(5, 48, 4, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+            prop::collection::vec((key.clone(), inner), 0..3).prop_map(|kv| {
+                Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+            }),
+        ]
+    })
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_json_never_panics_and_accepted_values_round_trip(v in loose_json()) {
+        if let Ok(av) = parse(v) {
+            prop_assert_eq!(parse(attribute_value_to_json(&av)), Ok(av));
+        }
+    }
+}
