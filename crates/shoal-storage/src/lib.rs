@@ -2,7 +2,7 @@
 //!
 //! - [`Engine`]: an ordered byte map with atomic, index-stamped [`WriteBatch`]es. Two engines:
 //!   [`SqlCipherEngine`] (one encrypted SQLite file per replica: AES-256 pages with HMAC, WAL,
-//!   16 KB pages) and [`MemEngine`] (a `BTreeMap`, for tests).
+//!   4 KB pages) and [`MemEngine`] (a `BTreeMap`, for tests).
 //! - [`Partition`]: items of one table partition on an engine. [`Partition::apply`] is the
 //!   deterministic state machine that Raft feeds with [`Command`]s (conditional put, delete,
 //!   update/upsert), returning [`Applied`] or an [`ApplyError`]; [`Partition::get`],

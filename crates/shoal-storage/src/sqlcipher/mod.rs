@@ -18,7 +18,7 @@ const MAX_READERS: usize = 4;
 
 /// An [`Engine`] on one SQLCipher database file (AES-256 pages with HMAC).
 ///
-/// Layout: a rowid table `kv(id, k UNIQUE, v)` with 16 KB pages in WAL mode, and a `meta` row
+/// Layout: a rowid table `kv(id, k UNIQUE, v)` with 4 KB pages (HMAC-SHA256) in WAL mode, and a `meta` row
 /// holding the applied index, written in the same transaction as each batch. One writer
 /// connection behind a mutex; up to four reader connections read beside it.
 ///
