@@ -10,6 +10,9 @@
 //! - [`ExprContext`] holds one request's `ExpressionAttributeNames` / `Values` and reports unused
 //!   ones; every failure is an [`ExprError`] carrying DynamoDB's exact `ValidationException` text.
 //!
+//! - [`legacy`] converts `Expected`, `QueryFilter` / `ScanFilter`, `KeyConditions` and
+//!   `AttributeUpdates` into the same trees.
+//!
 //! Parsed trees are self-contained (placeholders substituted) and `Clone`.
 //!
 //! ```
@@ -33,6 +36,7 @@ mod condition;
 mod context;
 mod error;
 mod key_condition;
+pub mod legacy;
 mod lexer;
 mod parser;
 mod path;
