@@ -1,0 +1,12 @@
+//! Integration tests: an in-process Shoal node on a real socket, driven by the official AWS SDK
+//! for Rust and by raw HTTP. One module per area; each test starts its own node.
+//!
+//! Expected behaviour (error types, messages, response fields) is DynamoDB's, from the spec.
+
+mod auth;
+mod items;
+mod persistence;
+mod protocol;
+mod tables;
+mod types;
+mod validation;

@@ -1,0 +1,171 @@
+//! The data model: all ten attribute types round-trip exactly; numbers keep 38 digits and the
+//! full exponent range and come back normalised.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use shoal_tests::*;
+
+async fn round_trip(value: AttributeValue) -> AttributeValue {
+    let node = TestNode::start().await;
+    let client = node.client();
+    must_create_hash_table(&client, "t").await;
+    must_put(&client, "t", item([("pk", s("k")), ("v", value)])).await;
+    let got = must_get(&client, "t", item([("pk", s("k"))]))
+        .await
+        .expect("item");
+    got.get("v").cloned().expect("attribute v")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_ten_attribute_types_round_trip_exactly() {
+    let node = TestNode::start().await;
+    let client = node.client();
+    must_create_hash_table(&client, "t").await;
+    let it = item([
+        ("pk", s("k")),
+        ("s", s("héllo wörld ✓")),
+        ("n", n("-12.5")),
+        ("b", b(vec![0u8, 1, 2, 254, 255])),
+        ("bool_t", boolean(true)),
+        ("bool_f", boolean(false)),
+        ("null", null()),
+        ("m", map([("a", s("x")), ("b", n("1"))])),
+        ("l", list([s("x"), n("2"), boolean(false), null()])),
+        ("ss", ss(["a", "b", "c"])),
+        ("ns", ns(["1", "2.5", "-3"])),
+        ("bs", bs([vec![1u8], vec![2u8, 3], vec![255u8]])),
+    ]);
+    must_put(&client, "t", it.clone()).await;
+    let got = must_get(&client, "t", item([("pk", s("k"))])).await;
+    assert_same_item(got.as_ref(), &it);
+    // Scalars other than numbers come back byte for byte.
+    let got = got.unwrap();
+    for name in ["s", "b", "bool_t", "bool_f", "null"] {
+        assert_eq!(got.get(name), it.get(name), "attribute {name}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deeply_nested_maps_and_lists_round_trip() {
+    let value = map([
+        (
+            "level1",
+            map([(
+                "level2",
+                list([
+                    map([("x", ns(["1", "2"])), ("y", list([list([s("deep")])]))]),
+                    bs([vec![9u8]]),
+                    map::<&str>([]),
+                    list([]),
+                ]),
+            )]),
+        ),
+        ("empty_string", s("")),
+        ("empty_binary", b(Vec::<u8>::new())),
+    ]);
+    let got = round_trip(value.clone()).await;
+    assert!(same_value(&got, &value), "got {got:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn number_with_largest_exponent_round_trips() {
+    let got = round_trip(n("1E+125")).await;
+    match &got {
+        AttributeValue::N(t) => assert!(same_number(t, "1E+125"), "got {t}"),
+        other => panic!("got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn number_with_smallest_exponent_round_trips() {
+    let got = round_trip(n("-1E-130")).await;
+    match &got {
+        AttributeValue::N(t) => assert!(same_number(t, "-1E-130"), "got {t}"),
+        other => panic!("got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn numbers_with_38_significant_digits_round_trip_exactly() {
+    let node = TestNode::start().await;
+    let client = node.client();
+    must_create_hash_table(&client, "t").await;
+    let values = [
+        "12345678901234567890123456789012345678",
+        "-99999999999999999999999999999999999999",
+        "0.12345678901234567890123456789012345678",
+        "9.9999999999999999999999999999999999999E+125",
+        "1.2345678901234567890123456789012345678E-120",
+    ];
+    for (i, v) in values.iter().enumerate() {
+        let pk = format!("k{i}");
+        must_put(&client, "t", item([("pk", s(pk.as_str())), ("v", n(*v))])).await;
+        let got = must_get(&client, "t", item([("pk", s(pk.as_str()))]))
+            .await
+            .unwrap();
+        match got.get("v") {
+            Some(AttributeValue::N(t)) => assert!(same_number(t, v), "{v} came back as {t}"),
+            other => panic!("{v} came back as {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn numbers_come_back_normalised() {
+    let node = TestNode::start().await;
+    let client = node.client();
+    must_create_hash_table(&client, "t").await;
+    for (input, expected) in [
+        ("1.50", "1.5"),
+        ("007", "7"),
+        ("-0", "0"),
+        ("0.0", "0"),
+        ("1e2", "100"),
+        ("+5", "5"),
+        ("-.5", "-0.5"),
+        ("12.000", "12"),
+    ] {
+        must_put(&client, "t", item([("pk", s(input)), ("v", n(input))])).await;
+        let got = must_get(&client, "t", item([("pk", s(input))]))
+            .await
+            .unwrap();
+        assert_eq!(got.get("v"), Some(&n(expected)), "input {input}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn number_keys_address_items_by_value_not_text() {
+    let node = TestNode::start().await;
+    let client = node.client();
+    must_create_table(
+        &client,
+        "nums",
+        ("id", aws_sdk_dynamodb::types::ScalarAttributeType::N),
+        None,
+    )
+    .await;
+    must_put(&client, "nums", item([("id", n("100")), ("v", s("x"))])).await;
+    for alias in ["100", "1E2", "100.00", "1.0e+2"] {
+        let got = must_get(&client, "nums", item([("id", n(alias))])).await;
+        assert!(got.is_some(), "{alias} should find the item with id 100");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_and_binary_sets_round_trip_all_byte_values() {
+    let all: Vec<u8> = (0..=255u8).collect();
+    let got = round_trip(b(all.clone())).await;
+    assert_eq!(got, b(all.clone()));
+    let set = bs([all.clone(), vec![0u8], vec![0u8, 0]]);
+    let got = round_trip(set.clone()).await;
+    assert!(same_value(&got, &set), "got {got:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn string_sets_and_number_sets_keep_their_members() {
+    let strings = ss(["b", "a", "ü", "A"]);
+    let got = round_trip(strings.clone()).await;
+    assert!(same_value(&got, &strings), "got {got:?}");
+    let numbers = ns(["10", "9", "-1.5", "1E+100"]);
+    let got = round_trip(numbers.clone()).await;
+    assert!(same_value(&got, &numbers), "got {got:?}");
+}
