@@ -3,7 +3,7 @@
 use std::fmt::Debug;
 
 use aws_sdk_dynamodb::config::http::HttpResponse;
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 /// The DynamoDB error a request failed with, as the SDK saw it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,7 +30,7 @@ where
         Err(e) => {
             let status = e.raw_response().map(|r| r.status().as_u16());
             if !matches!(e, SdkError::ServiceError(_)) {
-                panic!("expected a service error, got {e:?}");
+                panic!("expected a service error, got {}", describe_error(&e));
             }
             ApiError {
                 code: e.code().unwrap_or_default().to_string(),
@@ -76,4 +76,23 @@ where
         "ValidationException message {:?} does not contain {fragment:?}",
         err.message
     );
+}
+
+/// A one-line description of an SDK error for panic messages: `Code: message (HTTP status)` for
+/// service errors, the full error chain otherwise.
+pub fn describe_error<E>(e: &SdkError<E, HttpResponse>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match e {
+        SdkError::ServiceError(_) => format!(
+            "{}: {} (HTTP {})",
+            e.code().unwrap_or("<no code>"),
+            e.message().unwrap_or("<no message>"),
+            e.raw_response()
+                .map(|r| r.status().as_u16().to_string())
+                .unwrap_or_default()
+        ),
+        other => format!("{}", DisplayErrorContext(other)),
+    }
 }

@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::types::{
 };
 
 use crate::attrs::Item;
+use crate::errors::describe_error;
 
 /// `AttributeDefinition` shorthand.
 pub fn attr_def(name: &str, t: ScalarAttributeType) -> AttributeDefinition {
@@ -52,7 +53,7 @@ pub async fn must_create_table(
             .key_schema(key_elem(rname, KeyType::Range));
     }
     if let Err(e) = req.send().await {
-        panic!("CreateTable {name}: {e:?}");
+        panic!("CreateTable {name}: {}", describe_error(&e));
     }
     must_wait_active(client, name).await
 }
@@ -82,7 +83,7 @@ pub async fn must_wait_active(client: &Client, name: &str) -> TableDescription {
     loop {
         let out = match client.describe_table().table_name(name).send().await {
             Ok(o) => o,
-            Err(e) => panic!("DescribeTable {name}: {e:?}"),
+            Err(e) => panic!("DescribeTable {name}: {}", describe_error(&e)),
         };
         let table = out.table.expect("DescribeTable returned no Table");
         if table.table_status == Some(TableStatus::Active) {
@@ -109,7 +110,7 @@ pub async fn must_put(client: &Client, table: &str, item: Item) {
         .send()
         .await
     {
-        panic!("PutItem into {table}: {e:?}");
+        panic!("PutItem into {table}: {}", describe_error(&e));
     }
 }
 
@@ -127,7 +128,7 @@ pub async fn must_get(client: &Client, table: &str, key: Item) -> Option<Item> {
         .await
     {
         Ok(out) => out.item,
-        Err(e) => panic!("GetItem from {table}: {e:?}"),
+        Err(e) => panic!("GetItem from {table}: {}", describe_error(&e)),
     }
 }
 
@@ -155,7 +156,7 @@ pub async fn must_delete(client: &Client, table: &str, key: Item) {
         .send()
         .await
     {
-        panic!("DeleteItem from {table}: {e:?}");
+        panic!("DeleteItem from {table}: {}", describe_error(&e));
     }
 }
 
@@ -174,7 +175,7 @@ pub async fn must_list_all_tables(client: &Client) -> Vec<String> {
             .await
         {
             Ok(o) => o,
-            Err(e) => panic!("ListTables: {e:?}"),
+            Err(e) => panic!("ListTables: {}", describe_error(&e)),
         };
         names.extend(out.table_names.unwrap_or_default());
         match out.last_evaluated_table_name {

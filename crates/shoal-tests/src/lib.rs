@@ -35,7 +35,7 @@ pub use attrs::{
     Item, assert_same_item, b, boolean, bs, item, list, map, n, nested_maps, ns, null, s, same_item,
     same_number, same_value, ss,
 };
-pub use errors::{ApiError, api_error, assert_code, assert_validation};
+pub use errors::{ApiError, api_error, assert_code, assert_validation, describe_error};
 pub use helpers::{
     assert_item_eq, attr_def, key_elem, must_create_hash_range_table, must_create_hash_table,
     must_create_table, must_delete, must_get, must_list_all_tables, must_put, must_wait_active,

@@ -74,19 +74,19 @@ async fn wrong_secret_is_invalid_signature() {
 async fn tampered_body_is_invalid_signature() {
     let node = TestNode::start().await;
     let client = node.client();
-    must_create_hash_table(&client, "t").await;
+    must_create_hash_table(&client, "tbl").await;
     let signed = RawRequest::dynamodb(
         node.addr(),
         "PutItem",
-        json!({"TableName": "t", "Item": {"pk": {"S": "a"}, "v": {"N": "1"}}}).to_string(),
+        json!({"TableName": "tbl", "Item": {"pk": {"S": "a"}, "v": {"N": "1"}}}).to_string(),
     )
     .signed(&node.signing());
-    let tampered = json!({"TableName": "t", "Item": {"pk": {"S": "a"}, "v": {"N": "9"}}})
+    let tampered = json!({"TableName": "tbl", "Item": {"pk": {"S": "a"}, "v": {"N": "9"}}})
         .to_string();
     assert_eq!(tampered.len(), signed.body.len());
     let resp = signed.with_body(tampered).send(node.addr()).await;
     assert_auth_error(&resp, "InvalidSignatureException");
-    assert_eq!(must_get(&client, "t", item([("pk", s("a"))])).await, None);
+    assert_eq!(must_get(&client, "tbl", item([("pk", s("a"))])).await, None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,7 +11,7 @@ const CCF: &str = "ConditionalCheckFailedException";
 async fn node_with_table() -> (TestNode, Client) {
     let node = TestNode::start().await;
     let client = node.client();
-    must_create_hash_table(&client, "t").await;
+    must_create_hash_table(&client, "tbl").await;
     (node, client)
 }
 
@@ -23,8 +23,8 @@ fn key(pk: &str) -> Item {
 async fn put_then_get_returns_the_item() {
     let (_node, client) = node_with_table().await;
     let it = item([("pk", s("a")), ("name", s("Alice")), ("age", n("30"))]);
-    must_put(&client, "t", it.clone()).await;
-    assert_same_item(must_get(&client, "t", key("a")).await.as_ref(), &it);
+    must_put(&client, "tbl", it.clone()).await;
+    assert_same_item(must_get(&client, "tbl", key("a")).await.as_ref(), &it);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -32,7 +32,7 @@ async fn get_of_missing_item_returns_no_item() {
     let (_node, client) = node_with_table().await;
     let out = client
         .get_item()
-        .table_name("t")
+        .table_name("tbl")
         .key("pk", s("missing"))
         .send()
         .await
@@ -43,25 +43,25 @@ async fn get_of_missing_item_returns_no_item() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn put_replaces_the_whole_item() {
     let (_node, client) = node_with_table().await;
-    must_put(&client, "t", item([("pk", s("a")), ("old", s("x"))])).await;
+    must_put(&client, "tbl", item([("pk", s("a")), ("old", s("x"))])).await;
     let new = item([("pk", s("a")), ("new", s("y"))]);
-    must_put(&client, "t", new.clone()).await;
-    assert_same_item(must_get(&client, "t", key("a")).await.as_ref(), &new);
+    must_put(&client, "tbl", new.clone()).await;
+    assert_same_item(must_get(&client, "tbl", key("a")).await.as_ref(), &new);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn items_with_same_hash_and_different_range_keys_are_distinct() {
     let node = TestNode::start().await;
     let client = node.client();
-    must_create_hash_range_table(&client, "hr").await;
-    must_put(&client, "hr", item([("pk", s("a")), ("sk", n("1")), ("v", s("one"))])).await;
-    must_put(&client, "hr", item([("pk", s("a")), ("sk", n("2")), ("v", s("two"))])).await;
-    let one = must_get(&client, "hr", item([("pk", s("a")), ("sk", n("1"))]))
+    must_create_hash_range_table(&client, "tbl_hr").await;
+    must_put(&client, "tbl_hr", item([("pk", s("a")), ("sk", n("1")), ("v", s("one"))])).await;
+    must_put(&client, "tbl_hr", item([("pk", s("a")), ("sk", n("2")), ("v", s("two"))])).await;
+    let one = must_get(&client, "tbl_hr", item([("pk", s("a")), ("sk", n("1"))]))
         .await
         .unwrap();
     assert_eq!(one.get("v"), Some(&s("one")));
     // Numerically equal sort keys address the same item.
-    let two = must_get(&client, "hr", item([("pk", s("a")), ("sk", n("2.0"))]))
+    let two = must_get(&client, "tbl_hr", item([("pk", s("a")), ("sk", n("2.0"))]))
         .await
         .unwrap();
     assert_eq!(two.get("v"), Some(&s("two")));
@@ -70,11 +70,11 @@ async fn items_with_same_hash_and_different_range_keys_are_distinct() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_with_consistent_read_true_and_false_both_see_the_write() {
     let (_node, client) = node_with_table().await;
-    must_put(&client, "t", item([("pk", s("a")), ("v", n("1"))])).await;
+    must_put(&client, "tbl", item([("pk", s("a")), ("v", n("1"))])).await;
     for consistent in [true, false] {
         let out = client
             .get_item()
-            .table_name("t")
+            .table_name("tbl")
             .key("pk", s("a"))
             .consistent_read(consistent)
             .send()
@@ -87,12 +87,12 @@ async fn get_with_consistent_read_true_and_false_both_see_the_write() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_removes_the_item_and_deleting_a_missing_item_succeeds() {
     let (_node, client) = node_with_table().await;
-    must_put(&client, "t", item([("pk", s("a"))])).await;
-    must_delete(&client, "t", key("a")).await;
-    assert_eq!(must_get(&client, "t", key("a")).await, None);
+    must_put(&client, "tbl", item([("pk", s("a"))])).await;
+    must_delete(&client, "tbl", key("a")).await;
+    assert_eq!(must_get(&client, "tbl", key("a")).await, None);
     let out = client
         .delete_item()
-        .table_name("t")
+        .table_name("tbl")
         .key("pk", s("never"))
         .send()
         .await
@@ -106,7 +106,7 @@ async fn put_return_values_none_and_all_old() {
     let first = item([("pk", s("a")), ("v", n("1"))]);
     let out = client
         .put_item()
-        .table_name("t")
+        .table_name("tbl")
         .set_item(Some(first.clone()))
         .return_values(ReturnValue::AllOld)
         .send()
@@ -115,7 +115,7 @@ async fn put_return_values_none_and_all_old() {
     assert_eq!(out.attributes, None, "ALL_OLD of a new item returns nothing");
     let out = client
         .put_item()
-        .table_name("t")
+        .table_name("tbl")
         .item("pk", s("a"))
         .item("v", n("2"))
         .return_values(ReturnValue::AllOld)
@@ -125,7 +125,7 @@ async fn put_return_values_none_and_all_old() {
     assert_same_item(out.attributes.as_ref(), &first);
     let out = client
         .put_item()
-        .table_name("t")
+        .table_name("tbl")
         .item("pk", s("a"))
         .item("v", n("3"))
         .return_values(ReturnValue::None)
@@ -145,7 +145,7 @@ async fn put_rejects_update_style_return_values() {
     ] {
         let r = client
             .put_item()
-            .table_name("t")
+            .table_name("tbl")
             .item("pk", s("a"))
             .return_values(rv)
             .send()
@@ -158,10 +158,10 @@ async fn put_rejects_update_style_return_values() {
 async fn delete_return_values_all_old_returns_the_deleted_item() {
     let (_node, client) = node_with_table().await;
     let it = item([("pk", s("a")), ("v", ss(["x", "y"]))]);
-    must_put(&client, "t", it.clone()).await;
+    must_put(&client, "tbl", it.clone()).await;
     let out = client
         .delete_item()
-        .table_name("t")
+        .table_name("tbl")
         .key("pk", s("a"))
         .return_values(ReturnValue::AllOld)
         .send()
@@ -170,7 +170,7 @@ async fn delete_return_values_all_old_returns_the_deleted_item() {
     assert_same_item(out.attributes.as_ref(), &it);
     let out = client
         .delete_item()
-        .table_name("t")
+        .table_name("tbl")
         .key("pk", s("a"))
         .return_values(ReturnValue::AllOld)
         .send()
@@ -179,7 +179,7 @@ async fn delete_return_values_all_old_returns_the_deleted_item() {
     assert_eq!(out.attributes, None);
     let r = client
         .delete_item()
-        .table_name("t")
+        .table_name("tbl")
         .key("pk", s("a"))
         .return_values(ReturnValue::AllNew)
         .send()
@@ -192,7 +192,7 @@ async fn update_set_creates_a_missing_item() {
     let (_node, client) = node_with_table().await;
     client
         .update_item()
-        .table_name("t")
+        .table_name("tbl")
         .key("pk", s("new"))
         .update_expression("SET color = :c, qty = :n")
         .expression_attribute_values(":c", s("red"))
@@ -201,7 +201,7 @@ async fn update_set_creates_a_missing_item() {
         .await
         .unwrap();
     assert_same_item(
-        must_get(&client, "t", key("new")).await.as_ref(),
+        must_get(&client, "tbl", key("new")).await.as_ref(),
         &item([("pk", s("new")), ("color", s("red")), ("qty", n("5"))]),
     );
 }
@@ -211,13 +211,13 @@ async fn update_set_and_remove_keep_other_attributes() {
     let (_node, client) = node_with_table().await;
     must_put(
         &client,
-        "t",
+        "tbl",
         item([("pk", s("a")), ("keep", s("k")), ("drop", s("d")), ("v", n("1"))]),
     )
     .await;
     client
         .update_item()
-        .table_name("t")
+        .table_name("tbl")
         .key("pk", s("a"))
         .update_expression("SET v = :v, #st = :st REMOVE #d")
         .expression_attribute_names("#st", "status")
@@ -228,7 +228,7 @@ async fn update_set_and_remove_keep_other_attributes() {
         .await
         .unwrap();
     assert_same_item(
-        must_get(&client, "t", key("a")).await.as_ref(),
+        must_get(&client, "tbl", key("a")).await.as_ref(),
         &item([
             ("pk", s("a")),
             ("keep", s("k")),
@@ -241,17 +241,17 @@ async fn update_set_and_remove_keep_other_attributes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn update_remove_of_missing_attribute_is_a_no_op() {
     let (_node, client) = node_with_table().await;
-    must_put(&client, "t", item([("pk", s("a")), ("x", s("1"))])).await;
+    must_put(&client, "tbl", item([("pk", s("a")), ("x", s("1"))])).await;
     client
         .update_item()
-        .table_name("t")
+        .table_name("tbl")
         .key("pk", s("a"))
         .update_expression("REMOVE nothing_here")
         .send()
         .await
         .unwrap();
     assert_same_item(
-        must_get(&client, "t", key("a")).await.as_ref(),
+        must_get(&client, "tbl", key("a")).await.as_ref(),
         &item([("pk", s("a")), ("x", s("1"))]),
     );
 }
@@ -259,13 +259,13 @@ async fn update_remove_of_missing_attribute_is_a_no_op() {
 async fn update_returning(client: &Client, rv: ReturnValue) -> Option<Item> {
     must_put(
         client,
-        "t",
+        "tbl",
         item([("pk", s("a")), ("x", n("1")), ("y", s("old")), ("z", s("zz"))]),
     )
     .await;
     client
         .update_item()
-        .table_name("t")
+        .table_name("tbl")
         .key("pk", s("a"))
         .update_expression("SET x = :x, w = :w REMOVE y")
         .expression_attribute_values(":x", n("2"))
@@ -325,7 +325,7 @@ async fn put_with_attribute_not_exists_only_creates() {
     let put = |v: &'static str| {
         client
             .put_item()
-            .table_name("t")
+            .table_name("tbl")
             .item("pk", s("a"))
             .item("v", s(v))
             .condition_expression("attribute_not_exists(pk)")
@@ -334,7 +334,7 @@ async fn put_with_attribute_not_exists_only_creates() {
     put("first").await.unwrap();
     let err = assert_code(put("second").await, CCF);
     assert_eq!(err.message, "The conditional request failed");
-    let got = must_get(&client, "t", key("a")).await.unwrap();
+    let got = must_get(&client, "tbl", key("a")).await.unwrap();
     assert_eq!(got.get("v"), Some(&s("first")));
 }
 
@@ -343,22 +343,22 @@ async fn delete_with_attribute_exists_fails_on_missing_item() {
     let (_node, client) = node_with_table().await;
     let r = client
         .delete_item()
-        .table_name("t")
+        .table_name("tbl")
         .key("pk", s("ghost"))
         .condition_expression("attribute_exists(pk)")
         .send()
         .await;
     assert_code(r, CCF);
-    must_put(&client, "t", item([("pk", s("real"))])).await;
+    must_put(&client, "tbl", item([("pk", s("real"))])).await;
     client
         .delete_item()
-        .table_name("t")
+        .table_name("tbl")
         .key("pk", s("real"))
         .condition_expression("attribute_exists(pk)")
         .send()
         .await
         .unwrap();
-    assert_eq!(must_get(&client, "t", key("real")).await, None);
+    assert_eq!(must_get(&client, "tbl", key("real")).await, None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -366,7 +366,7 @@ async fn update_with_attribute_exists_does_not_create_items() {
     let (_node, client) = node_with_table().await;
     let r = client
         .update_item()
-        .table_name("t")
+        .table_name("tbl")
         .key("pk", s("ghost"))
         .update_expression("SET v = :v")
         .condition_expression("attribute_exists(pk)")
@@ -374,17 +374,17 @@ async fn update_with_attribute_exists_does_not_create_items() {
         .send()
         .await;
     assert_code(r, CCF);
-    assert_eq!(must_get(&client, "t", key("ghost")).await, None);
+    assert_eq!(must_get(&client, "tbl", key("ghost")).await, None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conditions_compare_numbers_numerically() {
     let (_node, client) = node_with_table().await;
-    must_put(&client, "t", item([("pk", s("a")), ("price", n("10"))])).await;
+    must_put(&client, "tbl", item([("pk", s("a")), ("price", n("10"))])).await;
     let update_if = |cond: &'static str, val: &'static str| {
         client
             .update_item()
-            .table_name("t")
+            .table_name("tbl")
             .key("pk", s("a"))
             .update_expression("SET touched = :t")
             .condition_expression(cond)
@@ -407,11 +407,11 @@ async fn conditions_compare_numbers_numerically() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conditions_compare_strings_by_bytes_and_use_attribute_names() {
     let (_node, client) = node_with_table().await;
-    must_put(&client, "t", item([("pk", s("a")), ("status", s("open"))])).await;
+    must_put(&client, "tbl", item([("pk", s("a")), ("status", s("open"))])).await;
     let put_if = |cond: &'static str, val: &'static str| {
         client
             .put_item()
-            .table_name("t")
+            .table_name("tbl")
             .item("pk", s("a"))
             .item("status", s("open"))
             .condition_expression(cond)
@@ -428,11 +428,11 @@ async fn conditions_compare_strings_by_bytes_and_use_attribute_names() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn condition_on_missing_attribute_or_wrong_type_is_false() {
     let (_node, client) = node_with_table().await;
-    must_put(&client, "t", item([("pk", s("a")), ("v", s("10"))])).await;
+    must_put(&client, "tbl", item([("pk", s("a")), ("v", s("10"))])).await;
     let put_if = |cond: &'static str| {
         client
             .put_item()
-            .table_name("t")
+            .table_name("tbl")
             .item("pk", s("a"))
             .item("v", s("10"))
             .condition_expression(cond)
@@ -448,11 +448,11 @@ async fn condition_on_missing_attribute_or_wrong_type_is_false() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conditions_combine_with_and_or_not() {
     let (_node, client) = node_with_table().await;
-    must_put(&client, "t", item([("pk", s("a")), ("x", n("1"))])).await;
+    must_put(&client, "tbl", item([("pk", s("a")), ("x", n("1"))])).await;
     let put_if = |cond: &'static str| {
         client
             .put_item()
-            .table_name("t")
+            .table_name("tbl")
             .item("pk", s("a"))
             .item("x", n("1"))
             .condition_expression(cond)
@@ -469,10 +469,10 @@ async fn conditions_combine_with_and_or_not() {
 async fn failed_condition_can_return_the_existing_item() {
     let (_node, client) = node_with_table().await;
     let existing = item([("pk", s("a")), ("v", n("7"))]);
-    must_put(&client, "t", existing.clone()).await;
+    must_put(&client, "tbl", existing.clone()).await;
     let err = client
         .put_item()
-        .table_name("t")
+        .table_name("tbl")
         .item("pk", s("a"))
         .condition_expression("attribute_not_exists(pk)")
         .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
@@ -493,13 +493,13 @@ async fn projection_expression_returns_only_named_attributes() {
     let (_node, client) = node_with_table().await;
     must_put(
         &client,
-        "t",
+        "tbl",
         item([("pk", s("a")), ("x", n("1")), ("y", s("two")), ("z", boolean(true))]),
     )
     .await;
     let out = client
         .get_item()
-        .table_name("t")
+        .table_name("tbl")
         .key("pk", s("a"))
         .projection_expression("x, #z")
         .expression_attribute_names("#z", "z")
@@ -514,7 +514,7 @@ async fn projection_expression_selects_nested_paths() {
     let (_node, client) = node_with_table().await;
     must_put(
         &client,
-        "t",
+        "tbl",
         item([
             ("pk", s("a")),
             ("m", map([("in", s("yes")), ("out", s("no"))])),
@@ -524,7 +524,7 @@ async fn projection_expression_selects_nested_paths() {
     .await;
     let out = client
         .get_item()
-        .table_name("t")
+        .table_name("tbl")
         .key("pk", s("a"))
         .projection_expression("m.#in, l[1]")
         .expression_attribute_names("#in", "in")

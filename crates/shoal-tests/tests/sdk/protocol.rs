@@ -134,9 +134,9 @@ async fn wrong_field_types_are_serialization_exceptions() {
     let cases = [
         ("DescribeTable", json!({"TableName": 5})),
         ("ListTables", json!({"Limit": "ten"})),
-        ("GetItem", json!({"TableName": "t", "Key": ["pk"]})),
-        ("GetItem", json!({"TableName": "t", "Key": {"pk": {"S": 1}}})),
-        ("GetItem", json!({"TableName": "t", "Key": {"pk": "a"}, "ConsistentRead": "yes"})),
+        ("GetItem", json!({"TableName": "tbl", "Key": ["pk"]})),
+        ("GetItem", json!({"TableName": "tbl", "Key": {"pk": {"S": 1}}})),
+        ("GetItem", json!({"TableName": "tbl", "Key": {"pk": "a"}, "ConsistentRead": "yes"})),
     ];
     for (op, body) in cases {
         let resp = node.signed_request(op, &body).send(node.addr()).await;
@@ -148,11 +148,11 @@ async fn wrong_field_types_are_serialization_exceptions() {
 async fn attribute_values_with_zero_or_two_types_are_rejected() {
     let node = TestNode::start().await;
     let client = node.client();
-    must_create_hash_table(&client, "t").await;
+    must_create_hash_table(&client, "tbl").await;
     let two = node
         .signed_request(
             "PutItem",
-            &json!({"TableName": "t", "Item": {"pk": {"S": "a"}, "v": {"S": "x", "N": "1"}}}),
+            &json!({"TableName": "tbl", "Item": {"pk": {"S": "a"}, "v": {"S": "x", "N": "1"}}}),
         )
         .send(node.addr())
         .await;
@@ -167,7 +167,7 @@ async fn attribute_values_with_zero_or_two_types_are_rejected() {
     let none = node
         .signed_request(
             "PutItem",
-            &json!({"TableName": "t", "Item": {"pk": {"S": "a"}, "v": {}}}),
+            &json!({"TableName": "tbl", "Item": {"pk": {"S": "a"}, "v": {}}}),
         )
         .send(node.addr())
         .await;

@@ -409,7 +409,7 @@ async fn list_tables_pages_with_limit_and_exclusive_start() {
     // The start name need not exist: listing resumes after it in order.
     let p = client
         .list_tables()
-        .exclusive_start_table_name("t3")
+        .exclusive_start_table_name("t3_")
         .send()
         .await
         .unwrap();
@@ -554,7 +554,7 @@ async fn update_table_changes_provisioned_throughput() {
     let client = node.client();
     client
         .create_table()
-        .table_name("tp")
+        .table_name("tbl_tp")
         .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
         .key_schema(key_elem("pk", KeyType::Hash))
         .billing_mode(BillingMode::Provisioned)
@@ -562,15 +562,15 @@ async fn update_table_changes_provisioned_throughput() {
         .send()
         .await
         .unwrap();
-    must_wait_active(&client, "tp").await;
+    must_wait_active(&client, "tbl_tp").await;
     client
         .update_table()
-        .table_name("tp")
+        .table_name("tbl_tp")
         .provisioned_throughput(throughput(10, 20))
         .send()
         .await
         .unwrap();
-    let t = must_wait_active(&client, "tp").await;
+    let t = must_wait_active(&client, "tbl_tp").await;
     let pt = t.provisioned_throughput().unwrap();
     assert_eq!(pt.read_capacity_units(), Some(10));
     assert_eq!(pt.write_capacity_units(), Some(20));
@@ -580,10 +580,10 @@ async fn update_table_changes_provisioned_throughput() {
 async fn update_table_to_provisioned_without_throughput_is_rejected() {
     let node = TestNode::start().await;
     let client = node.client();
-    must_create_hash_table(&client, "t").await;
+    must_create_hash_table(&client, "tbl").await;
     let r = client
         .update_table()
-        .table_name("t")
+        .table_name("tbl")
         .billing_mode(BillingMode::Provisioned)
         .send()
         .await;
@@ -636,7 +636,7 @@ async fn tags_given_at_creation_are_listed() {
 async fn tag_and_untag_resource_update_the_tag_list() {
     let node = TestNode::start().await;
     let client = node.client();
-    let arn = must_create_hash_table(&client, "t").await.table_arn.unwrap();
+    let arn = must_create_hash_table(&client, "tbl").await.table_arn.unwrap();
     let none = client
         .list_tags_of_resource()
         .resource_arn(&arn)

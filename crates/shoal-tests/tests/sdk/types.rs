@@ -7,9 +7,9 @@ use shoal_tests::*;
 async fn round_trip(value: AttributeValue) -> AttributeValue {
     let node = TestNode::start().await;
     let client = node.client();
-    must_create_hash_table(&client, "t").await;
-    must_put(&client, "t", item([("pk", s("k")), ("v", value)])).await;
-    let got = must_get(&client, "t", item([("pk", s("k"))]))
+    must_create_hash_table(&client, "tbl").await;
+    must_put(&client, "tbl", item([("pk", s("k")), ("v", value)])).await;
+    let got = must_get(&client, "tbl", item([("pk", s("k"))]))
         .await
         .expect("item");
     got.get("v").cloned().expect("attribute v")
@@ -19,7 +19,7 @@ async fn round_trip(value: AttributeValue) -> AttributeValue {
 async fn all_ten_attribute_types_round_trip_exactly() {
     let node = TestNode::start().await;
     let client = node.client();
-    must_create_hash_table(&client, "t").await;
+    must_create_hash_table(&client, "tbl").await;
     let it = item([
         ("pk", s("k")),
         ("s", s("héllo wörld ✓")),
@@ -34,8 +34,8 @@ async fn all_ten_attribute_types_round_trip_exactly() {
         ("ns", ns(["1", "2.5", "-3"])),
         ("bs", bs([vec![1u8], vec![2u8, 3], vec![255u8]])),
     ]);
-    must_put(&client, "t", it.clone()).await;
-    let got = must_get(&client, "t", item([("pk", s("k"))])).await;
+    must_put(&client, "tbl", it.clone()).await;
+    let got = must_get(&client, "tbl", item([("pk", s("k"))])).await;
     assert_same_item(got.as_ref(), &it);
     // Scalars other than numbers come back byte for byte.
     let got = got.unwrap();
@@ -88,7 +88,7 @@ async fn number_with_smallest_exponent_round_trips() {
 async fn numbers_with_38_significant_digits_round_trip_exactly() {
     let node = TestNode::start().await;
     let client = node.client();
-    must_create_hash_table(&client, "t").await;
+    must_create_hash_table(&client, "tbl").await;
     let values = [
         "12345678901234567890123456789012345678",
         "-99999999999999999999999999999999999999",
@@ -98,8 +98,8 @@ async fn numbers_with_38_significant_digits_round_trip_exactly() {
     ];
     for (i, v) in values.iter().enumerate() {
         let pk = format!("k{i}");
-        must_put(&client, "t", item([("pk", s(pk.as_str())), ("v", n(*v))])).await;
-        let got = must_get(&client, "t", item([("pk", s(pk.as_str()))]))
+        must_put(&client, "tbl", item([("pk", s(pk.as_str())), ("v", n(*v))])).await;
+        let got = must_get(&client, "tbl", item([("pk", s(pk.as_str()))]))
             .await
             .unwrap();
         match got.get("v") {
@@ -113,7 +113,7 @@ async fn numbers_with_38_significant_digits_round_trip_exactly() {
 async fn numbers_come_back_normalised() {
     let node = TestNode::start().await;
     let client = node.client();
-    must_create_hash_table(&client, "t").await;
+    must_create_hash_table(&client, "tbl").await;
     for (input, expected) in [
         ("1.50", "1.5"),
         ("007", "7"),
@@ -124,8 +124,8 @@ async fn numbers_come_back_normalised() {
         ("-.5", "-0.5"),
         ("12.000", "12"),
     ] {
-        must_put(&client, "t", item([("pk", s(input)), ("v", n(input))])).await;
-        let got = must_get(&client, "t", item([("pk", s(input))]))
+        must_put(&client, "tbl", item([("pk", s(input)), ("v", n(input))])).await;
+        let got = must_get(&client, "tbl", item([("pk", s(input))]))
             .await
             .unwrap();
         assert_eq!(got.get("v"), Some(&n(expected)), "input {input}");

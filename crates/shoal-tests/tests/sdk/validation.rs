@@ -10,8 +10,8 @@ const KEY_MISMATCH: &str = "The provided key element does not match the schema";
 async fn node_with_tables() -> (TestNode, Client) {
     let node = TestNode::start().await;
     let client = node.client();
-    must_create_hash_table(&client, "h").await;
-    must_create_hash_range_table(&client, "hr").await;
+    must_create_hash_table(&client, "tbl_h").await;
+    must_create_hash_range_table(&client, "tbl_hr").await;
     (node, client)
 }
 
@@ -47,7 +47,7 @@ fn expect_validation(r: Result<(), ApiError>, fragment: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn put_with_wrong_key_type_is_rejected() {
     let (_node, client) = node_with_tables().await;
-    let r = put(&client, "h", item([("pk", n("1"))])).await;
+    let r = put(&client, "tbl_h", item([("pk", n("1"))])).await;
     expect_validation(
         r,
         "One or more parameter values were invalid: Type mismatch for key pk expected: S actual: N",
@@ -58,11 +58,11 @@ async fn put_with_wrong_key_type_is_rejected() {
 async fn put_without_key_attribute_is_rejected() {
     let (_node, client) = node_with_tables().await;
     expect_validation(
-        put(&client, "h", item([("other", s("x"))])).await,
+        put(&client, "tbl_h", item([("other", s("x"))])).await,
         "One or more parameter values were invalid: Missing the key pk in the item",
     );
     expect_validation(
-        put(&client, "hr", item([("pk", s("x"))])).await,
+        put(&client, "tbl_hr", item([("pk", s("x"))])).await,
         "One or more parameter values were invalid: Missing the key sk in the item",
     );
 }
@@ -71,11 +71,11 @@ async fn put_without_key_attribute_is_rejected() {
 async fn get_with_missing_extra_or_mistyped_key_does_not_match_schema() {
     let (_node, client) = node_with_tables().await;
     let keys = [
-        ("hr", item([("pk", s("a"))])),
-        ("h", item([("pk", s("a")), ("extra", s("b"))])),
-        ("hr", item([("pk", s("a")), ("sk", n("1")), ("extra", s("b"))])),
-        ("h", item([("pk", n("1"))])),
-        ("h", item([("other", s("a"))])),
+        ("tbl_hr", item([("pk", s("a"))])),
+        ("tbl_h", item([("pk", s("a")), ("extra", s("b"))])),
+        ("tbl_hr", item([("pk", s("a")), ("sk", n("1")), ("extra", s("b"))])),
+        ("tbl_h", item([("pk", n("1"))])),
+        ("tbl_h", item([("other", s("a"))])),
     ];
     for (table, key) in keys {
         let r = client
@@ -94,14 +94,14 @@ async fn delete_and_update_check_the_key_schema_too() {
     let (_node, client) = node_with_tables().await;
     let r = client
         .delete_item()
-        .table_name("hr")
+        .table_name("tbl_hr")
         .key("pk", s("a"))
         .send()
         .await;
     assert_eq!(assert_code(r, "ValidationException").message, KEY_MISMATCH);
     let r = client
         .update_item()
-        .table_name("h")
+        .table_name("tbl_h")
         .key("pk", s("a"))
         .key("x", s("b"))
         .update_expression("SET v = :v")
@@ -115,10 +115,10 @@ async fn delete_and_update_check_the_key_schema_too() {
 async fn empty_string_key_is_rejected() {
     let (_node, client) = node_with_tables().await;
     expect_validation(
-        put(&client, "h", item([("pk", s(""))])).await,
+        put(&client, "tbl_h", item([("pk", s(""))])).await,
         "One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty string value. Key: pk",
     );
-    let r = client.get_item().table_name("h").key("pk", s("")).send().await;
+    let r = client.get_item().table_name("tbl_h").key("pk", s("")).send().await;
     assert_validation(r, "cannot contain an empty string value");
 }
 
@@ -136,10 +136,10 @@ async fn item_over_400_kb_is_rejected() {
     let (_node, client) = node_with_tables().await;
     let big = "x".repeat(400 * 1024);
     expect_validation(
-        put(&client, "h", item([("pk", s("a")), ("data", s(big.as_str()))])).await,
+        put(&client, "tbl_h", item([("pk", s("a")), ("data", s(big.as_str()))])).await,
         "Item size has exceeded the maximum allowed size",
     );
-    assert_eq!(must_get(&client, "h", item([("pk", s("a"))])).await, None);
+    assert_eq!(must_get(&client, "tbl_h", item([("pk", s("a"))])).await, None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -147,15 +147,15 @@ async fn item_of_exactly_400_kb_is_accepted() {
     let (_node, client) = node_with_tables().await;
     // Size = attribute name lengths + value lengths: "pk"(2) + "a"(1) + "data"(4) + payload.
     let payload = "y".repeat(400 * 1024 - 2 - 1 - 4);
-    put(&client, "h", item([("pk", s("a")), ("data", s(payload.as_str()))]))
+    put(&client, "tbl_h", item([("pk", s("a")), ("data", s(payload.as_str()))]))
         .await
         .unwrap();
-    let got = must_get(&client, "h", item([("pk", s("a"))])).await.unwrap();
+    let got = must_get(&client, "tbl_h", item([("pk", s("a"))])).await.unwrap();
     assert_eq!(got.get("data"), Some(&s(payload.as_str())));
     // One more byte is too much.
     let payload = "y".repeat(400 * 1024 - 2 - 1 - 4 + 1);
     expect_validation(
-        put(&client, "h", item([("pk", s("a")), ("data", s(payload.as_str()))])).await,
+        put(&client, "tbl_h", item([("pk", s("a")), ("data", s(payload.as_str()))])).await,
         "Item size has exceeded the maximum allowed size",
     );
 }
@@ -164,10 +164,10 @@ async fn item_of_exactly_400_kb_is_accepted() {
 async fn update_that_grows_item_past_400_kb_is_rejected() {
     let (_node, client) = node_with_tables().await;
     let half = "z".repeat(250 * 1024);
-    must_put(&client, "h", item([("pk", s("a")), ("one", s(half.as_str()))])).await;
+    must_put(&client, "tbl_h", item([("pk", s("a")), ("one", s(half.as_str()))])).await;
     let r = client
         .update_item()
-        .table_name("h")
+        .table_name("tbl_h")
         .key("pk", s("a"))
         .update_expression("SET two = :v")
         .expression_attribute_values(":v", s(half.as_str()))
@@ -180,9 +180,9 @@ async fn update_that_grows_item_past_400_kb_is_rejected() {
 async fn partition_key_up_to_2048_bytes_is_accepted_and_longer_rejected() {
     let (_node, client) = node_with_tables().await;
     let ok = "k".repeat(2048);
-    put(&client, "h", item([("pk", s(ok.as_str()))])).await.unwrap();
+    put(&client, "tbl_h", item([("pk", s(ok.as_str()))])).await.unwrap();
     let too_long = "k".repeat(2049);
-    let r = put(&client, "h", item([("pk", s(too_long.as_str()))])).await;
+    let r = put(&client, "tbl_h", item([("pk", s(too_long.as_str()))])).await;
     expect_validation(
         r,
         "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of",
@@ -195,18 +195,18 @@ async fn sort_key_up_to_1024_bytes_is_accepted_and_longer_rejected() {
     let client = node.client();
     must_create_table(
         &client,
-        "hs",
+        "tbl_hs",
         ("pk", ScalarAttributeType::S),
         Some(("sk", ScalarAttributeType::S)),
     )
     .await;
     let ok = "r".repeat(1024);
-    put(&client, "hs", item([("pk", s("a")), ("sk", s(ok.as_str()))]))
+    put(&client, "tbl_hs", item([("pk", s("a")), ("sk", s(ok.as_str()))]))
         .await
         .unwrap();
     let too_long = "r".repeat(1025);
     expect_validation(
-        put(&client, "hs", item([("pk", s("a")), ("sk", s(too_long.as_str()))])).await,
+        put(&client, "tbl_hs", item([("pk", s("a")), ("sk", s(too_long.as_str()))])).await,
         "One or more parameter values were invalid: Aggregated size of all range keys has exceeded the size limit of 1024 bytes",
     );
 }
@@ -219,7 +219,7 @@ async fn empty_sets_are_rejected() {
         (AttributeValue::Ns(vec![]), "number set"),
         (AttributeValue::Bs(vec![]), "binary set"),
     ] {
-        let r = put(&client, "h", item([("pk", s("a")), ("set", empty)])).await;
+        let r = put(&client, "tbl_h", item([("pk", s("a")), ("set", empty)])).await;
         // DynamoDB: "One or more parameter values were invalid: An string set  may not be empty"
         let err = r.expect_err(kind);
         assert_eq!(err.code, "ValidationException", "{kind}: {err:?}");
@@ -242,7 +242,7 @@ async fn sets_with_duplicate_values_are_rejected() {
         ns(["1", "1.0"]),
         bs([vec![1u8], vec![1u8]]),
     ] {
-        let r = put(&client, "h", item([("pk", s("a")), ("set", dup.clone())])).await;
+        let r = put(&client, "tbl_h", item([("pk", s("a")), ("set", dup.clone())])).await;
         expect_validation(r, "contains duplicates");
     }
 }
@@ -251,12 +251,12 @@ async fn sets_with_duplicate_values_are_rejected() {
 async fn invalid_numbers_are_rejected() {
     let (_node, client) = node_with_tables().await;
     for bad in ["abc", "", "1.2.3", "1e", "--1", "0x10", "NaN", "Infinity", " 1"] {
-        let r = put(&client, "h", item([("pk", s("a")), ("v", n(bad))])).await;
+        let r = put(&client, "tbl_h", item([("pk", s("a")), ("v", n(bad))])).await;
         let err = r.expect_err(bad);
         assert_eq!(err.code, "ValidationException", "{bad:?}: {err:?}");
     }
-    let r = put(&client, "h", item([("pk", s("a")), ("v", n("abc"))])).await;
-    expect_validation(r, "A value provided cannot be converted into a number");
+    let r = put(&client, "tbl_h", item([("pk", s("a")), ("v", n("abc"))])).await;
+    expect_validation(r, "The parameter cannot be converted to a numeric value: abc");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -264,12 +264,12 @@ async fn numbers_with_more_than_38_significant_digits_are_rejected() {
     let (_node, client) = node_with_tables().await;
     let digits39 = "1".repeat(39);
     expect_validation(
-        put(&client, "h", item([("pk", s("a")), ("v", n(digits39.as_str()))])).await,
+        put(&client, "tbl_h", item([("pk", s("a")), ("v", n(digits39.as_str()))])).await,
         "Attempting to store more than 38 significant digits in a Number",
     );
     // Leading and trailing zeros are not significant.
     let padded = format!("000{}000", "1".repeat(38));
-    put(&client, "h", item([("pk", s("a")), ("v", n(padded.as_str()))]))
+    put(&client, "tbl_h", item([("pk", s("a")), ("v", n(padded.as_str()))]))
         .await
         .unwrap();
 }
@@ -278,11 +278,11 @@ async fn numbers_with_more_than_38_significant_digits_are_rejected() {
 async fn numbers_outside_the_exponent_range_are_rejected() {
     let (_node, client) = node_with_tables().await;
     expect_validation(
-        put(&client, "h", item([("pk", s("a")), ("v", n("1E+126"))])).await,
+        put(&client, "tbl_h", item([("pk", s("a")), ("v", n("1E+126"))])).await,
         "Number overflow. Attempting to store a number with magnitude larger than supported range",
     );
     expect_validation(
-        put(&client, "h", item([("pk", s("a")), ("v", n("1E-131"))])).await,
+        put(&client, "tbl_h", item([("pk", s("a")), ("v", n("1E-131"))])).await,
         "Number underflow. Attempting to store a number with magnitude smaller than supported range",
     );
 }
@@ -290,11 +290,11 @@ async fn numbers_outside_the_exponent_range_are_rejected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nesting_deeper_than_32_levels_is_rejected() {
     let (_node, client) = node_with_tables().await;
-    put(&client, "h", item([("pk", s("a")), ("deep", nested_maps(31))]))
+    put(&client, "tbl_h", item([("pk", s("a")), ("deep", nested_maps(31))]))
         .await
         .unwrap();
     expect_validation(
-        put(&client, "h", item([("pk", s("b")), ("deep", nested_maps(33))])).await,
+        put(&client, "tbl_h", item([("pk", s("b")), ("deep", nested_maps(33))])).await,
         "Nesting Levels have exceeded supported limits",
     );
 }
@@ -328,11 +328,11 @@ async fn item_operations_on_unknown_table_are_resource_not_found() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn updating_a_key_attribute_is_rejected() {
     let (_node, client) = node_with_tables().await;
-    must_put(&client, "h", item([("pk", s("a"))])).await;
+    must_put(&client, "tbl_h", item([("pk", s("a"))])).await;
     for expr in ["SET pk = :v", "REMOVE pk"] {
         let mut req = client
             .update_item()
-            .table_name("h")
+            .table_name("tbl_h")
             .key("pk", s("a"))
             .update_expression(expr);
         if expr.contains(":v") {
@@ -350,7 +350,7 @@ async fn expression_errors_are_validation_errors() {
     let (_node, client) = node_with_tables().await;
     let syntax = client
         .update_item()
-        .table_name("h")
+        .table_name("tbl_h")
         .key("pk", s("a"))
         .update_expression("SET = oops")
         .send()
@@ -358,7 +358,7 @@ async fn expression_errors_are_validation_errors() {
     assert_validation(syntax, "Invalid UpdateExpression");
     let undefined = client
         .put_item()
-        .table_name("h")
+        .table_name("tbl_h")
         .item("pk", s("a"))
         .condition_expression("v = :missing")
         .send()
@@ -369,7 +369,7 @@ async fn expression_errors_are_validation_errors() {
     );
     let unused = client
         .put_item()
-        .table_name("h")
+        .table_name("tbl_h")
         .item("pk", s("a"))
         .condition_expression("attribute_not_exists(pk)")
         .expression_attribute_values(":unused", s("x"))
@@ -378,7 +378,7 @@ async fn expression_errors_are_validation_errors() {
     assert_validation(unused, "Value provided in ExpressionAttributeValues unused in expressions");
     let reserved = client
         .update_item()
-        .table_name("h")
+        .table_name("tbl_h")
         .key("pk", s("a"))
         .update_expression("SET status = :v")
         .expression_attribute_values(":v", s("x"))
