@@ -102,9 +102,10 @@ impl Api {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok())
-            && len > MAX_REQUEST_BYTES as u64 {
-                return Err((None, too_large()));
-            }
+            && len > MAX_REQUEST_BYTES as u64
+        {
+            return Err((None, too_large()));
+        }
         let body = match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
             Ok(collected) => collected.to_bytes(),
             Err(e) => {

@@ -103,7 +103,63 @@ pub enum Condition {
     Not(Box<Condition>),
 }
 
+impl Operand {
+    fn path(&self) -> Option<&DocPath> {
+        match self {
+            Operand::Path(p) | Operand::Size(p) => Some(p),
+            Operand::Value(_) => None,
+        }
+    }
+}
+
 impl Condition {
+    /// The top-level attribute names the condition reads, in order of appearance (with repeats).
+    /// Query uses it to reject filters on key attributes.
+    pub fn top_level_names(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        self.collect_names(&mut out);
+        out
+    }
+
+    fn collect_names<'a>(&'a self, out: &mut Vec<&'a str>) {
+        let operand = |o: &'a Operand, out: &mut Vec<&'a str>| {
+            if let Some(p) = o.path() {
+                out.push(p.top());
+            }
+        };
+        match self {
+            Condition::Compare { left, right, .. } => {
+                operand(left, out);
+                operand(right, out);
+            }
+            Condition::Between { value, low, high } => {
+                operand(value, out);
+                operand(low, out);
+                operand(high, out);
+            }
+            Condition::In { value, list } => {
+                operand(value, out);
+                for o in list {
+                    operand(o, out);
+                }
+            }
+            Condition::AttributeExists(p) | Condition::AttributeNotExists(p) => out.push(p.top()),
+            Condition::AttributeType(p, o) => {
+                out.push(p.top());
+                operand(o, out);
+            }
+            Condition::BeginsWith(a, b) | Condition::Contains(a, b) => {
+                operand(a, out);
+                operand(b, out);
+            }
+            Condition::And(a, b) | Condition::Or(a, b) => {
+                a.collect_names(out);
+                b.collect_names(out);
+            }
+            Condition::Not(c) => c.collect_names(out),
+        }
+    }
+
     /// Evaluates against `item` (use an empty item when the item does not exist).
     ///
     /// Comparisons involving a missing operand are false, except `<>`, which is the negation

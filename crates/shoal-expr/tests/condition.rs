@@ -387,3 +387,23 @@ fn invalid_placeholder_keys_are_reported() {
         "ExpressionAttributeNames contains invalid key: Syntax error; key: \"a\""
     );
 }
+
+#[test]
+fn top_level_names_lists_every_attribute_read() {
+    let names: std::collections::HashMap<String, String> =
+        [("#s".to_string(), "status".to_string())]
+            .into_iter()
+            .collect();
+    let values: std::collections::HashMap<String, shoal_types::AttributeValue> =
+        [(":v".to_string(), shoal_types::AttributeValue::S("x".into()))]
+            .into_iter()
+            .collect();
+    let mut ctx = shoal_expr::ExprContext::new(Some(&names), Some(&values));
+    let c = shoal_expr::parse_condition(
+        "a.b[1] = :v AND (size(c) > :v OR NOT attribute_exists(#s)) AND begins_with(d, :v)",
+        &mut ctx,
+        shoal_expr::ConditionKind::Filter,
+    )
+    .unwrap();
+    assert_eq!(c.top_level_names(), vec!["a", "c", "status", "d"]);
+}

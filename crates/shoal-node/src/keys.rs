@@ -115,9 +115,10 @@ fn write_file(path: &Path, file: &KeyFile) -> Result<(), NodeError> {
     }
     fs::rename(&tmp, path).map_err(io)?;
     if let Some(dir) = path.parent()
-        && let Ok(d) = fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
+        && let Ok(d) = fs::File::open(dir)
+    {
+        let _ = d.sync_all();
+    }
     Ok(())
 }
 

@@ -11,6 +11,7 @@ use shoal_types::{AttributeValue, Item};
 
 use super::Ctx;
 use super::capacity::{self, Level};
+use super::legacy;
 use super::validate::{active_table, backend_error, enum_value, table_name};
 use crate::backend::BackendError;
 use crate::error::{ApiError, ErrorKind, Violations};
@@ -52,26 +53,11 @@ fn write_params<'a>(input: &Input<'a>, v: &mut Violations) -> Result<WriteParams
     })
 }
 
-/// Rejects legacy parameters this version does not implement, and their mix with expressions.
-pub(super) fn reject_legacy(input: &Input<'_>, pairs: &[(&str, &str)]) -> Result<(), ApiError> {
-    for (legacy, expression) in pairs {
-        if input.has(legacy) {
-            if input.has(expression) {
-                return Err(ApiError::validation(format!(
-                    "Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {{{legacy}}} Expression parameters: {{{expression}}}"
-                )));
-            }
-            return Err(ApiError::validation(format!(
-                "The legacy parameter {legacy} is not supported by this version of Shoal; use {expression}"
-            )));
-        }
-    }
-    Ok(())
-}
-
 /// `ExpressionAttributeNames` and `ExpressionAttributeValues` of a request.
-pub(super) type Placeholders =
-    (Option<HashMap<String, String>>, Option<HashMap<String, AttributeValue>>);
+pub(super) type Placeholders = (
+    Option<HashMap<String, String>>,
+    Option<HashMap<String, AttributeValue>>,
+);
 
 /// Reads `ExpressionAttributeNames`/`Values`, with DynamoDB's rules for when they may appear.
 pub(super) fn placeholders(
@@ -119,12 +105,11 @@ fn write_error(e: BackendError, return_old_on_failure: bool) -> ApiError {
                 ErrorKind::ConditionalCheckFailed,
                 "The conditional request failed",
             );
-            if return_old_on_failure
-                && let Some(item) = item {
-                    let mut extra = Map::new();
-                    extra.insert("Item".into(), item_to_json(&item));
-                    err.extra = Some(extra);
-                }
+            if return_old_on_failure && let Some(item) = item {
+                let mut extra = Map::new();
+                extra.insert("Item".into(), item_to_json(&item));
+                err.extra = Some(extra);
+            }
             err
         }
         BackendError::Apply(ApplyError::Validation(m)) => ApiError::validation(m),
@@ -149,9 +134,10 @@ fn required_item(
 
 fn attach_attributes(out: &mut Map<String, Value>, attrs: Option<&Item>) {
     if let Some(a) = attrs
-        && !a.is_empty() {
-            out.insert("Attributes".into(), item_to_json(a));
-        }
+        && !a.is_empty()
+    {
+        out.insert("Attributes".into(), item_to_json(a));
+    }
 }
 
 /// `PutItem`.
@@ -159,19 +145,32 @@ pub async fn put_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiErro
     let mut v = Violations::default();
     let p = write_params(input, &mut v)?;
     let item = required_item(input, "Item", "item", &mut v)?;
+    let operator = legacy::conditional_operator(input, &mut v)?;
     v.into_result()?;
     if !matches!(p.return_values, "NONE" | "ALL_OLD") {
         return Err(ApiError::validation(
             "ReturnValues can only be ALL_OLD or NONE",
         ));
     }
-    reject_legacy(input, &[("Expected", "ConditionExpression")])?;
+    legacy::check_mix(
+        input,
+        &["Expected", "ConditionalOperator"],
+        &[
+            "ConditionExpression",
+            "ExpressionAttributeNames",
+            "ExpressionAttributeValues",
+        ],
+    )?;
     let (names, values) = placeholders(input, p.condition.is_some(), true)?;
     let mut ectx = ExprContext::new(names.as_ref(), values.as_ref());
-    let condition = p
-        .condition
-        .map(|c| shoal_expr::parse_condition(c, &mut ectx, ConditionKind::Condition))
-        .transpose()?;
+    let condition = match p.condition {
+        Some(c) => Some(shoal_expr::parse_condition(
+            c,
+            &mut ectx,
+            ConditionKind::Condition,
+        )?),
+        None => legacy::expected(input, operator)?,
+    };
     ectx.check_all_used()?;
 
     let table = active_table(ctx, p.table).await?;
@@ -206,19 +205,32 @@ pub async fn delete_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiE
     let mut v = Violations::default();
     let p = write_params(input, &mut v)?;
     let key = required_item(input, "Key", "key", &mut v)?;
+    let operator = legacy::conditional_operator(input, &mut v)?;
     v.into_result()?;
     if !matches!(p.return_values, "NONE" | "ALL_OLD") {
         return Err(ApiError::validation(
             "ReturnValues can only be ALL_OLD or NONE",
         ));
     }
-    reject_legacy(input, &[("Expected", "ConditionExpression")])?;
+    legacy::check_mix(
+        input,
+        &["Expected", "ConditionalOperator"],
+        &[
+            "ConditionExpression",
+            "ExpressionAttributeNames",
+            "ExpressionAttributeValues",
+        ],
+    )?;
     let (names, values) = placeholders(input, p.condition.is_some(), true)?;
     let mut ectx = ExprContext::new(names.as_ref(), values.as_ref());
-    let condition = p
-        .condition
-        .map(|c| shoal_expr::parse_condition(c, &mut ectx, ConditionKind::Condition))
-        .transpose()?;
+    let condition = match p.condition {
+        Some(c) => Some(shoal_expr::parse_condition(
+            c,
+            &mut ectx,
+            ConditionKind::Condition,
+        )?),
+        None => legacy::expected(input, operator)?,
+    };
     ectx.check_all_used()?;
 
     let table = active_table(ctx, p.table).await?;
@@ -248,12 +260,17 @@ pub async fn update_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiE
     let p = write_params(input, &mut v)?;
     let key = required_item(input, "Key", "key", &mut v)?;
     let update_text = input.str("UpdateExpression")?;
+    let operator = legacy::conditional_operator(input, &mut v)?;
+    let attribute_updates = legacy::attribute_updates(input, &mut v)?;
     v.into_result()?;
-    reject_legacy(
+    legacy::check_mix(
         input,
+        &["Expected", "ConditionalOperator", "AttributeUpdates"],
         &[
-            ("Expected", "ConditionExpression"),
-            ("AttributeUpdates", "UpdateExpression"),
+            "UpdateExpression",
+            "ConditionExpression",
+            "ExpressionAttributeNames",
+            "ExpressionAttributeValues",
         ],
     )?;
     let any_expression = p.condition.is_some() || update_text.is_some();
@@ -261,12 +278,16 @@ pub async fn update_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiE
     let mut ectx = ExprContext::new(names.as_ref(), values.as_ref());
     let update = match update_text {
         Some(text) => shoal_expr::parse_update(text, &mut ectx)?,
-        None => shoal_expr::Update::default(),
+        None => attribute_updates.unwrap_or_default(),
     };
-    let condition = p
-        .condition
-        .map(|c| shoal_expr::parse_condition(c, &mut ectx, ConditionKind::Condition))
-        .transpose()?;
+    let condition = match p.condition {
+        Some(c) => Some(shoal_expr::parse_condition(
+            c,
+            &mut ectx,
+            ConditionKind::Condition,
+        )?),
+        None => legacy::expected(input, operator)?,
+    };
     ectx.check_all_used()?;
 
     let table = active_table(ctx, p.table).await?;

@@ -4,6 +4,7 @@
 mod batch;
 mod capacity;
 mod item;
+mod legacy;
 mod misc;
 mod read;
 mod table;

@@ -9,7 +9,8 @@ use shoal_types::key::partition_hash;
 
 use super::Ctx;
 use super::capacity::{self, Level};
-use super::item::{attributes_to_get, placeholders, reject_legacy};
+use super::item::{attributes_to_get, placeholders};
+use super::legacy;
 use super::validate::{active_table, backend_error, enum_value, table_name};
 use crate::backend::{QueryRequest, ScanRequest, TableMeta};
 use crate::error::{ApiError, Violations};
@@ -44,13 +45,14 @@ fn read_params<'a>(input: &Input<'a>, v: &mut Violations) -> Result<ReadParams<'
     let select = enum_value(input.str("Select")?, "select", SELECT, v);
     let limit = input.i64("Limit")?;
     if let Some(l) = limit
-        && l < 1 {
-            v.constraint(
-                &l.to_string(),
-                "limit",
-                "Member must have value greater than or equal to 1",
-            );
-        }
+        && l < 1
+    {
+        v.constraint(
+            &l.to_string(),
+            "limit",
+            "Member must have value greater than or equal to 1",
+        );
+    }
     let capacity = Level::parse(input.str("ReturnConsumedCapacity")?, v);
     let to_get = attributes_to_get(input, v)?;
     let index = input.str("IndexName")?;
@@ -193,31 +195,51 @@ pub async fn query(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> 
     let forward = input.bool("ScanIndexForward")?.unwrap_or(true);
     v.into_result()?;
     params.reject_index()?;
-    reject_legacy(
+    legacy::check_mix(
         input,
         &[
-            ("KeyConditions", "KeyConditionExpression"),
-            ("QueryFilter", "FilterExpression"),
-            ("ConditionalOperator", "FilterExpression"),
+            "KeyConditions",
+            "QueryFilter",
+            "ConditionalOperator",
+            "AttributesToGet",
+        ],
+        &[
+            "KeyConditionExpression",
+            "FilterExpression",
+            "ProjectionExpression",
+            "ExpressionAttributeNames",
+            "ExpressionAttributeValues",
         ],
     )?;
-    let Some(key_text) = key_text else {
+    let mut ov = Violations::default();
+    let operator = legacy::conditional_operator(input, &mut ov)?;
+    ov.into_result()?;
+    let legacy_key = legacy::key_conditions(input)?;
+    if key_text.is_none() && legacy_key.is_none() {
         return Err(ApiError::validation(
             "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.",
         ));
-    };
-    if params.to_get.is_some() && params.projection_text.is_some() {
-        return Err(ApiError::validation(
-            "Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {AttributesToGet} Expression parameters: {ProjectionExpression}",
-        ));
     }
-    let (names, values) = placeholders(input, true, true)?;
+    let any_expression = key_text.is_some();
+    let (names, values) = placeholders(input, any_expression, true)?;
     let mut ectx = ExprContext::new(names.as_ref(), values.as_ref());
-    let key_condition = shoal_expr::parse_key_condition(key_text, &mut ectx)?;
-    let filter = params
-        .filter_text
-        .map(|t| shoal_expr::parse_condition(t, &mut ectx, ConditionKind::Filter))
-        .transpose()?;
+    let key_condition = match (key_text, legacy_key) {
+        (Some(text), _) => shoal_expr::parse_key_condition(text, &mut ectx)?,
+        (None, Some(k)) => k,
+        (None, None) => {
+            return Err(ApiError::validation(
+                "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.",
+            ));
+        }
+    };
+    let filter = match params.filter_text {
+        Some(t) => Some(shoal_expr::parse_condition(
+            t,
+            &mut ectx,
+            ConditionKind::Filter,
+        )?),
+        None => legacy::filter(input, "QueryFilter", operator)?,
+    };
     let projection = params
         .projection_text
         .map(|t| shoal_expr::parse_projection(t, &mut ectx))
@@ -227,6 +249,9 @@ pub async fn query(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> 
 
     let table = active_table(ctx, params.table).await?;
     let resolved = key_condition.resolve(&table.key_schema)?;
+    if let Some(filter) = &filter {
+        check_filter_keys(filter, &table)?;
+    }
     if let Some(start) = &params.exclusive_start {
         check_start_key(&table, start)?;
         if start.get(&table.key_schema.hash.name) != Some(&resolved.partition_key) {
@@ -235,11 +260,12 @@ pub async fn query(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> 
             ));
         }
         if let (Some(sort), Some(range)) = (&resolved.sort, &table.key_schema.range)
-            && !start.get(&range.name).is_some_and(|sk| sort.matches(sk)) {
-                return Err(ApiError::validation(
-                    "The provided starting key does not match the range key predicate",
-                ));
-            }
+            && !start.get(&range.name).is_some_and(|sk| sort.matches(sk))
+        {
+            return Err(ApiError::validation(
+                "The provided starting key does not match the range key predicate",
+            ));
+        }
     }
     let page = ctx
         .backend
@@ -259,6 +285,22 @@ pub async fn query(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> 
         .await
         .map_err(backend_error)?;
     Ok(page_response(&table, page, &output, &params))
+}
+
+/// A Query's filter may not name key attributes (DynamoDB's rule).
+fn check_filter_keys(filter: &shoal_expr::Condition, table: &TableMeta) -> Result<(), ApiError> {
+    let keys = [
+        Some(&table.key_schema.hash),
+        table.key_schema.range.as_ref(),
+    ];
+    for name in filter.top_level_names() {
+        if keys.iter().flatten().any(|k| k.name == name) {
+            return Err(ApiError::validation(format!(
+                "Filter Expression can only contain non-primary key attributes: Primary key attribute: {name}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The hash range of parallel-scan segment `segment` of `total`: equal shares of the 64-bit space.
@@ -309,13 +351,19 @@ pub async fn scan(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> {
     }
     v.into_result()?;
     params.reject_index()?;
-    reject_legacy(
+    legacy::check_mix(
         input,
+        &["ScanFilter", "ConditionalOperator", "AttributesToGet"],
         &[
-            ("ScanFilter", "FilterExpression"),
-            ("ConditionalOperator", "FilterExpression"),
+            "FilterExpression",
+            "ProjectionExpression",
+            "ExpressionAttributeNames",
+            "ExpressionAttributeValues",
         ],
     )?;
+    let mut ov = Violations::default();
+    let operator = legacy::conditional_operator(input, &mut ov)?;
+    ov.into_result()?;
     let (seg, total) = match (segment, total) {
         (None, None) => (0u32, 1u32),
         (Some(_), None) => {
@@ -337,18 +385,17 @@ pub async fn scan(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> {
             (s as u32, t as u32)
         }
     };
-    if params.to_get.is_some() && params.projection_text.is_some() {
-        return Err(ApiError::validation(
-            "Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {AttributesToGet} Expression parameters: {ProjectionExpression}",
-        ));
-    }
     let any_expression = params.filter_text.is_some() || params.projection_text.is_some();
     let (names, values) = placeholders(input, any_expression, true)?;
     let mut ectx = ExprContext::new(names.as_ref(), values.as_ref());
-    let filter = params
-        .filter_text
-        .map(|t| shoal_expr::parse_condition(t, &mut ectx, ConditionKind::Filter))
-        .transpose()?;
+    let filter = match params.filter_text {
+        Some(t) => Some(shoal_expr::parse_condition(
+            t,
+            &mut ectx,
+            ConditionKind::Filter,
+        )?),
+        None => legacy::filter(input, "ScanFilter", operator)?,
+    };
     let projection = params
         .projection_text
         .map(|t| shoal_expr::parse_projection(t, &mut ectx))

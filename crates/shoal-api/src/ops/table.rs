@@ -531,9 +531,10 @@ pub async fn list_tables(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiE
     let mut out = Map::new();
     out.insert("TableNames".into(), json!(page));
     if rest.len() > limit
-        && let Some(last) = page.last() {
-            out.insert("LastEvaluatedTableName".into(), json!(last));
-        }
+        && let Some(last) = page.last()
+    {
+        out.insert("LastEvaluatedTableName".into(), json!(last));
+    }
     Ok(Value::Object(out))
 }
 

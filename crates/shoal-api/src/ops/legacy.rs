@@ -1,0 +1,178 @@
+//! The legacy parameters (`Expected`, `ConditionalOperator`, `AttributeUpdates`,
+//! `KeyConditions`, `QueryFilter`, `ScanFilter`): JSON into `shoal_expr::legacy`'s structs, which
+//! convert them into the same trees the expressions produce.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use shoal_expr::legacy::{AttributeUpdate, ExpectedEntry, LegacyCondition};
+use shoal_expr::{Condition, KeyCondition, Update};
+use shoal_types::AttributeValue;
+use shoal_types::json::attribute_value_from_json;
+
+use crate::error::{ApiError, Violations};
+use crate::input::{Input, nested, opt_array, opt_str};
+
+/// DynamoDB's rule: a request uses expressions or legacy parameters, never both.
+pub fn check_mix(input: &Input<'_>, legacy: &[&str], expressions: &[&str]) -> Result<(), ApiError> {
+    let used_legacy: Vec<&str> = legacy.iter().copied().filter(|p| input.has(p)).collect();
+    let used_expr: Vec<&str> = expressions
+        .iter()
+        .copied()
+        .filter(|p| input.has(p))
+        .collect();
+    if !used_legacy.is_empty() && !used_expr.is_empty() {
+        return Err(ApiError::validation(format!(
+            "Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {{{}}} Expression parameters: {{{}}}",
+            used_legacy.join(", "),
+            used_expr.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+fn value_list(v: Option<&Value>) -> Result<Option<Vec<AttributeValue>>, ApiError> {
+    let Some(list) = opt_array(v)? else {
+        return Ok(None);
+    };
+    let mut out = Vec::with_capacity(list.len());
+    for el in list {
+        out.push(attribute_value_from_json(el)?);
+    }
+    Ok(Some(out))
+}
+
+/// `ConditionalOperator`: AND or OR.
+pub fn conditional_operator<'a>(
+    input: &Input<'a>,
+    v: &mut Violations,
+) -> Result<Option<&'a str>, ApiError> {
+    Ok(super::validate::enum_value(
+        input.str("ConditionalOperator")?,
+        "conditionalOperator",
+        &["AND", "OR"],
+        v,
+    ))
+}
+
+/// A map of attribute name → `{ComparisonOperator, AttributeValueList}` (`QueryFilter`,
+/// `ScanFilter`, `KeyConditions`).
+fn conditions(
+    input: &Input<'_>,
+    member: &str,
+) -> Result<Option<BTreeMap<String, LegacyCondition>>, ApiError> {
+    let Some(obj) = input.object(member)? else {
+        return Ok(None);
+    };
+    let mut out = BTreeMap::new();
+    for (name, spec) in obj {
+        let spec = nested(spec)?;
+        let Some(operator) = spec.str("ComparisonOperator")? else {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value null at '{}.{name}.member.comparisonOperator' failed to satisfy constraint: Member must not be null",
+                lower_first(member)
+            )));
+        };
+        let values = value_list(spec.raw("AttributeValueList"))?.unwrap_or_default();
+        out.insert(
+            name.clone(),
+            LegacyCondition {
+                operator: operator.to_string(),
+                values,
+            },
+        );
+    }
+    Ok(Some(out))
+}
+
+fn lower_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_ascii_lowercase().to_string() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+/// `Expected` (+ `ConditionalOperator`) as a condition.
+pub fn expected(input: &Input<'_>, operator: Option<&str>) -> Result<Option<Condition>, ApiError> {
+    let Some(obj) = input.object("Expected")? else {
+        return Ok(None);
+    };
+    let mut entries = BTreeMap::new();
+    for (name, spec) in obj {
+        let spec = nested(spec)?;
+        let value = match spec.raw("Value") {
+            Some(v) => Some(attribute_value_from_json(v)?),
+            None => None,
+        };
+        entries.insert(
+            name.clone(),
+            ExpectedEntry {
+                value,
+                exists: spec.bool("Exists")?,
+                operator: opt_str(spec.raw("ComparisonOperator"))?.map(str::to_string),
+                values: value_list(spec.raw("AttributeValueList"))?,
+            },
+        );
+    }
+    Ok(shoal_expr::legacy::convert_expected(
+        entries.iter(),
+        operator,
+    )?)
+}
+
+/// `QueryFilter` / `ScanFilter` (+ `ConditionalOperator`) as a filter condition.
+pub fn filter(
+    input: &Input<'_>,
+    member: &str,
+    operator: Option<&str>,
+) -> Result<Option<Condition>, ApiError> {
+    let Some(conds) = conditions(input, member)? else {
+        return Ok(None);
+    };
+    Ok(shoal_expr::legacy::convert_filter(conds.iter(), operator)?)
+}
+
+/// `KeyConditions` as a key condition.
+pub fn key_conditions(input: &Input<'_>) -> Result<Option<KeyCondition>, ApiError> {
+    let Some(conds) = conditions(input, "KeyConditions")? else {
+        return Ok(None);
+    };
+    Ok(Some(shoal_expr::legacy::convert_key_conditions(
+        conds.iter(),
+    )?))
+}
+
+/// `AttributeUpdates` as an update.
+pub fn attribute_updates(
+    input: &Input<'_>,
+    v: &mut Violations,
+) -> Result<Option<Update>, ApiError> {
+    let Some(obj) = input.object("AttributeUpdates")? else {
+        return Ok(None);
+    };
+    let mut updates = BTreeMap::new();
+    for (name, spec) in obj {
+        let spec = nested(spec)?;
+        let action = super::validate::enum_value(
+            spec.str("Action")?,
+            &format!("attributeUpdates.{name}.member.action"),
+            &["ADD", "PUT", "DELETE"],
+            v,
+        );
+        let value = match spec.raw("Value") {
+            Some(val) => Some(attribute_value_from_json(val)?),
+            None => None,
+        };
+        updates.insert(
+            name.clone(),
+            AttributeUpdate {
+                action: action.map(str::to_string),
+                value,
+            },
+        );
+    }
+    Ok(Some(shoal_expr::legacy::convert_attribute_updates(
+        updates.iter(),
+    )?))
+}
