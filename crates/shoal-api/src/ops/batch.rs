@@ -128,6 +128,7 @@ pub async fn batch_get_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, A
             ));
         }
         let mut ectx = ExprContext::new(names.as_ref(), None);
+        ectx.check_keys()?;
         let projection = projection_text
             .map(|t| shoal_expr::parse_projection(t, &mut ectx))
             .transpose()?;

@@ -163,6 +163,7 @@ pub async fn put_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiErro
     )?;
     let (names, values) = placeholders(input, p.condition.is_some(), true)?;
     let mut ectx = ExprContext::new(names.as_ref(), values.as_ref());
+    ectx.check_keys()?;
     let condition = match p.condition {
         Some(c) => Some(shoal_expr::parse_condition(
             c,
@@ -223,6 +224,7 @@ pub async fn delete_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiE
     )?;
     let (names, values) = placeholders(input, p.condition.is_some(), true)?;
     let mut ectx = ExprContext::new(names.as_ref(), values.as_ref());
+    ectx.check_keys()?;
     let condition = match p.condition {
         Some(c) => Some(shoal_expr::parse_condition(
             c,
@@ -276,6 +278,7 @@ pub async fn update_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiE
     let any_expression = p.condition.is_some() || update_text.is_some();
     let (names, values) = placeholders(input, any_expression, true)?;
     let mut ectx = ExprContext::new(names.as_ref(), values.as_ref());
+    ectx.check_keys()?;
     let update = match update_text {
         Some(text) => shoal_expr::parse_update(text, &mut ectx)?,
         None => attribute_updates.unwrap_or_default(),
@@ -393,6 +396,7 @@ pub async fn get_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiErro
     }
     let (names, _) = placeholders(input, projection_text.is_some(), false)?;
     let mut ectx = ExprContext::new(names.as_ref(), None);
+    ectx.check_keys()?;
     let projection = projection_text
         .map(|t| shoal_expr::parse_projection(t, &mut ectx))
         .transpose()?;

@@ -223,6 +223,7 @@ pub async fn query(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> 
     let any_expression = key_text.is_some();
     let (names, values) = placeholders(input, any_expression, true)?;
     let mut ectx = ExprContext::new(names.as_ref(), values.as_ref());
+    ectx.check_keys()?;
     let key_condition = match (key_text, legacy_key) {
         (Some(text), _) => shoal_expr::parse_key_condition(text, &mut ectx)?,
         (None, Some(k)) => k,
@@ -388,6 +389,7 @@ pub async fn scan(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> {
     let any_expression = params.filter_text.is_some() || params.projection_text.is_some();
     let (names, values) = placeholders(input, any_expression, true)?;
     let mut ectx = ExprContext::new(names.as_ref(), values.as_ref());
+    ectx.check_keys()?;
     let filter = match params.filter_text {
         Some(t) => Some(shoal_expr::parse_condition(
             t,
