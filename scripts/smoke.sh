@@ -1,0 +1,308 @@
+#!/usr/bin/env bash
+# Smoke test: a fresh `shoal` driven by the real AWS CLI and boto3.
+#
+# Installs boto3 and the AWS CLI into a virtualenv (.venv, reused between runs), builds the
+# current tree, starts a server on a free port with a fresh data directory, and runs
+# create/put/get/update/delete/describe/list round trips, asserting every output.
+# Prints "smoke: N passed, M failed" and exits non-zero on any failure.
+#
+# Environment: SHOAL_SMOKE_RELEASE=1 builds with --release; SHOAL_SMOKE_VENV picks the venv dir.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+PASSED=0
+FAILED=0
+pass() { PASSED=$((PASSED + 1)); echo "  ok   $1"; }
+fail() { FAILED=$((FAILED + 1)); echo "  FAIL $1"; [ -n "${2:-}" ] && echo "$2" | sed 's/^/       /'; return 0; }
+
+# --- Python tools -------------------------------------------------------------------------
+VENV=${SHOAL_SMOKE_VENV:-$ROOT/.venv}
+if [ ! -x "$VENV/bin/python" ]; then
+    echo "smoke: creating virtualenv in $VENV"
+    python3 -m venv "$VENV"
+fi
+if ! "$VENV/bin/python" -c 'import boto3' 2>/dev/null || [ ! -x "$VENV/bin/aws" ]; then
+    echo "smoke: installing boto3 and awscli"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check boto3 awscli
+fi
+PY="$VENV/bin/python"
+AWS="$VENV/bin/aws"
+
+# --- Build --------------------------------------------------------------------------------
+PROFILE_FLAG=()
+PROFILE_DIR=debug
+if [ "${SHOAL_SMOKE_RELEASE:-0}" = 1 ]; then
+    PROFILE_FLAG=(--release)
+    PROFILE_DIR=release
+fi
+echo "smoke: building shoal ($PROFILE_DIR)"
+cargo build --quiet -p shoal "${PROFILE_FLAG[@]}"
+TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
+    "$PY" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+BIN="$TARGET_DIR/$PROFILE_DIR/shoal"
+
+# --- Server -------------------------------------------------------------------------------
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/shoal-smoke.XXXXXX")
+SERVER_PID=
+cleanup() {
+    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill -TERM "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+ENDPOINT="http://127.0.0.1:$PORT"
+export SHOAL_ADMIN_ACCESS_KEY_ID=AKIDSMOKETEST0000001
+export SHOAL_ADMIN_SECRET_ACCESS_KEY=smoke-secret-0000000000000000000000000000
+"$BIN" start --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" >"$WORK/stdout.log" 2>"$WORK/stderr.log" &
+SERVER_PID=$!
+
+echo "smoke: waiting for $ENDPOINT"
+if ! "$PY" - "$ENDPOINT" <<'EOF'
+import sys, time, urllib.request
+deadline = time.time() + 60
+while time.time() < deadline:
+    try:
+        with urllib.request.urlopen(sys.argv[1] + "/", timeout=2) as r:
+            if r.status == 200 and r.read().startswith(b"healthy:"):
+                sys.exit(0)
+    except Exception:
+        pass
+    time.sleep(0.1)
+sys.exit(1)
+EOF
+then
+    echo "smoke: server did not become healthy; stderr:"
+    cat "$WORK/stderr.log"
+    exit 1
+fi
+
+# Isolate the AWS tools from any local configuration.
+export AWS_ACCESS_KEY_ID=$SHOAL_ADMIN_ACCESS_KEY_ID
+export AWS_SECRET_ACCESS_KEY=$SHOAL_ADMIN_SECRET_ACCESS_KEY
+export AWS_DEFAULT_REGION=us-east-1
+export AWS_CONFIG_FILE="$WORK/aws-config"
+export AWS_SHARED_CREDENTIALS_FILE="$WORK/aws-credentials"
+export AWS_PAGER=""
+unset AWS_SESSION_TOKEN AWS_PROFILE
+
+# check NAME PYTHON_ASSERTION -- COMMAND...: runs COMMAND, then evaluates the assertion with
+# `out` bound to its parsed JSON stdout (or None when empty) and `text` to raw stdout.
+check() {
+    local name=$1 assertion=$2
+    shift 3
+    local out
+    if ! out=$("$@" 2>"$WORK/cmd.err"); then
+        fail "$name" "command failed: $* $(cat "$WORK/cmd.err")"
+        return 0
+    fi
+    if "$PY" -c '
+import json, sys
+text = sys.stdin.read()
+out = json.loads(text) if text.strip() else None
+ok = eval(sys.argv[1])
+sys.exit(0 if ok else 1)
+' "$assertion" <<<"$out"; then
+        pass "$name"
+    else
+        fail "$name" "assertion: $assertion
+output: $out"
+    fi
+}
+
+# check_fails NAME EXPECTED_TEXT -- COMMAND...: COMMAND must fail with EXPECTED_TEXT in stderr.
+check_fails() {
+    local name=$1 expected=$2
+    shift 3
+    if "$@" >"$WORK/cmd.out" 2>"$WORK/cmd.err"; then
+        fail "$name" "command succeeded but should have failed"
+    elif grep -q "$expected" "$WORK/cmd.err"; then
+        pass "$name"
+    else
+        fail "$name" "expected '$expected' in: $(cat "$WORK/cmd.err")"
+    fi
+}
+
+DDB=("$AWS" dynamodb --endpoint-url "$ENDPOINT" --output json)
+
+# --- AWS CLI ------------------------------------------------------------------------------
+echo "smoke: aws cli"
+check "cli create-table" 'out["TableDescription"]["TableName"] == "smoke_cli"' -- \
+    "${DDB[@]}" create-table --table-name smoke_cli \
+    --attribute-definitions AttributeName=pk,AttributeType=S AttributeName=sk,AttributeType=N \
+    --key-schema AttributeName=pk,KeyType=HASH AttributeName=sk,KeyType=RANGE \
+    --billing-mode PAY_PER_REQUEST
+check "cli wait table-exists" 'True' -- \
+    "${DDB[@]}" wait table-exists --table-name smoke_cli
+check "cli put-item" 'out is None or "Attributes" not in out' -- \
+    "${DDB[@]}" put-item --table-name smoke_cli \
+    --item '{"pk":{"S":"user#1"},"sk":{"N":"1"},"name":{"S":"Ada"},"tags":{"SS":["a","b"]},"big":{"N":"12345678901234567890123456789012345678"}}'
+check "cli get-item" 'out["Item"]["name"] == {"S": "Ada"} and out["Item"]["big"] == {"N": "12345678901234567890123456789012345678"} and sorted(out["Item"]["tags"]["SS"]) == ["a", "b"]' -- \
+    "${DDB[@]}" get-item --table-name smoke_cli --consistent-read \
+    --key '{"pk":{"S":"user#1"},"sk":{"N":"1"}}'
+check "cli update-item" 'out["Attributes"]["name"] == {"S": "Ada Lovelace"} and out["Attributes"]["visits"] == {"N": "1"} and "tags" not in out["Attributes"]' -- \
+    "${DDB[@]}" update-item --table-name smoke_cli \
+    --key '{"pk":{"S":"user#1"},"sk":{"N":"1"}}' \
+    --update-expression 'SET #n = :n, visits = :one REMOVE tags' \
+    --expression-attribute-names '{"#n":"name"}' \
+    --expression-attribute-values '{":n":{"S":"Ada Lovelace"},":one":{"N":"1"}}' \
+    --return-values ALL_NEW
+check_fails "cli conditional put refused" "ConditionalCheckFailedException" -- \
+    "${DDB[@]}" put-item --table-name smoke_cli \
+    --item '{"pk":{"S":"user#1"},"sk":{"N":"1"}}' \
+    --condition-expression 'attribute_not_exists(pk)'
+check "cli describe-table" 'out["Table"]["TableStatus"] == "ACTIVE" and out["Table"]["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}] and out["Table"]["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST" and out["Table"]["TableArn"].endswith(":table/smoke_cli")' -- \
+    "${DDB[@]}" describe-table --table-name smoke_cli
+check "cli list-tables" '"smoke_cli" in out["TableNames"]' -- \
+    "${DDB[@]}" list-tables
+check "cli delete-item" 'out["Attributes"]["name"] == {"S": "Ada Lovelace"}' -- \
+    "${DDB[@]}" delete-item --table-name smoke_cli \
+    --key '{"pk":{"S":"user#1"},"sk":{"N":"1"}}' --return-values ALL_OLD
+check "cli get-item after delete" 'out is None or "Item" not in out' -- \
+    "${DDB[@]}" get-item --table-name smoke_cli --consistent-read \
+    --key '{"pk":{"S":"user#1"},"sk":{"N":"1"}}'
+check_fails "cli wrong secret refused" "InvalidSignatureException" -- \
+    env AWS_SECRET_ACCESS_KEY=wrong-secret "${DDB[@]}" list-tables
+check_fails "cli unknown table" "ResourceNotFoundException" -- \
+    "${DDB[@]}" describe-table --table-name no_such_table
+check "cli delete-table" 'out["TableDescription"]["TableName"] == "smoke_cli"' -- \
+    "${DDB[@]}" delete-table --table-name smoke_cli
+
+# --- boto3 --------------------------------------------------------------------------------
+echo "smoke: boto3"
+if BOTO_OUT=$("$PY" - "$ENDPOINT" <<'EOF' 2>&1
+import sys, time
+from decimal import Decimal
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+endpoint = sys.argv[1]
+cfg = Config(retries={"max_attempts": 1, "mode": "standard"})
+ddb = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1", config=cfg)
+res = boto3.resource("dynamodb", endpoint_url=endpoint, region_name="us-east-1", config=cfg)
+results = []
+
+def check(name, cond):
+    results.append((name, bool(cond)))
+    print(("  ok   " if cond else "  FAIL ") + name)
+
+def error_code(fn):
+    try:
+        fn()
+    except ClientError as e:
+        return e.response["Error"]["Code"]
+    return None
+
+ddb.create_table(
+    TableName="smoke_boto",
+    AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+    KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+    BillingMode="PAY_PER_REQUEST",
+    Tags=[{"Key": "env", "Value": "smoke"}],
+)
+ddb.get_waiter("table_exists").wait(TableName="smoke_boto", WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+table = res.Table("smoke_boto")
+check("boto3 create-table active", table.table_status == "ACTIVE")
+
+item = {
+    "id": "doc-1",
+    "price": Decimal("19.99"),
+    "huge": Decimal("1E+37"),
+    "tiny": Decimal("-1E-130"),
+    "payload": b"\x00\x01\xff",
+    "flags": {"on": True, "off": False, "nothing": None},
+    "list": [1, "two", [3]],
+    "strings": {"x", "y"},
+    "numbers": {Decimal(1), Decimal("2.5")},
+}
+table.put_item(Item=item)
+got = table.get_item(Key={"id": "doc-1"}, ConsistentRead=True)["Item"]
+check("boto3 put/get round trip", got["price"] == Decimal("19.99") and got["huge"] == Decimal("1E+37")
+      and got["tiny"] == Decimal("-1E-130") and got["payload"].value == b"\x00\x01\xff"
+      and got["flags"] == {"on": True, "off": False, "nothing": None}
+      and got["list"] == [1, "two", [3]] and got["strings"] == {"x", "y"}
+      and got["numbers"] == {Decimal(1), Decimal("2.5")})
+
+# The extremes of the number range, read with the low-level client and compared exactly (the
+# text form of the reply is the server's choice; boto3's resource layer only decodes numbers
+# whose text has at most 38 digits).
+import decimal
+wide = decimal.Context(prec=200)
+ddb.put_item(TableName="smoke_boto", Item={"id": {"S": "extremes"}, "hi": {"N": "1E+125"},
+                                           "lo": {"N": "-1E-130"}})
+ext = ddb.get_item(TableName="smoke_boto", Key={"id": {"S": "extremes"}}, ConsistentRead=True)["Item"]
+check("boto3 number range extremes",
+      wide.create_decimal(ext["hi"]["N"]) == Decimal("1E+125")
+      and wide.create_decimal(ext["lo"]["N"]) == Decimal("-1E-130"))
+
+upd = table.update_item(
+    Key={"id": "doc-1"},
+    UpdateExpression="SET price = :p REMOVE payload",
+    ConditionExpression="price < :limit",
+    ExpressionAttributeValues={":p": Decimal("9.5"), ":limit": Decimal("100")},
+    ReturnValues="UPDATED_NEW",
+)
+check("boto3 update-item UPDATED_NEW", upd["Attributes"] == {"price": Decimal("9.5")})
+check("boto3 condition failure",
+      error_code(lambda: table.update_item(
+          Key={"id": "doc-1"}, UpdateExpression="SET price = :p",
+          ConditionExpression="price > :p", ExpressionAttributeValues={":p": Decimal("1000")},
+      )) == "ConditionalCheckFailedException")
+proj = table.get_item(Key={"id": "doc-1"}, ProjectionExpression="price, flags.#on",
+                      ExpressionAttributeNames={"#on": "on"})["Item"]
+check("boto3 projection", proj == {"price": Decimal("9.5"), "flags": {"on": True}})
+
+desc = ddb.describe_table(TableName="smoke_boto")["Table"]
+check("boto3 describe-table", desc["TableName"] == "smoke_boto" and desc["TableStatus"] == "ACTIVE"
+      and "TableId" in desc and "CreationDateTime" in desc and "ItemCount" in desc)
+tags = ddb.list_tags_of_resource(ResourceArn=desc["TableArn"])["Tags"]
+check("boto3 tags", tags == [{"Key": "env", "Value": "smoke"}])
+check("boto3 list-tables", "smoke_boto" in ddb.list_tables()["TableNames"])
+
+old = table.delete_item(Key={"id": "doc-1"}, ReturnValues="ALL_OLD")["Attributes"]
+check("boto3 delete-item ALL_OLD", old["id"] == "doc-1")
+check("boto3 get after delete", "Item" not in table.get_item(Key={"id": "doc-1"}, ConsistentRead=True))
+check("boto3 validation error", error_code(lambda: table.put_item(Item={"id": ""})) == "ValidationException")
+
+bad = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1", config=cfg,
+                   aws_access_key_id="AKIDSMOKETEST0000001", aws_secret_access_key="wrong")
+check("boto3 wrong signature refused", error_code(lambda: bad.list_tables()) == "InvalidSignatureException")
+unknown = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1", config=cfg,
+                       aws_access_key_id="AKIDNOBODY0000000000", aws_secret_access_key="x")
+check("boto3 unknown key refused", error_code(lambda: unknown.list_tables()) == "UnrecognizedClientException")
+
+ddb.delete_table(TableName="smoke_boto")
+check("boto3 delete-table", True)
+
+failed = [n for n, ok in results if not ok]
+print(f"BOTO3 {len(results) - len(failed)} {len(failed)}")
+sys.exit(1 if failed else 0)
+EOF
+); then BOTO_STATUS=0; else BOTO_STATUS=$?; fi
+echo "$BOTO_OUT" | grep -v '^BOTO3 '
+if COUNTS=$(echo "$BOTO_OUT" | grep '^BOTO3 '); then
+    read -r _ ok bad <<<"$COUNTS"
+    PASSED=$((PASSED + ok))
+    FAILED=$((FAILED + bad))
+fi
+if [ "$BOTO_STATUS" -ne 0 ] && [ -z "${COUNTS:-}" ]; then
+    fail "boto3 script" "exited with $BOTO_STATUS"
+fi
+
+# --- Shutdown -----------------------------------------------------------------------------
+kill -TERM "$SERVER_PID"
+if wait "$SERVER_PID"; then
+    pass "server exits 0 on SIGTERM"
+else
+    fail "server exits 0 on SIGTERM" "$(tail -20 "$WORK/stderr.log")"
+fi
+SERVER_PID=
+
+echo "smoke: $PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
