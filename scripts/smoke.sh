@@ -21,7 +21,12 @@ fail() { FAILED=$((FAILED + 1)); echo "  FAIL $1"; [ -n "${2:-}" ] && echo "$2" 
 VENV=${SHOAL_SMOKE_VENV:-$ROOT/.venv}
 if [ ! -x "$VENV/bin/python" ]; then
     echo "smoke: creating virtualenv in $VENV"
-    python3 -m venv "$VENV"
+    if ! python3 -m venv "$VENV" 2>/dev/null; then
+        # Some distributions ship python3 without the venv module; virtualenv works there.
+        rm -rf "$VENV"
+        python3 -m pip install --quiet --user virtualenv
+        python3 -m virtualenv --quiet "$VENV"
+    fi
 fi
 if ! "$VENV/bin/python" -c 'import boto3' 2>/dev/null || [ ! -x "$VENV/bin/aws" ]; then
     echo "smoke: installing boto3 and awscli"

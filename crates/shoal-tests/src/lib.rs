@@ -32,8 +32,8 @@ mod process;
 mod raw;
 
 pub use attrs::{
-    Item, assert_same_item, b, boolean, bs, item, list, map, n, nested_maps, ns, null, s, same_item,
-    same_number, same_value, ss,
+    Item, assert_same_item, b, boolean, bs, item, list, map, n, nested_maps, ns, null, s,
+    same_item, same_number, same_value, ss,
 };
 pub use errors::{ApiError, api_error, assert_code, assert_validation, describe_error};
 pub use helpers::{

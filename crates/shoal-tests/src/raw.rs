@@ -355,7 +355,8 @@ impl RawConnection {
             }
             self.fill().await?;
         };
-        let head = String::from_utf8_lossy(self.buf.get(..head_end).unwrap_or_default()).into_owned();
+        let head =
+            String::from_utf8_lossy(self.buf.get(..head_end).unwrap_or_default()).into_owned();
         self.buf.drain(..head_end + 4);
         let mut lines = head.split("\r\n");
         let status_line = lines.next().unwrap_or_default();
@@ -379,7 +380,9 @@ impl RawConnection {
         let body = if get("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
             self.read_chunked().await?
         } else if let Some(len) = get("content-length") {
-            let len: usize = len.parse().map_err(|_| format!("bad content-length {len}"))?;
+            let len: usize = len
+                .parse()
+                .map_err(|_| format!("bad content-length {len}"))?;
             while self.buf.len() < len {
                 self.fill().await?;
             }
@@ -407,8 +410,8 @@ impl RawConnection {
                 }
                 self.fill().await?;
             };
-            let line = String::from_utf8_lossy(self.buf.get(..line_end).unwrap_or_default())
-                .into_owned();
+            let line =
+                String::from_utf8_lossy(self.buf.get(..line_end).unwrap_or_default()).into_owned();
             self.buf.drain(..line_end + 2);
             let size_text = line.split(';').next().unwrap_or_default().trim();
             let size = usize::from_str_radix(size_text, 16)

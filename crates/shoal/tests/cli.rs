@@ -1,5 +1,7 @@
 //! The `shoal` binary as users run it: first-start admin key, key management, configuration
 //! sources, clean shutdown and durability across process restarts.
+// Helpers outside `#[test]` functions panic on purpose: that is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -41,7 +43,10 @@ where
 {
     let deadline = Instant::now() + Duration::from_secs(10);
     while f().await != want {
-        assert!(Instant::now() < deadline, "{what}: still not {want} after 10 s");
+        assert!(
+            Instant::now() < deadline,
+            "{what}: still not {want} after 10 s"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -72,7 +77,10 @@ async fn first_start_prints_a_working_admin_key_once() {
         out.contains("Shoal created an admin access key. It is shown only this once"),
         "stdout:\n{out}"
     );
-    assert!(out.contains("access-keys.json (mode 0600)"), "stdout:\n{out}");
+    assert!(
+        out.contains("access-keys.json (mode 0600)"),
+        "stdout:\n{out}"
+    );
     assert!(list_tables_ok(&node.client_with_key(&id, &secret)).await);
 
     node.restart().await;
@@ -209,7 +217,10 @@ async fn flags_override_the_config_file() {
         .start()
         .await;
     assert!(list_tables_ok(&node.client()).await);
-    assert!(!health_ok(file_addr).await, "also listening on the file's address");
+    assert!(
+        !health_ok(file_addr).await,
+        "also listening on the file's address"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -238,12 +249,18 @@ async fn data_survives_a_process_restart() {
         .await;
     let client = node.client();
     must_create_hash_table(&client, "durable").await;
-    let it = item([("pk", s("a")), ("n", n("1E+125")), ("l", list([s("x"), null()]))]);
+    let it = item([
+        ("pk", s("a")),
+        ("n", n("1E+125")),
+        ("l", list([s("x"), null()])),
+    ]);
     must_put(&client, "durable", it.clone()).await;
     node.restart().await;
     let client = node.client();
     assert_same_item(
-        must_get(&client, "durable", item([("pk", s("a"))])).await.as_ref(),
+        must_get(&client, "durable", item([("pk", s("a"))]))
+            .await
+            .as_ref(),
         &it,
     );
 }

@@ -13,7 +13,12 @@ fn list_tables(node: &TestNode) -> RawRequest {
 #[track_caller]
 fn assert_auth_error(resp: &RawResponse, name: &str) {
     assert_eq!(resp.status, 400, "status; body {}", resp.text());
-    assert_eq!(resp.error_type().as_deref(), Some(name), "body {}", resp.text());
+    assert_eq!(
+        resp.error_type().as_deref(),
+        Some(name),
+        "body {}",
+        resp.text()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -81,8 +86,8 @@ async fn tampered_body_is_invalid_signature() {
         json!({"TableName": "tbl", "Item": {"pk": {"S": "a"}, "v": {"N": "1"}}}).to_string(),
     )
     .signed(&node.signing());
-    let tampered = json!({"TableName": "tbl", "Item": {"pk": {"S": "a"}, "v": {"N": "9"}}})
-        .to_string();
+    let tampered =
+        json!({"TableName": "tbl", "Item": {"pk": {"S": "a"}, "v": {"N": "9"}}}).to_string();
     assert_eq!(tampered.len(), signed.body.len());
     let resp = signed.with_body(tampered).send(node.addr()).await;
     assert_auth_error(&resp, "InvalidSignatureException");

@@ -54,8 +54,18 @@ async fn items_with_same_hash_and_different_range_keys_are_distinct() {
     let node = TestNode::start().await;
     let client = node.client();
     must_create_hash_range_table(&client, "tbl_hr").await;
-    must_put(&client, "tbl_hr", item([("pk", s("a")), ("sk", n("1")), ("v", s("one"))])).await;
-    must_put(&client, "tbl_hr", item([("pk", s("a")), ("sk", n("2")), ("v", s("two"))])).await;
+    must_put(
+        &client,
+        "tbl_hr",
+        item([("pk", s("a")), ("sk", n("1")), ("v", s("one"))]),
+    )
+    .await;
+    must_put(
+        &client,
+        "tbl_hr",
+        item([("pk", s("a")), ("sk", n("2")), ("v", s("two"))]),
+    )
+    .await;
     let one = must_get(&client, "tbl_hr", item([("pk", s("a")), ("sk", n("1"))]))
         .await
         .unwrap();
@@ -112,7 +122,10 @@ async fn put_return_values_none_and_all_old() {
         .send()
         .await
         .unwrap();
-    assert_eq!(out.attributes, None, "ALL_OLD of a new item returns nothing");
+    assert_eq!(
+        out.attributes, None,
+        "ALL_OLD of a new item returns nothing"
+    );
     let out = client
         .put_item()
         .table_name("tbl")
@@ -212,7 +225,12 @@ async fn update_set_and_remove_keep_other_attributes() {
     must_put(
         &client,
         "tbl",
-        item([("pk", s("a")), ("keep", s("k")), ("drop", s("d")), ("v", n("1"))]),
+        item([
+            ("pk", s("a")),
+            ("keep", s("k")),
+            ("drop", s("d")),
+            ("v", n("1")),
+        ]),
     )
     .await;
     client
@@ -260,7 +278,12 @@ async fn update_returning(client: &Client, rv: ReturnValue) -> Option<Item> {
     must_put(
         client,
         "tbl",
-        item([("pk", s("a")), ("x", n("1")), ("y", s("old")), ("z", s("zz"))]),
+        item([
+            ("pk", s("a")),
+            ("x", n("1")),
+            ("y", s("old")),
+            ("z", s("zz")),
+        ]),
     )
     .await;
     client
@@ -289,7 +312,12 @@ async fn update_return_values_all_old_returns_the_item_before() {
     let got = update_returning(&client, ReturnValue::AllOld).await;
     assert_same_item(
         got.as_ref(),
-        &item([("pk", s("a")), ("x", n("1")), ("y", s("old")), ("z", s("zz"))]),
+        &item([
+            ("pk", s("a")),
+            ("x", n("1")),
+            ("y", s("old")),
+            ("z", s("zz")),
+        ]),
     );
 }
 
@@ -299,7 +327,12 @@ async fn update_return_values_all_new_returns_the_item_after() {
     let got = update_returning(&client, ReturnValue::AllNew).await;
     assert_same_item(
         got.as_ref(),
-        &item([("pk", s("a")), ("x", n("2")), ("w", s("new")), ("z", s("zz"))]),
+        &item([
+            ("pk", s("a")),
+            ("x", n("2")),
+            ("w", s("new")),
+            ("z", s("zz")),
+        ]),
     );
 }
 
@@ -407,7 +440,12 @@ async fn conditions_compare_numbers_numerically() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conditions_compare_strings_by_bytes_and_use_attribute_names() {
     let (_node, client) = node_with_table().await;
-    must_put(&client, "tbl", item([("pk", s("a")), ("status", s("open"))])).await;
+    must_put(
+        &client,
+        "tbl",
+        item([("pk", s("a")), ("status", s("open"))]),
+    )
+    .await;
     let put_if = |cond: &'static str, val: &'static str| {
         client
             .put_item()
@@ -462,7 +500,9 @@ async fn conditions_combine_with_and_or_not() {
     put_if("attribute_exists(x) AND x = :one").await.unwrap();
     put_if("attribute_exists(nope) OR x = :one").await.unwrap();
     assert_code(put_if("NOT x = :one").await, CCF);
-    put_if("NOT (attribute_exists(nope) AND x = :one)").await.unwrap();
+    put_if("NOT (attribute_exists(nope) AND x = :one)")
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -481,9 +521,7 @@ async fn failed_condition_can_return_the_existing_item() {
         .unwrap_err()
         .into_service_error();
     match err {
-        PutItemError::ConditionalCheckFailedException(e) => {
-            assert_same_item(e.item(), &existing)
-        }
+        PutItemError::ConditionalCheckFailedException(e) => assert_same_item(e.item(), &existing),
         other => panic!("expected ConditionalCheckFailedException, got {other:?}"),
     }
 }
@@ -494,7 +532,12 @@ async fn projection_expression_returns_only_named_attributes() {
     must_put(
         &client,
         "tbl",
-        item([("pk", s("a")), ("x", n("1")), ("y", s("two")), ("z", boolean(true))]),
+        item([
+            ("pk", s("a")),
+            ("x", n("1")),
+            ("y", s("two")),
+            ("z", boolean(true)),
+        ]),
     )
     .await;
     let out = client
@@ -506,7 +549,10 @@ async fn projection_expression_returns_only_named_attributes() {
         .send()
         .await
         .unwrap();
-    assert_same_item(out.item.as_ref(), &item([("x", n("1")), ("z", boolean(true))]));
+    assert_same_item(
+        out.item.as_ref(),
+        &item([("x", n("1")), ("z", boolean(true))]),
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,6 +2,8 @@
 //! for Rust and by raw HTTP. One module per area; each test starts its own node.
 //!
 //! Expected behaviour (error types, messages, response fields) is DynamoDB's, from the spec.
+// Helpers outside `#[test]` functions panic on purpose: that is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
 mod items;

@@ -14,7 +14,10 @@ async fn items_and_tables_survive_a_restart() {
             item([
                 ("pk", s(format!("user{}", i % 4))),
                 ("sk", n(format!("{i}"))),
-                ("payload", map([("n", n("1E+125")), ("b", b(vec![i as u8, 255]))])),
+                (
+                    "payload",
+                    map([("n", n("1E+125")), ("b", b(vec![i as u8, 255]))]),
+                ),
                 ("tags", ss(["x", "y"])),
             ])
         })
@@ -53,7 +56,10 @@ async fn items_and_tables_survive_a_restart() {
         None
     );
     for (i, it) in items.iter().enumerate().skip(1) {
-        let key = item([("pk", s(format!("user{}", i % 4))), ("sk", n(format!("{i}")))]);
+        let key = item([
+            ("pk", s(format!("user{}", i % 4))),
+            ("sk", n(format!("{i}"))),
+        ]);
         let got = must_get(&client, "keep", key).await;
         if i == 1 {
             let mut expected = it.clone();
@@ -72,7 +78,12 @@ async fn deleted_table_stays_deleted_after_restart() {
     let client = node.client();
     must_create_hash_table(&client, "gone").await;
     must_put(&client, "gone", item([("pk", s("a"))])).await;
-    client.delete_table().table_name("gone").send().await.unwrap();
+    client
+        .delete_table()
+        .table_name("gone")
+        .send()
+        .await
+        .unwrap();
     node.restart().await;
     let client = node.client();
     let r = client.describe_table().table_name("gone").send().await;
@@ -84,7 +95,10 @@ async fn table_settings_survive_a_restart() {
     use aws_sdk_dynamodb::types::{BillingMode, ProvisionedThroughput, Tag};
     let mut node = TestNode::start().await;
     let client = node.client();
-    let arn = must_create_hash_table(&client, "cfg").await.table_arn.unwrap();
+    let arn = must_create_hash_table(&client, "cfg")
+        .await
+        .table_arn
+        .unwrap();
     client
         .update_table()
         .table_name("cfg")

@@ -38,7 +38,10 @@ fn assert_crc_and_request_id(resp: &RawResponse) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_raw_request_succeeds() {
     let node = TestNode::start().await;
-    let resp = node.signed_request("ListTables", &json!({})).send(node.addr()).await;
+    let resp = node
+        .signed_request("ListTables", &json!({}))
+        .send(node.addr())
+        .await;
     assert_eq!(resp.status, 200, "{}", resp.text());
     assert_eq!(resp.json()["TableNames"], json!([]));
     assert!(
@@ -66,7 +69,10 @@ async fn both_json_content_types_are_accepted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn successful_and_error_responses_carry_crc32_and_request_id() {
     let node = TestNode::start().await;
-    let ok = node.signed_request("ListTables", &json!({})).send(node.addr()).await;
+    let ok = node
+        .signed_request("ListTables", &json!({}))
+        .send(node.addr())
+        .await;
     assert_eq!(ok.status, 200);
     assert_crc_and_request_id(&ok);
     let not_found = node
@@ -94,8 +100,14 @@ async fn successful_and_error_responses_carry_crc32_and_request_id() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_ids_are_unique() {
     let node = TestNode::start().await;
-    let a = node.signed_request("ListTables", &json!({})).send(node.addr()).await;
-    let b = node.signed_request("ListTables", &json!({})).send(node.addr()).await;
+    let a = node
+        .signed_request("ListTables", &json!({}))
+        .send(node.addr())
+        .await;
+    let b = node
+        .signed_request("ListTables", &json!({}))
+        .send(node.addr())
+        .await;
     assert_ne!(a.header("x-amzn-requestid"), b.header("x-amzn-requestid"));
 }
 
@@ -135,8 +147,14 @@ async fn wrong_field_types_are_serialization_exceptions() {
         ("DescribeTable", json!({"TableName": 5})),
         ("ListTables", json!({"Limit": "ten"})),
         ("GetItem", json!({"TableName": "tbl", "Key": ["pk"]})),
-        ("GetItem", json!({"TableName": "tbl", "Key": {"pk": {"S": 1}}})),
-        ("GetItem", json!({"TableName": "tbl", "Key": {"pk": "a"}, "ConsistentRead": "yes"})),
+        (
+            "GetItem",
+            json!({"TableName": "tbl", "Key": {"pk": {"S": 1}}}),
+        ),
+        (
+            "GetItem",
+            json!({"TableName": "tbl", "Key": {"pk": "a"}, "ConsistentRead": "yes"}),
+        ),
     ];
     for (op, body) in cases {
         let resp = node.signed_request(op, &body).send(node.addr()).await;
@@ -173,9 +191,9 @@ async fn attribute_values_with_zero_or_two_types_are_rejected() {
         .await;
     assert_error(&none, "ValidationException");
     assert!(
-        none.error_message()
-            .unwrap_or_default()
-            .contains("Supplied AttributeValue is empty, must contain exactly one of the supported datatypes"),
+        none.error_message().unwrap_or_default().contains(
+            "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes"
+        ),
         "{}",
         none.text()
     );
@@ -299,7 +317,9 @@ async fn several_requests_share_one_keep_alive_connection() {
         .send(&node.signed_request("DescribeTable", &json!({"TableName": "nope"})))
         .await;
     assert_error(&err, "ResourceNotFoundException");
-    let again = conn.send(&node.signed_request("ListTables", &json!({}))).await;
+    let again = conn
+        .send(&node.signed_request("ListTables", &json!({})))
+        .await;
     assert_eq!(again.status, 200);
 }
 

@@ -162,8 +162,7 @@ async fn create_table_accepts_string_number_and_binary_keys() {
         ("n_keys", ScalarAttributeType::N),
         ("b_keys", ScalarAttributeType::B),
     ] {
-        let desc =
-            must_create_table(&client, name, ("h", t.clone()), Some(("r", t.clone()))).await;
+        let desc = must_create_table(&client, name, ("h", t.clone()), Some(("r", t.clone()))).await;
         assert_eq!(desc.attribute_definitions().len(), 2);
         assert!(
             desc.attribute_definitions()
@@ -173,16 +172,25 @@ async fn create_table_accepts_string_number_and_binary_keys() {
     }
     must_put(&client, "s_keys", item([("h", s("a")), ("r", s("b"))])).await;
     must_put(&client, "n_keys", item([("h", n("1")), ("r", n("-2.5"))])).await;
-    must_put(&client, "b_keys", item([("h", b(vec![0u8, 1])), ("r", b(vec![255u8]))])).await;
+    must_put(
+        &client,
+        "b_keys",
+        item([("h", b(vec![0u8, 1])), ("r", b(vec![255u8]))]),
+    )
+    .await;
     assert!(
         must_get(&client, "n_keys", item([("h", n("1")), ("r", n("-2.5"))]))
             .await
             .is_some()
     );
     assert!(
-        must_get(&client, "b_keys", item([("h", b(vec![0u8, 1])), ("r", b(vec![255u8]))]))
-            .await
-            .is_some()
+        must_get(
+            &client,
+            "b_keys",
+            item([("h", b(vec![0u8, 1])), ("r", b(vec![255u8]))])
+        )
+        .await
+        .is_some()
     );
 }
 
@@ -354,7 +362,12 @@ async fn create_table_checks_billing_mode_against_throughput() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn describe_unknown_table_is_resource_not_found() {
     let node = TestNode::start().await;
-    let r = node.client().describe_table().table_name("nope").send().await;
+    let r = node
+        .client()
+        .describe_table()
+        .table_name("nope")
+        .send()
+        .await;
     let err = assert_code(r, "ResourceNotFoundException");
     assert!(
         err.message.starts_with("Requested resource not found"),
@@ -458,7 +471,11 @@ async fn delete_table_returns_description_then_table_is_gone() {
             }
         }
     }
-    assert!(!must_list_all_tables(&client).await.contains(&"doomed".to_string()));
+    assert!(
+        !must_list_all_tables(&client)
+            .await
+            .contains(&"doomed".to_string())
+    );
     let r = client
         .get_item()
         .table_name("doomed")
@@ -474,7 +491,12 @@ async fn deleted_table_can_be_recreated_empty() {
     let client = node.client();
     must_create_hash_table(&client, "again").await;
     must_put(&client, "again", item([("pk", s("old"))])).await;
-    client.delete_table().table_name("again").send().await.unwrap();
+    client
+        .delete_table()
+        .table_name("again")
+        .send()
+        .await
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let r = client
@@ -636,7 +658,10 @@ async fn tags_given_at_creation_are_listed() {
 async fn tag_and_untag_resource_update_the_tag_list() {
     let node = TestNode::start().await;
     let client = node.client();
-    let arn = must_create_hash_table(&client, "tbl").await.table_arn.unwrap();
+    let arn = must_create_hash_table(&client, "tbl")
+        .await
+        .table_arn
+        .unwrap();
     let none = client
         .list_tags_of_resource()
         .resource_arn(&arn)
@@ -682,7 +707,10 @@ async fn tag_and_untag_resource_update_the_tag_list() {
 async fn tag_operations_on_unknown_table_are_resource_not_found() {
     let node = TestNode::start().await;
     let client = node.client();
-    let arn = must_create_hash_table(&client, "real").await.table_arn.unwrap();
+    let arn = must_create_hash_table(&client, "real")
+        .await
+        .table_arn
+        .unwrap();
     let missing = arn.replace(":table/real", ":table/missing");
     assert_code(
         client

@@ -73,7 +73,10 @@ async fn get_with_missing_extra_or_mistyped_key_does_not_match_schema() {
     let keys = [
         ("tbl_hr", item([("pk", s("a"))])),
         ("tbl_h", item([("pk", s("a")), ("extra", s("b"))])),
-        ("tbl_hr", item([("pk", s("a")), ("sk", n("1")), ("extra", s("b"))])),
+        (
+            "tbl_hr",
+            item([("pk", s("a")), ("sk", n("1")), ("extra", s("b"))]),
+        ),
         ("tbl_h", item([("pk", n("1"))])),
         ("tbl_h", item([("other", s("a"))])),
     ];
@@ -118,7 +121,12 @@ async fn empty_string_key_is_rejected() {
         put(&client, "tbl_h", item([("pk", s(""))])).await,
         "One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty string value. Key: pk",
     );
-    let r = client.get_item().table_name("tbl_h").key("pk", s("")).send().await;
+    let r = client
+        .get_item()
+        .table_name("tbl_h")
+        .key("pk", s(""))
+        .send()
+        .await;
     assert_validation(r, "cannot contain an empty string value");
 }
 
@@ -136,10 +144,18 @@ async fn item_over_400_kb_is_rejected() {
     let (_node, client) = node_with_tables().await;
     let big = "x".repeat(400 * 1024);
     expect_validation(
-        put(&client, "tbl_h", item([("pk", s("a")), ("data", s(big.as_str()))])).await,
+        put(
+            &client,
+            "tbl_h",
+            item([("pk", s("a")), ("data", s(big.as_str()))]),
+        )
+        .await,
         "Item size has exceeded the maximum allowed size",
     );
-    assert_eq!(must_get(&client, "tbl_h", item([("pk", s("a"))])).await, None);
+    assert_eq!(
+        must_get(&client, "tbl_h", item([("pk", s("a"))])).await,
+        None
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -147,15 +163,26 @@ async fn item_of_exactly_400_kb_is_accepted() {
     let (_node, client) = node_with_tables().await;
     // Size = attribute name lengths + value lengths: "pk"(2) + "a"(1) + "data"(4) + payload.
     let payload = "y".repeat(400 * 1024 - 2 - 1 - 4);
-    put(&client, "tbl_h", item([("pk", s("a")), ("data", s(payload.as_str()))]))
+    put(
+        &client,
+        "tbl_h",
+        item([("pk", s("a")), ("data", s(payload.as_str()))]),
+    )
+    .await
+    .unwrap();
+    let got = must_get(&client, "tbl_h", item([("pk", s("a"))]))
         .await
         .unwrap();
-    let got = must_get(&client, "tbl_h", item([("pk", s("a"))])).await.unwrap();
     assert_eq!(got.get("data"), Some(&s(payload.as_str())));
     // One more byte is too much.
     let payload = "y".repeat(400 * 1024 - 2 - 1 - 4 + 1);
     expect_validation(
-        put(&client, "tbl_h", item([("pk", s("a")), ("data", s(payload.as_str()))])).await,
+        put(
+            &client,
+            "tbl_h",
+            item([("pk", s("a")), ("data", s(payload.as_str()))]),
+        )
+        .await,
         "Item size has exceeded the maximum allowed size",
     );
 }
@@ -164,7 +191,12 @@ async fn item_of_exactly_400_kb_is_accepted() {
 async fn update_that_grows_item_past_400_kb_is_rejected() {
     let (_node, client) = node_with_tables().await;
     let half = "z".repeat(250 * 1024);
-    must_put(&client, "tbl_h", item([("pk", s("a")), ("one", s(half.as_str()))])).await;
+    must_put(
+        &client,
+        "tbl_h",
+        item([("pk", s("a")), ("one", s(half.as_str()))]),
+    )
+    .await;
     let r = client
         .update_item()
         .table_name("tbl_h")
@@ -180,7 +212,9 @@ async fn update_that_grows_item_past_400_kb_is_rejected() {
 async fn partition_key_up_to_2048_bytes_is_accepted_and_longer_rejected() {
     let (_node, client) = node_with_tables().await;
     let ok = "k".repeat(2048);
-    put(&client, "tbl_h", item([("pk", s(ok.as_str()))])).await.unwrap();
+    put(&client, "tbl_h", item([("pk", s(ok.as_str()))]))
+        .await
+        .unwrap();
     let too_long = "k".repeat(2049);
     let r = put(&client, "tbl_h", item([("pk", s(too_long.as_str()))])).await;
     expect_validation(
@@ -201,12 +235,21 @@ async fn sort_key_up_to_1024_bytes_is_accepted_and_longer_rejected() {
     )
     .await;
     let ok = "r".repeat(1024);
-    put(&client, "tbl_hs", item([("pk", s("a")), ("sk", s(ok.as_str()))]))
-        .await
-        .unwrap();
+    put(
+        &client,
+        "tbl_hs",
+        item([("pk", s("a")), ("sk", s(ok.as_str()))]),
+    )
+    .await
+    .unwrap();
     let too_long = "r".repeat(1025);
     expect_validation(
-        put(&client, "tbl_hs", item([("pk", s("a")), ("sk", s(too_long.as_str()))])).await,
+        put(
+            &client,
+            "tbl_hs",
+            item([("pk", s("a")), ("sk", s(too_long.as_str()))]),
+        )
+        .await,
         "One or more parameter values were invalid: Aggregated size of all range keys has exceeded the size limit of 1024 bytes",
     );
 }
@@ -237,12 +280,13 @@ async fn empty_sets_are_rejected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sets_with_duplicate_values_are_rejected() {
     let (_node, client) = node_with_tables().await;
-    for dup in [
-        ss(["a", "a"]),
-        ns(["1", "1.0"]),
-        bs([vec![1u8], vec![1u8]]),
-    ] {
-        let r = put(&client, "tbl_h", item([("pk", s("a")), ("set", dup.clone())])).await;
+    for dup in [ss(["a", "a"]), ns(["1", "1.0"]), bs([vec![1u8], vec![1u8]])] {
+        let r = put(
+            &client,
+            "tbl_h",
+            item([("pk", s("a")), ("set", dup.clone())]),
+        )
+        .await;
         expect_validation(r, "contains duplicates");
     }
 }
@@ -250,13 +294,18 @@ async fn sets_with_duplicate_values_are_rejected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_numbers_are_rejected() {
     let (_node, client) = node_with_tables().await;
-    for bad in ["abc", "", "1.2.3", "1e", "--1", "0x10", "NaN", "Infinity", " 1"] {
+    for bad in [
+        "abc", "", "1.2.3", "1e", "--1", "0x10", "NaN", "Infinity", " 1",
+    ] {
         let r = put(&client, "tbl_h", item([("pk", s("a")), ("v", n(bad))])).await;
         let err = r.expect_err(bad);
         assert_eq!(err.code, "ValidationException", "{bad:?}: {err:?}");
     }
     let r = put(&client, "tbl_h", item([("pk", s("a")), ("v", n("abc"))])).await;
-    expect_validation(r, "The parameter cannot be converted to a numeric value: abc");
+    expect_validation(
+        r,
+        "The parameter cannot be converted to a numeric value: abc",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -264,14 +313,23 @@ async fn numbers_with_more_than_38_significant_digits_are_rejected() {
     let (_node, client) = node_with_tables().await;
     let digits39 = "1".repeat(39);
     expect_validation(
-        put(&client, "tbl_h", item([("pk", s("a")), ("v", n(digits39.as_str()))])).await,
+        put(
+            &client,
+            "tbl_h",
+            item([("pk", s("a")), ("v", n(digits39.as_str()))]),
+        )
+        .await,
         "Attempting to store more than 38 significant digits in a Number",
     );
     // Leading and trailing zeros are not significant.
     let padded = format!("000{}000", "1".repeat(38));
-    put(&client, "tbl_h", item([("pk", s("a")), ("v", n(padded.as_str()))]))
-        .await
-        .unwrap();
+    put(
+        &client,
+        "tbl_h",
+        item([("pk", s("a")), ("v", n(padded.as_str()))]),
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -290,11 +348,20 @@ async fn numbers_outside_the_exponent_range_are_rejected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nesting_deeper_than_32_levels_is_rejected() {
     let (_node, client) = node_with_tables().await;
-    put(&client, "tbl_h", item([("pk", s("a")), ("deep", nested_maps(31))]))
-        .await
-        .unwrap();
+    put(
+        &client,
+        "tbl_h",
+        item([("pk", s("a")), ("deep", nested_maps(31))]),
+    )
+    .await
+    .unwrap();
     expect_validation(
-        put(&client, "tbl_h", item([("pk", s("b")), ("deep", nested_maps(33))])).await,
+        put(
+            &client,
+            "tbl_h",
+            item([("pk", s("b")), ("deep", nested_maps(33))]),
+        )
+        .await,
         "Nesting Levels have exceeded supported limits",
     );
 }
@@ -302,18 +369,32 @@ async fn nesting_deeper_than_32_levels_is_rejected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn item_operations_on_unknown_table_are_resource_not_found() {
     let (_node, client) = node_with_tables().await;
-    let get = client.get_item().table_name("nope").key("pk", s("a")).send().await;
-    assert_eq!(assert_code(get, "ResourceNotFoundException").message, MISSING);
+    let get = client
+        .get_item()
+        .table_name("nope")
+        .key("pk", s("a"))
+        .send()
+        .await;
+    assert_eq!(
+        assert_code(get, "ResourceNotFoundException").message,
+        MISSING
+    );
     let r = put(&client, "nope", item([("pk", s("a"))])).await;
     let err = r.unwrap_err();
-    assert_eq!((err.code.as_str(), err.message.as_str()), ("ResourceNotFoundException", MISSING));
+    assert_eq!(
+        (err.code.as_str(), err.message.as_str()),
+        ("ResourceNotFoundException", MISSING)
+    );
     let del = client
         .delete_item()
         .table_name("nope")
         .key("pk", s("a"))
         .send()
         .await;
-    assert_eq!(assert_code(del, "ResourceNotFoundException").message, MISSING);
+    assert_eq!(
+        assert_code(del, "ResourceNotFoundException").message,
+        MISSING
+    );
     let upd = client
         .update_item()
         .table_name("nope")
@@ -322,7 +403,10 @@ async fn item_operations_on_unknown_table_are_resource_not_found() {
         .expression_attribute_values(":v", s("x"))
         .send()
         .await;
-    assert_eq!(assert_code(upd, "ResourceNotFoundException").message, MISSING);
+    assert_eq!(
+        assert_code(upd, "ResourceNotFoundException").message,
+        MISSING
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -375,7 +459,10 @@ async fn expression_errors_are_validation_errors() {
         .expression_attribute_values(":unused", s("x"))
         .send()
         .await;
-    assert_validation(unused, "Value provided in ExpressionAttributeValues unused in expressions");
+    assert_validation(
+        unused,
+        "Value provided in ExpressionAttributeValues unused in expressions",
+    );
     let reserved = client
         .update_item()
         .table_name("tbl_h")
