@@ -175,6 +175,16 @@ async fn malformed_authorization_header_is_rejected() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signature_scoped_to_another_region_is_rejected() {
+    let node = TestNode::start().await;
+    let mut signing = node.signing();
+    signing.region = "eu-west-1".to_string();
+    let resp = list_tables(&node).signed(&signing).send(node.addr()).await;
+    assert_eq!(resp.status, 400, "{}", resp.text());
+    assert!(resp.error_type().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signature_scoped_to_another_service_is_rejected() {
     let node = TestNode::start().await;
     let mut signing = node.signing();

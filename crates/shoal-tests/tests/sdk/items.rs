@@ -353,6 +353,38 @@ async fn update_return_values_updated_new_returns_new_values_of_changed_attribut
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_of_a_missing_item_has_no_old_values() {
+    let (_node, client) = node_with_table().await;
+    for rv in [ReturnValue::AllOld, ReturnValue::UpdatedOld] {
+        let out = client
+            .update_item()
+            .table_name("tbl")
+            .key("pk", s(format!("fresh-{rv}")))
+            .update_expression("SET x = :x")
+            .expression_attribute_values(":x", n("1"))
+            .return_values(rv.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(out.attributes, None, "{rv}");
+    }
+    let out = client
+        .update_item()
+        .table_name("tbl")
+        .key("pk", s("fresh-new"))
+        .update_expression("SET x = :x")
+        .expression_attribute_values(":x", n("1"))
+        .return_values(ReturnValue::AllNew)
+        .send()
+        .await
+        .unwrap();
+    assert_same_item(
+        out.attributes.as_ref(),
+        &item([("pk", s("fresh-new")), ("x", n("1"))]),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn put_with_attribute_not_exists_only_creates() {
     let (_node, client) = node_with_table().await;
     let put = |v: &'static str| {

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
+mod concurrency;
 mod items;
 mod persistence;
 mod protocol;
