@@ -234,9 +234,12 @@ check("boto3 put/get round trip", got["price"] == Decimal("19.99") and got["huge
       and got["list"] == [1, "two", [3]] and got["strings"] == {"x", "y"}
       and got["numbers"] == {Decimal(1), Decimal("2.5")})
 
-# The extremes of the number range, read with the low-level client and compared exactly (the
-# text form of the reply is the server's choice; boto3's resource layer only decodes numbers
-# whose text has at most 38 digits).
+# The extremes of the number range: the resource layer decodes numbers in a 38-digit decimal
+# context, so integers beyond 38 digits must come back in exponent form ("1E+125") to be readable.
+table.put_item(Item={"id": "extremes-resource", "hi": Decimal("1E+125"), "lo": Decimal("-1E-130")})
+res = table.get_item(Key={"id": "extremes-resource"}, ConsistentRead=True)["Item"]
+check("boto3 resource API reads the number range extremes",
+      res["hi"] == Decimal("1E+125") and res["lo"] == Decimal("-1E-130"))
 import decimal
 wide = decimal.Context(prec=200)
 ddb.put_item(TableName="smoke_boto", Item={"id": {"S": "extremes"}, "hi": {"N": "1E+125"},

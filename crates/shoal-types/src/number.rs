@@ -342,8 +342,10 @@ impl PartialOrd for Number {
 }
 
 impl fmt::Display for Number {
-    /// DynamoDB's canonical form: plain decimal notation, never an exponent, no trailing zeros
-    /// after the point, `-` only for negative values.
+    /// DynamoDB's canonical form: plain decimal notation with no trailing zeros after the
+    /// point and `-` only for negative values, except for integers whose plain form would need
+    /// more than 38 digits (`1E+125`): those are written `<digits>E+<exponent>` so that clients
+    /// with a 38-digit decimal context (boto3) read them exactly.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.is_zero() {
             return f.write_str("0");
@@ -355,7 +357,16 @@ impl fmt::Display for Number {
         }
         let exponent = i64::from(self.exponent);
         let len = i64::try_from(digits.len()).unwrap_or(i64::MAX);
-        if exponent >= 0 {
+        if exponent >= 0 && len + exponent > i64::from(MAX_DIGITS) {
+            let (first, rest) = digits.split_at(1);
+            out.push_str(first);
+            if !rest.is_empty() {
+                out.push('.');
+                out.push_str(rest);
+            }
+            out.push_str("E+");
+            out.push_str(&(exponent + len - 1).to_string());
+        } else if exponent >= 0 {
             out.push_str(&digits);
             out.extend(std::iter::repeat_n(
                 '0',
