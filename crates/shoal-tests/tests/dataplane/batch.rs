@@ -406,3 +406,147 @@ async fn batch_get_with_a_key_not_matching_the_schema_is_rejected() {
         .await;
     assert_validation(r, "The provided key element does not match the schema");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_get_over_sixteen_megabytes_returns_the_rest_as_unprocessed_keys() {
+    let (_node, client) = two_tables().await;
+    // 45 items of ~400 KB: about 18 MB, more than one BatchGetItem response may carry.
+    let blob = "z".repeat(399_000);
+    let all: Vec<Item> = (0..45).map(|i| key_s(&format!("big{i:02}"))).collect();
+    for k in &all {
+        let mut it = k.clone();
+        it.insert("d".into(), s(blob.clone()));
+        must_put(&client, "tb1", it).await;
+    }
+    let out = client
+        .batch_get_item()
+        .request_items("tb1", keys(all.clone()))
+        .send()
+        .await
+        .unwrap();
+    let got = out
+        .responses
+        .unwrap_or_default()
+        .remove("tb1")
+        .unwrap_or_default();
+    let unprocessed = out
+        .unprocessed_keys
+        .unwrap_or_default()
+        .remove("tb1")
+        .map(|k| k.keys)
+        .unwrap_or_default();
+    assert!(!got.is_empty(), "some items fit in the first response");
+    assert!(
+        got.len() <= 42,
+        "{} items of 400 KB exceed 16 MB",
+        got.len()
+    );
+    assert!(
+        !unprocessed.is_empty(),
+        "the rest comes back as UnprocessedKeys"
+    );
+    assert_eq!(got.len() + unprocessed.len(), 45);
+    // Asking again for the unprocessed keys returns the remaining items.
+    let again = client
+        .batch_get_item()
+        .request_items("tb1", keys(unprocessed.clone()))
+        .send()
+        .await
+        .unwrap();
+    let rest = again
+        .responses
+        .unwrap_or_default()
+        .remove("tb1")
+        .unwrap_or_default();
+    assert_eq!(rest.len(), unprocessed.len());
+    let mut seen: Vec<String> = got
+        .iter()
+        .chain(rest.iter())
+        .map(|i| str_of(i, "pk").to_string())
+        .collect();
+    seen.sort();
+    let mut want: Vec<String> = all.iter().map(|k| str_of(k, "pk").to_string()).collect();
+    want.sort();
+    assert_eq!(seen, want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_write_of_an_oversized_item_writes_nothing() {
+    let (_node, client) = two_tables().await;
+    let r = client
+        .batch_write_item()
+        .request_items(
+            "tb1",
+            vec![
+                put_req(item([("pk", s("small"))])),
+                put_req(item([("pk", s("huge")), ("d", s("x".repeat(410_000)))])),
+            ],
+        )
+        .send()
+        .await;
+    assert_validation(r, "Item size has exceeded the maximum allowed size");
+    assert_eq!(must_get(&client, "tb1", key_s("small")).await, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_write_with_an_empty_request_list_is_rejected() {
+    let (_node, client) = two_tables().await;
+    let r = client
+        .batch_write_item()
+        .request_items("tb1", vec![])
+        .send()
+        .await;
+    assert_code(r, "ValidationException");
+    let r = client.batch_write_item().send().await;
+    assert_code(r, "ValidationException");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_get_mixing_projection_and_attributes_to_get_is_rejected() {
+    let (_node, client) = two_tables().await;
+    let r = client
+        .batch_get_item()
+        .request_items(
+            "tb1",
+            KeysAndAttributes::builder()
+                .keys(key_s("a"))
+                .projection_expression("pk")
+                .attributes_to_get("pk")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await;
+    assert_validation(
+        r,
+        "Can not use both expression and non-expression parameters in the same request",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_get_attributes_to_get_projects_top_level_attributes() {
+    let (_node, client) = two_tables().await;
+    must_put(
+        &client,
+        "tb1",
+        item([("pk", s("a")), ("x", n("1")), ("y", n("2"))]),
+    )
+    .await;
+    let out = client
+        .batch_get_item()
+        .request_items(
+            "tb1",
+            KeysAndAttributes::builder()
+                .keys(key_s("a"))
+                .attributes_to_get("x")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_same_item(
+        out.responses.unwrap()["tb1"].first(),
+        &item([("x", n("1"))]),
+    );
+}

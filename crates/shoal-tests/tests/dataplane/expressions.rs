@@ -804,3 +804,174 @@ async fn between_with_lower_bound_above_upper_bound_is_rejected() {
         "The BETWEEN operator requires upper bound to be greater than or equal to lower bound",
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expression_attribute_values_without_expressions_are_rejected() {
+    let (_node, client) = with_item(vec![]).await;
+    let r = client
+        .put_item()
+        .table_name("expr")
+        .item("pk", s("k"))
+        .expression_attribute_values(":x", n("1"))
+        .send()
+        .await;
+    assert_validation(
+        r,
+        "ExpressionAttributeValues can only be specified when using expressions",
+    );
+    let r = client
+        .get_item()
+        .table_name("expr")
+        .key("pk", s("k"))
+        .expression_attribute_names("#x", "x")
+        .send()
+        .await;
+    assert_validation(
+        r,
+        "ExpressionAttributeNames can only be specified when using expressions",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_update_expression_is_rejected() {
+    let (_node, client) = with_item(vec![]).await;
+    let r = update(&client, "", &[], vec![]).await;
+    assert_validation(
+        r,
+        "Invalid UpdateExpression: The expression can not be empty;",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expressions_over_four_kilobytes_are_rejected() {
+    let (_node, client) = with_item(vec![("a", n("1"))]).await;
+    let long = vec!["a = :x"; 700].join(" OR ");
+    assert!(long.len() > 4096);
+    let r = client
+        .update_item()
+        .table_name("expr")
+        .key("pk", s("k"))
+        .update_expression("SET b = :x")
+        .condition_expression(long)
+        .expression_attribute_values(":x", n("1"))
+        .send()
+        .await;
+    assert_validation(
+        r,
+        "Invalid ConditionExpression: Expression size has exceeded the maximum allowed size",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_with_more_than_one_hundred_operands_is_rejected() {
+    let (_node, client) = with_item(vec![("a", n("1"))]).await;
+    let mut req = client
+        .update_item()
+        .table_name("expr")
+        .key("pk", s("k"))
+        .update_expression("SET b = :v0");
+    let names: Vec<String> = (0..101).map(|i| format!(":v{i}")).collect();
+    for name in &names {
+        req = req.expression_attribute_values(name, n("1"));
+    }
+    let r = req
+        .condition_expression(format!("a IN ({})", names.join(", ")))
+        .send()
+        .await;
+    assert_code(r, "ValidationException");
+    // Exactly 100 operands is fine.
+    let mut req = client
+        .update_item()
+        .table_name("expr")
+        .key("pk", s("k"))
+        .update_expression("SET b = :v0");
+    for name in &names[..100] {
+        req = req.expression_attribute_values(name, n("1"));
+    }
+    req.condition_expression(format!("a IN ({})", names[..100].join(", ")))
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn begins_with_a_number_operand_is_rejected() {
+    let (_node, client) = with_item(vec![("title", s("123"))]).await;
+    let r = client
+        .update_item()
+        .table_name("expr")
+        .key("pk", s("k"))
+        .update_expression("SET b = :v")
+        .condition_expression("begins_with(title, :v)")
+        .expression_attribute_values(":v", n("1"))
+        .send()
+        .await;
+    assert_validation(
+        r,
+        "Incorrect operand type for operator or function; operator or function: begins_with, operand type: N",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_with_a_non_set_operand_is_rejected() {
+    let (_node, client) = with_item(vec![("tags", ss(["a"]))]).await;
+    let r = update(&client, "DELETE tags :v", &[], vec![(":v", s("a"))]).await;
+    assert_validation(r, "Incorrect operand type for operator or function");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_append_of_a_non_list_is_rejected() {
+    let (_node, client) = with_item(vec![("l", list([n("1")])), ("str", s("x"))]).await;
+    let r = update(
+        &client,
+        "SET l = list_append(l, :v)",
+        &[],
+        vec![(":v", s("a"))],
+    )
+    .await;
+    assert_code(r, "ValidationException");
+    let r = update(
+        &client,
+        "SET l = list_append(str, :v)",
+        &[],
+        vec![(":v", list([]))],
+    )
+    .await;
+    assert_validation(
+        r,
+        "An operand in the update expression has an incorrect data type",
+    );
+    assert_eq!(stored(&client).await.get("l"), Some(&list([n("1")])));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_projection_path_twice_is_rejected() {
+    let (_node, client) = with_item(vec![("a", n("1"))]).await;
+    let r = client
+        .get_item()
+        .table_name("expr")
+        .key("pk", s("k"))
+        .projection_expression("a, a")
+        .send()
+        .await;
+    assert_validation(r, "Two document paths overlap with each other");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_with_a_failed_condition_changes_nothing() {
+    let (_node, client) = with_item(vec![("a", n("1")), ("l", list([s("x")]))]).await;
+    let r = client
+        .update_item()
+        .table_name("expr")
+        .key("pk", s("k"))
+        .update_expression("SET a = :two REMOVE l[0]")
+        .condition_expression("a = :two")
+        .expression_attribute_values(":two", n("2"))
+        .send()
+        .await;
+    assert_code(r, "ConditionalCheckFailedException");
+    assert_same_item(
+        Some(&stored(&client).await),
+        &item([("a", n("1")), ("l", list([s("x")]))]),
+    );
+}

@@ -733,3 +733,145 @@ async fn query_on_an_unknown_table_is_resource_not_found() {
         .await;
     assert_code(r, "ResourceNotFoundException");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_conditions_on_the_sort_key_are_rejected() {
+    let (_node, client) = numeric_table(&[1]).await;
+    let r = client
+        .query()
+        .table_name("qry")
+        .key_condition_expression("pk = :p AND sk > :x AND sk < :y")
+        .expression_attribute_values(":p", s("a"))
+        .expression_attribute_values(":x", n("1"))
+        .expression_attribute_values(":y", n("5"))
+        .send()
+        .await;
+    assert_code(r, "ValidationException");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nested_paths_in_a_key_condition_are_rejected() {
+    let (_node, client) = numeric_table(&[1]).await;
+    let r = client
+        .query()
+        .table_name("qry")
+        .key_condition_expression("pk.x = :p")
+        .expression_attribute_values(":p", s("a"))
+        .send()
+        .await;
+    assert_validation(
+        r,
+        "KeyConditionExpressions cannot contain nested attributes",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_on_a_hash_only_table_returns_the_single_item() {
+    let (_node, client) = node_with_table("qry", None).await;
+    must_put(&client, "qry", item([("pk", s("a")), ("v", n("1"))])).await;
+    must_put(&client, "qry", item([("pk", s("b")), ("v", n("2"))])).await;
+    let out = client
+        .query()
+        .table_name("qry")
+        .key_condition_expression("pk = :p")
+        .expression_attribute_values(":p", s("a"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.count, 1);
+    assert_same_item(
+        out.items.unwrap().first(),
+        &item([("pk", s("a")), ("v", n("1"))]),
+    );
+    let r = client
+        .query()
+        .table_name("qry")
+        .key_condition_expression("pk = :p AND sk = :s")
+        .expression_attribute_values(":p", s("a"))
+        .expression_attribute_values(":s", n("1"))
+        .send()
+        .await;
+    assert_code(r, "ValidationException");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filter_uses_attributes_left_out_by_the_projection() {
+    let (_node, client) = node_with_table("qry", Some(ScalarAttributeType::N)).await;
+    let items = (1..=6)
+        .map(|k| {
+            item([
+                ("pk", s("a")),
+                ("sk", n(k.to_string())),
+                ("color", s(if k <= 2 { "red" } else { "blue" })),
+            ])
+        })
+        .collect();
+    must_batch_put(&client, "qry", items).await;
+    let out = client
+        .query()
+        .table_name("qry")
+        .key_condition_expression("pk = :p")
+        .filter_expression("color = :c")
+        .projection_expression("sk")
+        .expression_attribute_values(":p", s("a"))
+        .expression_attribute_values(":c", s("red"))
+        .send()
+        .await
+        .unwrap();
+    let items = out.items.unwrap();
+    assert_eq!(sort_keys(&items), vec![1, 2]);
+    assert!(items.iter().all(|i| i.len() == 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn descending_pages_resume_with_exclusive_start_key() {
+    let (_node, client) = numeric_table(&[1, 2, 3, 4, 5]).await;
+    let out = client
+        .query()
+        .table_name("qry")
+        .key_condition_expression("pk = :p AND sk <= :x")
+        .expression_attribute_values(":p", s("a"))
+        .expression_attribute_values(":x", n("4"))
+        .scan_index_forward(false)
+        .set_exclusive_start_key(Some(key_n("a", 3)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sort_keys(&out.items.unwrap_or_default()), vec![2, 1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_megabyte_page_consumes_about_256_read_units() {
+    let (_node, client) = node_with_table("qry", Some(ScalarAttributeType::N)).await;
+    let blob = "x".repeat(100_000);
+    for k in 0..14 {
+        must_put(
+            &client,
+            "qry",
+            item([
+                ("pk", s("big")),
+                ("sk", n(k.to_string())),
+                ("data", s(blob.clone())),
+            ]),
+        )
+        .await;
+    }
+    let out = client
+        .query()
+        .table_name("qry")
+        .key_condition_expression("pk = :p")
+        .expression_attribute_values(":p", s("big"))
+        .consistent_read(true)
+        .return_consumed_capacity(aws_sdk_dynamodb::types::ReturnConsumedCapacity::Total)
+        .send()
+        .await
+        .unwrap();
+    let units = out.consumed_capacity.unwrap().capacity_units().unwrap();
+    // count × ~100 KB, in 4 KB units.
+    let expected = (f64::from(out.count) * 100_013.0 / 4096.0).ceil();
+    assert!(
+        (units - expected).abs() <= 2.0,
+        "{} items of ~100 KB consumed {units} RCU, expected about {expected}",
+        out.count
+    );
+}

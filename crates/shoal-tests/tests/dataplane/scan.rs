@@ -329,3 +329,93 @@ async fn scan_attributes_to_get_projects_top_level_attributes() {
         assert_eq!(names, ["even", "sk"]);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_scan_keeps_each_partition_key_in_one_segment() {
+    let (_node, client, keys) = table_with_items(140).await;
+    let mut owner: std::collections::HashMap<String, i32> = std::collections::HashMap::new();
+    let mut union = Vec::new();
+    for segment in 0..4 {
+        let pages = scan_pages(|start| {
+            client
+                .scan()
+                .table_name("scn")
+                .segment(segment)
+                .total_segments(4)
+                .limit(9)
+                .set_exclusive_start_key(start)
+        })
+        .await;
+        for it in scan_items(&pages) {
+            let pk = str_of(&it, "pk").to_string();
+            let prev = owner.insert(pk.clone(), segment);
+            assert!(
+                prev.is_none_or(|p| p == segment),
+                "partition key {pk} appears in segments {prev:?} and {segment}"
+            );
+            union.push(it);
+        }
+    }
+    assert_eq!(distinct_keys(&union), keys);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exclusive_start_key_from_another_segment_is_rejected() {
+    let (node, client) = node_with_table("pscan", None).await;
+    let _node = node;
+    let items: Vec<Item> = (0..60)
+        .map(|i| item([("pk", s(format!("user#{i}")))]))
+        .collect();
+    must_batch_put(&client, "pscan", items).await;
+    // Find a key that segment 0 of 2 returns, then present it to segment 1.
+    let out = client
+        .scan()
+        .table_name("pscan")
+        .segment(0)
+        .total_segments(2)
+        .limit(1)
+        .send()
+        .await
+        .unwrap();
+    let lek = out
+        .last_evaluated_key
+        .expect("segment 0 has more than one item");
+    let r = client
+        .scan()
+        .table_name("pscan")
+        .segment(1)
+        .total_segments(2)
+        .set_exclusive_start_key(Some(lek))
+        .send()
+        .await;
+    assert_validation(
+        r,
+        "The provided Exclusive start key does not map to the provided Segment and TotalSegments values.",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_select_count_with_filter_and_limit() {
+    let (_node, client, _keys) = table_with_items(30).await;
+    let pages = scan_pages(|start| {
+        client
+            .scan()
+            .table_name("scn")
+            .select(Select::Count)
+            .filter_expression("even = :t")
+            .expression_attribute_values(":t", boolean(true))
+            .limit(8)
+            .set_exclusive_start_key(start)
+    })
+    .await;
+    let count: i32 = pages.iter().map(|p| p.count).sum();
+    let scanned: i32 = pages.iter().map(|p| p.scanned_count).sum();
+    assert_eq!(count, 15);
+    assert_eq!(scanned, 30);
+    assert!(pages.iter().all(|p| p.scanned_count <= 8));
+    assert!(
+        pages
+            .iter()
+            .all(|p| p.items.clone().unwrap_or_default().is_empty())
+    );
+}
