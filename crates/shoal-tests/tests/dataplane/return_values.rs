@@ -323,3 +323,38 @@ async fn invalid_return_values_for_delete_and_put_are_rejected() {
         .await;
     assert_validation(r, "Return values set to invalid value");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updated_old_and_new_after_list_append_return_the_whole_list() {
+    let (_node, client) = node().await;
+    let run = |rv: ReturnValue| {
+        let client = client.clone();
+        async move {
+            must_put(
+                &client,
+                "retv",
+                item([("pk", s("k")), ("l", list([n("1")]))]),
+            )
+            .await;
+            client
+                .update_item()
+                .table_name("retv")
+                .key("pk", s("k"))
+                .update_expression("SET l = list_append(l, :more)")
+                .expression_attribute_values(":more", list([n("2")]))
+                .return_values(rv)
+                .send()
+                .await
+                .unwrap()
+                .attributes
+        }
+    };
+    assert_same_item(
+        run(ReturnValue::UpdatedOld).await.as_ref(),
+        &item([("l", list([n("1")]))]),
+    );
+    assert_same_item(
+        run(ReturnValue::UpdatedNew).await.as_ref(),
+        &item([("l", list([n("1"), n("2")]))]),
+    );
+}
