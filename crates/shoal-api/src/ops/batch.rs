@@ -155,12 +155,13 @@ pub async fn batch_get_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, A
     let mut unprocessed = Map::new();
     let mut capacity_list = Vec::new();
     let mut response_bytes = 0usize;
+    let mut full = false;
     for group in groups {
         let mut found = Vec::new();
         let mut units = 0.0;
         let mut left: Vec<Value> = Vec::new();
         for key in &group.keys {
-            if response_bytes > MAX_BATCH_GET_RESPONSE {
+            if full {
                 left.push(item_to_json(key));
                 continue;
             }
@@ -170,7 +171,6 @@ pub async fn batch_get_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, A
                 .await
                 .map_err(backend_error)?;
             let size = item.as_ref().map(item_size).unwrap_or(0);
-            units += capacity::read_units(size, group.consistent);
             if let Some(item) = item {
                 let item = match (&group.projection, &group.to_get) {
                     (Some(p), _) => p.apply(&item),
@@ -180,9 +180,18 @@ pub async fn batch_get_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, A
                         .collect(),
                     (None, None) => item,
                 };
-                response_bytes += item_size(&item);
+                let bytes = item_size(&item);
+                // The response never exceeds 16 MB: the item that would cross it, and every key
+                // after it, are returned as UnprocessedKeys (and not charged).
+                if response_bytes + bytes > MAX_BATCH_GET_RESPONSE {
+                    full = true;
+                    left.push(item_to_json(key));
+                    continue;
+                }
+                response_bytes += bytes;
                 found.push(item_to_json(&item));
             }
+            units += capacity::read_units(size, group.consistent);
         }
         responses.insert(group.table.name.clone(), found.into());
         if !left.is_empty() {

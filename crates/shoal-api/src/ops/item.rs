@@ -148,9 +148,7 @@ pub async fn put_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiErro
     let operator = legacy::conditional_operator(input, &mut v)?;
     v.into_result()?;
     if !matches!(p.return_values, "NONE" | "ALL_OLD") {
-        return Err(ApiError::validation(
-            "ReturnValues can only be ALL_OLD or NONE",
-        ));
+        return Err(ApiError::validation("Return values set to invalid value"));
     }
     legacy::check_mix(
         input,
@@ -209,9 +207,7 @@ pub async fn delete_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiE
     let operator = legacy::conditional_operator(input, &mut v)?;
     v.into_result()?;
     if !matches!(p.return_values, "NONE" | "ALL_OLD") {
-        return Err(ApiError::validation(
-            "ReturnValues can only be ALL_OLD or NONE",
-        ));
+        return Err(ApiError::validation("Return values set to invalid value"));
     }
     legacy::check_mix(
         input,
