@@ -26,6 +26,9 @@ struct Cli {
 enum Command {
     /// Run a node (the default).
     Start(StartArgs),
+    /// Load-test a DynamoDB-compatible endpoint (Shoal or any other) and report latency and
+    /// throughput; one JSON line on stdout, a summary on stderr.
+    Bench(Box<shoal_bench::BenchArgs>),
     /// Manage access keys (takes effect on a running node within a second).
     Keys {
         #[command(subcommand)]
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
         None => start(cli.start),
         Some(Command::Start(args)) => start(args),
         Some(Command::Keys { command }) => keys(command),
+        Some(Command::Bench(args)) => bench(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -117,6 +121,14 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
+}
+
+fn bench(args: shoal_bench::BenchArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(shoal_bench::run(args))?;
+    Ok(())
 }
 
 fn keys(command: KeysCommand) -> anyhow::Result<()> {
