@@ -44,9 +44,10 @@ pub mod table;
 pub mod workload;
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use rand::SeedableRng as _;
 use rand::rngs::SmallRng;
+use rand::{Rng as _, SeedableRng as _};
 
 pub use args::{BenchArgs, Distribution, Workload, parse_duration};
 pub use report::{Latency, Report};
@@ -150,17 +151,6 @@ async fn bench(
         Distribution::Zipfian => KeyGen::zipfian(args.items, keys::DEFAULT_THETA),
     });
 
-    let mut callers = Vec::with_capacity(args.concurrency);
-    for _ in 0..args.concurrency {
-        callers.push(BenchCaller {
-            conn: Conn::connect(Arc::clone(endpoint)).await?,
-            requests: Arc::clone(&requests),
-            keys: Arc::clone(&keys),
-            workload: args.workload,
-            rng: SmallRng::from_rng(&mut rng),
-            body: String::with_capacity(args.item_size * 2 + 512),
-        });
-    }
     let plan = Plan {
         pacing: match args.rate {
             Some(rate) => Pacing::Open { rate },
@@ -169,15 +159,73 @@ async fn bench(
         duration: args.duration,
         progress: true,
     };
+    let setup = Setup {
+        endpoint: Arc::clone(endpoint),
+        requests,
+        keys,
+        workload: args.workload,
+        concurrency: args.concurrency,
+        body_capacity: args.item_size * 2 + 512,
+        seed: rng.random(),
+        server: args.server_pid.map(cpu::Process::Pid),
+    };
+    // The load runs on its own thread with a single-threaded runtime, like wrk or
+    // redis-benchmark: no work stealing and no cross-thread wake-ups per request, which on a
+    // small machine costs more CPU than the requests themselves.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("shoal-bench-load".into())
+        .spawn(move || {
+            let result = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(anyhow::Error::new)
+                .and_then(|rt| rt.block_on(measure(setup, plan)));
+            let _ = tx.send(result);
+        })?;
+    let (measured, bench_cpu, server_cpu) = rx
+        .await
+        .map_err(|_| anyhow::anyhow!("the load thread ended without a result"))??;
+    Ok(Report::new(args, &measured, bench_cpu, server_cpu))
+}
 
-    let server = args.server_pid.map(cpu::Process::Pid);
-    let server_before = server.map(cpu::cpu_time).transpose()?;
+/// What the load thread needs.
+struct Setup {
+    endpoint: Arc<Endpoint>,
+    requests: Arc<Requests>,
+    keys: Arc<KeyGen>,
+    workload: Workload,
+    concurrency: usize,
+    body_capacity: usize,
+    seed: u64,
+    server: Option<cpu::Process>,
+}
+
+/// Connects the workers and runs the plan; returns the measurements with the bench's and the
+/// server's CPU time over the run.
+async fn measure(
+    setup: Setup,
+    plan: Plan,
+) -> anyhow::Result<(runner::Measured, Duration, Option<Duration>)> {
+    let mut rng = SmallRng::seed_from_u64(setup.seed);
+    let mut callers = Vec::with_capacity(setup.concurrency);
+    for _ in 0..setup.concurrency {
+        callers.push(BenchCaller {
+            conn: Conn::connect(Arc::clone(&setup.endpoint)).await?,
+            requests: Arc::clone(&setup.requests),
+            keys: Arc::clone(&setup.keys),
+            workload: setup.workload,
+            rng: SmallRng::from_rng(&mut rng),
+            body: String::with_capacity(setup.body_capacity),
+        });
+    }
+    let server_before = setup.server.map(cpu::cpu_time).transpose()?;
     let bench_before = cpu::cpu_time(cpu::Process::Current)?;
     let measured = runner::run(plan, callers).await?;
     let bench_cpu = cpu::cpu_time(cpu::Process::Current)?.saturating_sub(bench_before);
-    let server_cpu = match (server, server_before) {
+    let server_cpu = match (setup.server, server_before) {
         (Some(p), Some(before)) => Some(cpu::cpu_time(p)?.saturating_sub(before)),
         _ => None,
     };
-    Ok(Report::new(args, &measured, bench_cpu, server_cpu))
+    Ok((measured, bench_cpu, server_cpu))
 }

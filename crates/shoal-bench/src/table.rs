@@ -18,7 +18,7 @@ const TABLE_WAIT: Duration = Duration::from_secs(120);
 
 async fn call_json(conn: &mut Conn, target: Target, body: &Value) -> Result<Value, CallError> {
     let bytes = conn.call(target, body.to_string().as_bytes()).await?;
-    serde_json::from_slice(&bytes).map_err(|e| CallError::Service {
+    serde_json::from_slice(bytes).map_err(|e| CallError::Service {
         kind: "InvalidResponse".into(),
         message: e.to_string(),
     })
