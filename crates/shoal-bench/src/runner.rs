@@ -5,10 +5,13 @@
 //!
 //! Open loop: requests are scheduled at a fixed rate, request `n` at `start + n / rate`, and
 //! workers take the next scheduled slot from a shared counter. A worker sleeps until its slot,
-//! or sends at once if the slot has already passed (the system is behind). Latency is measured
-//! from the SCHEDULED time, so time a request spent waiting for a free worker counts — a slow
-//! server cannot hide its stalls by slowing down the load (no coordinated omission). The run
-//! ends at the duration; slots that were due but never sent are reported as `unsent`.
+//! or sends at once if the slot has already passed (the system is behind). When behind,
+//! latency is measured from the SCHEDULED time, so time a request spent waiting for a free
+//! worker counts — a slow server cannot hide its stalls by slowing down the load (no
+//! coordinated omission). When a worker slept, latency counts from its actual wake-up, so the
+//! timer's 1 ms granularity is not charged to the server. Give the open loop enough workers
+//! (`--concurrency` above rate × expected latency). The run ends at the duration; slots that
+//! were due but never sent are reported as `unsent`.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -198,9 +201,15 @@ async fn worker<C: Caller>(
             Some(s) => {
                 let Some(due) = s.take() else { break };
                 if due > now {
+                    // The worker was idle: the request waited for nobody but the bench's own
+                    // timer (1 ms granularity in tokio), so it counts from when it actually
+                    // goes out, not from the slot.
                     tokio::time::sleep_until(due).await;
+                    Instant::now().max(due)
+                } else {
+                    // Behind schedule: the wait since the slot counts (no coordinated omission).
+                    due
                 }
-                due
             }
         };
         let result = caller.call().await;
