@@ -172,14 +172,8 @@ pub async fn batch_get_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, A
                 .map_err(backend_error)?;
             let size = item.as_ref().map(item_size).unwrap_or(0);
             if let Some(item) = item {
-                let item = match (&group.projection, &group.to_get) {
-                    (Some(p), _) => p.apply(&item),
-                    (None, Some(names)) => item
-                        .into_iter()
-                        .filter(|(k, _)| names.iter().any(|n| n == k))
-                        .collect(),
-                    (None, None) => item,
-                };
+                let item =
+                    super::item::project(item, group.projection.as_ref(), group.to_get.as_deref());
                 let bytes = item_size(&item);
                 // The response never exceeds 16 MB: the item that would cross it, and every key
                 // after it, are returned as UnprocessedKeys (and not charged).

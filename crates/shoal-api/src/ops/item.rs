@@ -140,13 +140,14 @@ fn attach_attributes(out: &mut Map<String, Value>, attrs: Option<&Item>) {
     }
 }
 
-/// `PutItem`.
-pub async fn put_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> {
-    let mut v = Violations::default();
-    let p = write_params(input, &mut v)?;
-    let item = required_item(input, "Item", "item", &mut v)?;
-    let operator = legacy::conditional_operator(input, &mut v)?;
-    v.into_result()?;
+/// The condition of a PutItem or DeleteItem (`ConditionExpression` or `Expected`), after the
+/// checks both share: ReturnValues limited to NONE/ALL_OLD, no mixing of legacy parameters and
+/// expressions, placeholders defined and used.
+fn simple_write_condition(
+    input: &Input<'_>,
+    p: &WriteParams<'_>,
+    operator: Option<&str>,
+) -> Result<Option<shoal_expr::Condition>, ApiError> {
     if !matches!(p.return_values, "NONE" | "ALL_OLD") {
         return Err(ApiError::validation("Return values set to invalid value"));
     }
@@ -171,6 +172,17 @@ pub async fn put_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiErro
         None => legacy::expected(input, operator)?,
     };
     ectx.check_all_used()?;
+    Ok(condition)
+}
+
+/// `PutItem`.
+pub async fn put_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> {
+    let mut v = Violations::default();
+    let p = write_params(input, &mut v)?;
+    let item = required_item(input, "Item", "item", &mut v)?;
+    let operator = legacy::conditional_operator(input, &mut v)?;
+    v.into_result()?;
+    let condition = simple_write_condition(input, &p, operator)?;
 
     let table = active_table(ctx, p.table).await?;
     table.key_schema.validate_item(&item)?;
@@ -206,30 +218,7 @@ pub async fn delete_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiE
     let key = required_item(input, "Key", "key", &mut v)?;
     let operator = legacy::conditional_operator(input, &mut v)?;
     v.into_result()?;
-    if !matches!(p.return_values, "NONE" | "ALL_OLD") {
-        return Err(ApiError::validation("Return values set to invalid value"));
-    }
-    legacy::check_mix(
-        input,
-        &["Expected", "ConditionalOperator"],
-        &[
-            "ConditionExpression",
-            "ExpressionAttributeNames",
-            "ExpressionAttributeValues",
-        ],
-    )?;
-    let (names, values) = placeholders(input, p.condition.is_some(), true)?;
-    let mut ectx = ExprContext::new(names.as_ref(), values.as_ref());
-    ectx.check_keys()?;
-    let condition = match p.condition {
-        Some(c) => Some(shoal_expr::parse_condition(
-            c,
-            &mut ectx,
-            ConditionKind::Condition,
-        )?),
-        None => legacy::expected(input, operator)?,
-    };
-    ectx.check_all_used()?;
+    let condition = simple_write_condition(input, &p, operator)?;
 
     let table = active_table(ctx, p.table).await?;
     table.key_schema.validate_key(&key)?;
@@ -344,6 +333,22 @@ pub async fn update_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiE
     Ok(Value::Object(out))
 }
 
+/// Applies a `ProjectionExpression`, or else `AttributesToGet` (top-level names), to an item.
+pub(super) fn project(
+    item: Item,
+    projection: Option<&shoal_expr::Projection>,
+    names: Option<&[String]>,
+) -> Item {
+    match (projection, names) {
+        (Some(p), _) => p.apply(&item),
+        (None, Some(names)) => item
+            .into_iter()
+            .filter(|(k, _)| names.iter().any(|n| n == k))
+            .collect(),
+        (None, None) => item,
+    }
+}
+
 /// `AttributesToGet` (legacy projection of top-level names): at least one name, no duplicates.
 pub(super) fn attributes_to_get(
     input: &Input<'_>,
@@ -408,14 +413,7 @@ pub async fn get_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiErro
     let mut out = Map::new();
     let size = item.as_ref().map(item_size).unwrap_or(0);
     if let Some(item) = item {
-        let item = match (&projection, &to_get) {
-            (Some(p), _) => p.apply(&item),
-            (None, Some(names)) => item
-                .into_iter()
-                .filter(|(k, _)| names.iter().any(|n| n == k))
-                .collect(),
-            (None, None) => item,
-        };
+        let item = project(item, projection.as_ref(), to_get.as_deref());
         out.insert("Item".into(), item_to_json(&item));
     }
     capacity::attach(

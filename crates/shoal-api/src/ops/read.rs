@@ -141,27 +141,18 @@ fn page_response(table: &TableMeta, page: Page, output: &Output, params: &ReadPa
             );
         }
         Output::Projected(p) => {
-            out.insert(
-                "Items".into(),
-                page.items
-                    .iter()
-                    .map(|i| item_to_json(&p.apply(i)))
-                    .collect::<Vec<_>>()
-                    .into(),
-            );
+            let items: Vec<Value> = page
+                .items
+                .iter()
+                .map(|i| item_to_json(&p.apply(i)))
+                .collect();
+            out.insert("Items".into(), items.into());
         }
         Output::Names(names) => {
             let items: Vec<Value> = page
                 .items
-                .iter()
-                .map(|i| {
-                    let projected: Item = i
-                        .iter()
-                        .filter(|(k, _)| names.iter().any(|n| n == *k))
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect();
-                    item_to_json(&projected)
-                })
+                .into_iter()
+                .map(|i| item_to_json(&super::item::project(i, None, Some(names))))
                 .collect();
             out.insert("Items".into(), items.into());
         }
