@@ -9,6 +9,7 @@
 mod batch;
 mod capacity;
 mod expressions;
+mod legacy;
 mod query;
 mod return_values;
 mod scan;
