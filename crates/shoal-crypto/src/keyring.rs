@@ -1,0 +1,231 @@
+//! [`KeyRing`]: the node-side cache of unwrapped data keys (one per table, one for the node).
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::Path;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use crate::fsutil;
+use crate::{CryptoError, DataKey, KeyProvider, WrappedKey};
+
+/// File name, inside the data directory, of the node data key wrapped by the master key
+/// (see [`KeyRing::open_in`]). Not secret: useless without the key directory.
+pub const NODE_KEY_FILE: &str = "node-key.json";
+
+const NODE_CONTEXT: &[u8] = b"shoal/node-data-key/v1";
+const TABLE_CONTEXT_PREFIX: &[u8] = b"shoal/table-data-key/v1\0";
+
+/// The wrapping context of a table's data key: a wrapped key only unwraps for the table id it was made for.
+pub fn table_context(table_id: &str) -> Vec<u8> {
+    let mut ctx = Vec::with_capacity(TABLE_CONTEXT_PREFIX.len() + table_id.len());
+    ctx.extend_from_slice(TABLE_CONTEXT_PREFIX);
+    ctx.extend_from_slice(table_id.as_bytes());
+    ctx
+}
+
+/// Unwrapped data keys held by a running node, plus the [`KeyProvider`] that wraps them.
+///
+/// * Each table has its own data key, created with [`KeyRing::create_data_key`] at CreateTable; the caller
+///   stores the returned [`WrappedKey`] in the table's catalog record and, on restart, hands it back through
+///   [`KeyRing::load`]. [`KeyRing::data_key_for`] then serves it from memory.
+/// * The node has one data key ([`KeyRing::node_key`]) for files shared by all tables (catalog, log).
+///
+/// Thread-safe; lookups take a read lock on a small map. Keys are zeroised when the last `Arc` drops.
+pub struct KeyRing {
+    provider: Arc<dyn KeyProvider>,
+    node_key: Arc<DataKey>,
+    tables: RwLock<HashMap<String, Arc<DataKey>>>,
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRing")
+            .field("current_master_key", &self.provider.current_key_id())
+            .field("tables", &self.loaded_tables())
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyRing {
+    /// Creates a key ring with a fresh node data key. Persist the returned wrapped node key and pass it to
+    /// [`KeyRing::open`] on the next start.
+    ///
+    /// # Errors
+    /// Errors of [`KeyProvider::wrap`] or of the random number generator.
+    pub fn create(provider: Arc<dyn KeyProvider>) -> Result<(KeyRing, WrappedKey), CryptoError> {
+        let node_key = DataKey::generate()?;
+        let wrapped = provider.wrap(&node_key, NODE_CONTEXT)?;
+        Ok((KeyRing::with_node_key(provider, node_key), wrapped))
+    }
+
+    /// Opens a key ring around an existing wrapped node data key.
+    ///
+    /// # Errors
+    /// Errors of [`KeyProvider::unwrap`]: notably [`CryptoError::UnknownMasterKey`] naming the key directory
+    /// when the node is started with the wrong key directory.
+    pub fn open(
+        provider: Arc<dyn KeyProvider>,
+        node_key: &WrappedKey,
+    ) -> Result<KeyRing, CryptoError> {
+        let key = provider.unwrap(node_key, NODE_CONTEXT)?;
+        Ok(KeyRing::with_node_key(provider, key))
+    }
+
+    /// Opens the key ring whose wrapped node key is stored in `data_dir/`[`NODE_KEY_FILE`], creating the node
+    /// key (and the file, atomically, mode 0600) if the file does not exist.
+    ///
+    /// # Errors
+    /// As [`KeyRing::open`]; [`CryptoError::Malformed`] for an unreadable node-key file;
+    /// [`CryptoError::Io`] on file errors.
+    pub fn open_in(
+        provider: Arc<dyn KeyProvider>,
+        data_dir: &Path,
+    ) -> Result<KeyRing, CryptoError> {
+        let path = data_dir.join(NODE_KEY_FILE);
+        match fs::read_to_string(&path) {
+            Ok(text) => {
+                let wrapped = WrappedKey::from_json(&text).map_err(|e| {
+                    CryptoError::malformed(
+                        format!("node key file {}", path.display()),
+                        e.to_string(),
+                    )
+                })?;
+                KeyRing::open(provider, &wrapped)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let (ring, wrapped) = KeyRing::create(provider)?;
+                save_node_key(data_dir, &wrapped)?;
+                Ok(ring)
+            }
+            Err(e) => Err(CryptoError::io(path, e)),
+        }
+    }
+
+    fn with_node_key(provider: Arc<dyn KeyProvider>, node_key: DataKey) -> KeyRing {
+        KeyRing {
+            provider,
+            node_key: Arc::new(node_key),
+            tables: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The master-key provider.
+    pub fn provider(&self) -> &Arc<dyn KeyProvider> {
+        &self.provider
+    }
+
+    /// The node's data key, for files shared by all tables (catalog, log).
+    pub fn node_key(&self) -> Arc<DataKey> {
+        Arc::clone(&self.node_key)
+    }
+
+    /// Wraps the node key under the provider's current master key (after [`KeyProvider::rotate`]); persist
+    /// the result (e.g. with [`save_node_key`]) before retiring the old master key.
+    ///
+    /// # Errors
+    /// Errors of [`KeyProvider::wrap`].
+    pub fn rewrap_node_key(&self) -> Result<WrappedKey, CryptoError> {
+        self.provider.wrap(&self.node_key, NODE_CONTEXT)
+    }
+
+    /// The cached data key of `table_id`.
+    ///
+    /// # Errors
+    /// [`CryptoError::NoDataKey`] if it was neither created nor loaded since the ring was opened (or was
+    /// destroyed).
+    pub fn data_key_for(&self, table_id: &str) -> Result<Arc<DataKey>, CryptoError> {
+        self.tables
+            .read()
+            .get(table_id)
+            .cloned()
+            .ok_or_else(|| CryptoError::NoDataKey {
+                table_id: table_id.to_string(),
+            })
+    }
+
+    /// Unwraps a table's stored data key and caches it; returns the cached key if already loaded.
+    ///
+    /// # Errors
+    /// Errors of [`KeyProvider::unwrap`]; a wrapped key made for another table id fails with
+    /// [`CryptoError::Corrupt`].
+    pub fn load(&self, table_id: &str, wrapped: &WrappedKey) -> Result<Arc<DataKey>, CryptoError> {
+        if let Some(key) = self.tables.read().get(table_id) {
+            return Ok(Arc::clone(key));
+        }
+        let key = Arc::new(self.provider.unwrap(wrapped, &table_context(table_id))?);
+        let mut tables = self.tables.write();
+        Ok(Arc::clone(
+            tables.entry(table_id.to_string()).or_insert(key),
+        ))
+    }
+
+    /// Generates a new data key for a new table, caches it, and returns it with its wrapped form (to store in
+    /// the table's catalog record).
+    ///
+    /// # Errors
+    /// [`CryptoError::DataKeyExists`] if `table_id` already has a key in the ring; errors of
+    /// [`KeyProvider::wrap`].
+    pub fn create_data_key(
+        &self,
+        table_id: &str,
+    ) -> Result<(Arc<DataKey>, WrappedKey), CryptoError> {
+        let key = DataKey::generate()?;
+        let wrapped = self.provider.wrap(&key, &table_context(table_id))?;
+        let key = Arc::new(key);
+        let mut tables = self.tables.write();
+        if tables.contains_key(table_id) {
+            return Err(CryptoError::DataKeyExists {
+                table_id: table_id.to_string(),
+            });
+        }
+        tables.insert(table_id.to_string(), Arc::clone(&key));
+        Ok((key, wrapped))
+    }
+
+    /// Forgets a table's data key (DeleteTable). The caller deletes the wrapped copy from the catalog; once
+    /// both are gone and every `Arc` handed out has dropped, the table's files cannot be decrypted.
+    /// Returns whether a key was cached.
+    pub fn destroy(&self, table_id: &str) -> bool {
+        self.tables.write().remove(table_id).is_some()
+    }
+
+    /// Re-wraps data keys under the provider's current master key (master-key rotation). Each entry is
+    /// unwrapped with whichever master key wrapped it and wrapped again with the current one; the data keys
+    /// themselves, and so the files, do not change. The output is in input order.
+    ///
+    /// # Errors
+    /// The first failure aborts the whole batch; do not retire the old master key until a batch succeeded
+    /// and its output is persisted.
+    pub fn rewrap_all(
+        &self,
+        wrapped: impl IntoIterator<Item = (String, WrappedKey)>,
+    ) -> Result<Vec<(String, WrappedKey)>, CryptoError> {
+        wrapped
+            .into_iter()
+            .map(|(table_id, old)| {
+                let ctx = table_context(&table_id);
+                let key = self.provider.unwrap(&old, &ctx)?;
+                let new = self.provider.wrap(&key, &ctx)?;
+                Ok((table_id, new))
+            })
+            .collect()
+    }
+
+    /// Ids of tables whose data keys are cached, sorted.
+    pub fn loaded_tables(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.tables.read().keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+}
+
+/// Writes `wrapped` to `data_dir/`[`NODE_KEY_FILE`] atomically (mode 0600), creating `data_dir` if needed.
+///
+/// # Errors
+/// [`CryptoError::Io`] on file errors.
+pub fn save_node_key(data_dir: &Path, wrapped: &WrappedKey) -> Result<(), CryptoError> {
+    fs::create_dir_all(data_dir).map_err(|e| CryptoError::io(data_dir, e))?;
+    fsutil::write_atomic(data_dir, NODE_KEY_FILE, wrapped.to_json()?.as_bytes())
+}
