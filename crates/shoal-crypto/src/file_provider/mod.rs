@@ -16,35 +16,21 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use aws_lc_rs::digest::{SHA256, digest};
 use parking_lot::RwLock;
-use serde::{Deserialize, Serialize};
 use zeroize::Zeroize;
 
 use crate::fsutil::{self, TMP_SUFFIX};
-use crate::key::{KEY_LEN, MasterKey};
+use crate::key::MasterKey;
 use crate::provider::{MasterKeyInfo, MasterKeySet, MasterKeyState};
 use crate::{CryptoError, DataKey, KeyId, KeyProvider, WrappedKey};
 
 /// Default key directory, relative to the working directory: `./shoal-keys`.
 pub const DEFAULT_KEYS_DIR: &str = "shoal-keys";
 
-/// File name of the manifest inside the key directory.
-pub const MANIFEST_FILE: &str = "keys.json";
+mod format;
 
-const MANIFEST_FORMAT: &str = "shoal-keys";
-const MANIFEST_VERSION: u32 = 1;
-const KEY_FILE_MAGIC: &[u8; 8] = b"SHOALMK1";
-const KEY_FILE_SUFFIX: &str = ".key";
-const KEY_FILE_LEN: usize = KEY_FILE_MAGIC.len() + KEY_LEN + 32;
-
-#[derive(Serialize, Deserialize)]
-struct Manifest {
-    format: String,
-    version: u32,
-    current: KeyId,
-    keys: Vec<MasterKeyInfo>,
-}
+pub use format::MANIFEST_FILE;
+use format::{KEY_FILE_SUFFIX, Manifest, decode_key_file, encode_key_file, key_file_name};
 
 /// The default [`KeyProvider`]: master keys stored as files in a key directory.
 ///
@@ -68,49 +54,6 @@ impl std::fmt::Debug for FileKeyProvider {
 
 fn location(dir: &Path) -> String {
     format!("key directory {}", dir.display())
-}
-
-fn key_file_name(id: &KeyId) -> String {
-    format!("{}{KEY_FILE_SUFFIX}", id.as_str())
-}
-
-fn key_file_checksum(id: &KeyId, key: &[u8]) -> Vec<u8> {
-    let mut input = Vec::with_capacity(KEY_FILE_MAGIC.len() + id.as_str().len() + key.len());
-    input.extend_from_slice(KEY_FILE_MAGIC);
-    input.extend_from_slice(id.as_str().as_bytes());
-    input.extend_from_slice(key);
-    let sum = digest(&SHA256, &input).as_ref().to_vec();
-    input.zeroize();
-    sum
-}
-
-fn encode_key_file(id: &KeyId, key: &MasterKey) -> Vec<u8> {
-    let mut out = Vec::with_capacity(KEY_FILE_LEN);
-    out.extend_from_slice(KEY_FILE_MAGIC);
-    out.extend_from_slice(&key.0);
-    out.extend_from_slice(&key_file_checksum(id, &key.0));
-    out
-}
-
-fn decode_key_file(dir: &Path, id: &KeyId, bytes: &[u8]) -> Result<MasterKey, CryptoError> {
-    let name = key_file_name(id);
-    let corrupt =
-        |why: &str| CryptoError::key_dir(dir, format!("master key file {name} is corrupt ({why})"));
-    if bytes.len() != KEY_FILE_LEN {
-        return Err(corrupt(&format!(
-            "{} bytes, expected {KEY_FILE_LEN}",
-            bytes.len()
-        )));
-    }
-    let (magic, rest) = bytes.split_at(KEY_FILE_MAGIC.len());
-    let (key, sum) = rest.split_at(KEY_LEN);
-    if magic != KEY_FILE_MAGIC {
-        return Err(corrupt("bad magic"));
-    }
-    if key_file_checksum(id, key) != sum {
-        return Err(corrupt("checksum mismatch"));
-    }
-    MasterKey::from_slice(key).ok_or_else(|| corrupt("bad key length"))
 }
 
 fn warn_if_loose(path: &Path, what: &str) -> Result<(), CryptoError> {
@@ -190,27 +133,7 @@ impl FileKeyProvider {
             }
             Err(e) => return Err(CryptoError::io(manifest_path, e)),
         };
-        let manifest: Manifest = serde_json::from_str(&text)
-            .map_err(|e| CryptoError::key_dir(dir, format!("keys.json is corrupt: {e}")))?;
-        if manifest.format != MANIFEST_FORMAT {
-            return Err(CryptoError::key_dir(
-                dir,
-                format!(
-                    "keys.json has format {:?}, expected {MANIFEST_FORMAT:?}",
-                    manifest.format
-                ),
-            ));
-        }
-        if manifest.version != MANIFEST_VERSION {
-            return Err(CryptoError::key_dir(
-                dir,
-                format!(
-                    "keys.json has version {}, this build supports version {MANIFEST_VERSION}",
-                    manifest.version
-                ),
-            ));
-        }
-        Self::validate_manifest(dir, &manifest)?;
+        let manifest = Manifest::parse(dir, &text)?;
 
         let mut material = HashMap::new();
         for info in &manifest.keys {
@@ -250,41 +173,6 @@ impl FileKeyProvider {
         })
     }
 
-    fn validate_manifest(dir: &Path, manifest: &Manifest) -> Result<(), CryptoError> {
-        let mut seen = std::collections::HashSet::new();
-        for info in &manifest.keys {
-            if !info.id.is_file_safe() {
-                return Err(CryptoError::key_dir(
-                    dir,
-                    format!(
-                        "keys.json is corrupt: invalid master key id {:?}",
-                        info.id.as_str()
-                    ),
-                ));
-            }
-            if !seen.insert(&info.id) {
-                return Err(CryptoError::key_dir(
-                    dir,
-                    format!("keys.json is corrupt: master key {} listed twice", info.id),
-                ));
-            }
-        }
-        let current_ok = manifest
-            .keys
-            .iter()
-            .any(|i| i.id == manifest.current && i.state == MasterKeyState::Active);
-        if !current_ok {
-            return Err(CryptoError::key_dir(
-                dir,
-                format!(
-                    "keys.json is corrupt: current master key {} is not an active key",
-                    manifest.current
-                ),
-            ));
-        }
-        Ok(())
-    }
-
     fn remove_temp_files(dir: &Path) -> Result<(), CryptoError> {
         for entry in fs::read_dir(dir).map_err(|e| CryptoError::io(dir, e))? {
             let entry = entry.map_err(|e| CryptoError::io(dir, e))?;
@@ -311,28 +199,12 @@ impl FileKeyProvider {
         file.zeroize();
         written?;
         set.add_current(id.clone(), key);
-        Self::write_manifest(dir, &set.current, &set.infos)?;
+        Manifest::write(dir, &set.current, &set.infos)?;
         tracing::info!(dir = %dir.display(), key_id = %id, "created key directory with a new master key");
         Ok(FileKeyProvider {
             dir: dir.to_path_buf(),
             set: RwLock::new(set),
         })
-    }
-
-    fn write_manifest(
-        dir: &Path,
-        current: &KeyId,
-        keys: &[MasterKeyInfo],
-    ) -> Result<(), CryptoError> {
-        let manifest = Manifest {
-            format: MANIFEST_FORMAT.to_string(),
-            version: MANIFEST_VERSION,
-            current: current.clone(),
-            keys: keys.to_vec(),
-        };
-        let text = serde_json::to_string_pretty(&manifest)
-            .map_err(|e| CryptoError::key_dir(dir, format!("cannot encode keys.json: {e}")))?;
-        fsutil::write_atomic(dir, MANIFEST_FILE, text.as_bytes())
     }
 
     /// The key directory.
@@ -372,7 +244,7 @@ impl KeyProvider for FileKeyProvider {
             created_at: crate::provider::now_unix(),
             retired_at: None,
         });
-        if let Err(e) = Self::write_manifest(&self.dir, &id, &infos) {
+        if let Err(e) = Manifest::write(&self.dir, &id, &infos) {
             let _ = fsutil::remove_durably(&self.dir, &name);
             return Err(e);
         }
@@ -403,7 +275,7 @@ impl KeyProvider for FileKeyProvider {
                 i
             })
             .collect();
-        Self::write_manifest(&self.dir, &set.current, &infos)?;
+        Manifest::write(&self.dir, &set.current, &infos)?;
         set.mark_retired(id);
         set.infos = infos;
         if let Err(e) = fsutil::remove_durably(&self.dir, &key_file_name(id)) {
