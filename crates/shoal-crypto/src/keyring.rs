@@ -184,6 +184,31 @@ impl KeyRing {
         Ok((key, wrapped))
     }
 
+    /// Replaces a table's data key with a fresh one (data-key rotation) and returns
+    /// `(new key, new wrapped key, old key)`. From now on [`KeyRing::data_key_for`] returns the new key; the
+    /// caller re-encrypts the table's files from the old key to the new one (e.g. SQLCipher `PRAGMA rekey`),
+    /// keeping the old `Arc` for files not yet re-encrypted, and persists the new wrapped key before it
+    /// drops the old one.
+    ///
+    /// # Errors
+    /// [`CryptoError::NoDataKey`] if the table has no key in the ring; errors of [`KeyProvider::wrap`].
+    pub fn rotate_data_key(
+        &self,
+        table_id: &str,
+    ) -> Result<(Arc<DataKey>, WrappedKey, Arc<DataKey>), CryptoError> {
+        let key = DataKey::generate()?;
+        let wrapped = self.provider.wrap(&key, &table_context(table_id))?;
+        let key = Arc::new(key);
+        let mut tables = self.tables.write();
+        let slot = tables
+            .get_mut(table_id)
+            .ok_or_else(|| CryptoError::NoDataKey {
+                table_id: table_id.to_string(),
+            })?;
+        let old = std::mem::replace(slot, Arc::clone(&key));
+        Ok((key, wrapped, old))
+    }
+
     /// Forgets a table's data key (DeleteTable). The caller deletes the wrapped copy from the catalog; once
     /// both are gone and every `Arc` handed out has dropped, the table's files cannot be decrypted.
     /// Returns whether a key was cached.

@@ -178,3 +178,60 @@ fn a_garbled_node_key_file_is_reported_not_replaced() {
     assert!(matches!(err, CryptoError::Malformed { .. }), "{err}");
     assert!(err.to_string().contains(NODE_KEY_FILE));
 }
+
+#[test]
+fn data_key_rotation_serves_the_new_key_and_hands_back_the_old_one() {
+    let provider: Arc<dyn KeyProvider> = Arc::new(MemoryKeyProvider::new().unwrap());
+    let (ring, node_wrap) = KeyRing::create(Arc::clone(&provider)).unwrap();
+    let (old_key, _) = ring.create_data_key("t").unwrap();
+    let (new_key, new_wrap, returned_old) = ring.rotate_data_key("t").unwrap();
+    assert_eq!(*returned_old, *old_key);
+    assert_ne!(*new_key, *old_key);
+    assert_eq!(*ring.data_key_for("t").unwrap(), *new_key);
+    let restarted = KeyRing::open(provider, &node_wrap).unwrap();
+    assert_eq!(*restarted.load("t", &new_wrap).unwrap(), *new_key);
+    assert!(matches!(
+        ring.rotate_data_key("absent"),
+        Err(CryptoError::NoDataKey { .. })
+    ));
+}
+
+#[test]
+fn master_rotation_under_concurrent_wrap_and_unwrap_never_fails_a_request() {
+    let tmp = tempfile::tempdir().unwrap();
+    let provider: Arc<dyn KeyProvider> =
+        Arc::new(FileKeyProvider::open_or_create(tmp.path()).unwrap());
+    let (ring, _) = KeyRing::create(Arc::clone(&provider)).unwrap();
+    let ring = Arc::new(ring);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let workers: Vec<_> = (0..3)
+        .map(|w| {
+            let ring = Arc::clone(&ring);
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut n = 0u32;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let id = format!("w{w}-t{n}");
+                    let (key, wrapped) = ring.create_data_key(&id).unwrap();
+                    let reloaded = ring
+                        .provider()
+                        .unwrap(&wrapped, &shoal_crypto::table_context(&id));
+                    assert_eq!(reloaded.unwrap(), *key);
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let mut retired = Vec::new();
+    for _ in 0..5 {
+        let old = provider.current_key_id();
+        provider.rotate().unwrap();
+        retired.push(old);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let total: u32 = workers.into_iter().map(|h| h.join().unwrap()).sum();
+    assert!(total > 0);
+    // The first master key plus five rotations, none retired yet.
+    assert_eq!(provider.master_keys().len(), 6);
+}

@@ -98,3 +98,63 @@ fn keys_are_zeroize_on_drop_and_zeroize_clears_them() {
     let _ = StreamId::generate().unwrap();
     let _: Arc<dyn KeyProvider> = Arc::new(MemoryKeyProvider::new().unwrap());
 }
+
+/// A `tracing` writer that appends to a shared buffer.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn key_management_logs_events_but_never_key_bytes() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let tmp = tempfile::tempdir().unwrap();
+    let keys = tmp.path().join("k");
+    let mut secrets: Vec<Vec<u8>> = Vec::new();
+    tracing::subscriber::with_default(subscriber, || {
+        let provider = Arc::new(FileKeyProvider::open_or_create(&keys).unwrap());
+        let ring = KeyRing::open_in(provider.clone(), &tmp.path().join("d")).unwrap();
+        let (table_key, _) = ring.create_data_key("t").unwrap();
+        let first = provider.current_key_id();
+        let first_bytes = std::fs::read(keys.join(format!("{first}.key"))).unwrap();
+        secrets.push(first_bytes[8..40].to_vec());
+        let second = provider.rotate().unwrap();
+        let second_bytes = std::fs::read(keys.join(format!("{second}.key"))).unwrap();
+        secrets.push(second_bytes[8..40].to_vec());
+        provider.retire(&first).unwrap();
+        // Loose permissions trigger a warning that names the file, not its content.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(
+                keys.join(format!("{second}.key")),
+                std::fs::Permissions::from_mode(0o644),
+            )
+            .unwrap();
+        }
+        FileKeyProvider::open(&keys).unwrap();
+        secrets.push(table_key.as_bytes().to_vec());
+        secrets.push(ring.node_key().as_bytes().to_vec());
+    });
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("rotated master key"), "{log}");
+    assert!(log.contains("retired master key"), "{log}");
+    #[cfg(unix)]
+    assert!(log.contains("accessible to group/others"), "{log}");
+    for secret in &secrets {
+        assert_no_secret(&log, secret);
+    }
+}

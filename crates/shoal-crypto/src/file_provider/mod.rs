@@ -125,7 +125,8 @@ impl FileKeyProvider {
                     .filter_map(Result::ok)
                     .any(|e| e.file_name().to_string_lossy().ends_with(KEY_FILE_SUFFIX));
                 let reason = if has_keys {
-                    "has master key files but no keys.json manifest; restore keys.json from a backup"
+                    "has master key files but no keys.json manifest; restore keys.json from a backup \
+                     (or, if the node's very first start was interrupted, empty the directory)"
                 } else {
                     "has no keys.json manifest; it is not a Shoal key directory (or its keys were deleted)"
                 };
