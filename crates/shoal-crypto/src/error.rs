@@ -92,10 +92,6 @@ pub enum CryptoError {
         table_id: String,
     },
 
-    /// A wrapped key uses an algorithm this build does not support.
-    #[error("unsupported key-wrapping algorithm {0}")]
-    UnsupportedAlgorithm(String),
-
     /// A record sealer used up its nonce space; start a new stream (new [`crate::RecordSealer`]).
     #[error("record nonce sequence exhausted; start a new record stream")]
     NonceExhausted,

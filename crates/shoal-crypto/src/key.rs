@@ -21,7 +21,7 @@ pub(crate) fn fill_random(out: &mut [u8]) -> Result<(), CryptoError> {
 /// The bytes are zeroised when the value is dropped. `Debug` prints `DataKey(<redacted>)`; there is no
 /// `Display`, and no serde implementation, so a data key can only reach disk wrapped (see
 /// [`crate::WrappedKey`]).
-#[derive(Clone, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct DataKey([u8; KEY_LEN]);
 
 impl DataKey {
@@ -56,6 +56,15 @@ impl DataKey {
         &self.0
     }
 }
+
+/// Constant-time comparison, so comparing keys leaks nothing through timing.
+impl PartialEq for DataKey {
+    fn eq(&self, other: &DataKey) -> bool {
+        aws_lc_rs::constant_time::verify_slices_are_equal(&self.0, &other.0).is_ok()
+    }
+}
+
+impl Eq for DataKey {}
 
 impl fmt::Debug for DataKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -32,8 +32,8 @@ pub trait KeyProvider: Send + Sync {
     /// # Errors
     /// [`CryptoError::Corrupt`] if the ciphertext was altered, or the context or master key differ from
     /// those used to wrap; [`CryptoError::UnknownMasterKey`] / [`CryptoError::RetiredMasterKey`] if the
-    /// provider does not hold that master key (any more); [`CryptoError::Malformed`] /
-    /// [`CryptoError::UnsupportedAlgorithm`] for a structurally invalid wrapped key.
+    /// provider does not hold that master key (any more); [`CryptoError::Malformed`] for a structurally
+    /// invalid wrapped key.
     fn unwrap(&self, wrapped: &WrappedKey, context: &[u8]) -> Result<DataKey, CryptoError>;
 
     /// Id of the master key that [`KeyProvider::wrap`] uses now.
