@@ -71,7 +71,6 @@ async fn canaries_never_appear_in_any_file_of_the_data_directory() {
     files_under(dir.path(), &mut files);
     assert!(files.len() >= 3, "expected database files, found {files:?}");
     for path in &files {
-        // The access-key file holds secrets, not client data; it is covered by the key issue.
         let bytes = std::fs::read(path).unwrap();
         for canary in canaries {
             let found = bytes.windows(canary.len()).any(|w| w == canary.as_bytes());
