@@ -64,7 +64,7 @@ PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); prin
 ENDPOINT="http://127.0.0.1:$PORT"
 export SHOAL_ADMIN_ACCESS_KEY_ID=AKIDSMOKETEST0000001
 export SHOAL_ADMIN_SECRET_ACCESS_KEY=smoke-secret-0000000000000000000000000000
-"$BIN" start --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" >"$WORK/stdout.log" 2>"$WORK/stderr.log" &
+"$BIN" start --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" --keys-dir "$WORK/keys" >"$WORK/stdout.log" 2>"$WORK/stderr.log" &
 SERVER_PID=$!
 
 echo "smoke: waiting for $ENDPOINT"

@@ -33,7 +33,8 @@ async fn put_get_and_ycsb_a_run_against_a_shoal_node_without_errors() -> anyhow:
     let dir = tempfile::tempdir()?;
     let node = shoal_node::Node::start(shoal_node::NodeConfig {
         listen: "127.0.0.1:0".parse()?,
-        data_dir: dir.path().to_path_buf(),
+        data_dir: dir.path().join("data"),
+        keys_dir: dir.path().join("keys"),
         region: "us-east-1".into(),
         admin_key: Some(shoal_node::AccessKey {
             id: "AKIDBENCH".into(),

@@ -20,9 +20,10 @@ use shoal_storage::{
 use shoal_types::Item;
 use shoal_types::key::partition_hash;
 
+use crate::NodeError;
 use crate::catalog::{Catalog, PartitionRecord, TableRecord};
 use crate::keys::KeyStore;
-use crate::{NodeError, PLACEHOLDER_DATA_KEY};
+use shoal_crypto::KeyRing;
 
 /// One open partition replica.
 struct PartitionHandle {
@@ -37,6 +38,8 @@ struct TableHandle {
     meta: RwLock<Arc<TableMeta>>,
     partitions: Vec<PartitionHandle>,
     dir: PathBuf,
+    /// The table's data key wrapped by a master key, as stored in the catalog.
+    data_key: shoal_crypto::WrappedKey,
 }
 
 impl TableHandle {
@@ -67,6 +70,8 @@ pub struct NodeBackend {
     keys: KeyStore,
     data_dir: PathBuf,
     catalog: Arc<Catalog>,
+    /// Master-key-wrapped data keys, unwrapped and cached.
+    ring: Arc<KeyRing>,
     tables: RwLock<HashMap<String, Arc<TableHandle>>>,
     /// Serialises table creation, deletion and catalog changes.
     ddl: tokio::sync::Mutex<()>,
@@ -97,17 +102,19 @@ fn initial_partitions() -> Vec<PartitionRecord> {
     }]
 }
 
-fn open_table(dir: &Path, record: &TableRecord) -> Result<TableHandle, NodeError> {
+/// Opens a table's partition files with its data key.
+fn open_table(
+    dir: &Path,
+    record: &TableRecord,
+    key: &shoal_crypto::DataKey,
+) -> Result<TableHandle, NodeError> {
     std::fs::create_dir_all(dir)
         .map_err(|e| NodeError::Storage(format!("cannot create {}: {e}", dir.display())))?;
     let mut partitions = Vec::with_capacity(record.partitions.len());
     for p in &record.partitions {
-        let engine = SqlCipherEngine::open(
-            &partition_path(dir, p.id),
-            &PLACEHOLDER_DATA_KEY,
-            Durability::Sync,
-        )
-        .map_err(|e| NodeError::Storage(e.to_string()))?;
+        let engine =
+            SqlCipherEngine::open(&partition_path(dir, p.id), key.as_bytes(), Durability::Sync)
+                .map_err(|e| NodeError::Storage(e.to_string()))?;
         let partition = Partition::new(Box::new(engine), record.meta.key_schema.clone())
             .map_err(|e| NodeError::Storage(e.to_string()))?;
         partitions.push(PartitionHandle {
@@ -120,6 +127,7 @@ fn open_table(dir: &Path, record: &TableRecord) -> Result<TableHandle, NodeError
         meta: RwLock::new(Arc::new(record.meta.clone())),
         partitions,
         dir: dir.to_path_buf(),
+        data_key: record.data_key.clone(),
     })
 }
 
@@ -130,12 +138,16 @@ impl NodeBackend {
         region: String,
         endpoints: Vec<String>,
         keys: KeyStore,
+        ring: Arc<KeyRing>,
     ) -> Result<NodeBackend, NodeError> {
-        let catalog = Catalog::open(&data_dir.join("catalog.db"), &PLACEHOLDER_DATA_KEY)?;
+        let catalog = Catalog::open(&data_dir.join("catalog.db"), ring.node_key().as_bytes())?;
         let mut tables = HashMap::new();
         for record in catalog.load()? {
             let dir = data_dir.join("tables").join(&record.meta.id);
-            let handle = open_table(&dir, &record)?;
+            let key = ring
+                .load(&record.meta.id, &record.data_key)
+                .map_err(|e| NodeError::Crypto(format!("table {}: {e}", record.meta.name)))?;
+            let handle = open_table(&dir, &record, &key)?;
             tables.insert(record.meta.name.clone(), Arc::new(handle));
         }
         tracing::info!(tables = tables.len(), "catalog loaded");
@@ -146,6 +158,7 @@ impl NodeBackend {
             keys,
             data_dir: data_dir.to_path_buf(),
             catalog: Arc::new(catalog),
+            ring,
             tables: RwLock::new(tables),
             ddl: tokio::sync::Mutex::new(()),
         })
@@ -197,21 +210,28 @@ impl Backend for NodeBackend {
         // The partitions are created before the reply, so the table is usable at once; the reply
         // still says CREATING, as DynamoDB's does.
         meta.status = TableStatus::Active;
+        // Each table gets its own data key, stored in the catalog wrapped by the master key.
+        let (key, data_key) = self.ring.create_data_key(&meta.id).map_err(internal)?;
         let record = TableRecord {
             meta,
             partitions: initial_partitions(),
+            data_key,
         };
         let dir = self.data_dir.join("tables").join(&record.meta.id);
+        let table_id = record.meta.id.clone();
         let handle = {
             let record = record.clone();
             let catalog = self.catalog.clone();
             blocking(move || -> Result<TableHandle, NodeError> {
-                let handle = open_table(&dir, &record)?;
+                let handle = open_table(&dir, &record, &key)?;
                 catalog.put(&record)?;
                 Ok(handle)
             })
             .await?
-            .map_err(internal)?
+            .map_err(|e| {
+                self.ring.destroy(&table_id);
+                internal(e)
+            })?
         };
         let meta = handle.meta.read().clone();
         self.tables
@@ -249,6 +269,7 @@ impl Backend for NodeBackend {
         let record = TableRecord {
             meta: meta.clone(),
             partitions: handle.partitions.iter().map(|p| p.record.clone()).collect(),
+            data_key: handle.data_key.clone(),
         };
         let catalog = self.catalog.clone();
         blocking(move || catalog.put(&record))
@@ -270,6 +291,8 @@ impl Backend for NodeBackend {
             .await?
             .map_err(internal)?;
         self.tables.write().remove(name);
+        // Forgetting the data key makes the files unreadable even if they linger.
+        self.ring.destroy(&meta.id);
         // Files go once the catalog no longer names them; a crash in between leaves an orphan
         // directory, never a table without files.
         let paths: Vec<PathBuf> = handle

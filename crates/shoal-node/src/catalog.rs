@@ -21,11 +21,12 @@ pub struct PartitionRecord {
     pub hash_end: u64,
 }
 
-/// A table's catalog entry plus its partition map.
+/// A table's catalog entry plus its partition map and its data key, wrapped by a master key.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TableRecord {
     pub meta: TableMeta,
     pub partitions: Vec<PartitionRecord>,
+    pub data_key: shoal_crypto::WrappedKey,
 }
 
 /// The persisted catalog.

@@ -26,13 +26,9 @@ use std::sync::Arc;
 
 pub use keys::AccessKey;
 
-/// PLACEHOLDER, replaced by the encryption-at-rest issue: every SQLCipher file is keyed with this
-/// fixed key until per-table data keys wrapped by a master key exist. Data written with it is
-/// encrypted on disk but anyone with Shoal's source can read it.
-pub(crate) const PLACEHOLDER_DATA_KEY: [u8; 32] = *b"shoal-placeholder-key-not-secret";
-
-/// The on-disk format this version reads and writes.
-pub const DATA_FORMAT: &str = "shoal-data-format 1";
+/// The on-disk format this version reads and writes. Format 2: SQLCipher files keyed with data
+/// keys wrapped by the master keys of the key directory (format 1 used a fixed placeholder key).
+pub const DATA_FORMAT: &str = "shoal-data-format 2";
 const FORMAT_FILE: &str = "FORMAT";
 const LOCK_FILE: &str = "LOCK";
 
@@ -43,6 +39,9 @@ pub struct NodeConfig {
     pub listen: SocketAddr,
     /// Where the node keeps its data; created if missing.
     pub data_dir: PathBuf,
+    /// Where the master keys live: kept apart from the data directory, so a copy of the data
+    /// directory alone is unreadable. Created with the data directory; required afterwards.
+    pub keys_dir: PathBuf,
     /// The region in ARNs and in the SigV4 credential scope.
     pub region: String,
     /// The first admin key; when `None` and the directory has no key, one is generated and
@@ -55,6 +54,7 @@ impl Default for NodeConfig {
         NodeConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
             data_dir: PathBuf::from("shoal-data"),
+            keys_dir: PathBuf::from(shoal_crypto::DEFAULT_KEYS_DIR),
             region: "us-east-1".to_string(),
             admin_key: None,
         }
@@ -70,6 +70,8 @@ pub enum NodeError {
     Keys(String),
     #[error("storage: {0}")]
     Storage(String),
+    #[error("encryption keys: {0}")]
+    Crypto(String),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -96,8 +98,9 @@ fn data_dir_error(path: &Path, message: impl Into<String>) -> NodeError {
     }
 }
 
-/// Creates the data directory if needed, takes its lock, and checks its format.
-fn prepare_data_dir(dir: &Path) -> Result<fs::File, NodeError> {
+/// Creates the data directory if needed, takes its lock, and checks its format. Returns the
+/// lock and whether the directory was new.
+fn prepare_data_dir(dir: &Path) -> Result<(fs::File, bool), NodeError> {
     fs::create_dir_all(dir).map_err(|e| data_dir_error(dir, format!("cannot create: {e}")))?;
     let lock = fs::OpenOptions::new()
         .create(true)
@@ -112,6 +115,7 @@ fn prepare_data_dir(dir: &Path) -> Result<fs::File, NodeError> {
         )
     })?;
     let format_path = dir.join(FORMAT_FILE);
+    let mut fresh = false;
     match fs::read_to_string(&format_path) {
         Ok(found) if found.trim() == DATA_FORMAT => {}
         Ok(found) => {
@@ -143,10 +147,29 @@ fn prepare_data_dir(dir: &Path) -> Result<fs::File, NodeError> {
             f.write_all(format!("{DATA_FORMAT}\n").as_bytes())
                 .and_then(|()| f.sync_all())
                 .map_err(|e| data_dir_error(dir, format!("cannot write FORMAT: {e}")))?;
+            fresh = true;
         }
         Err(e) => return Err(data_dir_error(dir, format!("cannot read FORMAT: {e}"))),
     }
-    Ok(lock)
+    Ok((lock, fresh))
+}
+
+/// Opens the master keys and the node's key ring. A new data directory may create the key
+/// directory; an existing one requires it (without its keys the data cannot be read).
+fn open_key_ring(
+    data_dir: &Path,
+    keys_dir: &Path,
+    fresh: bool,
+) -> Result<Arc<shoal_crypto::KeyRing>, NodeError> {
+    let crypto = |e: shoal_crypto::CryptoError| NodeError::Crypto(e.to_string());
+    let provider = if fresh {
+        shoal_crypto::FileKeyProvider::open_or_create(keys_dir)
+    } else {
+        shoal_crypto::FileKeyProvider::open(keys_dir)
+    }
+    .map_err(|e| NodeError::Crypto(format!("{e} (data directory {})", data_dir.display())))?;
+    let ring = shoal_crypto::KeyRing::open_in(Arc::new(provider), data_dir).map_err(crypto)?;
+    Ok(Arc::new(ring))
 }
 
 impl Node {
@@ -157,7 +180,13 @@ impl Node {
     /// format; the key file or catalog cannot be read; the address cannot be bound.
     pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         let dir = config.data_dir.clone();
-        let lock = prepare_data_dir(&dir)?;
+        let (lock, fresh) = prepare_data_dir(&dir)?;
+        let ring = {
+            let (dir, keys_dir) = (dir.clone(), config.keys_dir.clone());
+            tokio::task::spawn_blocking(move || open_key_ring(&dir, &keys_dir, fresh))
+                .await
+                .map_err(|e| NodeError::Crypto(e.to_string()))??
+        };
         let (keys, created_admin_key) = keys::KeyStore::open(&dir, config.admin_key.as_ref())?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
@@ -171,7 +200,7 @@ impl Node {
         })?;
         let region = config.region.clone();
         let backend = tokio::task::spawn_blocking(move || {
-            backend::NodeBackend::open(&dir, region, vec![addr.to_string()], keys)
+            backend::NodeBackend::open(&dir, region, vec![addr.to_string()], keys, ring)
         })
         .await
         .map_err(|e| NodeError::Storage(e.to_string()))??;

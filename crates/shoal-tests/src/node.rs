@@ -63,8 +63,8 @@ impl TestNode {
     }
 
     /// The data directory.
-    pub fn data_dir(&self) -> &Path {
-        self.dir.path()
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
     }
 
     /// An SDK client authenticated with the admin key, retries disabled.
@@ -115,7 +115,8 @@ impl TestNode {
 async fn start_node(dir: &Path) -> shoal_node::RunningNode {
     let config = shoal_node::NodeConfig {
         listen: "127.0.0.1:0".parse().expect("listen addr"),
-        data_dir: PathBuf::from(dir),
+        data_dir: dir.join("data"),
+        keys_dir: dir.join("keys"),
         region: REGION.into(),
         admin_key: Some(shoal_node::AccessKey {
             id: ADMIN_KEY_ID.into(),

@@ -97,7 +97,7 @@ impl ProcessNodeBuilder {
             Some(d) => (None, d.clone()),
             None => {
                 let t = tempfile::tempdir().expect("temp dir");
-                let p = t.path().to_path_buf();
+                let p = t.path().join("data");
                 (Some(t), p)
             }
         };
@@ -267,6 +267,13 @@ impl ProcessNode {
             cmd.arg("--data-dir").arg(&self.data_dir);
         }
         cmd.args(&b.args);
+        // Master keys beside the data directory, inside the test's own temporary space (never
+        // the default ./shoal-keys of the working directory); a test may override it.
+        let keys_dir = {
+            let mut name = self.data_dir.file_name().unwrap_or_default().to_os_string();
+            name.push("-keys");
+            self.data_dir.with_file_name(name)
+        };
         for var in [
             "SHOAL_LISTEN",
             "SHOAL_DATA_DIR",
@@ -274,9 +281,11 @@ impl ProcessNode {
             "SHOAL_CONFIG",
             "SHOAL_ADMIN_ACCESS_KEY_ID",
             "SHOAL_ADMIN_SECRET_ACCESS_KEY",
+            "SHOAL_KEYS_DIR",
         ] {
             cmd.env_remove(var);
         }
+        cmd.env("SHOAL_KEYS_DIR", &keys_dir);
         if let Some((id, secret)) = &b.admin_key {
             cmd.env("SHOAL_ADMIN_ACCESS_KEY_ID", id);
             cmd.env("SHOAL_ADMIN_SECRET_ACCESS_KEY", secret);

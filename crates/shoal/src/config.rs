@@ -25,10 +25,13 @@ pub struct StartArgs {
     /// Data directory [default: ./shoal-data; config: data_dir]
     #[arg(long, env = "SHOAL_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Master-key directory, kept apart from the data directory [default: ./shoal-keys; config: keys_dir]
+    #[arg(long, env = "SHOAL_KEYS_DIR")]
+    pub keys_dir: Option<PathBuf>,
     /// Region served (ARNs, SigV4 scope) [default: us-east-1; config: region]
     #[arg(long, env = "SHOAL_REGION")]
     pub region: Option<String>,
-    /// TOML config file with keys listen, data_dir, region, log_format
+    /// TOML config file with keys listen, data_dir, keys_dir, region, log_format
     #[arg(long, env = "SHOAL_CONFIG")]
     pub config: Option<PathBuf>,
     /// Log format [default: text; config: log_format]; the level comes from SHOAL_LOG or RUST_LOG
@@ -53,6 +56,7 @@ pub struct KeysArgs {
 pub struct FileConfig {
     pub listen: Option<SocketAddr>,
     pub data_dir: Option<PathBuf>,
+    pub keys_dir: Option<PathBuf>,
     pub region: Option<String>,
     pub log_format: Option<LogFormat>,
 }
@@ -99,6 +103,11 @@ pub fn resolve(args: &StartArgs) -> anyhow::Result<Settings> {
                 .clone()
                 .or(file.data_dir)
                 .unwrap_or(defaults.data_dir),
+            keys_dir: args
+                .keys_dir
+                .clone()
+                .or(file.keys_dir)
+                .unwrap_or(defaults.keys_dir),
             region,
             admin_key,
         },

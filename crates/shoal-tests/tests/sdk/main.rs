@@ -9,6 +9,7 @@ mod at_rest;
 mod auth;
 mod concurrency;
 mod items;
+mod key_dir;
 mod persistence;
 mod protocol;
 mod tables;
