@@ -102,7 +102,11 @@ fn update(c: &mut Criterion) {
     let update = parse(UPDATE);
     let mut check = item.clone();
     update.apply(&mut check).unwrap();
-    assert_eq!(check.get("version"), Some(&n("18")), "the bench update applies");
+    assert_eq!(
+        check.get("version"),
+        Some(&n("18")),
+        "the bench update applies"
+    );
 
     let mut g = c.benchmark_group("update");
     g.bench_function("parse", |b| b.iter(|| parse(black_box(UPDATE))));
