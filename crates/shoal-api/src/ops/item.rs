@@ -175,6 +175,28 @@ fn simple_write_condition(
     Ok(condition)
 }
 
+/// The answer of a PutItem or DeleteItem: `Attributes` for ALL_OLD, and the capacity of the
+/// larger of the old item and `new_size`.
+fn simple_write_response(
+    p: &WriteParams<'_>,
+    table: &str,
+    applied: &shoal_storage::Applied,
+    new_size: usize,
+) -> Value {
+    let mut out = Map::new();
+    if p.return_values == "ALL_OLD" {
+        attach_attributes(&mut out, applied.old.as_ref());
+    }
+    let old_size = applied.old.as_ref().map(item_size).unwrap_or(0);
+    capacity::attach(
+        &mut out,
+        p.capacity,
+        table,
+        capacity::write_units(new_size.max(old_size)),
+    );
+    Value::Object(out)
+}
+
 /// `PutItem`.
 pub async fn put_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> {
     let mut v = Violations::default();
@@ -197,18 +219,7 @@ pub async fn put_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiErro
         .write(&table, Command::Put { item, condition })
         .await
         .map_err(|e| write_error(e, p.on_condition_failure_all_old))?;
-    let mut out = Map::new();
-    if p.return_values == "ALL_OLD" {
-        attach_attributes(&mut out, applied.old.as_ref());
-    }
-    let old_size = applied.old.as_ref().map(item_size).unwrap_or(0);
-    capacity::attach(
-        &mut out,
-        p.capacity,
-        &table.name,
-        capacity::write_units(size.max(old_size)),
-    );
-    Ok(Value::Object(out))
+    Ok(simple_write_response(&p, &table.name, &applied, size))
 }
 
 /// `DeleteItem`.
@@ -227,18 +238,7 @@ pub async fn delete_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiE
         .write(&table, Command::Delete { key, condition })
         .await
         .map_err(|e| write_error(e, p.on_condition_failure_all_old))?;
-    let mut out = Map::new();
-    if p.return_values == "ALL_OLD" {
-        attach_attributes(&mut out, applied.old.as_ref());
-    }
-    let old_size = applied.old.as_ref().map(item_size).unwrap_or(0);
-    capacity::attach(
-        &mut out,
-        p.capacity,
-        &table.name,
-        capacity::write_units(old_size),
-    );
-    Ok(Value::Object(out))
+    Ok(simple_write_response(&p, &table.name, &applied, 0))
 }
 
 /// `UpdateItem`.
