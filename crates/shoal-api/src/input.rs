@@ -58,6 +58,11 @@ impl<'a> Input<'a> {
         }
     }
 
+    /// The raw JSON of a member (`None` when absent or `null`).
+    pub fn raw(&self, name: &str) -> Option<&'a Value> {
+        self.get(name)
+    }
+
     pub fn has(&self, name: &str) -> bool {
         self.get(name).is_some()
     }
@@ -186,11 +191,4 @@ pub fn opt_array(v: Option<&Value>) -> Result<Option<&Vec<Value>>, ApiError> {
 /// A nested object (an element of a list member) viewed as an [`Input`].
 pub fn nested(v: &Value) -> Result<Input<'_>, ApiError> {
     Input::new(v)
-}
-
-impl<'a> Input<'a> {
-    /// The raw JSON of a member (`None` when absent or `null`).
-    pub fn raw(&self, name: &str) -> Option<&'a Value> {
-        self.get(name)
-    }
 }

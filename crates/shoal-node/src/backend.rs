@@ -44,11 +44,14 @@ struct TableHandle {
 
 impl TableHandle {
     fn partition_for(&self, key: &Item, meta: &TableMeta) -> Option<&PartitionHandle> {
-        let pk = key.get(&meta.key_schema.hash.name)?;
-        let h = partition_hash(pk);
+        self.partition_for_hash(partition_hash(key.get(&meta.key_schema.hash.name)?))
+    }
+
+    /// The partition whose hash range holds `hash`.
+    fn partition_for_hash(&self, hash: u64) -> Option<&PartitionHandle> {
         self.partitions
             .iter()
-            .find(|p| p.record.hash_start <= h && h <= p.record.hash_end)
+            .find(|p| p.record.hash_start <= hash && hash <= p.record.hash_end)
     }
 
     fn stats(&self) -> TableStats {
@@ -337,11 +340,8 @@ impl Backend for NodeBackend {
 
     async fn query(&self, table: &TableMeta, request: QueryRequest) -> Result<Page, BackendError> {
         let handle = self.handle_for(table)?;
-        let h = partition_hash(&request.partition_key);
         let part = handle
-            .partitions
-            .iter()
-            .find(|p| p.record.hash_start <= h && h <= p.record.hash_end)
+            .partition_for_hash(partition_hash(&request.partition_key))
             .ok_or_else(|| internal("no partition covers the key's hash"))?;
         let partition = part.partition.clone();
         blocking(move || {

@@ -11,7 +11,8 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Instant, SystemTime};
 
 use parking_lot::{Mutex, RwLock};
 use rand::Rng;
@@ -20,6 +21,9 @@ use shoal_api::sigv4::{KeyLookup, SecretKey};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::NodeError;
+
+/// How often a running node looks for changes to the key file.
+const REFRESH_INTERVAL_MS: u64 = 250;
 
 /// The key file's name inside the data directory.
 pub const KEY_FILE: &str = "access-keys.json";
@@ -173,7 +177,13 @@ pub fn delete_key(data_dir: &Path, id: &str) -> Result<bool, NodeError> {
 pub struct KeyStore {
     path: PathBuf,
     keys: RwLock<Arc<HashMap<String, String>>>,
-    last_check: Mutex<(Instant, Option<SystemTime>)>,
+    /// When the store was opened; `next_check_ms` counts from it.
+    opened: Instant,
+    /// Milliseconds after `opened` before which the file is not looked at again (lock-free
+    /// check on every request).
+    next_check_ms: AtomicU64,
+    /// The file's modification time when it was last read; held only while re-checking.
+    seen_mtime: Mutex<Option<SystemTime>>,
 }
 
 impl KeyStore {
@@ -224,10 +234,12 @@ impl KeyStore {
         let store = KeyStore {
             path,
             keys: RwLock::new(Arc::new(HashMap::new())),
-            last_check: Mutex::new((Instant::now(), None)),
+            opened: Instant::now(),
+            next_check_ms: AtomicU64::new(REFRESH_INTERVAL_MS),
+            seen_mtime: Mutex::new(None),
         };
         store.install(&file);
-        *store.last_check.lock() = (Instant::now(), store.mtime());
+        *store.seen_mtime.lock() = store.mtime();
         Ok((store, created))
     }
 
@@ -244,18 +256,29 @@ impl KeyStore {
         fs::metadata(&self.path).and_then(|m| m.modified()).ok()
     }
 
-    /// Re-reads the file if it changed; at most every 250 ms.
+    /// Re-reads the file if it changed; looks at it at most every 250 ms.
     fn refresh(&self) {
-        let mut check = self.last_check.lock();
-        if check.0.elapsed() < Duration::from_millis(250) {
+        let now_ms = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let due = self.next_check_ms.load(Ordering::Relaxed);
+        if now_ms < due
+            || self
+                .next_check_ms
+                .compare_exchange(
+                    due,
+                    now_ms + REFRESH_INTERVAL_MS,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_err()
+        {
             return;
         }
         let mtime = self.mtime();
-        check.0 = Instant::now();
-        if mtime == check.1 {
+        let mut seen = self.seen_mtime.lock();
+        if mtime == *seen {
             return;
         }
-        check.1 = mtime;
+        *seen = mtime;
         match read_file(&self.path) {
             Ok(file) => self.install(&file),
             Err(e) => tracing::warn!(error = %e, "keeping the previous access keys"),

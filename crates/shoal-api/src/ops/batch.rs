@@ -193,9 +193,7 @@ pub async fn batch_get_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, A
             spec.insert("Keys".into(), left.into());
             unprocessed.insert(group.table.name.clone(), spec.into());
         }
-        if level != Level::None {
-            capacity_list.push(capacity_entry(level, &group.table.name, units));
-        }
+        capacity_list.extend(capacity::entry(level, &group.table.name, units));
     }
     let mut out = Map::new();
     out.insert("Responses".into(), responses.into());
@@ -204,15 +202,6 @@ pub async fn batch_get_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, A
         out.insert("ConsumedCapacity".into(), capacity_list.into());
     }
     Ok(Value::Object(out))
-}
-
-fn capacity_entry(level: Level, table: &str, units: f64) -> Value {
-    match level {
-        Level::Indexes => {
-            json!({"TableName": table, "CapacityUnits": units, "Table": {"CapacityUnits": units}})
-        }
-        _ => json!({"TableName": table, "CapacityUnits": units}),
-    }
 }
 
 /// `BatchWriteItem`.
@@ -329,9 +318,7 @@ pub async fn batch_write_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value,
             let old_size = applied.old.as_ref().map(item_size).unwrap_or(0);
             units += capacity::write_units(new_size.max(old_size));
         }
-        if level != Level::None {
-            capacity_list.push(capacity_entry(level, &table.name, units));
-        }
+        capacity_list.extend(capacity::entry(level, &table.name, units));
     }
     let mut out = Map::new();
     out.insert("UnprocessedItems".into(), json!({}));

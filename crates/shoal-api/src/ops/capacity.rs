@@ -41,21 +41,22 @@ pub fn read_units(bytes: usize, consistent: bool) -> f64 {
     if consistent { units } else { units / 2.0 }
 }
 
+/// One `ConsumedCapacity` entry, or `None` when the level is NONE.
+pub fn entry(level: Level, table: &str, units: f64) -> Option<Value> {
+    match level {
+        Level::None => None,
+        Level::Total => Some(json!({"TableName": table, "CapacityUnits": units})),
+        Level::Indexes => Some(json!({
+            "TableName": table,
+            "CapacityUnits": units,
+            "Table": {"CapacityUnits": units},
+        })),
+    }
+}
+
 /// Adds `ConsumedCapacity` to `out` when the level asks for it.
 pub fn attach(out: &mut Map<String, Value>, level: Level, table: &str, units: f64) {
-    match level {
-        Level::None => {}
-        Level::Total => {
-            out.insert(
-                "ConsumedCapacity".into(),
-                json!({"TableName": table, "CapacityUnits": units}),
-            );
-        }
-        Level::Indexes => {
-            out.insert(
-                "ConsumedCapacity".into(),
-                json!({"TableName": table, "CapacityUnits": units, "Table": {"CapacityUnits": units}}),
-            );
-        }
+    if let Some(e) = entry(level, table, units) {
+        out.insert("ConsumedCapacity".into(), e);
     }
 }

@@ -124,6 +124,33 @@ fn select_output(
     }
 }
 
+/// The filter (`FilterExpression`, or the legacy `QueryFilter`/`ScanFilter` named by
+/// `legacy_filter`) and the output shape (`Select`, projection) of a Query or Scan, after
+/// checking that every placeholder was used.
+fn filter_and_output(
+    input: &Input<'_>,
+    params: &mut ReadParams<'_>,
+    mut ectx: ExprContext<'_>,
+    legacy_filter: &str,
+    operator: Option<&str>,
+) -> Result<(Option<shoal_expr::Condition>, Output), ApiError> {
+    let filter = match params.filter_text {
+        Some(t) => Some(shoal_expr::parse_condition(
+            t,
+            &mut ectx,
+            ConditionKind::Filter,
+        )?),
+        None => legacy::filter(input, legacy_filter, operator)?,
+    };
+    let projection = params
+        .projection_text
+        .map(|t| shoal_expr::parse_projection(t, &mut ectx))
+        .transpose()?;
+    ectx.check_all_used()?;
+    let output = select_output(params.select, projection, params.to_get.take())?;
+    Ok((filter, output))
+}
+
 /// The response of a Query or Scan page.
 fn page_response(table: &TableMeta, page: Page, output: &Output, params: &ReadParams<'_>) -> Value {
     let mut out = Map::new();
@@ -178,10 +205,16 @@ fn check_start_key(table: &TableMeta, key: &Item) -> Result<(), ApiError> {
     })
 }
 
+/// A Query's key condition: `KeyConditionExpression` text or converted `KeyConditions`.
+enum KeySource<'a> {
+    Expression(&'a str),
+    Legacy(shoal_expr::KeyCondition),
+}
+
 /// `Query`.
 pub async fn query(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> {
     let mut v = Violations::default();
-    let params = read_params(input, &mut v)?;
+    let mut params = read_params(input, &mut v)?;
     let key_text = input.str("KeyConditionExpression")?;
     let forward = input.bool("ScanIndexForward")?.unwrap_or(true);
     v.into_result()?;
@@ -205,39 +238,24 @@ pub async fn query(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> 
     let mut ov = Violations::default();
     let operator = legacy::conditional_operator(input, &mut ov)?;
     ov.into_result()?;
-    let legacy_key = legacy::key_conditions(input)?;
-    if key_text.is_none() && legacy_key.is_none() {
-        return Err(ApiError::validation(
-            "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.",
-        ));
-    }
-    let any_expression = key_text.is_some();
-    let (names, values) = placeholders(input, any_expression, true)?;
-    let mut ectx = ExprContext::new(names.as_ref(), values.as_ref());
-    ectx.check_keys()?;
-    let key_condition = match (key_text, legacy_key) {
-        (Some(text), _) => shoal_expr::parse_key_condition(text, &mut ectx)?,
-        (None, Some(k)) => k,
+    // Which key condition the request gives, checked before its placeholders.
+    let key_source = match (key_text, legacy::key_conditions(input)?) {
+        (Some(text), _) => KeySource::Expression(text),
+        (None, Some(k)) => KeySource::Legacy(k),
         (None, None) => {
             return Err(ApiError::validation(
                 "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.",
             ));
         }
     };
-    let filter = match params.filter_text {
-        Some(t) => Some(shoal_expr::parse_condition(
-            t,
-            &mut ectx,
-            ConditionKind::Filter,
-        )?),
-        None => legacy::filter(input, "QueryFilter", operator)?,
+    let (names, values) = placeholders(input, key_text.is_some(), true)?;
+    let mut ectx = ExprContext::new(names.as_ref(), values.as_ref());
+    ectx.check_keys()?;
+    let key_condition = match key_source {
+        KeySource::Expression(text) => shoal_expr::parse_key_condition(text, &mut ectx)?,
+        KeySource::Legacy(k) => k,
     };
-    let projection = params
-        .projection_text
-        .map(|t| shoal_expr::parse_projection(t, &mut ectx))
-        .transpose()?;
-    ectx.check_all_used()?;
-    let output = select_output(params.select, projection, params.to_get.clone())?;
+    let (filter, output) = filter_and_output(input, &mut params, ectx, "QueryFilter", operator)?;
 
     let table = active_table(ctx, params.table).await?;
     let resolved = key_condition.resolve(&table.key_schema)?;
@@ -308,7 +326,7 @@ pub fn segment_range(segment: u32, total: u32) -> (u64, u64) {
 /// `Scan`.
 pub async fn scan(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> {
     let mut v = Violations::default();
-    let params = read_params(input, &mut v)?;
+    let mut params = read_params(input, &mut v)?;
     let segment = input.i64("Segment")?;
     let total = input.i64("TotalSegments")?;
     if let Some(s) = segment {
@@ -379,22 +397,9 @@ pub async fn scan(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> {
     };
     let any_expression = params.filter_text.is_some() || params.projection_text.is_some();
     let (names, values) = placeholders(input, any_expression, true)?;
-    let mut ectx = ExprContext::new(names.as_ref(), values.as_ref());
+    let ectx = ExprContext::new(names.as_ref(), values.as_ref());
     ectx.check_keys()?;
-    let filter = match params.filter_text {
-        Some(t) => Some(shoal_expr::parse_condition(
-            t,
-            &mut ectx,
-            ConditionKind::Filter,
-        )?),
-        None => legacy::filter(input, "ScanFilter", operator)?,
-    };
-    let projection = params
-        .projection_text
-        .map(|t| shoal_expr::parse_projection(t, &mut ectx))
-        .transpose()?;
-    ectx.check_all_used()?;
-    let output = select_output(params.select, projection, params.to_get.clone())?;
+    let (filter, output) = filter_and_output(input, &mut params, ectx, "ScanFilter", operator)?;
 
     let table = active_table(ctx, params.table).await?;
     let (hash_start, hash_end) = segment_range(seg, total);

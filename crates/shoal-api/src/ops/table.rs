@@ -407,8 +407,8 @@ pub fn parse_tags(
     let mut tags: Vec<(String, String)> = Vec::with_capacity(list.len());
     for (i, el) in list.iter().enumerate() {
         let el = nested(el)?;
-        let key = opt_str(el_get(&el, "Key"))?;
-        let value = opt_str(el_get(&el, "Value"))?;
+        let key = opt_str(el.raw("Key"))?;
+        let value = opt_str(el.raw("Value"))?;
         let f = format!("{field}.{}.member", i + 1);
         match key {
             None => v.missing(&format!("{f}.key")),
@@ -446,10 +446,6 @@ pub fn parse_tags(
         ));
     }
     Ok(tags)
-}
-
-fn el_get<'a>(el: &Input<'a>, name: &str) -> Option<&'a Value> {
-    el.raw(name)
 }
 
 pub fn table_arn(ctx: &Ctx<'_>, name: &str) -> String {
