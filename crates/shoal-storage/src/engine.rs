@@ -44,6 +44,15 @@ pub trait Engine: Send + Sync + 'static {
     /// # Errors
     /// I/O or database failures.
     fn applied_index(&self) -> Result<u64, StorageError>;
+
+    /// Re-encrypts the whole store under `new_key` (data-key rotation). Concurrent reads and
+    /// writes wait while it runs and then proceed under the new key; none fails because of it.
+    /// Atomic: after a crash the store opens with either the old or the new key, never a mix.
+    /// Engines that keep nothing on disk do nothing.
+    ///
+    /// # Errors
+    /// I/O or database failures; on error the store stays readable with the old key.
+    fn rekey(&self, new_key: &[u8; 32]) -> Result<(), StorageError>;
 }
 
 /// A set of puts and deletes written atomically, stamped with the Raft index it applies.

@@ -33,6 +33,7 @@ mod mem;
 mod partition;
 mod range;
 mod read;
+mod rekey;
 mod sqlcipher;
 mod stats;
 

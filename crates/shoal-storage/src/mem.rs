@@ -71,4 +71,9 @@ impl Engine for MemEngine {
     fn applied_index(&self) -> Result<u64, StorageError> {
         Ok(self.inner.read().applied_index)
     }
+
+    /// Nothing is encrypted in memory: a no-op.
+    fn rekey(&self, _new_key: &[u8; 32]) -> Result<(), StorageError> {
+        Ok(())
+    }
 }

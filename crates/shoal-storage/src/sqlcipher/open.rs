@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
+use zeroize::Zeroizing;
 
 use crate::{Durability, StorageError};
 
@@ -56,12 +57,13 @@ pub(crate) fn open_keyed(
     })?;
     // The key must be the first statement on the connection; the cipher settings must follow
     // before the first page is read or written, and be the same on every open.
-    conn.execute_batch(&format!(
+    let pragma = Zeroizing::new(format!(
         "PRAGMA key = \"x'{}'\"; PRAGMA cipher_page_size = {PAGE_SIZE}; \
          PRAGMA cipher_hmac_algorithm = {HMAC_ALGORITHM};",
-        hex(key)
-    ))
-    .map_err(|e| StorageError::sqlite("setting the encryption key", e))?;
+        hex(key).as_str()
+    ));
+    conn.execute_batch(&pragma)
+        .map_err(|e| StorageError::sqlite("setting the encryption key", e))?;
     verify_key(&conn, path)?;
     conn.busy_timeout(Duration::from_secs(10))
         .map_err(|e| StorageError::sqlite("setting busy_timeout", e))?;
@@ -80,7 +82,7 @@ pub(crate) fn open_keyed(
 
 /// Reads `sqlite_master`: with a wrong key SQLCipher cannot authenticate page 1 and reports
 /// "file is not a database", which becomes [`StorageError::WrongKey`].
-fn verify_key(conn: &Connection, path: &Path) -> Result<(), StorageError> {
+pub(crate) fn verify_key(conn: &Connection, path: &Path) -> Result<(), StorageError> {
     match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
         r.get::<_, i64>(0)
     }) {
@@ -110,9 +112,36 @@ pub(crate) fn init_schema(conn: &Connection) -> Result<(), StorageError> {
         .map_err(|e| StorageError::sqlite("creating the schema", e))
 }
 
-/// Lowercase hex of the key, for `PRAGMA key = "x'...'"`.
-fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
+/// Re-encrypts every page of the database under `new_key` with SQLCipher's `PRAGMA rekey`.
+/// Run it on the writer while no other connection is open, between two [`checkpoint`]s (before:
+/// no frame under the old key outlives the rekey; after: the main file holds only pages under
+/// the new key). The rekey itself is one transaction: a crash leaves the old or the new key,
+/// never a mix.
+pub(crate) fn rekey_pragma(conn: &Connection, new_key: &[u8; 32]) -> Result<(), StorageError> {
+    let pragma = Zeroizing::new(format!("PRAGMA rekey = \"x'{}'\";", hex(new_key).as_str()));
+    conn.execute_batch(&pragma)
+        .map_err(|e| StorageError::sqlite("re-encrypting with the new key", e))
+}
+
+/// `PRAGMA wal_checkpoint(TRUNCATE)`; fails if the checkpoint could not copy every frame.
+pub(crate) fn checkpoint(conn: &Connection, when: &str) -> Result<(), StorageError> {
+    let (busy, _log, _copied): (i64, i64, i64) = conn
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .map_err(|e| StorageError::sqlite("checkpointing the WAL", e))?;
+    if busy != 0 {
+        return Err(StorageError::Io {
+            context: format!("checkpointing the WAL {when}"),
+            source: std::io::Error::other("the checkpoint was blocked by another connection"),
+        });
+    }
+    Ok(())
+}
+
+/// Lowercase hex of the key, for `PRAGMA key = "x'...'"`; zeroised when dropped.
+fn hex(bytes: &[u8]) -> Zeroizing<String> {
+    let mut s = Zeroizing::new(String::with_capacity(bytes.len() * 2));
     for b in bytes {
         // Writing to a String cannot fail.
         let _ = write!(s, "{b:02x}");

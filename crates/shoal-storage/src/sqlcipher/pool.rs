@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use parking_lot::{Condvar, Mutex};
 use rusqlite::Connection;
+use zeroize::Zeroizing;
 
 use super::open::open_keyed;
 use crate::{Durability, StorageError};
@@ -12,7 +13,6 @@ use crate::{Durability, StorageError};
 /// so an idle partition holds only its writer's file descriptors.
 pub(crate) struct ReaderPool {
     path: PathBuf,
-    key: [u8; 32],
     durability: Durability,
     max: usize,
     state: Mutex<PoolState>,
@@ -22,6 +22,10 @@ pub(crate) struct ReaderPool {
 struct PoolState {
     idle: Vec<Connection>,
     opened: usize,
+    /// The key new connections are opened with; zeroised when replaced or dropped.
+    key: Zeroizing<[u8; 32]>,
+    /// While set (a rekey is running), no reader is handed out.
+    paused: bool,
 }
 
 /// A borrowed reader; returned to the pool on drop.
@@ -30,16 +34,22 @@ pub(crate) struct Reader<'a> {
     conn: Option<Connection>,
 }
 
+/// Readers are paused while this lives ([`ReaderPool::pause`]); dropping it resumes them.
+pub(crate) struct Paused<'a> {
+    pool: &'a ReaderPool,
+}
+
 impl ReaderPool {
     pub(crate) fn new(path: PathBuf, key: [u8; 32], durability: Durability, max: usize) -> Self {
         ReaderPool {
             path,
-            key,
             durability,
             max: max.max(1),
             state: Mutex::new(PoolState {
                 idle: Vec::new(),
                 opened: 0,
+                key: Zeroizing::new(key),
+                paused: false,
             }),
             returned: Condvar::new(),
         }
@@ -49,6 +59,10 @@ impl ReaderPool {
     pub(crate) fn get(&self) -> Result<Reader<'_>, StorageError> {
         let mut state = self.state.lock();
         loop {
+            if state.paused {
+                self.returned.wait(&mut state);
+                continue;
+            }
             if let Some(conn) = state.idle.pop() {
                 return Ok(Reader {
                     pool: self,
@@ -57,21 +71,57 @@ impl ReaderPool {
             }
             if state.opened < self.max {
                 state.opened += 1;
+                let key = state.key.clone();
                 drop(state);
-                return match open_keyed(&self.path, &self.key, self.durability) {
+                return match open_keyed(&self.path, &key, self.durability) {
                     Ok(conn) => Ok(Reader {
                         pool: self,
                         conn: Some(conn),
                     }),
                     Err(e) => {
                         self.state.lock().opened -= 1;
-                        self.returned.notify_one();
+                        self.returned.notify_all();
                         Err(e)
                     }
                 };
             }
             self.returned.wait(&mut state);
         }
+    }
+
+    /// Stops handing out readers, waits until every borrowed reader is back, and closes them all,
+    /// so no connection keyed with the old key survives a rekey. Readers resume (opening new
+    /// connections with [`Paused::set_key`]'s key) when the guard drops.
+    pub(crate) fn pause(&self) -> Paused<'_> {
+        let mut state = self.state.lock();
+        // Another pause (only one rekey runs at a time: the caller holds the writer) is not
+        // expected, but waiting for it keeps the invariant simple.
+        while state.paused {
+            self.returned.wait(&mut state);
+        }
+        state.paused = true;
+        while state.idle.len() < state.opened {
+            self.returned.wait(&mut state);
+        }
+        state.opened = 0;
+        let idle = std::mem::take(&mut state.idle);
+        drop(state);
+        drop(idle);
+        Paused { pool: self }
+    }
+}
+
+impl Paused<'_> {
+    /// The key readers are opened with from now on.
+    pub(crate) fn set_key(&self, key: &[u8; 32]) {
+        *self.pool.state.lock().key = *key;
+    }
+}
+
+impl Drop for Paused<'_> {
+    fn drop(&mut self) {
+        self.pool.state.lock().paused = false;
+        self.pool.returned.notify_all();
     }
 }
 
@@ -87,7 +137,8 @@ impl Drop for Reader<'_> {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
             self.pool.state.lock().idle.push(conn);
-            self.pool.returned.notify_one();
+            // notify_all: both a waiting reader and a waiting pause may care.
+            self.pool.returned.notify_all();
         }
     }
 }
