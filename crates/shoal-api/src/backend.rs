@@ -63,6 +63,15 @@ pub struct Billing {
     pub decreases_today: u64,
 }
 
+/// A table encrypted under its own KMS key (DynamoDB's `SSEDescription` with `SSEType` `KMS`): the table's
+/// data key is wrapped by this KMS key instead of the node's master key. Tables without it
+/// ([`TableMeta::sse`] `None`) use the default encryption, DynamoDB's "AWS owned key".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableSse {
+    /// ARN of the KMS key (`KMSMasterKeyArn`).
+    pub kms_master_key_arn: String,
+}
+
 /// One table's catalog entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TableMeta {
@@ -83,6 +92,10 @@ pub struct TableMeta {
     pub tags: Vec<(String, String)>,
     /// Bumped on every change; [`Backend::replace_table`] compares it.
     pub version: u64,
+    /// The table's own KMS key, if its `SSESpecification` chose one. A backend re-wraps the table's data
+    /// key when [`Backend::replace_table`] changes this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sse: Option<TableSse>,
 }
 
 /// Item count and size of a table, summed over its partitions.
@@ -106,6 +119,18 @@ pub enum BackendError {
     Apply(#[from] ApplyError),
     #[error("internal: {0}")]
     Internal(String),
+}
+
+/// Why a KMS key named by an `SSESpecification` cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KmsKeyError {
+    /// The key does not exist, is disabled, is not a symmetric encryption key, or no KMS is configured:
+    /// a `ValidationException` with this message.
+    #[error("{0}")]
+    Unusable(String),
+    /// Anything else (KMS unreachable, ...).
+    #[error(transparent)]
+    Backend(#[from] BackendError),
 }
 
 /// A Query of one partition key (owned, so it can move to the storage threads).
@@ -152,6 +177,16 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The API addresses clients may use (`DescribeEndpoints`).
     fn endpoints(&self) -> Vec<String>;
+
+    /// Resolves the KMS key an `SSESpecification` names (key id, key ARN, alias name or alias ARN; `None` for
+    /// DynamoDB's AWS managed key `alias/aws/dynamodb`) to its key ARN, checking that it can wrap keys.
+    /// The default says no KMS is configured.
+    async fn resolve_kms_key(&self, key_id: Option<&str>) -> Result<String, KmsKeyError> {
+        let _ = key_id;
+        Err(KmsKeyError::Unusable(
+            "KMS keys cannot be used: this node has no KMS endpoint configured".into(),
+        ))
+    }
 
     /// Creates a table from a complete catalog entry (status `Creating`); returns the stored entry.
     async fn create_table(&self, meta: TableMeta) -> Result<Arc<TableMeta>, BackendError>;

@@ -100,6 +100,44 @@ pub enum CryptoError {
     #[error("cryptographic library failure: {0}")]
     Library(&'static str),
 
+    /// AWS KMS (or a KMS-compatible server) answered a request with an error, e.g. `NotFoundException`,
+    /// `DisabledException`, `AccessDeniedException`, `InvalidCiphertextException` (wrong encryption context
+    /// or a ciphertext made by another key).
+    #[error("KMS {operation} with key {key} at {endpoint} failed: {error_type}: {message}")]
+    Kms {
+        /// The KMS endpoint URL.
+        endpoint: String,
+        /// The KMS operation, e.g. `Decrypt`.
+        operation: &'static str,
+        /// The key id, ARN or alias the request named (`-` if none).
+        key: String,
+        /// The KMS error type (`__type` without its namespace), e.g. `DisabledException`.
+        error_type: String,
+        /// KMS's message.
+        message: String,
+    },
+
+    /// A KMS request could not be completed: the endpoint is unreachable, timed out, or did not answer like
+    /// KMS.
+    #[error("KMS {operation} at {endpoint} failed: {reason}")]
+    KmsTransport {
+        /// The KMS endpoint URL.
+        endpoint: String,
+        /// The KMS operation.
+        operation: &'static str,
+        /// What went wrong.
+        reason: String,
+    },
+
+    /// A data key is wrapped by a KMS key, but this node has no KMS endpoint configured.
+    #[error(
+        "data key is wrapped by KMS key {key_id}, but no KMS endpoint is configured (--kms-endpoint / SHOAL_KMS_ENDPOINT)"
+    )]
+    KmsNotConfigured {
+        /// The KMS key that wrapped the data key.
+        key_id: KeyId,
+    },
+
     /// A failure specific to a key provider (for example a remote KMS being unreachable).
     #[error("key provider {provider}: {message}")]
     Provider {
@@ -111,6 +149,14 @@ pub enum CryptoError {
 }
 
 impl CryptoError {
+    /// For [`CryptoError::Kms`], the KMS error type (e.g. `NotFoundException`); `None` for other errors.
+    pub fn kms_error_type(&self) -> Option<&str> {
+        match self {
+            CryptoError::Kms { error_type, .. } => Some(error_type),
+            _ => None,
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> CryptoError {
         CryptoError::Io {
             path: path.into(),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use crate::fsutil;
-use crate::{CryptoError, DataKey, KeyProvider, WrappedKey};
+use crate::{CryptoError, DataKey, KeyId, KeyProvider, KmsClient, WrapAlgorithm, WrappedKey};
 
 /// File name, inside the data directory, of the node data key wrapped by the master key
 /// (see [`KeyRing::open_in`]). Not secret: useless without the key directory.
@@ -31,10 +31,16 @@ pub fn table_context(table_id: &str) -> Vec<u8> {
 ///   stores the returned [`WrappedKey`] in the table's catalog record and, on restart, hands it back through
 ///   [`KeyRing::load`]. [`KeyRing::data_key_for`] then serves it from memory.
 /// * The node has one data key ([`KeyRing::node_key`]) for files shared by all tables (catalog, log).
+/// * A table may have its data key wrapped by its own KMS key instead of the provider's master key
+///   (DynamoDB's `SSESpecification.KMSMasterKeyId`): [`KeyRing::create_data_key_with`] and
+///   [`KeyRing::rewrap_table_key`] take that key's ARN, and every unwrap dispatches on the wrapped key's
+///   [`WrapAlgorithm`]: [`WrapAlgorithm::KmsEncrypt`] goes to the ring's [`KmsClient`] (see
+///   [`KeyRing::open_in_with_kms`]), anything else to the provider.
 ///
 /// Thread-safe; lookups take a read lock on a small map. Keys are zeroised when the last `Arc` drops.
 pub struct KeyRing {
     provider: Arc<dyn KeyProvider>,
+    kms: Option<Arc<KmsClient>>,
     node_key: Arc<DataKey>,
     tables: RwLock<HashMap<String, Arc<DataKey>>>,
 }
@@ -57,7 +63,7 @@ impl KeyRing {
     pub fn create(provider: Arc<dyn KeyProvider>) -> Result<(KeyRing, WrappedKey), CryptoError> {
         let node_key = DataKey::generate()?;
         let wrapped = provider.wrap(&node_key, NODE_CONTEXT)?;
-        Ok((KeyRing::with_node_key(provider, node_key), wrapped))
+        Ok((KeyRing::with_node_key(provider, None, node_key), wrapped))
     }
 
     /// Opens a key ring around an existing wrapped node data key.
@@ -70,7 +76,7 @@ impl KeyRing {
         node_key: &WrappedKey,
     ) -> Result<KeyRing, CryptoError> {
         let key = provider.unwrap(node_key, NODE_CONTEXT)?;
-        Ok(KeyRing::with_node_key(provider, key))
+        Ok(KeyRing::with_node_key(provider, None, key))
     }
 
     /// Opens the key ring whose wrapped node key is stored in `data_dir/`[`NODE_KEY_FILE`], creating the node
@@ -83,6 +89,20 @@ impl KeyRing {
         provider: Arc<dyn KeyProvider>,
         data_dir: &Path,
     ) -> Result<KeyRing, CryptoError> {
+        KeyRing::open_in_with_kms(provider, None, data_dir)
+    }
+
+    /// As [`KeyRing::open_in`], with a KMS client for data keys wrapped by KMS keys other than (or as well
+    /// as) the provider's: tables with their own KMS key, and a node key wrapped by KMS.
+    ///
+    /// # Errors
+    /// As [`KeyRing::open_in`]; KMS errors ([`CryptoError::Kms`], [`CryptoError::KmsTransport`]) for a
+    /// KMS-wrapped node key.
+    pub fn open_in_with_kms(
+        provider: Arc<dyn KeyProvider>,
+        kms: Option<Arc<KmsClient>>,
+        data_dir: &Path,
+    ) -> Result<KeyRing, CryptoError> {
         let path = data_dir.join(NODE_KEY_FILE);
         match fs::read_to_string(&path) {
             Ok(text) => {
@@ -92,20 +112,27 @@ impl KeyRing {
                         e.to_string(),
                     )
                 })?;
-                KeyRing::open(provider, &wrapped)
+                let key = unwrap_dispatch(&provider, kms.as_deref(), &wrapped, NODE_CONTEXT)?;
+                Ok(KeyRing::with_node_key(provider, kms, key))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let (ring, wrapped) = KeyRing::create(provider)?;
+                let (mut ring, wrapped) = KeyRing::create(provider)?;
                 save_node_key(data_dir, &wrapped)?;
+                ring.kms = kms;
                 Ok(ring)
             }
             Err(e) => Err(CryptoError::io(path, e)),
         }
     }
 
-    fn with_node_key(provider: Arc<dyn KeyProvider>, node_key: DataKey) -> KeyRing {
+    fn with_node_key(
+        provider: Arc<dyn KeyProvider>,
+        kms: Option<Arc<KmsClient>>,
+        node_key: DataKey,
+    ) -> KeyRing {
         KeyRing {
             provider,
+            kms,
             node_key: Arc::new(node_key),
             tables: RwLock::new(HashMap::new()),
         }
@@ -114,6 +141,35 @@ impl KeyRing {
     /// The master-key provider.
     pub fn provider(&self) -> &Arc<dyn KeyProvider> {
         &self.provider
+    }
+
+    /// The KMS client for per-table KMS keys, if the node has a KMS endpoint configured.
+    pub fn kms(&self) -> Option<&Arc<KmsClient>> {
+        self.kms.as_ref()
+    }
+
+    /// Unwraps with KMS or the provider, depending on how `wrapped` was wrapped.
+    fn unwrap_any(&self, wrapped: &WrappedKey, context: &[u8]) -> Result<DataKey, CryptoError> {
+        unwrap_dispatch(&self.provider, self.kms.as_deref(), wrapped, context)
+    }
+
+    /// Wraps a table key under `kms_key` (a KMS key ARN) if given, else under the provider's master key.
+    fn wrap_table_key(
+        &self,
+        key: &DataKey,
+        table_id: &str,
+        kms_key: Option<&KeyId>,
+    ) -> Result<WrappedKey, CryptoError> {
+        let ctx = table_context(table_id);
+        match kms_key {
+            None => self.provider.wrap(key, &ctx),
+            Some(arn) => match &self.kms {
+                Some(kms) => kms.encrypt_key(arn.as_str(), key, &ctx),
+                None => Err(CryptoError::KmsNotConfigured {
+                    key_id: arn.clone(),
+                }),
+            },
+        }
     }
 
     /// The node's data key, for files shared by all tables (catalog, log).
@@ -154,7 +210,7 @@ impl KeyRing {
         if let Some(key) = self.tables.read().get(table_id) {
             return Ok(Arc::clone(key));
         }
-        let key = Arc::new(self.provider.unwrap(wrapped, &table_context(table_id))?);
+        let key = Arc::new(self.unwrap_any(wrapped, &table_context(table_id))?);
         let mut tables = self.tables.write();
         Ok(Arc::clone(
             tables.entry(table_id.to_string()).or_insert(key),
@@ -171,8 +227,22 @@ impl KeyRing {
         &self,
         table_id: &str,
     ) -> Result<(Arc<DataKey>, WrappedKey), CryptoError> {
+        self.create_data_key_with(table_id, None)
+    }
+
+    /// As [`KeyRing::create_data_key`], wrapping the new key under the KMS key `kms_key` (its ARN, see
+    /// [`KmsClient::describe_key`]) when given, else under the provider's master key. Blocks on KMS.
+    ///
+    /// # Errors
+    /// As [`KeyRing::create_data_key`]; [`CryptoError::KmsNotConfigured`] if `kms_key` is given and the ring
+    /// has no KMS client; KMS errors.
+    pub fn create_data_key_with(
+        &self,
+        table_id: &str,
+        kms_key: Option<&KeyId>,
+    ) -> Result<(Arc<DataKey>, WrappedKey), CryptoError> {
         let key = DataKey::generate()?;
-        let wrapped = self.provider.wrap(&key, &table_context(table_id))?;
+        let wrapped = self.wrap_table_key(&key, table_id, kms_key)?;
         let key = Arc::new(key);
         let mut tables = self.tables.write();
         if tables.contains_key(table_id) {
@@ -182,6 +252,21 @@ impl KeyRing {
         }
         tables.insert(table_id.to_string(), Arc::clone(&key));
         Ok((key, wrapped))
+    }
+
+    /// Wraps a table's (loaded) data key again, under the KMS key `kms_key` if given, else under the
+    /// provider's current master key: switching a table between its own KMS key and the default. The data
+    /// key does not change, so no file is rewritten; persist the result in place of the old wrapped key.
+    ///
+    /// # Errors
+    /// [`CryptoError::NoDataKey`] if the table's key is not loaded; as [`KeyRing::create_data_key_with`].
+    pub fn rewrap_table_key(
+        &self,
+        table_id: &str,
+        kms_key: Option<&KeyId>,
+    ) -> Result<WrappedKey, CryptoError> {
+        let key = self.data_key_for(table_id)?;
+        self.wrap_table_key(&key, table_id, kms_key)
     }
 
     /// Replaces a table's data key with a fresh one (data-key rotation) and returns
@@ -196,8 +281,22 @@ impl KeyRing {
         &self,
         table_id: &str,
     ) -> Result<(Arc<DataKey>, WrappedKey, Arc<DataKey>), CryptoError> {
+        self.rotate_data_key_with(table_id, None)
+    }
+
+    /// As [`KeyRing::rotate_data_key`], wrapping the new key under the table's own KMS key `kms_key` (ARN)
+    /// when it has one (use this for tables with an `SSESpecification` KMS key, or they would fall back to
+    /// the provider's master key).
+    ///
+    /// # Errors
+    /// As [`KeyRing::rotate_data_key`]; KMS errors.
+    pub fn rotate_data_key_with(
+        &self,
+        table_id: &str,
+        kms_key: Option<&KeyId>,
+    ) -> Result<(Arc<DataKey>, WrappedKey, Arc<DataKey>), CryptoError> {
         let key = DataKey::generate()?;
-        let wrapped = self.provider.wrap(&key, &table_context(table_id))?;
+        let wrapped = self.wrap_table_key(&key, table_id, kms_key)?;
         let key = Arc::new(key);
         let mut tables = self.tables.write();
         let slot = tables
@@ -220,6 +319,9 @@ impl KeyRing {
     /// unwrapped with whichever master key wrapped it and wrapped again with the current one; the data keys
     /// themselves, and so the files, do not change. The output is in input order.
     ///
+    /// Keys wrapped by a KMS key that is not the provider's current key belong to tables with their own KMS
+    /// key (`SSESpecification`): they are returned unchanged (KMS rotates that key's material itself).
+    ///
     /// # Errors
     /// The first failure aborts the whole batch; do not retire the old master key until a batch succeeded
     /// and its output is persisted.
@@ -230,8 +332,13 @@ impl KeyRing {
         wrapped
             .into_iter()
             .map(|(table_id, old)| {
+                if old.algorithm == WrapAlgorithm::KmsEncrypt
+                    && old.key_id_of_wrapping_key != self.provider.current_key_id()
+                {
+                    return Ok((table_id, old));
+                }
                 let ctx = table_context(&table_id);
-                let key = self.provider.unwrap(&old, &ctx)?;
+                let key = self.unwrap_any(&old, &ctx)?;
                 let new = self.provider.wrap(&key, &ctx)?;
                 Ok((table_id, new))
             })
@@ -243,6 +350,20 @@ impl KeyRing {
         let mut ids: Vec<String> = self.tables.read().keys().cloned().collect();
         ids.sort();
         ids
+    }
+}
+
+/// Unwraps a KMS-wrapped key with `kms` (or, without one, the provider, which may itself be KMS), anything
+/// else with the provider.
+fn unwrap_dispatch(
+    provider: &Arc<dyn KeyProvider>,
+    kms: Option<&KmsClient>,
+    wrapped: &WrappedKey,
+    context: &[u8],
+) -> Result<DataKey, CryptoError> {
+    match (wrapped.algorithm, kms) {
+        (WrapAlgorithm::KmsEncrypt, Some(kms)) => kms.decrypt_key(wrapped, context),
+        _ => provider.unwrap(wrapped, context),
     }
 }
 

@@ -1,7 +1,7 @@
 //! Shoal's key hierarchy: envelope encryption of everything the node writes to disk.
 //!
 //! ```text
-//!   master key  (KeyProvider: FileKeyProvider in ./shoal-keys, or a future KMS provider)
+//!   master key  (KeyProvider: FileKeyProvider in ./shoal-keys, or KmsKeyProvider; or a table's own KMS key)
 //!      │  wraps (AES-256-GCM, context = owner, e.g. the table id)
 //!      ├── table data key  (one per table; wrapped copy in the table's catalog record)
 //!      │      └── keys that table's SQLCipher files (items, indexes, streams)
@@ -12,9 +12,13 @@
 //!
 //! * **Master keys** never leave their [`KeyProvider`]. The default [`FileKeyProvider`] keeps them in a key
 //!   directory (default [`DEFAULT_KEYS_DIR`], mode 0700, files 0600) separate from the data directory, so a
-//!   copy of the data directory alone is useless. [`MemoryKeyProvider`] is for tests. An AWS KMS provider
-//!   (`Encrypt`/`Decrypt`/`GenerateDataKey` with an encryption context) is a future implementation of the
-//!   same trait; it is not in this crate yet.
+//!   copy of the data directory alone is useless. [`MemoryKeyProvider`] is for tests. [`KmsKeyProvider`]
+//!   keeps the master key in AWS KMS (or a KMS-compatible server): wrapping is KMS `Encrypt`/`Decrypt` with
+//!   the context as encryption context ([`kms`]).
+//! * **Per-table KMS keys**: a [`KeyRing`] may also hold a [`KmsClient`] ([`KeyRing::open_in_with_kms`]);
+//!   a table whose `SSESpecification` names a KMS key has its data key wrapped by that key
+//!   ([`KeyRing::create_data_key_with`], [`KeyRing::rewrap_table_key`]), whatever the node's provider is.
+//!   Unwrapping dispatches on [`WrappedKey::algorithm`].
 //! * **Data keys** ([`DataKey`], 256 bits) are generated locally, stored only wrapped ([`WrappedKey`]), and
 //!   cached unwrapped in the node's [`KeyRing`]. Deleting a table forgets its data key
 //!   ([`KeyRing::destroy`]) and the caller deletes the wrapped copy, so lingering files become unreadable.
@@ -49,6 +53,7 @@ mod file_provider;
 mod fsutil;
 mod key;
 mod keyring;
+pub mod kms;
 mod provider;
 pub mod record;
 mod wrapped;
@@ -57,6 +62,7 @@ pub use error::CryptoError;
 pub use file_provider::{DEFAULT_KEYS_DIR, FileKeyProvider, MANIFEST_FILE};
 pub use key::{DataKey, KEY_LEN, KeyId};
 pub use keyring::{KeyRing, NODE_KEY_FILE, save_node_key, table_context};
+pub use kms::{KmsClient, KmsConfig, KmsCredentials, KmsKeyInfo, KmsKeyProvider};
 pub use provider::{KeyProvider, MasterKeyInfo, MasterKeyState, MemoryKeyProvider};
 pub use record::{RecordKey, RecordSealer, StreamId, open, seal};
 pub use wrapped::{WrapAlgorithm, WrappedKey};

@@ -1,5 +1,5 @@
 //! [`WrappedKey`]: a data key encrypted under a master key, and the AES-256-GCM wrapping used by the
-//! built-in providers.
+//! built-in providers (KMS-wrapped keys, [`WrapAlgorithm::KmsEncrypt`], are made by [`crate::kms`]).
 //!
 //! # Why AES-256-GCM rather than AES-KWP
 //! AES-KWP (RFC 5649) is deterministic and needs no nonce, but it has no associated data. Shoal binds every
@@ -31,12 +31,18 @@ pub enum WrapAlgorithm {
     /// AES-256-GCM, random 96-bit nonce, context as AAD (see the module docs).
     #[serde(rename = "AES-256-GCM")]
     Aes256Gcm,
+    /// AWS KMS `Encrypt` under the KMS key whose ARN is [`WrappedKey::key_id_of_wrapping_key`]; the
+    /// ciphertext is KMS's opaque `CiphertextBlob`, the context is passed as the encryption context
+    /// (see [`crate::KmsClient`]). Unwrapped by KMS `Decrypt`.
+    #[serde(rename = "KMS")]
+    KmsEncrypt,
 }
 
 impl fmt::Display for WrapAlgorithm {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             WrapAlgorithm::Aes256Gcm => f.write_str("AES-256-GCM"),
+            WrapAlgorithm::KmsEncrypt => f.write_str("KMS"),
         }
     }
 }
@@ -146,6 +152,11 @@ pub(crate) fn unwrap_with(
 ) -> Result<DataKey, CryptoError> {
     match wrapped.algorithm {
         WrapAlgorithm::Aes256Gcm => {}
+        WrapAlgorithm::KmsEncrypt => {
+            return Err(CryptoError::KmsNotConfigured {
+                key_id: wrapped.key_id_of_wrapping_key.clone(),
+            });
+        }
     }
     if wrapped.ciphertext.len() != WRAPPED_LEN {
         return Err(CryptoError::malformed(

@@ -8,7 +8,9 @@ use shoal_types::key::{KeyAttr, KeySchema};
 
 use super::Ctx;
 use super::validate::{backend_error, enum_value, table_name};
-use crate::backend::{Billing, BillingMode, TableMeta, TableStats, TableStatus};
+use crate::backend::{
+    Billing, BillingMode, KmsKeyError, TableMeta, TableSse, TableStats, TableStatus,
+};
 use crate::error::{ApiError, ErrorKind, Violations};
 use crate::input::{Input, nested, opt_i64, opt_str};
 
@@ -77,7 +79,80 @@ pub fn describe_json(meta: &TableMeta, stats: TableStats, status: TableStatus) -
         "DeletionProtectionEnabled".into(),
         meta.deletion_protection.into(),
     );
+    // Only tables with a KMS key have an SSEDescription; the default (AWS owned key) has none.
+    if let Some(sse) = &meta.sse {
+        t.insert(
+            "SSEDescription".into(),
+            json!({
+                "Status": "ENABLED",
+                "SSEType": "KMS",
+                "KMSMasterKeyArn": sse.kms_master_key_arn,
+            }),
+        );
+    }
     Value::Object(t)
+}
+
+/// An `SSESpecification` after its model constraints were checked.
+struct SseInput<'a> {
+    enabled: Option<bool>,
+    sse_type: Option<&'a str>,
+    key_id: Option<&'a str>,
+}
+
+/// Reads `SSESpecification` (model constraints go to `v`).
+fn sse_specification<'a>(
+    input: &Input<'a>,
+    v: &mut Violations,
+) -> Result<Option<SseInput<'a>>, ApiError> {
+    let Some(raw) = input.raw("SSESpecification") else {
+        return Ok(None);
+    };
+    let spec = nested(raw)?;
+    let enabled = spec.bool("Enabled")?;
+    let raw_type = spec.str("SSEType")?;
+    let sse_type = enum_value(raw_type, "sSESpecification.sSEType", &["AES256", "KMS"], v);
+    let key_id = spec.str("KMSMasterKeyId")?;
+    Ok(Some(SseInput {
+        enabled,
+        sse_type,
+        key_id,
+    }))
+}
+
+/// Checks an `SSESpecification`'s semantics and resolves its KMS key: `None` for the default encryption
+/// (Enabled false or absent: DynamoDB's AWS owned key), else the table's KMS key. `Enabled` true without a
+/// `KMSMasterKeyId` is DynamoDB's AWS managed key `alias/aws/dynamodb` (the backend decides what stands for
+/// it). `SSEType` or `KMSMasterKeyId` without `Enabled` imply it.
+async fn resolve_sse(ctx: &Ctx<'_>, spec: &SseInput<'_>) -> Result<Option<TableSse>, ApiError> {
+    if spec.sse_type == Some("AES256") {
+        return Err(ApiError::validation(
+            "One or more parameter values were invalid: Unsupported SSEType: AES256. The only supported SSEType is KMS",
+        ));
+    }
+    let wants_kms = spec.sse_type.is_some() || spec.key_id.is_some();
+    match spec.enabled {
+        Some(false) if wants_kms => {
+            return Err(ApiError::validation(
+                "One or more parameter values were invalid: SSEType and KMSMasterKeyId can only be specified when SSESpecification.Enabled is true",
+            ));
+        }
+        Some(false) => return Ok(None),
+        None if !wants_kms => return Ok(None),
+        _ => {}
+    }
+    if spec.key_id.is_some_and(|k| k.trim().is_empty()) {
+        return Err(ApiError::validation(
+            "One or more parameter values were invalid: KMSMasterKeyId must not be empty",
+        ));
+    }
+    match ctx.backend.resolve_kms_key(spec.key_id).await {
+        Ok(arn) => Ok(Some(TableSse {
+            kms_master_key_arn: arn,
+        })),
+        Err(KmsKeyError::Unusable(message)) => Err(ApiError::validation(message)),
+        Err(KmsKeyError::Backend(e)) => Err(backend_error(e)),
+    }
 }
 
 struct ThroughputInput {
@@ -209,6 +284,7 @@ pub async fn create_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
     );
     let deletion_protection = input.bool("DeletionProtectionEnabled")?.unwrap_or(false);
     let tags = parse_tags(input.array("Tags")?, "tags", &mut v)?;
+    let sse_spec = sse_specification(input, &mut v)?;
     v.into_result()?;
     let name = name.ok_or_else(|| ApiError::validation("Invalid table name"))?;
 
@@ -264,6 +340,11 @@ pub async fn create_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
         }
     };
 
+    let sse = match &sse_spec {
+        Some(spec) => resolve_sse(ctx, spec).await?,
+        None => None,
+    };
+
     let id = uuid::Uuid::new_v4().to_string();
     let arn = table_arn(ctx, name);
     let meta = TableMeta {
@@ -282,6 +363,7 @@ pub async fn create_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
         table_class: table_class.map(str::to_string),
         tags,
         version: 1,
+        sse,
     };
     let stored = ctx
         .backend
@@ -555,7 +637,7 @@ pub async fn delete_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
     Ok(json!({ "TableDescription": describe_json(&meta, stats, TableStatus::Deleting) }))
 }
 
-/// `UpdateTable`: billing mode, provisioned throughput, deletion protection, table class.
+/// `UpdateTable`: billing mode, provisioned throughput, deletion protection, table class, SSE key.
 pub async fn update_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> {
     let mut v = Violations::default();
     let name = table_name(input.str("TableName")?, "tableName", &mut v);
@@ -573,12 +655,12 @@ pub async fn update_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
         &mut v,
     );
     let deletion_protection = input.bool("DeletionProtectionEnabled")?;
+    let sse_spec = sse_specification(input, &mut v)?;
     v.into_result()?;
     let name = name.ok_or_else(|| ApiError::validation("Invalid table name"))?;
     for unsupported in [
         "GlobalSecondaryIndexUpdates",
         "StreamSpecification",
-        "SSESpecification",
         "ReplicaUpdates",
     ] {
         if input.has(unsupported) {
@@ -591,6 +673,7 @@ pub async fn update_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
         && throughput.is_none()
         && table_class.is_none()
         && deletion_protection.is_none()
+        && sse_spec.is_none()
     {
         return Err(ApiError::validation(
             "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required",
@@ -679,6 +762,11 @@ pub async fn update_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
     }
     if let Some(dp) = deletion_protection {
         next.deletion_protection = dp;
+    }
+    // Switching to a KMS key or back re-wraps the table's data key (the backend does it in
+    // `replace_table`); the data itself is not rewritten.
+    if let Some(spec) = &sse_spec {
+        next.sse = resolve_sse(ctx, spec).await?;
     }
     next.version = current.version + 1;
     let stored = ctx
