@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 use shoal_api::backend::{
     Backend, BackendError, QueryRequest, ScanRequest, TableMeta, TableStats, TableStatus,
 };
@@ -22,6 +22,7 @@ use shoal_types::key::partition_hash;
 
 use crate::NodeError;
 use crate::catalog::{Catalog, PartitionRecord, TableRecord};
+use crate::commit::{CommitQueue, storage_failure};
 use crate::keys::KeyStore;
 use shoal_crypto::KeyRing;
 
@@ -29,8 +30,10 @@ use shoal_crypto::KeyRing;
 struct PartitionHandle {
     record: PartitionRecord,
     partition: Arc<Partition>,
-    /// Serialises applies so log indexes are assigned in order.
-    apply_lock: Arc<Mutex<()>>,
+    /// The partition's only writer: group-commits queued writes, assigning log indexes in order.
+    commits: Arc<CommitQueue>,
+    /// The partition file, named in storage errors (corruption, disk full).
+    path: Arc<Path>,
 }
 
 /// One open table.
@@ -115,15 +118,17 @@ fn open_table(
         .map_err(|e| NodeError::Storage(format!("cannot create {}: {e}", dir.display())))?;
     let mut partitions = Vec::with_capacity(record.partitions.len());
     for p in &record.partitions {
-        let engine =
-            SqlCipherEngine::open(&partition_path(dir, p.id), key.as_bytes(), Durability::Sync)
-                .map_err(|e| NodeError::Storage(e.to_string()))?;
+        let path: Arc<Path> = partition_path(dir, p.id).into();
+        let engine = SqlCipherEngine::open(&path, key.as_bytes(), Durability::Sync)
+            .map_err(|e| NodeError::Storage(e.in_file(&path).to_string()))?;
         let partition = Partition::new(Box::new(engine), record.meta.key_schema.clone())
-            .map_err(|e| NodeError::Storage(e.to_string()))?;
+            .map_err(|e| NodeError::Storage(e.in_file(&path).to_string()))?;
+        let partition = Arc::new(partition);
         partitions.push(PartitionHandle {
             record: p.clone(),
-            partition: Arc::new(partition),
-            apply_lock: Arc::new(Mutex::new(())),
+            commits: CommitQueue::new(Arc::clone(&partition), Arc::clone(&path)),
+            partition,
+            path,
         });
     }
     Ok(TableHandle {
@@ -327,15 +332,12 @@ impl Backend for NodeBackend {
         let part = handle
             .partition_for(key, table)
             .ok_or_else(|| internal("no partition covers the key's hash"))?;
-        let partition = part.partition.clone();
-        let lock = part.apply_lock.clone();
-        blocking(move || {
-            let _guard = lock.lock();
-            let index = partition.applied_index() + 1;
-            partition.apply(index, &command)
-        })
-        .await?
-        .map_err(BackendError::Apply)
+        // Group commit: answered once the batch holding this command is applied and durable.
+        part.commits
+            .submit(command)
+            .await
+            .map_err(internal)?
+            .map_err(BackendError::Apply)
     }
 
     async fn query(&self, table: &TableMeta, request: QueryRequest) -> Result<Page, BackendError> {
@@ -344,6 +346,7 @@ impl Backend for NodeBackend {
             .partition_for_hash(partition_hash(&request.partition_key))
             .ok_or_else(|| internal("no partition covers the key's hash"))?;
         let partition = part.partition.clone();
+        let path = part.path.clone();
         blocking(move || {
             partition.query(&QuerySpec {
                 partition_key: &request.partition_key,
@@ -356,7 +359,7 @@ impl Backend for NodeBackend {
             })
         })
         .await?
-        .map_err(internal)
+        .map_err(|e| storage_failure(e, &path))
     }
 
     async fn scan(&self, table: &TableMeta, request: ScanRequest) -> Result<Page, BackendError> {
@@ -369,7 +372,7 @@ impl Backend for NodeBackend {
             ),
             None => None,
         };
-        let mut parts: Vec<(u64, u64, Arc<Partition>)> = handle
+        let mut parts: Vec<(u64, u64, Arc<Partition>, Arc<Path>)> = handle
             .partitions
             .iter()
             .filter(|p| {
@@ -381,30 +384,33 @@ impl Backend for NodeBackend {
                     p.record.hash_start.max(request.hash_start),
                     p.record.hash_end.min(request.hash_end),
                     p.partition.clone(),
+                    p.path.clone(),
                 )
             })
             .collect();
-        parts.sort_by_key(|(start, _, _)| *start);
-        blocking(move || -> Result<Page, shoal_storage::StorageError> {
+        parts.sort_by_key(|(start, _, _, _)| *start);
+        blocking(move || -> Result<Page, BackendError> {
             let mut page = Page::default();
-            for (i, (start, end, partition)) in parts.iter().enumerate() {
+            for (i, (start, end, partition, path)) in parts.iter().enumerate() {
                 let remaining = request.limit.map(|l| l.saturating_sub(page.scanned_count));
                 if remaining == Some(0) {
                     break;
                 }
-                let part_page = partition.scan(&ScanSpec {
-                    hash_start: *start,
-                    hash_end: *end,
-                    // Only the partition holding the resume point uses it.
-                    exclusive_start: if i == 0 {
-                        request.exclusive_start.as_ref()
-                    } else {
-                        None
-                    },
-                    limit: remaining,
-                    byte_limit: request.byte_limit.saturating_sub(page.scanned_bytes).max(1),
-                    filter: request.filter.as_ref(),
-                })?;
+                let part_page = partition
+                    .scan(&ScanSpec {
+                        hash_start: *start,
+                        hash_end: *end,
+                        // Only the partition holding the resume point uses it.
+                        exclusive_start: if i == 0 {
+                            request.exclusive_start.as_ref()
+                        } else {
+                            None
+                        },
+                        limit: remaining,
+                        byte_limit: request.byte_limit.saturating_sub(page.scanned_bytes).max(1),
+                        filter: request.filter.as_ref(),
+                    })
+                    .map_err(|e| storage_failure(e, path))?;
                 page.items.extend(part_page.items);
                 page.scanned_count += part_page.scanned_count;
                 page.scanned_bytes += part_page.scanned_bytes;
@@ -416,7 +422,6 @@ impl Backend for NodeBackend {
             Ok(page)
         })
         .await?
-        .map_err(internal)
     }
 
     async fn get(
@@ -431,9 +436,10 @@ impl Backend for NodeBackend {
             .ok_or_else(|| internal("no partition covers the key's hash"))?;
         // A point read on the local replica is both strongly and eventually consistent here.
         let partition = part.partition.clone();
+        let path = part.path.clone();
         let key = key.clone();
         blocking(move || partition.get(&key))
             .await?
-            .map_err(internal)
+            .map_err(|e| storage_failure(e, &path))
     }
 }

@@ -16,6 +16,7 @@
 
 pub mod backend;
 pub mod catalog;
+mod commit;
 pub mod keys;
 
 use std::fs;

@@ -11,7 +11,10 @@ use std::path::PathBuf;
 pub enum StorageError {
     /// The database file cannot be read with the given key: SQLCipher reports "file is not a
     /// database" when the key is wrong (or the file is not a SQLCipher database at all).
-    #[error("wrong encryption key for {path} (or not a database file): {message}")]
+    #[error(
+        "cannot decrypt {path}: wrong encryption key, or the file is damaged (corrupt) or not a \
+         database: {message}"
+    )]
     WrongKey {
         /// The database file.
         path: PathBuf,
@@ -24,7 +27,14 @@ pub enum StorageError {
         /// What was being read and why it failed.
         context: String,
     },
-    /// A file-system operation failed (open, remove, disk full, I/O error reported by SQLite).
+    /// The file system has no space left (SQLite's `SQLITE_FULL`, `ENOSPC`): the write that hit
+    /// it was rolled back and nothing of it is visible. Writes can resume once space is freed.
+    #[error("disk full: {context}")]
+    DiskFull {
+        /// The operation and SQLite's message.
+        context: String,
+    },
+    /// A file-system operation failed (open, remove, I/O error reported by SQLite).
     #[error("I/O error: {context}: {source}")]
     Io {
         /// The operation and the file.
@@ -55,16 +65,78 @@ impl StorageError {
             Some(ErrorCode::DatabaseCorrupt) => StorageError::Corrupt {
                 context: format!("{context}: {err}"),
             },
-            Some(ErrorCode::SystemIoFailure | ErrorCode::DiskFull | ErrorCode::CannotOpen) => {
-                StorageError::Io {
-                    context: context.to_string(),
-                    source: std::io::Error::other(err.to_string()),
-                }
-            }
+            Some(ErrorCode::DiskFull) => StorageError::DiskFull {
+                context: format!("{context}: {err}"),
+            },
+            Some(ErrorCode::SystemIoFailure | ErrorCode::CannotOpen) => StorageError::Io {
+                context: context.to_string(),
+                source: std::io::Error::other(err.to_string()),
+            },
             _ => StorageError::Sqlite {
                 context,
                 source: err,
             },
+        }
+    }
+
+    /// A copy of this error for reporting the same failure to several callers (a failed group
+    /// commit fails every command of its batch). Variants whose source cannot be cloned keep
+    /// their message: an [`StorageError::Sqlite`] copy keeps SQLite's error code.
+    pub fn duplicate(&self) -> StorageError {
+        match self {
+            StorageError::WrongKey { path, message } => StorageError::WrongKey {
+                path: path.clone(),
+                message: message.clone(),
+            },
+            StorageError::Corrupt { context } => StorageError::Corrupt {
+                context: context.clone(),
+            },
+            StorageError::DiskFull { context } => StorageError::DiskFull {
+                context: context.clone(),
+            },
+            StorageError::Io { context, source } => StorageError::Io {
+                context: context.clone(),
+                source: std::io::Error::new(source.kind(), source.to_string()),
+            },
+            StorageError::Sqlite { context, source } => StorageError::Sqlite {
+                context,
+                source: match source {
+                    rusqlite::Error::SqliteFailure(code, message) => {
+                        rusqlite::Error::SqliteFailure(*code, message.clone())
+                    }
+                    other => rusqlite::Error::SqliteFailure(
+                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
+                        Some(other.to_string()),
+                    ),
+                },
+            },
+            StorageError::InvalidKey(m) => StorageError::InvalidKey(m.clone()),
+        }
+    }
+
+    /// Names the file the error happened in (when the message does not already), so a
+    /// corrupt page or a full disk is reported with the partition file it concerns.
+    pub fn in_file(self, path: &std::path::Path) -> StorageError {
+        let at = |context: String| {
+            let shown = path.display().to_string();
+            if context.contains(&shown) {
+                context
+            } else {
+                format!("{context} (file {shown})")
+            }
+        };
+        match self {
+            StorageError::Corrupt { context } => StorageError::Corrupt {
+                context: at(context),
+            },
+            StorageError::DiskFull { context } => StorageError::DiskFull {
+                context: at(context),
+            },
+            StorageError::Io { context, source } => StorageError::Io {
+                context: at(context),
+                source,
+            },
+            other => other,
         }
     }
 }

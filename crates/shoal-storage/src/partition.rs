@@ -1,5 +1,7 @@
 //! [`Partition`]: one replica of one table partition, and its `apply` state machine.
 
+use std::collections::HashMap;
+
 use parking_lot::{Mutex, RwLock};
 use shoal_types::Item;
 use shoal_types::codec::{decode_item, encode_item};
@@ -12,7 +14,8 @@ use crate::{Applied, ApplyError, Command, Engine, PartitionStats, StorageError, 
 /// One partition replica of one table: items stored in an [`Engine`] under their storage keys
 /// (`shoal_types::key::encode_key`), values in `shoal_types::codec`'s binary encoding.
 ///
-/// Writes go through [`Partition::apply`] one at a time (an internal mutex serializes them);
+/// Writes go through [`Partition::apply`] or [`Partition::apply_batch`] (group commit), one
+/// call at a time (an internal mutex serializes them);
 /// reads ([`Partition::get`], [`Partition::query`], [`Partition::scan`]) run concurrently with
 /// them and see every write that `apply` has returned from.
 pub struct Partition {
@@ -86,7 +89,7 @@ impl Partition {
     /// `Applied::default()`. Commands that change nothing (a failed condition, a validation
     /// error, deleting an absent item) write nothing; their index is recorded with the next
     /// write, and replaying them yields the same result. Blocks for the fsync when the engine
-    /// is synchronous.
+    /// is synchronous. Equivalent to [`Partition::apply_batch`] with one command.
     ///
     /// # Errors
     /// - [`ApplyError::ConditionalCheckFailed`] with the existing item when the condition is
@@ -95,57 +98,126 @@ impl Partition {
     ///   runtime or touches a key attribute, or the resulting item exceeds 400 KB.
     /// - [`ApplyError::Storage`] when the engine fails; the index is then not applied.
     pub fn apply(&self, index: u64, cmd: &Command) -> Result<Applied, ApplyError> {
+        self.apply_batch(index, std::slice::from_ref(cmd))
+            .pop()
+            .unwrap_or_else(|| Ok(Applied::default()))
+    }
+
+    /// Applies `cmds` at the consecutive indexes `first_index, first_index + 1, ...` as one
+    /// group commit: one engine write (one fsync when the engine is synchronous) for the whole
+    /// batch, with the results of applying the commands one by one with [`Partition::apply`].
+    ///
+    /// Each command is decided against the state left by the earlier commands of the batch;
+    /// each key is written once, with its final value. Returns one result per command, in
+    /// order. Indexes `<= applied_index()` are skipped (`Ok(Applied::default())`).
+    ///
+    /// A storage failure (reading the current state or writing the batch) fails every command
+    /// of the batch with [`ApplyError::Storage`] and applies none of them: nothing is written
+    /// and the applied index does not move.
+    pub fn apply_batch(
+        &self,
+        first_index: u64,
+        cmds: &[Command],
+    ) -> Vec<Result<Applied, ApplyError>> {
         let _serial = self.apply_lock.lock();
-        let current = *self.state.read();
-        if index <= current.applied_index {
-            return Ok(Applied::default());
-        }
-        let decision = match self.decide(cmd) {
-            Ok(d) => d,
-            Err(ApplyError::Storage(e)) => return Err(ApplyError::Storage(e)),
-            Err(rejected) => {
-                self.state.write().applied_index = index;
-                return Err(rejected);
-            }
-        };
-        match decision {
-            Decision::Noop(applied) => {
-                self.state.write().applied_index = index;
-                Ok(applied)
-            }
-            Decision::Write { key, old, new } => {
-                let mut stats = current.stats;
-                let mut batch = WriteBatch::new(index);
-                if let Some(old) = &old {
-                    stats.remove(item_size(old));
+        match self.apply_batch_locked(first_index, cmds) {
+            Ok(results) => results,
+            Err(e) => {
+                let mut out = Vec::with_capacity(cmds.len());
+                for _ in 1..cmds.len() {
+                    out.push(Err(ApplyError::Storage(e.duplicate())));
                 }
-                match &new {
-                    Some(item) => {
-                        stats.add(item_size(item));
-                        let mut value = Vec::with_capacity(256);
-                        encode_item(item, &mut value);
-                        batch.put(key, value);
-                    }
-                    None => {
-                        batch.delete(key);
-                    }
-                }
-                batch.put(STATS_KEY.to_vec(), stats.encode());
-                self.engine.write(&batch)?;
-                *self.state.write() = State {
-                    applied_index: index,
-                    stats,
-                };
-                Ok(Applied { old, new })
+                out.push(Err(ApplyError::Storage(e)));
+                out
             }
         }
     }
 
-    fn decide(&self, cmd: &Command) -> Result<Decision, ApplyError> {
+    fn apply_batch_locked(
+        &self,
+        first_index: u64,
+        cmds: &[Command],
+    ) -> Result<Vec<Result<Applied, ApplyError>>, StorageError> {
+        let current = *self.state.read();
+        let mut stats = current.stats;
+        // Storage key → the item it holds after the batch's commands so far (`None` = deleted).
+        let mut overlay: HashMap<Vec<u8>, Option<Item>> = HashMap::new();
+        let mut results = Vec::with_capacity(cmds.len());
+        let mut last_index = current.applied_index;
+        for (i, cmd) in cmds.iter().enumerate() {
+            let index = first_index.saturating_add(u64::try_from(i).unwrap_or(u64::MAX));
+            if index <= current.applied_index {
+                results.push(Ok(Applied::default()));
+                continue;
+            }
+            last_index = index;
+            match self.decide(cmd, &overlay) {
+                Ok(Decision::Noop(applied)) => results.push(Ok(applied)),
+                Ok(Decision::Write { key, old, new }) => {
+                    if let Some(old) = &old {
+                        stats.remove(item_size(old));
+                    }
+                    if let Some(new) = &new {
+                        stats.add(item_size(new));
+                    }
+                    overlay.insert(key, new.clone());
+                    results.push(Ok(Applied { old, new }));
+                }
+                Err(ApplyError::Storage(e)) => return Err(e),
+                Err(rejected) => results.push(Err(rejected)),
+            }
+        }
+        if overlay.is_empty() {
+            // Nothing to write: the indexes are recorded with the next write.
+            if last_index > current.applied_index {
+                self.state.write().applied_index = last_index;
+            }
+            return Ok(results);
+        }
+        let mut batch = WriteBatch::new(last_index);
+        for (key, item) in overlay {
+            match item {
+                Some(item) => {
+                    let mut value = Vec::with_capacity(256);
+                    encode_item(&item, &mut value);
+                    batch.put(key, value);
+                }
+                None => {
+                    batch.delete(key);
+                }
+            }
+        }
+        batch.put(STATS_KEY.to_vec(), stats.encode());
+        self.engine.write(&batch)?;
+        *self.state.write() = State {
+            applied_index: last_index,
+            stats,
+        };
+        Ok(results)
+    }
+
+    /// The item stored under `key` as the batch so far left it: the overlay's pending value,
+    /// else the engine's.
+    fn current(
+        &self,
+        key: &[u8],
+        overlay: &HashMap<Vec<u8>, Option<Item>>,
+    ) -> Result<Option<Item>, StorageError> {
+        match overlay.get(key) {
+            Some(pending) => Ok(pending.clone()),
+            None => self.get_by_storage_key(key),
+        }
+    }
+
+    fn decide(
+        &self,
+        cmd: &Command,
+        overlay: &HashMap<Vec<u8>, Option<Item>>,
+    ) -> Result<Decision, ApplyError> {
         match cmd {
             Command::Put { item, condition } => {
                 let key = self.storage_key_or_invalid(item, true)?;
-                let old = self.get_by_storage_key(&key)?;
+                let old = self.current(&key, overlay)?;
                 check(condition.as_ref(), old.as_ref())?;
                 if item_size(item) > MAX_ITEM_SIZE {
                     return Err(ApplyError::Validation(
@@ -160,7 +232,7 @@ impl Partition {
             }
             Command::Delete { key, condition } => {
                 let skey = self.storage_key_or_invalid(key, false)?;
-                let old = self.get_by_storage_key(&skey)?;
+                let old = self.current(&skey, overlay)?;
                 check(condition.as_ref(), old.as_ref())?;
                 Ok(match old {
                     None => Decision::Noop(Applied::default()),
@@ -177,7 +249,7 @@ impl Partition {
                 condition,
             } => {
                 let skey = self.storage_key_or_invalid(key, false)?;
-                let old = self.get_by_storage_key(&skey)?;
+                let old = self.current(&skey, overlay)?;
                 check(condition.as_ref(), old.as_ref())?;
                 let key_attrs = self.schema.key_of(key);
                 let mut new = old.clone().unwrap_or_else(|| key_attrs.clone());

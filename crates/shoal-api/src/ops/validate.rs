@@ -82,8 +82,34 @@ pub fn backend_error(e: BackendError) -> ApiError {
                 "Attempt to change a resource which is still in use: Table: {name} is being updated"
             ),
         ),
+        BackendError::Apply(shoal_storage::ApplyError::Storage(e)) => storage_error(&e),
         BackendError::Apply(e) => ApiError::internal(e),
         BackendError::Internal(m) => ApiError::internal(m),
+    }
+}
+
+/// A storage failure: `InternalServerError` (500). A full disk and corrupt data get messages
+/// saying so, since the client's retry cannot fix either; the details (file, SQLite's message)
+/// go to the log only.
+pub fn storage_error(e: &shoal_storage::StorageError) -> ApiError {
+    use shoal_storage::StorageError;
+    match e {
+        StorageError::DiskFull { .. } => {
+            tracing::error!(cause = %e, "write failed: the disk is full");
+            ApiError::new(
+                ErrorKind::InternalServerError,
+                "Internal server error: the node's disk is full; the write was not applied",
+            )
+        }
+        StorageError::Corrupt { .. } => {
+            tracing::error!(cause = %e, "stored data is corrupt");
+            ApiError::new(
+                ErrorKind::InternalServerError,
+                "Internal server error: stored data failed its integrity check (corrupt); \
+                 details are in the node's log",
+            )
+        }
+        other => ApiError::internal(other),
     }
 }
 
