@@ -40,6 +40,7 @@ async fn put_get_and_ycsb_a_run_against_a_shoal_node_without_errors() -> anyhow:
             id: "AKIDBENCH".into(),
             secret: "secret".into(),
         }),
+        ..Default::default()
     })
     .await?;
     let endpoint = format!("http://{}", node.local_addr());

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use parking_lot::RwLock;
 use shoal_api::backend::{
-    Backend, BackendError, QueryRequest, ScanRequest, TableMeta, TableStats, TableStatus,
+    Backend, BackendError, KmsKeyError, QueryRequest, ScanRequest, TableMeta, TableStats,
+    TableStatus,
 };
 use shoal_api::sigv4::KeyLookup;
 use shoal_storage::{
@@ -27,9 +28,9 @@ use crate::keys::KeyStore;
 use shoal_crypto::KeyRing;
 
 /// One open partition replica.
-struct PartitionHandle {
-    record: PartitionRecord,
-    partition: Arc<Partition>,
+pub(crate) struct PartitionHandle {
+    pub(crate) record: PartitionRecord,
+    pub(crate) partition: Arc<Partition>,
     /// The partition's only writer: group-commits queued writes, assigning log indexes in order.
     commits: Arc<CommitQueue>,
     /// The partition file, named in storage errors (corruption, disk full).
@@ -37,12 +38,13 @@ struct PartitionHandle {
 }
 
 /// One open table.
-struct TableHandle {
-    meta: RwLock<Arc<TableMeta>>,
-    partitions: Vec<PartitionHandle>,
+pub(crate) struct TableHandle {
+    pub(crate) meta: RwLock<Arc<TableMeta>>,
+    pub(crate) partitions: Vec<PartitionHandle>,
     dir: PathBuf,
-    /// The table's data key wrapped by a master key, as stored in the catalog.
-    data_key: shoal_crypto::WrappedKey,
+    /// The table's data keys wrapped by a master key, as stored in the catalog (changed by
+    /// key rotation, see `rotation.rs`).
+    pub(crate) keys: RwLock<crate::catalog::TableKeys>,
 }
 
 impl TableHandle {
@@ -73,14 +75,14 @@ pub struct NodeBackend {
     region: String,
     account_id: String,
     endpoints: Vec<String>,
-    keys: KeyStore,
-    data_dir: PathBuf,
-    catalog: Arc<Catalog>,
+    pub(crate) keys: KeyStore,
+    pub(crate) data_dir: PathBuf,
+    pub(crate) catalog: Arc<Catalog>,
     /// Master-key-wrapped data keys, unwrapped and cached.
-    ring: Arc<KeyRing>,
-    tables: RwLock<HashMap<String, Arc<TableHandle>>>,
+    pub(crate) ring: Arc<KeyRing>,
+    pub(crate) tables: RwLock<HashMap<String, Arc<TableHandle>>>,
     /// Serialises table creation, deletion and catalog changes.
-    ddl: tokio::sync::Mutex<()>,
+    pub(crate) ddl: tokio::sync::Mutex<()>,
 }
 
 fn internal(e: impl std::fmt::Display) -> BackendError {
@@ -94,7 +96,7 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f).await.map_err(internal)
 }
 
-fn partition_path(dir: &Path, id: u64) -> PathBuf {
+pub(crate) fn partition_path(dir: &Path, id: u64) -> PathBuf {
     dir.join(format!("p{id:08}.db"))
 }
 
@@ -106,6 +108,66 @@ fn initial_partitions() -> Vec<PartitionRecord> {
         hash_start: 0,
         hash_end: u64::MAX,
     }]
+}
+
+/// The KMS alias of DynamoDB's AWS managed key, used for `SSESpecification.Enabled` without a
+/// `KMSMasterKeyId` (AWS KMS creates it on first use).
+const AWS_MANAGED_KEY_ALIAS: &str = "alias/aws/dynamodb";
+
+/// Resolves a KMS key id/ARN/alias to the ARN of a key that can wrap data keys; anything KMS
+/// refuses or a key that is disabled or not a symmetric encryption key is a validation error.
+fn resolve_kms_key(kms: &shoal_crypto::KmsClient, requested: &str) -> Result<String, KmsKeyError> {
+    let invalid = |why: String| {
+        KmsKeyError::Unusable(format!(
+            "One or more parameter values were invalid: KMSMasterKeyId {requested} cannot be used: {why}"
+        ))
+    };
+    match kms.describe_key(requested) {
+        Ok(info) if info.usable_for_wrapping() => Ok(info.arn),
+        Ok(info) if !info.enabled => Err(invalid(format!(
+            "KMS key {} is not enabled (key state {})",
+            info.arn, info.key_state
+        ))),
+        Ok(info) => Err(invalid(format!(
+            "KMS key {} is not a symmetric encryption key (KeyUsage {}, KeySpec {})",
+            info.arn, info.key_usage, info.key_spec
+        ))),
+        Err(shoal_crypto::CryptoError::Kms {
+            error_type,
+            message,
+            ..
+        }) => Err(invalid(format!("{error_type}: {message}"))),
+        Err(e) => Err(KmsKeyError::Backend(internal(e))),
+    }
+}
+
+/// Before opening tables whose data keys are wrapped by KMS keys, checks that each such key is
+/// still enabled, so a node whose table key was disabled in KMS refuses to start with a message
+/// naming the key and the table (rather than trusting that every KMS refuses Decrypt then).
+fn check_table_kms_keys(ring: &KeyRing, records: &[TableRecord]) -> Result<(), NodeError> {
+    let Some(kms) = ring.kms() else {
+        return Ok(()); // loading such a table fails with KmsNotConfigured, naming the key
+    };
+    let mut checked = std::collections::HashSet::new();
+    for record in records {
+        let wrapped = &record.keys.data_key;
+        if wrapped.algorithm != shoal_crypto::WrapAlgorithm::KmsEncrypt
+            || !checked.insert(wrapped.key_id_of_wrapping_key.clone())
+        {
+            continue;
+        }
+        let key = wrapped.key_id_of_wrapping_key.as_str();
+        let info = kms
+            .describe_key(key)
+            .map_err(|e| NodeError::Crypto(format!("table {}: {e}", record.meta.name)))?;
+        if !info.enabled {
+            return Err(NodeError::Crypto(format!(
+                "table {}: its data key is wrapped by KMS key {key}, which is not enabled (key state {}); enable the key in KMS",
+                record.meta.name, info.key_state
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Opens a table's partition files with its data key.
@@ -135,7 +197,7 @@ fn open_table(
         meta: RwLock::new(Arc::new(record.meta.clone())),
         partitions,
         dir: dir.to_path_buf(),
-        data_key: record.data_key.clone(),
+        keys: RwLock::new(record.keys.clone()),
     })
 }
 
@@ -150,10 +212,12 @@ impl NodeBackend {
     ) -> Result<NodeBackend, NodeError> {
         let catalog = Catalog::open(&data_dir.join("catalog.db"), ring.node_key().as_bytes())?;
         let mut tables = HashMap::new();
-        for record in catalog.load()? {
+        let records = catalog.load()?;
+        check_table_kms_keys(&ring, &records)?;
+        for record in records {
             let dir = data_dir.join("tables").join(&record.meta.id);
             let key = ring
-                .load(&record.meta.id, &record.data_key)
+                .load(&record.meta.id, &record.keys.data_key)
                 .map_err(|e| NodeError::Crypto(format!("table {}: {e}", record.meta.name)))?;
             let handle = open_table(&dir, &record, &key)?;
             tables.insert(record.meta.name.clone(), Arc::new(handle));
@@ -209,6 +273,16 @@ impl Backend for NodeBackend {
         self.endpoints.clone()
     }
 
+    async fn resolve_kms_key(&self, key_id: Option<&str>) -> Result<String, KmsKeyError> {
+        let requested = key_id.unwrap_or(AWS_MANAGED_KEY_ALIAS).to_string();
+        let Some(kms) = self.ring.kms().cloned() else {
+            return Err(KmsKeyError::Unusable(format!(
+                "One or more parameter values were invalid: KMSMasterKeyId {requested} cannot be used: this node has no KMS endpoint configured"
+            )));
+        };
+        blocking(move || resolve_kms_key(&kms, &requested)).await?
+    }
+
     async fn create_table(&self, meta: TableMeta) -> Result<Arc<TableMeta>, BackendError> {
         let _ddl = self.ddl.lock().await;
         if self.tables.read().contains_key(&meta.name) {
@@ -218,12 +292,23 @@ impl Backend for NodeBackend {
         // The partitions are created before the reply, so the table is usable at once; the reply
         // still says CREATING, as DynamoDB's does.
         meta.status = TableStatus::Active;
-        // Each table gets its own data key, stored in the catalog wrapped by the master key.
-        let (key, data_key) = self.ring.create_data_key(&meta.id).map_err(internal)?;
+        // Each table gets its own data key, stored in the catalog wrapped by the master key, or
+        // by the table's own KMS key (SSESpecification; may call KMS, so off the async threads).
+        let (key, data_key) = {
+            let ring = self.ring.clone();
+            let id = meta.id.clone();
+            let kms_key = meta
+                .sse
+                .as_ref()
+                .map(|s| shoal_crypto::KeyId::new(s.kms_master_key_arn.clone()));
+            blocking(move || ring.create_data_key_with(&id, kms_key.as_ref()))
+                .await?
+                .map_err(internal)?
+        };
         let record = TableRecord {
             meta,
             partitions: initial_partitions(),
-            data_key,
+            keys: crate::catalog::TableKeys::new(data_key),
         };
         let dir = self.data_dir.join("tables").join(&record.meta.id);
         let table_id = record.meta.id.clone();
@@ -274,16 +359,30 @@ impl Backend for NodeBackend {
         if current.version != expected_version || current.id != meta.id {
             return Err(BackendError::Conflict(meta.name));
         }
+        let mut keys = handle.keys.read().clone();
+        if meta.sse != current.sse {
+            // SSESpecification switched the table's KMS key: re-wrap the same data key.
+            let ring = self.ring.clone();
+            let id = meta.id.clone();
+            let kms_key = meta
+                .sse
+                .as_ref()
+                .map(|s| shoal_crypto::KeyId::new(s.kms_master_key_arn.clone()));
+            keys.data_key = blocking(move || ring.rewrap_table_key(&id, kms_key.as_ref()))
+                .await?
+                .map_err(internal)?;
+        }
         let record = TableRecord {
             meta: meta.clone(),
             partitions: handle.partitions.iter().map(|p| p.record.clone()).collect(),
-            data_key: handle.data_key.clone(),
+            keys: keys.clone(),
         };
         let catalog = self.catalog.clone();
         blocking(move || catalog.put(&record))
             .await?
             .map_err(internal)?;
         let meta = Arc::new(meta);
+        *handle.keys.write() = keys;
         *handle.meta.write() = meta.clone();
         Ok(meta)
     }

@@ -21,12 +21,50 @@ pub struct PartitionRecord {
     pub hash_end: u64,
 }
 
-/// A table's catalog entry plus its partition map and its data key, wrapped by a master key.
+/// A table's catalog entry plus its partition map and its data keys, wrapped by a master key.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TableRecord {
     pub meta: TableMeta,
     pub partitions: Vec<PartitionRecord>,
+    /// Flattened: the JSON keeps `data_key` at the top level, as format 2 always had it.
+    #[serde(flatten)]
+    pub keys: TableKeys,
+}
+
+/// A table's data keys as stored in its catalog record (wrapped; no key material in the clear).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TableKeys {
+    /// The key the table's files are encrypted with.
     pub data_key: shoal_crypto::WrappedKey,
+    /// When `data_key` was created, seconds since the Unix epoch. Records written before
+    /// scheduled rotation existed have none; the scheduler stamps them with the time it first
+    /// sees them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_key_created_at: Option<u64>,
+    /// The next data key while a rotation re-encrypts the files: each partition file is under
+    /// `data_key` or `pending_data_key`, so a node that crashed mid-rotation opens every file
+    /// with one of them and finishes the rotation at start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_data_key: Option<shoal_crypto::WrappedKey>,
+}
+
+impl TableKeys {
+    /// The keys of a new table: `data_key`, created now.
+    pub fn new(data_key: shoal_crypto::WrappedKey) -> TableKeys {
+        TableKeys {
+            data_key,
+            data_key_created_at: Some(now_secs()),
+            pending_data_key: None,
+        }
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub(crate) fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// The persisted catalog.
@@ -74,6 +112,19 @@ impl Catalog {
         let mut next = self.next_index.lock();
         let mut batch = WriteBatch::new(*next);
         batch.put(record.meta.name.as_bytes().to_vec(), value);
+        self.engine.write(&batch).map_err(store_err)?;
+        *next += 1;
+        Ok(())
+    }
+
+    /// Writes (durably) several table records in one transaction: all or none.
+    pub fn put_all(&self, records: &[TableRecord]) -> Result<(), NodeError> {
+        let mut next = self.next_index.lock();
+        let mut batch = WriteBatch::new(*next);
+        for record in records {
+            let value = serde_json::to_vec(record).map_err(store_err)?;
+            batch.put(record.meta.name.as_bytes().to_vec(), value);
+        }
         self.engine.write(&batch).map_err(store_err)?;
         *next += 1;
         Ok(())

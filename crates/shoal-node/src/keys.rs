@@ -1,9 +1,14 @@
 //! Access keys: the admin key created on first start and the keys `shoal keys` manages.
 //!
 //! Stored in `<data-dir>/access-keys.json` with mode 0600, replaced atomically (write + rename).
-//! The running node re-reads the file when it changes, so keys created or deleted by the CLI take
-//! effect within about a second. Secrets are zeroised when dropped and never logged.
-//! (The encryption issue wraps the secrets with the master key.)
+//! Each secret is sealed (AES-256-GCM, see `shoal_crypto::record::seal_secret`) under the node
+//! data key, which is itself wrapped by the master key, with the key id bound as associated
+//! data: the file holds no secret in the clear, and a sealed secret moved to another id does not
+//! open. A file written by an earlier version, with plaintext secrets, is converted when opened.
+//!
+//! Only the process holding the data directory's LOCK writes the file: the running node, which
+//! `shoal keys` reaches through the control socket (see [`crate::control`]), or `shoal keys`
+//! itself when no node runs. Secrets are zeroised when dropped and never logged.
 
 use std::collections::HashMap;
 use std::fs;
@@ -11,19 +16,19 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
 use parking_lot::{Mutex, RwLock};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use shoal_api::sigv4::{KeyLookup, SecretKey};
-use zeroize::{Zeroize, ZeroizeOnDrop};
+use shoal_crypto::DataKey;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::NodeError;
 
-/// How often a running node looks for changes to the key file.
-const REFRESH_INTERVAL_MS: u64 = 250;
+/// Associated-data prefix of a sealed secret; the access key id follows.
+const SECRET_CONTEXT_PREFIX: &[u8] = b"shoal/access-key-secret/v1\0";
 
 /// The key file's name inside the data directory.
 pub const KEY_FILE: &str = "access-keys.json";
@@ -68,10 +73,17 @@ struct KeyFile {
     keys: Vec<StoredKey>,
 }
 
+/// One key as stored: the secret sealed under the node key (hex), never in the clear.
 #[derive(Serialize, Deserialize, Clone)]
 struct StoredKey {
     id: String,
-    secret: String,
+    /// `seal_secret(node key, context(id), secret)`, hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sealed_secret: Option<String>,
+    /// The plaintext secret of a file written before secrets were sealed: read once, converted,
+    /// never written.
+    #[serde(default, skip_serializing)]
+    secret: Option<String>,
     /// Seconds since the epoch.
     created: u64,
     admin: bool,
@@ -83,15 +95,35 @@ impl Drop for StoredKey {
     }
 }
 
+/// Public facts about one access key (no secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyInfo {
+    /// The access key id.
+    pub id: String,
+    /// Creation time, seconds since the epoch.
+    pub created: u64,
+    /// Whether this is the node's admin key.
+    pub admin: bool,
+}
+
 fn key_path(data_dir: &Path) -> PathBuf {
     data_dir.join(KEY_FILE)
 }
 
+fn secret_context(id: &str) -> Vec<u8> {
+    let mut ctx = SECRET_CONTEXT_PREFIX.to_vec();
+    ctx.extend_from_slice(id.as_bytes());
+    ctx
+}
+
 fn read_file(path: &Path) -> Result<KeyFile, NodeError> {
     match fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-            NodeError::Keys(format!("{} is not a valid key file: {e}", path.display()))
-        }),
+        Ok(bytes) => {
+            let bytes = Zeroizing::new(bytes);
+            serde_json::from_slice(&bytes).map_err(|e| {
+                NodeError::Keys(format!("{} is not a valid key file: {e}", path.display()))
+            })
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(KeyFile::default()),
         Err(e) => Err(NodeError::Keys(format!(
             "cannot read {}: {e}",
@@ -133,163 +165,198 @@ fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
-/// Creates a new key in the data directory's key file and returns it.
-pub fn create_key(data_dir: &Path) -> Result<AccessKey, NodeError> {
-    fs::create_dir_all(data_dir)
-        .map_err(|e| NodeError::Keys(format!("cannot create {}: {e}", data_dir.display())))?;
-    let path = key_path(data_dir);
-    let mut file = read_file(&path)?;
-    let key = AccessKey::generate();
-    file.keys.push(StoredKey {
-        id: key.id.clone(),
-        secret: key.secret.clone(),
-        created: now_secs(),
-        admin: false,
-    });
-    write_file(&path, &file)?;
-    Ok(key)
-}
-
-/// Lists `(access key id, created seconds, admin)` of every key.
-pub fn list_keys(data_dir: &Path) -> Result<Vec<(String, u64, bool)>, NodeError> {
-    let file = read_file(&key_path(data_dir))?;
-    Ok(file
-        .keys
-        .iter()
-        .map(|k| (k.id.clone(), k.created, k.admin))
-        .collect())
-}
-
-/// Deletes a key; `Ok(false)` if there was none with that id.
-pub fn delete_key(data_dir: &Path, id: &str) -> Result<bool, NodeError> {
-    let path = key_path(data_dir);
-    let mut file = read_file(&path)?;
-    let before = file.keys.len();
-    file.keys.retain(|k| k.id != id);
-    if file.keys.len() == before {
-        return Ok(false);
-    }
-    write_file(&path, &file)?;
-    Ok(true)
-}
-
-/// The node's view of the key file, reloaded when the file changes.
+/// The access keys of a data directory: the sealed file and, in memory, the unsealed secrets
+/// the SigV4 verifier looks up.
 pub struct KeyStore {
     path: PathBuf,
-    keys: RwLock<Arc<HashMap<String, String>>>,
-    /// When the store was opened; `next_check_ms` counts from it.
-    opened: Instant,
-    /// Milliseconds after `opened` before which the file is not looked at again (lock-free
-    /// check on every request).
-    next_check_ms: AtomicU64,
-    /// The file's modification time when it was last read; held only while re-checking.
-    seen_mtime: Mutex<Option<SystemTime>>,
+    node_key: Arc<DataKey>,
+    /// The file as last written; held while changing it, so changes do not interleave.
+    file: Mutex<KeyFile>,
+    /// Access key id → secret (zeroised when the last reference drops).
+    secrets: RwLock<Arc<HashMap<String, Zeroizing<String>>>>,
+}
+
+impl std::fmt::Debug for KeyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyStore")
+            .field("path", &self.path)
+            .field("keys", &self.secrets.read().len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl KeyStore {
-    /// Opens the key store. With `admin`, that key is stored (replacing a previous admin key of
-    /// another id); without it and with no key at all, an admin key is generated and returned so the
-    /// caller can show it once.
+    /// Opens the key file of `data_dir`, unsealing every secret with `node_key`; a file with
+    /// plaintext secrets (earlier versions) is rewritten sealed. With `admin`, that key is stored
+    /// (replacing a previous admin key of another id). Without it, when the file has no key and
+    /// `create_admin` is set, an admin key is generated and returned so the caller can show it
+    /// once.
+    ///
+    /// # Errors
+    /// The file cannot be read or written, or a secret does not unseal (damaged file, or a
+    /// node key other than the one it was sealed with).
     pub fn open(
         data_dir: &Path,
+        node_key: Arc<DataKey>,
         admin: Option<&AccessKey>,
+        create_admin: bool,
     ) -> Result<(KeyStore, Option<AccessKey>), NodeError> {
         let path = key_path(data_dir);
         let mut file = read_file(&path)?;
-        let mut created = None;
         let mut changed = false;
+        // Seal the plaintext secrets of an earlier version's file.
+        for key in &mut file.keys {
+            if let Some(plain) = key.secret.take() {
+                let plain = Zeroizing::new(plain);
+                key.sealed_secret = Some(seal(&node_key, &key.id, &plain)?);
+                changed = true;
+            }
+        }
+        if changed {
+            tracing::info!(path = %path.display(), "access-key secrets sealed with the node key");
+        }
+        let store = KeyStore {
+            path,
+            node_key,
+            file: Mutex::new(KeyFile::default()),
+            secrets: RwLock::new(Arc::new(HashMap::new())),
+        };
+        let mut secrets = store.unseal_all(&file)?;
+        let mut created = None;
         match admin {
             Some(admin) => {
-                let present = file
-                    .keys
-                    .iter()
-                    .any(|k| k.id == admin.id && k.secret == admin.secret);
+                let present = secrets
+                    .get(&admin.id)
+                    .is_some_and(|s| s.as_str() == admin.secret.as_str());
                 if !present {
                     file.keys.retain(|k| k.id != admin.id);
-                    file.keys.push(StoredKey {
-                        id: admin.id.clone(),
-                        secret: admin.secret.clone(),
-                        created: now_secs(),
-                        admin: true,
-                    });
+                    file.keys.push(store.stored(admin, true)?);
+                    secrets.insert(admin.id.clone(), Zeroizing::new(admin.secret.clone()));
                     changed = true;
                 }
             }
-            None if file.keys.is_empty() => {
+            None if file.keys.is_empty() && create_admin => {
                 let key = AccessKey::generate();
-                file.keys.push(StoredKey {
-                    id: key.id.clone(),
-                    secret: key.secret.clone(),
-                    created: now_secs(),
-                    admin: true,
-                });
+                file.keys.push(store.stored(&key, true)?);
+                secrets.insert(key.id.clone(), Zeroizing::new(key.secret.clone()));
                 created = Some(key);
                 changed = true;
             }
             None => {}
         }
-        if changed || !path.exists() {
-            write_file(&path, &file)?;
+        if changed || (create_admin && !store.path.exists()) {
+            write_file(&store.path, &file)?;
         }
-        let store = KeyStore {
-            path,
-            keys: RwLock::new(Arc::new(HashMap::new())),
-            opened: Instant::now(),
-            next_check_ms: AtomicU64::new(REFRESH_INTERVAL_MS),
-            seen_mtime: Mutex::new(None),
-        };
-        store.install(&file);
-        *store.seen_mtime.lock() = store.mtime();
+        *store.file.lock() = file;
+        *store.secrets.write() = Arc::new(secrets);
         Ok((store, created))
     }
 
-    fn install(&self, file: &KeyFile) {
-        let map: HashMap<String, String> = file
+    fn unseal_all(&self, file: &KeyFile) -> Result<HashMap<String, Zeroizing<String>>, NodeError> {
+        let mut map = HashMap::with_capacity(file.keys.len());
+        for key in &file.keys {
+            let sealed = key.sealed_secret.as_deref().ok_or_else(|| {
+                NodeError::Keys(format!(
+                    "{}: access key {} has no secret",
+                    self.path.display(),
+                    key.id
+                ))
+            })?;
+            let bad = |e: &dyn std::fmt::Display| {
+                NodeError::Keys(format!(
+                    "{}: the secret of access key {} cannot be unsealed with this node's key: {e}",
+                    self.path.display(),
+                    key.id
+                ))
+            };
+            let raw = Zeroizing::new(hex::decode(sealed).map_err(|e| bad(&e))?);
+            let plain =
+                shoal_crypto::record::open_secret(&self.node_key, &secret_context(&key.id), &raw)
+                    .map_err(|e| bad(&e))?;
+            let text = std::str::from_utf8(&plain).map_err(|e| bad(&e))?;
+            map.insert(key.id.clone(), Zeroizing::new(text.to_string()));
+        }
+        Ok(map)
+    }
+
+    fn stored(&self, key: &AccessKey, admin: bool) -> Result<StoredKey, NodeError> {
+        Ok(StoredKey {
+            id: key.id.clone(),
+            sealed_secret: Some(seal(&self.node_key, &key.id, &key.secret)?),
+            secret: None,
+            created: now_secs(),
+            admin,
+        })
+    }
+
+    /// Creates a new (non-admin) key, stores it durably, and returns it: the only time its
+    /// secret leaves the node.
+    ///
+    /// # Errors
+    /// The key file cannot be written.
+    pub fn create(&self) -> Result<AccessKey, NodeError> {
+        let key = AccessKey::generate();
+        let mut file = self.file.lock();
+        file.keys.push(self.stored(&key, false)?);
+        if let Err(e) = write_file(&self.path, &file) {
+            file.keys.retain(|k| k.id != key.id);
+            return Err(e);
+        }
+        let mut secrets = HashMap::clone(&self.secrets.read());
+        secrets.insert(key.id.clone(), Zeroizing::new(key.secret.clone()));
+        *self.secrets.write() = Arc::new(secrets);
+        tracing::info!(access_key_id = %key.id, "access key created");
+        Ok(key)
+    }
+
+    /// Every key, in creation order (no secrets).
+    pub fn list(&self) -> Vec<KeyInfo> {
+        self.file
+            .lock()
             .keys
             .iter()
-            .map(|k| (k.id.clone(), k.secret.clone()))
-            .collect();
-        *self.keys.write() = Arc::new(map);
+            .map(|k| KeyInfo {
+                id: k.id.clone(),
+                created: k.created,
+                admin: k.admin,
+            })
+            .collect()
     }
 
-    fn mtime(&self) -> Option<SystemTime> {
-        fs::metadata(&self.path).and_then(|m| m.modified()).ok()
+    /// Deletes a key durably; it stops authenticating at once. `Ok(false)` if there was none
+    /// with that id.
+    ///
+    /// # Errors
+    /// The key file cannot be written.
+    pub fn delete(&self, id: &str) -> Result<bool, NodeError> {
+        let mut file = self.file.lock();
+        let Some(pos) = file.keys.iter().position(|k| k.id == id) else {
+            return Ok(false);
+        };
+        let removed = file.keys.remove(pos);
+        if let Err(e) = write_file(&self.path, &file) {
+            file.keys.insert(pos, removed);
+            return Err(e);
+        }
+        let mut secrets = HashMap::clone(&self.secrets.read());
+        secrets.remove(id);
+        *self.secrets.write() = Arc::new(secrets);
+        tracing::info!(access_key_id = %id, "access key deleted");
+        Ok(true)
     }
+}
 
-    /// Re-reads the file if it changed; looks at it at most every 250 ms.
-    fn refresh(&self) {
-        let now_ms = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let due = self.next_check_ms.load(Ordering::Relaxed);
-        if now_ms < due
-            || self
-                .next_check_ms
-                .compare_exchange(
-                    due,
-                    now_ms + REFRESH_INTERVAL_MS,
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                )
-                .is_err()
-        {
-            return;
-        }
-        let mtime = self.mtime();
-        let mut seen = self.seen_mtime.lock();
-        if mtime == *seen {
-            return;
-        }
-        *seen = mtime;
-        match read_file(&self.path) {
-            Ok(file) => self.install(&file),
-            Err(e) => tracing::warn!(error = %e, "keeping the previous access keys"),
-        }
-    }
+fn seal(node_key: &DataKey, id: &str, secret: &str) -> Result<String, NodeError> {
+    shoal_crypto::record::seal_secret(node_key, &secret_context(id), secret.as_bytes())
+        .map(hex::encode)
+        .map_err(|e| NodeError::Keys(format!("cannot seal the secret of {id}: {e}")))
 }
 
 impl KeyLookup for KeyStore {
     fn secret_for(&self, access_key_id: &str) -> Option<SecretKey> {
-        self.refresh();
-        let keys = self.keys.read().clone();
-        keys.get(access_key_id).map(|s| SecretKey::new(s.clone()))
+        let secrets = self.secrets.read().clone();
+        secrets
+            .get(access_key_id)
+            .map(|s| SecretKey::new(String::clone(s)))
     }
 }

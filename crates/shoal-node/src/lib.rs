@@ -17,15 +17,19 @@
 pub mod backend;
 pub mod catalog;
 mod commit;
+pub mod control;
 pub mod keys;
+pub mod rotation;
 
 use std::fs;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use keys::AccessKey;
+pub use shoal_crypto::{KmsConfig, KmsCredentials};
 
 /// The on-disk format this version reads and writes. Format 2: SQLCipher files keyed with data
 /// keys wrapped by the master keys of the key directory (format 1 used a fixed placeholder key).
@@ -48,6 +52,29 @@ pub struct NodeConfig {
     /// The first admin key; when `None` and the directory has no key, one is generated and
     /// returned by [`RunningNode::created_admin_key`] (shown once by the CLI).
     pub admin_key: Option<AccessKey>,
+    /// Where the node's master key lives: the key directory (default) or KMS (`kms.key_id`).
+    pub key_provider: KeyProviderKind,
+    /// The KMS to use, for the KMS key provider and for tables whose `SSESpecification` names a
+    /// KMS key. `None`: no KMS (such tables are refused).
+    pub kms: Option<shoal_crypto::KmsConfig>,
+    /// Age at which a table's data key is rotated (its files re-encrypted under a new key while
+    /// the table serves). Default 30 days.
+    pub data_key_rotation: Duration,
+    /// How often the node looks for data keys due for rotation. Default one minute.
+    pub data_key_rotation_check: Duration,
+}
+
+/// Default [`NodeConfig::data_key_rotation`]: 30 days.
+pub const DEFAULT_DATA_KEY_ROTATION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Which provider holds the node's master key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeyProviderKind {
+    /// Master keys in the key directory ([`NodeConfig::keys_dir`]).
+    #[default]
+    File,
+    /// The KMS key [`shoal_crypto::KmsConfig::key_id`] at [`NodeConfig::kms`]; no key directory.
+    Kms,
 }
 
 impl Default for NodeConfig {
@@ -58,6 +85,10 @@ impl Default for NodeConfig {
             keys_dir: PathBuf::from(shoal_crypto::DEFAULT_KEYS_DIR),
             region: "us-east-1".to_string(),
             admin_key: None,
+            key_provider: KeyProviderKind::File,
+            kms: None,
+            data_key_rotation: DEFAULT_DATA_KEY_ROTATION,
+            data_key_rotation_check: Duration::from_secs(60),
         }
     }
 }
@@ -67,6 +98,10 @@ impl Default for NodeConfig {
 pub enum NodeError {
     #[error("data directory {path}: {message}")]
     DataDir { path: PathBuf, message: String },
+    #[error("data directory {path}: is in use by another Shoal process (its LOCK file is held)")]
+    Locked { path: PathBuf },
+    #[error("{0}")]
+    Admin(String),
     #[error("access keys: {0}")]
     Keys(String),
     #[error("storage: {0}")]
@@ -89,6 +124,11 @@ pub struct RunningNode {
     created_admin_key: Option<AccessKey>,
     shutdown: tokio::sync::oneshot::Sender<()>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
+    admin: Arc<control::Admin>,
+    /// Set to stop the control socket and the rotation schedule.
+    background_stop: tokio::sync::watch::Sender<bool>,
+    background: Vec<tokio::task::JoinHandle<()>>,
+    data_dir: PathBuf,
     _lock: fs::File,
 }
 
@@ -109,11 +149,8 @@ fn prepare_data_dir(dir: &Path) -> Result<(fs::File, bool), NodeError> {
         .write(true)
         .open(dir.join(LOCK_FILE))
         .map_err(|e| data_dir_error(dir, format!("cannot open the lock file: {e}")))?;
-    lock.try_lock().map_err(|_| {
-        data_dir_error(
-            dir,
-            "is in use by another Shoal process (its LOCK file is held)",
-        )
+    lock.try_lock().map_err(|_| NodeError::Locked {
+        path: dir.to_path_buf(),
     })?;
     let format_path = dir.join(FORMAT_FILE);
     let mut fresh = false;
@@ -161,15 +198,43 @@ fn open_key_ring(
     data_dir: &Path,
     keys_dir: &Path,
     fresh: bool,
+    kind: KeyProviderKind,
+    kms: Option<&shoal_crypto::KmsConfig>,
 ) -> Result<Arc<shoal_crypto::KeyRing>, NodeError> {
     let crypto = |e: shoal_crypto::CryptoError| NodeError::Crypto(e.to_string());
-    let provider = if fresh {
-        shoal_crypto::FileKeyProvider::open_or_create(keys_dir)
-    } else {
-        shoal_crypto::FileKeyProvider::open(keys_dir)
-    }
-    .map_err(|e| NodeError::Crypto(format!("{e} (data directory {})", data_dir.display())))?;
-    let ring = shoal_crypto::KeyRing::open_in(Arc::new(provider), data_dir).map_err(crypto)?;
+    let kms_client = kms
+        .map(|c| shoal_crypto::KmsClient::new(c).map(Arc::new))
+        .transpose()
+        .map_err(crypto)?;
+    let provider: Arc<dyn shoal_crypto::KeyProvider> = match (kind, &kms_client) {
+        (KeyProviderKind::File, _) => Arc::new(
+            if fresh {
+                shoal_crypto::FileKeyProvider::open_or_create(keys_dir)
+            } else {
+                shoal_crypto::FileKeyProvider::open(keys_dir)
+            }
+            .map_err(|e| {
+                NodeError::Crypto(format!("{e} (data directory {})", data_dir.display()))
+            })?,
+        ),
+        (KeyProviderKind::Kms, Some(client)) => {
+            let key_id = kms.and_then(|c| c.key_id.as_deref()).ok_or_else(|| {
+                NodeError::Crypto(
+                    "the KMS key provider needs a KMS key id (--kms-key-id / SHOAL_KMS_KEY_ID)"
+                        .into(),
+                )
+            })?;
+            Arc::new(shoal_crypto::KmsKeyProvider::new(client.clone(), key_id).map_err(crypto)?)
+        }
+        (KeyProviderKind::Kms, None) => {
+            return Err(NodeError::Crypto(
+                "the KMS key provider needs a KMS endpoint (--kms-endpoint / SHOAL_KMS_ENDPOINT)"
+                    .into(),
+            ));
+        }
+    };
+    let ring =
+        shoal_crypto::KeyRing::open_in_with_kms(provider, kms_client, data_dir).map_err(crypto)?;
     Ok(Arc::new(ring))
 }
 
@@ -181,14 +246,7 @@ impl Node {
     /// format; the key file or catalog cannot be read; the address cannot be bound.
     pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         let dir = config.data_dir.clone();
-        let (lock, fresh) = prepare_data_dir(&dir)?;
-        let ring = {
-            let (dir, keys_dir) = (dir.clone(), config.keys_dir.clone());
-            tokio::task::spawn_blocking(move || open_key_ring(&dir, &keys_dir, fresh))
-                .await
-                .map_err(|e| NodeError::Crypto(e.to_string()))??
-        };
-        let (keys, created_admin_key) = keys::KeyStore::open(&dir, config.admin_key.as_ref())?;
+        let (lock, ring, keys, created_admin_key) = open_dir(&config, true).await?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| NodeError::Listen {
@@ -200,24 +258,184 @@ impl Node {
             source,
         })?;
         let region = config.region.clone();
-        let backend = tokio::task::spawn_blocking(move || {
-            backend::NodeBackend::open(&dir, region, vec![addr.to_string()], keys, ring)
-        })
-        .await
-        .map_err(|e| NodeError::Storage(e.to_string()))??;
-        let api = Arc::new(shoal_api::server::Api::new(Arc::new(backend)));
+        let backend = {
+            let dir = dir.clone();
+            tokio::task::spawn_blocking(move || {
+                backend::NodeBackend::open(&dir, region, vec![addr.to_string()], keys, ring)
+            })
+            .await
+            .map_err(|e| NodeError::Storage(e.to_string()))??
+        };
+        let backend = Arc::new(backend);
+        let admin = Arc::new(control::Admin::new(Arc::clone(&backend)));
+        let control_listener = control::bind(&dir)?;
+        let api = Arc::new(shoal_api::server::Api::new(backend));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(shoal_api::server::serve(listener, api, async move {
             let _ = rx.await;
         }));
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let control = {
+            let mut stop = stop_rx.clone();
+            tokio::spawn(control::serve(
+                control_listener,
+                Arc::clone(&admin),
+                async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                },
+            ))
+        };
+        let scheduler = tokio::spawn(rotation_schedule(
+            Arc::clone(&admin),
+            config.data_key_rotation,
+            config.data_key_rotation_check,
+            stop_rx,
+        ));
         tracing::info!(%addr, data_dir = %config.data_dir.display(), region = %config.region, "Shoal node serving the DynamoDB API");
         Ok(RunningNode {
             addr,
             created_admin_key,
             shutdown: tx,
             server,
+            admin,
+            background_stop: stop_tx,
+            background: vec![control, scheduler],
+            data_dir: dir,
             _lock: lock,
         })
+    }
+}
+
+/// The open parts of a data directory: its LOCK, key ring and access keys (plus an admin key
+/// created now, if any).
+type OpenDir = (
+    fs::File,
+    Arc<shoal_crypto::KeyRing>,
+    keys::KeyStore,
+    Option<AccessKey>,
+);
+
+/// Takes the data directory (creating it if new), opens the master keys and the key ring,
+/// completes any data-key rotation a crash interrupted, and opens the access keys.
+async fn open_dir(config: &NodeConfig, create_admin: bool) -> Result<OpenDir, NodeError> {
+    let dir = config.data_dir.clone();
+    let (lock, fresh) = prepare_data_dir(&dir)?;
+    let ring = {
+        let (dir, keys_dir) = (dir.clone(), config.keys_dir.clone());
+        let (kind, kms) = (config.key_provider, config.kms.clone());
+        tokio::task::spawn_blocking(move || {
+            let ring = open_key_ring(&dir, &keys_dir, fresh, kind, kms.as_ref())?;
+            rotation::finish_interrupted_rotations(&dir, &ring)?;
+            Ok::<_, NodeError>(ring)
+        })
+        .await
+        .map_err(|e| NodeError::Crypto(e.to_string()))??
+    };
+    let (keys, created) = keys::KeyStore::open(
+        &dir,
+        ring.node_key(),
+        config.admin_key.as_ref(),
+        create_admin,
+    )?;
+    Ok((lock, ring, keys, created))
+}
+
+/// Rotates data keys older than `period`, looking every `check`, until `stop` turns true. A
+/// rotation in progress is never interrupted: shutdown waits for it.
+async fn rotation_schedule(
+    admin: Arc<control::Admin>,
+    period: Duration,
+    check: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(check.max(Duration::from_millis(100)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            // Any change (or the sender dropping) means stop.
+            _ = stop.changed() => break,
+            _ = tick.tick() => {
+                if let Err(e) = admin.rotator().rotate_due(period).await {
+                    tracing::warn!(error = %e, "scheduled data-key rotation failed; retrying at the next check");
+                }
+            }
+        }
+    }
+}
+
+/// A data directory opened by an admin command while no node serves it (`shoal keys ...`): the
+/// directory's LOCK is held until this is dropped.
+pub struct OfflineNode {
+    admin: control::Admin,
+    _lock: fs::File,
+}
+
+impl OfflineNode {
+    /// Opens the data directory of `config` (creating it if new, as a node would) without
+    /// serving it. No admin key is generated.
+    ///
+    /// # Errors
+    /// As [`Node::start`], notably [`NodeError::Locked`] when a node runs on the directory.
+    pub async fn open(config: &NodeConfig) -> Result<OfflineNode, NodeError> {
+        let (lock, ring, keys, _) = open_dir(config, false).await?;
+        let dir = config.data_dir.clone();
+        let region = config.region.clone();
+        let backend = tokio::task::spawn_blocking(move || {
+            backend::NodeBackend::open(&dir, region, Vec::new(), keys, ring)
+        })
+        .await
+        .map_err(|e| NodeError::Storage(e.to_string()))??;
+        Ok(OfflineNode {
+            admin: control::Admin::new(Arc::new(backend)),
+            _lock: lock,
+        })
+    }
+
+    /// Admin operations on the directory.
+    pub fn admin(&self) -> &control::Admin {
+        &self.admin
+    }
+}
+
+/// Runs an admin request on the data directory of `config`: through the control socket of the
+/// node serving it, or, when none does, by opening the directory (see [`OfflineNode`]).
+///
+/// # Errors
+/// The socket fails mid-request, or the directory cannot be opened. A failed request is an
+/// `Ok(`[`control::Response::Error`]`)`.
+pub async fn admin_request(
+    config: &NodeConfig,
+    request: control::Request,
+) -> Result<control::Response, NodeError> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (dir, req) = (config.data_dir.clone(), request.clone());
+        let sent = tokio::task::spawn_blocking(move || control::send(&dir, &req))
+            .await
+            .map_err(|e| NodeError::Admin(e.to_string()))?;
+        match sent {
+            Ok(response) => return Ok(response),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+                ) => {}
+            Err(e) => {
+                return Err(NodeError::Admin(format!(
+                    "the node's control socket {} failed: {e}",
+                    control::socket_path(&config.data_dir).display()
+                )));
+            }
+        }
+        // No node answers: open the directory here, unless a node holds it (starting or
+        // stopping: its socket appears or the lock goes away shortly).
+        match OfflineNode::open(config).await {
+            Ok(offline) => return Ok(offline.admin().execute(request).await),
+            Err(NodeError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(e),
+        }
     }
 }
 
@@ -225,6 +443,12 @@ impl RunningNode {
     /// The address the API is bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Admin operations (access keys, key rotation) on this node, as the control socket runs
+    /// them.
+    pub fn admin(&self) -> &Arc<control::Admin> {
+        &self.admin
     }
 
     /// The admin key generated on this start, if the data directory had none.
@@ -241,6 +465,13 @@ impl RunningNode {
             Ok(Err(e)) => tracing::warn!(error = %e, "server stopped with an error"),
             Err(e) => tracing::warn!(error = %e, "server task failed"),
         }
+        let _ = self.background_stop.send(true);
+        for task in self.background {
+            let _ = task.await;
+        }
+        // A rotation requested through the socket runs in its connection's task: let it finish.
+        let _quiet = self.admin.rotator().quiesce().await;
+        let _ = fs::remove_file(control::socket_path(&self.data_dir));
         tracing::info!("Shoal node stopped");
     }
 

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
@@ -37,14 +38,53 @@ pub struct StartArgs {
     /// Log format [default: text; config: log_format]; the level comes from SHOAL_LOG or RUST_LOG
     #[arg(long, env = "SHOAL_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Rotate each table's data key (re-encrypting its files while serving) after this many days
+    /// [default: 30; config: data_key_rotation_days]
+    #[arg(long, env = "SHOAL_DATA_KEY_ROTATION_DAYS")]
+    pub data_key_rotation_days: Option<u32>,
+    /// Data-key rotation period in seconds, for tests; overrides the days setting and checks
+    /// for due keys every period/2 (at most every minute)
+    #[arg(long, env = "SHOAL_DATA_KEY_ROTATION_SECS", hide = true)]
+    pub data_key_rotation_secs: Option<u64>,
+    /// Where the node's master key lives: file (the key directory) or kms [default: file;
+    /// config: key_provider]. KMS credentials come from AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN
+    #[arg(long, env = "SHOAL_KEY_PROVIDER", value_enum)]
+    pub key_provider: Option<KeyProviderArg>,
+    /// KMS key (key id, ARN, alias name or alias ARN) of the node's master key with
+    /// --key-provider kms [config: kms_key_id]
+    #[arg(long, env = "SHOAL_KMS_KEY_ID")]
+    pub kms_key_id: Option<String>,
+    /// KMS endpoint URL, for --key-provider kms and for tables whose SSESpecification names a
+    /// KMS key [default with --key-provider kms: https://kms.<kms region>.amazonaws.com;
+    /// config: kms_endpoint]
+    #[arg(long, env = "SHOAL_KMS_ENDPOINT")]
+    pub kms_endpoint: Option<String>,
+    /// KMS region (SigV4 scope) [default: the served region; config: kms_region]
+    #[arg(long, env = "SHOAL_KMS_REGION")]
+    pub kms_region: Option<String>,
 }
 
-/// Flags of `shoal keys ...`.
+/// `--key-provider`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyProviderArg {
+    /// Master keys in the key directory.
+    File,
+    /// The master key is a KMS key.
+    Kms,
+}
+
+/// Flags of `shoal keys ...`. With a node running on the data directory the command goes
+/// through its control socket; otherwise it opens the directory (and its key directory) itself.
 #[derive(Args, Debug, Default, Clone)]
 pub struct KeysArgs {
     /// Data directory of the node [default: ./shoal-data]
     #[arg(long, env = "SHOAL_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Master-key directory, used when no node runs on the data directory [default: ./shoal-keys]
+    #[arg(long, env = "SHOAL_KEYS_DIR")]
+    pub keys_dir: Option<PathBuf>,
     /// TOML config file (its data_dir is used)
     #[arg(long, env = "SHOAL_CONFIG")]
     pub config: Option<PathBuf>,
@@ -59,6 +99,11 @@ pub struct FileConfig {
     pub keys_dir: Option<PathBuf>,
     pub region: Option<String>,
     pub log_format: Option<LogFormat>,
+    pub data_key_rotation_days: Option<u32>,
+    pub key_provider: Option<KeyProviderArg>,
+    pub kms_key_id: Option<String>,
+    pub kms_endpoint: Option<String>,
+    pub kms_region: Option<String>,
 }
 
 impl FileConfig {
@@ -81,6 +126,8 @@ pub struct Settings {
 /// Composes flags/env (already merged by clap), the config file and defaults, and validates.
 pub fn resolve(args: &StartArgs) -> anyhow::Result<Settings> {
     let file = FileConfig::load(args.config.as_deref())?;
+    let (data_key_rotation, data_key_rotation_check) = rotation_period(args, &file)?;
+    let (key_provider, kms) = kms_settings(args, &file)?;
     let defaults = shoal_node::NodeConfig::default();
     let region = args
         .region
@@ -95,6 +142,11 @@ pub fn resolve(args: &StartArgs) -> anyhow::Result<Settings> {
         anyhow::bail!("invalid region '{region}': expected something like us-east-1");
     }
     let admin_key = admin_key_from_env()?;
+    let defaults_rest = shoal_node::NodeConfig {
+        key_provider,
+        kms,
+        ..shoal_node::NodeConfig::default()
+    };
     Ok(Settings {
         node: shoal_node::NodeConfig {
             listen: args.listen.or(file.listen).unwrap_or(defaults.listen),
@@ -110,9 +162,82 @@ pub fn resolve(args: &StartArgs) -> anyhow::Result<Settings> {
                 .unwrap_or(defaults.keys_dir),
             region,
             admin_key,
+            data_key_rotation,
+            data_key_rotation_check,
+            ..defaults_rest
         },
         log_format: args.log_format.or(file.log_format).unwrap_or_default(),
     })
+}
+
+/// The data-key rotation period and how often to check for due keys.
+fn rotation_period(args: &StartArgs, file: &FileConfig) -> anyhow::Result<(Duration, Duration)> {
+    const MINUTE: Duration = Duration::from_secs(60);
+    if let Some(secs) = args.data_key_rotation_secs {
+        if secs == 0 {
+            anyhow::bail!("--data-key-rotation-secs must be at least 1");
+        }
+        let period = Duration::from_secs(secs);
+        return Ok((
+            period,
+            (period / 2).clamp(Duration::from_millis(500), MINUTE),
+        ));
+    }
+    let days = args
+        .data_key_rotation_days
+        .or(file.data_key_rotation_days)
+        .unwrap_or(30);
+    if days == 0 {
+        anyhow::bail!("data_key_rotation_days must be at least 1");
+    }
+    Ok((Duration::from_secs(u64::from(days) * 24 * 3600), MINUTE))
+}
+
+/// The key provider and the KMS settings: KMS is configured when the provider is `kms` or a KMS
+/// endpoint is given; its credentials come from the standard AWS_* environment variables.
+fn kms_settings(
+    args: &StartArgs,
+    file: &FileConfig,
+) -> anyhow::Result<(shoal_node::KeyProviderKind, Option<shoal_node::KmsConfig>)> {
+    let provider = args
+        .key_provider
+        .or(file.key_provider)
+        .unwrap_or(KeyProviderArg::File);
+    let key_id = args.kms_key_id.clone().or(file.kms_key_id.clone());
+    let endpoint = args.kms_endpoint.clone().or(file.kms_endpoint.clone());
+    let kms_region = args
+        .kms_region
+        .clone()
+        .or(file.kms_region.clone())
+        .or(args.region.clone())
+        .or(file.region.clone())
+        .unwrap_or_else(|| shoal_node::NodeConfig::default().region);
+    let kind = match provider {
+        KeyProviderArg::File => shoal_node::KeyProviderKind::File,
+        KeyProviderArg::Kms => {
+            if key_id.is_none() {
+                anyhow::bail!("--key-provider kms needs --kms-key-id (or SHOAL_KMS_KEY_ID)");
+            }
+            shoal_node::KeyProviderKind::Kms
+        }
+    };
+    let endpoint = match (endpoint, kind) {
+        (Some(e), _) => e,
+        (None, shoal_node::KeyProviderKind::Kms) => {
+            format!("https://kms.{kms_region}.amazonaws.com")
+        }
+        (None, _) => return Ok((kind, None)),
+    };
+    let credentials = shoal_node::KmsCredentials::from_env()?;
+    Ok((
+        kind,
+        Some(shoal_node::KmsConfig {
+            endpoint,
+            region: kms_region,
+            key_id,
+            credentials,
+        }),
+    ))
 }
 
 /// `SHOAL_ADMIN_ACCESS_KEY_ID` and `SHOAL_ADMIN_SECRET_ACCESS_KEY`, both or neither.
@@ -132,12 +257,23 @@ fn admin_key_from_env() -> anyhow::Result<Option<shoal_node::AccessKey>> {
     }
 }
 
-/// The data directory `shoal keys` works on.
-pub fn keys_data_dir(args: &KeysArgs) -> anyhow::Result<PathBuf> {
+/// The node configuration `shoal keys` works with: the data directory and, for when no node
+/// runs, the key directory (flags, then environment, then the config file, then defaults).
+pub fn keys_node_config(args: &KeysArgs) -> anyhow::Result<shoal_node::NodeConfig> {
     let file = FileConfig::load(args.config.as_deref())?;
-    Ok(args
-        .data_dir
-        .clone()
-        .or(file.data_dir)
-        .unwrap_or_else(|| shoal_node::NodeConfig::default().data_dir))
+    let defaults = shoal_node::NodeConfig::default();
+    Ok(shoal_node::NodeConfig {
+        data_dir: args
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or(defaults.data_dir.clone()),
+        keys_dir: args
+            .keys_dir
+            .clone()
+            .or(file.keys_dir)
+            .unwrap_or(defaults.keys_dir.clone()),
+        region: file.region.unwrap_or(defaults.region.clone()),
+        ..defaults
+    })
 }

@@ -29,7 +29,8 @@ enum Command {
     /// Load-test a DynamoDB-compatible endpoint (Shoal or any other) and report latency and
     /// throughput; one JSON line on stdout, a summary on stderr.
     Bench(Box<shoal_bench::BenchArgs>),
-    /// Manage access keys (takes effect on a running node within a second).
+    /// Manage access keys and rotate encryption keys (through the running node's control
+    /// socket, or directly on the data directory when no node runs).
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
@@ -46,6 +47,18 @@ enum KeysCommand {
     Delete {
         /// The access key id to delete.
         id: String,
+        #[command(flatten)]
+        args: KeysArgs,
+    },
+    /// Rotate the master key: re-wrap every data key with a new master key, then destroy the
+    /// old one. No data file is rewritten; the node keeps serving.
+    RotateMaster(KeysArgs),
+    /// Rotate data keys now: re-encrypt the files of one table (or every table) under a new data
+    /// key while the node keeps serving.
+    RotateData {
+        /// Only this table [default: every table]
+        #[arg(long)]
+        table: Option<String>,
         #[command(flatten)]
         args: KeysArgs,
     },
@@ -135,31 +148,78 @@ fn bench(args: shoal_bench::BenchArgs) -> anyhow::Result<()> {
 }
 
 fn keys(command: KeysCommand) -> anyhow::Result<()> {
-    match command {
-        KeysCommand::Create(args) => {
-            let key = shoal_node::keys::create_key(&config::keys_data_dir(&args)?)?;
-            println!("AWS_ACCESS_KEY_ID={}", key.id);
-            println!("AWS_SECRET_ACCESS_KEY={}", key.secret);
+    use shoal_node::control::{Request, Response};
+    let (args, request) = match command {
+        KeysCommand::Create(args) => (args, Request::CreateKey),
+        KeysCommand::List(args) => (args, Request::ListKeys),
+        KeysCommand::Delete { id, args } => (args, Request::DeleteKey { id }),
+        KeysCommand::RotateMaster(args) => (args, Request::RotateMaster),
+        KeysCommand::RotateData { table, args } => (args, Request::RotateData { table }),
+    };
+    let config = config::keys_node_config(&args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let deleted = match &request {
+        Request::DeleteKey { id } => Some(id.clone()),
+        _ => None,
+    };
+    let response = runtime.block_on(shoal_node::admin_request(&config, request))?;
+    match &response {
+        Response::KeyCreated { id, secret } => {
+            println!("AWS_ACCESS_KEY_ID={id}");
+            println!("AWS_SECRET_ACCESS_KEY={secret}");
         }
-        KeysCommand::List(args) => {
-            for (id, created, admin) in shoal_node::keys::list_keys(&config::keys_data_dir(&args)?)?
-            {
-                let created = time::OffsetDateTime::from_unix_timestamp(created as i64)
+        Response::Keys { keys } => {
+            for key in keys {
+                let created = i64::try_from(key.created)
                     .ok()
+                    .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
                     .and_then(|t| {
                         t.format(&time::format_description::well_known::Rfc3339)
                             .ok()
                     })
                     .unwrap_or_default();
-                println!("{id}\t{created}{}", if admin { "\tadmin" } else { "" });
+                println!(
+                    "{}\t{created}{}",
+                    key.id,
+                    if key.admin { "\tadmin" } else { "" }
+                );
             }
         }
-        KeysCommand::Delete { id, args } => {
-            if !shoal_node::keys::delete_key(&config::keys_data_dir(&args)?, &id)? {
+        Response::KeyDeleted { existed } => {
+            let id = deleted.unwrap_or_default();
+            if !existed {
                 anyhow::bail!("no access key {id}");
             }
             println!("deleted {id}");
         }
+        Response::MasterRotated(r) => {
+            println!("old master key: {}", r.old_key_id);
+            println!("new master key: {}", r.new_key_id);
+            println!(
+                "re-wrapped the node key and the data keys of {} table(s); retired: {}",
+                r.tables,
+                if r.retired.is_empty() {
+                    "none".to_string()
+                } else {
+                    r.retired.join(", ")
+                }
+            );
+        }
+        Response::DataRotated { tables } => {
+            if tables.is_empty() {
+                println!("no table to rotate");
+            }
+            for t in tables {
+                println!(
+                    "rotated the data key of {} ({} partition file(s) re-encrypted in {} ms)",
+                    t.table, t.partitions, t.millis
+                );
+            }
+        }
+        Response::Error { message } => anyhow::bail!("{message}"),
     }
     Ok(())
 }
