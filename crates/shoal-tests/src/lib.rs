@@ -27,6 +27,7 @@
 mod attrs;
 mod errors;
 mod helpers;
+pub mod moto;
 mod node;
 mod process;
 mod raw;

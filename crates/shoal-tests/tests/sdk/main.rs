@@ -12,6 +12,7 @@ mod items;
 mod key_dir;
 mod persistence;
 mod protocol;
+mod sse;
 mod tables;
 mod types;
 mod validation;
