@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use shoal_expr::{Condition, SortKeyCondition};
 use shoal_storage::{Applied, ApplyError, Command, Page};
+use shoal_types::index::IndexDef;
 use shoal_types::key::KeySchema;
 use shoal_types::{AttributeValue, Item, ScalarType};
 
@@ -96,6 +97,12 @@ pub struct TableMeta {
     /// key when [`Backend::replace_table`] changes this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sse: Option<TableSse>,
+    /// Secondary indexes (local and global), in creation order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub indexes: Vec<IndexDef>,
+    /// The id the next new index gets ([`IndexDef::id`]s are never reused).
+    #[serde(default)]
+    pub next_index_id: u32,
 }
 
 /// Item count and size of a table, summed over its partitions.
@@ -147,6 +154,8 @@ pub struct QueryRequest {
     pub byte_limit: usize,
     pub filter: Option<Condition>,
     pub consistent: bool,
+    /// Query this secondary index ([`IndexDef::id`]) instead of the table.
+    pub index: Option<u32>,
 }
 
 /// A Scan of a range of the partition-key hash space (one parallel-scan segment, or all of it).
@@ -161,6 +170,8 @@ pub struct ScanRequest {
     pub byte_limit: usize,
     pub filter: Option<Condition>,
     pub consistent: bool,
+    /// Scan this secondary index ([`IndexDef::id`]) instead of the table.
+    pub index: Option<u32>,
 }
 
 /// A node as the API sees it.
@@ -196,6 +207,10 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The table's item count and size.
     async fn table_stats(&self, name: &str) -> Result<TableStats, BackendError>;
+
+    /// Item count and size of one secondary index ([`IndexDef::id`]) of the table
+    /// (`ItemCount`, `IndexSizeBytes`).
+    async fn index_stats(&self, name: &str, index: u32) -> Result<TableStats, BackendError>;
 
     /// All table names, sorted.
     async fn list_tables(&self) -> Result<Vec<String>, BackendError>;

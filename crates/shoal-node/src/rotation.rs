@@ -494,6 +494,8 @@ mod tests {
             tags: Vec::new(),
             version: 1,
             sse: None,
+            indexes: Vec::new(),
+            next_index_id: 1,
         }
     }
 

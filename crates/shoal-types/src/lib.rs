@@ -43,6 +43,7 @@
 
 pub mod codec;
 pub mod error;
+pub mod index;
 pub mod json;
 pub mod key;
 pub mod number;

@@ -290,6 +290,7 @@ pub async fn query(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> 
                 byte_limit: PAGE_BYTES,
                 filter,
                 consistent: params.consistent,
+                index: None,
             },
         )
         .await
@@ -427,6 +428,7 @@ pub async fn scan(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> {
                 byte_limit: PAGE_BYTES,
                 filter,
                 consistent: params.consistent,
+                index: None,
             },
         )
         .await

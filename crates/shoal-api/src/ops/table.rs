@@ -364,6 +364,8 @@ pub async fn create_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
         tags,
         version: 1,
         sse,
+        indexes: Vec::new(),
+        next_index_id: 1,
     };
     let stored = ctx
         .backend

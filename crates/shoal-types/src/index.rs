@@ -1,0 +1,216 @@
+//! Secondary index definitions shared by the API, storage and node layers.
+//!
+//! A table has up to 5 local secondary indexes (LSI: the table's partition key, another sort key,
+//! stored in the base partition and written in the same apply as the item) and up to 20 global
+//! secondary indexes (GSI: their own partition and sort keys, stored as a separately partitioned
+//! index table, updated asynchronously through a durable outbox).
+
+use serde::{Deserialize, Serialize};
+
+use crate::Item;
+use crate::key::KeySchema;
+
+/// Local or global.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IndexKind {
+    /// `LocalSecondaryIndexes`: same partition key as the table, stored with the base items.
+    Local,
+    /// `GlobalSecondaryIndexes`: own keys, own partitions, eventually consistent.
+    Global,
+}
+
+/// `ProjectionType`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProjectionType {
+    /// Only the table's and the index's key attributes.
+    KeysOnly,
+    /// The key attributes plus [`Projection::non_key_attributes`].
+    Include,
+    /// Every attribute.
+    All,
+}
+
+impl ProjectionType {
+    /// The DynamoDB name (`KEYS_ONLY`, `INCLUDE`, `ALL`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProjectionType::KeysOnly => "KEYS_ONLY",
+            ProjectionType::Include => "INCLUDE",
+            ProjectionType::All => "ALL",
+        }
+    }
+}
+
+/// `Projection`: which attributes an index entry carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Projection {
+    pub kind: ProjectionType,
+    /// `NonKeyAttributes` (only with [`ProjectionType::Include`]), in the order given.
+    #[serde(default)]
+    pub non_key_attributes: Vec<String>,
+}
+
+/// `IndexStatus` of a global secondary index (local indexes are always active).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IndexStatus {
+    /// Being created; with `backfilling` while existing items are copied in.
+    Creating,
+    Active,
+    Deleting,
+}
+
+impl IndexStatus {
+    /// The DynamoDB name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IndexStatus::Creating => "CREATING",
+            IndexStatus::Active => "ACTIVE",
+            IndexStatus::Deleting => "DELETING",
+        }
+    }
+}
+
+/// One secondary index of a table, as stored in the catalog and handed to storage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexDef {
+    /// Unique within the table, never reused (a deleted index's entries may linger until
+    /// cleaned); storage keys index entries by it.
+    pub id: u32,
+    /// `IndexName`.
+    pub name: String,
+    pub kind: IndexKind,
+    /// The index's key schema (for an LSI the partition key is the table's).
+    pub key_schema: KeySchema,
+    pub projection: Projection,
+    pub status: IndexStatus,
+    /// True while a new GSI is being backfilled (`Backfilling` in DescribeTable).
+    #[serde(default)]
+    pub backfilling: bool,
+}
+
+impl IndexDef {
+    /// The index entry of `item`, or `None` when the item lacks one of the index's key
+    /// attributes or has it with another type (sparse index: the item is not indexed).
+    ///
+    /// The entry holds the table's key attributes, the index's key attributes and the projected
+    /// attributes.
+    pub fn entry(&self, table: &KeySchema, item: &Item) -> Option<Item> {
+        for attr in self.key_schema.attrs() {
+            let v = item.get(&attr.name)?;
+            if v.scalar_type() != Some(attr.ty) {
+                return None;
+            }
+        }
+        let keep = |name: &str| {
+            table.is_key_attr(name)
+                || self.key_schema.is_key_attr(name)
+                || match self.projection.kind {
+                    ProjectionType::All => true,
+                    ProjectionType::KeysOnly => false,
+                    ProjectionType::Include => {
+                        self.projection.non_key_attributes.iter().any(|a| a == name)
+                    }
+                }
+        };
+        Some(
+            item.iter()
+                .filter(|(name, _)| keep(name))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::KeyAttr;
+    use crate::{AttributeValue, ScalarType};
+
+    fn attr(name: &str, ty: ScalarType) -> KeyAttr {
+        KeyAttr {
+            name: name.to_string(),
+            ty,
+        }
+    }
+
+    fn def(kind: ProjectionType, include: &[&str]) -> IndexDef {
+        IndexDef {
+            id: 1,
+            name: "by_city".to_string(),
+            kind: IndexKind::Global,
+            key_schema: KeySchema {
+                hash: attr("city", ScalarType::S),
+                range: Some(attr("age", ScalarType::N)),
+            },
+            projection: Projection {
+                kind,
+                non_key_attributes: include.iter().map(|s| s.to_string()).collect(),
+            },
+            status: IndexStatus::Active,
+            backfilling: false,
+        }
+    }
+
+    fn table() -> KeySchema {
+        KeySchema {
+            hash: attr("pk", ScalarType::S),
+            range: None,
+        }
+    }
+
+    fn item(pairs: &[(&str, AttributeValue)]) -> Item {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    }
+
+    fn s(v: &str) -> AttributeValue {
+        AttributeValue::S(v.to_string())
+    }
+
+    fn n(v: &str) -> AttributeValue {
+        AttributeValue::N(v.parse().unwrap())
+    }
+
+    #[test]
+    fn projections_keep_exactly_their_attributes() {
+        let it = item(&[
+            ("pk", s("a")),
+            ("city", s("Oslo")),
+            ("age", n("3")),
+            ("name", s("x")),
+            ("other", s("y")),
+        ]);
+        let keys: Vec<_> = def(ProjectionType::KeysOnly, &[])
+            .entry(&table(), &it)
+            .unwrap()
+            .into_keys()
+            .collect();
+        assert_eq!(keys, ["age", "city", "pk"]);
+        let keys: Vec<_> = def(ProjectionType::Include, &["name"])
+            .entry(&table(), &it)
+            .unwrap()
+            .into_keys()
+            .collect();
+        assert_eq!(keys, ["age", "city", "name", "pk"]);
+        assert_eq!(def(ProjectionType::All, &[]).entry(&table(), &it), Some(it));
+    }
+
+    #[test]
+    fn items_without_the_index_keys_are_not_indexed() {
+        let d = def(ProjectionType::All, &[]);
+        assert_eq!(
+            d.entry(&table(), &item(&[("pk", s("a")), ("city", s("Oslo"))])),
+            None
+        );
+        assert_eq!(
+            d.entry(
+                &table(),
+                &item(&[("pk", s("a")), ("city", n("1")), ("age", n("1"))])
+            ),
+            None
+        );
+    }
+}
