@@ -40,7 +40,7 @@ pub struct Applied {
     pub new: Option<Item>,
 }
 
-/// Why a command was not applied. For the first two variants nothing was written and the
+/// Why a command was not applied. For every variant but `Storage` nothing was written and the
 /// outcome is deterministic (every replica rejects it the same way).
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -49,9 +49,15 @@ pub enum ApplyError {
     #[error("The conditional request failed")]
     ConditionalCheckFailed { item: Option<Item> },
     /// A runtime error of the update (the expression error's message), a key attribute changed
-    /// by an update, a missing key attribute, or an item over 400 KB. The message is DynamoDB's.
+    /// by an update, a missing key attribute, an item over 400 KB, or a secondary index key
+    /// attribute of the wrong type or empty (`IndexDef::check_item`). The message is DynamoDB's.
     #[error("{0}")]
     Validation(String),
+    /// The write would grow an item collection (the items of one partition key and their local
+    /// secondary index entries) of a table with local secondary indexes beyond 10 GB
+    /// (`ItemCollectionSizeLimitExceededException`). Writes that shrink it are still accepted.
+    #[error("Item collection size limit exceeded")]
+    ItemCollectionSizeLimitExceeded,
     /// The engine failed; the command's effect is unknown to the caller and its index was not
     /// recorded, so it may be applied again.
     #[error(transparent)]

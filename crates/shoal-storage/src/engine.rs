@@ -5,6 +5,24 @@ use crate::StorageError;
 /// A key and its value, as returned by [`Engine::scan`].
 pub type Entry = (Vec<u8>, Vec<u8>);
 
+/// One of the engine's separate keyspaces. Keys of different spaces never collide or mix in a
+/// scan; a [`WriteBatch`] writes any of them atomically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Space {
+    /// Items (storage keys `hash ‖ pk ‖ sk`) and the partition's metadata (keys shorter than
+    /// 8 bytes). What [`Engine::get`] and [`Engine::scan`] read.
+    Items,
+    /// Secondary index entries (`index_id ‖ index key ‖ table key`) and per-index metadata.
+    Index,
+    /// The outbox of global secondary index updates, keyed by sequence number (u64 BE).
+    Outbox,
+}
+
+impl Space {
+    /// Every space, in a fixed order.
+    pub const ALL: [Space; 3] = [Space::Items, Space::Index, Space::Outbox];
+}
+
 /// A storage engine: an ordered map of byte keys to byte values with atomic batches.
 /// One per partition replica.
 ///
@@ -12,14 +30,16 @@ pub type Entry = (Vec<u8>, Vec<u8>);
 /// Implementations: [`crate::SqlCipherEngine`] (encrypted file, production) and
 /// [`crate::MemEngine`] (tests).
 pub trait Engine: Send + Sync + 'static {
-    /// The value stored under `key`, if any.
+    /// The value stored under `key` in [`Space::Items`], if any.
     ///
     /// # Errors
     /// I/O or database failures.
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        self.get_in(Space::Items, key)
+    }
 
-    /// Entries with `start <= key < end` (`None` = unbounded), ascending or (when `reverse`)
-    /// descending, at most `limit` of them.
+    /// Entries of [`Space::Items`] with `start <= key < end` (`None` = unbounded), ascending or
+    /// (when `reverse`) descending, at most `limit` of them.
     ///
     /// # Errors
     /// I/O or database failures.
@@ -29,10 +49,32 @@ pub trait Engine: Send + Sync + 'static {
         end: Option<&[u8]>,
         reverse: bool,
         limit: usize,
+    ) -> Result<Vec<Entry>, StorageError> {
+        self.scan_in(Space::Items, start, end, reverse, limit)
+    }
+
+    /// The value stored under `key` in `space`, if any.
+    ///
+    /// # Errors
+    /// I/O or database failures.
+    fn get_in(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
+
+    /// As [`Engine::scan`], in `space`.
+    ///
+    /// # Errors
+    /// I/O or database failures.
+    fn scan_in(
+        &self,
+        space: Space,
+        start: Option<&[u8]>,
+        end: Option<&[u8]>,
+        reverse: bool,
+        limit: usize,
     ) -> Result<Vec<Entry>, StorageError>;
 
-    /// Applies all puts and deletes atomically and records `applied_index` in the same
-    /// transaction. Deletes are applied before puts, so a key in both ends up with its put value.
+    /// Applies all puts and deletes (of every space) atomically and records `applied_index` in
+    /// the same transaction. Within a space, deletes are applied before puts, so a key in both
+    /// ends up with its put value.
     /// Durable (fsync'd) before it returns when the engine was opened with [`Durability::Sync`].
     ///
     /// # Errors
@@ -58,10 +100,14 @@ pub trait Engine: Send + Sync + 'static {
 /// A set of puts and deletes written atomically, stamped with the Raft index it applies.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriteBatch {
-    /// Keys to set (inserted or overwritten).
+    /// Keys of [`Space::Items`] to set (inserted or overwritten).
     pub puts: Vec<(Vec<u8>, Vec<u8>)>,
-    /// Keys to remove (absent keys are ignored).
+    /// Keys of [`Space::Items`] to remove (absent keys are ignored).
     pub deletes: Vec<Vec<u8>>,
+    /// Keys of the other spaces to set.
+    pub space_puts: Vec<(Space, Vec<u8>, Vec<u8>)>,
+    /// Keys of the other spaces to remove.
+    pub space_deletes: Vec<(Space, Vec<u8>)>,
     /// The index recorded as applied in the same transaction.
     pub applied_index: u64,
 }
@@ -70,27 +116,77 @@ impl WriteBatch {
     /// An empty batch that only records `applied_index`.
     pub fn new(applied_index: u64) -> Self {
         WriteBatch {
-            puts: Vec::new(),
-            deletes: Vec::new(),
             applied_index,
+            ..WriteBatch::default()
         }
     }
 
-    /// Adds a put.
+    /// Adds a put in [`Space::Items`].
     pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> &mut Self {
         self.puts.push((key, value));
         self
     }
 
-    /// Adds a delete.
+    /// Adds a delete in [`Space::Items`].
     pub fn delete(&mut self, key: Vec<u8>) -> &mut Self {
         self.deletes.push(key);
         self
     }
 
+    /// Adds a put in `space`.
+    pub fn put_in(&mut self, space: Space, key: Vec<u8>, value: Vec<u8>) -> &mut Self {
+        match space {
+            Space::Items => self.puts.push((key, value)),
+            other => self.space_puts.push((other, key, value)),
+        }
+        self
+    }
+
+    /// Adds a delete in `space`.
+    pub fn delete_in(&mut self, space: Space, key: Vec<u8>) -> &mut Self {
+        match space {
+            Space::Items => self.deletes.push(key),
+            other => self.space_deletes.push((other, key)),
+        }
+        self
+    }
+
+    /// The puts of `space`, in insertion order.
+    pub fn puts_in(&self, space: Space) -> impl Iterator<Item = (&[u8], &[u8])> {
+        let items = self
+            .puts
+            .iter()
+            .filter(move |_| space == Space::Items)
+            .map(|(k, v)| (k.as_slice(), v.as_slice()));
+        let others = self
+            .space_puts
+            .iter()
+            .filter(move |(s, _, _)| *s == space && space != Space::Items)
+            .map(|(_, k, v)| (k.as_slice(), v.as_slice()));
+        items.chain(others)
+    }
+
+    /// The deletes of `space`, in insertion order.
+    pub fn deletes_in(&self, space: Space) -> impl Iterator<Item = &[u8]> {
+        let items = self
+            .deletes
+            .iter()
+            .filter(move |_| space == Space::Items)
+            .map(Vec::as_slice);
+        let others = self
+            .space_deletes
+            .iter()
+            .filter(move |(s, _)| *s == space && space != Space::Items)
+            .map(|(_, k)| k.as_slice());
+        items.chain(others)
+    }
+
     /// True when the batch changes no key (it still records its index).
     pub fn is_empty(&self) -> bool {
-        self.puts.is_empty() && self.deletes.is_empty()
+        self.puts.is_empty()
+            && self.deletes.is_empty()
+            && self.space_puts.is_empty()
+            && self.space_deletes.is_empty()
     }
 }
 

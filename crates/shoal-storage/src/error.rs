@@ -55,6 +55,9 @@ pub enum StorageError {
     /// A key passed to a read does not carry the table's key attributes with their schema types.
     #[error("invalid key: {0}")]
     InvalidKey(String),
+    /// The secondary index id is not set on the partition (or not of the kind required).
+    #[error("unknown secondary index id {0}")]
+    UnknownIndex(u32),
 }
 
 impl StorageError {
@@ -111,6 +114,7 @@ impl StorageError {
                 },
             },
             StorageError::InvalidKey(m) => StorageError::InvalidKey(m.clone()),
+            StorageError::UnknownIndex(id) => StorageError::UnknownIndex(*id),
         }
     }
 

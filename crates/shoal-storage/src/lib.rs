@@ -9,9 +9,16 @@
 //!   [`Partition::query`] ([`QuerySpec`]) and [`Partition::scan`] ([`ScanSpec`]) read [`Page`]s
 //!   with DynamoDB's paging rules; [`Partition::stats`] gives exact [`PartitionStats`].
 //!
+//! - Secondary indexes ([`Partition::set_indexes`]): local index entries are written in the
+//!   same engine write as their item ([`Space::Index`]) and read with
+//!   [`Partition::query_index`] / [`Partition::scan_index`]; changes of global index entries
+//!   go to a durable outbox ([`Space::Outbox`], [`OutboxRecord`]) in the same write, from which
+//!   the node ships them to [`IndexPartition`]s ([`IndexPartition::apply_outbox`], idempotent).
+//!
 //! Storage keys are `shoal_types::key::encode_key(hash, pk, sk)`: one partition key's items
-//! are contiguous and ordered by sort key, and key order is hash order. Engine keys shorter
-//! than 8 bytes are reserved for the partition's own metadata (its stats).
+//! are contiguous and ordered by sort key, and key order is hash order. Engine keys of
+//! [`Space::Items`] shorter than 8 bytes are reserved for the partition's own metadata (its
+//! stats, the last outbox seq).
 //!
 //! ```
 //! use shoal_storage::{Command, MemEngine, Partition};
@@ -29,19 +36,26 @@
 mod command;
 mod engine;
 mod error;
+mod gsi;
+mod index;
 mod mem;
+mod outbox;
 mod partition;
 mod range;
 mod read;
 mod rekey;
+mod secondary;
 mod sqlcipher;
 mod stats;
 
 pub use command::{Applied, ApplyError, Command};
-pub use engine::{Durability, Engine, Entry, WriteBatch};
+pub use engine::{Durability, Engine, Entry, Space, WriteBatch};
 pub use error::StorageError;
+pub use gsi::IndexPartition;
+pub use index::entry_key_hash;
 pub use mem::MemEngine;
-pub use partition::Partition;
+pub use outbox::OutboxRecord;
+pub use partition::{MAX_ITEM_COLLECTION_SIZE, Partition};
 pub use read::{Page, QuerySpec, ScanSpec};
 pub use sqlcipher::SqlCipherEngine;
 pub use stats::PartitionStats;

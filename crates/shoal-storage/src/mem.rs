@@ -5,7 +5,7 @@ use std::ops::Bound;
 
 use parking_lot::RwLock;
 
-use crate::{Engine, Entry, StorageError, WriteBatch};
+use crate::{Engine, Entry, Space, StorageError, WriteBatch};
 
 /// An [`Engine`] on a `BTreeMap` under a `RwLock`. Same semantics as the SQLCipher engine,
 /// nothing persisted. Never fails.
@@ -16,8 +16,17 @@ pub struct MemEngine {
 
 #[derive(Debug, Default)]
 struct MemState {
-    map: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// One map per [`Space`], in [`Space::ALL`] order.
+    maps: [BTreeMap<Vec<u8>, Vec<u8>>; 3],
     applied_index: u64,
+}
+
+fn slot(space: Space) -> usize {
+    match space {
+        Space::Items => 0,
+        Space::Index => 1,
+        Space::Outbox => 2,
+    }
 }
 
 impl MemEngine {
@@ -28,12 +37,13 @@ impl MemEngine {
 }
 
 impl Engine for MemEngine {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(self.inner.read().map.get(key).cloned())
+    fn get_in(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.inner.read().maps[slot(space)].get(key).cloned())
     }
 
-    fn scan(
+    fn scan_in(
         &self,
+        space: Space,
         start: Option<&[u8]>,
         end: Option<&[u8]>,
         reverse: bool,
@@ -47,7 +57,7 @@ impl Engine for MemEngine {
         let lower = start.map_or(Bound::Unbounded, Bound::Included);
         let upper = end.map_or(Bound::Unbounded, Bound::Excluded);
         let state = self.inner.read();
-        let range = state.map.range::<[u8], _>((lower, upper));
+        let range = state.maps[slot(space)].range::<[u8], _>((lower, upper));
         let clone = |(k, v): (&Vec<u8>, &Vec<u8>)| (k.clone(), v.clone());
         Ok(if reverse {
             range.rev().take(limit).map(clone).collect()
@@ -58,11 +68,14 @@ impl Engine for MemEngine {
 
     fn write(&self, batch: &WriteBatch) -> Result<(), StorageError> {
         let mut state = self.inner.write();
-        for key in &batch.deletes {
-            state.map.remove(key);
-        }
-        for (key, value) in &batch.puts {
-            state.map.insert(key.clone(), value.clone());
+        for space in Space::ALL {
+            let map = &mut state.maps[slot(space)];
+            for key in batch.deletes_in(space) {
+                map.remove(key);
+            }
+            for (key, value) in batch.puts_in(space) {
+                map.insert(key.to_vec(), value.to_vec());
+            }
         }
         state.applied_index = batch.applied_index;
         Ok(())

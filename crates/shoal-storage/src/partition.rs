@@ -1,15 +1,27 @@
 //! [`Partition`]: one replica of one table partition, and its `apply` state machine.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 use shoal_types::Item;
 use shoal_types::codec::{decode_item, encode_item};
+use shoal_types::index::{IndexDef, IndexKind, IndexStatus};
 use shoal_types::key::KeySchema;
 use shoal_types::size::{MAX_ITEM_SIZE, item_size};
 
-use crate::stats::STATS_KEY;
-use crate::{Applied, ApplyError, Command, Engine, PartitionStats, StorageError, WriteBatch};
+use crate::index::{EntryOf, collection_key, entry_size, stats_key};
+use crate::outbox::outbox_key;
+use crate::stats::{OUTBOX_SEQ_KEY, STATS_KEY, to_u64};
+
+use crate::{
+    Applied, ApplyError, Command, Engine, OutboxRecord, PartitionStats, Space, StorageError,
+    WriteBatch,
+};
+
+/// The largest item collection (the items of one partition key and their local secondary index
+/// entries) of a table with local secondary indexes: 10 GB.
+pub const MAX_ITEM_COLLECTION_SIZE: u64 = 10 * 1024 * 1024 * 1024;
 
 /// One partition replica of one table: items stored in an [`Engine`] under their storage keys
 /// (`shoal_types::key::encode_key`), values in `shoal_types::codec`'s binary encoding.
@@ -21,14 +33,40 @@ use crate::{Applied, ApplyError, Command, Engine, PartitionStats, StorageError, 
 pub struct Partition {
     pub(crate) engine: Box<dyn Engine>,
     pub(crate) schema: KeySchema,
-    apply_lock: Mutex<()>,
-    state: RwLock<State>,
+    pub(crate) apply_lock: Mutex<()>,
+    pub(crate) state: RwLock<State>,
+    /// The table's secondary indexes ([`Partition::set_indexes`]).
+    pub(crate) indexes: RwLock<Arc<Vec<IndexDef>>>,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct State {
-    applied_index: u64,
-    stats: PartitionStats,
+#[derive(Debug, Clone, Default)]
+pub(crate) struct State {
+    pub(crate) applied_index: u64,
+    pub(crate) stats: PartitionStats,
+    /// The last outbox seq assigned (0: none yet), once loaded by `set_indexes` (the outbox is
+    /// only written while global indexes are set).
+    pub(crate) outbox_seq: u64,
+    pub(crate) outbox_loaded: bool,
+    /// Entry count and bytes of each local secondary index set so far.
+    pub(crate) index_stats: HashMap<u32, PartitionStats>,
+}
+
+/// Whether a write maintains `def`'s entries: local indexes always, global ones while creating
+/// or active (a deleting index is ignored).
+fn maintained(def: &IndexDef) -> bool {
+    def.status != IndexStatus::Deleting
+}
+
+/// Everything a batch writes besides the items, accumulated command by command.
+#[derive(Default)]
+struct Pending {
+    /// Entry key (or metadata key) in [`Space::Index`] → its value after the batch
+    /// (`None` = deleted).
+    index: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Item collection counter key → size after the batch.
+    collections: HashMap<Vec<u8>, u64>,
+    /// Outbox records, in seq order.
+    outbox: Vec<OutboxRecord>,
 }
 
 /// What a command will do, decided against the current state.
@@ -45,7 +83,7 @@ enum Decision {
 
 impl std::fmt::Debug for Partition {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let state = *self.state.read();
+        let state = self.state.read().clone();
         f.debug_struct("Partition")
             .field("schema", &self.schema)
             .field("applied_index", &state.applied_index)
@@ -73,7 +111,11 @@ impl Partition {
             state: RwLock::new(State {
                 applied_index,
                 stats,
+                outbox_seq: 0,
+                outbox_loaded: false,
+                index_stats: HashMap::new(),
             }),
+            indexes: RwLock::new(Arc::new(Vec::new())),
         })
     }
 
@@ -138,10 +180,12 @@ impl Partition {
         first_index: u64,
         cmds: &[Command],
     ) -> Result<Vec<Result<Applied, ApplyError>>, StorageError> {
-        let current = *self.state.read();
-        let mut stats = current.stats;
+        let current = self.state.read().clone();
+        let indexes = self.indexes.read().clone();
+        let mut next = current.clone();
         // Storage key → the item it holds after the batch's commands so far (`None` = deleted).
         let mut overlay: HashMap<Vec<u8>, Option<Item>> = HashMap::new();
+        let mut pending = Pending::default();
         let mut results = Vec::with_capacity(cmds.len());
         let mut last_index = current.applied_index;
         for (i, cmd) in cmds.iter().enumerate() {
@@ -151,14 +195,27 @@ impl Partition {
                 continue;
             }
             last_index = index;
-            match self.decide(cmd, &overlay) {
+            let decided = self.decide(cmd, &overlay).and_then(|d| match d {
+                Decision::Write { key, old, new } => {
+                    self.index_writes(
+                        &indexes,
+                        old.as_ref(),
+                        new.as_ref(),
+                        &mut next,
+                        &mut pending,
+                    )?;
+                    Ok(Decision::Write { key, old, new })
+                }
+                noop => Ok(noop),
+            });
+            match decided {
                 Ok(Decision::Noop(applied)) => results.push(Ok(applied)),
                 Ok(Decision::Write { key, old, new }) => {
                     if let Some(old) = &old {
-                        stats.remove(item_size(old));
+                        next.stats.remove(item_size(old));
                     }
                     if let Some(new) = &new {
-                        stats.add(item_size(new));
+                        next.stats.add(item_size(new));
                     }
                     overlay.insert(key, new.clone());
                     results.push(Ok(Applied { old, new }));
@@ -187,13 +244,138 @@ impl Partition {
                 }
             }
         }
-        batch.put(STATS_KEY.to_vec(), stats.encode());
+        batch.put(STATS_KEY.to_vec(), next.stats.encode());
+        for (key, value) in pending.index {
+            match value {
+                Some(value) => batch.put_in(Space::Index, key, value),
+                None => batch.delete_in(Space::Index, key),
+            };
+        }
+        for (id, stats) in &next.index_stats {
+            if current.index_stats.get(id) != Some(stats) {
+                batch.put_in(Space::Index, stats_key(*id), stats.encode());
+            }
+        }
+        for (key, size) in pending.collections {
+            if size == 0 {
+                batch.delete_in(Space::Index, key);
+            } else {
+                batch.put_in(Space::Index, key, size.to_be_bytes().to_vec());
+            }
+        }
+        if !pending.outbox.is_empty() {
+            for record in &pending.outbox {
+                batch.put_in(Space::Outbox, outbox_key(record.seq), record.encode());
+            }
+            batch.put(
+                OUTBOX_SEQ_KEY.to_vec(),
+                next.outbox_seq.to_be_bytes().to_vec(),
+            );
+        }
         self.engine.write(&batch)?;
-        *self.state.write() = State {
-            applied_index: last_index,
-            stats,
-        };
+        next.applied_index = last_index;
+        *self.state.write() = next;
         Ok(results)
+    }
+
+    /// The index side of one item change (`old` → `new`), decided against the batch so far:
+    /// checks the new item's index key types, the item collection limit, then records the
+    /// local index entries to delete and put, their stats, and the outbox records of the
+    /// global indexes whose entry changed. Changes nothing when it returns an error.
+    fn index_writes(
+        &self,
+        indexes: &[IndexDef],
+        old: Option<&Item>,
+        new: Option<&Item>,
+        next: &mut State,
+        pending: &mut Pending,
+    ) -> Result<(), ApplyError> {
+        if indexes.is_empty() {
+            return Ok(());
+        }
+        if let Some(new) = new {
+            for def in indexes.iter().filter(|d| maintained(d)) {
+                def.check_item(new)
+                    .map_err(|e| ApplyError::Validation(e.to_string()))?;
+            }
+        }
+        let locals: Vec<(&IndexDef, Option<EntryOf>, Option<EntryOf>)> = indexes
+            .iter()
+            .filter(|d| d.kind == IndexKind::Local && maintained(d))
+            .map(|d| {
+                (
+                    d,
+                    EntryOf::of(d, &self.schema, old),
+                    EntryOf::of(d, &self.schema, new),
+                )
+            })
+            .collect();
+        if !locals.is_empty()
+            && let Some(pk) = new.or(old).and_then(|i| i.get(&self.schema.hash.name))
+        {
+            let entries = |pick: bool| -> usize {
+                locals
+                    .iter()
+                    .filter_map(|(_, o, n)| if pick { n.as_ref() } else { o.as_ref() })
+                    .map(|e| entry_size(&e.entry))
+                    .sum()
+            };
+            let before = to_u64(old.map_or(0, item_size).saturating_add(entries(false)));
+            let after = to_u64(new.map_or(0, item_size).saturating_add(entries(true)));
+            let key = collection_key(pk);
+            let current = match pending.collections.get(&key) {
+                Some(size) => *size,
+                None => match self.engine.get_in(Space::Index, &key)? {
+                    Some(bytes) => decode_u64(&bytes, "item collection size")?,
+                    None => 0,
+                },
+            };
+            let updated = current.saturating_sub(before).saturating_add(after);
+            if after > before && updated > MAX_ITEM_COLLECTION_SIZE {
+                return Err(ApplyError::ItemCollectionSizeLimitExceeded);
+            }
+            pending.collections.insert(key, updated);
+        }
+        for (def, old_entry, new_entry) in locals {
+            let stats = next.index_stats.entry(def.id).or_default();
+            if let Some(e) = old_entry {
+                stats.remove(entry_size(&e.entry));
+                pending.index.insert(e.key, None);
+            }
+            if let Some(e) = new_entry {
+                stats.add(entry_size(&e.entry));
+                let value = e.encoded();
+                pending.index.insert(e.key, Some(value));
+            }
+        }
+        for def in indexes
+            .iter()
+            .filter(|d| d.kind == IndexKind::Global && maintained(d))
+        {
+            let old_entry = EntryOf::of(def, &self.schema, old);
+            let new_entry = EntryOf::of(def, &self.schema, new);
+            let delete = match (&old_entry, &new_entry) {
+                (Some(o), Some(n)) if o.key == n.key => None,
+                (Some(o), _) => Some(o.key.clone()),
+                (None, _) => None,
+            };
+            let unchanged = match (&old_entry, &new_entry) {
+                (Some(o), Some(n)) => o.key == n.key && o.entry == n.entry,
+                (None, None) => true,
+                _ => false,
+            };
+            if unchanged {
+                continue;
+            }
+            next.outbox_seq = next.outbox_seq.saturating_add(1);
+            pending.outbox.push(OutboxRecord {
+                seq: next.outbox_seq,
+                index_id: def.id,
+                delete,
+                put: new_entry.map(|e| (e.key, e.entry)),
+            });
+        }
+        Ok(())
     }
 
     /// The item stored under `key` as the batch so far left it: the overlay's pending value,
@@ -321,6 +503,11 @@ impl Partition {
         self.state.read().stats
     }
 
+    /// The table's secondary indexes, as last given to [`Partition::set_indexes`].
+    pub fn indexes(&self) -> Vec<IndexDef> {
+        self.indexes.read().as_ref().clone()
+    }
+
     /// The highest index applied (or skipped as a no-op) so far.
     pub fn applied_index(&self) -> u64 {
         self.state.read().applied_index
@@ -339,6 +526,14 @@ fn check(condition: Option<&shoal_expr::Condition>, old: Option<&Item>) -> Resul
     } else {
         Err(ApplyError::ConditionalCheckFailed { item: old.cloned() })
     }
+}
+
+/// Decodes a stored big-endian u64 counter.
+pub(crate) fn decode_u64(bytes: &[u8], what: &str) -> Result<u64, StorageError> {
+    let raw: [u8; 8] = bytes.try_into().map_err(|_| StorageError::Corrupt {
+        context: format!("{what}: expected 8 bytes, found {}", bytes.len()),
+    })?;
+    Ok(u64::from_be_bytes(raw))
 }
 
 /// Decodes a stored item.

@@ -116,6 +116,41 @@ pub(crate) fn sort_key_range(prefix: &[u8], cond: &SortKeyCondition) -> KeyRange
     }
 }
 
+/// As [`sort_key_range`], for keys in which more bytes follow the sort key (index entries:
+/// `prefix ‖ sort key ‖ table key`): every key whose sort key equals a bound `v` starts with
+/// the encoding of `v` (encodings are prefix-free), so inclusive upper bounds and exclusive
+/// lower bounds end after all keys with that prefix.
+pub(crate) fn entry_sort_key_range(prefix: &[u8], cond: &SortKeyCondition) -> KeyRange {
+    let whole = KeyRange::prefix(prefix);
+    let at = |v: &AttributeValue| with_sort_key(prefix, v);
+    // The end of the keys whose sort key is `v` (None: unbounded within this prefix).
+    let after = |v: &AttributeValue| prefix_end(&at(v)).or_else(|| whole.end.clone());
+    match cond {
+        SortKeyCondition::Eq(v) => KeyRange::prefix(&at(v)),
+        SortKeyCondition::Lt(v) => KeyRange {
+            start: whole.start,
+            end: Some(at(v)),
+        },
+        SortKeyCondition::Le(v) => KeyRange {
+            start: whole.start,
+            end: after(v),
+        },
+        SortKeyCondition::Gt(v) => KeyRange {
+            start: after(v),
+            end: whole.end,
+        },
+        SortKeyCondition::Ge(v) => KeyRange {
+            start: Some(at(v)),
+            end: whole.end,
+        },
+        SortKeyCondition::Between(a, b) => KeyRange {
+            start: Some(at(a)),
+            end: after(b),
+        },
+        SortKeyCondition::BeginsWith(_) => sort_key_range(prefix, cond),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

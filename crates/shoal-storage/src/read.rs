@@ -7,7 +7,7 @@ use shoal_types::{AttributeValue, Item};
 
 use crate::partition::decode_stored;
 use crate::range::{KeyRange, key_successor, sort_key_range};
-use crate::{Partition, StorageError};
+use crate::{Engine, Partition, Space, StorageError};
 
 /// Entries fetched from the engine per round trip.
 const CHUNK: usize = 128;
@@ -67,7 +67,7 @@ pub struct Page {
 }
 
 /// Whether an item read from the range belongs to the result.
-enum Accept {
+pub(crate) enum Accept {
     Take,
     Skip,
     /// Past the end of the matching items: stop without a `last_evaluated_key`.
@@ -97,25 +97,7 @@ impl Partition {
             }
         }
         let range_attr = self.schema.range.as_ref().map(|r| r.name.as_str());
-        // The items satisfying a sort key condition are contiguous in key order: once a match
-        // was seen, the first non-match ends the result.
-        let mut seen_match = false;
-        let accept = |item: &Item| -> Accept {
-            let Some(cond) = spec.sort else {
-                return Accept::Take;
-            };
-            let matched = range_attr
-                .and_then(|name| item.get(name))
-                .is_some_and(|sk| cond.matches(sk));
-            if matched {
-                seen_match = true;
-                Accept::Take
-            } else if seen_match {
-                Accept::Stop
-            } else {
-                Accept::Skip
-            }
-        };
+        let accept = sort_key_filter(spec.sort, range_attr);
         self.read_range(
             range,
             !spec.forward,
@@ -169,12 +151,72 @@ impl Partition {
     /// The paging loop shared by Query and Scan.
     fn read_range(
         &self,
+        range: KeyRange,
+        reverse: bool,
+        limit: Option<usize>,
+        byte_limit: usize,
+        filter: Option<&Condition>,
+        accept: impl FnMut(&Item) -> Accept,
+    ) -> Result<Page, StorageError> {
+        let source = RangeSource {
+            engine: self.engine.as_ref(),
+            space: Space::Items,
+            min_key_len: MIN_STORAGE_KEY,
+        };
+        source.read(range, reverse, limit, byte_limit, filter, accept, |item| {
+            self.schema.key_of(item)
+        })
+    }
+}
+
+/// The acceptance test of a Query with an optional sort key condition on `range_attr`: the
+/// items satisfying it are contiguous in key order, so once a match was seen, the first
+/// non-match ends the result.
+pub(crate) fn sort_key_filter<'a>(
+    sort: Option<&'a SortKeyCondition>,
+    range_attr: Option<&'a str>,
+) -> impl FnMut(&Item) -> Accept + 'a {
+    let mut seen_match = false;
+    move |item: &Item| -> Accept {
+        let Some(cond) = sort else {
+            return Accept::Take;
+        };
+        let matched = range_attr
+            .and_then(|name| item.get(name))
+            .is_some_and(|sk| cond.matches(sk));
+        if matched {
+            seen_match = true;
+            Accept::Take
+        } else if seen_match {
+            Accept::Stop
+        } else {
+            Accept::Skip
+        }
+    }
+}
+
+/// Where a range read takes its entries from.
+pub(crate) struct RangeSource<'a> {
+    pub engine: &'a dyn Engine,
+    pub space: Space,
+    /// Shorter keys are metadata, skipped.
+    pub min_key_len: usize,
+}
+
+impl RangeSource<'_> {
+    /// The paging loop shared by Query and Scan of items and of index entries: reads `range`
+    /// in chunks, decodes each value as an item, and stops at `limit` items or `byte_limit`
+    /// bytes read (setting `last_evaluated_key` to `key_of` the last item read).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn read(
+        &self,
         mut range: KeyRange,
         reverse: bool,
         limit: Option<usize>,
         byte_limit: usize,
         filter: Option<&Condition>,
         mut accept: impl FnMut(&Item) -> Accept,
+        key_of: impl Fn(&Item) -> Item,
     ) -> Result<Page, StorageError> {
         let mut page = Page::default();
         if limit == Some(0) {
@@ -187,18 +229,22 @@ impl Partition {
             let want = limit
                 .map_or(CHUNK, |l| l.saturating_sub(page.scanned_count))
                 .clamp(1, CHUNK);
-            let entries =
-                self.engine
-                    .scan(range.start.as_deref(), range.end.as_deref(), reverse, want)?;
+            let entries = self.engine.scan_in(
+                self.space,
+                range.start.as_deref(),
+                range.end.as_deref(),
+                reverse,
+                want,
+            )?;
             let exhausted = entries.len() < want;
             for (key, value) in entries {
-                let item_key = key.clone();
+                let short = key.len() < self.min_key_len;
                 if reverse {
                     range.end = Some(key);
                 } else {
                     range.start = Some(key_successor(&key));
                 }
-                if item_key.len() < MIN_STORAGE_KEY {
+                if short {
                     continue;
                 }
                 let item = decode_stored(&value)?;
@@ -212,7 +258,7 @@ impl Partition {
                 let stop = limit.is_some_and(|l| page.scanned_count >= l)
                     || page.scanned_bytes >= byte_limit;
                 if stop {
-                    page.last_evaluated_key = Some(self.schema.key_of(&item));
+                    page.last_evaluated_key = Some(key_of(&item));
                 }
                 if filter.is_none_or(|f| f.evaluate(&item)) {
                     page.items.push(item);

@@ -19,6 +19,11 @@ pub struct PartitionStats {
 /// outside every query and scan range.
 pub(crate) const STATS_KEY: &[u8] = &[0];
 
+/// The engine key holding the last outbox seq assigned (u64 BE): persisted so that seqs keep
+/// increasing after the outbox was trimmed empty and the partition reopened. Short, like
+/// [`STATS_KEY`], so it never collides with a storage key.
+pub(crate) const OUTBOX_SEQ_KEY: &[u8] = &[1];
+
 impl PartitionStats {
     /// Removes one item of `size` bytes.
     pub(crate) fn remove(&mut self, size: usize) {
@@ -44,6 +49,6 @@ impl PartitionStats {
     }
 }
 
-fn to_u64(n: usize) -> u64 {
+pub(crate) fn to_u64(n: usize) -> u64 {
     u64::try_from(n).unwrap_or(u64::MAX)
 }

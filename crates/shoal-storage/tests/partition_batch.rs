@@ -78,6 +78,7 @@ fn outcome(r: &Result<Applied, ApplyError>) -> String {
         Err(ApplyError::ConditionalCheckFailed { item }) => format!("ccf {item:?}"),
         Err(ApplyError::Validation(m)) => format!("validation {m}"),
         Err(ApplyError::Storage(e)) => format!("storage {e}"),
+        Err(e @ ApplyError::ItemCollectionSizeLimitExceeded) => format!("limit {e}"),
     }
 }
 

@@ -7,8 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::Item;
 use crate::key::KeySchema;
+use crate::{AttributeValue, Item, TypeError};
 
 /// Local or global.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +89,49 @@ pub struct IndexDef {
 }
 
 impl IndexDef {
+    /// Checks the index key attributes of an item about to be written (`PutItem`, the result of
+    /// `UpdateItem`): an attribute that is present must have the index key's type and must not be
+    /// an empty string or binary. Missing attributes are fine (the item is not indexed).
+    ///
+    /// # Errors
+    /// `TypeError::Validation` with DynamoDB's message, checking the partition key, then the sort
+    /// key: `One or more parameter values were invalid: Type mismatch for Index Key {attr}
+    /// Expected: {S} Actual: {N} IndexName: {index}`, or for an empty value `One or more
+    /// parameter values are not valid. A value specified for a secondary index key is not
+    /// supported. The AttributeValue for a key attribute cannot contain an empty string value.
+    /// IndexName: {index}, IndexKey: {attr}`.
+    pub fn check_item(&self, item: &Item) -> Result<(), TypeError> {
+        for attr in self.key_schema.attrs() {
+            let Some(v) = item.get(&attr.name) else {
+                continue;
+            };
+            if v.scalar_type() != Some(attr.ty) {
+                return Err(TypeError::Validation(format!(
+                    "One or more parameter values were invalid: Type mismatch for Index Key {} \
+                     Expected: {} Actual: {} IndexName: {}",
+                    attr.name,
+                    attr.ty.as_str(),
+                    v.type_name(),
+                    self.name
+                )));
+            }
+            let empty = match v {
+                AttributeValue::S(s) if s.is_empty() => Some("string"),
+                AttributeValue::B(b) if b.is_empty() => Some("binary"),
+                _ => None,
+            };
+            if let Some(kind) = empty {
+                return Err(TypeError::Validation(format!(
+                    "One or more parameter values are not valid. A value specified for a \
+                     secondary index key is not supported. The AttributeValue for a key \
+                     attribute cannot contain an empty {kind} value. IndexName: {}, IndexKey: {}",
+                    self.name, attr.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The index entry of `item`, or `None` when the item lacks one of the index's key
     /// attributes or has it with another type (sparse index: the item is not indexed).
     ///
@@ -196,6 +239,41 @@ mod tests {
             .collect();
         assert_eq!(keys, ["age", "city", "name", "pk"]);
         assert_eq!(def(ProjectionType::All, &[]).entry(&table(), &it), Some(it));
+    }
+
+    #[test]
+    fn check_item_rejects_wrong_types_and_empty_values_with_dynamodbs_messages() {
+        let d = def(ProjectionType::All, &[]);
+        assert_eq!(d.check_item(&item(&[("pk", s("a"))])), Ok(()));
+        assert_eq!(
+            d.check_item(&item(&[("pk", s("a")), ("city", s("Oslo")), ("age", n("3"))])),
+            Ok(())
+        );
+        assert_eq!(
+            d.check_item(&item(&[("pk", s("a")), ("city", n("1"))])),
+            Err(TypeError::Validation(
+                "One or more parameter values were invalid: Type mismatch for Index Key city \
+                 Expected: S Actual: N IndexName: by_city"
+                    .to_string()
+            ))
+        );
+        assert_eq!(
+            d.check_item(&item(&[("pk", s("a")), ("age", s("x"))])),
+            Err(TypeError::Validation(
+                "One or more parameter values were invalid: Type mismatch for Index Key age \
+                 Expected: N Actual: S IndexName: by_city"
+                    .to_string()
+            ))
+        );
+        assert_eq!(
+            d.check_item(&item(&[("pk", s("a")), ("city", s(""))])),
+            Err(TypeError::Validation(
+                "One or more parameter values are not valid. A value specified for a secondary \
+                 index key is not supported. The AttributeValue for a key attribute cannot \
+                 contain an empty string value. IndexName: by_city, IndexKey: city"
+                    .to_string()
+            ))
+        );
     }
 
     #[test]

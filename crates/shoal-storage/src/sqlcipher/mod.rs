@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::Mutex;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use crate::{Durability, Engine, Entry, StorageError, WriteBatch};
+use crate::{Durability, Engine, Entry, Space, StorageError, WriteBatch};
 use open::{checkpoint, init_schema, open_keyed, rekey_pragma, verify_key};
 use pool::ReaderPool;
 
@@ -18,8 +18,10 @@ const MAX_READERS: usize = 4;
 
 /// An [`Engine`] on one SQLCipher database file (AES-256 pages with HMAC).
 ///
-/// Layout: a rowid table `kv(id, k UNIQUE, v)` with 4 KB pages (HMAC-SHA256) in WAL mode, and a `meta` row
-/// holding the applied index, written in the same transaction as each batch. One writer
+/// Layout: a rowid table `kv(id, k UNIQUE, v)` for [`Space::Items`], two more of the same shape
+/// (`ix` for [`Space::Index`], `ob` for [`Space::Outbox`]), 4 KB pages (HMAC-SHA256) in WAL
+/// mode, and a `meta` row holding the applied index, written in the same transaction as each
+/// batch. One writer
 /// connection behind a mutex; up to four reader connections read beside it.
 ///
 /// Every byte of the file, the WAL and the shared-memory index that holds data is ciphertext;
@@ -115,38 +117,50 @@ fn limit_to_sql(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
 }
 
-/// The SELECT for each combination of bounds and direction.
-fn scan_sql(has_start: bool, has_end: bool, reverse: bool) -> &'static str {
-    match (has_start, has_end, reverse) {
-        (false, false, false) => "SELECT k, v FROM kv ORDER BY k ASC LIMIT ?1",
-        (false, false, true) => "SELECT k, v FROM kv ORDER BY k DESC LIMIT ?1",
-        (true, false, false) => "SELECT k, v FROM kv WHERE k >= ?2 ORDER BY k ASC LIMIT ?1",
-        (true, false, true) => "SELECT k, v FROM kv WHERE k >= ?2 ORDER BY k DESC LIMIT ?1",
-        (false, true, false) => "SELECT k, v FROM kv WHERE k < ?3 ORDER BY k ASC LIMIT ?1",
-        (false, true, true) => "SELECT k, v FROM kv WHERE k < ?3 ORDER BY k DESC LIMIT ?1",
-        (true, true, false) => {
-            "SELECT k, v FROM kv WHERE k >= ?2 AND k < ?3 ORDER BY k ASC LIMIT ?1"
-        }
-        (true, true, true) => {
-            "SELECT k, v FROM kv WHERE k >= ?2 AND k < ?3 ORDER BY k DESC LIMIT ?1"
-        }
+/// The SQL table of a space.
+fn table(space: Space) -> &'static str {
+    match space {
+        Space::Items => "kv",
+        Space::Index => "ix",
+        Space::Outbox => "ob",
     }
 }
 
+/// The SELECT for each combination of bounds and direction, in `space`'s table.
+fn scan_sql(space: Space, has_start: bool, has_end: bool, reverse: bool) -> String {
+    let bounds = match (has_start, has_end) {
+        (false, false) => "",
+        (true, false) => "WHERE k >= ?2 ",
+        (false, true) => "WHERE k < ?3 ",
+        (true, true) => "WHERE k >= ?2 AND k < ?3 ",
+    };
+    let order = if reverse { "DESC" } else { "ASC" };
+    format!(
+        "SELECT k, v FROM {} {bounds}ORDER BY k {order} LIMIT ?1",
+        table(space)
+    )
+}
+
 impl Engine for SqlCipherEngine {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+    fn get_in(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         let reader = self.readers.get()?;
         let conn = reader.conn()?;
+        let sql = match space {
+            Space::Items => "SELECT v FROM kv WHERE k = ?1",
+            Space::Index => "SELECT v FROM ix WHERE k = ?1",
+            Space::Outbox => "SELECT v FROM ob WHERE k = ?1",
+        };
         let mut stmt = conn
-            .prepare_cached("SELECT v FROM kv WHERE k = ?1")
+            .prepare_cached(sql)
             .map_err(|e| StorageError::sqlite("preparing get", e))?;
         stmt.query_row([key], |r| r.get::<_, Vec<u8>>(0))
             .optional()
             .map_err(|e| StorageError::sqlite("get", e))
     }
 
-    fn scan(
+    fn scan_in(
         &self,
+        space: Space,
         start: Option<&[u8]>,
         end: Option<&[u8]>,
         reverse: bool,
@@ -157,9 +171,9 @@ impl Engine for SqlCipherEngine {
         }
         let reader = self.readers.get()?;
         let conn = reader.conn()?;
-        let sql = scan_sql(start.is_some(), end.is_some(), reverse);
+        let sql = scan_sql(space, start.is_some(), end.is_some(), reverse);
         let mut stmt = conn
-            .prepare_cached(sql)
+            .prepare_cached(&sql)
             .map_err(|e| StorageError::sqlite("preparing scan", e))?;
         // Parameters keep fixed numbers (?1 limit, ?2 start, ?3 end) in every statement shape.
         for (i, bound) in [(2, start), (3, end)] {
@@ -190,25 +204,32 @@ impl Engine for SqlCipherEngine {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| StorageError::sqlite("beginning a write", e))?;
         {
-            if !batch.deletes.is_empty() {
-                let mut del = tx
-                    .prepare_cached("DELETE FROM kv WHERE k = ?1")
-                    .map_err(|e| StorageError::sqlite("preparing delete", e))?;
-                for key in &batch.deletes {
-                    del.execute([key])
-                        .map_err(|e| StorageError::sqlite("delete", e))?;
+            for space in Space::ALL {
+                let mut deletes = batch.deletes_in(space).peekable();
+                if deletes.peek().is_some() {
+                    let sql = format!("DELETE FROM {} WHERE k = ?1", table(space));
+                    let mut del = tx
+                        .prepare_cached(&sql)
+                        .map_err(|e| StorageError::sqlite("preparing delete", e))?;
+                    for key in deletes {
+                        del.execute([key])
+                            .map_err(|e| StorageError::sqlite("delete", e))?;
+                    }
                 }
-            }
-            if !batch.puts.is_empty() {
-                let mut put = tx
-                    .prepare_cached(
-                        "INSERT INTO kv (k, v) VALUES (?1, ?2) \
+                let mut puts = batch.puts_in(space).peekable();
+                if puts.peek().is_some() {
+                    let sql = format!(
+                        "INSERT INTO {} (k, v) VALUES (?1, ?2) \
                          ON CONFLICT (k) DO UPDATE SET v = excluded.v",
-                    )
-                    .map_err(|e| StorageError::sqlite("preparing put", e))?;
-                for (key, value) in &batch.puts {
-                    put.execute(params![key, value])
-                        .map_err(|e| StorageError::sqlite("put", e))?;
+                        table(space)
+                    );
+                    let mut put = tx
+                        .prepare_cached(&sql)
+                        .map_err(|e| StorageError::sqlite("preparing put", e))?;
+                    for (key, value) in puts {
+                        put.execute(params![key, value])
+                            .map_err(|e| StorageError::sqlite("put", e))?;
+                    }
                 }
             }
             let mut meta = tx

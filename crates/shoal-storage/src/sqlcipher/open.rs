@@ -23,13 +23,26 @@ const HMAC_ALGORITHM: &str = "HMAC_SHA256";
 /// read; a cache miss costs a page decryption, so this bounds the decrypted working set.
 const CACHE_KIB: u32 = 16 * 1024;
 
-/// Prepared statements kept per connection (the engine uses fewer than 16 distinct ones).
-const STATEMENT_CACHE: usize = 32;
+/// Prepared statements kept per connection (the engine uses about 35 distinct ones: get, put,
+/// delete and eight scan shapes per space, and the applied-index update).
+const STATEMENT_CACHE: usize = 64;
 
-/// The schema: values live in a rowid table so new rows append; only the small `UNIQUE` key
-/// index is written at random. `meta` holds the single row with the applied index.
+/// The schema: values live in rowid tables so new rows append; only the small `UNIQUE` key
+/// index is written at random. `kv` holds items, `ix` secondary index entries and `ob` the
+/// outbox (created on open when missing, so files of older versions gain them).
+/// `meta` holds the single row with the applied index.
 const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS kv (
+        id INTEGER PRIMARY KEY,
+        k BLOB NOT NULL UNIQUE,
+        v BLOB NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS ix (
+        id INTEGER PRIMARY KEY,
+        k BLOB NOT NULL UNIQUE,
+        v BLOB NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS ob (
         id INTEGER PRIMARY KEY,
         k BLOB NOT NULL UNIQUE,
         v BLOB NOT NULL

@@ -1,0 +1,212 @@
+//! Secondary index entries: their keys, sizes and reads.
+//!
+//! An index entry lives in [`Space::Index`] under
+//! `index_id (u32 BE) ‖ encode_key(hash(index pk), index pk, index sk) ‖ table pk ‖ table sk`
+//! (each key value in `encode_key_value`'s order-preserving encoding): the entries of one index
+//! partition key are contiguous and ordered by index sort key, and the table key makes entries
+//! with equal index keys unique. The value is the projected entry (`IndexDef::entry`) in the
+//! binary item codec.
+//!
+//! Metadata in [`Space::Index`] uses keys that no entry can have: `index_id` alone (4 bytes:
+//! the index's stats) and keys under the reserved id [`COLLECTIONS_ID`] (item collection sizes).
+
+use shoal_expr::Condition;
+use shoal_types::codec::encode_item;
+use shoal_types::index::IndexDef;
+use shoal_types::key::{KeySchema, encode_key, encode_key_value, partition_hash};
+use shoal_types::size::item_size;
+use shoal_types::{AttributeValue, Item};
+
+use crate::range::{KeyRange, entry_sort_key_range, key_successor, prefix_end};
+use crate::read::{Accept, RangeSource, sort_key_filter};
+use crate::{Engine, Page, QuerySpec, ScanSpec, Space, StorageError};
+
+/// DynamoDB's per-entry overhead in index sizes (LSI.md, GSI.md "Storage considerations").
+pub(crate) const ENTRY_OVERHEAD: usize = 100;
+
+/// Index id reserved for item collection sizes (never assigned: ids count up from 0).
+pub(crate) const COLLECTIONS_ID: u32 = u32::MAX;
+
+/// Entry keys are at least this long (`index_id` and the 8-byte hash); shorter keys of
+/// [`Space::Index`] are metadata.
+const MIN_ENTRY_KEY: usize = 12;
+
+/// The storage size of an index entry: its DynamoDB item size plus the 100-byte overhead.
+pub(crate) fn entry_size(entry: &Item) -> usize {
+    item_size(entry).saturating_add(ENTRY_OVERHEAD)
+}
+
+/// The key under which an index's stats are stored: the bare `index_id`.
+pub(crate) fn stats_key(index_id: u32) -> Vec<u8> {
+    index_id.to_be_bytes().to_vec()
+}
+
+/// The key of the item collection size counter of partition key `pk`.
+pub(crate) fn collection_key(pk: &AttributeValue) -> Vec<u8> {
+    let mut key = COLLECTIONS_ID.to_be_bytes().to_vec();
+    key.extend_from_slice(&encode_key(partition_hash(pk), pk, None));
+    key
+}
+
+/// The entry key of `entry` (an item or an entry holding the index's and the table's key
+/// attributes), or `None` when one of them is missing or has another type.
+pub(crate) fn entry_key(def: &IndexDef, table: &KeySchema, entry: &Item) -> Option<Vec<u8>> {
+    let typed = |a: &shoal_types::key::KeyAttr| {
+        entry.get(&a.name).filter(|v| v.scalar_type() == Some(a.ty))
+    };
+    let ipk = typed(&def.key_schema.hash)?;
+    let isk = match &def.key_schema.range {
+        Some(r) => Some(typed(r)?),
+        None => None,
+    };
+    let tpk = typed(&table.hash)?;
+    let tsk = match &table.range {
+        Some(r) => Some(typed(r)?),
+        None => None,
+    };
+    let mut key = def.id.to_be_bytes().to_vec();
+    key.extend_from_slice(&encode_key(partition_hash(ipk), ipk, isk));
+    encode_key_value(tpk, &mut key);
+    if let Some(tsk) = tsk {
+        encode_key_value(tsk, &mut key);
+    }
+    Some(key)
+}
+
+/// The partition hash of an index entry key (the hash of the index partition key), for routing
+/// an entry to the index partition owning it. `None` if `key` is too short to be an entry key.
+pub fn entry_key_hash(key: &[u8]) -> Option<u64> {
+    let bytes: [u8; 8] = key.get(4..12)?.try_into().ok()?;
+    Some(u64::from_be_bytes(bytes))
+}
+
+/// An item's entry in one index: its key, the projected entry and its encoded value.
+pub(crate) struct EntryOf {
+    pub key: Vec<u8>,
+    pub entry: Item,
+}
+
+impl EntryOf {
+    /// The entry of `item` in `def`, if the item is indexed there.
+    pub(crate) fn of(def: &IndexDef, table: &KeySchema, item: Option<&Item>) -> Option<EntryOf> {
+        let entry = def.entry(table, item?)?;
+        let key = entry_key(def, table, &entry)?;
+        Some(EntryOf { key, entry })
+    }
+
+    pub(crate) fn encoded(&self) -> Vec<u8> {
+        let mut value = Vec::with_capacity(128);
+        encode_item(&self.entry, &mut value);
+        value
+    }
+}
+
+/// Query and Scan over the entries of one index in one engine.
+pub(crate) struct IndexReader<'a> {
+    pub engine: &'a dyn Engine,
+    pub def: &'a IndexDef,
+    pub table: &'a KeySchema,
+}
+
+impl IndexReader<'_> {
+    fn source(&self) -> RangeSource<'_> {
+        RangeSource {
+            engine: self.engine,
+            space: Space::Index,
+            min_key_len: MIN_ENTRY_KEY,
+        }
+    }
+
+    /// The table's and the index's key attributes of an entry (`LastEvaluatedKey`).
+    fn key_of(&self, entry: &Item) -> Item {
+        let mut key = self.table.key_of(entry);
+        key.extend(self.def.key_schema.key_of(entry));
+        key
+    }
+
+    /// The entry key of an `ExclusiveStartKey`.
+    fn start_key(&self, esk: &Item) -> Result<Vec<u8>, StorageError> {
+        entry_key(self.def, self.table, esk).ok_or_else(|| {
+            StorageError::InvalidKey(
+                "The provided starting key is invalid: The provided key element does not match \
+                 the schema"
+                    .into(),
+            )
+        })
+    }
+
+    fn read(
+        &self,
+        range: KeyRange,
+        reverse: bool,
+        limit: Option<usize>,
+        byte_limit: usize,
+        filter: Option<&Condition>,
+        accept: impl FnMut(&Item) -> Accept,
+    ) -> Result<Page, StorageError> {
+        self.source()
+            .read(range, reverse, limit, byte_limit, filter, accept, |entry| {
+                self.key_of(entry)
+            })
+    }
+
+    /// A Query of one index partition key (see [`crate::Partition::query_index`]).
+    pub(crate) fn query(&self, spec: &QuerySpec<'_>) -> Result<Page, StorageError> {
+        let pk = spec.partition_key;
+        let mut prefix = self.def.id.to_be_bytes().to_vec();
+        prefix.extend_from_slice(&encode_key(partition_hash(pk), pk, None));
+        let mut range = match (spec.sort, &self.def.key_schema.range) {
+            (Some(cond), Some(_)) => entry_sort_key_range(&prefix, cond),
+            _ => KeyRange::prefix(&prefix),
+        };
+        if let Some(esk) = spec.exclusive_start {
+            let key = self.start_key(esk)?;
+            if spec.forward {
+                range.raise_start(key_successor(&key));
+            } else {
+                range.lower_end(key);
+            }
+        }
+        let range_attr = self.def.key_schema.range.as_ref().map(|r| r.name.as_str());
+        let accept = sort_key_filter(spec.sort, range_attr);
+        self.read(
+            range,
+            !spec.forward,
+            spec.limit,
+            spec.byte_limit,
+            spec.filter,
+            accept,
+        )
+    }
+
+    /// A Scan of the entries whose index partition hash lies in `[hash_start, hash_end]`.
+    pub(crate) fn scan(&self, spec: &ScanSpec<'_>) -> Result<Page, StorageError> {
+        if spec.hash_start > spec.hash_end {
+            return Ok(Page::default());
+        }
+        let id = self.def.id.to_be_bytes();
+        let at = |hash: u64| {
+            let mut k = id.to_vec();
+            k.extend_from_slice(&hash.to_be_bytes());
+            k
+        };
+        let mut range = KeyRange {
+            start: Some(at(spec.hash_start)),
+            end: match spec.hash_end.checked_add(1) {
+                Some(e) => Some(at(e)),
+                None => prefix_end(&id),
+            },
+        };
+        if let Some(esk) = spec.exclusive_start {
+            range.raise_start(key_successor(&self.start_key(esk)?));
+        }
+        self.read(
+            range,
+            false,
+            spec.limit,
+            spec.byte_limit,
+            spec.filter,
+            |_| Accept::Take,
+        )
+    }
+}
