@@ -103,6 +103,47 @@ pub struct TableMeta {
     /// The id the next new index gets ([`IndexDef::id`]s are never reused).
     #[serde(default)]
     pub next_index_id: u32,
+    /// Provisioned throughput of each global secondary index (PROVISIONED tables only; empty for
+    /// PAY_PER_REQUEST tables and for local indexes, which share the table's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub index_throughput: Vec<IndexThroughput>,
+}
+
+/// The provisioned throughput of one global secondary index and its history
+/// (`ProvisionedThroughput` of a `GlobalSecondaryIndexDescription`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexThroughput {
+    /// [`IndexDef::id`] of the index.
+    pub index: u32,
+    pub read_capacity_units: u64,
+    pub write_capacity_units: u64,
+    /// Seconds since the epoch.
+    #[serde(default)]
+    pub last_increase: Option<f64>,
+    #[serde(default)]
+    pub last_decrease: Option<f64>,
+    #[serde(default)]
+    pub decreases_today: u64,
+}
+
+impl TableMeta {
+    /// The index named `name`, if the table has one.
+    pub fn index(&self, name: &str) -> Option<&IndexDef> {
+        self.indexes.iter().find(|i| i.name == name)
+    }
+
+    /// The provisioned throughput of the global index `index`, if it has one.
+    pub fn throughput_of(&self, index: u32) -> Option<&IndexThroughput> {
+        self.index_throughput.iter().find(|t| t.index == index)
+    }
+
+    /// Whether the table has local secondary indexes (item collections are limited and
+    /// `ReturnItemCollectionMetrics` reports on them).
+    pub fn has_local_indexes(&self) -> bool {
+        self.indexes
+            .iter()
+            .any(|i| i.kind == shoal_types::index::IndexKind::Local)
+    }
 }
 
 /// Item count and size of a table, summed over its partitions.
@@ -242,4 +283,16 @@ pub trait Backend: Send + Sync + 'static {
         key: &Item,
         consistent: bool,
     ) -> Result<Option<Item>, BackendError>;
+
+    /// The size in bytes of the item collection of `partition_key` in a table with local secondary
+    /// indexes: its items plus their local index entries (`ItemCollectionMetrics`). The default
+    /// reports 0 for backends that do not track it.
+    async fn item_collection_size(
+        &self,
+        table: &TableMeta,
+        partition_key: &AttributeValue,
+    ) -> Result<u64, BackendError> {
+        let _ = (table, partition_key);
+        Ok(0)
+    }
 }

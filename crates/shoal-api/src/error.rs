@@ -21,6 +21,7 @@ pub enum ErrorKind {
     ResourceInUse,
     ConditionalCheckFailed,
     LimitExceeded,
+    ItemCollectionSizeLimitExceeded,
     RequestEntityTooLarge,
     InternalServerError,
 }
@@ -41,6 +42,9 @@ impl ErrorKind {
             ErrorKind::ResourceInUse => "ResourceInUseException",
             ErrorKind::ConditionalCheckFailed => "ConditionalCheckFailedException",
             ErrorKind::LimitExceeded => "LimitExceededException",
+            ErrorKind::ItemCollectionSizeLimitExceeded => {
+                "ItemCollectionSizeLimitExceededException"
+            }
             ErrorKind::RequestEntityTooLarge => "RequestEntityTooLargeException",
             ErrorKind::InternalServerError => "InternalServerError",
         }

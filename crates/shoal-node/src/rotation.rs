@@ -496,6 +496,7 @@ mod tests {
             sse: None,
             indexes: Vec::new(),
             next_index_id: 1,
+            index_throughput: Vec::new(),
         }
     }
 

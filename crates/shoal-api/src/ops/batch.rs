@@ -209,12 +209,12 @@ pub async fn batch_write_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value,
     let mut v = Violations::default();
     let items = request_items(input, &mut v)?;
     let level = Level::parse(input.str("ReturnConsumedCapacity")?, &mut v);
-    enum_value(
+    let metrics = enum_value(
         input.str("ReturnItemCollectionMetrics")?,
         "returnItemCollectionMetrics",
         &["SIZE", "NONE"],
         &mut v,
-    );
+    ) == Some("SIZE");
     let mut parsed: Vec<(&str, Vec<Command>)> = Vec::new();
     let mut total = 0usize;
     for (name, list) in items.into_iter().flatten() {
@@ -277,6 +277,7 @@ pub async fn batch_write_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value,
             let key_source = match command {
                 Command::Put { item, .. } => {
                     table.key_schema.validate_item(item)?;
+                    super::index::check_index_keys(&table, item)?;
                     if item_size(item) > MAX_ITEM_SIZE {
                         return Err(ApiError::validation(
                             "Item size has exceeded the maximum allowed size",
@@ -298,12 +299,20 @@ pub async fn batch_write_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value,
     }
 
     let mut capacity_list = Vec::new();
+    let mut collection_metrics = Map::new();
     for (table, commands) in groups {
         let mut units = 0.0;
+        let mut table_metrics = Vec::new();
         for command in commands {
             let new_size = match &command {
                 Command::Put { item, .. } => item_size(item),
                 _ => 0,
+            };
+            let pk = match &command {
+                Command::Put { item, .. } => item.get(&table.key_schema.hash.name).cloned(),
+                Command::Delete { key, .. } | Command::Update { key, .. } => {
+                    key.get(&table.key_schema.hash.name).cloned()
+                }
             };
             let applied = ctx
                 .backend
@@ -317,11 +326,22 @@ pub async fn batch_write_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value,
                 })?;
             let old_size = applied.old.as_ref().map(item_size).unwrap_or(0);
             units += capacity::write_units(new_size.max(old_size));
+            if metrics
+                && let Some(m) = super::item::collection_metrics(ctx, &table, pk.as_ref()).await?
+            {
+                table_metrics.push(m);
+            }
         }
         capacity_list.extend(capacity::entry(level, &table.name, units));
+        if !table_metrics.is_empty() {
+            collection_metrics.insert(table.name.clone(), table_metrics.into());
+        }
     }
     let mut out = Map::new();
     out.insert("UnprocessedItems".into(), json!({}));
+    if metrics {
+        out.insert("ItemCollectionMetrics".into(), collection_metrics.into());
+    }
     if level != Level::None {
         out.insert("ConsumedCapacity".into(), capacity_list.into());
     }

@@ -60,3 +60,36 @@ pub fn attach(out: &mut Map<String, Value>, level: Level, table: &str, units: f6
         out.insert("ConsumedCapacity".into(), e);
     }
 }
+
+/// The `ConsumedCapacity` of a Query or Scan of a secondary index: `index_units` read from the
+/// index, `table_units` of items fetched from the table (local indexes). INDEXES breaks the total
+/// down into `Table` and `LocalSecondaryIndexes`/`GlobalSecondaryIndexes`.
+pub fn index_read_entry(
+    level: Level,
+    table: &str,
+    table_units: f64,
+    index: &str,
+    global: bool,
+    index_units: f64,
+) -> Option<Value> {
+    let total = table_units + index_units;
+    match level {
+        Level::None => None,
+        Level::Total => Some(json!({"TableName": table, "CapacityUnits": total})),
+        Level::Indexes => {
+            let mut e = Map::new();
+            e.insert("TableName".into(), table.into());
+            e.insert("CapacityUnits".into(), json!(total));
+            if table_units > 0.0 {
+                e.insert("Table".into(), json!({"CapacityUnits": table_units}));
+            }
+            let key = if global {
+                "GlobalSecondaryIndexes"
+            } else {
+                "LocalSecondaryIndexes"
+            };
+            e.insert(key.into(), json!({ index: {"CapacityUnits": index_units} }));
+            Some(Value::Object(e))
+        }
+    }
+}

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use shoal_expr::{ConditionKind, ExprContext};
 use shoal_storage::{ApplyError, Command};
 use shoal_types::json::item_to_json;
@@ -13,7 +13,7 @@ use super::Ctx;
 use super::capacity::{self, Level};
 use super::legacy;
 use super::validate::{active_table, backend_error, enum_value, table_name};
-use crate::backend::BackendError;
+use crate::backend::{BackendError, TableMeta};
 use crate::error::{ApiError, ErrorKind, Violations};
 use crate::input::Input;
 
@@ -26,13 +26,15 @@ struct WriteParams<'a> {
     on_condition_failure_all_old: bool,
     capacity: Level,
     condition: Option<&'a str>,
+    /// `ReturnItemCollectionMetrics=SIZE`.
+    collection_metrics: bool,
 }
 
 fn write_params<'a>(input: &Input<'a>, v: &mut Violations) -> Result<WriteParams<'a>, ApiError> {
     let table = table_name(input.str("TableName")?, "tableName", v);
     let rv = enum_value(input.str("ReturnValues")?, "returnValues", RETURN_VALUES, v);
     let capacity = Level::parse(input.str("ReturnConsumedCapacity")?, v);
-    enum_value(
+    let metrics = enum_value(
         input.str("ReturnItemCollectionMetrics")?,
         "returnItemCollectionMetrics",
         &["SIZE", "NONE"],
@@ -50,7 +52,59 @@ fn write_params<'a>(input: &Input<'a>, v: &mut Violations) -> Result<WriteParams
         on_condition_failure_all_old: rvoccf == Some("ALL_OLD"),
         capacity,
         condition: input.str("ConditionExpression")?,
+        collection_metrics: metrics == Some("SIZE"),
     })
+}
+
+/// The `ItemCollectionMetrics` of a write to the item collection of `partition_key`: only for
+/// tables with local secondary indexes. `SizeEstimateRangeGB` brackets the collection's size
+/// (items plus their local index entries) between whole gigabytes.
+pub(super) async fn collection_metrics(
+    ctx: &Ctx<'_>,
+    table: &TableMeta,
+    partition_key: Option<&AttributeValue>,
+) -> Result<Option<Value>, ApiError> {
+    let Some(pk) = partition_key else {
+        return Ok(None);
+    };
+    if !table.has_local_indexes() {
+        return Ok(None);
+    }
+    let bytes = ctx
+        .backend
+        .item_collection_size(table, pk)
+        .await
+        .map_err(backend_error)?;
+    let gb = bytes as f64 / (1u64 << 30) as f64;
+    let low = gb.floor();
+    let mut key = Map::new();
+    key.insert(
+        table.key_schema.hash.name.clone(),
+        shoal_types::json::attribute_value_to_json(pk),
+    );
+    Ok(Some(json!({
+        "ItemCollectionKey": key,
+        "SizeEstimateRangeGB": [low, low + 1.0],
+    })))
+}
+
+/// Adds `ItemCollectionMetrics` to a write's response when asked for and the table has local
+/// indexes.
+async fn attach_collection_metrics(
+    ctx: &Ctx<'_>,
+    out: &mut Value,
+    p: &WriteParams<'_>,
+    table: &TableMeta,
+    key_source: &Item,
+) -> Result<(), ApiError> {
+    if !p.collection_metrics {
+        return Ok(());
+    }
+    let pk = key_source.get(&table.key_schema.hash.name);
+    if let (Some(m), Value::Object(o)) = (collection_metrics(ctx, table, pk).await?, out) {
+        o.insert("ItemCollectionMetrics".into(), m);
+    }
+    Ok(())
 }
 
 /// `ExpressionAttributeNames` and `ExpressionAttributeValues` of a request.
@@ -208,18 +262,22 @@ pub async fn put_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiErro
 
     let table = active_table(ctx, p.table).await?;
     table.key_schema.validate_item(&item)?;
+    super::index::check_index_keys(&table, &item)?;
     let size = item_size(&item);
     if size > MAX_ITEM_SIZE {
         return Err(ApiError::validation(
             "Item size has exceeded the maximum allowed size",
         ));
     }
+    let key = table.key_schema.key_of(&item);
     let applied = ctx
         .backend
         .write(&table, Command::Put { item, condition })
         .await
         .map_err(|e| write_error(e, p.on_condition_failure_all_old))?;
-    Ok(simple_write_response(&p, &table.name, &applied, size))
+    let mut out = simple_write_response(&p, &table.name, &applied, size);
+    attach_collection_metrics(ctx, &mut out, &p, &table, &key).await?;
+    Ok(out)
 }
 
 /// `DeleteItem`.
@@ -233,12 +291,15 @@ pub async fn delete_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiE
 
     let table = active_table(ctx, p.table).await?;
     table.key_schema.validate_key(&key)?;
+    let pk_only = table.key_schema.key_of(&key);
     let applied = ctx
         .backend
         .write(&table, Command::Delete { key, condition })
         .await
         .map_err(|e| write_error(e, p.on_condition_failure_all_old))?;
-    Ok(simple_write_response(&p, &table.name, &applied, 0))
+    let mut out = simple_write_response(&p, &table.name, &applied, 0);
+    attach_collection_metrics(ctx, &mut out, &p, &table, &pk_only).await?;
+    Ok(out)
 }
 
 /// `UpdateItem`.
@@ -292,6 +353,7 @@ pub async fn update_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiE
         }
     }
     let updated_paths = update.updated_paths();
+    let key_copy = key.clone();
     let applied = ctx
         .backend
         .write(
@@ -330,7 +392,9 @@ pub async fn update_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiE
         &table.name,
         capacity::write_units(size),
     );
-    Ok(Value::Object(out))
+    let mut out = Value::Object(out);
+    attach_collection_metrics(ctx, &mut out, &p, &table, &key_copy).await?;
+    Ok(out)
 }
 
 /// Applies a `ProjectionExpression`, or else `AttributesToGet` (top-level names), to an item.

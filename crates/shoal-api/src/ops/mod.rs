@@ -3,6 +3,7 @@
 
 mod batch;
 mod capacity;
+mod index;
 mod item;
 mod legacy;
 mod misc;

@@ -4,11 +4,14 @@ use serde_json::{Map, Value, json};
 use shoal_expr::{ConditionKind, ExprContext, Projection};
 use shoal_storage::Page;
 use shoal_types::Item;
+use shoal_types::index::{IndexDef, IndexKind, IndexStatus, ProjectionType};
 use shoal_types::json::item_to_json;
-use shoal_types::key::partition_hash;
+use shoal_types::key::{KeySchema, partition_hash};
+use shoal_types::size::item_size;
 
 use super::Ctx;
 use super::capacity::{self, Level};
+use super::index;
 use super::item::{attributes_to_get, placeholders};
 use super::legacy;
 use super::validate::{active_table, backend_error, enum_value, table_name};
@@ -73,35 +76,78 @@ fn read_params<'a>(input: &Input<'a>, v: &mut Violations) -> Result<ReadParams<'
 }
 
 impl ReadParams<'_> {
-    /// No secondary indexes yet: every index name is unknown, as for a table without it.
-    fn reject_index(&self) -> Result<(), ApiError> {
-        match self.index {
-            Some(index) => Err(ApiError::validation(format!(
-                "The table does not have the specified index: {index}"
-            ))),
-            None => Ok(()),
+    /// The index named by `IndexName`, if any: it must exist and be usable (a global index being
+    /// created or deleted cannot be read); `ConsistentRead` is not allowed on a global index.
+    fn index<'t>(&self, table: &'t TableMeta) -> Result<Option<&'t IndexDef>, ApiError> {
+        let Some(name) = self.index else {
+            return Ok(None);
+        };
+        let unknown = || {
+            ApiError::validation(format!(
+                "The table does not have the specified index: {name}"
+            ))
+        };
+        let def = table.index(name).ok_or_else(unknown)?;
+        match def.status {
+            IndexStatus::Active => {}
+            IndexStatus::Deleting => return Err(unknown()),
+            IndexStatus::Creating => {
+                return Err(ApiError::validation(format!(
+                    "Cannot read from backfilling global secondary index: {name}"
+                )));
+            }
         }
+        if def.kind == IndexKind::Global && self.consistent {
+            return Err(ApiError::validation(
+                "Consistent reads are not supported on global secondary indexes",
+            ));
+        }
+        Ok(Some(def))
     }
 }
 
 /// How the items of a page are returned.
 enum Output {
+    /// Whole items (`ALL_ATTRIBUTES`).
     All,
+    /// Index entries as stored (`ALL_PROJECTED_ATTRIBUTES`, the default on an index).
+    AllProjected,
     Count,
     Projected(Projection),
     Names(Vec<String>),
+}
+
+impl Output {
+    /// The top-level attributes the output needs; `None` for every attribute.
+    fn names(&self) -> Option<Vec<&str>> {
+        match self {
+            Output::All => None,
+            Output::AllProjected | Output::Count => Some(Vec::new()),
+            Output::Projected(p) => Some(p.top_level_names().collect()),
+            Output::Names(n) => Some(n.iter().map(String::as_str).collect()),
+        }
+    }
 }
 
 fn select_output(
     select: Option<&str>,
     projection: Option<Projection>,
     to_get: Option<Vec<String>>,
+    has_index: bool,
 ) -> Result<Output, ApiError> {
     let specific = projection.is_some() || to_get.is_some();
     match select {
-        Some("ALL_PROJECTED_ATTRIBUTES") => Err(ApiError::validation(
+        Some("ALL_PROJECTED_ATTRIBUTES") if !has_index => Err(ApiError::validation(
             "ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName",
         )),
+        Some("ALL_PROJECTED_ATTRIBUTES") if specific => {
+            Err(ApiError::validation(if to_get.is_some() {
+                "Cannot specify the AttributesToGet when choosing to get ALL_PROJECTED_ATTRIBUTES"
+            } else {
+                "Cannot specify the ProjectionExpression when choosing to get ALL_PROJECTED_ATTRIBUTES"
+            }))
+        }
+        Some("ALL_PROJECTED_ATTRIBUTES") => Ok(Output::AllProjected),
         Some("ALL_ATTRIBUTES") if specific => Err(ApiError::validation(if to_get.is_some() {
             "Cannot specify the AttributesToGet when choosing to get ALL_ATTRIBUTES"
         } else {
@@ -116,9 +162,11 @@ fn select_output(
         Some("SPECIFIC_ATTRIBUTES") if !specific => Err(ApiError::validation(
             "SPECIFIC_ATTRIBUTES requires either AttributesToGet or ProjectionExpression",
         )),
+        Some("ALL_ATTRIBUTES") => Ok(Output::All),
         _ => Ok(match (projection, to_get) {
             (Some(p), _) => Output::Projected(p),
             (None, Some(names)) => Output::Names(names),
+            (None, None) if has_index => Output::AllProjected,
             (None, None) => Output::All,
         }),
     }
@@ -147,37 +195,121 @@ fn filter_and_output(
         .map(|t| shoal_expr::parse_projection(t, &mut ectx))
         .transpose()?;
     ectx.check_all_used()?;
-    let output = select_output(params.select, projection, params.to_get.take())?;
+    let output = select_output(
+        params.select,
+        projection,
+        params.to_get.take(),
+        params.index.is_some(),
+    )?;
     Ok((filter, output))
 }
 
-/// The response of a Query or Scan page.
-fn page_response(table: &TableMeta, page: Page, output: &Output, params: &ReadParams<'_>) -> Value {
+/// How a read of an index is served: whether the full items are fetched from the table (a local
+/// index whose entries lack attributes the request needs), and whether the filter then runs on
+/// them instead of on the entries.
+struct Plan {
+    fetch: bool,
+    filter_after_fetch: bool,
+}
+
+/// Decides the [`Plan`] of a read of `index` (none for the table) and checks what a global index
+/// cannot serve: `ALL_ATTRIBUTES` or attributes it does not project.
+fn plan(
+    table: &TableMeta,
+    index: Option<&IndexDef>,
+    output: &Output,
+    filter: Option<&shoal_expr::Condition>,
+) -> Result<Plan, ApiError> {
+    let none = Plan {
+        fetch: false,
+        filter_after_fetch: false,
+    };
+    let Some(ix) = index else {
+        return Ok(none);
+    };
+    if ix.projection.kind == ProjectionType::All {
+        return Ok(none);
+    }
+    let projected = |n: &str| index::projects(ix, &table.key_schema, n);
+    let missing: Option<String> = match output.names() {
+        None => Some(String::new()),
+        Some(names) => names
+            .into_iter()
+            .find(|n| !projected(n))
+            .map(str::to_string),
+    };
+    let filter_missing = filter.is_some_and(|f| f.top_level_names().iter().any(|n| !projected(n)));
+    match ix.kind {
+        IndexKind::Global => match missing {
+            Some(n) if n.is_empty() => Err(ApiError::validation(format!(
+                "One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not supported for global secondary index {} because its projection type is not ALL",
+                ix.name
+            ))),
+            Some(n) => Err(ApiError::validation(format!(
+                "One or more parameter values were invalid: Global secondary index {} does not project the requested attribute: {n}",
+                ix.name
+            ))),
+            None => Ok(none),
+        },
+        IndexKind::Local => Ok(Plan {
+            fetch: missing.is_some() || filter_missing,
+            filter_after_fetch: filter_missing,
+        }),
+    }
+}
+
+/// Turns a page read from the table or an index into the response: fetches full items from the
+/// table when the plan says so (charging a read of each whole item, as DynamoDB does), applies a
+/// deferred filter, shapes the items and adds `ConsumedCapacity`.
+#[allow(clippy::too_many_arguments)]
+async fn respond(
+    ctx: &Ctx<'_>,
+    table: &TableMeta,
+    index: Option<&IndexDef>,
+    page: Page,
+    plan: &Plan,
+    deferred_filter: Option<&shoal_expr::Condition>,
+    output: &Output,
+    params: &ReadParams<'_>,
+) -> Result<Value, ApiError> {
+    let read_units = capacity::read_units(page.scanned_bytes, params.consistent);
+    let mut fetch_units = 0.0;
+    let mut items = page.items;
+    if plan.fetch {
+        let mut full = Vec::with_capacity(items.len());
+        for entry in &items {
+            let key = table.key_schema.key_of(entry);
+            let item = ctx
+                .backend
+                .get(table, &key, params.consistent)
+                .await
+                .map_err(backend_error)?;
+            // An item deleted since its entry was read is gone from the result too.
+            if let Some(item) = item {
+                fetch_units += capacity::read_units(item_size(&item), params.consistent);
+                if deferred_filter.is_none_or(|f| f.evaluate(&item)) {
+                    full.push(item);
+                }
+            }
+        }
+        items = full;
+    }
     let mut out = Map::new();
-    let count = page.items.len();
+    let count = items.len();
     match output {
         Output::Count => {}
-        Output::All => {
+        Output::All | Output::AllProjected => {
             out.insert(
                 "Items".into(),
-                page.items
-                    .iter()
-                    .map(item_to_json)
-                    .collect::<Vec<_>>()
-                    .into(),
+                items.iter().map(item_to_json).collect::<Vec<_>>().into(),
             );
         }
         Output::Projected(p) => {
-            let items: Vec<Value> = page
-                .items
-                .iter()
-                .map(|i| item_to_json(&p.apply(i)))
-                .collect();
+            let items: Vec<Value> = items.iter().map(|i| item_to_json(&p.apply(i))).collect();
             out.insert("Items".into(), items.into());
         }
         Output::Names(names) => {
-            let items: Vec<Value> = page
-                .items
+            let items: Vec<Value> = items
                 .into_iter()
                 .map(|i| item_to_json(&super::item::project(i, None, Some(names))))
                 .collect();
@@ -189,20 +321,52 @@ fn page_response(table: &TableMeta, page: Page, output: &Output, params: &ReadPa
     if let Some(lek) = &page.last_evaluated_key {
         out.insert("LastEvaluatedKey".into(), item_to_json(lek));
     }
-    capacity::attach(
-        &mut out,
-        params.capacity,
-        &table.name,
-        capacity::read_units(page.scanned_bytes, params.consistent),
-    );
-    Value::Object(out)
+    match index {
+        None => capacity::attach(&mut out, params.capacity, &table.name, read_units),
+        Some(ix) => {
+            if let Some(e) = capacity::index_read_entry(
+                params.capacity,
+                &table.name,
+                fetch_units,
+                &ix.name,
+                ix.kind == IndexKind::Global,
+                read_units,
+            ) {
+                out.insert("ConsumedCapacity".into(), e);
+            }
+        }
+    }
+    Ok(Value::Object(out))
 }
 
-/// `ExclusiveStartKey` must be a full primary key of the table.
-fn check_start_key(table: &TableMeta, key: &Item) -> Result<(), ApiError> {
-    table.key_schema.validate_key(key).map_err(|_| {
-        ApiError::validation("The provided starting key is invalid: The provided key element does not match the schema")
-    })
+/// `ExclusiveStartKey` must be a full primary key of the table, plus the index's key attributes
+/// when reading an index.
+fn check_start_key(
+    table: &TableMeta,
+    index: Option<&IndexDef>,
+    key: &Item,
+) -> Result<(), ApiError> {
+    let invalid = || {
+        ApiError::validation(
+            "The provided starting key is invalid: The provided key element does not match the schema",
+        )
+    };
+    let Some(ix) = index else {
+        return table.key_schema.validate_key(key).map_err(|_| invalid());
+    };
+    let mut attrs: Vec<&shoal_types::key::KeyAttr> = table.key_schema.attrs().collect();
+    for a in ix.key_schema.attrs() {
+        if !attrs.iter().any(|b| b.name == a.name) {
+            attrs.push(a);
+        }
+    }
+    let ok = key.len() == attrs.len()
+        && attrs.iter().all(|a| {
+            key.get(&a.name)
+                .and_then(shoal_types::AttributeValue::scalar_type)
+                == Some(a.ty)
+        });
+    if ok { Ok(()) } else { Err(invalid()) }
 }
 
 /// A Query's key condition: `KeyConditionExpression` text or converted `KeyConditions`.
@@ -218,7 +382,6 @@ pub async fn query(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> 
     let key_text = input.str("KeyConditionExpression")?;
     let forward = input.bool("ScanIndexForward")?.unwrap_or(true);
     v.into_result()?;
-    params.reject_index()?;
     legacy::check_mix(
         input,
         &[
@@ -258,18 +421,20 @@ pub async fn query(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> 
     let (filter, output) = filter_and_output(input, &mut params, ectx, "QueryFilter", operator)?;
 
     let table = active_table(ctx, params.table).await?;
-    let resolved = key_condition.resolve(&table.key_schema)?;
+    let index = params.index(&table)?;
+    let key_schema = index.map(|i| &i.key_schema).unwrap_or(&table.key_schema);
+    let resolved = key_condition.resolve(key_schema)?;
     if let Some(filter) = &filter {
-        check_filter_keys(filter, &table)?;
+        check_filter_keys(filter, key_schema)?;
     }
     if let Some(start) = &params.exclusive_start {
-        check_start_key(&table, start)?;
-        if start.get(&table.key_schema.hash.name) != Some(&resolved.partition_key) {
+        check_start_key(&table, index, start)?;
+        if start.get(&key_schema.hash.name) != Some(&resolved.partition_key) {
             return Err(ApiError::validation(
                 "The provided starting key is invalid: The provided starting key does not match the key condition",
             ));
         }
-        if let (Some(sort), Some(range)) = (&resolved.sort, &table.key_schema.range)
+        if let (Some(sort), Some(range)) = (&resolved.sort, &key_schema.range)
             && !start.get(&range.name).is_some_and(|sk| sort.matches(sk))
         {
             return Err(ApiError::validation(
@@ -277,6 +442,12 @@ pub async fn query(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> 
             ));
         }
     }
+    let plan = plan(&table, index, &output, filter.as_ref())?;
+    let (filter, deferred) = if plan.filter_after_fetch {
+        (None, filter)
+    } else {
+        (filter, None)
+    };
     let page = ctx
         .backend
         .query(
@@ -290,22 +461,29 @@ pub async fn query(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> 
                 byte_limit: PAGE_BYTES,
                 filter,
                 consistent: params.consistent,
-                index: None,
+                index: index.map(|i| i.id),
             },
         )
         .await
         .map_err(backend_error)?;
-    Ok(page_response(&table, page, &output, &params))
+    respond(
+        ctx,
+        &table,
+        index,
+        page,
+        &plan,
+        deferred.as_ref(),
+        &output,
+        &params,
+    )
+    .await
 }
 
-/// A Query's filter may not name key attributes (DynamoDB's rule).
-fn check_filter_keys(filter: &shoal_expr::Condition, table: &TableMeta) -> Result<(), ApiError> {
-    let keys = [
-        Some(&table.key_schema.hash),
-        table.key_schema.range.as_ref(),
-    ];
+/// A Query's filter may not name the key attributes of the table or index it reads (DynamoDB's
+/// rule).
+fn check_filter_keys(filter: &shoal_expr::Condition, keys: &KeySchema) -> Result<(), ApiError> {
     for name in filter.top_level_names() {
-        if keys.iter().flatten().any(|k| k.name == name) {
+        if keys.is_key_attr(name) {
             return Err(ApiError::validation(format!(
                 "Filter Expression can only contain non-primary key attributes: Primary key attribute: {name}"
             )));
@@ -361,7 +539,6 @@ pub async fn scan(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> {
         }
     }
     v.into_result()?;
-    params.reject_index()?;
     legacy::check_mix(
         input,
         &["ScanFilter", "ConditionalOperator", "AttributesToGet"],
@@ -403,11 +580,13 @@ pub async fn scan(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> {
     let (filter, output) = filter_and_output(input, &mut params, ectx, "ScanFilter", operator)?;
 
     let table = active_table(ctx, params.table).await?;
+    let index = params.index(&table)?;
+    let key_schema = index.map(|i| &i.key_schema).unwrap_or(&table.key_schema);
     let (hash_start, hash_end) = segment_range(seg, total);
     if let Some(start) = &params.exclusive_start {
-        check_start_key(&table, start)?;
+        check_start_key(&table, index, start)?;
         let h = start
-            .get(&table.key_schema.hash.name)
+            .get(&key_schema.hash.name)
             .map(partition_hash)
             .unwrap_or(0);
         if h < hash_start || h > hash_end {
@@ -416,6 +595,12 @@ pub async fn scan(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> {
             ));
         }
     }
+    let plan = plan(&table, index, &output, filter.as_ref())?;
+    let (filter, deferred) = if plan.filter_after_fetch {
+        (None, filter)
+    } else {
+        (filter, None)
+    };
     let page = ctx
         .backend
         .scan(
@@ -428,12 +613,22 @@ pub async fn scan(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> {
                 byte_limit: PAGE_BYTES,
                 filter,
                 consistent: params.consistent,
-                index: None,
+                index: index.map(|i| i.id),
             },
         )
         .await
         .map_err(backend_error)?;
-    Ok(page_response(&table, page, &output, &params))
+    respond(
+        ctx,
+        &table,
+        index,
+        page,
+        &plan,
+        deferred.as_ref(),
+        &output,
+        &params,
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use shoal_types::ScalarType;
 use shoal_types::key::{KeyAttr, KeySchema};
 
 use super::Ctx;
+use super::index;
 use super::validate::{backend_error, enum_value, table_name};
 use crate::backend::{
     Billing, BillingMode, KmsKeyError, TableMeta, TableSse, TableStats, TableStatus,
@@ -17,6 +18,7 @@ use crate::input::{Input, nested, opt_i64, opt_str};
 /// At most this many tags on one resource (DynamoDB's quota).
 pub const MAX_TAGS: usize = 50;
 
+/// Now, in seconds since the epoch with millisecond precision.
 pub fn now_seconds() -> f64 {
     let d = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -25,8 +27,14 @@ pub fn now_seconds() -> f64 {
     (d.as_millis() as f64) / 1000.0
 }
 
-/// The `TableDescription` JSON of a table.
-pub fn describe_json(meta: &TableMeta, stats: TableStats, status: TableStatus) -> Value {
+/// The `TableDescription` JSON of a table; `index_stats` are the item counts and sizes of its
+/// secondary indexes by [`shoal_types::index::IndexDef::id`] (see [`index_stats`]).
+pub fn describe_json(
+    meta: &TableMeta,
+    stats: TableStats,
+    index_stats: &[(u32, TableStats)],
+    status: TableStatus,
+) -> Value {
     let mut t = Map::new();
     let defs: Vec<Value> = meta
         .attribute_definitions
@@ -35,11 +43,10 @@ pub fn describe_json(meta: &TableMeta, stats: TableStats, status: TableStatus) -
         .collect();
     t.insert("AttributeDefinitions".into(), defs.into());
     t.insert("TableName".into(), meta.name.clone().into());
-    let mut ks = vec![json!({"AttributeName": meta.key_schema.hash.name, "KeyType": "HASH"})];
-    if let Some(r) = &meta.key_schema.range {
-        ks.push(json!({"AttributeName": r.name, "KeyType": "RANGE"}));
-    }
-    t.insert("KeySchema".into(), ks.into());
+    t.insert(
+        "KeySchema".into(),
+        index::key_schema_value(&meta.key_schema),
+    );
     t.insert("TableStatus".into(), status.as_str().into());
     t.insert("CreationDateTime".into(), json!(meta.created_at));
     let mut pt = Map::new();
@@ -66,6 +73,7 @@ pub fn describe_json(meta: &TableMeta, stats: TableStats, status: TableStatus) -
     t.insert("ItemCount".into(), json!(stats.item_count));
     t.insert("TableArn".into(), meta.arn.clone().into());
     t.insert("TableId".into(), meta.id.clone().into());
+    index::describe_indexes(&mut t, meta, index_stats, status);
     let mut bms = Map::new();
     bms.insert("BillingMode".into(), meta.billing.mode.as_str().into());
     if let Some(ts) = meta.billing.last_update_to_pay_per_request {
@@ -91,6 +99,23 @@ pub fn describe_json(meta: &TableMeta, stats: TableStats, status: TableStatus) -
         );
     }
     Value::Object(t)
+}
+
+/// Item count and size of each secondary index of the table. An index whose stats cannot be read
+/// (being created or dropped, or the table just deleted) counts as empty.
+pub async fn index_stats(ctx: &Ctx<'_>, meta: &TableMeta) -> Vec<(u32, TableStats)> {
+    let mut out = Vec::with_capacity(meta.indexes.len());
+    for def in &meta.indexes {
+        let stats = match ctx.backend.index_stats(&meta.name, def.id).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!(index = def.id, cause = %e, "index stats unavailable");
+                TableStats::default()
+            }
+        };
+        out.push((def.id, stats));
+    }
+    out
 }
 
 /// An `SSESpecification` after its model constraints were checked.
@@ -155,35 +180,43 @@ async fn resolve_sse(ctx: &Ctx<'_>, spec: &SseInput<'_>) -> Result<Option<TableS
     }
 }
 
-struct ThroughputInput {
-    read: Option<i64>,
-    write: Option<i64>,
+/// A `ProvisionedThroughput` after its model constraints were checked.
+pub struct ThroughputInput {
+    pub read: Option<i64>,
+    pub write: Option<i64>,
 }
 
 fn provisioned_throughput(
     input: &Input<'_>,
     v: &mut Violations,
 ) -> Result<Option<ThroughputInput>, ApiError> {
-    let Some(obj) = input.object("ProvisionedThroughput")? else {
-        return Ok(None);
-    };
+    match input.object("ProvisionedThroughput")? {
+        Some(obj) => Ok(Some(throughput_from(obj, "provisionedThroughput", v)?)),
+        None => Ok(None),
+    }
+}
+
+/// Reads a `ProvisionedThroughput` object; `field` is its model path.
+pub fn throughput_from(
+    obj: &Map<String, Value>,
+    field: &str,
+    v: &mut Violations,
+) -> Result<ThroughputInput, ApiError> {
     let read = opt_i64(obj.get("ReadCapacityUnits"))?;
     let write = opt_i64(obj.get("WriteCapacityUnits"))?;
-    for (val, field) in [
-        (read, "provisionedThroughput.readCapacityUnits"),
-        (write, "provisionedThroughput.writeCapacityUnits"),
-    ] {
+    for (val, member) in [(read, "readCapacityUnits"), (write, "writeCapacityUnits")] {
+        let f = format!("{field}.{member}");
         match val {
-            None => v.missing(field),
+            None => v.missing(&f),
             Some(n) if n < 1 => v.constraint(
                 &n.to_string(),
-                field,
+                &f,
                 "Member must have value greater than or equal to 1",
             ),
             Some(_) => {}
         }
     }
-    Ok(Some(ThroughputInput { read, write }))
+    Ok(ThroughputInput { read, write })
 }
 
 /// `CreateTable`.
@@ -191,83 +224,14 @@ pub async fn create_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
     let mut v = Violations::default();
     let name = table_name(input.str("TableName")?, "tableName", &mut v);
 
-    // AttributeDefinitions
-    let mut defs: Vec<(String, Option<ScalarType>)> = Vec::new();
-    match input.array("AttributeDefinitions")? {
-        None => v.missing("attributeDefinitions"),
-        Some(list) => {
-            for (i, el) in list.iter().enumerate() {
-                let el = nested(el)?;
-                let an = el.str("AttributeName")?;
-                let at = el.str("AttributeType")?;
-                let field = format!("attributeDefinitions.{}.member", i + 1);
-                if an.is_none() {
-                    v.missing(&format!("{field}.attributeName"));
-                }
-                match at {
-                    None => v.missing(&format!("{field}.attributeType")),
-                    Some(t) => {
-                        enum_value(
-                            Some(t),
-                            &format!("{field}.attributeType"),
-                            &["B", "N", "S"],
-                            &mut v,
-                        );
-                    }
-                }
-                check_attr_name_len(an, &format!("{field}.attributeName"), &mut v);
-                if let Some(an) = an {
-                    defs.push((an.to_string(), at.and_then(ScalarType::parse)));
-                }
-            }
+    let defs = match attribute_definitions(input, &mut v)? {
+        Some(defs) => defs,
+        None => {
+            v.missing("attributeDefinitions");
+            Vec::new()
         }
-    }
-
-    // KeySchema
-    let mut key_elems: Vec<(String, String)> = Vec::new();
-    match input.array("KeySchema")? {
-        None => v.missing("keySchema"),
-        Some(list) => {
-            if list.is_empty() {
-                v.constraint(
-                    "[]",
-                    "keySchema",
-                    "Member must have length greater than or equal to 1",
-                );
-            }
-            if list.len() > 2 {
-                v.constraint(
-                    &format!("{} elements", list.len()),
-                    "keySchema",
-                    "Member must have length less than or equal to 2",
-                );
-            }
-            for (i, el) in list.iter().enumerate() {
-                let el = nested(el)?;
-                let an = el.str("AttributeName")?;
-                let kt = el.str("KeyType")?;
-                let field = format!("keySchema.{}.member", i + 1);
-                if an.is_none() {
-                    v.missing(&format!("{field}.attributeName"));
-                }
-                check_attr_name_len(an, &format!("{field}.attributeName"), &mut v);
-                match kt {
-                    None => v.missing(&format!("{field}.keyType")),
-                    Some(t) => {
-                        enum_value(
-                            Some(t),
-                            &format!("{field}.keyType"),
-                            &["HASH", "RANGE"],
-                            &mut v,
-                        );
-                    }
-                }
-                if let (Some(an), Some(kt)) = (an, kt) {
-                    key_elems.push((an.to_string(), kt.to_string()));
-                }
-            }
-        }
-    }
+    };
+    let key_elems = key_schema_elems(input.array("KeySchema")?, "keySchema", &mut v)?;
 
     let billing_mode = enum_value(
         input.str("BillingMode")?,
@@ -285,21 +249,26 @@ pub async fn create_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
     let deletion_protection = input.bool("DeletionProtectionEnabled")?.unwrap_or(false);
     let tags = parse_tags(input.array("Tags")?, "tags", &mut v)?;
     let sse_spec = sse_specification(input, &mut v)?;
+    let local = index::parse_index_list(
+        input,
+        "LocalSecondaryIndexes",
+        "localSecondaryIndexes",
+        false,
+        &mut v,
+    )?;
+    let global = index::parse_index_list(
+        input,
+        "GlobalSecondaryIndexes",
+        "globalSecondaryIndexes",
+        true,
+        &mut v,
+    )?;
     v.into_result()?;
     let name = name.ok_or_else(|| ApiError::validation("Invalid table name"))?;
 
     // Semantic checks, in DynamoDB's order.
-    for (kind, param) in [
-        ("LocalSecondaryIndexes", "LocalSecondaryIndexes"),
-        ("GlobalSecondaryIndexes", "GlobalSecondaryIndexes"),
-    ] {
-        if input.has(param) {
-            return Err(ApiError::validation(format!(
-                "{kind} are not supported by this version of Shoal"
-            )));
-        }
-    }
-    let key_schema = build_key_schema(&key_elems, &defs)?;
+    let has_indexes = local.is_some() || global.is_some();
+    let key_schema = build_key_schema(&key_elems, &defs, !has_indexes)?;
     let billing = match billing_mode.unwrap_or("PROVISIONED") {
         "PAY_PER_REQUEST" => {
             if throughput.is_some() {
@@ -347,14 +316,14 @@ pub async fn create_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
 
     let id = uuid::Uuid::new_v4().to_string();
     let arn = table_arn(ctx, name);
-    let meta = TableMeta {
+    let mut meta = TableMeta {
         name: name.to_string(),
         id,
         arn,
         key_schema,
         attribute_definitions: defs
-            .into_iter()
-            .filter_map(|(n, t)| t.map(|t| (n, t)))
+            .iter()
+            .filter_map(|(n, t)| t.map(|t| (n.clone(), t)))
             .collect(),
         created_at: now_seconds(),
         status: TableStatus::Creating,
@@ -366,15 +335,106 @@ pub async fn create_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
         sse,
         indexes: Vec::new(),
         next_index_id: 1,
+        index_throughput: Vec::new(),
     };
+    if has_indexes {
+        index::create_table_indexes(&mut meta, &defs, local.as_deref(), global.as_deref())?;
+    }
     let stored = ctx
         .backend
         .create_table(meta)
         .await
         .map_err(backend_error)?;
     Ok(
-        json!({ "TableDescription": describe_json(&stored, TableStats::default(), TableStatus::Creating) }),
+        json!({ "TableDescription": describe_json(&stored, TableStats::default(), &[], TableStatus::Creating) }),
     )
+}
+
+/// `AttributeDefinitions` as given: name and type (`None` for an invalid type, already reported).
+pub type AttrDefs = Vec<(String, Option<ScalarType>)>;
+
+/// Reads `AttributeDefinitions` (model constraints go to `v`); `None` when absent.
+fn attribute_definitions(
+    input: &Input<'_>,
+    v: &mut Violations,
+) -> Result<Option<AttrDefs>, ApiError> {
+    let Some(list) = input.array("AttributeDefinitions")? else {
+        return Ok(None);
+    };
+    let mut defs = Vec::with_capacity(list.len());
+    for (i, el) in list.iter().enumerate() {
+        let el = nested(el)?;
+        let an = el.str("AttributeName")?;
+        let at = el.str("AttributeType")?;
+        let field = format!("attributeDefinitions.{}.member", i + 1);
+        if an.is_none() {
+            v.missing(&format!("{field}.attributeName"));
+        }
+        match at {
+            None => v.missing(&format!("{field}.attributeType")),
+            Some(t) => {
+                enum_value(
+                    Some(t),
+                    &format!("{field}.attributeType"),
+                    &["B", "N", "S"],
+                    v,
+                );
+            }
+        }
+        check_attr_name_len(an, &format!("{field}.attributeName"), v);
+        if let Some(an) = an {
+            defs.push((an.to_string(), at.and_then(ScalarType::parse)));
+        }
+    }
+    Ok(Some(defs))
+}
+
+/// Reads a `KeySchema` list as `(AttributeName, KeyType)` pairs; `field` is its model path
+/// (`keySchema`, `globalSecondaryIndexes.1.member.keySchema`).
+pub fn key_schema_elems(
+    list: Option<&Vec<Value>>,
+    field: &str,
+    v: &mut Violations,
+) -> Result<Vec<(String, String)>, ApiError> {
+    let mut key_elems: Vec<(String, String)> = Vec::new();
+    let Some(list) = list else {
+        v.missing(field);
+        return Ok(key_elems);
+    };
+    if list.is_empty() {
+        v.constraint(
+            "[]",
+            field,
+            "Member must have length greater than or equal to 1",
+        );
+    }
+    if list.len() > 2 {
+        v.constraint(
+            &format!("{} elements", list.len()),
+            field,
+            "Member must have length less than or equal to 2",
+        );
+    }
+    for (i, el) in list.iter().enumerate() {
+        let el = nested(el)?;
+        let an = el.str("AttributeName")?;
+        let kt = el.str("KeyType")?;
+        let f = format!("{field}.{}.member", i + 1);
+        if an.is_none() {
+            v.missing(&format!("{f}.attributeName"));
+        }
+        check_attr_name_len(an, &format!("{f}.attributeName"), v);
+        match kt {
+            None => v.missing(&format!("{f}.keyType")),
+            Some(t) => {
+                enum_value(Some(t), &format!("{f}.keyType"), &["HASH", "RANGE"], v);
+            }
+        }
+        if let (Some(an), Some(kt)) = (an, kt) {
+            key_elems.push((an.to_string(), kt.to_string()));
+        }
+    }
+    Ok(key_elems)
 }
 
 fn check_attr_name_len(name: Option<&str>, field: &str, v: &mut Violations) {
@@ -395,7 +455,8 @@ fn check_attr_name_len(name: Option<&str>, field: &str, v: &mut Violations) {
     }
 }
 
-fn check_throughput_limits(read: i64, write: i64) -> Result<(), ApiError> {
+/// The account limit on provisioned units (`LimitExceededException`).
+pub fn check_throughput_limits(read: i64, write: i64) -> Result<(), ApiError> {
     const MAX: i64 = 40_000;
     if read > MAX || write > MAX {
         return Err(ApiError::new(
@@ -408,9 +469,12 @@ fn check_throughput_limits(read: i64, write: i64) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The table's key schema. `exact_definitions`: every attribute definition must be a key of the
+/// table (a table without indexes; with indexes the index module checks that none is unused).
 fn build_key_schema(
     elems: &[(String, String)],
     defs: &[(String, Option<ScalarType>)],
+    exact_definitions: bool,
 ) -> Result<KeySchema, ApiError> {
     // Duplicate attribute definitions.
     for (i, (n, _)) in defs.iter().enumerate() {
@@ -420,6 +484,21 @@ fn build_key_schema(
             )));
         }
     }
+    let schema = build_key_structure(elems, defs)?;
+    if exact_definitions && defs.len() != elems.len() {
+        return Err(ApiError::validation(
+            "One or more parameter values were invalid: Number of attributes in KeySchema does not exactly match number of attributes defined in AttributeDefinitions",
+        ));
+    }
+    Ok(schema)
+}
+
+/// A key schema (of the table or of an index) from its elements: HASH first, an optional RANGE
+/// of another name, every attribute defined.
+pub fn build_key_structure(
+    elems: &[(String, String)],
+    defs: &[(String, Option<ScalarType>)],
+) -> Result<KeySchema, ApiError> {
     let (hash, range) = match elems {
         [h] => (h, None),
         [h, r] => (h, Some(r)),
@@ -460,11 +539,6 @@ fn build_key_schema(
             undefined.join(", "),
             def_names.join(", ")
         )));
-    }
-    if defs.len() != key_names.len() {
-        return Err(ApiError::validation(
-            "One or more parameter values were invalid: Number of attributes in KeySchema does not exactly match number of attributes defined in AttributeDefinitions",
-        ));
     }
     let attr = |name: &str| -> Result<KeyAttr, ApiError> {
         let ty = lookup(name).ok_or_else(|| ApiError::validation("Invalid KeySchema"))?;
@@ -561,7 +635,8 @@ pub async fn describe_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, A
         .table_stats(name)
         .await
         .map_err(|e| not_found_table(e, name))?;
-    Ok(json!({ "Table": describe_json(&meta, stats, meta.status) }))
+    let ix = index_stats(ctx, &meta).await;
+    Ok(json!({ "Table": describe_json(&meta, stats, &ix, meta.status) }))
 }
 
 /// DescribeTable/DeleteTable/UpdateTable name the table in their not-found message.
@@ -631,12 +706,13 @@ pub async fn delete_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
             "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first. Table: {name}"
         )));
     }
+    let ix = index_stats(ctx, &meta).await;
     let (meta, stats) = ctx
         .backend
         .delete_table(name)
         .await
         .map_err(|e| not_found_table(e, name))?;
-    Ok(json!({ "TableDescription": describe_json(&meta, stats, TableStatus::Deleting) }))
+    Ok(json!({ "TableDescription": describe_json(&meta, stats, &ix, TableStatus::Deleting) }))
 }
 
 /// `UpdateTable`: billing mode, provisioned throughput, deletion protection, table class, SSE key.
@@ -658,13 +734,11 @@ pub async fn update_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
     );
     let deletion_protection = input.bool("DeletionProtectionEnabled")?;
     let sse_spec = sse_specification(input, &mut v)?;
+    let request_defs = attribute_definitions(input, &mut v)?;
+    let gsi_updates = index::parse_gsi_updates(input, &mut v)?.filter(|u| !u.is_empty());
     v.into_result()?;
     let name = name.ok_or_else(|| ApiError::validation("Invalid table name"))?;
-    for unsupported in [
-        "GlobalSecondaryIndexUpdates",
-        "StreamSpecification",
-        "ReplicaUpdates",
-    ] {
+    for unsupported in ["StreamSpecification", "ReplicaUpdates"] {
         if input.has(unsupported) {
             return Err(ApiError::validation(format!(
                 "{unsupported} is not supported by this version of Shoal"
@@ -676,6 +750,7 @@ pub async fn update_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
         && table_class.is_none()
         && deletion_protection.is_none()
         && sse_spec.is_none()
+        && gsi_updates.is_none()
     {
         return Err(ApiError::validation(
             "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required",
@@ -687,7 +762,18 @@ pub async fn update_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
         .table(name)
         .await
         .map_err(|e| not_found_table(e, name))?;
-    if current.status != TableStatus::Active {
+    // Deleting the global index that is being created is allowed while the table is busy.
+    let only_deletes = gsi_updates
+        .as_ref()
+        .is_some_and(|u| u.iter().all(|u| matches!(u, index::GsiUpdate::Delete(_))))
+        && billing_mode.is_none()
+        && throughput.is_none()
+        && table_class.is_none()
+        && deletion_protection.is_none()
+        && sse_spec.is_none();
+    if current.status != TableStatus::Active
+        && !(only_deletes && current.status == TableStatus::Updating)
+    {
         return Err(ApiError::new(
             ErrorKind::ResourceInUse,
             format!(
@@ -702,6 +788,8 @@ pub async fn update_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
         Some(_) => BillingMode::Provisioned,
         None => current.billing.mode,
     };
+    let switching_to_provisioned =
+        target_mode == BillingMode::Provisioned && current.billing.mode != BillingMode::Provisioned;
     match target_mode {
         BillingMode::PayPerRequest => {
             if throughput.is_some() {
@@ -714,6 +802,7 @@ pub async fn update_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
                 next.billing.read_capacity_units = 0;
                 next.billing.write_capacity_units = 0;
                 next.billing.last_update_to_pay_per_request = Some(now);
+                next.index_throughput.clear();
             }
         }
         BillingMode::Provisioned => {
@@ -770,6 +859,18 @@ pub async fn update_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
     if let Some(spec) = &sse_spec {
         next.sse = resolve_sse(ctx, spec).await?;
     }
+    match &gsi_updates {
+        Some(updates) => index::apply_gsi_updates(
+            &mut next,
+            updates,
+            request_defs.as_deref(),
+            switching_to_provisioned,
+        )?,
+        None if switching_to_provisioned => {
+            index::apply_gsi_updates(&mut next, &[], None, true)?;
+        }
+        None => {}
+    }
     next.version = current.version + 1;
     let stored = ctx
         .backend
@@ -781,5 +882,6 @@ pub async fn update_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
         .table_stats(name)
         .await
         .map_err(|e| not_found_table(e, name))?;
-    Ok(json!({ "TableDescription": describe_json(&stored, stats, TableStatus::Updating) }))
+    let ix = index_stats(ctx, &stored).await;
+    Ok(json!({ "TableDescription": describe_json(&stored, stats, &ix, TableStatus::Updating) }))
 }

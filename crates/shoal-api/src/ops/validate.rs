@@ -14,6 +14,12 @@ pub fn table_name<'a>(value: Option<&'a str>, field: &str, v: &mut Violations) -
         Some(_) => raw.rsplit_once(":table/").map(|(_, n)| n).unwrap_or(raw),
         None => raw,
     };
+    name_constraints(name, field, v).then_some(name)
+}
+
+/// The model constraints of table and index names (3-255 characters of `[a-zA-Z0-9_.-]`);
+/// false (with the violations recorded under `field`) when one fails.
+pub fn name_constraints(name: &str, field: &str, v: &mut Violations) -> bool {
     let mut ok = true;
     if name.len() < 3 {
         v.constraint(
@@ -42,7 +48,7 @@ pub fn table_name<'a>(value: Option<&'a str>, field: &str, v: &mut Violations) -
         );
         ok = false;
     }
-    ok.then_some(name)
+    ok
 }
 
 /// Checks an enum member; `allowed` in the order DynamoDB lists them in its message.
@@ -83,6 +89,13 @@ pub fn backend_error(e: BackendError) -> ApiError {
             ),
         ),
         BackendError::Apply(shoal_storage::ApplyError::Storage(e)) => storage_error(&e),
+        // An item collection of a table with local indexes would grow past 10 GB.
+        BackendError::Apply(shoal_storage::ApplyError::ItemCollectionSizeLimitExceeded) => {
+            ApiError::new(
+                ErrorKind::ItemCollectionSizeLimitExceeded,
+                "Collection size exceeded.",
+            )
+        }
         BackendError::Apply(e) => ApiError::internal(e),
         BackendError::Internal(m) => ApiError::internal(m),
     }

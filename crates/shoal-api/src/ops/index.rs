@@ -1,0 +1,848 @@
+//! Secondary indexes in the control plane: `LocalSecondaryIndexes` and `GlobalSecondaryIndexes` of
+//! CreateTable, `GlobalSecondaryIndexUpdates` of UpdateTable, and their descriptions.
+//!
+//! Model constraints (lengths, patterns, enums, required members) are collected as
+//! [`Violations`]; the semantic rules (key schemas, projections, limits, throughput per billing
+//! mode) follow, with DynamoDB's messages where its documentation gives them.
+
+use serde_json::{Map, Value, json};
+use shoal_types::ScalarType;
+use shoal_types::index::{IndexDef, IndexKind, IndexStatus, Projection, ProjectionType};
+use shoal_types::key::KeySchema;
+
+use super::table::{
+    ThroughputInput, build_key_structure, check_throughput_limits, key_schema_elems, now_seconds,
+    throughput_from,
+};
+use super::validate::{enum_value, name_constraints};
+use crate::backend::{BillingMode, IndexThroughput, TableMeta, TableStats, TableStatus};
+use crate::error::{ApiError, ErrorKind, Violations};
+use crate::input::{Input, nested, opt_str};
+
+/// At most this many local secondary indexes per table.
+pub const MAX_LOCAL_INDEXES: usize = 5;
+/// At most this many global secondary indexes per table (DynamoDB's default quota).
+pub const MAX_GLOBAL_INDEXES: usize = 20;
+/// At most this many `NonKeyAttributes`, summed over all the indexes of a table.
+pub const MAX_PROJECTED_ATTRIBUTES: usize = 100;
+/// At most this many `NonKeyAttributes` in one index (the model's list constraint).
+pub const MAX_NON_KEY_ATTRIBUTES: usize = 20;
+
+/// `One or more parameter values were invalid: {msg}`.
+fn invalid(msg: impl std::fmt::Display) -> ApiError {
+    ApiError::validation(format!("One or more parameter values were invalid: {msg}"))
+}
+
+/// One index of a request (`LocalSecondaryIndex`, `GlobalSecondaryIndex`,
+/// `CreateGlobalSecondaryIndexAction`) after its model constraints were checked.
+pub struct IndexInput {
+    pub name: String,
+    /// `(AttributeName, KeyType)` in the order given.
+    pub key_elems: Vec<(String, String)>,
+    pub projection_type: Option<ProjectionType>,
+    pub non_key: Option<Vec<String>>,
+    pub throughput: Option<ThroughputInput>,
+}
+
+/// Reads one index definition; `field` is the model path of the element
+/// (`globalSecondaryIndexes.1.member`). Returns `None` when a required member is missing (the
+/// violation is recorded).
+pub fn parse_index(
+    el: &Value,
+    field: &str,
+    global: bool,
+    v: &mut Violations,
+) -> Result<Option<IndexInput>, ApiError> {
+    let el = nested(el)?;
+    let name = el.str("IndexName")?;
+    let name_ok = match name {
+        None => {
+            v.missing(&format!("{field}.indexName"));
+            false
+        }
+        Some(n) => name_constraints(n, &format!("{field}.indexName"), v),
+    };
+    let key_elems = key_schema_elems(el.array("KeySchema")?, &format!("{field}.keySchema"), v)?;
+    let mut projection_type = None;
+    let mut non_key = None;
+    let mut projection_ok = true;
+    match el.object("Projection")? {
+        None => {
+            v.missing(&format!("{field}.projection"));
+            projection_ok = false;
+        }
+        Some(_) => {
+            let p = nested(el.raw("Projection").unwrap_or(&Value::Null))?;
+            projection_type = match enum_value(
+                p.str("ProjectionType")?,
+                &format!("{field}.projection.projectionType"),
+                &["ALL", "KEYS_ONLY", "INCLUDE"],
+                v,
+            ) {
+                Some("ALL") => Some(ProjectionType::All),
+                Some("KEYS_ONLY") => Some(ProjectionType::KeysOnly),
+                Some("INCLUDE") => Some(ProjectionType::Include),
+                _ => None,
+            };
+            if let Some(list) = p.array("NonKeyAttributes")? {
+                let nk_field = format!("{field}.projection.nonKeyAttributes");
+                if list.is_empty() {
+                    v.constraint(
+                        "[]",
+                        &nk_field,
+                        "Member must have length greater than or equal to 1",
+                    );
+                } else if list.len() > MAX_NON_KEY_ATTRIBUTES {
+                    v.constraint(
+                        &format!("{} elements", list.len()),
+                        &nk_field,
+                        "Member must have length less than or equal to 20",
+                    );
+                }
+                let mut names = Vec::with_capacity(list.len());
+                for (i, n) in list.iter().enumerate() {
+                    let Some(n) = opt_str(Some(n))? else { continue };
+                    let f = format!("{nk_field}.{}.member", i + 1);
+                    if n.is_empty() {
+                        v.constraint(n, &f, "Member must have length greater than or equal to 1");
+                    } else if n.len() > 255 {
+                        v.constraint(n, &f, "Member must have length less than or equal to 255");
+                    }
+                    names.push(n.to_string());
+                }
+                non_key = Some(names);
+            }
+        }
+    }
+    let throughput = if global {
+        match el.object("ProvisionedThroughput")? {
+            Some(obj) => Some(throughput_from(
+                obj,
+                &format!("{field}.provisionedThroughput"),
+                v,
+            )?),
+            None => None,
+        }
+    } else {
+        None
+    };
+    Ok(match (name, name_ok && projection_ok) {
+        (Some(name), true) => Some(IndexInput {
+            name: name.to_string(),
+            key_elems,
+            projection_type,
+            non_key,
+            throughput,
+        }),
+        _ => None,
+    })
+}
+
+/// Reads a list member of index definitions (`LocalSecondaryIndexes`, `GlobalSecondaryIndexes`).
+pub fn parse_index_list(
+    input: &Input<'_>,
+    member: &str,
+    field: &str,
+    global: bool,
+    v: &mut Violations,
+) -> Result<Option<Vec<IndexInput>>, ApiError> {
+    let Some(list) = input.array(member)? else {
+        return Ok(None);
+    };
+    let mut out = Vec::with_capacity(list.len());
+    for (i, el) in list.iter().enumerate() {
+        if let Some(ix) = parse_index(el, &format!("{field}.{}.member", i + 1), global, v)? {
+            out.push(ix);
+        }
+    }
+    Ok(Some(out))
+}
+
+/// The attributes an index entry carries besides the key attributes, and the projection rules:
+/// `NonKeyAttributes` only with INCLUDE (and required there), no duplicates, no key attributes.
+fn build_projection(
+    ix: &IndexInput,
+    table_keys: &KeySchema,
+    index_keys: &KeySchema,
+) -> Result<Projection, ApiError> {
+    let Some(kind) = ix.projection_type else {
+        return Err(invalid(format!(
+            "ProjectionType must be specified for index: {}",
+            ix.name
+        )));
+    };
+    match (kind, &ix.non_key) {
+        (ProjectionType::Include, None) => Err(invalid(format!(
+            "ProjectionType is INCLUDE, but NonKeyAttributes is not specified for index: {}",
+            ix.name
+        ))),
+        (ProjectionType::All | ProjectionType::KeysOnly, Some(_)) => Err(invalid(format!(
+            "ProjectionType is {}, but NonKeyAttributes is specified for index: {}",
+            kind.as_str(),
+            ix.name
+        ))),
+        (ProjectionType::Include, Some(names)) => {
+            for (i, n) in names.iter().enumerate() {
+                if names.iter().skip(i + 1).any(|m| m == n) {
+                    return Err(invalid(format!(
+                        "Duplicate attribute in NonKeyAttributes: {n} for index: {}",
+                        ix.name
+                    )));
+                }
+                if table_keys.is_key_attr(n) || index_keys.is_key_attr(n) {
+                    return Err(invalid(format!(
+                        "NonKeyAttributes must not contain key attributes: {n} is a key attribute of index: {}",
+                        ix.name
+                    )));
+                }
+            }
+            Ok(Projection {
+                kind,
+                non_key_attributes: names.clone(),
+            })
+        }
+        (kind, None) => Ok(Projection {
+            kind,
+            non_key_attributes: Vec::new(),
+        }),
+    }
+}
+
+/// Checks one index against the table and the attribute definitions and builds its definition
+/// (id 0: the caller numbers it).
+fn build_index(
+    ix: &IndexInput,
+    kind: IndexKind,
+    table_keys: &KeySchema,
+    defs: &[(String, Option<ScalarType>)],
+) -> Result<IndexDef, ApiError> {
+    let key_schema = build_key_structure(&ix.key_elems, defs)?;
+    if kind == IndexKind::Local {
+        if key_schema.hash.name != table_keys.hash.name {
+            return Err(invalid(format!(
+                "Index KeySchema does not have the same leading hash key as table KeySchema for index: {}. index hash key: {}, table hash key: {}",
+                ix.name, key_schema.hash.name, table_keys.hash.name
+            )));
+        }
+        if key_schema.range.is_none() {
+            return Err(invalid(format!(
+                "Index KeySchema does not have a range key for index: {}",
+                ix.name
+            )));
+        }
+    }
+    let projection = build_projection(ix, table_keys, &key_schema)?;
+    Ok(IndexDef {
+        id: 0,
+        name: ix.name.clone(),
+        kind,
+        key_schema,
+        projection,
+        status: IndexStatus::Active,
+        backfilling: false,
+    })
+}
+
+/// The `ProvisionedThroughput` rules of a global index for the table's billing mode: required
+/// for PROVISIONED, forbidden for PAY_PER_REQUEST. Returns the units to store.
+fn index_throughput(
+    ix_name: &str,
+    throughput: Option<&ThroughputInput>,
+    mode: BillingMode,
+) -> Result<Option<(u64, u64)>, ApiError> {
+    match (mode, throughput) {
+        (BillingMode::PayPerRequest, None) => Ok(None),
+        (BillingMode::PayPerRequest, Some(_)) => Err(invalid(format!(
+            "ProvisionedThroughput should not be specified for index: {ix_name} when BillingMode is PAY_PER_REQUEST"
+        ))),
+        (BillingMode::Provisioned, None) => Err(invalid(format!(
+            "ProvisionedThroughput must be specified for index: {ix_name}"
+        ))),
+        (
+            BillingMode::Provisioned,
+            Some(ThroughputInput {
+                read: Some(r),
+                write: Some(w),
+            }),
+        ) => {
+            check_throughput_limits(*r, *w)?;
+            Ok(Some((*r as u64, *w as u64)))
+        }
+        (BillingMode::Provisioned, Some(_)) => Err(invalid(
+            "ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED",
+        )),
+    }
+}
+
+fn new_throughput(index: u32, units: (u64, u64)) -> IndexThroughput {
+    IndexThroughput {
+        index,
+        read_capacity_units: units.0,
+        write_capacity_units: units.1,
+        last_increase: None,
+        last_decrease: None,
+        decreases_today: 0,
+    }
+}
+
+/// Names of every attribute used as a key by the table or the given indexes, in first-use order.
+fn used_key_names<'a>(
+    table_keys: &'a KeySchema,
+    indexes: impl Iterator<Item = &'a KeySchema>,
+) -> Vec<&'a str> {
+    let mut used: Vec<&str> = Vec::new();
+    for schema in std::iter::once(table_keys).chain(indexes) {
+        for a in schema.attrs() {
+            if !used.contains(&a.name.as_str()) {
+                used.push(&a.name);
+            }
+        }
+    }
+    used
+}
+
+/// `Some AttributeDefinitions are not used` unless every definition is a key of the table or
+/// of an index.
+fn check_unused_definitions(
+    defs: &[(String, Option<ScalarType>)],
+    used: &[&str],
+) -> Result<(), ApiError> {
+    if defs.iter().all(|(n, _)| used.contains(&n.as_str())) {
+        return Ok(());
+    }
+    let names: Vec<&str> = defs.iter().map(|(n, _)| n.as_str()).collect();
+    Err(invalid(format!(
+        "Some AttributeDefinitions are not used. AttributeDefinitions: [{}], keys used: [{}]",
+        names.join(", "),
+        used.join(", ")
+    )))
+}
+
+fn check_projected_total<'a>(indexes: impl Iterator<Item = &'a IndexDef>) -> Result<(), ApiError> {
+    let total: usize = indexes.map(|i| i.projection.non_key_attributes.len()).sum();
+    if total > MAX_PROJECTED_ATTRIBUTES {
+        return Err(invalid(format!(
+            "The number of NonKeyAttributes summed across all secondary indexes ({total}) exceeds the limit of {MAX_PROJECTED_ATTRIBUTES}"
+        )));
+    }
+    Ok(())
+}
+
+/// The indexes of a CreateTable, checked against the table's key schema, its attribute
+/// definitions and its billing mode. Fills `meta.indexes`, `meta.next_index_id` and
+/// `meta.index_throughput`. Also checks that no attribute definition is unused (the plain
+/// table's count rule is checked by the caller when there are no indexes).
+pub fn create_table_indexes(
+    meta: &mut TableMeta,
+    defs: &[(String, Option<ScalarType>)],
+    local: Option<&[IndexInput]>,
+    global: Option<&[IndexInput]>,
+) -> Result<(), ApiError> {
+    let mut built: Vec<(IndexDef, Option<(u64, u64)>)> = Vec::new();
+    if let Some(local) = local {
+        if local.is_empty() {
+            return Err(invalid("List of LocalSecondaryIndexes is empty"));
+        }
+        if meta.key_schema.range.is_none() {
+            return Err(invalid(
+                "Table KeySchema does not have a range key, which is required when specifying a LocalSecondaryIndex",
+            ));
+        }
+        for ix in local {
+            built.push((
+                build_index(ix, IndexKind::Local, &meta.key_schema, defs)?,
+                None,
+            ));
+        }
+        if local.len() > MAX_LOCAL_INDEXES {
+            return Err(invalid(format!(
+                "Number of LocalSecondaryIndexes exceeds per-table limit of {MAX_LOCAL_INDEXES}"
+            )));
+        }
+    }
+    if let Some(global) = global {
+        if global.is_empty() {
+            return Err(invalid("List of GlobalSecondaryIndexes is empty"));
+        }
+        for ix in global {
+            let def = build_index(ix, IndexKind::Global, &meta.key_schema, defs)?;
+            let units = index_throughput(&ix.name, ix.throughput.as_ref(), meta.billing.mode)?;
+            built.push((def, units));
+        }
+        if global.len() > MAX_GLOBAL_INDEXES {
+            return Err(invalid(format!(
+                "Number of GlobalSecondaryIndexes exceeds per-table limit of {MAX_GLOBAL_INDEXES}"
+            )));
+        }
+    }
+    for (i, (a, _)) in built.iter().enumerate() {
+        if built.iter().skip(i + 1).any(|(b, _)| b.name == a.name) {
+            return Err(invalid(format!("Duplicate index name: {}", a.name)));
+        }
+    }
+    check_projected_total(built.iter().map(|(d, _)| d))?;
+    let used = used_key_names(&meta.key_schema, built.iter().map(|(d, _)| &d.key_schema));
+    check_unused_definitions(defs, &used)?;
+    let mut next = meta.next_index_id.max(1);
+    for (mut def, units) in built {
+        def.id = next;
+        next += 1;
+        if let Some(units) = units {
+            meta.index_throughput.push(new_throughput(def.id, units));
+        }
+        meta.indexes.push(def);
+    }
+    meta.next_index_id = next;
+    Ok(())
+}
+
+/// One `GlobalSecondaryIndexUpdate` of UpdateTable.
+pub enum GsiUpdate {
+    Create(IndexInput),
+    Update {
+        name: String,
+        throughput: Option<ThroughputInput>,
+    },
+    Delete(String),
+}
+
+/// Reads `GlobalSecondaryIndexUpdates` (model constraints go to `v`).
+pub fn parse_gsi_updates(
+    input: &Input<'_>,
+    v: &mut Violations,
+) -> Result<Option<Vec<GsiUpdate>>, ApiError> {
+    let Some(list) = input.array("GlobalSecondaryIndexUpdates")? else {
+        return Ok(None);
+    };
+    let mut out = Vec::with_capacity(list.len());
+    for (i, el) in list.iter().enumerate() {
+        let field = format!("globalSecondaryIndexUpdates.{}.member", i + 1);
+        let el = nested(el)?;
+        let actions = ["Create", "Update", "Delete"]
+            .into_iter()
+            .filter(|a| el.has(a))
+            .count();
+        if actions != 1 {
+            return Err(invalid(
+                "One of GlobalSecondaryIndexUpdate.Create, GlobalSecondaryIndexUpdate.Update or GlobalSecondaryIndexUpdate.Delete must be specified, and only one",
+            ));
+        }
+        if let Some(raw) = el.raw("Create") {
+            if let Some(ix) = parse_index(raw, &format!("{field}.create"), true, v)? {
+                out.push(GsiUpdate::Create(ix));
+            }
+        } else if let Some(raw) = el.raw("Update") {
+            let u = nested(raw)?;
+            let f = format!("{field}.update");
+            let name = index_name_member(&u, &f, v)?;
+            let throughput = match u.object("ProvisionedThroughput")? {
+                Some(obj) => Some(throughput_from(
+                    obj,
+                    &format!("{f}.provisionedThroughput"),
+                    v,
+                )?),
+                None => None,
+            };
+            if let Some(name) = name {
+                out.push(GsiUpdate::Update { name, throughput });
+            }
+        } else if let Some(raw) = el.raw("Delete") {
+            let d = nested(raw)?;
+            if let Some(name) = index_name_member(&d, &format!("{field}.delete"), v)? {
+                out.push(GsiUpdate::Delete(name));
+            }
+        }
+    }
+    Ok(Some(out))
+}
+
+fn index_name_member(
+    el: &Input<'_>,
+    field: &str,
+    v: &mut Violations,
+) -> Result<Option<String>, ApiError> {
+    match el.str("IndexName")? {
+        None => {
+            v.missing(&format!("{field}.indexName"));
+            Ok(None)
+        }
+        Some(n) => Ok(name_constraints(n, &format!("{field}.indexName"), v).then(|| n.to_string())),
+    }
+}
+
+fn index_not_found(table: &str, index: &str) -> ApiError {
+    ApiError::new(
+        ErrorKind::ResourceNotFound,
+        format!("Requested resource not found: Index: {index} not found for table: {table}"),
+    )
+}
+
+fn one_online_index() -> ApiError {
+    ApiError::new(
+        ErrorKind::LimitExceeded,
+        "Subscriber limit exceeded: Only 1 online index can be created or deleted simultaneously per table",
+    )
+}
+
+/// Applies `GlobalSecondaryIndexUpdates` to `next` (the table as it will be stored; its billing
+/// mode is already the target one). `request_defs` are the UpdateTable's `AttributeDefinitions`.
+/// `switching_to_provisioned`: the call changes the billing mode to PROVISIONED, so every global
+/// index needs throughput from an Update or Create action of this call.
+pub fn apply_gsi_updates(
+    next: &mut TableMeta,
+    updates: &[GsiUpdate],
+    request_defs: Option<&[(String, Option<ScalarType>)]>,
+    switching_to_provisioned: bool,
+) -> Result<(), ApiError> {
+    let table = next.name.clone();
+    // Each index at most once per call.
+    let names: Vec<&str> = updates
+        .iter()
+        .map(|u| match u {
+            GsiUpdate::Create(ix) => ix.name.as_str(),
+            GsiUpdate::Update { name, .. } | GsiUpdate::Delete(name) => name.as_str(),
+        })
+        .collect();
+    for (i, n) in names.iter().enumerate() {
+        if names.iter().skip(i + 1).any(|m| m == n) {
+            return Err(invalid(format!(
+                "Only one global secondary index update per index is allowed simultaneously. Index: {n}"
+            )));
+        }
+    }
+    // One online create or delete at a time: in this call, and while another one runs (deleting
+    // the index that is being created is allowed).
+    let online = updates
+        .iter()
+        .filter(|u| !matches!(u, GsiUpdate::Update { .. }))
+        .count();
+    if online > 1 {
+        return Err(one_online_index());
+    }
+    let now = now_seconds();
+    for update in updates {
+        match update {
+            GsiUpdate::Create(ix) => {
+                if next.indexes.iter().any(|i| i.status != IndexStatus::Active) {
+                    return Err(one_online_index());
+                }
+                if next.index(&ix.name).is_some() {
+                    return Err(invalid(format!(
+                        "Attempting to create an index which already exists: {}",
+                        ix.name
+                    )));
+                }
+                let Some(request_defs) = request_defs else {
+                    let keys: Vec<&str> = ix.key_elems.iter().map(|(n, _)| n.as_str()).collect();
+                    return Err(invalid(format!(
+                        "Some index key attributes are not defined in AttributeDefinitions. Keys: [{}], AttributeDefinitions: []",
+                        keys.join(", ")
+                    )));
+                };
+                for (i, (n, _)) in request_defs.iter().enumerate() {
+                    if request_defs.iter().skip(i + 1).any(|(m, _)| m == n) {
+                        return Err(ApiError::validation(format!(
+                            "Invalid Request: Attribute name {n} was defined more than once in AttributeDefinitions"
+                        )));
+                    }
+                }
+                // An attribute keeps its type: the request may repeat an existing definition but
+                // not change it.
+                for (n, ty) in request_defs {
+                    if let (Some(ty), Some((_, existing))) =
+                        (ty, next.attribute_definitions.iter().find(|(m, _)| m == n))
+                        && existing != ty
+                        && key_in_use(next, n)
+                    {
+                        return Err(invalid(format!(
+                            "Cannot change the type of attribute {n} in AttributeDefinitions: it is defined as {} and used as a key",
+                            existing.as_str()
+                        )));
+                    }
+                }
+                let mut def = build_index(ix, IndexKind::Global, &next.key_schema, request_defs)?;
+                let units = index_throughput(&ix.name, ix.throughput.as_ref(), next.billing.mode)?;
+                let live = next
+                    .indexes
+                    .iter()
+                    .filter(|i| i.kind == IndexKind::Global && i.status != IndexStatus::Deleting)
+                    .count();
+                if live >= MAX_GLOBAL_INDEXES {
+                    return Err(ApiError::new(
+                        ErrorKind::LimitExceeded,
+                        format!(
+                            "Subscriber limit exceeded: The table already has the maximum of {MAX_GLOBAL_INDEXES} global secondary indexes"
+                        ),
+                    ));
+                }
+                check_projected_total(next.indexes.iter().chain(std::iter::once(&def)))?;
+                let used = used_key_names(
+                    &next.key_schema,
+                    next.indexes
+                        .iter()
+                        .filter(|i| i.status != IndexStatus::Deleting)
+                        .map(|i| &i.key_schema)
+                        .chain(std::iter::once(&def.key_schema)),
+                );
+                check_unused_definitions(request_defs, &used)?;
+                def.id = next.next_index_id.max(1);
+                def.status = IndexStatus::Creating;
+                def.backfilling = true;
+                next.next_index_id = def.id + 1;
+                if let Some(units) = units {
+                    next.index_throughput.push(new_throughput(def.id, units));
+                }
+                // AttributeDefinitions: the keys of the table and of every index still in use.
+                let mut defs: Vec<(String, ScalarType)> = Vec::new();
+                for name in used {
+                    let ty = request_defs
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .and_then(|(_, t)| *t)
+                        .or_else(|| {
+                            next.attribute_definitions
+                                .iter()
+                                .find(|(n, _)| n == name)
+                                .map(|(_, t)| *t)
+                        });
+                    if let Some(ty) = ty {
+                        defs.push((name.to_string(), ty));
+                    }
+                }
+                next.attribute_definitions = defs;
+                next.indexes.push(def);
+            }
+            GsiUpdate::Delete(name) => {
+                let Some(pos) = next
+                    .indexes
+                    .iter()
+                    .position(|i| i.kind == IndexKind::Global && &i.name == name)
+                else {
+                    return Err(index_not_found(&table, name));
+                };
+                let status = next.indexes[pos].status;
+                if status == IndexStatus::Deleting {
+                    return Err(ApiError::new(
+                        ErrorKind::ResourceInUse,
+                        format!(
+                            "Attempt to change a resource which is still in use: Index is being deleted: {name}"
+                        ),
+                    ));
+                }
+                // Another index being created or deleted blocks this one.
+                if next
+                    .indexes
+                    .iter()
+                    .enumerate()
+                    .any(|(i, ix)| i != pos && ix.status != IndexStatus::Active)
+                {
+                    return Err(one_online_index());
+                }
+                next.indexes[pos].status = IndexStatus::Deleting;
+                next.indexes[pos].backfilling = false;
+            }
+            GsiUpdate::Update { name, throughput } => {
+                let Some(def) = next
+                    .indexes
+                    .iter()
+                    .find(|i| i.kind == IndexKind::Global && &i.name == name)
+                else {
+                    return Err(index_not_found(&table, name));
+                };
+                if def.status == IndexStatus::Deleting {
+                    return Err(ApiError::new(
+                        ErrorKind::ResourceInUse,
+                        format!(
+                            "Attempt to change a resource which is still in use: Index is being deleted: {name}"
+                        ),
+                    ));
+                }
+                let id = def.id;
+                let Some((r, w)) = index_throughput(name, throughput.as_ref(), next.billing.mode)?
+                else {
+                    // PAY_PER_REQUEST without throughput: nothing to change.
+                    return Err(invalid(format!(
+                        "ProvisionedThroughput must be specified for index: {name} when its table's BillingMode is PROVISIONED"
+                    )));
+                };
+                match next.index_throughput.iter_mut().find(|t| t.index == id) {
+                    Some(t) if !switching_to_provisioned => {
+                        let (cr, cw) = (t.read_capacity_units, t.write_capacity_units);
+                        if r == cr && w == cw {
+                            return Err(ApiError::validation(format!(
+                                "The provisioned throughput for the index {name} will not change. The requested value equals the current value. Current ReadCapacityUnits provisioned for the index: {cr}. Requested ReadCapacityUnits: {r}. Current WriteCapacityUnits provisioned for the index: {cw}. Requested WriteCapacityUnits: {w}. Refer to the Amazon DynamoDB Developer Guide for current limits and how to request higher limits."
+                            )));
+                        }
+                        if r > cr || w > cw {
+                            t.last_increase = Some(now);
+                        }
+                        if r < cr || w < cw {
+                            t.last_decrease = Some(now);
+                            t.decreases_today += 1;
+                        }
+                        t.read_capacity_units = r;
+                        t.write_capacity_units = w;
+                    }
+                    Some(t) => {
+                        t.read_capacity_units = r;
+                        t.write_capacity_units = w;
+                    }
+                    None => next.index_throughput.push(new_throughput(id, (r, w))),
+                }
+            }
+        }
+    }
+    if switching_to_provisioned {
+        for ix in next
+            .indexes
+            .iter()
+            .filter(|i| i.kind == IndexKind::Global && i.status != IndexStatus::Deleting)
+        {
+            if next.throughput_of(ix.id).is_none() {
+                return Err(invalid(format!(
+                    "ProvisionedThroughput must be specified for index: {}",
+                    ix.name
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether `name` is a key attribute of the table or of an index that is not being deleted.
+fn key_in_use(meta: &TableMeta, name: &str) -> bool {
+    meta.key_schema.is_key_attr(name)
+        || meta
+            .indexes
+            .iter()
+            .any(|i| i.status != IndexStatus::Deleting && i.key_schema.is_key_attr(name))
+}
+
+fn key_schema_json(schema: &KeySchema) -> Value {
+    let mut ks = vec![json!({"AttributeName": schema.hash.name, "KeyType": "HASH"})];
+    if let Some(r) = &schema.range {
+        ks.push(json!({"AttributeName": r.name, "KeyType": "RANGE"}));
+    }
+    ks.into()
+}
+
+/// `KeySchema` JSON of a table or index.
+pub fn key_schema_value(schema: &KeySchema) -> Value {
+    key_schema_json(schema)
+}
+
+fn projection_json(p: &Projection) -> Value {
+    let mut o = Map::new();
+    o.insert("ProjectionType".into(), p.kind.as_str().into());
+    if p.kind == ProjectionType::Include {
+        o.insert("NonKeyAttributes".into(), json!(p.non_key_attributes));
+    }
+    Value::Object(o)
+}
+
+/// `LocalSecondaryIndexes` and `GlobalSecondaryIndexes` of a `TableDescription`, added to `t`.
+/// `stats` gives each index's item count and size (by id; missing ones count as empty);
+/// `table_status` is the status the description shows: a table being created shows its global
+/// indexes CREATING, a table being deleted shows them DELETING.
+pub fn describe_indexes(
+    t: &mut Map<String, Value>,
+    meta: &TableMeta,
+    stats: &[(u32, TableStats)],
+    table_status: TableStatus,
+) {
+    let mut local = Vec::new();
+    let mut global = Vec::new();
+    for def in &meta.indexes {
+        let st = stats
+            .iter()
+            .find(|(id, _)| *id == def.id)
+            .map(|(_, s)| *s)
+            .unwrap_or_default();
+        let mut o = Map::new();
+        o.insert("IndexName".into(), def.name.clone().into());
+        o.insert("KeySchema".into(), key_schema_json(&def.key_schema));
+        o.insert("Projection".into(), projection_json(&def.projection));
+        match def.kind {
+            IndexKind::Local => {
+                o.insert("IndexSizeBytes".into(), json!(st.size_bytes));
+                o.insert("ItemCount".into(), json!(st.item_count));
+                o.insert(
+                    "IndexArn".into(),
+                    format!("{}/index/{}", meta.arn, def.name).into(),
+                );
+                local.push(Value::Object(o));
+            }
+            IndexKind::Global => {
+                let status = match table_status {
+                    TableStatus::Creating => IndexStatus::Creating,
+                    TableStatus::Deleting => IndexStatus::Deleting,
+                    _ => def.status,
+                };
+                o.insert("IndexStatus".into(), status.as_str().into());
+                // Only indexes added by UpdateTable show Backfilling, and only while created.
+                if status == IndexStatus::Creating && table_status != TableStatus::Creating {
+                    o.insert("Backfilling".into(), def.backfilling.into());
+                }
+                let mut pt = Map::new();
+                let tp = meta.throughput_of(def.id);
+                if let Some(ts) = tp.and_then(|t| t.last_increase) {
+                    pt.insert("LastIncreaseDateTime".into(), json!(ts));
+                }
+                if let Some(ts) = tp.and_then(|t| t.last_decrease) {
+                    pt.insert("LastDecreaseDateTime".into(), json!(ts));
+                }
+                pt.insert(
+                    "NumberOfDecreasesToday".into(),
+                    json!(tp.map(|t| t.decreases_today).unwrap_or(0)),
+                );
+                pt.insert(
+                    "ReadCapacityUnits".into(),
+                    json!(tp.map(|t| t.read_capacity_units).unwrap_or(0)),
+                );
+                pt.insert(
+                    "WriteCapacityUnits".into(),
+                    json!(tp.map(|t| t.write_capacity_units).unwrap_or(0)),
+                );
+                o.insert("ProvisionedThroughput".into(), pt.into());
+                o.insert("IndexSizeBytes".into(), json!(st.size_bytes));
+                o.insert("ItemCount".into(), json!(st.item_count));
+                o.insert(
+                    "IndexArn".into(),
+                    format!("{}/index/{}", meta.arn, def.name).into(),
+                );
+                global.push(Value::Object(o));
+            }
+        }
+    }
+    if !local.is_empty() {
+        t.insert("LocalSecondaryIndexes".into(), local.into());
+    }
+    if !global.is_empty() {
+        t.insert("GlobalSecondaryIndexes".into(), global.into());
+    }
+}
+
+/// Whether the index entry of `def` carries the top-level attribute `name`.
+pub fn projects(def: &IndexDef, table_keys: &KeySchema, name: &str) -> bool {
+    table_keys.is_key_attr(name)
+        || def.key_schema.is_key_attr(name)
+        || match def.projection.kind {
+            ProjectionType::All => true,
+            ProjectionType::KeysOnly => false,
+            ProjectionType::Include => def.projection.non_key_attributes.iter().any(|a| a == name),
+        }
+}
+
+/// The index key check of a write: every present index key attribute of an item must have the
+/// index's type and must not be empty (DynamoDB rejects the write; a missing one just leaves the
+/// item out of the index).
+pub fn check_index_keys(meta: &TableMeta, item: &shoal_types::Item) -> Result<(), ApiError> {
+    for def in meta
+        .indexes
+        .iter()
+        .filter(|i| i.status != IndexStatus::Deleting)
+    {
+        def.check_item(item)?;
+    }
+    Ok(())
+}
