@@ -301,7 +301,7 @@ pub async fn batch_write_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value,
     let mut capacity_list = Vec::new();
     let mut collection_metrics = Map::new();
     for (table, commands) in groups {
-        let mut units = 0.0;
+        let mut charge = capacity::WriteCharge::default();
         let mut table_metrics = Vec::new();
         for command in commands {
             let new_size = match &command {
@@ -325,14 +325,19 @@ pub async fn batch_write_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value,
                     other => backend_error(other),
                 })?;
             let old_size = applied.old.as_ref().map(item_size).unwrap_or(0);
-            units += capacity::write_units(new_size.max(old_size));
+            charge.add(
+                &table,
+                capacity::write_units(new_size.max(old_size)),
+                applied.old.as_ref(),
+                applied.new.as_ref(),
+            );
             if metrics
                 && let Some(m) = super::item::collection_metrics(ctx, &table, pk.as_ref()).await?
             {
                 table_metrics.push(m);
             }
         }
-        capacity_list.extend(capacity::entry(level, &table.name, units));
+        capacity_list.extend(charge.entry(level, &table.name));
         if !table_metrics.is_empty() {
             collection_metrics.insert(table.name.clone(), table_metrics.into());
         }

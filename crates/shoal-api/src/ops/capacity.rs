@@ -93,3 +93,94 @@ pub fn index_read_entry(
         }
     }
 }
+
+/// The write units of one write and of the index entries it changed, summed over the writes of a
+/// request (one item, or one table's part of a BatchWriteItem).
+///
+/// An index is charged as DynamoDB describes for local indexes: one write of the new entry when
+/// the item enters the index or its entry changes, one of the old entry when it leaves, both when
+/// the index key changes, nothing when the entry stays the same or the item is in the index
+/// neither before nor after. Indexes being deleted are no longer written.
+#[derive(Debug, Default)]
+pub struct WriteCharge {
+    table: f64,
+    /// `(index name, global, units)` in the table's index order.
+    indexes: Vec<(String, bool, f64)>,
+}
+
+impl WriteCharge {
+    /// Adds one write of `meta` that turned `old` into `new`; `table_units` is its table charge.
+    pub fn add(
+        &mut self,
+        meta: &crate::backend::TableMeta,
+        table_units: f64,
+        old: Option<&shoal_types::Item>,
+        new: Option<&shoal_types::Item>,
+    ) {
+        use shoal_types::index::{IndexKind, IndexStatus};
+        use shoal_types::size::item_size;
+        self.table += table_units;
+        for def in meta
+            .indexes
+            .iter()
+            .filter(|d| d.status != IndexStatus::Deleting)
+        {
+            let before = old.and_then(|i| def.entry(&meta.key_schema, i));
+            let after = new.and_then(|i| def.entry(&meta.key_schema, i));
+            let units = match (&before, &after) {
+                (None, None) => 0.0,
+                (Some(b), None) => write_units(item_size(b)),
+                (None, Some(a)) => write_units(item_size(a)),
+                (Some(b), Some(a)) if b == a => 0.0,
+                (Some(b), Some(a)) => {
+                    let same_key = def
+                        .key_schema
+                        .attrs()
+                        .all(|k| b.get(&k.name) == a.get(&k.name));
+                    if same_key {
+                        write_units(item_size(a))
+                    } else {
+                        write_units(item_size(b)) + write_units(item_size(a))
+                    }
+                }
+            };
+            match self.indexes.iter_mut().find(|(n, _, _)| *n == def.name) {
+                Some(slot) => slot.2 += units,
+                None => self
+                    .indexes
+                    .push((def.name.clone(), def.kind == IndexKind::Global, units)),
+            }
+        }
+    }
+
+    /// The `ConsumedCapacity` entry: the total of the table and its indexes, broken down by
+    /// INDEXES into `Table`, `LocalSecondaryIndexes` and `GlobalSecondaryIndexes`.
+    pub fn entry(&self, level: Level, table: &str) -> Option<Value> {
+        let total = self.table + self.indexes.iter().map(|(_, _, u)| u).sum::<f64>();
+        match level {
+            Level::None => None,
+            Level::Total => Some(json!({"TableName": table, "CapacityUnits": total})),
+            Level::Indexes => {
+                let mut e = Map::new();
+                e.insert("TableName".into(), table.into());
+                e.insert("CapacityUnits".into(), json!(total));
+                e.insert("Table".into(), json!({"CapacityUnits": self.table}));
+                for (key, global) in [
+                    ("LocalSecondaryIndexes", false),
+                    ("GlobalSecondaryIndexes", true),
+                ] {
+                    let m: Map<String, Value> = self
+                        .indexes
+                        .iter()
+                        .filter(|(_, g, _)| *g == global)
+                        .map(|(n, _, u)| (n.clone(), json!({"CapacityUnits": u})))
+                        .collect();
+                    if !m.is_empty() {
+                        e.insert(key.into(), m.into());
+                    }
+                }
+                Some(Value::Object(e))
+            }
+        }
+    }
+}

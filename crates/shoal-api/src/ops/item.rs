@@ -233,7 +233,7 @@ fn simple_write_condition(
 /// larger of the old item and `new_size`.
 fn simple_write_response(
     p: &WriteParams<'_>,
-    table: &str,
+    table: &TableMeta,
     applied: &shoal_storage::Applied,
     new_size: usize,
 ) -> Value {
@@ -242,13 +242,34 @@ fn simple_write_response(
         attach_attributes(&mut out, applied.old.as_ref());
     }
     let old_size = applied.old.as_ref().map(item_size).unwrap_or(0);
-    capacity::attach(
+    attach_write_capacity(
         &mut out,
         p.capacity,
         table,
         capacity::write_units(new_size.max(old_size)),
+        applied,
     );
     Value::Object(out)
+}
+
+/// `ConsumedCapacity` of one write: the table's units plus those of the index entries it changed.
+fn attach_write_capacity(
+    out: &mut Map<String, Value>,
+    level: Level,
+    table: &TableMeta,
+    table_units: f64,
+    applied: &shoal_storage::Applied,
+) {
+    let mut charge = capacity::WriteCharge::default();
+    charge.add(
+        table,
+        table_units,
+        applied.old.as_ref(),
+        applied.new.as_ref(),
+    );
+    if let Some(e) = charge.entry(level, &table.name) {
+        out.insert("ConsumedCapacity".into(), e);
+    }
 }
 
 /// `PutItem`.
@@ -275,7 +296,7 @@ pub async fn put_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiErro
         .write(&table, Command::Put { item, condition })
         .await
         .map_err(|e| write_error(e, p.on_condition_failure_all_old))?;
-    let mut out = simple_write_response(&p, &table.name, &applied, size);
+    let mut out = simple_write_response(&p, &table, &applied, size);
     attach_collection_metrics(ctx, &mut out, &p, &table, &key).await?;
     Ok(out)
 }
@@ -297,7 +318,7 @@ pub async fn delete_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiE
         .write(&table, Command::Delete { key, condition })
         .await
         .map_err(|e| write_error(e, p.on_condition_failure_all_old))?;
-    let mut out = simple_write_response(&p, &table.name, &applied, 0);
+    let mut out = simple_write_response(&p, &table, &applied, 0);
     attach_collection_metrics(ctx, &mut out, &p, &table, &pk_only).await?;
     Ok(out)
 }
@@ -386,11 +407,12 @@ pub async fn update_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiE
         .map(item_size)
         .unwrap_or(0)
         .max(applied.new.as_ref().map(item_size).unwrap_or(0));
-    capacity::attach(
+    attach_write_capacity(
         &mut out,
         p.capacity,
-        &table.name,
+        &table,
         capacity::write_units(size),
+        &applied,
     );
     let mut out = Value::Object(out);
     attach_collection_metrics(ctx, &mut out, &p, &table, &key_copy).await?;

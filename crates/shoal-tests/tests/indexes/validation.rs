@@ -1158,3 +1158,70 @@ async fn item_collection_metrics_on_tables_with_local_indexes() {
         .unwrap();
     assert!(out.item_collection_metrics.is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_capacity_counts_the_index_entries_written() {
+    let node = TestNode::start().await;
+    let client = node.client();
+    indexed_table(&client, "ix_cap").await;
+    let full = item([
+        ("pk", s("a")),
+        ("sk", n("1")),
+        ("city", s("Oslo")),
+        ("age", n("3")),
+        ("date", s("2024")),
+        ("owner", s("me")),
+    ]);
+    let out = client
+        .put_item()
+        .table_name("ix_cap")
+        .set_item(Some(full))
+        .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
+        .send()
+        .await
+        .unwrap();
+    let cc = out.consumed_capacity.unwrap();
+    // The item and one entry in each of the three indexes.
+    assert_eq!(cc.capacity_units(), Some(4.0));
+    assert_eq!(cc.table().unwrap().capacity_units(), Some(1.0));
+    let lsis = cc.local_secondary_indexes.unwrap();
+    assert_eq!(lsis["by_date"].capacity_units(), Some(1.0));
+    let gsis = cc.global_secondary_indexes.unwrap();
+    assert_eq!(gsis["by_city"].capacity_units(), Some(1.0));
+    assert_eq!(gsis["by_owner"].capacity_units(), Some(1.0));
+
+    // Changing an index key rewrites that index's entry: delete the old one, put the new one.
+    // by_owner (ALL) sees a changed entry; by_date's INCLUDE projection does not change.
+    let out = client
+        .update_item()
+        .table_name("ix_cap")
+        .set_key(Some(item([("pk", s("a")), ("sk", n("1"))])))
+        .update_expression("SET city = :c")
+        .expression_attribute_values(":c", s("Bergen"))
+        .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
+        .send()
+        .await
+        .unwrap();
+    let cc = out.consumed_capacity.unwrap();
+    assert_eq!(cc.capacity_units(), Some(4.0));
+    let gsis = cc.global_secondary_indexes.unwrap();
+    assert_eq!(gsis["by_city"].capacity_units(), Some(2.0));
+    assert_eq!(gsis["by_owner"].capacity_units(), Some(1.0));
+    assert_eq!(
+        cc.local_secondary_indexes.unwrap()["by_date"].capacity_units(),
+        Some(0.0)
+    );
+
+    // TOTAL gives the sum only; a deleted item leaves every index once.
+    let out = client
+        .delete_item()
+        .table_name("ix_cap")
+        .set_key(Some(item([("pk", s("a")), ("sk", n("1"))])))
+        .return_consumed_capacity(ReturnConsumedCapacity::Total)
+        .send()
+        .await
+        .unwrap();
+    let cc = out.consumed_capacity.unwrap();
+    assert_eq!(cc.capacity_units(), Some(4.0));
+    assert!(cc.global_secondary_indexes.is_none());
+}
