@@ -16,14 +16,18 @@ use shoal_api::backend::{
 };
 use shoal_api::sigv4::KeyLookup;
 use shoal_storage::{
-    Applied, Command, Durability, Page, Partition, QuerySpec, ScanSpec, SqlCipherEngine,
+    Applied, Command, Durability, IndexPartition, Page, Partition, QuerySpec, ScanSpec,
+    SqlCipherEngine, StorageError,
 };
-use shoal_types::Item;
+use shoal_types::index::{IndexDef, IndexKind, IndexStatus};
 use shoal_types::key::partition_hash;
+use shoal_types::{AttributeValue, Item};
 
 use crate::NodeError;
 use crate::catalog::{Catalog, PartitionRecord, TableRecord};
 use crate::commit::{CommitQueue, storage_failure};
+use crate::gsi::{Gsi, GsiMap, Shipper};
+use crate::indexes::IndexWork;
 use crate::keys::KeyStore;
 use shoal_crypto::KeyRing;
 
@@ -33,15 +37,19 @@ pub(crate) struct PartitionHandle {
     pub(crate) partition: Arc<Partition>,
     /// The partition's only writer: group-commits queued writes, assigning log indexes in order.
     commits: Arc<CommitQueue>,
+    /// Carries the partition's GSI outbox to the index partitions.
+    pub(crate) shipper: Arc<Shipper>,
     /// The partition file, named in storage errors (corruption, disk full).
-    path: Arc<Path>,
+    pub(crate) path: Arc<Path>,
 }
 
 /// One open table.
 pub(crate) struct TableHandle {
     pub(crate) meta: RwLock<Arc<TableMeta>>,
     pub(crate) partitions: Vec<PartitionHandle>,
-    dir: PathBuf,
+    /// The open global secondary indexes (not those being deleted).
+    pub(crate) gsis: GsiMap,
+    pub(crate) dir: PathBuf,
     /// The table's data keys wrapped by a master key, as stored in the catalog (changed by
     /// key rotation, see `rotation.rs`).
     pub(crate) keys: RwLock<crate::catalog::TableKeys>,
@@ -57,6 +65,40 @@ impl TableHandle {
         self.partitions
             .iter()
             .find(|p| p.record.hash_start <= hash && hash <= p.record.hash_end)
+    }
+
+    /// The catalog record of this table with `meta`.
+    pub(crate) fn record_with(&self, meta: TableMeta) -> TableRecord {
+        TableRecord {
+            meta,
+            partitions: self.partitions.iter().map(|p| p.record.clone()).collect(),
+            keys: self.keys.read().clone(),
+        }
+    }
+
+    /// Hands `indexes` to every base partition (LSIs maintained in apply, outbox records for
+    /// GSIs) and enables the shippers when there are GSIs.
+    ///
+    /// # Errors
+    /// A partition failed to load its index state (the first time only: stats, outbox seq).
+    pub(crate) fn set_indexes(&self, indexes: &[IndexDef]) -> Result<(), NodeError> {
+        let gsis = crate::gsi::stored_gsis(indexes).next().is_some();
+        for p in &self.partitions {
+            p.partition
+                .set_indexes(indexes.to_vec())
+                .map_err(|e| NodeError::Storage(e.in_file(&p.path).to_string()))?;
+            p.shipper.set_enabled(gsis);
+        }
+        Ok(())
+    }
+
+    /// The open GSI `index`.
+    fn gsi(&self, index: u32) -> Result<Arc<Gsi>, BackendError> {
+        self.gsis
+            .read()
+            .get(&index)
+            .cloned()
+            .ok_or_else(|| internal(format!("global secondary index {index} is not open")))
     }
 
     fn stats(&self) -> TableStats {
@@ -80,9 +122,9 @@ pub struct NodeBackend {
     pub(crate) catalog: Arc<Catalog>,
     /// Master-key-wrapped data keys, unwrapped and cached.
     pub(crate) ring: Arc<KeyRing>,
-    pub(crate) tables: RwLock<HashMap<String, Arc<TableHandle>>>,
+    pub(crate) tables: Arc<RwLock<HashMap<String, Arc<TableHandle>>>>,
     /// Serialises table creation, deletion and catalog changes.
-    pub(crate) ddl: tokio::sync::Mutex<()>,
+    pub(crate) ddl: Arc<tokio::sync::Mutex<()>>,
 }
 
 fn internal(e: impl std::fmt::Display) -> BackendError {
@@ -170,7 +212,8 @@ fn check_table_kms_keys(ring: &KeyRing, records: &[TableRecord]) -> Result<(), N
     Ok(())
 }
 
-/// Opens a table's partition files with its data key.
+/// Opens a table's partition files and its GSI files with its data key, hands the index
+/// definitions to the partitions and starts their shippers.
 fn open_table(
     dir: &Path,
     record: &TableRecord,
@@ -178,6 +221,11 @@ fn open_table(
 ) -> Result<TableHandle, NodeError> {
     std::fs::create_dir_all(dir)
         .map_err(|e| NodeError::Storage(format!("cannot create {}: {e}", dir.display())))?;
+    let gsis: GsiMap = Arc::default();
+    for def in crate::gsi::stored_gsis(&record.meta.indexes) {
+        let gsi = Gsi::open(dir, def, &record.meta.key_schema, key.as_bytes())?;
+        gsis.write().insert(def.id, Arc::new(gsi));
+    }
     let mut partitions = Vec::with_capacity(record.partitions.len());
     for p in &record.partitions {
         let path: Arc<Path> = partition_path(dir, p.id).into();
@@ -186,19 +234,28 @@ fn open_table(
         let partition = Partition::new(Box::new(engine), record.meta.key_schema.clone())
             .map_err(|e| NodeError::Storage(e.in_file(&path).to_string()))?;
         let partition = Arc::new(partition);
+        let shipper = Arc::new(Shipper::start(&partition, p.id, &gsis));
         partitions.push(PartitionHandle {
             record: p.clone(),
-            commits: CommitQueue::new(Arc::clone(&partition), Arc::clone(&path)),
+            commits: CommitQueue::new(
+                Arc::clone(&partition),
+                Arc::clone(&path),
+                Arc::clone(&shipper),
+            ),
             partition,
+            shipper,
             path,
         });
     }
-    Ok(TableHandle {
+    let handle = TableHandle {
         meta: RwLock::new(Arc::new(record.meta.clone())),
         partitions,
+        gsis,
         dir: dir.to_path_buf(),
         keys: RwLock::new(record.keys.clone()),
-    })
+    };
+    handle.set_indexes(&record.meta.indexes)?;
+    Ok(handle)
 }
 
 impl NodeBackend {
@@ -223,7 +280,7 @@ impl NodeBackend {
             tables.insert(record.meta.name.clone(), Arc::new(handle));
         }
         tracing::info!(tables = tables.len(), "catalog loaded");
-        Ok(NodeBackend {
+        let backend = NodeBackend {
             region,
             account_id: "000000000000".to_string(),
             endpoints,
@@ -231,9 +288,25 @@ impl NodeBackend {
             data_dir: data_dir.to_path_buf(),
             catalog: Arc::new(catalog),
             ring,
-            tables: RwLock::new(tables),
-            ddl: tokio::sync::Mutex::new(()),
-        })
+            tables: Arc::new(RwLock::new(tables)),
+            ddl: Arc::default(),
+        };
+        // Index creations and deletions a restart interrupted carry on.
+        let work = backend.index_work();
+        let handles: Vec<Arc<TableHandle>> = backend.tables.read().values().cloned().collect();
+        for handle in &handles {
+            work.resume(handle);
+        }
+        Ok(backend)
+    }
+
+    /// The background index work's view of the node.
+    fn index_work(&self) -> IndexWork {
+        IndexWork {
+            catalog: Arc::clone(&self.catalog),
+            tables: Arc::clone(&self.tables),
+            ddl: Arc::clone(&self.ddl),
+        }
     }
 
     fn handle(&self, name: &str) -> Result<Arc<TableHandle>, BackendError> {
@@ -327,9 +400,12 @@ impl Backend for NodeBackend {
             })?
         };
         let meta = handle.meta.read().clone();
+        let handle = Arc::new(handle);
         self.tables
             .write()
-            .insert(record.meta.name.clone(), Arc::new(handle));
+            .insert(record.meta.name.clone(), Arc::clone(&handle));
+        // GSIs created with the table are empty: their "backfill" only confirms it.
+        self.index_work().resume(&handle);
         tracing::info!(table = %record.meta.name, id = %record.meta.id, "table created");
         Ok(meta)
     }
@@ -343,9 +419,33 @@ impl Backend for NodeBackend {
     }
 
     async fn index_stats(&self, name: &str, index: u32) -> Result<TableStats, BackendError> {
-        // Secondary indexes are not stored yet.
-        let _ = (self.handle(name)?, index);
-        Ok(TableStats::default())
+        let handle = self.handle(name)?;
+        let kind = handle
+            .meta
+            .read()
+            .indexes
+            .iter()
+            .find(|d| d.id == index)
+            .map(|d| d.kind);
+        match kind {
+            Some(IndexKind::Local) => {
+                let mut s = TableStats::default();
+                for p in &handle.partitions {
+                    let ps = p.partition.index_stats(index);
+                    s.item_count += ps.item_count;
+                    s.size_bytes += ps.size_bytes;
+                }
+                Ok(s)
+            }
+            // A GSI being deleted has no files any more.
+            Some(IndexKind::Global) => Ok(handle
+                .gsis
+                .read()
+                .get(&index)
+                .map(|g| g.stats())
+                .unwrap_or_default()),
+            None => Ok(TableStats::default()),
+        }
     }
 
     async fn list_tables(&self) -> Result<Vec<String>, BackendError> {
@@ -365,6 +465,8 @@ impl Backend for NodeBackend {
         if current.version != expected_version || current.id != meta.id {
             return Err(BackendError::Conflict(meta.name));
         }
+        let mut meta = meta;
+        crate::indexes::rebase_indexes(&mut meta, &current);
         let mut keys = handle.keys.read().clone();
         if meta.sse != current.sse {
             // SSESpecification switched the table's KMS key: re-wrap the same data key.
@@ -378,6 +480,34 @@ impl Backend for NodeBackend {
                 .await?
                 .map_err(internal)?;
         }
+        // GlobalSecondaryIndexUpdates: the files of new indexes are created before the catalog
+        // names them; indexes no longer stored stop being shipped to at once.
+        let stored: Vec<IndexDef> = crate::gsi::stored_gsis(&meta.indexes).cloned().collect();
+        let open_ids: Vec<u32> = handle.gsis.read().keys().copied().collect();
+        let added: Vec<IndexDef> = stored
+            .iter()
+            .filter(|d| !open_ids.contains(&d.id))
+            .cloned()
+            .collect();
+        let removed: Vec<u32> = open_ids
+            .iter()
+            .copied()
+            .filter(|id| !stored.iter().any(|d| d.id == *id))
+            .collect();
+        let opened = if added.is_empty() {
+            Vec::new()
+        } else {
+            let key = self.ring.data_key_for(&meta.id).map_err(internal)?;
+            let (dir, schema, added) = (handle.dir.clone(), meta.key_schema.clone(), added.clone());
+            blocking(move || {
+                added
+                    .iter()
+                    .map(|def| Gsi::open(&dir, def, &schema, key.as_bytes()))
+                    .collect::<Result<Vec<Gsi>, NodeError>>()
+            })
+            .await?
+            .map_err(internal)?
+        };
         let record = TableRecord {
             meta: meta.clone(),
             partitions: handle.partitions.iter().map(|p| p.record.clone()).collect(),
@@ -387,9 +517,46 @@ impl Backend for NodeBackend {
         blocking(move || catalog.put(&record))
             .await?
             .map_err(internal)?;
+        let indexes_changed = meta.indexes != current.indexes;
         let meta = Arc::new(meta);
         *handle.keys.write() = keys;
+        {
+            let mut gsis = handle.gsis.write();
+            for gsi in opened {
+                gsis.insert(gsi.def.id, Arc::new(gsi));
+            }
+            for id in &removed {
+                gsis.remove(id);
+            }
+        }
+        if indexes_changed {
+            // Only the first call on a partition loads anything (done at open): cannot fail here
+            // short of a broken disk, which the next write reports too.
+            if let Err(e) = handle.set_indexes(&meta.indexes) {
+                tracing::error!(table = %meta.name, error = %e, "updating the partitions' index definitions failed");
+            }
+        }
         *handle.meta.write() = meta.clone();
+        let work = self.index_work();
+        for def in added.iter().filter(|d| d.status == IndexStatus::Creating) {
+            work.spawn_build(&handle, def.id);
+        }
+        for id in removed {
+            if meta.indexes.iter().any(|d| d.id == id) {
+                work.spawn_delete(&handle, id);
+            } else if let Some(def) = current.indexes.iter().find(|d| d.id == id) {
+                // Dropped from the definition outright: only the files are left to remove.
+                let paths = crate::gsi::gsi_files(&handle.dir, std::slice::from_ref(def));
+                blocking(move || {
+                    for path in &paths {
+                        if let Err(e) = SqlCipherEngine::destroy(path) {
+                            tracing::warn!(path = %path.display(), error = %e, "could not remove index file");
+                        }
+                    }
+                })
+                .await?;
+            }
+        }
         Ok(meta)
     }
 
@@ -408,11 +575,12 @@ impl Backend for NodeBackend {
         self.ring.destroy(&meta.id);
         // Files go once the catalog no longer names them; a crash in between leaves an orphan
         // directory, never a table without files.
-        let paths: Vec<PathBuf> = handle
+        let mut paths: Vec<PathBuf> = handle
             .partitions
             .iter()
             .map(|p| partition_path(&handle.dir, p.record.id))
             .collect();
+        paths.extend(crate::gsi::gsi_files(&handle.dir, &meta.indexes));
         let dir = handle.dir.clone();
         drop(handle);
         blocking(move || {
@@ -447,13 +615,36 @@ impl Backend for NodeBackend {
 
     async fn query(&self, table: &TableMeta, request: QueryRequest) -> Result<Page, BackendError> {
         let handle = self.handle_for(table)?;
-        let part = handle
-            .partition_for_hash(partition_hash(&request.partition_key))
-            .ok_or_else(|| internal("no partition covers the key's hash"))?;
-        let partition = part.partition.clone();
-        let path = part.path.clone();
+        let hash = partition_hash(&request.partition_key);
+        let (target, path) = match index_of(table, request.index)? {
+            None
+            | Some(IndexDef {
+                kind: IndexKind::Local,
+                ..
+            }) => {
+                let part = handle
+                    .partition_for_hash(hash)
+                    .ok_or_else(|| internal("no partition covers the key's hash"))?;
+                let partition = Arc::clone(&part.partition);
+                let target = match request.index {
+                    Some(id) => ReadTarget::Local(partition, id),
+                    None => ReadTarget::Table(partition),
+                };
+                (target, Arc::clone(&part.path))
+            }
+            Some(def) => {
+                let gsi = handle.gsi(def.id)?;
+                let part = gsi
+                    .partition_for_hash(hash)
+                    .ok_or_else(|| internal("no index partition covers the key's hash"))?;
+                (
+                    ReadTarget::Global(Arc::clone(&part.partition)),
+                    Arc::clone(&part.path),
+                )
+            }
+        };
         blocking(move || {
-            partition.query(&QuerySpec {
+            target.query(&QuerySpec {
                 partition_key: &request.partition_key,
                 sort: request.sort.as_ref(),
                 forward: request.forward,
@@ -469,39 +660,63 @@ impl Backend for NodeBackend {
 
     async fn scan(&self, table: &TableMeta, request: ScanRequest) -> Result<Page, BackendError> {
         let handle = self.handle_for(table)?;
+        let def = index_of(table, request.index)?;
+        // The hash space walked: the index's own for a GSI, the table's otherwise.
+        let hash_attr = match def {
+            Some(d) if d.kind == IndexKind::Global => &d.key_schema.hash.name,
+            _ => &table.key_schema.hash.name,
+        };
         let resume_hash = match &request.exclusive_start {
             Some(key) => Some(
-                key.get(&table.key_schema.hash.name)
+                key.get(hash_attr)
                     .map(partition_hash)
                     .ok_or_else(|| internal("exclusive start key without partition key"))?,
             ),
             None => None,
         };
-        let mut parts: Vec<(u64, u64, Arc<Partition>, Arc<Path>)> = handle
-            .partitions
-            .iter()
-            .filter(|p| {
-                p.record.hash_end >= request.hash_start && p.record.hash_start <= request.hash_end
-            })
-            .filter(|p| resume_hash.is_none_or(|h| p.record.hash_end >= h))
-            .map(|p| {
-                (
-                    p.record.hash_start.max(request.hash_start),
-                    p.record.hash_end.min(request.hash_end),
-                    p.partition.clone(),
-                    p.path.clone(),
-                )
-            })
-            .collect();
+        let overlaps = |start: u64, end: u64| {
+            end >= request.hash_start
+                && start <= request.hash_end
+                && resume_hash.is_none_or(|h| end >= h)
+        };
+        let clip =
+            |start: u64, end: u64| (start.max(request.hash_start), end.min(request.hash_end));
+        let mut parts: Vec<(u64, u64, ReadTarget, Arc<Path>)> = match def {
+            Some(d) if d.kind == IndexKind::Global => handle
+                .gsi(d.id)?
+                .partitions
+                .iter()
+                .filter(|p| overlaps(p.record.hash_start, p.record.hash_end))
+                .map(|p| {
+                    let (start, end) = clip(p.record.hash_start, p.record.hash_end);
+                    let target = ReadTarget::Global(Arc::clone(&p.partition));
+                    (start, end, target, Arc::clone(&p.path))
+                })
+                .collect(),
+            _ => handle
+                .partitions
+                .iter()
+                .filter(|p| overlaps(p.record.hash_start, p.record.hash_end))
+                .map(|p| {
+                    let (start, end) = clip(p.record.hash_start, p.record.hash_end);
+                    let partition = Arc::clone(&p.partition);
+                    let target = match request.index {
+                        Some(id) => ReadTarget::Local(partition, id),
+                        None => ReadTarget::Table(partition),
+                    };
+                    (start, end, target, Arc::clone(&p.path))
+                })
+                .collect(),
+        };
         parts.sort_by_key(|(start, _, _, _)| *start);
         blocking(move || -> Result<Page, BackendError> {
             let mut page = Page::default();
-            for (i, (start, end, partition, path)) in parts.iter().enumerate() {
+            for (i, (start, end, target, path)) in parts.iter().enumerate() {
                 let remaining = request.limit.map(|l| l.saturating_sub(page.scanned_count));
                 if remaining == Some(0) {
                     break;
                 }
-                let part_page = partition
+                let part_page = target
                     .scan(&ScanSpec {
                         hash_start: *start,
                         hash_end: *end,
@@ -546,5 +761,60 @@ impl Backend for NodeBackend {
         blocking(move || partition.get(&key))
             .await?
             .map_err(|e| storage_failure(e, &path))
+    }
+
+    async fn item_collection_size(
+        &self,
+        table: &TableMeta,
+        partition_key: &AttributeValue,
+    ) -> Result<u64, BackendError> {
+        let handle = self.handle_for(table)?;
+        let part = handle
+            .partition_for_hash(partition_hash(partition_key))
+            .ok_or_else(|| internal("no partition covers the key's hash"))?;
+        let (partition, path) = (Arc::clone(&part.partition), Arc::clone(&part.path));
+        let pk = partition_key.clone();
+        blocking(move || partition.item_collection_size(&pk))
+            .await?
+            .map_err(|e| storage_failure(e, &path))
+    }
+}
+
+/// The index `id` of `table` (`None` for the table itself).
+fn index_of(table: &TableMeta, id: Option<u32>) -> Result<Option<&IndexDef>, BackendError> {
+    match id {
+        None => Ok(None),
+        Some(id) => table
+            .indexes
+            .iter()
+            .find(|d| d.id == id && d.status != IndexStatus::Deleting)
+            .map(Some)
+            .ok_or_else(|| internal(format!("the table has no index {id}"))),
+    }
+}
+
+/// Where a Query or Scan reads: the table's items, a local index's entries in a base partition,
+/// or a global index partition.
+enum ReadTarget {
+    Table(Arc<Partition>),
+    Local(Arc<Partition>, u32),
+    Global(Arc<IndexPartition>),
+}
+
+impl ReadTarget {
+    fn query(&self, spec: &QuerySpec<'_>) -> Result<Page, StorageError> {
+        match self {
+            ReadTarget::Table(p) => p.query(spec),
+            ReadTarget::Local(p, id) => p.query_index(*id, spec),
+            ReadTarget::Global(p) => p.query(spec),
+        }
+    }
+
+    fn scan(&self, spec: &ScanSpec<'_>) -> Result<Page, StorageError> {
+        match self {
+            ReadTarget::Table(p) => p.scan(spec),
+            ReadTarget::Local(p, id) => p.scan_index(*id, spec),
+            ReadTarget::Global(p) => p.scan(spec),
+        }
     }
 }

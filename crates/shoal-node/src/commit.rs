@@ -10,6 +10,9 @@
 //! No writer is answered before the engine write of its batch returned: an acknowledged write
 //! is durable. A committer that panics or is never run (the runtime shutting down) hands the
 //! queue on through a drop guard, so requests never wait on a committer that is gone.
+//!
+//! After each batch the partition's GSI [`Shipper`] is poked (when the table has GSIs), so
+//! outbox records the batch wrote reach the index partitions without waiting for a timer.
 
 use std::collections::VecDeque;
 use std::path::Path;
@@ -19,6 +22,8 @@ use parking_lot::Mutex;
 use shoal_api::backend::BackendError;
 use shoal_storage::{Applied, ApplyError, Command, Partition, StorageError};
 use tokio::sync::oneshot;
+
+use crate::gsi::Shipper;
 
 /// Most commands applied in one batch (one engine transaction).
 pub(crate) const MAX_BATCH: usize = 256;
@@ -30,6 +35,8 @@ pub(crate) struct CommitQueue {
     partition: Arc<Partition>,
     /// The partition file, named in storage errors.
     path: Arc<Path>,
+    /// Poked after every batch, so GSI outbox records are shipped at once.
+    shipper: Arc<Shipper>,
     state: Mutex<QueueState>,
 }
 
@@ -48,10 +55,15 @@ pub(crate) struct CommitAborted;
 impl CommitQueue {
     /// A queue that applies commands to `partition` (stored in the file `path`). It must be the
     /// only writer of `partition` (it numbers commands from the partition's applied index).
-    pub(crate) fn new(partition: Arc<Partition>, path: Arc<Path>) -> Arc<CommitQueue> {
+    pub(crate) fn new(
+        partition: Arc<Partition>,
+        path: Arc<Path>,
+        shipper: Arc<Shipper>,
+    ) -> Arc<CommitQueue> {
         Arc::new(CommitQueue {
             partition,
             path,
+            shipper,
             state: Mutex::new(QueueState::default()),
         })
     }
@@ -108,6 +120,9 @@ impl Committer {
             // The committer is the partition's only writer: indexes continue from the last one.
             let first = self.queue.partition.applied_index().saturating_add(1);
             let results = self.queue.partition.apply_batch(first, &commands);
+            // The batch may have written GSI outbox records: ship them before answering, so the
+            // index starts catching up while the replies go out.
+            self.queue.shipper.committed();
             for (reply, result) in replies.into_iter().zip(results) {
                 let result = result.map_err(|e| match e {
                     ApplyError::Storage(e) => ApplyError::Storage(e.in_file(&self.queue.path)),

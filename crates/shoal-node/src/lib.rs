@@ -18,6 +18,8 @@ pub mod backend;
 pub mod catalog;
 mod commit;
 pub mod control;
+mod gsi;
+mod indexes;
 pub mod keys;
 pub mod rotation;
 

@@ -13,6 +13,7 @@
 //!   `PRAGMA rekey`, one transaction), so every file is under the current or the pending key;
 //!   then the pending key becomes current. At start, a table with a pending key has each file
 //!   opened with whichever key works, brought to the pending key, and the rotation completed.
+//!   "Each file" includes the table's GSI partition files, which are under the same data key.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -21,7 +22,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use shoal_api::backend::TableMeta;
 use shoal_crypto::{DataKey, KeyRing, MasterKeyState};
-use shoal_storage::{Durability, Partition, SqlCipherEngine, StorageError};
+use shoal_storage::{Durability, IndexPartition, Partition, SqlCipherEngine, StorageError};
 
 use crate::NodeError;
 use crate::backend::{NodeBackend, TableHandle, partition_path};
@@ -315,11 +316,17 @@ impl Rotator {
 
         // 2. Re-encrypt every partition file while the table serves.
         let started = std::time::Instant::now();
-        let partitions: Vec<Arc<Partition>> = handle
+        // The base partitions and every GSI partition: all are under the table's data key.
+        let mut partitions: Vec<Store> = handle
             .partitions
             .iter()
-            .map(|p| Arc::clone(&p.partition))
+            .map(|p| Store::Table(Arc::clone(&p.partition)))
             .collect();
+        partitions.extend(handle.gsis.read().values().flat_map(|g| {
+            g.partitions
+                .iter()
+                .map(|p| Store::Index(Arc::clone(&p.partition)))
+        }));
         let count = partitions.len();
         let (new_for_files, old_for_files) = (Arc::clone(&new_key), Arc::clone(&old_key));
         let rekeyed =
@@ -375,10 +382,25 @@ impl Rotator {
     }
 }
 
+/// One file under a table's data key: a base partition or a GSI partition.
+enum Store {
+    Table(Arc<Partition>),
+    Index(Arc<IndexPartition>),
+}
+
+impl Store {
+    fn rekey(&self, key: &[u8; 32]) -> Result<(), StorageError> {
+        match self {
+            Store::Table(p) => p.rekey(key),
+            Store::Index(p) => p.rekey(key),
+        }
+    }
+}
+
 /// Re-encrypts each partition under `new`. On failure, tries to bring the ones already done back
 /// to `old`; the error says whether every file is under `old` again.
 fn rekey_all(
-    partitions: &[Arc<Partition>],
+    partitions: &[Store],
     new: &DataKey,
     old: &DataKey,
 ) -> Result<(), (StorageError, bool)> {
@@ -424,8 +446,13 @@ pub(crate) fn finish_interrupted_rotations(
             .map_err(crypto(&what))?;
         ring.destroy(&id);
         let dir = data_dir.join("tables").join(&record.meta.id);
-        for p in &record.partitions {
-            let file = partition_path(&dir, p.id);
+        let mut files: Vec<std::path::PathBuf> = record
+            .partitions
+            .iter()
+            .map(|p| partition_path(&dir, p.id))
+            .collect();
+        files.extend(crate::gsi::gsi_files(&dir, &record.meta.indexes));
+        for file in files {
             if !file.exists() {
                 continue;
             }
