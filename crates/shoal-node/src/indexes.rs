@@ -232,3 +232,194 @@ impl IndexWork {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use shoal_api::backend::{Backend, Billing, BillingMode, QueryRequest, TableStatus};
+    use shoal_storage::Command;
+    use shoal_types::index::{IndexDef, Projection, ProjectionType};
+    use shoal_types::key::{KeyAttr, KeySchema};
+    use shoal_types::{AttributeValue, Item, ScalarType};
+
+    use super::*;
+    use crate::{NodeConfig, OfflineNode};
+
+    fn attr(name: &str) -> KeyAttr {
+        KeyAttr {
+            name: name.into(),
+            ty: ScalarType::S,
+        }
+    }
+
+    fn meta(name: &str) -> TableMeta {
+        TableMeta {
+            name: name.to_string(),
+            id: format!("id-{name}"),
+            arn: format!("arn:aws:dynamodb:us-east-1:000000000000:table/{name}"),
+            key_schema: KeySchema {
+                hash: attr("pk"),
+                range: None,
+            },
+            attribute_definitions: vec![("pk".into(), ScalarType::S), ("g".into(), ScalarType::S)],
+            created_at: 0.0,
+            status: TableStatus::Active,
+            billing: Billing {
+                mode: BillingMode::PayPerRequest,
+                read_capacity_units: 0,
+                write_capacity_units: 0,
+                last_update_to_pay_per_request: None,
+                last_increase: None,
+                last_decrease: None,
+                decreases_today: 0,
+            },
+            deletion_protection: false,
+            table_class: None,
+            tags: Vec::new(),
+            version: 1,
+            sse: None,
+            indexes: Vec::new(),
+            next_index_id: 1,
+            index_throughput: Vec::new(),
+        }
+    }
+
+    fn by_g(status: IndexStatus) -> IndexDef {
+        IndexDef {
+            id: 1,
+            name: "by_g".into(),
+            kind: IndexKind::Global,
+            key_schema: KeySchema {
+                hash: attr("g"),
+                range: None,
+            },
+            projection: Projection {
+                kind: ProjectionType::All,
+                non_key_attributes: Vec::new(),
+            },
+            status,
+            backfilling: status == IndexStatus::Creating,
+        }
+    }
+
+    fn config(dir: &tempfile::TempDir) -> NodeConfig {
+        NodeConfig {
+            data_dir: dir.path().join("data"),
+            keys_dir: dir.path().join("keys"),
+            ..NodeConfig::default()
+        }
+    }
+
+    async fn put(backend: &crate::backend::NodeBackend, meta: &TableMeta, pk: &str) {
+        let item: Item = [
+            ("pk".to_string(), AttributeValue::S(pk.into())),
+            ("g".to_string(), AttributeValue::S("x".into())),
+        ]
+        .into_iter()
+        .collect();
+        backend
+            .write(
+                meta,
+                Command::Put {
+                    item,
+                    condition: None,
+                },
+            )
+            .await
+            .unwrap();
+    }
+
+    /// The entries of `by_g` under `g = x`, polled until there are `want` of them (5 s).
+    async fn wait_entries(backend: &crate::backend::NodeBackend, table: &str, want: usize) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let meta = backend.table(table).await.unwrap();
+            let page = backend
+                .query(
+                    &meta,
+                    QueryRequest {
+                        partition_key: AttributeValue::S("x".into()),
+                        sort: None,
+                        forward: true,
+                        exclusive_start: None,
+                        limit: None,
+                        byte_limit: usize::MAX,
+                        filter: None,
+                        consistent: false,
+                        index: Some(1),
+                    },
+                )
+                .await
+                .unwrap();
+            if page.items.len() == want {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} entries, want {want}",
+                page.items.len()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_index_still_creating_at_start_is_backfilled_and_activated() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(&dir);
+        {
+            let node = OfflineNode::open(&config).await.unwrap();
+            let backend = node.admin().rotator().backend();
+            let meta = backend.create_table(meta("t")).await.unwrap();
+            for i in 0..300 {
+                put(backend, &meta, &format!("k{i}")).await;
+            }
+            // As if the node died right after UpdateTable stored the new index: the catalog
+            // names it (Creating), no backfill ran.
+            let handle = backend.tables.read().get("t").cloned().unwrap();
+            let mut next = TableMeta::clone(&meta);
+            next.indexes.push(by_g(IndexStatus::Creating));
+            backend.catalog.put(&handle.record_with(next)).unwrap();
+        }
+        let node = OfflineNode::open(&config).await.unwrap();
+        let backend = node.admin().rotator().backend();
+        wait_entries(backend, "t", 300).await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while backend.table("t").await.unwrap().indexes[0].status != IndexStatus::Active {
+            assert!(std::time::Instant::now() < deadline, "index not activated");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(!backend.table("t").await.unwrap().indexes[0].backfilling);
+        assert_eq!(backend.index_stats("t", 1).await.unwrap().item_count, 300);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn data_key_rotation_re_encrypts_gsi_files_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(&dir);
+        {
+            let node = OfflineNode::open(&config).await.unwrap();
+            let backend = node.admin().rotator().backend();
+            let mut m = meta("t");
+            m.indexes.push(by_g(IndexStatus::Active));
+            m.next_index_id = 2;
+            let meta = backend.create_table(m).await.unwrap();
+            for i in 0..20 {
+                put(backend, &meta, &format!("k{i}")).await;
+            }
+            wait_entries(backend, "t", 20).await;
+            let done = node.admin().rotator().rotate_data(Some("t")).await.unwrap();
+            assert_eq!(
+                done[0].partitions, 2,
+                "the base partition and the GSI partition"
+            );
+            // Still readable and writable under the new key.
+            put(backend, &meta, "after").await;
+            wait_entries(backend, "t", 21).await;
+        }
+        // After a restart the GSI file opens with the (new) current key.
+        let node = OfflineNode::open(&config).await.unwrap();
+        wait_entries(node.admin().rotator().backend(), "t", 21).await;
+    }
+}
