@@ -3,7 +3,7 @@
 
 mod common;
 
-use shoal_storage::{Engine, WriteBatch};
+use shoal_storage::{Engine, Space, WriteBatch};
 
 fn kv(k: &[u8], v: &[u8]) -> (Vec<u8>, Vec<u8>) {
     (k.to_vec(), v.to_vec())
@@ -129,5 +129,64 @@ fn empty_key_and_empty_value_are_stored() {
             vec![kv(b"", b"")],
             "{name}"
         );
+    });
+}
+
+#[test]
+fn spaces_are_separate_keyspaces_written_atomically_together() {
+    for_each_engine(|name, e| {
+        let mut batch = WriteBatch::new(3);
+        batch.put(b"k".to_vec(), b"item".to_vec());
+        batch.put_in(Space::Index, b"k".to_vec(), b"entry".to_vec());
+        batch.put_in(Space::Index, b"k2".to_vec(), b"entry2".to_vec());
+        batch.put_in(Space::Outbox, b"k".to_vec(), b"record".to_vec());
+        e.write(&batch).unwrap();
+        assert_eq!(e.get(b"k").unwrap(), Some(b"item".to_vec()), "{name}");
+        assert_eq!(
+            e.get_in(Space::Items, b"k").unwrap(),
+            Some(b"item".to_vec()),
+            "{name}"
+        );
+        assert_eq!(
+            e.get_in(Space::Index, b"k").unwrap(),
+            Some(b"entry".to_vec()),
+            "{name}"
+        );
+        assert_eq!(
+            e.get_in(Space::Outbox, b"k").unwrap(),
+            Some(b"record".to_vec()),
+            "{name}"
+        );
+        assert_eq!(e.get(b"k2").unwrap(), None, "{name}");
+        assert_eq!(
+            keys(&e.scan(None, None, false, 10).unwrap()),
+            [b"k".to_vec()],
+            "{name}"
+        );
+        assert_eq!(
+            keys(&e.scan_in(Space::Index, None, None, true, 10).unwrap()),
+            [b"k2".to_vec(), b"k".to_vec()],
+            "{name}"
+        );
+        assert_eq!(
+            e.scan_in(Space::Index, Some(b"k1"), Some(b"k3"), false, 10)
+                .unwrap(),
+            [kv(b"k2", b"entry2")],
+            "{name}"
+        );
+        // Deletes apply per space, before that space's puts.
+        let mut batch = WriteBatch::new(4);
+        batch.delete_in(Space::Index, b"k".to_vec());
+        batch.delete_in(Space::Outbox, b"k".to_vec());
+        batch.put_in(Space::Outbox, b"k".to_vec(), b"again".to_vec());
+        e.write(&batch).unwrap();
+        assert_eq!(e.get_in(Space::Index, b"k").unwrap(), None, "{name}");
+        assert_eq!(
+            e.get_in(Space::Outbox, b"k").unwrap(),
+            Some(b"again".to_vec()),
+            "{name}"
+        );
+        assert_eq!(e.get(b"k").unwrap(), Some(b"item".to_vec()), "{name}");
+        assert_eq!(e.applied_index().unwrap(), 4, "{name}");
     });
 }

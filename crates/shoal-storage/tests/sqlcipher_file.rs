@@ -154,3 +154,44 @@ fn readers_see_writes_from_other_threads() {
     assert_eq!(e.scan(None, None, false, 1000).unwrap().len(), 200);
     assert_eq!(e.applied_index().unwrap(), 200);
 }
+
+#[test]
+fn a_file_of_the_previous_format_opens_and_gains_the_index_and_outbox_tables() {
+    use shoal_storage::Space;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        // The layout before secondary indexes: `kv` and `meta` only.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let hex: String = KEY.iter().map(|b| format!("{b:02x}")).collect();
+        conn.execute_batch(&format!(
+            "PRAGMA key = \"x'{hex}'\"; PRAGMA cipher_page_size = 4096; \
+             PRAGMA cipher_hmac_algorithm = HMAC_SHA256;"
+        ))
+        .unwrap();
+        let _: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .unwrap();
+        conn.execute_batch(
+            "CREATE TABLE kv (id INTEGER PRIMARY KEY, k BLOB NOT NULL UNIQUE, v BLOB NOT NULL);
+             CREATE TABLE meta (id INTEGER PRIMARY KEY CHECK (id = 0),
+                                applied_index INTEGER NOT NULL);
+             INSERT INTO meta (id, applied_index) VALUES (0, 7);
+             INSERT INTO kv (k, v) VALUES (x'6b', x'76');",
+        )
+        .unwrap();
+    }
+    let e = SqlCipherEngine::open(&path, &KEY, Durability::Sync).unwrap();
+    assert_eq!(e.applied_index().unwrap(), 7);
+    assert_eq!(e.get(b"k").unwrap(), Some(b"v".to_vec()));
+    assert_eq!(e.get_in(Space::Index, b"k").unwrap(), None);
+    let mut batch = WriteBatch::new(8);
+    batch.put_in(Space::Index, b"i".to_vec(), b"e".to_vec());
+    batch.put_in(Space::Outbox, b"o".to_vec(), b"r".to_vec());
+    e.write(&batch).unwrap();
+    drop(e);
+    let e = SqlCipherEngine::open(&path, &KEY, Durability::Sync).unwrap();
+    assert_eq!(e.get_in(Space::Index, b"i").unwrap(), Some(b"e".to_vec()));
+    assert_eq!(e.get_in(Space::Outbox, b"o").unwrap(), Some(b"r".to_vec()));
+    assert_eq!(e.get(b"k").unwrap(), Some(b"v".to_vec()));
+}
