@@ -304,7 +304,7 @@ impl NodeBackend {
     fn index_work(&self) -> IndexWork {
         IndexWork {
             catalog: Arc::clone(&self.catalog),
-            tables: Arc::clone(&self.tables),
+            tables: Arc::downgrade(&self.tables),
             ddl: Arc::clone(&self.ddl),
         }
     }

@@ -20,7 +20,7 @@
 //! catalog. A restart in between finishes the job.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use parking_lot::RwLock;
@@ -58,7 +58,9 @@ pub(crate) fn rebase_indexes(next: &mut TableMeta, current: &TableMeta) {
 #[derive(Clone)]
 pub(crate) struct IndexWork {
     pub(crate) catalog: Arc<Catalog>,
-    pub(crate) tables: Arc<RwLock<HashMap<String, Arc<TableHandle>>>>,
+    /// The node's open tables; weak, so work left running stops once the node is dropped
+    /// (a restarted in-process node must not see the old one's tasks write its catalog).
+    pub(crate) tables: Weak<RwLock<HashMap<String, Arc<TableHandle>>>>,
     /// The node's DDL lock: catalog changes are serialized with table DDL and key rotation.
     pub(crate) ddl: Arc<tokio::sync::Mutex<()>>,
 }
@@ -71,10 +73,12 @@ impl IndexWork {
     /// Whether `handle` is still the open table of its name (not deleted or re-created).
     fn still_open(&self, handle: &Arc<TableHandle>) -> bool {
         let name = handle.meta.read().name.clone();
-        self.tables
-            .read()
-            .get(&name)
-            .is_some_and(|h| Arc::ptr_eq(h, handle))
+        self.tables.upgrade().is_some_and(|tables| {
+            tables
+                .read()
+                .get(&name)
+                .is_some_and(|h| Arc::ptr_eq(h, handle))
+        })
     }
 
     /// Starts the work a table's index list asks for: backfills of indexes being created and
