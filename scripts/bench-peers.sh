@@ -26,6 +26,8 @@
 #   REDIS_REQUESTS [200000]   requests per redis-benchmark test
 #   BASE_PORT [18100]         servers listen on BASE_PORT+1 .. BASE_PORT+4
 #   PEERS_CACHE [~/.cache/shoal-peers]
+#   NO_BUILD [0]              1: skip `cargo build` and use the binaries already built
+#   SHOAL_BIN, BENCH_BIN [target/release/shoal, target/release/shoal-bench]
 #
 # Example, a short run: DURATION=5s CONCURRENCY=16 scripts/bench-peers.sh
 set -euo pipefail
@@ -147,7 +149,7 @@ start_server() {
     case $name in
         shoal)
             SHOAL_ADMIN_ACCESS_KEY_ID=$ACCESS_KEY_ID SHOAL_ADMIN_SECRET_ACCESS_KEY=$SECRET_ACCESS_KEY \
-                "$SHOAL_BIN" start --listen "127.0.0.1:$port" --data-dir "$WORK/$name-data" \
+                "$SHOAL_BIN" start --listen "127.0.0.1:$port" --data-dir "$WORK/$name-data" --keys-dir "$WORK/$name-keys" \
                 >"$WORK/$name.log" 2>&1 &
             ;;
         dynalite)
@@ -271,11 +273,16 @@ if [ "$REDIS" = 1 ] && ! install_redis; then
     REDIS=0
 fi
 
-log "building Shoal (release)"
-(cd "$ROOT" && cargo build --release -p shoal -p shoal-bench >&2)
 TARGET_DIR=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
-SHOAL_BIN=$TARGET_DIR/release/shoal
-BENCH_BIN=$TARGET_DIR/release/shoal-bench
+if [ "${NO_BUILD:-0}" != 1 ]; then
+    log "building Shoal (release)"
+    (cd "$ROOT" && cargo build --release -p shoal -p shoal-bench >&2)
+fi
+# Copies, so a concurrent cargo build cannot swap the binaries mid-run.
+cp "${SHOAL_BIN:-$TARGET_DIR/release/shoal}" "$WORK/shoal"
+cp "${BENCH_BIN:-$TARGET_DIR/release/shoal-bench}" "$WORK/shoal-bench"
+SHOAL_BIN=$WORK/shoal
+BENCH_BIN=$WORK/shoal-bench
 
 i=0
 for s in $SERVERS; do
