@@ -184,3 +184,40 @@ pub async fn must_list_all_tables(client: &Client) -> Vec<String> {
         }
     }
 }
+
+/// Every file under `dir`, recursively.
+///
+/// # Panics
+/// If a directory cannot be read.
+pub fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).expect("read_dir") {
+            let path = entry.expect("dir entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+/// Checks that no file under `dir` (databases, WAL, journal and shared-memory files, key files,
+/// everything) contains any of `canaries` in its raw bytes; returns how many files were read.
+///
+/// # Panics
+/// Naming the canary and the file, if one is found.
+pub fn assert_no_plaintext(dir: &std::path::Path, canaries: &[&str]) -> usize {
+    let files = files_under(dir);
+    for path in &files {
+        let bytes = std::fs::read(path).expect("read file");
+        for canary in canaries {
+            let found = bytes.windows(canary.len()).any(|w| w == canary.as_bytes());
+            assert!(!found, "plaintext {canary:?} found in {}", path.display());
+        }
+    }
+    files.len()
+}

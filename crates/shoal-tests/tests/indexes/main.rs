@@ -5,6 +5,7 @@
 // Helpers outside `#[test]` functions panic on purpose: that is how a test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod at_rest;
 mod gsi;
 mod latency;
 mod lsi;
