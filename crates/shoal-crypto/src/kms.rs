@@ -461,15 +461,7 @@ impl KmsClient {
         );
         let answer = self.send("Encrypt", key_id, body.as_bytes())?;
         let (ciphertext, arn) = self.decode_ciphertext("Encrypt", &answer)?;
-        Ok(WrappedKey {
-            key_id_of_wrapping_key: KeyId::new(if arn.is_empty() {
-                key_id.to_string()
-            } else {
-                arn
-            }),
-            algorithm: WrapAlgorithm::KmsEncrypt,
-            ciphertext,
-        })
+        Ok(kms_wrapped(key_id, arn, ciphertext))
     }
 
     fn plaintext_key(
@@ -572,18 +564,21 @@ impl KmsClient {
                     reason: format!("bad CiphertextBlob: {e}"),
                 })?;
         let arn = std::mem::take(&mut parsed.key_id);
-        Ok((
-            key,
-            WrappedKey {
-                key_id_of_wrapping_key: KeyId::new(if arn.is_empty() {
-                    key_id.to_string()
-                } else {
-                    arn
-                }),
-                algorithm: WrapAlgorithm::KmsEncrypt,
-                ciphertext,
-            },
-        ))
+        Ok((key, kms_wrapped(key_id, arn, ciphertext)))
+    }
+}
+
+/// A data key wrapped by KMS: recorded under the key ARN KMS answered with (`arn`), or under the
+/// `key_id` asked for when the answer named none.
+fn kms_wrapped(key_id: &str, arn: String, ciphertext: Vec<u8>) -> WrappedKey {
+    WrappedKey {
+        key_id_of_wrapping_key: KeyId::new(if arn.is_empty() {
+            key_id.to_string()
+        } else {
+            arn
+        }),
+        algorithm: WrapAlgorithm::KmsEncrypt,
+        ciphertext,
     }
 }
 

@@ -152,6 +152,13 @@ fn initial_partitions() -> Vec<PartitionRecord> {
     }]
 }
 
+/// The KMS key that wraps `meta`'s data key (its SSESpecification), or `None` for the master key.
+fn table_kms_key(meta: &TableMeta) -> Option<shoal_crypto::KeyId> {
+    meta.sse
+        .as_ref()
+        .map(|s| shoal_crypto::KeyId::new(s.kms_master_key_arn.clone()))
+}
+
 /// The KMS alias of DynamoDB's AWS managed key, used for `SSESpecification.Enabled` without a
 /// `KMSMasterKeyId` (AWS KMS creates it on first use).
 const AWS_MANAGED_KEY_ALIAS: &str = "alias/aws/dynamodb";
@@ -370,10 +377,7 @@ impl Backend for NodeBackend {
         let (key, data_key) = {
             let ring = self.ring.clone();
             let id = meta.id.clone();
-            let kms_key = meta
-                .sse
-                .as_ref()
-                .map(|s| shoal_crypto::KeyId::new(s.kms_master_key_arn.clone()));
+            let kms_key = table_kms_key(&meta);
             blocking(move || ring.create_data_key_with(&id, kms_key.as_ref()))
                 .await?
                 .map_err(internal)?
@@ -472,10 +476,7 @@ impl Backend for NodeBackend {
             // SSESpecification switched the table's KMS key: re-wrap the same data key.
             let ring = self.ring.clone();
             let id = meta.id.clone();
-            let kms_key = meta
-                .sse
-                .as_ref()
-                .map(|s| shoal_crypto::KeyId::new(s.kms_master_key_arn.clone()));
+            let kms_key = table_kms_key(&meta);
             keys.data_key = blocking(move || ring.rewrap_table_key(&id, kms_key.as_ref()))
                 .await?
                 .map_err(internal)?;

@@ -241,52 +241,18 @@ impl IndexWork {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-    use shoal_api::backend::{Backend, Billing, BillingMode, QueryRequest, TableStatus};
+    use shoal_api::backend::{Backend, QueryRequest};
     use shoal_storage::Command;
     use shoal_types::index::{IndexDef, Projection, ProjectionType};
-    use shoal_types::key::{KeyAttr, KeySchema};
-    use shoal_types::{AttributeValue, Item, ScalarType};
+    use shoal_types::key::KeySchema;
+    use shoal_types::{AttributeValue, Item};
 
     use super::*;
-    use crate::{NodeConfig, OfflineNode};
-
-    fn attr(name: &str) -> KeyAttr {
-        KeyAttr {
-            name: name.into(),
-            ty: ScalarType::S,
-        }
-    }
+    use crate::OfflineNode;
+    use crate::test_support::{attr, config, table_meta};
 
     fn meta(name: &str) -> TableMeta {
-        TableMeta {
-            name: name.to_string(),
-            id: format!("id-{name}"),
-            arn: format!("arn:aws:dynamodb:us-east-1:000000000000:table/{name}"),
-            key_schema: KeySchema {
-                hash: attr("pk"),
-                range: None,
-            },
-            attribute_definitions: vec![("pk".into(), ScalarType::S), ("g".into(), ScalarType::S)],
-            created_at: 0.0,
-            status: TableStatus::Active,
-            billing: Billing {
-                mode: BillingMode::PayPerRequest,
-                read_capacity_units: 0,
-                write_capacity_units: 0,
-                last_update_to_pay_per_request: None,
-                last_increase: None,
-                last_decrease: None,
-                decreases_today: 0,
-            },
-            deletion_protection: false,
-            table_class: None,
-            tags: Vec::new(),
-            version: 1,
-            sse: None,
-            indexes: Vec::new(),
-            next_index_id: 1,
-            index_throughput: Vec::new(),
-        }
+        table_meta(name, &["g"])
     }
 
     fn by_g(status: IndexStatus) -> IndexDef {
@@ -304,14 +270,6 @@ mod tests {
             },
             status,
             backfilling: status == IndexStatus::Creating,
-        }
-    }
-
-    fn config(dir: &tempfile::TempDir) -> NodeConfig {
-        NodeConfig {
-            data_dir: dir.path().join("data"),
-            keys_dir: dir.path().join("keys"),
-            ..NodeConfig::default()
         }
     }
 

@@ -22,6 +22,8 @@ mod gsi;
 mod indexes;
 pub mod keys;
 pub mod rotation;
+#[cfg(test)]
+mod test_support;
 
 use std::fs;
 use std::io::Write;

@@ -484,47 +484,16 @@ pub(crate) fn finish_interrupted_rotations(
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-    use shoal_api::backend::{Backend, Billing, BillingMode, TableStatus};
+    use shoal_api::backend::Backend;
     use shoal_storage::Command;
-    use shoal_types::key::{KeyAttr, KeySchema};
-    use shoal_types::{AttributeValue, Item, ScalarType};
+    use shoal_types::{AttributeValue, Item};
 
     use super::*;
+    use crate::test_support::{config, table_meta};
     use crate::{NodeConfig, OfflineNode};
 
     fn meta(name: &str) -> TableMeta {
-        TableMeta {
-            name: name.to_string(),
-            id: format!("id-{name}"),
-            arn: format!("arn:aws:dynamodb:us-east-1:000000000000:table/{name}"),
-            key_schema: KeySchema {
-                hash: KeyAttr {
-                    name: "pk".into(),
-                    ty: ScalarType::S,
-                },
-                range: None,
-            },
-            attribute_definitions: vec![("pk".into(), ScalarType::S)],
-            created_at: 0.0,
-            status: TableStatus::Active,
-            billing: Billing {
-                mode: BillingMode::PayPerRequest,
-                read_capacity_units: 0,
-                write_capacity_units: 0,
-                last_update_to_pay_per_request: None,
-                last_increase: None,
-                last_decrease: None,
-                decreases_today: 0,
-            },
-            deletion_protection: false,
-            table_class: None,
-            tags: Vec::new(),
-            version: 1,
-            sse: None,
-            indexes: Vec::new(),
-            next_index_id: 1,
-            index_throughput: Vec::new(),
-        }
+        table_meta(name, &[])
     }
 
     fn key(pk: &str) -> Item {
@@ -572,11 +541,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_rotation_interrupted_before_or_after_rekeying_is_completed_at_open() {
         let dir = tempfile::tempdir().unwrap();
-        let config = NodeConfig {
-            data_dir: dir.path().join("data"),
-            keys_dir: dir.path().join("keys"),
-            ..NodeConfig::default()
-        };
+        let config = config(&dir);
         {
             let node = OfflineNode::open(&config).await.unwrap();
             let backend = node.admin().rotator().backend();
