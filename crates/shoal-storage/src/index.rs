@@ -10,15 +10,14 @@
 //! Metadata in [`Space::Index`] uses keys that no entry can have: `index_id` alone (4 bytes:
 //! the index's stats) and keys under the reserved id [`COLLECTIONS_ID`] (item collection sizes).
 
-use shoal_expr::Condition;
 use shoal_types::codec::encode_item;
 use shoal_types::index::IndexDef;
 use shoal_types::key::{KeySchema, encode_key, encode_key_value, partition_hash};
 use shoal_types::size::item_size;
 use shoal_types::{AttributeValue, Item};
 
-use crate::range::{KeyRange, entry_sort_key_range, key_successor, prefix_end};
-use crate::read::{Accept, RangeSource, sort_key_filter};
+use crate::range::{KeyRange, entry_sort_key_range};
+use crate::read::{RangeSource, hash_range, invalid_start_key};
 use crate::{Engine, Page, QuerySpec, ScanSpec, Space, StorageError};
 
 /// DynamoDB's per-entry overhead in index sizes (LSI.md, GSI.md "Storage considerations").
@@ -126,28 +125,7 @@ impl IndexReader<'_> {
 
     /// The entry key of an `ExclusiveStartKey`.
     fn start_key(&self, esk: &Item) -> Result<Vec<u8>, StorageError> {
-        entry_key(self.def, self.table, esk).ok_or_else(|| {
-            StorageError::InvalidKey(
-                "The provided starting key is invalid: The provided key element does not match \
-                 the schema"
-                    .into(),
-            )
-        })
-    }
-
-    fn read(
-        &self,
-        range: KeyRange,
-        reverse: bool,
-        limit: Option<usize>,
-        byte_limit: usize,
-        filter: Option<&Condition>,
-        accept: impl FnMut(&Item) -> Accept,
-    ) -> Result<Page, StorageError> {
-        self.source()
-            .read(range, reverse, limit, byte_limit, filter, accept, |entry| {
-                self.key_of(entry)
-            })
+        entry_key(self.def, self.table, esk).ok_or_else(invalid_start_key)
     }
 
     /// A Query of one index partition key (see [`crate::Partition::query_index`]).
@@ -155,58 +133,29 @@ impl IndexReader<'_> {
         let pk = spec.partition_key;
         let mut prefix = self.def.id.to_be_bytes().to_vec();
         prefix.extend_from_slice(&encode_key(partition_hash(pk), pk, None));
-        let mut range = match (spec.sort, &self.def.key_schema.range) {
+        let range = match (spec.sort, &self.def.key_schema.range) {
             (Some(cond), Some(_)) => entry_sort_key_range(&prefix, cond),
             _ => KeyRange::prefix(&prefix),
         };
-        if let Some(esk) = spec.exclusive_start {
-            let key = self.start_key(esk)?;
-            if spec.forward {
-                range.raise_start(key_successor(&key));
-            } else {
-                range.lower_end(key);
-            }
-        }
+        let start = spec
+            .exclusive_start
+            .map(|e| self.start_key(e))
+            .transpose()?;
         let range_attr = self.def.key_schema.range.as_ref().map(|r| r.name.as_str());
-        let accept = sort_key_filter(spec.sort, range_attr);
-        self.read(
-            range,
-            !spec.forward,
-            spec.limit,
-            spec.byte_limit,
-            spec.filter,
-            accept,
-        )
+        self.source()
+            .query(range, start, spec, range_attr, |entry| self.key_of(entry))
     }
 
     /// A Scan of the entries whose index partition hash lies in `[hash_start, hash_end]`.
     pub(crate) fn scan(&self, spec: &ScanSpec<'_>) -> Result<Page, StorageError> {
-        if spec.hash_start > spec.hash_end {
+        let Some(range) = hash_range(&self.def.id.to_be_bytes(), spec) else {
             return Ok(Page::default());
-        }
-        let id = self.def.id.to_be_bytes();
-        let at = |hash: u64| {
-            let mut k = id.to_vec();
-            k.extend_from_slice(&hash.to_be_bytes());
-            k
         };
-        let mut range = KeyRange {
-            start: Some(at(spec.hash_start)),
-            end: match spec.hash_end.checked_add(1) {
-                Some(e) => Some(at(e)),
-                None => prefix_end(&id),
-            },
-        };
-        if let Some(esk) = spec.exclusive_start {
-            range.raise_start(key_successor(&self.start_key(esk)?));
-        }
-        self.read(
-            range,
-            false,
-            spec.limit,
-            spec.byte_limit,
-            spec.filter,
-            |_| Accept::Take,
-        )
+        let start = spec
+            .exclusive_start
+            .map(|e| self.start_key(e))
+            .transpose()?;
+        self.source()
+            .scan(range, start, spec, |entry| self.key_of(entry))
     }
 }

@@ -74,46 +74,8 @@ fn with_sort_key(prefix: &[u8], v: &AttributeValue) -> Vec<u8> {
 /// starts with the escaped prefix (the terminator `0x00 0x01` dropped). Callers still check
 /// `SortKeyCondition::matches` on each item.
 pub(crate) fn sort_key_range(prefix: &[u8], cond: &SortKeyCondition) -> KeyRange {
-    let whole = KeyRange::prefix(prefix);
-    let at = |v: &AttributeValue| with_sort_key(prefix, v);
-    match cond {
-        SortKeyCondition::Eq(v) => {
-            let k = at(v);
-            KeyRange {
-                end: Some(key_successor(&k)),
-                start: Some(k),
-            }
-        }
-        SortKeyCondition::Lt(v) => KeyRange {
-            start: whole.start,
-            end: Some(at(v)),
-        },
-        SortKeyCondition::Le(v) => KeyRange {
-            start: whole.start,
-            end: Some(key_successor(&at(v))),
-        },
-        SortKeyCondition::Gt(v) => KeyRange {
-            start: Some(key_successor(&at(v))),
-            end: whole.end,
-        },
-        SortKeyCondition::Ge(v) => KeyRange {
-            start: Some(at(v)),
-            end: whole.end,
-        },
-        SortKeyCondition::Between(a, b) => KeyRange {
-            start: Some(at(a)),
-            end: Some(key_successor(&at(b))),
-        },
-        SortKeyCondition::BeginsWith(v) => match v {
-            AttributeValue::S(_) | AttributeValue::B(_) => {
-                let mut k = at(v);
-                // Drop the 2-byte terminator: what remains prefixes every extension's encoding.
-                k.truncate(k.len().saturating_sub(2).max(prefix.len()));
-                KeyRange::prefix(&k)
-            }
-            _ => whole,
-        },
-    }
+    // An item key ends with its sort key: the one key with sort key `v` is `at(v)`.
+    bounded_sort_key_range(prefix, cond, |at| Some(key_successor(at)))
 }
 
 /// As [`sort_key_range`], for keys in which more bytes follow the sort key (index entries:
@@ -121,12 +83,28 @@ pub(crate) fn sort_key_range(prefix: &[u8], cond: &SortKeyCondition) -> KeyRange
 /// the encoding of `v` (encodings are prefix-free), so inclusive upper bounds and exclusive
 /// lower bounds end after all keys with that prefix.
 pub(crate) fn entry_sort_key_range(prefix: &[u8], cond: &SortKeyCondition) -> KeyRange {
+    let whole_end = prefix_end(prefix);
+    // None from prefix_end: unbounded within this prefix.
+    bounded_sort_key_range(prefix, cond, |at| {
+        prefix_end(at).or_else(|| whole_end.clone())
+    })
+}
+
+/// The range of [`sort_key_range`] given `past(at)`: the first key after every key whose sort
+/// key is the one encoded at the end of `at` (`prefix ‖ sort key`).
+fn bounded_sort_key_range(
+    prefix: &[u8],
+    cond: &SortKeyCondition,
+    past: impl Fn(&[u8]) -> Option<Vec<u8>>,
+) -> KeyRange {
     let whole = KeyRange::prefix(prefix);
     let at = |v: &AttributeValue| with_sort_key(prefix, v);
-    // The end of the keys whose sort key is `v` (None: unbounded within this prefix).
-    let after = |v: &AttributeValue| prefix_end(&at(v)).or_else(|| whole.end.clone());
+    let after = |v: &AttributeValue| past(&at(v));
     match cond {
-        SortKeyCondition::Eq(v) => KeyRange::prefix(&at(v)),
+        SortKeyCondition::Eq(v) => KeyRange {
+            start: Some(at(v)),
+            end: after(v),
+        },
         SortKeyCondition::Lt(v) => KeyRange {
             start: whole.start,
             end: Some(at(v)),
@@ -147,7 +125,15 @@ pub(crate) fn entry_sort_key_range(prefix: &[u8], cond: &SortKeyCondition) -> Ke
             start: Some(at(a)),
             end: after(b),
         },
-        SortKeyCondition::BeginsWith(_) => sort_key_range(prefix, cond),
+        SortKeyCondition::BeginsWith(v) => match v {
+            AttributeValue::S(_) | AttributeValue::B(_) => {
+                let mut k = at(v);
+                // Drop the 2-byte terminator: what remains prefixes every extension's encoding.
+                k.truncate(k.len().saturating_sub(2).max(prefix.len()));
+                KeyRange::prefix(&k)
+            }
+            _ => whole,
+        },
     }
 }
 

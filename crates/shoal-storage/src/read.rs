@@ -6,7 +6,7 @@ use shoal_types::size::item_size;
 use shoal_types::{AttributeValue, Item};
 
 use crate::partition::decode_stored;
-use crate::range::{KeyRange, key_successor, sort_key_range};
+use crate::range::{KeyRange, key_successor, prefix_end, sort_key_range};
 use crate::{Engine, Partition, Space, StorageError};
 
 /// Entries fetched from the engine per round trip.
@@ -84,28 +84,18 @@ impl Partition {
     /// failures; [`StorageError::Corrupt`] if a stored item does not decode.
     pub fn query(&self, spec: &QuerySpec<'_>) -> Result<crate::Page, StorageError> {
         let prefix = encode_key(partition_hash(spec.partition_key), spec.partition_key, None);
-        let mut range = match (spec.sort, &self.schema.range) {
+        let range = match (spec.sort, &self.schema.range) {
             (Some(cond), Some(_)) => sort_key_range(&prefix, cond),
             _ => KeyRange::prefix(&prefix),
         };
-        if let Some(esk) = spec.exclusive_start {
-            let key = self.start_key(esk)?;
-            if spec.forward {
-                range.raise_start(key_successor(&key));
-            } else {
-                range.lower_end(key);
-            }
-        }
+        let start = spec
+            .exclusive_start
+            .map(|e| self.start_key(e))
+            .transpose()?;
         let range_attr = self.schema.range.as_ref().map(|r| r.name.as_str());
-        let accept = sort_key_filter(spec.sort, range_attr);
-        self.read_range(
-            range,
-            !spec.forward,
-            spec.limit,
-            spec.byte_limit,
-            spec.filter,
-            accept,
-        )
+        self.source().query(range, start, spec, range_attr, |item| {
+            self.schema.key_of(item)
+        })
     }
 
     /// Reads the items whose partition hash lies in `[hash_start, hash_end]` in storage-key
@@ -115,58 +105,56 @@ impl Partition {
     /// # Errors
     /// As [`Partition::query`].
     pub fn scan(&self, spec: &ScanSpec<'_>) -> Result<crate::Page, StorageError> {
-        if spec.hash_start > spec.hash_end {
+        let Some(range) = hash_range(&[], spec) else {
             return Ok(Page::default());
-        }
-        let mut range = KeyRange {
-            start: Some(spec.hash_start.to_be_bytes().to_vec()),
-            end: spec
-                .hash_end
-                .checked_add(1)
-                .map(|e| e.to_be_bytes().to_vec()),
         };
-        if let Some(esk) = spec.exclusive_start {
-            range.raise_start(key_successor(&self.start_key(esk)?));
-        }
-        self.read_range(
-            range,
-            false,
-            spec.limit,
-            spec.byte_limit,
-            spec.filter,
-            |_| Accept::Take,
-        )
+        let start = spec
+            .exclusive_start
+            .map(|e| self.start_key(e))
+            .transpose()?;
+        self.source()
+            .scan(range, start, spec, |item| self.schema.key_of(item))
     }
 
     fn start_key(&self, esk: &Item) -> Result<Vec<u8>, StorageError> {
-        self.schema.storage_key(esk).ok_or_else(|| {
-            StorageError::InvalidKey(
-                "The provided starting key is invalid: The provided key element does not match \
-                 the schema"
-                    .into(),
-            )
-        })
+        self.schema.storage_key(esk).ok_or_else(invalid_start_key)
     }
 
-    /// The paging loop shared by Query and Scan.
-    fn read_range(
-        &self,
-        range: KeyRange,
-        reverse: bool,
-        limit: Option<usize>,
-        byte_limit: usize,
-        filter: Option<&Condition>,
-        accept: impl FnMut(&Item) -> Accept,
-    ) -> Result<Page, StorageError> {
-        let source = RangeSource {
+    fn source(&self) -> RangeSource<'_> {
+        RangeSource {
             engine: self.engine.as_ref(),
             space: Space::Items,
             min_key_len: MIN_STORAGE_KEY,
-        };
-        source.read(range, reverse, limit, byte_limit, filter, accept, |item| {
-            self.schema.key_of(item)
-        })
+        }
     }
+}
+
+/// The error for an `ExclusiveStartKey` that lacks the key attributes or has them mistyped.
+pub(crate) fn invalid_start_key() -> StorageError {
+    StorageError::InvalidKey(
+        "The provided starting key is invalid: The provided key element does not match the schema"
+            .into(),
+    )
+}
+
+/// The keys under `prefix` whose partition hash (the 8 bytes after `prefix`) lies in a Scan's
+/// `[hash_start, hash_end]`; `None` when that range is empty.
+pub(crate) fn hash_range(prefix: &[u8], spec: &ScanSpec<'_>) -> Option<KeyRange> {
+    if spec.hash_start > spec.hash_end {
+        return None;
+    }
+    let at = |hash: u64| {
+        let mut k = prefix.to_vec();
+        k.extend_from_slice(&hash.to_be_bytes());
+        k
+    };
+    Some(KeyRange {
+        start: Some(at(spec.hash_start)),
+        end: match spec.hash_end.checked_add(1) {
+            Some(e) => Some(at(e)),
+            None => prefix_end(prefix),
+        },
+    })
 }
 
 /// The acceptance test of a Query with an optional sort key condition on `range_attr`: the
@@ -204,6 +192,58 @@ pub(crate) struct RangeSource<'a> {
 }
 
 impl RangeSource<'_> {
+    /// A Query of `range` (one partition key's keys, narrowed by the sort key condition), read
+    /// in the spec's direction from after `start` (the key of its `ExclusiveStartKey`), keeping
+    /// the keys whose sort key (attribute `range_attr`) satisfies the condition.
+    pub(crate) fn query(
+        &self,
+        mut range: KeyRange,
+        start: Option<Vec<u8>>,
+        spec: &QuerySpec<'_>,
+        range_attr: Option<&str>,
+        key_of: impl Fn(&Item) -> Item,
+    ) -> Result<Page, StorageError> {
+        if let Some(key) = start {
+            if spec.forward {
+                range.raise_start(key_successor(&key));
+            } else {
+                range.lower_end(key);
+            }
+        }
+        let accept = sort_key_filter(spec.sort, range_attr);
+        self.read(
+            range,
+            !spec.forward,
+            spec.limit,
+            spec.byte_limit,
+            spec.filter,
+            accept,
+            key_of,
+        )
+    }
+
+    /// A Scan of `range` in key order, from after `start` (the key of its `ExclusiveStartKey`).
+    pub(crate) fn scan(
+        &self,
+        mut range: KeyRange,
+        start: Option<Vec<u8>>,
+        spec: &ScanSpec<'_>,
+        key_of: impl Fn(&Item) -> Item,
+    ) -> Result<Page, StorageError> {
+        if let Some(key) = start {
+            range.raise_start(key_successor(&key));
+        }
+        self.read(
+            range,
+            false,
+            spec.limit,
+            spec.byte_limit,
+            spec.filter,
+            |_| Accept::Take,
+            key_of,
+        )
+    }
+
     /// The paging loop shared by Query and Scan of items and of index entries: reads `range`
     /// in chunks, decodes each value as an item, and stops at `limit` items or `byte_limit`
     /// bytes read (setting `last_evaluated_key` to `key_of` the last item read).
