@@ -43,14 +43,29 @@ pub fn read_units(bytes: usize, consistent: bool) -> f64 {
 
 /// One `ConsumedCapacity` entry, or `None` when the level is NONE.
 pub fn entry(level: Level, table: &str, units: f64) -> Option<Value> {
+    entry_with(level, table, units, |e| {
+        e.insert("Table".into(), json!({"CapacityUnits": units}));
+    })
+}
+
+/// The entry of `total` units at `level`; INDEXES adds the breakdown `detail` inserts after
+/// `TableName` and `CapacityUnits`.
+fn entry_with(
+    level: Level,
+    table: &str,
+    total: f64,
+    detail: impl FnOnce(&mut Map<String, Value>),
+) -> Option<Value> {
     match level {
         Level::None => None,
-        Level::Total => Some(json!({"TableName": table, "CapacityUnits": units})),
-        Level::Indexes => Some(json!({
-            "TableName": table,
-            "CapacityUnits": units,
-            "Table": {"CapacityUnits": units},
-        })),
+        Level::Total => Some(json!({"TableName": table, "CapacityUnits": total})),
+        Level::Indexes => {
+            let mut e = Map::new();
+            e.insert("TableName".into(), table.into());
+            e.insert("CapacityUnits".into(), json!(total));
+            detail(&mut e);
+            Some(Value::Object(e))
+        }
     }
 }
 
@@ -72,26 +87,17 @@ pub fn index_read_entry(
     global: bool,
     index_units: f64,
 ) -> Option<Value> {
-    let total = table_units + index_units;
-    match level {
-        Level::None => None,
-        Level::Total => Some(json!({"TableName": table, "CapacityUnits": total})),
-        Level::Indexes => {
-            let mut e = Map::new();
-            e.insert("TableName".into(), table.into());
-            e.insert("CapacityUnits".into(), json!(total));
-            if table_units > 0.0 {
-                e.insert("Table".into(), json!({"CapacityUnits": table_units}));
-            }
-            let key = if global {
-                "GlobalSecondaryIndexes"
-            } else {
-                "LocalSecondaryIndexes"
-            };
-            e.insert(key.into(), json!({ index: {"CapacityUnits": index_units} }));
-            Some(Value::Object(e))
+    entry_with(level, table, table_units + index_units, |e| {
+        if table_units > 0.0 {
+            e.insert("Table".into(), json!({"CapacityUnits": table_units}));
         }
-    }
+        let key = if global {
+            "GlobalSecondaryIndexes"
+        } else {
+            "LocalSecondaryIndexes"
+        };
+        e.insert(key.into(), json!({ index: {"CapacityUnits": index_units} }));
+    })
 }
 
 /// The write units of one write and of the index entries it changed, summed over the writes of a
@@ -157,30 +163,22 @@ impl WriteCharge {
     /// INDEXES into `Table`, `LocalSecondaryIndexes` and `GlobalSecondaryIndexes`.
     pub fn entry(&self, level: Level, table: &str) -> Option<Value> {
         let total = self.table + self.indexes.iter().map(|(_, _, u)| u).sum::<f64>();
-        match level {
-            Level::None => None,
-            Level::Total => Some(json!({"TableName": table, "CapacityUnits": total})),
-            Level::Indexes => {
-                let mut e = Map::new();
-                e.insert("TableName".into(), table.into());
-                e.insert("CapacityUnits".into(), json!(total));
-                e.insert("Table".into(), json!({"CapacityUnits": self.table}));
-                for (key, global) in [
-                    ("LocalSecondaryIndexes", false),
-                    ("GlobalSecondaryIndexes", true),
-                ] {
-                    let m: Map<String, Value> = self
-                        .indexes
-                        .iter()
-                        .filter(|(_, g, _)| *g == global)
-                        .map(|(n, _, u)| (n.clone(), json!({"CapacityUnits": u})))
-                        .collect();
-                    if !m.is_empty() {
-                        e.insert(key.into(), m.into());
-                    }
+        entry_with(level, table, total, |e| {
+            e.insert("Table".into(), json!({"CapacityUnits": self.table}));
+            for (key, global) in [
+                ("LocalSecondaryIndexes", false),
+                ("GlobalSecondaryIndexes", true),
+            ] {
+                let m: Map<String, Value> = self
+                    .indexes
+                    .iter()
+                    .filter(|(_, g, _)| *g == global)
+                    .map(|(n, _, u)| (n.clone(), json!({"CapacityUnits": u})))
+                    .collect();
+                if !m.is_empty() {
+                    e.insert(key.into(), m.into());
                 }
-                Some(Value::Object(e))
             }
-        }
+        })
     }
 }

@@ -212,6 +212,21 @@ struct Plan {
     filter_after_fetch: bool,
 }
 
+impl Plan {
+    /// The filter split into the one storage applies while reading and the one applied to the
+    /// fetched items afterwards (at most one of them is set).
+    fn split_filter(
+        &self,
+        filter: Option<shoal_expr::Condition>,
+    ) -> (Option<shoal_expr::Condition>, Option<shoal_expr::Condition>) {
+        if self.filter_after_fetch {
+            (None, filter)
+        } else {
+            (filter, None)
+        }
+    }
+}
+
 /// Decides the [`Plan`] of a read of `index` (none for the table) and checks what a global index
 /// cannot serve: `ALL_ATTRIBUTES` or attributes it does not project.
 fn plan(
@@ -443,11 +458,7 @@ pub async fn query(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> 
         }
     }
     let plan = plan(&table, index, &output, filter.as_ref())?;
-    let (filter, deferred) = if plan.filter_after_fetch {
-        (None, filter)
-    } else {
-        (filter, None)
-    };
+    let (filter, deferred) = plan.split_filter(filter);
     let page = ctx
         .backend
         .query(
@@ -596,11 +607,7 @@ pub async fn scan(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> {
         }
     }
     let plan = plan(&table, index, &output, filter.as_ref())?;
-    let (filter, deferred) = if plan.filter_after_fetch {
-        (None, filter)
-    } else {
-        (filter, None)
-    };
+    let (filter, deferred) = plan.split_filter(filter);
     let page = ctx
         .backend
         .scan(
