@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::key::KeySchema;
-use crate::{AttributeValue, Item, TypeError};
+use crate::{Item, TypeError};
 
 /// Local or global.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,12 +115,7 @@ impl IndexDef {
                     self.name
                 )));
             }
-            let empty = match v {
-                AttributeValue::S(s) if s.is_empty() => Some("string"),
-                AttributeValue::B(b) if b.is_empty() => Some("binary"),
-                _ => None,
-            };
-            if let Some(kind) = empty {
+            if let Some(kind) = crate::key::empty_kind(v) {
                 return Err(TypeError::Validation(format!(
                     "One or more parameter values are not valid. A value specified for a \
                      secondary index key is not supported. The AttributeValue for a key \
@@ -246,7 +241,11 @@ mod tests {
         let d = def(ProjectionType::All, &[]);
         assert_eq!(d.check_item(&item(&[("pk", s("a"))])), Ok(()));
         assert_eq!(
-            d.check_item(&item(&[("pk", s("a")), ("city", s("Oslo")), ("age", n("3"))])),
+            d.check_item(&item(&[
+                ("pk", s("a")),
+                ("city", s("Oslo")),
+                ("age", n("3"))
+            ])),
             Ok(())
         );
         assert_eq!(

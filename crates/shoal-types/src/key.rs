@@ -104,12 +104,7 @@ impl KeySchema {
             let Some(v) = item.get(&attr.name) else {
                 continue;
             };
-            let empty = match v {
-                AttributeValue::S(s) if s.is_empty() => Some("string"),
-                AttributeValue::B(b) if b.is_empty() => Some("binary"),
-                _ => None,
-            };
-            if let Some(kind) = empty {
+            if let Some(kind) = empty_kind(v) {
                 return Err(TypeError::Validation(format!(
                     "One or more parameter values are not valid. The AttributeValue for a key \
                      attribute cannot contain an empty {kind} value. Key: {}",
@@ -263,6 +258,16 @@ pub fn decode_key_value(ty: ScalarType, bytes: &[u8]) -> Option<(AttributeValue,
             let (n, used) = Number::decode_ordered(bytes)?;
             Some((AttributeValue::N(n), used))
         }
+    }
+}
+
+/// `"string"` or `"binary"` when `v` is an empty `S` or `B` (not allowed as a key value), as
+/// DynamoDB's messages name it.
+pub(crate) fn empty_kind(v: &AttributeValue) -> Option<&'static str> {
+    match v {
+        AttributeValue::S(s) if s.is_empty() => Some("string"),
+        AttributeValue::B(b) if b.is_empty() => Some("binary"),
+        _ => None,
     }
 }
 
