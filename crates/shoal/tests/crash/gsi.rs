@@ -23,7 +23,7 @@ use aws_sdk_dynamodb::types::{
 };
 use shoal_tests::{attr_def, describe_error, key_elem, must_wait_active};
 
-use crate::support::{Numbers, Rng, n, numbers, s, seed_from_env, start_node};
+use crate::support::{CrashRun, Numbers, Rng, n, numbers, s, start_node};
 
 const TABLE: &str = "gsicrash";
 const INDEX: &str = "by_grp";
@@ -233,16 +233,14 @@ async fn create_table(client: &Client) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gsi_holds_every_acknowledged_item_exactly_once_after_repeated_sigkill() {
-    let seed = seed_from_env("SHOAL_CRASH_SEED");
-    let cycles: u64 = std::env::var("SHOAL_GSI_CRASH_CYCLES")
-        .ok()
-        .map(|v| v.parse().expect("SHOAL_GSI_CRASH_CYCLES must be a number"))
-        .unwrap_or(DEFAULT_CYCLES);
-    eprintln!("GSI crash test: seed {seed} (replay with SHOAL_CRASH_SEED={seed}), {cycles} cycles");
+    let CrashRun {
+        seed,
+        cycles,
+        mut rng,
+        dir: _dir,
+        data,
+    } = CrashRun::new("GSI crash test", "SHOAL_GSI_CRASH_CYCLES", DEFAULT_CYCLES);
     let started = Instant::now();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let mut rng = Rng::new(seed);
     let mut node = start_node(&data).await;
     create_table(&node.client()).await;
 

@@ -19,7 +19,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use shoal_tests::{describe_error, must_create_hash_table};
 
-use crate::support::{Numbers, Rng, n, numbers, s, seed_from_env, start_node};
+use crate::support::{CrashRun, Numbers, Rng, n, numbers, s, start_node};
 
 const TABLE: &str = "crash";
 const WRITERS: usize = 8;
@@ -287,16 +287,14 @@ async fn read_all(client: &Client, keys: &[String]) -> BTreeMap<String, State> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_writes_survive_repeated_sigkill_under_concurrent_load() {
-    let seed = seed_from_env("SHOAL_CRASH_SEED");
-    let cycles: u64 = std::env::var("SHOAL_CRASH_CYCLES")
-        .ok()
-        .map(|v| v.parse().expect("SHOAL_CRASH_CYCLES must be a number"))
-        .unwrap_or(DEFAULT_CYCLES);
-    eprintln!("crash test: seed {seed} (replay with SHOAL_CRASH_SEED={seed}), {cycles} cycles");
+    let CrashRun {
+        seed,
+        cycles,
+        mut rng,
+        dir: _dir,
+        data,
+    } = CrashRun::new("crash test", "SHOAL_CRASH_CYCLES", DEFAULT_CYCLES);
     let started = Instant::now();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let mut rng = Rng::new(seed);
 
     let mut node = start_node(&data).await;
     must_create_hash_table(&node.client(), TABLE).await;

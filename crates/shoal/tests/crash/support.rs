@@ -55,6 +55,42 @@ pub fn seed_from_env(var: &str) -> u64 {
     }
 }
 
+/// The setup of a repeated-SIGKILL run: its seed (`SHOAL_CRASH_SEED`, printed for replay), the
+/// number of kill cycles (`cycles_var`, else `default_cycles`), an RNG from the seed and an empty
+/// data directory.
+pub struct CrashRun {
+    pub seed: u64,
+    pub cycles: u64,
+    pub rng: Rng,
+    /// Holds the data directory; removed on drop.
+    pub dir: tempfile::TempDir,
+    pub data: std::path::PathBuf,
+}
+
+impl CrashRun {
+    /// Reads the settings and prints them, `label` first.
+    pub fn new(label: &str, cycles_var: &str, default_cycles: u64) -> CrashRun {
+        let seed = seed_from_env("SHOAL_CRASH_SEED");
+        let cycles: u64 = std::env::var(cycles_var)
+            .ok()
+            .map(|v| {
+                v.parse()
+                    .unwrap_or_else(|_| panic!("{cycles_var} must be a number"))
+            })
+            .unwrap_or(default_cycles);
+        eprintln!("{label}: seed {seed} (replay with SHOAL_CRASH_SEED={seed}), {cycles} cycles");
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        CrashRun {
+            seed,
+            cycles,
+            rng: Rng::new(seed),
+            dir,
+            data,
+        }
+    }
+}
+
 /// An item's non-key attributes as `name → number` (every test attribute is a number).
 pub type Numbers = BTreeMap<String, String>;
 
