@@ -7,6 +7,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
+use common::pk_sk as key;
 use common::*;
 use proptest::prelude::*;
 use shoal_expr::{DocPath, SortKeyCondition, Update};
@@ -49,10 +50,6 @@ fn gsi(status: IndexStatus) -> IndexDef {
         status,
         backfilling: status == IndexStatus::Creating,
     }
-}
-
-fn key(pk: u8, sk: u8) -> Item {
-    item(&[("pk", s(&format!("p{pk}"))), ("sk", n(&sk.to_string()))])
 }
 
 #[derive(Debug, Clone)]
@@ -203,12 +200,9 @@ fn full_scan(gsi: &IndexPartition, page_limit: usize) -> Vec<Item> {
     loop {
         let page = gsi
             .scan(&ScanSpec {
-                hash_start: 0,
-                hash_end: u64::MAX,
                 exclusive_start: esk.as_ref(),
                 limit: Some(page_limit),
-                byte_limit: usize::MAX,
-                filter: None,
+                ..scan_all()
             })
             .unwrap();
         out.extend(page.items);

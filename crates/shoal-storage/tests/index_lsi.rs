@@ -7,6 +7,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
+use common::pk_sk as key;
 use common::*;
 use proptest::prelude::*;
 use shoal_expr::{DocPath, SortKeyCondition, Update};
@@ -67,10 +68,6 @@ fn lsi_w() -> IndexDef {
         },
         ..lsi()
     }
-}
-
-fn key(pk: u8, sk: u8) -> Item {
-    item(&[("pk", s(&format!("p{pk}"))), ("sk", n(&sk.to_string()))])
 }
 
 #[derive(Debug, Clone)]
@@ -294,12 +291,9 @@ fn check(p: &Partition, model: &BTreeMap<(u8, u8), Item>) {
             .scan_index(
                 3,
                 &ScanSpec {
-                    hash_start: 0,
-                    hash_end: u64::MAX,
                     exclusive_start: esk.as_ref(),
                     limit: Some(4),
-                    byte_limit: usize::MAX,
-                    filter: None,
+                    ..scan_all()
                 },
             )
             .unwrap();
@@ -524,19 +518,7 @@ fn drop_index_removes_every_entry_and_its_stats() {
     assert_eq!(p.index_stats(3), PartitionStats::default());
     assert_eq!(p.index_stats(4).item_count, 1500);
     p.set_indexes(vec![lsi(), lsi_w()]).unwrap();
-    let page = p
-        .scan_index(
-            3,
-            &ScanSpec {
-                hash_start: 0,
-                hash_end: u64::MAX,
-                exclusive_start: None,
-                limit: None,
-                byte_limit: usize::MAX,
-                filter: None,
-            },
-        )
-        .unwrap();
+    let page = p.scan_index(3, &scan_all()).unwrap();
     assert!(page.items.is_empty());
     assert_eq!(p.index_stats(3), PartitionStats::default());
 }

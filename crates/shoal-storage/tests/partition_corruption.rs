@@ -4,10 +4,8 @@
 
 mod common;
 
-use std::io::{Read, Seek, SeekFrom, Write};
-
 use common::*;
-use shoal_storage::{Partition, ScanSpec, StorageError};
+use shoal_storage::{Partition, StorageError};
 use shoal_types::Item;
 
 const ITEMS: usize = 400;
@@ -33,24 +31,6 @@ fn write_items(dir: &std::path::Path) -> std::path::PathBuf {
     dir.join("p.db")
 }
 
-/// Overwrites `len` bytes at `offset` with their complement.
-fn flip(path: &std::path::Path, offset: u64, len: usize) {
-    let mut f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .unwrap();
-    let mut buf = vec![0u8; len];
-    f.seek(SeekFrom::Start(offset)).unwrap();
-    f.read_exact(&mut buf).unwrap();
-    for b in &mut buf {
-        *b = !*b;
-    }
-    f.seek(SeekFrom::Start(offset)).unwrap();
-    f.write_all(&buf).unwrap();
-    f.sync_all().unwrap();
-}
-
 /// Every point read and the full scan give the stored item or a Corrupt error; returns the
 /// number of reads that failed.
 fn check_reads(p: &Partition) -> usize {
@@ -66,14 +46,7 @@ fn check_reads(p: &Partition) -> usize {
             Err(other) => panic!("key-{i:04}: expected a Corrupt error, got {other:?}"),
         }
     }
-    match p.scan(&ScanSpec {
-        hash_start: 0,
-        hash_end: u64::MAX,
-        exclusive_start: None,
-        limit: None,
-        byte_limit: usize::MAX,
-        filter: None,
-    }) {
+    match p.scan(&scan_all()) {
         Ok(page) => {
             for got in &page.items {
                 let pk = match got.get("pk") {

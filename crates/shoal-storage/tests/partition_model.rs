@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use common::*;
 use proptest::prelude::*;
-use shoal_storage::{Partition, PartitionStats, ScanSpec};
+use shoal_storage::{Partition, PartitionStats};
 use shoal_types::size::item_size;
 use shoal_types::{AttributeValue, Item, ScalarType};
 
@@ -53,16 +53,7 @@ fn check(p: &Partition, ops: &[Op]) {
             assert_eq!(p.get(&key(pk, sk)).unwrap().as_ref(), model.get(&(pk, sk)));
         }
     }
-    let page = p
-        .scan(&ScanSpec {
-            hash_start: 0,
-            hash_end: u64::MAX,
-            exclusive_start: None,
-            limit: None,
-            byte_limit: usize::MAX,
-            filter: None,
-        })
-        .unwrap();
+    let page = p.scan(&scan_all()).unwrap();
     let mut scanned = page.items.clone();
     let mut expected: Vec<Item> = model.values().cloned().collect();
     let order = |i: &Item| format!("{:?}", i);

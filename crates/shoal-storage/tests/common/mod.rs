@@ -2,7 +2,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use shoal_expr::{CompareOp, Condition, DocPath, Operand, Update, UpdateValue};
-use shoal_storage::{Command, Durability, Engine, MemEngine, Partition, SqlCipherEngine};
+use shoal_storage::{Command, Durability, Engine, MemEngine, Partition, ScanSpec, SqlCipherEngine};
 use shoal_types::key::{KeyAttr, KeySchema};
 use shoal_types::{AttributeValue, Item, Number, ScalarType};
 
@@ -129,4 +129,40 @@ pub fn engines(dir: &std::path::Path) -> Vec<(&'static str, Box<dyn Engine>)> {
             ),
         ),
     ]
+}
+
+/// A Scan of the whole hash space with no limits and no filter.
+pub fn scan_all<'a>() -> ScanSpec<'a> {
+    ScanSpec {
+        hash_start: 0,
+        hash_end: u64::MAX,
+        exclusive_start: None,
+        limit: None,
+        byte_limit: usize::MAX,
+        filter: None,
+    }
+}
+
+/// The key `pk` = `"p{pk}"` (S), `sk` = `sk` (N) of a `range_schema(ScalarType::N)` table.
+pub fn pk_sk(pk: u8, sk: u8) -> Item {
+    item(&[("pk", s(&format!("p{pk}"))), ("sk", n(&sk.to_string()))])
+}
+
+/// Complements `len` bytes at `offset` of the file at `path` and syncs it.
+pub fn flip(path: &std::path::Path, offset: u64, len: usize) {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let mut buf = vec![0u8; len];
+    f.seek(SeekFrom::Start(offset)).unwrap();
+    f.read_exact(&mut buf).unwrap();
+    for b in &mut buf {
+        *b = !*b;
+    }
+    f.seek(SeekFrom::Start(offset)).unwrap();
+    f.write_all(&buf).unwrap();
+    f.sync_all().unwrap();
 }
