@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    TableDescription, TableStatus,
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, PutRequest, ScalarAttributeType,
+    TableDescription, TableStatus, WriteRequest,
 };
 
 use crate::attrs::Item;
@@ -111,6 +111,41 @@ pub async fn must_put(client: &Client, table: &str, item: Item) {
         .await
     {
         panic!("PutItem into {table}: {}", describe_error(&e));
+    }
+}
+
+/// Writes `items` into `table` with BatchWriteItem, 25 at a time.
+///
+/// # Panics
+/// If a BatchWriteItem fails or leaves unprocessed items.
+pub async fn must_batch_put(client: &Client, table: &str, items: Vec<Item>) {
+    for chunk in items.chunks(25) {
+        let reqs: Vec<WriteRequest> = chunk
+            .iter()
+            .map(|item| {
+                WriteRequest::builder()
+                    .put_request(
+                        PutRequest::builder()
+                            .set_item(Some(item.clone()))
+                            .build()
+                            .expect("put request"),
+                    )
+                    .build()
+            })
+            .collect();
+        let out = match client
+            .batch_write_item()
+            .request_items(table, reqs)
+            .send()
+            .await
+        {
+            Ok(o) => o,
+            Err(e) => panic!("BatchWriteItem into {table}: {}", describe_error(&e)),
+        };
+        assert!(
+            out.unprocessed_items.unwrap_or_default().is_empty(),
+            "BatchWriteItem left unprocessed items"
+        );
     }
 }
 

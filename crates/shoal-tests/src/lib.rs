@@ -38,7 +38,7 @@ pub use attrs::{
 };
 pub use errors::{ApiError, api_error, assert_code, assert_validation, describe_error};
 pub use helpers::{
-    assert_item_eq, assert_no_plaintext, attr_def, files_under, key_elem,
+    assert_item_eq, assert_no_plaintext, attr_def, files_under, key_elem, must_batch_put,
     must_create_hash_range_table, must_create_hash_table, must_create_table, must_delete, must_get,
     must_list_all_tables, must_put, must_wait_active,
 };

@@ -42,26 +42,6 @@ pub fn delete_req(key: Item) -> WriteRequest {
         .build()
 }
 
-/// Writes `items` with BatchWriteItem, 25 at a time, asserting nothing is left unprocessed.
-pub async fn must_batch_put(client: &Client, table: &str, items: Vec<Item>) {
-    for chunk in items.chunks(25) {
-        let reqs: Vec<WriteRequest> = chunk.iter().cloned().map(put_req).collect();
-        let out = match client
-            .batch_write_item()
-            .request_items(table, reqs)
-            .send()
-            .await
-        {
-            Ok(o) => o,
-            Err(e) => panic!("BatchWriteItem into {table}: {}", describe_error(&e)),
-        };
-        assert!(
-            out.unprocessed_items.unwrap_or_default().is_empty(),
-            "BatchWriteItem left unprocessed items"
-        );
-    }
-}
-
 /// Runs the query built by `build(exclusive_start_key)` page after page until no
 /// `LastEvaluatedKey` is returned (at most 1000 pages); returns every page.
 pub async fn query_pages(build: impl Fn(Option<Item>) -> QueryFluentBuilder) -> Vec<QueryOutput> {

@@ -206,27 +206,7 @@ async fn gsi_query_paging_and_parallel_scan_cover_every_entry_once() {
     let (_node, client) = setup().await;
     let mut model = BTreeMap::new();
     let items: Vec<Item> = (0..300).map(person).collect();
-    for chunk in items.chunks(25) {
-        let reqs = chunk
-            .iter()
-            .map(|it| {
-                aws_sdk_dynamodb::types::WriteRequest::builder()
-                    .put_request(
-                        aws_sdk_dynamodb::types::PutRequest::builder()
-                            .set_item(Some(it.clone()))
-                            .build()
-                            .unwrap(),
-                    )
-                    .build()
-            })
-            .collect();
-        client
-            .batch_write_item()
-            .request_items(T, reqs)
-            .send()
-            .await
-            .unwrap();
-    }
+    must_batch_put(&client, T, items.clone()).await;
     for it in items {
         model.insert(str_of(&it, "pk").to_string(), it);
     }

@@ -47,27 +47,7 @@ async fn creating_a_gsi_while_writers_write_backfills_everything_then_turns_acti
     for i in 0..1500u64 {
         initial.push(row(&format!("old{i}"), i % 13, 0));
     }
-    for chunk in initial.chunks(25) {
-        let reqs = chunk
-            .iter()
-            .map(|it| {
-                aws_sdk_dynamodb::types::WriteRequest::builder()
-                    .put_request(
-                        aws_sdk_dynamodb::types::PutRequest::builder()
-                            .set_item(Some(it.clone()))
-                            .build()
-                            .unwrap(),
-                    )
-                    .build()
-            })
-            .collect();
-        client
-            .batch_write_item()
-            .request_items(T, reqs)
-            .send()
-            .await
-            .unwrap();
-    }
+    must_batch_put(&client, T, initial).await;
 
     // Writers: overwrite old items (moving them between groups), add new ones, delete some,
     // until told to stop. Each writer owns its keys, so the final table state is known.

@@ -14,29 +14,12 @@ use aws_sdk_dynamodb::types::{
 };
 use shoal_tests::*;
 
-use ScalarAttributeType::{N, S};
+use crate::support::{gsi, projection as proj};
 
-fn proj(kind: ProjectionType, include: &[&str]) -> Projection {
-    let mut p = Projection::builder().projection_type(kind);
-    for a in include {
-        p = p.non_key_attributes(*a);
-    }
-    p.build()
-}
+use ScalarAttributeType::{N, S};
 
 fn lsi(name: &str, hash: &str, range: Option<&str>, p: Projection) -> LocalSecondaryIndex {
     let mut b = LocalSecondaryIndex::builder()
-        .index_name(name)
-        .key_schema(key_elem(hash, KeyType::Hash))
-        .projection(p);
-    if let Some(r) = range {
-        b = b.key_schema(key_elem(r, KeyType::Range));
-    }
-    b.build().unwrap()
-}
-
-fn gsi(name: &str, hash: &str, range: Option<&str>, p: Projection) -> GlobalSecondaryIndex {
-    let mut b = GlobalSecondaryIndex::builder()
         .index_name(name)
         .key_schema(key_elem(hash, KeyType::Hash))
         .projection(p);
