@@ -56,6 +56,20 @@ fn sse(key: Option<&str>) -> SseSpecification {
     b.build()
 }
 
+/// Creates `name` with `spec`, then checks that DescribeTable names `want` as its KMS key ARN
+/// (`None`: no SSEDescription).
+async fn must_create_with_key(
+    client: &Client,
+    name: &str,
+    spec: SseSpecification,
+    want: Option<&str>,
+) {
+    if let Err(e) = create_with_sse(client, name, spec).await {
+        panic!("CreateTable {name}: {}", describe_error(&e));
+    }
+    assert_eq!(sse_arn(client, name).await.as_deref(), want, "{name}");
+}
+
 async fn create_with_sse(
     client: &Client,
     name: &str,
@@ -270,39 +284,18 @@ async fn tables_with_their_own_kms_key_describe_it_and_need_it_at_start() {
         sse_arn(&client, "by_alias").await.as_deref(),
         Some(arn.as_str())
     );
-    create_with_sse(&client, "by_arn", sse(Some(&other_arn)))
-        .await
-        .unwrap();
-    assert_eq!(
-        sse_arn(&client, "by_arn").await.as_deref(),
-        Some(other_arn.as_str())
-    );
-    create_with_sse(&client, "by_id", sse(Some(&key_id)))
-        .await
-        .unwrap();
-    assert_eq!(
-        sse_arn(&client, "by_id").await.as_deref(),
-        Some(arn.as_str())
-    );
+    must_create_with_key(&client, "by_arn", sse(Some(&other_arn)), Some(&other_arn)).await;
+    must_create_with_key(&client, "by_id", sse(Some(&key_id)), Some(&arn)).await;
     // Enabled without a key: DynamoDB's AWS managed key, alias/aws/dynamodb.
-    create_with_sse(&client, "managed", sse(None))
-        .await
-        .unwrap();
     let managed = moto
         .client()
         .describe_key("alias/aws/dynamodb")
         .unwrap()
         .arn;
-    assert_eq!(sse_arn(&client, "managed").await, Some(managed));
+    must_create_with_key(&client, "managed", sse(None), Some(&managed)).await;
     // Enabled false is the default encryption: no SSEDescription.
-    create_with_sse(
-        &client,
-        "owned",
-        SseSpecification::builder().enabled(false).build(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(sse_arn(&client, "owned").await, None);
+    let owned = SseSpecification::builder().enabled(false).build();
+    must_create_with_key(&client, "owned", owned, None).await;
     must_create_hash_table(&client, "plain").await;
     assert_eq!(sse_arn(&client, "plain").await, None);
 
@@ -521,13 +514,7 @@ async fn invalid_sse_specifications_are_validation_errors() {
     );
     assert!(err.message.contains("no KMS endpoint"), "{}", err.message);
     // Enabled false is fine without KMS.
-    create_with_sse(
-        &client,
-        "owned",
-        SseSpecification::builder().enabled(false).build(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(sse_arn(&client, "owned").await, None);
+    let owned = SseSpecification::builder().enabled(false).build();
+    must_create_with_key(&client, "owned", owned, None).await;
     node.shutdown().await;
 }
