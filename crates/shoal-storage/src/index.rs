@@ -16,7 +16,7 @@ use shoal_types::key::{KeySchema, encode_key, encode_key_value, partition_hash};
 use shoal_types::size::item_size;
 use shoal_types::{AttributeValue, Item};
 
-use crate::range::{KeyRange, entry_sort_key_range};
+use crate::range::entry_sort_key_range;
 use crate::read::{RangeSource, hash_range, invalid_start_key};
 use crate::{Engine, Page, QuerySpec, ScanSpec, Space, StorageError};
 
@@ -133,17 +133,19 @@ impl IndexReader<'_> {
         let pk = spec.partition_key;
         let mut prefix = self.def.id.to_be_bytes().to_vec();
         prefix.extend_from_slice(&encode_key(partition_hash(pk), pk, None));
-        let range = match (spec.sort, &self.def.key_schema.range) {
-            (Some(cond), Some(_)) => entry_sort_key_range(&prefix, cond),
-            _ => KeyRange::prefix(&prefix),
-        };
         let start = spec
             .exclusive_start
             .map(|e| self.start_key(e))
             .transpose()?;
         let range_attr = self.def.key_schema.range.as_ref().map(|r| r.name.as_str());
-        self.source()
-            .query(range, start, spec, range_attr, |entry| self.key_of(entry))
+        self.source().query(
+            &prefix,
+            entry_sort_key_range,
+            start,
+            spec,
+            range_attr,
+            |entry| self.key_of(entry),
+        )
     }
 
     /// A Scan of the entries whose index partition hash lies in `[hash_start, hash_end]`.

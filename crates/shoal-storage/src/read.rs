@@ -84,18 +84,15 @@ impl Partition {
     /// failures; [`StorageError::Corrupt`] if a stored item does not decode.
     pub fn query(&self, spec: &QuerySpec<'_>) -> Result<crate::Page, StorageError> {
         let prefix = encode_key(partition_hash(spec.partition_key), spec.partition_key, None);
-        let range = match (spec.sort, &self.schema.range) {
-            (Some(cond), Some(_)) => sort_key_range(&prefix, cond),
-            _ => KeyRange::prefix(&prefix),
-        };
         let start = spec
             .exclusive_start
             .map(|e| self.start_key(e))
             .transpose()?;
         let range_attr = self.schema.range.as_ref().map(|r| r.name.as_str());
-        self.source().query(range, start, spec, range_attr, |item| {
-            self.schema.key_of(item)
-        })
+        self.source()
+            .query(&prefix, sort_key_range, start, spec, range_attr, |item| {
+                self.schema.key_of(item)
+            })
     }
 
     /// Reads the items whose partition hash lies in `[hash_start, hash_end]` in storage-key
@@ -192,17 +189,23 @@ pub(crate) struct RangeSource<'a> {
 }
 
 impl RangeSource<'_> {
-    /// A Query of `range` (one partition key's keys, narrowed by the sort key condition), read
-    /// in the spec's direction from after `start` (the key of its `ExclusiveStartKey`), keeping
-    /// the keys whose sort key (attribute `range_attr`) satisfies the condition.
+    /// A Query of the keys under `prefix` (one partition key), narrowed by `sort_range` of the
+    /// sort key condition when there is a sort key (attribute `range_attr`), read in the spec's
+    /// direction from after `start` (the key of its `ExclusiveStartKey`), keeping the keys whose
+    /// sort key satisfies the condition.
     pub(crate) fn query(
         &self,
-        mut range: KeyRange,
+        prefix: &[u8],
+        sort_range: fn(&[u8], &SortKeyCondition) -> KeyRange,
         start: Option<Vec<u8>>,
         spec: &QuerySpec<'_>,
         range_attr: Option<&str>,
         key_of: impl Fn(&Item) -> Item,
     ) -> Result<Page, StorageError> {
+        let mut range = match (spec.sort, range_attr) {
+            (Some(cond), Some(_)) => sort_range(prefix, cond),
+            _ => KeyRange::prefix(prefix),
+        };
         if let Some(key) = start {
             if spec.forward {
                 range.raise_start(key_successor(&key));
