@@ -110,10 +110,12 @@ impl TestNode {
     }
 }
 
+/// The configuration of a [`TestNode`] in `dir`: a free port on 127.0.0.1, data and keys in
+/// `dir/data` and `dir/keys`, region [`REGION`] and the admin key [`ADMIN_KEY_ID`].
 // `..Default::default()` keeps this compiling when NodeConfig gains fields.
 #[allow(clippy::needless_update)]
-async fn start_node(dir: &Path) -> shoal_node::RunningNode {
-    let config = shoal_node::NodeConfig {
+pub fn node_config(dir: &Path) -> shoal_node::NodeConfig {
+    shoal_node::NodeConfig {
         listen: "127.0.0.1:0".parse().expect("listen addr"),
         data_dir: dir.join("data"),
         keys_dir: dir.join("keys"),
@@ -123,7 +125,11 @@ async fn start_node(dir: &Path) -> shoal_node::RunningNode {
             secret: ADMIN_SECRET.into(),
         }),
         ..Default::default()
-    };
+    }
+}
+
+async fn start_node(dir: &Path) -> shoal_node::RunningNode {
+    let config = node_config(dir);
     match shoal_node::Node::start(config).await {
         Ok(node) => node,
         Err(e) => panic!("start in-process node in {}: {e}", dir.display()),

@@ -5,19 +5,12 @@
 
 use shoal_tests::*;
 
-// `..Default::default()` keeps this compiling when NodeConfig gains fields.
-#[allow(clippy::needless_update)]
+/// A test node's configuration with its data in `data` and its keys in `keys`.
 fn config(data: std::path::PathBuf, keys: std::path::PathBuf) -> shoal_node::NodeConfig {
     shoal_node::NodeConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: data,
         keys_dir: keys,
-        region: REGION.into(),
-        admin_key: Some(shoal_node::AccessKey {
-            id: ADMIN_KEY_ID.into(),
-            secret: ADMIN_SECRET.into(),
-        }),
-        ..Default::default()
+        ..node_config(std::path::Path::new("."))
     }
 }
 

@@ -16,21 +16,12 @@ use shoal_node::{KeyProviderKind, NodeConfig, RunningNode};
 use shoal_tests::moto::MotoServer;
 use shoal_tests::*;
 
-// `..Default::default()` keeps this compiling when NodeConfig gains fields.
-#[allow(clippy::needless_update)]
+/// A test node's configuration with key provider `kind` and KMS settings `kms`.
 fn config(dir: &Path, kind: KeyProviderKind, kms: Option<shoal_crypto::KmsConfig>) -> NodeConfig {
     NodeConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.join("data"),
-        keys_dir: dir.join("keys"),
-        region: REGION.into(),
-        admin_key: Some(shoal_node::AccessKey {
-            id: ADMIN_KEY_ID.into(),
-            secret: ADMIN_SECRET.into(),
-        }),
         key_provider: kind,
         kms,
-        ..Default::default()
+        ..node_config(dir)
     }
 }
 
