@@ -166,8 +166,11 @@ ERRORS=$(jq -r .errors "$OUT/bench.json")
         perf)
             echo "server_cpu_us_per_op=$(jq -r .server_cpu_us_per_op "$OUT/bench.json")"
             echo
+            echo "== by category (scripts/perf-categories.py) =="
+            perf script -i "$OUT/perf.data" -F tid,ip,sym,dso 2>/dev/null | python3 "$ROOT/scripts/perf-categories.py"
+            echo
             echo "== by object (user vs kernel) =="
-            perf report -i "$OUT/perf.data" --no-children --sort dso --stdio 2>/dev/null | grep -v '^#' | sed -n '1,25p'
+            perf report -i "$OUT/perf.data" --no-children --sort dso --stdio -g none 2>/dev/null | grep -v '^#' | sed -n '1,25p'
             echo
             echo "== exclusive, by symbol =="
             perf report -i "$OUT/perf.data" --no-children --sort dso,symbol --stdio -g none 2>/dev/null | grep -v '^#' | sed -n '1,60p'
