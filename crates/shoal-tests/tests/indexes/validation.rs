@@ -37,6 +37,17 @@ fn throughput(r: i64, w: i64) -> ProvisionedThroughput {
         .unwrap()
 }
 
+/// Sends the CreateTable `req`: it must fail with a ValidationException saying `message` and
+/// leave no table behind.
+async fn must_reject_create(client: &Client, req: CreateTableFluentBuilder, message: &str) {
+    let name = req.get_table_name().clone().unwrap_or_default();
+    assert_validation(req.send().await, message);
+    assert_code(
+        client.describe_table().table_name(&name).send().await,
+        "ResourceNotFoundException",
+    );
+}
+
 /// A CreateTable of an on-demand table keyed `pk` (S) + `sk` (N) with extra attribute
 /// definitions `attrs`.
 fn create(
@@ -290,20 +301,20 @@ async fn provisioned_tables_need_throughput_per_global_index() {
     assert_eq!(pt.write_capacity_units(), Some(3));
 
     // On-demand tables must not give it.
-    let r = client
+    let req = client
         .create_table()
         .table_name("ix_ondemand")
         .billing_mode(BillingMode::PayPerRequest)
         .attribute_definitions(attr_def("pk", S))
         .attribute_definitions(attr_def("city", S))
         .key_schema(key_elem("pk", KeyType::Hash))
-        .global_secondary_indexes(with_tp)
-        .send()
-        .await;
-    assert_validation(
-        r,
+        .global_secondary_indexes(with_tp);
+    must_reject_create(
+        &client,
+        req,
         "One or more parameter values were invalid: ProvisionedThroughput should not be specified for index: by_city when BillingMode is PAY_PER_REQUEST",
-    );
+    )
+    .await;
 
     // UpdateTable: a GSI's throughput changes with an Update action.
     let out = client
@@ -342,40 +353,44 @@ async fn local_index_rules() {
     let all = || proj(ProjectionType::All, &[]);
 
     // The table needs a sort key.
-    let r = client
+    let req = client
         .create_table()
         .table_name("ix_lsi")
         .billing_mode(BillingMode::PayPerRequest)
         .attribute_definitions(attr_def("pk", S))
         .attribute_definitions(attr_def("date", S))
         .key_schema(key_elem("pk", KeyType::Hash))
-        .local_secondary_indexes(lsi("by_date", "pk", Some("date"), all()))
-        .send()
-        .await;
-    assert_validation(
-        r,
+        .local_secondary_indexes(lsi("by_date", "pk", Some("date"), all()));
+    must_reject_create(
+        &client,
+        req,
         "One or more parameter values were invalid: Table KeySchema does not have a range key, which is required when specifying a LocalSecondaryIndex",
-    );
+    )
+    .await;
 
     // Same partition key as the table.
-    let r = create(&client, "ix_lsi", &[("date", S), ("other", S)])
-        .local_secondary_indexes(lsi("by_date", "other", Some("date"), all()))
-        .send()
-        .await;
-    assert_validation(
-        r,
+    let req = create(&client, "ix_lsi", &[("date", S), ("other", S)]).local_secondary_indexes(lsi(
+        "by_date",
+        "other",
+        Some("date"),
+        all(),
+    ));
+    must_reject_create(
+        &client,
+        req,
         "One or more parameter values were invalid: Index KeySchema does not have the same leading hash key as table KeySchema for index: by_date. index hash key: other, table hash key: pk",
-    );
+    )
+    .await;
 
     // A sort key is required.
-    let r = create(&client, "ix_lsi", &[])
-        .local_secondary_indexes(lsi("by_date", "pk", None, all()))
-        .send()
-        .await;
-    assert_validation(
-        r,
+    let req =
+        create(&client, "ix_lsi", &[]).local_secondary_indexes(lsi("by_date", "pk", None, all()));
+    must_reject_create(
+        &client,
+        req,
         "One or more parameter values were invalid: Index KeySchema does not have a range key for index: by_date",
-    );
+    )
+    .await;
 
     // At most 5.
     let names = ["a1", "a2", "a3", "a4", "a5", "a6"];
@@ -398,18 +413,13 @@ async fn local_index_rules() {
     req.send().await.unwrap();
 
     // An empty list.
-    let r = create(&client, "ix_lsi", &[])
-        .set_local_secondary_indexes(Some(Vec::new()))
-        .send()
-        .await;
-    assert_validation(
-        r,
+    let req = create(&client, "ix_lsi", &[]).set_local_secondary_indexes(Some(Vec::new()));
+    must_reject_create(
+        &client,
+        req,
         "One or more parameter values were invalid: List of LocalSecondaryIndexes is empty",
-    );
-    assert_code(
-        client.describe_table().table_name("ix_lsi").send().await,
-        "ResourceNotFoundException",
-    );
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -419,24 +429,28 @@ async fn global_index_key_and_definition_rules() {
     let all = || proj(ProjectionType::All, &[]);
 
     // Every index key attribute must be defined.
-    let r = create(&client, "ix_gsi", &[])
-        .global_secondary_indexes(gsi("by_city", "city", None, all()))
-        .send()
-        .await;
-    assert_validation(
-        r,
+    let req = create(&client, "ix_gsi", &[]).global_secondary_indexes(gsi(
+        "by_city",
+        "city",
+        None,
+        all(),
+    ));
+    must_reject_create(
+        &client,
+        req,
         "One or more parameter values were invalid: Some index key attributes are not defined in AttributeDefinitions. Keys: [city], AttributeDefinitions: [pk, sk]",
-    );
+    )
+    .await;
 
     // No definition may go unused.
-    let r = create(&client, "ix_gsi", &[("city", S), ("unused", N)])
-        .global_secondary_indexes(gsi("by_city", "city", None, all()))
-        .send()
-        .await;
-    assert_validation(
-        r,
+    let req = create(&client, "ix_gsi", &[("city", S), ("unused", N)])
+        .global_secondary_indexes(gsi("by_city", "city", None, all()));
+    must_reject_create(
+        &client,
+        req,
         "One or more parameter values were invalid: Some AttributeDefinitions are not used. AttributeDefinitions: [pk, sk, city, unused], keys used: [pk, sk, city]",
-    );
+    )
+    .await;
 
     // Hash first, range second, different names.
     let bad = GlobalSecondaryIndex::builder()
@@ -445,33 +459,36 @@ async fn global_index_key_and_definition_rules() {
         .projection(all())
         .build()
         .unwrap();
-    let r = create(&client, "ix_gsi", &[("city", S)])
-        .global_secondary_indexes(bad)
-        .send()
-        .await;
-    assert_validation(
-        r,
+    let req = create(&client, "ix_gsi", &[("city", S)]).global_secondary_indexes(bad);
+    must_reject_create(
+        &client,
+        req,
         "Invalid KeySchema: The first KeySchemaElement is not a HASH key type",
-    );
-    let r = create(&client, "ix_gsi", &[("city", S)])
-        .global_secondary_indexes(gsi("by_city", "city", Some("city"), all()))
-        .send()
-        .await;
-    assert_validation(
-        r,
+    )
+    .await;
+    let req = create(&client, "ix_gsi", &[("city", S)]).global_secondary_indexes(gsi(
+        "by_city",
+        "city",
+        Some("city"),
+        all(),
+    ));
+    must_reject_create(
+        &client,
+        req,
         "Invalid KeySchema: Both the Hash Key and the Range Key element in the KeySchema have the same name",
-    );
+    )
+    .await;
 
     // Names unique across local and global indexes.
-    let r = create(&client, "ix_gsi", &[("city", S)])
+    let req = create(&client, "ix_gsi", &[("city", S)])
         .local_secondary_indexes(lsi("dup", "pk", Some("city"), all()))
-        .global_secondary_indexes(gsi("dup", "city", None, all()))
-        .send()
-        .await;
-    assert_validation(
-        r,
+        .global_secondary_indexes(gsi("dup", "city", None, all()));
+    must_reject_create(
+        &client,
+        req,
         "One or more parameter values were invalid: Duplicate index name: dup",
-    );
+    )
+    .await;
 
     // At most 20 global indexes.
     let mut req = create(&client, "ix_gsi", &[("city", S)]);
@@ -484,26 +501,30 @@ async fn global_index_key_and_definition_rules() {
     );
 
     // Index names follow the model: 3-255 characters of [a-zA-Z0-9_.-].
-    let r = create(&client, "ix_gsi", &[("city", S)])
-        .global_secondary_indexes(gsi("ab", "city", None, all()))
-        .send()
-        .await;
-    assert_validation(
-        r,
+    let req = create(&client, "ix_gsi", &[("city", S)]).global_secondary_indexes(gsi(
+        "ab",
+        "city",
+        None,
+        all(),
+    ));
+    must_reject_create(
+        &client,
+        req,
         "1 validation error detected: Value 'ab' at 'globalSecondaryIndexes.1.member.indexName' failed to satisfy constraint: Member must have length greater than or equal to 3",
-    );
-    let r = create(&client, "ix_gsi", &[("city", S)])
-        .global_secondary_indexes(gsi("by city", "city", None, all()))
-        .send()
-        .await;
-    assert_validation(
-        r,
+    )
+    .await;
+    let req = create(&client, "ix_gsi", &[("city", S)]).global_secondary_indexes(gsi(
+        "by city",
+        "city",
+        None,
+        all(),
+    ));
+    must_reject_create(
+        &client,
+        req,
         "Value 'by city' at 'globalSecondaryIndexes.1.member.indexName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+",
-    );
-    assert_code(
-        client.describe_table().table_name("ix_gsi").send().await,
-        "ResourceNotFoundException",
-    );
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -515,15 +536,15 @@ async fn projection_rules() {
             .global_secondary_indexes(gsi("by_city", "city", None, p))
     };
 
-    let r = one(Projection::builder()
+    let req = one(Projection::builder()
         .projection_type(ProjectionType::Include)
-        .build())
-    .send()
-    .await;
-    assert_validation(
-        r,
+        .build());
+    must_reject_create(
+        &client,
+        req,
         "One or more parameter values were invalid: ProjectionType is INCLUDE, but NonKeyAttributes is not specified for index: by_city",
-    );
+    )
+    .await;
     let r = one(proj(ProjectionType::KeysOnly, &["title"])).send().await;
     assert_validation(
         r,
@@ -539,13 +560,13 @@ async fn projection_rules() {
         r,
         "One or more parameter values were invalid: ProjectionType must be specified for index: by_city",
     );
-    let r = one(proj(ProjectionType::Include, &["title", "title"]))
-        .send()
-        .await;
-    assert_validation(
-        r,
+    let req = one(proj(ProjectionType::Include, &["title", "title"]));
+    must_reject_create(
+        &client,
+        req,
         "One or more parameter values were invalid: Duplicate attribute in NonKeyAttributes: title for index: by_city",
-    );
+    )
+    .await;
     let r = one(proj(ProjectionType::Include, &["sk"])).send().await;
     assert_validation(
         r,
