@@ -163,6 +163,9 @@ pub enum BackendError {
     /// The table changed since the caller read it (compare-and-swap on `version` lost).
     #[error("table {0} was changed concurrently")]
     Conflict(String),
+    /// The index (named) is not there any more: deleted since the request was validated.
+    #[error("the table does not have the index {0}")]
+    IndexNotFound(String),
     #[error(transparent)]
     Apply(#[from] ApplyError),
     #[error("internal: {0}")]

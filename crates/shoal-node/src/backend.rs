@@ -92,13 +92,13 @@ impl TableHandle {
         Ok(())
     }
 
-    /// The open GSI `index`.
-    fn gsi(&self, index: u32) -> Result<Arc<Gsi>, BackendError> {
+    /// The open GSI `index` (gone if it was deleted since the request was validated).
+    fn gsi(&self, index: &IndexDef) -> Result<Arc<Gsi>, BackendError> {
         self.gsis
             .read()
-            .get(&index)
+            .get(&index.id)
             .cloned()
-            .ok_or_else(|| internal(format!("global secondary index {index} is not open")))
+            .ok_or_else(|| BackendError::IndexNotFound(index.name.clone()))
     }
 
     fn stats(&self) -> TableStats {
@@ -634,7 +634,7 @@ impl Backend for NodeBackend {
                 (target, Arc::clone(&part.path))
             }
             Some(def) => {
-                let gsi = handle.gsi(def.id)?;
+                let gsi = handle.gsi(def)?;
                 let part = gsi
                     .partition_for_hash(hash)
                     .ok_or_else(|| internal("no index partition covers the key's hash"))?;
@@ -684,7 +684,7 @@ impl Backend for NodeBackend {
             |start: u64, end: u64| (start.max(request.hash_start), end.min(request.hash_end));
         let mut parts: Vec<(u64, u64, ReadTarget, Arc<Path>)> = match def {
             Some(d) if d.kind == IndexKind::Global => handle
-                .gsi(d.id)?
+                .gsi(d)?
                 .partitions
                 .iter()
                 .filter(|p| overlaps(p.record.hash_start, p.record.hash_end))
@@ -790,7 +790,7 @@ fn index_of(table: &TableMeta, id: Option<u32>) -> Result<Option<&IndexDef>, Bac
             .iter()
             .find(|d| d.id == id && d.status != IndexStatus::Deleting)
             .map(Some)
-            .ok_or_else(|| internal(format!("the table has no index {id}"))),
+            .ok_or_else(|| BackendError::IndexNotFound(id.to_string())),
     }
 }
 

@@ -172,5 +172,9 @@ fn spawn_committer(committer: Committer) {
 /// A storage failure of the partition in `path`, for the API: typed (so disk-full and corruption
 /// reach the client as such) and naming the file (for the log).
 pub(crate) fn storage_failure(e: StorageError, path: &Path) -> BackendError {
+    if let StorageError::UnknownIndex(id) = e {
+        // The index went away between validation and the read.
+        return BackendError::IndexNotFound(id.to_string());
+    }
     BackendError::Apply(ApplyError::Storage(e.in_file(path)))
 }

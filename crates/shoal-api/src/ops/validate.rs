@@ -88,6 +88,9 @@ pub fn backend_error(e: BackendError) -> ApiError {
                 "Attempt to change a resource which is still in use: Table: {name} is being updated"
             ),
         ),
+        BackendError::IndexNotFound(name) => ApiError::validation(format!(
+            "The table does not have the specified index: {name}"
+        )),
         BackendError::Apply(shoal_storage::ApplyError::Storage(e)) => storage_error(&e),
         // An item collection of a table with local indexes would grow past 10 GB.
         BackendError::Apply(shoal_storage::ApplyError::ItemCollectionSizeLimitExceeded) => {

@@ -254,7 +254,7 @@ async fn tables_with_their_own_kms_key_describe_it_and_need_it_at_start() {
     let moto = MotoServer::start();
     let (key_id, arn) = moto.create_key();
     let alias = moto.create_alias("orders", &key_id);
-    let (other_id, other_arn) = moto.create_key();
+    let (_other_id, other_arn) = moto.create_key();
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(
         dir.path(),
@@ -323,7 +323,6 @@ async fn tables_with_their_own_kms_key_describe_it_and_need_it_at_start() {
     let (node, client) = start(cfg.clone()).await;
     check(&client, "by_alias", "by_alias").await;
     node.shutdown().await;
-    let _ = other_id;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -410,7 +409,7 @@ async fn update_table_switches_the_kms_key_without_rewriting_data() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_sse_specifications_are_validation_errors() {
     let moto = MotoServer::start();
-    let (key_id, arn) = moto.create_key();
+    let (key_id, _arn) = moto.create_key();
     let (disabled_id, disabled_arn) = moto.create_key();
     moto.disable_key(&disabled_id);
     let dir = tempfile::tempdir().unwrap();
@@ -493,7 +492,6 @@ async fn invalid_sse_specifications_are_validation_errors() {
     );
     assert!(err.message.contains("alias/nope"), "{}", err.message);
     assert_eq!(sse_arn(&client, "upd").await, None);
-    let _ = arn;
     node.shutdown().await;
 
     // A node without a KMS endpoint cannot use KMS keys.
