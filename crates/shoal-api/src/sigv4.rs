@@ -306,7 +306,12 @@ impl Verifier {
 
 /// The header value as text; bytes outside UTF-8 become U+FFFD (they can only fail verification).
 fn lossy(value: &HeaderValue) -> Cow<'_, str> {
-    String::from_utf8_lossy(value.as_bytes())
+    // `from_utf8` has an ASCII fast path that `from_utf8_lossy`'s chunk iterator lacks; header
+    // values are nearly always ASCII.
+    match std::str::from_utf8(value.as_bytes()) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(value.as_bytes()),
+    }
 }
 
 fn parse_request_date(value: &HeaderValue, header: &str) -> Result<RequestDate, AuthError> {
