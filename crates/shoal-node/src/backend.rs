@@ -756,6 +756,19 @@ impl Backend for NodeBackend {
             .partition_for(key, table)
             .ok_or_else(|| internal("no partition covers the key's hash"))?;
         // A point read on the local replica is both strongly and eventually consistent here.
+        //
+        // Served in place on the async worker, not through `spawn_blocking` (BatchGetItem and
+        // TransactGetItems come through here too). A point read is one b-tree descent whose
+        // pages are almost always in the connection's page cache or the kernel's: microseconds,
+        // less than the hand-off to the blocking pool and back (a futex wake-up and a context
+        // switch each way). Measured: 29-35% less server CPU per GetItem (docs/PERFORMANCE.md).
+        // The trade-off: a read that misses the OS page cache blocks this worker for one
+        // `pread` per missing page. Waiting is never done here: when no reader connection is
+        // idle (all busy, none opened yet, or a rekey running), the read goes to the blocking
+        // pool as before. Query and Scan, which read many pages, always run there.
+        if let Some(read) = part.partition.try_get(key) {
+            return read.map_err(|e| storage_failure(e, &part.path));
+        }
         let partition = part.partition.clone();
         let path = part.path.clone();
         let key = key.clone();

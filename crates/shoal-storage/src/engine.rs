@@ -59,6 +59,36 @@ pub trait Engine: Send + Sync + 'static {
     /// I/O or database failures.
     fn get_in(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
 
+    /// As [`Engine::get_in`] when it can answer without waiting for a connection (one is idle,
+    /// no rekey is running); `None` otherwise, and the caller should use [`Engine::get_in`]
+    /// from a thread that may block. For callers on an async worker that read in place rather
+    /// than hand the read to a blocking thread.
+    ///
+    /// The default answers [`Engine::get_in`] (engines whose reads never wait long).
+    fn try_get_in(
+        &self,
+        space: Space,
+        key: &[u8],
+    ) -> Option<Result<Option<Vec<u8>>, StorageError>> {
+        Some(self.get_in(space, key))
+    }
+
+    /// As [`Engine::get_in`], read the way the next [`Engine::write`] will see the store: for
+    /// the single writer deciding a batch against the current state (conditions, old items,
+    /// counters). Must not be called while a write is in progress on another thread of the same
+    /// caller (callers serialize it with their writes).
+    ///
+    /// [`crate::SqlCipherEngine`] reads through its writer connection, whose page cache
+    /// survives its own commits (a reader's cache is dropped whenever another connection
+    /// commits), and which then modifies the very pages it just read. The default answers
+    /// [`Engine::get_in`].
+    ///
+    /// # Errors
+    /// I/O or database failures.
+    fn get_for_write(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        self.get_in(space, key)
+    }
+
     /// As [`Engine::scan`], in `space`.
     ///
     /// # Errors

@@ -325,7 +325,7 @@ impl Partition {
             let key = collection_key(pk);
             let current = match pending.collections.get(&key) {
                 Some(size) => *size,
-                None => match self.engine.get_in(Space::Index, &key)? {
+                None => match self.engine.get_for_write(Space::Index, &key)? {
                     Some(bytes) => decode_u64(&bytes, "item collection size")?,
                     None => 0,
                 },
@@ -387,7 +387,11 @@ impl Partition {
     ) -> Result<Option<Item>, StorageError> {
         match overlay.get(key) {
             Some(pending) => Ok(pending.clone()),
-            None => self.get_by_storage_key(key),
+            // Through the writer connection: its decrypted pages survive the batch's commit.
+            None => match self.engine.get_for_write(Space::Items, key)? {
+                Some(bytes) => decode_stored(&bytes).map(Some),
+                None => Ok(None),
+            },
         }
     }
 
@@ -489,6 +493,19 @@ impl Partition {
             StorageError::InvalidKey("The provided key element does not match the schema".into())
         })?;
         self.get_by_storage_key(&skey)
+    }
+
+    /// As [`Partition::get`] when it can answer without waiting (see [`Engine::try_get_in`]);
+    /// `None` when the caller should call [`Partition::get`] from a thread that may block.
+    /// For point reads served in place on an async worker.
+    pub fn try_get(&self, key: &Item) -> Option<Result<Option<Item>, StorageError>> {
+        let Some(skey) = self.schema.storage_key(key) else {
+            return Some(Err(StorageError::InvalidKey(
+                "The provided key element does not match the schema".into(),
+            )));
+        };
+        let read = self.engine.try_get_in(Space::Items, &skey)?;
+        Some(read.and_then(|bytes| bytes.map(|b| decode_stored(&b)).transpose()))
     }
 
     pub(crate) fn get_by_storage_key(&self, key: &[u8]) -> Result<Option<Item>, StorageError> {

@@ -89,6 +89,20 @@ impl ReaderPool {
         }
     }
 
+    /// An idle reader, if one is available right now (none while paused); never opens a
+    /// connection or waits.
+    pub(crate) fn try_get(&self) -> Option<Reader<'_>> {
+        let mut state = self.state.lock();
+        if state.paused {
+            return None;
+        }
+        let conn = state.idle.pop()?;
+        Some(Reader {
+            pool: self,
+            conn: Some(conn),
+        })
+    }
+
     /// Stops handing out readers, waits until every borrowed reader is back, and closes them all,
     /// so no connection keyed with the old key survives a rekey. Readers resume (opening new
     /// connections with [`Paused::set_key`]'s key) when the guard drops.
