@@ -32,7 +32,8 @@ pub struct StartArgs {
     /// Region served (ARNs, SigV4 scope) [default: us-east-1; config: region]
     #[arg(long, env = "SHOAL_REGION")]
     pub region: Option<String>,
-    /// TOML config file with keys listen, data_dir, keys_dir, region, log_format
+    /// TOML config file with keys listen, data_dir, keys_dir, region, log_format,
+    /// data_key_rotation_days, key_provider, kms_key_id, kms_endpoint, kms_region
     #[arg(long, env = "SHOAL_CONFIG")]
     pub config: Option<PathBuf>,
     /// Log format [default: text; config: log_format]; the level comes from SHOAL_LOG or RUST_LOG
