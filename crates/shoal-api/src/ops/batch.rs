@@ -308,7 +308,9 @@ pub async fn batch_write_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value,
                 Command::Put { item, .. } => item_size(item),
                 _ => 0,
             };
+            // Cloned only when ItemCollectionMetrics are asked for.
             let pk = match &command {
+                _ if !metrics => None,
                 Command::Put { item, .. } => item.get(&table.key_schema.hash.name).cloned(),
                 Command::Delete { key, .. } | Command::Update { key, .. } => {
                     key.get(&table.key_schema.hash.name).cloned()
@@ -324,13 +326,16 @@ pub async fn batch_write_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value,
                     }
                     other => backend_error(other),
                 })?;
-            let old_size = applied.old.as_ref().map(item_size).unwrap_or(0);
-            charge.add(
-                &table,
-                capacity::write_units(new_size.max(old_size)),
-                applied.old.as_ref(),
-                applied.new.as_ref(),
-            );
+            // Index entries are only built when the capacity is reported.
+            if level != Level::None {
+                let old_size = applied.old.as_ref().map(item_size).unwrap_or(0);
+                charge.add(
+                    &table,
+                    capacity::write_units(new_size.max(old_size)),
+                    applied.old.as_ref(),
+                    applied.new.as_ref(),
+                );
+            }
             if metrics
                 && let Some(m) = super::item::collection_metrics(ctx, &table, pk.as_ref()).await?
             {

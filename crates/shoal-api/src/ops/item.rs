@@ -88,19 +88,27 @@ pub(super) async fn collection_metrics(
     })))
 }
 
-/// Adds `ItemCollectionMetrics` to a write's response when asked for and the table has local
-/// indexes.
-async fn attach_collection_metrics(
-    ctx: &Ctx<'_>,
-    out: &mut Value,
+/// The partition key a write's `ItemCollectionMetrics` reports on, taken from `key_source` (the
+/// item or key written); cloned only when the request asks for the metrics.
+fn metrics_key(
     p: &WriteParams<'_>,
     table: &TableMeta,
     key_source: &Item,
-) -> Result<(), ApiError> {
+) -> Option<AttributeValue> {
     if !p.collection_metrics {
-        return Ok(());
+        return None;
     }
-    let pk = key_source.get(&table.key_schema.hash.name);
+    key_source.get(&table.key_schema.hash.name).cloned()
+}
+
+/// Adds `ItemCollectionMetrics` for `pk` (see [`metrics_key`]) to a write's response when the
+/// table has local indexes.
+async fn attach_collection_metrics(
+    ctx: &Ctx<'_>,
+    out: &mut Value,
+    table: &TableMeta,
+    pk: Option<&AttributeValue>,
+) -> Result<(), ApiError> {
     if let (Some(m), Value::Object(o)) = (collection_metrics(ctx, table, pk).await?, out) {
         o.insert("ItemCollectionMetrics".into(), m);
     }
@@ -260,6 +268,10 @@ fn attach_write_capacity(
     table_units: f64,
     applied: &shoal_storage::Applied,
 ) {
+    // Not asked for: skip building every index entry of the old and new item.
+    if level == Level::None {
+        return;
+    }
     let mut charge = capacity::WriteCharge::default();
     charge.add(
         table,
@@ -290,14 +302,14 @@ pub async fn put_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiErro
             "Item size has exceeded the maximum allowed size",
         ));
     }
-    let key = table.key_schema.key_of(&item);
+    let pk = metrics_key(&p, &table, &item);
     let applied = ctx
         .backend
         .write(&table, Command::Put { item, condition })
         .await
         .map_err(|e| write_error(e, p.on_condition_failure_all_old))?;
     let mut out = simple_write_response(&p, &table, &applied, size);
-    attach_collection_metrics(ctx, &mut out, &p, &table, &key).await?;
+    attach_collection_metrics(ctx, &mut out, &table, pk.as_ref()).await?;
     Ok(out)
 }
 
@@ -312,14 +324,14 @@ pub async fn delete_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiE
 
     let table = active_table(ctx, p.table).await?;
     table.key_schema.validate_key(&key)?;
-    let pk_only = table.key_schema.key_of(&key);
+    let pk = metrics_key(&p, &table, &key);
     let applied = ctx
         .backend
         .write(&table, Command::Delete { key, condition })
         .await
         .map_err(|e| write_error(e, p.on_condition_failure_all_old))?;
     let mut out = simple_write_response(&p, &table, &applied, 0);
-    attach_collection_metrics(ctx, &mut out, &p, &table, &pk_only).await?;
+    attach_collection_metrics(ctx, &mut out, &table, pk.as_ref()).await?;
     Ok(out)
 }
 
@@ -374,7 +386,7 @@ pub async fn update_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiE
         }
     }
     let updated_paths = update.updated_paths();
-    let key_copy = key.clone();
+    let pk = metrics_key(&p, &table, &key);
     let applied = ctx
         .backend
         .write(
@@ -415,7 +427,7 @@ pub async fn update_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiE
         &applied,
     );
     let mut out = Value::Object(out);
-    attach_collection_metrics(ctx, &mut out, &p, &table, &key_copy).await?;
+    attach_collection_metrics(ctx, &mut out, &table, pk.as_ref()).await?;
     Ok(out)
 }
 
