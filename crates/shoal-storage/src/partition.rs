@@ -183,8 +183,10 @@ impl Partition {
         let current = self.state.read().clone();
         let indexes = self.indexes.read().clone();
         let mut next = current.clone();
-        // Storage key → the item it holds after the batch's commands so far (`None` = deleted).
-        let mut overlay: HashMap<Vec<u8>, Option<Item>> = HashMap::new();
+        // Storage key → the encoded item it holds after the batch's commands so far (`None` =
+        // deleted). Encoded at once: the batch writes these bytes, and the item itself goes to
+        // the command's result without a copy.
+        let mut overlay: HashMap<Vec<u8>, Option<Vec<u8>>> = HashMap::new();
         let mut pending = Pending::default();
         let mut results = Vec::with_capacity(cmds.len());
         let mut last_index = current.applied_index;
@@ -217,7 +219,7 @@ impl Partition {
                     if let Some(new) = &new {
                         next.stats.add(item_size(new));
                     }
-                    overlay.insert(key, new.clone());
+                    overlay.insert(key, new.as_ref().map(encode_stored));
                     results.push(Ok(Applied { old, new }));
                 }
                 Err(ApplyError::Storage(e)) => return Err(e),
@@ -232,17 +234,11 @@ impl Partition {
             return Ok(results);
         }
         let mut batch = WriteBatch::new(last_index);
-        for (key, item) in overlay {
-            match item {
-                Some(item) => {
-                    let mut value = Vec::with_capacity(256);
-                    encode_item(&item, &mut value);
-                    batch.put(key, value);
-                }
-                None => {
-                    batch.delete(key);
-                }
-            }
+        for (key, value) in overlay {
+            match value {
+                Some(value) => batch.put(key, value),
+                None => batch.delete(key),
+            };
         }
         batch.put(STATS_KEY.to_vec(), next.stats.encode());
         for (key, value) in pending.index {
@@ -383,10 +379,10 @@ impl Partition {
     fn current(
         &self,
         key: &[u8],
-        overlay: &HashMap<Vec<u8>, Option<Item>>,
+        overlay: &HashMap<Vec<u8>, Option<Vec<u8>>>,
     ) -> Result<Option<Item>, StorageError> {
         match overlay.get(key) {
-            Some(pending) => Ok(pending.clone()),
+            Some(pending) => pending.as_deref().map(decode_stored).transpose(),
             // Through the writer connection: its decrypted pages survive the batch's commit.
             None => match self.engine.get_for_write(Space::Items, key)? {
                 Some(bytes) => decode_stored(&bytes).map(Some),
@@ -398,7 +394,7 @@ impl Partition {
     fn decide(
         &self,
         cmd: &Command,
-        overlay: &HashMap<Vec<u8>, Option<Item>>,
+        overlay: &HashMap<Vec<u8>, Option<Vec<u8>>>,
     ) -> Result<Decision, ApplyError> {
         match cmd {
             Command::Put { item, condition } => {
@@ -551,6 +547,13 @@ pub(crate) fn decode_u64(bytes: &[u8], what: &str) -> Result<u64, StorageError> 
         context: format!("{what}: expected 8 bytes, found {}", bytes.len()),
     })?;
     Ok(u64::from_be_bytes(raw))
+}
+
+/// Encodes an item as stored.
+fn encode_stored(item: &Item) -> Vec<u8> {
+    let mut value = Vec::with_capacity(256);
+    encode_item(item, &mut value);
+    value
 }
 
 /// Decodes a stored item.
