@@ -150,9 +150,19 @@ impl Reader<'_> {
 impl Drop for Reader<'_> {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
-            self.pool.state.lock().idle.push(conn);
-            // notify_all: both a waiting reader and a waiting pause may care.
-            self.pool.returned.notify_all();
+            let paused = {
+                let mut state = self.pool.state.lock();
+                state.idle.push(conn);
+                state.paused
+            };
+            if paused {
+                // A pause waits for every reader to come back: wake it (and the readers
+                // waiting behind it, which go back to sleep).
+                self.pool.returned.notify_all();
+            } else {
+                // Only readers wait: one returned connection serves one of them.
+                self.pool.returned.notify_one();
+            }
         }
     }
 }
