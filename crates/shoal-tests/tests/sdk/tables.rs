@@ -3,6 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::create_table::builders::CreateTableFluentBuilder;
 use aws_sdk_dynamodb::types::{
     BillingMode, KeyType, ProvisionedThroughput, ScalarAttributeType, TableStatus, Tag,
 };
@@ -16,6 +18,64 @@ fn throughput(read: i64, write: i64) -> ProvisionedThroughput {
         .unwrap()
 }
 
+/// A CreateTable request for `name` with these attribute definitions and key schema elements
+/// (in order) and no billing mode.
+fn create_req(
+    client: &Client,
+    name: &str,
+    defs: &[(&str, ScalarAttributeType)],
+    keys: &[(&str, KeyType)],
+) -> CreateTableFluentBuilder {
+    let mut req = client.create_table().table_name(name);
+    for (attr, t) in defs {
+        req = req.attribute_definitions(attr_def(attr, t.clone()));
+    }
+    for (attr, t) in keys {
+        req = req.key_schema(key_elem(attr, t.clone()));
+    }
+    req
+}
+
+/// [`create_req`] with `BillingMode::PayPerRequest`.
+fn on_demand(
+    client: &Client,
+    name: &str,
+    defs: &[(&str, ScalarAttributeType)],
+    keys: &[(&str, KeyType)],
+) -> CreateTableFluentBuilder {
+    create_req(client, name, defs, keys).billing_mode(BillingMode::PayPerRequest)
+}
+
+/// [`create_req`] with `BillingMode::Provisioned`.
+fn provisioned(
+    client: &Client,
+    name: &str,
+    defs: &[(&str, ScalarAttributeType)],
+    keys: &[(&str, KeyType)],
+) -> CreateTableFluentBuilder {
+    create_req(client, name, defs, keys).billing_mode(BillingMode::Provisioned)
+}
+
+/// [`on_demand`] with string partition key `pk`.
+fn on_demand_pk(client: &Client, name: &str) -> CreateTableFluentBuilder {
+    on_demand(
+        client,
+        name,
+        &[("pk", ScalarAttributeType::S)],
+        &[("pk", KeyType::Hash)],
+    )
+}
+
+/// [`provisioned`] with string partition key `pk`.
+fn provisioned_pk(client: &Client, name: &str) -> CreateTableFluentBuilder {
+    provisioned(
+        client,
+        name,
+        &[("pk", ScalarAttributeType::S)],
+        &[("pk", KeyType::Hash)],
+    )
+}
+
 fn tag(k: &str, v: &str) -> Tag {
     Tag::builder().key(k).value(v).build().unwrap()
 }
@@ -24,15 +84,7 @@ fn tag(k: &str, v: &str) -> Tag {
 async fn create_table_with_hash_key_returns_creating_then_becomes_active() {
     let node = TestNode::start().await;
     let client = node.client();
-    let out = client
-        .create_table()
-        .table_name("users")
-        .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
-        .key_schema(key_elem("pk", KeyType::Hash))
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap();
+    let out = on_demand_pk(&client, "users").send().await.unwrap();
     let desc = out.table_description.unwrap();
     assert_eq!(desc.table_name(), Some("users"));
     assert_eq!(desc.table_status(), Some(&TableStatus::Creating));
@@ -115,16 +167,16 @@ async fn describe_table_reports_all_fields_of_an_on_demand_table() {
 async fn create_table_with_provisioned_throughput_reports_it() {
     let node = TestNode::start().await;
     let client = node.client();
-    client
-        .create_table()
-        .table_name("prov")
-        .attribute_definitions(attr_def("id", ScalarAttributeType::N))
-        .key_schema(key_elem("id", KeyType::Hash))
-        .billing_mode(BillingMode::Provisioned)
-        .provisioned_throughput(throughput(5, 7))
-        .send()
-        .await
-        .unwrap();
+    provisioned(
+        &client,
+        "prov",
+        &[("id", ScalarAttributeType::N)],
+        &[("id", KeyType::Hash)],
+    )
+    .provisioned_throughput(throughput(5, 7))
+    .send()
+    .await
+    .unwrap();
     let t = must_wait_active(&client, "prov").await;
     let pt = t.provisioned_throughput().expect("ProvisionedThroughput");
     assert_eq!(pt.read_capacity_units(), Some(5));
@@ -138,15 +190,16 @@ async fn create_table_with_provisioned_throughput_reports_it() {
 async fn create_table_without_billing_mode_defaults_to_provisioned() {
     let node = TestNode::start().await;
     let client = node.client();
-    client
-        .create_table()
-        .table_name("legacy")
-        .attribute_definitions(attr_def("id", ScalarAttributeType::S))
-        .key_schema(key_elem("id", KeyType::Hash))
-        .provisioned_throughput(throughput(1, 1))
-        .send()
-        .await
-        .unwrap();
+    create_req(
+        &client,
+        "legacy",
+        &[("id", ScalarAttributeType::S)],
+        &[("id", KeyType::Hash)],
+    )
+    .provisioned_throughput(throughput(1, 1))
+    .send()
+    .await
+    .unwrap();
     let t = must_wait_active(&client, "legacy").await;
     let pt = t.provisioned_throughput().unwrap();
     assert_eq!(pt.read_capacity_units(), Some(1));
@@ -199,14 +252,7 @@ async fn create_table_twice_is_resource_in_use() {
     let node = TestNode::start().await;
     let client = node.client();
     must_create_hash_table(&client, "dup").await;
-    let r = client
-        .create_table()
-        .table_name("dup")
-        .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
-        .key_schema(key_elem("pk", KeyType::Hash))
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await;
+    let r = on_demand_pk(&client, "dup").send().await;
     assert_code(r, "ResourceInUseException");
 }
 
@@ -216,25 +262,13 @@ async fn create_table_rejects_invalid_names() {
     let client = node.client();
     let long = "t".repeat(256);
     for name in ["ab", "bad name!", "has/slash", long.as_str()] {
-        let r = client
-            .create_table()
-            .table_name(name)
-            .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
-            .key_schema(key_elem("pk", KeyType::Hash))
-            .billing_mode(BillingMode::PayPerRequest)
-            .send()
-            .await;
+        let r = on_demand_pk(&client, name).send().await;
         assert_code(r, "ValidationException");
     }
     // 255 characters and the full character set are fine.
     let max = "a".repeat(255);
     for name in [max.as_str(), "Az09_.-x"] {
-        client
-            .create_table()
-            .table_name(name)
-            .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
-            .key_schema(key_elem("pk", KeyType::Hash))
-            .billing_mode(BillingMode::PayPerRequest)
+        on_demand_pk(&client, name)
             .send()
             .await
             .unwrap_or_else(|e| panic!("CreateTable {name}: {e:?}"));
@@ -244,31 +278,31 @@ async fn create_table_rejects_invalid_names() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_table_rejects_key_attribute_missing_from_definitions() {
     let node = TestNode::start().await;
-    let r = node
-        .client()
-        .create_table()
-        .table_name("bad")
-        .attribute_definitions(attr_def("other", ScalarAttributeType::S))
-        .key_schema(key_elem("pk", KeyType::Hash))
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await;
+    let r = on_demand(
+        &node.client(),
+        "bad",
+        &[("other", ScalarAttributeType::S)],
+        &[("pk", KeyType::Hash)],
+    )
+    .send()
+    .await;
     assert_code(r, "ValidationException");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_table_rejects_unused_attribute_definitions() {
     let node = TestNode::start().await;
-    let r = node
-        .client()
-        .create_table()
-        .table_name("bad")
-        .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
-        .attribute_definitions(attr_def("unused", ScalarAttributeType::S))
-        .key_schema(key_elem("pk", KeyType::Hash))
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await;
+    let r = on_demand(
+        &node.client(),
+        "bad",
+        &[
+            ("pk", ScalarAttributeType::S),
+            ("unused", ScalarAttributeType::S),
+        ],
+        &[("pk", KeyType::Hash)],
+    )
+    .send()
+    .await;
     assert_code(r, "ValidationException");
 }
 
@@ -276,51 +310,46 @@ async fn create_table_rejects_unused_attribute_definitions() {
 async fn create_table_rejects_two_hash_keys_or_range_without_hash() {
     let node = TestNode::start().await;
     let client = node.client();
-    let two_hash = client
-        .create_table()
-        .table_name("bad")
-        .attribute_definitions(attr_def("a", ScalarAttributeType::S))
-        .attribute_definitions(attr_def("b", ScalarAttributeType::S))
-        .key_schema(key_elem("a", KeyType::Hash))
-        .key_schema(key_elem("b", KeyType::Hash))
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await;
+    let two_hash = on_demand(
+        &client,
+        "bad",
+        &[("a", ScalarAttributeType::S), ("b", ScalarAttributeType::S)],
+        &[("a", KeyType::Hash), ("b", KeyType::Hash)],
+    )
+    .send()
+    .await;
     assert_code(two_hash, "ValidationException");
-    let range_only = client
-        .create_table()
-        .table_name("bad")
-        .attribute_definitions(attr_def("a", ScalarAttributeType::S))
-        .key_schema(key_elem("a", KeyType::Range))
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await;
+    let range_only = on_demand(
+        &client,
+        "bad",
+        &[("a", ScalarAttributeType::S)],
+        &[("a", KeyType::Range)],
+    )
+    .send()
+    .await;
     assert_code(range_only, "ValidationException");
-    let range_first = client
-        .create_table()
-        .table_name("bad")
-        .attribute_definitions(attr_def("a", ScalarAttributeType::S))
-        .attribute_definitions(attr_def("b", ScalarAttributeType::S))
-        .key_schema(key_elem("a", KeyType::Range))
-        .key_schema(key_elem("b", KeyType::Hash))
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await;
+    let range_first = on_demand(
+        &client,
+        "bad",
+        &[("a", ScalarAttributeType::S), ("b", ScalarAttributeType::S)],
+        &[("a", KeyType::Range), ("b", KeyType::Hash)],
+    )
+    .send()
+    .await;
     assert_code(range_first, "ValidationException");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_table_rejects_non_scalar_key_type() {
     let node = TestNode::start().await;
-    let r = node
-        .client()
-        .create_table()
-        .table_name("bad")
-        .attribute_definitions(attr_def("pk", ScalarAttributeType::from("BOOL")))
-        .key_schema(key_elem("pk", KeyType::Hash))
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await;
+    let r = on_demand(
+        &node.client(),
+        "bad",
+        &[("pk", ScalarAttributeType::from("BOOL"))],
+        &[("pk", KeyType::Hash)],
+    )
+    .send()
+    .await;
     assert_code(r, "ValidationException");
 }
 
@@ -328,31 +357,14 @@ async fn create_table_rejects_non_scalar_key_type() {
 async fn create_table_checks_billing_mode_against_throughput() {
     let node = TestNode::start().await;
     let client = node.client();
-    let provisioned_without = client
-        .create_table()
-        .table_name("bad")
-        .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
-        .key_schema(key_elem("pk", KeyType::Hash))
-        .billing_mode(BillingMode::Provisioned)
-        .send()
-        .await;
+    let provisioned_without = provisioned_pk(&client, "bad").send().await;
     assert_code(provisioned_without, "ValidationException");
-    let on_demand_with = client
-        .create_table()
-        .table_name("bad")
-        .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
-        .key_schema(key_elem("pk", KeyType::Hash))
-        .billing_mode(BillingMode::PayPerRequest)
+    let on_demand_with = on_demand_pk(&client, "bad")
         .provisioned_throughput(throughput(5, 5))
         .send()
         .await;
     assert_code(on_demand_with, "ValidationException");
-    let zero = client
-        .create_table()
-        .table_name("bad")
-        .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
-        .key_schema(key_elem("pk", KeyType::Hash))
-        .billing_mode(BillingMode::Provisioned)
+    let zero = provisioned_pk(&client, "bad")
         .provisioned_throughput(throughput(0, 5))
         .send()
         .await;
@@ -499,14 +511,7 @@ async fn deleted_table_can_be_recreated_empty() {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let r = client
-            .create_table()
-            .table_name("again")
-            .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
-            .key_schema(key_elem("pk", KeyType::Hash))
-            .billing_mode(BillingMode::PayPerRequest)
-            .send()
-            .await;
+        let r = on_demand_pk(&client, "again").send().await;
         match r {
             Ok(_) => break,
             Err(_) if Instant::now() < deadline => {
@@ -574,12 +579,7 @@ async fn update_table_switches_on_demand_to_provisioned_and_back() {
 async fn update_table_changes_provisioned_throughput() {
     let node = TestNode::start().await;
     let client = node.client();
-    client
-        .create_table()
-        .table_name("tbl_tp")
-        .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
-        .key_schema(key_elem("pk", KeyType::Hash))
-        .billing_mode(BillingMode::Provisioned)
+    provisioned_pk(&client, "tbl_tp")
         .provisioned_throughput(throughput(5, 5))
         .send()
         .await
@@ -629,12 +629,7 @@ async fn update_unknown_table_is_resource_not_found() {
 async fn tags_given_at_creation_are_listed() {
     let node = TestNode::start().await;
     let client = node.client();
-    let out = client
-        .create_table()
-        .table_name("tagged")
-        .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
-        .key_schema(key_elem("pk", KeyType::Hash))
-        .billing_mode(BillingMode::PayPerRequest)
+    let out = on_demand_pk(&client, "tagged")
         .tags(tag("env", "test"))
         .tags(tag("team", "db"))
         .send()
