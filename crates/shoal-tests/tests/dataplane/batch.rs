@@ -72,18 +72,17 @@ async fn batch_write_puts_and_deletes_across_two_tables() {
 async fn batch_write_put_replaces_an_existing_item_and_delete_of_missing_item_succeeds() {
     let (_node, client) = two_tables().await;
     must_put(&client, "tb1", item([("pk", s("a")), ("old", s("x"))])).await;
-    client
-        .batch_write_item()
-        .request_items(
-            "tb1",
-            vec![
-                put_req(item([("pk", s("a")), ("new", s("y"))])),
-                delete_req(key_s("never-existed")),
-            ],
-        )
-        .send()
-        .await
-        .unwrap();
+    batch_write(
+        &client,
+        "tb1",
+        vec![
+            put_req(item([("pk", s("a")), ("new", s("y"))])),
+            delete_req(key_s("never-existed")),
+        ],
+    )
+    .send()
+    .await
+    .unwrap();
     assert_same_item(
         must_get(&client, "tb1", key_s("a")).await.as_ref(),
         &item([("pk", s("a")), ("new", s("y"))]),
@@ -96,12 +95,7 @@ async fn batch_write_of_twenty_five_requests_succeeds() {
     let reqs: Vec<WriteRequest> = (0..25)
         .map(|i| put_req(item([("pk", s(format!("k{i}")))])))
         .collect();
-    let out = client
-        .batch_write_item()
-        .request_items("tb1", reqs)
-        .send()
-        .await
-        .unwrap();
+    let out = batch_write(&client, "tb1", reqs).send().await.unwrap();
     assert!(out.unprocessed_items.unwrap_or_default().is_empty());
     let scan = client.scan().table_name("tb1").send().await.unwrap();
     assert_eq!(scan.count, 25);
@@ -113,11 +107,7 @@ async fn batch_write_of_more_than_twenty_five_requests_is_rejected() {
     let reqs: Vec<WriteRequest> = (0..26)
         .map(|i| put_req(item([("pk", s(format!("k{i}")))])))
         .collect();
-    let r = client
-        .batch_write_item()
-        .request_items("tb1", reqs)
-        .send()
-        .await;
+    let r = batch_write(&client, "tb1", reqs).send().await;
     assert_validation(r, "Member must have length less than or equal to 25");
     // 13 + 13 across two tables is also over the limit.
     let r = client
@@ -144,30 +134,28 @@ async fn batch_write_of_more_than_twenty_five_requests_is_rejected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batch_write_with_duplicate_keys_is_rejected() {
     let (_node, client) = two_tables().await;
-    let r = client
-        .batch_write_item()
-        .request_items(
-            "tb1",
-            vec![
-                put_req(item([("pk", s("a")), ("v", n("1"))])),
-                put_req(item([("pk", s("a")), ("v", n("2"))])),
-            ],
-        )
-        .send()
-        .await;
+    let r = batch_write(
+        &client,
+        "tb1",
+        vec![
+            put_req(item([("pk", s("a")), ("v", n("1"))])),
+            put_req(item([("pk", s("a")), ("v", n("2"))])),
+        ],
+    )
+    .send()
+    .await;
     assert_validation(r, "Provided list of item keys contains duplicates");
-    let r = client
-        .batch_write_item()
-        .request_items(
-            "tb2",
-            vec![
-                put_req(item([("pk", s("a")), ("sk", n("1"))])),
-                // Numerically equal sort key: the same item.
-                delete_req(item([("pk", s("a")), ("sk", n("1.0"))])),
-            ],
-        )
-        .send()
-        .await;
+    let r = batch_write(
+        &client,
+        "tb2",
+        vec![
+            put_req(item([("pk", s("a")), ("sk", n("1"))])),
+            // Numerically equal sort key: the same item.
+            delete_req(item([("pk", s("a")), ("sk", n("1.0"))])),
+        ],
+    )
+    .send()
+    .await;
     assert_validation(r, "Provided list of item keys contains duplicates");
     assert_eq!(must_get(&client, "tb1", key_s("a")).await, None);
 }
@@ -199,17 +187,16 @@ async fn batch_write_with_an_invalid_item_anywhere_writes_nothing() {
     assert_eq!(must_get(&client, "tb1", key_s("ok2")).await, None);
     assert_eq!(must_get(&client, "tb2", key_n("a", 1)).await, None);
     // A key attribute of the wrong type is just as fatal.
-    let r = client
-        .batch_write_item()
-        .request_items(
-            "tb1",
-            vec![
-                put_req(item([("pk", s("ok1"))])),
-                put_req(item([("pk", n("7"))])),
-            ],
-        )
-        .send()
-        .await;
+    let r = batch_write(
+        &client,
+        "tb1",
+        vec![
+            put_req(item([("pk", s("ok1"))])),
+            put_req(item([("pk", n("7"))])),
+        ],
+    )
+    .send()
+    .await;
     assert_validation(r, "One or more parameter values were invalid");
     assert_eq!(must_get(&client, "tb1", key_s("ok1")).await, None);
 }
@@ -244,11 +231,7 @@ async fn batch_write_request_with_both_put_and_delete_is_rejected() {
                 .unwrap(),
         )
         .build();
-    let r = client
-        .batch_write_item()
-        .request_items("tb1", vec![both])
-        .send()
-        .await;
+    let r = batch_write(&client, "tb1", vec![both]).send().await;
     assert_code(r, "ValidationException");
 }
 
@@ -473,17 +456,16 @@ async fn batch_get_over_sixteen_megabytes_returns_the_rest_as_unprocessed_keys()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batch_write_of_an_oversized_item_writes_nothing() {
     let (_node, client) = two_tables().await;
-    let r = client
-        .batch_write_item()
-        .request_items(
-            "tb1",
-            vec![
-                put_req(item([("pk", s("small"))])),
-                put_req(item([("pk", s("huge")), ("d", s("x".repeat(410_000)))])),
-            ],
-        )
-        .send()
-        .await;
+    let r = batch_write(
+        &client,
+        "tb1",
+        vec![
+            put_req(item([("pk", s("small"))])),
+            put_req(item([("pk", s("huge")), ("d", s("x".repeat(410_000)))])),
+        ],
+    )
+    .send()
+    .await;
     assert_validation(r, "Item size has exceeded the maximum allowed size");
     assert_eq!(must_get(&client, "tb1", key_s("small")).await, None);
 }
@@ -491,11 +473,7 @@ async fn batch_write_of_an_oversized_item_writes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batch_write_with_an_empty_request_list_is_rejected() {
     let (_node, client) = two_tables().await;
-    let r = client
-        .batch_write_item()
-        .request_items("tb1", vec![])
-        .send()
-        .await;
+    let r = batch_write(&client, "tb1", vec![]).send().await;
     assert_code(r, "ValidationException");
     let r = client.batch_write_item().send().await;
     assert_code(r, "ValidationException");

@@ -124,11 +124,7 @@ async fn query_and_scan_sum_the_bytes_read_before_rounding() {
         .collect();
     must_batch_put(&client, "cap", items).await;
     for consistent in [true, false] {
-        let out = client
-            .query()
-            .table_name("cap")
-            .key_condition_expression("pk = :p")
-            .expression_attribute_values(":p", s("a"))
+        let out = query_where(&client, "cap", "pk = :p", s("a"))
             .consistent_read(consistent)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
@@ -169,12 +165,8 @@ async fn query_capacity_counts_items_removed_by_the_filter() {
         })
         .collect();
     must_batch_put(&client, "cap", items).await;
-    let out = client
-        .query()
-        .table_name("cap")
-        .key_condition_expression("pk = :p")
+    let out = query_where(&client, "cap", "pk = :p", s("a"))
         .filter_expression("attribute_exists(nope)")
-        .expression_attribute_values(":p", s("a"))
         .consistent_read(true)
         .return_consumed_capacity(ReturnConsumedCapacity::Total)
         .send()

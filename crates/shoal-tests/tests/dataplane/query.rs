@@ -29,11 +29,7 @@ async fn numeric_table(sks: &[i64]) -> (TestNode, Client) {
 
 /// Sort keys returned by `pk = "a" AND <sk_cond>` with `:x`/`:y` bound to numbers.
 async fn numeric_sks(client: &Client, sk_cond: &str, x: i64, y: Option<i64>) -> Vec<i64> {
-    let mut req = client
-        .query()
-        .table_name("qry")
-        .key_condition_expression(format!("pk = :p AND {sk_cond}"))
-        .expression_attribute_values(":p", s("a"))
+    let mut req = query_where(client, "qry", format!("pk = :p AND {sk_cond}"), s("a"))
         .expression_attribute_values(":x", n(x.to_string()));
     if let Some(y) = y {
         req = req.expression_attribute_values(":y", n(y.to_string()));
@@ -45,11 +41,7 @@ async fn numeric_sks(client: &Client, sk_cond: &str, x: i64, y: Option<i64>) -> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn query_on_partition_key_returns_only_that_partition_in_numeric_sort_order() {
     let (_node, client) = numeric_table(&[10, 2, 100, 1, 20]).await;
-    let out = client
-        .query()
-        .table_name("qry")
-        .key_condition_expression("pk = :p")
-        .expression_attribute_values(":p", s("a"))
+    let out = query_where(&client, "qry", "pk = :p", s("a"))
         .send()
         .await
         .unwrap();
@@ -64,11 +56,7 @@ async fn query_on_partition_key_returns_only_that_partition_in_numeric_sort_orde
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn query_on_missing_partition_returns_no_items() {
     let (_node, client) = numeric_table(&[1]).await;
-    let out = client
-        .query()
-        .table_name("qry")
-        .key_condition_expression("pk = :p")
-        .expression_attribute_values(":p", s("nobody"))
+    let out = query_where(&client, "qry", "pk = :p", s("nobody"))
         .send()
         .await
         .unwrap();
@@ -112,11 +100,7 @@ async fn numeric_sort_key_accepts_decimal_and_negative_bounds() {
         .map(|k| item([("pk", s("a")), ("sk", n(*k))]))
         .collect();
     must_batch_put(&client, "qry", items).await;
-    let out = client
-        .query()
-        .table_name("qry")
-        .key_condition_expression("pk = :p AND sk BETWEEN :lo AND :hi")
-        .expression_attribute_values(":p", s("a"))
+    let out = query_where(&client, "qry", "pk = :p AND sk BETWEEN :lo AND :hi", s("a"))
         .expression_attribute_values(":lo", n("-1"))
         .expression_attribute_values(":hi", n("1.5"))
         .send()
@@ -149,11 +133,7 @@ async fn string_sort_key_operators_compare_by_utf8_bytes() {
     let run = |cond: &'static str, x: &'static str, y: Option<&'static str>| {
         let client = client.clone();
         async move {
-            let mut req = client
-                .query()
-                .table_name("qry")
-                .key_condition_expression(format!("pk = :p AND {cond}"))
-                .expression_attribute_values(":p", s("p"))
+            let mut req = query_where(&client, "qry", format!("pk = :p AND {cond}"), s("p"))
                 .expression_attribute_values(":x", s(x));
             if let Some(y) = y {
                 req = req.expression_attribute_values(":y", s(y));
@@ -184,13 +164,9 @@ async fn string_sort_key_operators_compare_by_utf8_bytes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_condition_can_use_attribute_name_placeholders_and_parentheses() {
     let (_node, client) = numeric_table(&[1, 2, 3]).await;
-    let out = client
-        .query()
-        .table_name("qry")
-        .key_condition_expression("(#p = :p) AND (#s >= :x)")
+    let out = query_where(&client, "qry", "(#p = :p) AND (#s >= :x)", s("a"))
         .expression_attribute_names("#p", "pk")
         .expression_attribute_names("#s", "sk")
-        .expression_attribute_values(":p", s("a"))
         .expression_attribute_values(":x", n("2"))
         .send()
         .await
@@ -201,11 +177,7 @@ async fn key_condition_can_use_attribute_name_placeholders_and_parentheses() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scan_index_forward_false_returns_items_in_descending_order() {
     let (_node, client) = numeric_table(&[1, 2, 10, 20]).await;
-    let out = client
-        .query()
-        .table_name("qry")
-        .key_condition_expression("pk = :p AND sk > :x")
-        .expression_attribute_values(":p", s("a"))
+    let out = query_where(&client, "qry", "pk = :p AND sk > :x", s("a"))
         .expression_attribute_values(":x", n("1"))
         .scan_index_forward(false)
         .send()
@@ -220,11 +192,7 @@ async fn limit_and_exclusive_start_key_page_through_every_item_exactly_once() {
     let (_node, client) = numeric_table(&sks).await;
     for forward in [true, false] {
         let pages = query_pages(|start| {
-            client
-                .query()
-                .table_name("qry")
-                .key_condition_expression("pk = :p")
-                .expression_attribute_values(":p", s("a"))
+            query_where(&client, "qry", "pk = :p", s("a"))
                 .scan_index_forward(forward)
                 .limit(7)
                 .set_exclusive_start_key(start)
@@ -255,11 +223,7 @@ async fn limit_and_exclusive_start_key_page_through_every_item_exactly_once() {
 async fn limit_reached_on_the_last_item_returns_a_key_and_then_an_empty_page() {
     let (_node, client) = numeric_table(&[1, 2, 3]).await;
     let pages = query_pages(|start| {
-        client
-            .query()
-            .table_name("qry")
-            .key_condition_expression("pk = :p")
-            .expression_attribute_values(":p", s("a"))
+        query_where(&client, "qry", "pk = :p", s("a"))
             .limit(3)
             .set_exclusive_start_key(start)
     })
@@ -273,11 +237,7 @@ async fn limit_reached_on_the_last_item_returns_a_key_and_then_an_empty_page() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exclusive_start_key_resumes_after_that_key_within_the_sort_key_range() {
     let (_node, client) = numeric_table(&[1, 2, 3, 4, 5, 6]).await;
-    let out = client
-        .query()
-        .table_name("qry")
-        .key_condition_expression("pk = :p AND sk BETWEEN :x AND :y")
-        .expression_attribute_values(":p", s("a"))
+    let out = query_where(&client, "qry", "pk = :p AND sk BETWEEN :x AND :y", s("a"))
         .expression_attribute_values(":x", n("2"))
         .expression_attribute_values(":y", n("5"))
         .set_exclusive_start_key(Some(key_n("a", 3)))
@@ -300,12 +260,8 @@ async fn filter_expression_reduces_count_but_not_scanned_count() {
         })
         .collect();
     must_batch_put(&client, "qry", items).await;
-    let out = client
-        .query()
-        .table_name("qry")
-        .key_condition_expression("pk = :p")
+    let out = query_where(&client, "qry", "pk = :p", s("a"))
         .filter_expression("parity = :e")
-        .expression_attribute_values(":p", s("a"))
         .expression_attribute_values(":e", s("even"))
         .send()
         .await
@@ -328,12 +284,8 @@ async fn limit_counts_items_before_the_filter() {
         })
         .collect();
     must_batch_put(&client, "qry", items).await;
-    let out = client
-        .query()
-        .table_name("qry")
-        .key_condition_expression("pk = :p")
+    let out = query_where(&client, "qry", "pk = :p", s("a"))
         .filter_expression("big = :t")
-        .expression_attribute_values(":p", s("a"))
         .expression_attribute_values(":t", boolean(true))
         .limit(4)
         .send()
@@ -347,12 +299,8 @@ async fn limit_counts_items_before_the_filter() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn filter_expression_on_a_key_attribute_is_rejected() {
     let (_node, client) = numeric_table(&[1]).await;
-    let r = client
-        .query()
-        .table_name("qry")
-        .key_condition_expression("pk = :p")
+    let r = query_where(&client, "qry", "pk = :p", s("a"))
         .filter_expression("sk > :x")
-        .expression_attribute_values(":p", s("a"))
         .expression_attribute_values(":x", n("0"))
         .send()
         .await;
@@ -384,13 +332,9 @@ async fn projection_expression_returns_only_the_requested_nested_paths() {
         ]),
     )
     .await;
-    let out = client
-        .query()
-        .table_name("qry")
-        .key_condition_expression("pk = :p")
+    let out = query_where(&client, "qry", "pk = :p", s("a"))
         .projection_expression("#n, info.address.city, tags[1], info.absent, nothere")
         .expression_attribute_names("#n", "name")
-        .expression_attribute_values(":p", s("a"))
         .send()
         .await
         .unwrap();
@@ -407,11 +351,7 @@ async fn projection_expression_returns_only_the_requested_nested_paths() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn select_count_returns_counts_and_no_items() {
     let (_node, client) = numeric_table(&[1, 2, 3, 4]).await;
-    let out = client
-        .query()
-        .table_name("qry")
-        .key_condition_expression("pk = :p AND sk > :x")
-        .expression_attribute_values(":p", s("a"))
+    let out = query_where(&client, "qry", "pk = :p AND sk > :x", s("a"))
         .expression_attribute_values(":x", n("1"))
         .select(Select::Count)
         .send()
@@ -425,22 +365,14 @@ async fn select_count_returns_counts_and_no_items() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn select_specific_attributes_with_projection_and_all_attributes_without() {
     let (_node, client) = numeric_table(&[1]).await;
-    let out = client
-        .query()
-        .table_name("qry")
-        .key_condition_expression("pk = :p")
-        .expression_attribute_values(":p", s("a"))
+    let out = query_where(&client, "qry", "pk = :p", s("a"))
         .select(Select::SpecificAttributes)
         .projection_expression("v")
         .send()
         .await
         .unwrap();
     assert_same_item(out.items.unwrap().first(), &item([("v", s("a1"))]));
-    let out = client
-        .query()
-        .table_name("qry")
-        .key_condition_expression("pk = :p")
-        .expression_attribute_values(":p", s("a"))
+    let out = query_where(&client, "qry", "pk = :p", s("a"))
         .select(Select::AllAttributes)
         .send()
         .await
@@ -451,11 +383,7 @@ async fn select_specific_attributes_with_projection_and_all_attributes_without()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn select_all_attributes_with_projection_is_rejected() {
     let (_node, client) = numeric_table(&[1]).await;
-    let r = client
-        .query()
-        .table_name("qry")
-        .key_condition_expression("pk = :p")
-        .expression_attribute_values(":p", s("a"))
+    let r = query_where(&client, "qry", "pk = :p", s("a"))
         .select(Select::AllAttributes)
         .projection_expression("v")
         .send()
@@ -466,11 +394,7 @@ async fn select_all_attributes_with_projection_is_rejected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attributes_to_get_cannot_be_mixed_with_expressions() {
     let (_node, client) = numeric_table(&[1]).await;
-    let r = client
-        .query()
-        .table_name("qry")
-        .key_condition_expression("pk = :p")
-        .expression_attribute_values(":p", s("a"))
+    let r = query_where(&client, "qry", "pk = :p", s("a"))
         .attributes_to_get("v")
         .send()
         .await;
@@ -498,12 +422,7 @@ async fn pages_are_cut_at_one_megabyte_and_paging_returns_everything() {
         .await;
     }
     let pages = query_pages(|start| {
-        client
-            .query()
-            .table_name("qry")
-            .key_condition_expression("pk = :p")
-            .expression_attribute_values(":p", s("big"))
-            .set_exclusive_start_key(start)
+        query_where(&client, "qry", "pk = :p", s("big")).set_exclusive_start_key(start)
     })
     .await;
     let first = pages[0].count;
@@ -537,12 +456,8 @@ async fn one_megabyte_limit_is_measured_before_the_filter() {
         )
         .await;
     }
-    let out = client
-        .query()
-        .table_name("qry")
-        .key_condition_expression("pk = :p")
+    let out = query_where(&client, "qry", "pk = :p", s("big"))
         .filter_expression("attribute_exists(nope)")
-        .expression_attribute_values(":p", s("big"))
         .send()
         .await
         .unwrap();
@@ -570,11 +485,7 @@ async fn query_without_key_condition_is_rejected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_condition_on_a_non_key_attribute_is_rejected() {
     let (_node, client) = numeric_table(&[1]).await;
-    let r = client
-        .query()
-        .table_name("qry")
-        .key_condition_expression("pk = :p AND v = :v")
-        .expression_attribute_values(":p", s("a"))
+    let r = query_where(&client, "qry", "pk = :p AND v = :v", s("a"))
         .expression_attribute_values(":v", s("a1"))
         .send()
         .await;
@@ -584,11 +495,7 @@ async fn key_condition_on_a_non_key_attribute_is_rejected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn not_equal_on_the_sort_key_is_rejected() {
     let (_node, client) = numeric_table(&[1]).await;
-    let r = client
-        .query()
-        .table_name("qry")
-        .key_condition_expression("pk = :p AND sk <> :x")
-        .expression_attribute_values(":p", s("a"))
+    let r = query_where(&client, "qry", "pk = :p AND sk <> :x", s("a"))
         .expression_attribute_values(":x", n("1"))
         .send()
         .await;
@@ -598,11 +505,7 @@ async fn not_equal_on_the_sort_key_is_rejected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn or_in_a_key_condition_is_rejected() {
     let (_node, client) = numeric_table(&[1]).await;
-    let r = client
-        .query()
-        .table_name("qry")
-        .key_condition_expression("pk = :p OR sk = :x")
-        .expression_attribute_values(":p", s("a"))
+    let r = query_where(&client, "qry", "pk = :p OR sk = :x", s("a"))
         .expression_attribute_values(":x", n("1"))
         .send()
         .await;
@@ -620,24 +523,14 @@ async fn key_condition_without_partition_key_equality_is_rejected() {
         .send()
         .await;
     assert_validation(r, "Query condition missed key schema element: pk");
-    let r = client
-        .query()
-        .table_name("qry")
-        .key_condition_expression("pk > :p")
-        .expression_attribute_values(":p", s("a"))
-        .send()
-        .await;
+    let r = query_where(&client, "qry", "pk > :p", s("a")).send().await;
     assert_code(r, "ValidationException");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn begins_with_on_a_numeric_sort_key_is_rejected() {
     let (_node, client) = numeric_table(&[1]).await;
-    let r = client
-        .query()
-        .table_name("qry")
-        .key_condition_expression("pk = :p AND begins_with(sk, :x)")
-        .expression_attribute_values(":p", s("a"))
+    let r = query_where(&client, "qry", "pk = :p AND begins_with(sk, :x)", s("a"))
         .expression_attribute_values(":x", n("1"))
         .send()
         .await;
@@ -647,11 +540,7 @@ async fn begins_with_on_a_numeric_sort_key_is_rejected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_condition_value_of_the_wrong_type_is_rejected() {
     let (_node, client) = numeric_table(&[1]).await;
-    let r = client
-        .query()
-        .table_name("qry")
-        .key_condition_expression("pk = :p AND sk > :x")
-        .expression_attribute_values(":p", s("a"))
+    let r = query_where(&client, "qry", "pk = :p AND sk > :x", s("a"))
         .expression_attribute_values(":x", s("1"))
         .send()
         .await;
@@ -661,12 +550,8 @@ async fn key_condition_value_of_the_wrong_type_is_rejected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn index_name_on_a_table_without_indexes_is_rejected() {
     let (_node, client) = numeric_table(&[1]).await;
-    let r = client
-        .query()
-        .table_name("qry")
+    let r = query_where(&client, "qry", "pk = :p", s("a"))
         .index_name("byColor")
-        .key_condition_expression("pk = :p")
-        .expression_attribute_values(":p", s("a"))
         .send()
         .await;
     assert_validation(r, "The table does not have the specified index: byColor");
@@ -680,11 +565,7 @@ async fn exclusive_start_key_not_matching_the_schema_is_rejected() {
         item([("pk", s("a")), ("sk", s("1"))]),
         item([("pk", s("a")), ("sk", n("1")), ("extra", s("x"))]),
     ] {
-        let r = client
-            .query()
-            .table_name("qry")
-            .key_condition_expression("pk = :p")
-            .expression_attribute_values(":p", s("a"))
+        let r = query_where(&client, "qry", "pk = :p", s("a"))
             .set_exclusive_start_key(Some(bad.clone()))
             .send()
             .await;
@@ -695,11 +576,7 @@ async fn exclusive_start_key_not_matching_the_schema_is_rejected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exclusive_start_key_from_another_partition_is_rejected() {
     let (_node, client) = numeric_table(&[1, 2]).await;
-    let r = client
-        .query()
-        .table_name("qry")
-        .key_condition_expression("pk = :p")
-        .expression_attribute_values(":p", s("a"))
+    let r = query_where(&client, "qry", "pk = :p", s("a"))
         .set_exclusive_start_key(Some(key_n("b", 5)))
         .send()
         .await;
@@ -709,11 +586,7 @@ async fn exclusive_start_key_from_another_partition_is_rejected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limit_below_one_is_rejected() {
     let (_node, client) = numeric_table(&[1]).await;
-    let r = client
-        .query()
-        .table_name("qry")
-        .key_condition_expression("pk = :p")
-        .expression_attribute_values(":p", s("a"))
+    let r = query_where(&client, "qry", "pk = :p", s("a"))
         .limit(0)
         .send()
         .await;
@@ -724,11 +597,7 @@ async fn limit_below_one_is_rejected() {
 async fn query_on_an_unknown_table_is_resource_not_found() {
     let node = TestNode::start().await;
     let client = node.client();
-    let r = client
-        .query()
-        .table_name("nothere")
-        .key_condition_expression("pk = :p")
-        .expression_attribute_values(":p", s("a"))
+    let r = query_where(&client, "nothere", "pk = :p", s("a"))
         .send()
         .await;
     assert_code(r, "ResourceNotFoundException");
@@ -737,11 +606,7 @@ async fn query_on_an_unknown_table_is_resource_not_found() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_conditions_on_the_sort_key_are_rejected() {
     let (_node, client) = numeric_table(&[1]).await;
-    let r = client
-        .query()
-        .table_name("qry")
-        .key_condition_expression("pk = :p AND sk > :x AND sk < :y")
-        .expression_attribute_values(":p", s("a"))
+    let r = query_where(&client, "qry", "pk = :p AND sk > :x AND sk < :y", s("a"))
         .expression_attribute_values(":x", n("1"))
         .expression_attribute_values(":y", n("5"))
         .send()
@@ -752,11 +617,7 @@ async fn two_conditions_on_the_sort_key_are_rejected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nested_paths_in_a_key_condition_are_rejected() {
     let (_node, client) = numeric_table(&[1]).await;
-    let r = client
-        .query()
-        .table_name("qry")
-        .key_condition_expression("pk.x = :p")
-        .expression_attribute_values(":p", s("a"))
+    let r = query_where(&client, "qry", "pk.x = :p", s("a"))
         .send()
         .await;
     assert_validation(
@@ -770,11 +631,7 @@ async fn query_on_a_hash_only_table_returns_the_single_item() {
     let (_node, client) = node_with_table("qry", None).await;
     must_put(&client, "qry", item([("pk", s("a")), ("v", n("1"))])).await;
     must_put(&client, "qry", item([("pk", s("b")), ("v", n("2"))])).await;
-    let out = client
-        .query()
-        .table_name("qry")
-        .key_condition_expression("pk = :p")
-        .expression_attribute_values(":p", s("a"))
+    let out = query_where(&client, "qry", "pk = :p", s("a"))
         .send()
         .await
         .unwrap();
@@ -783,11 +640,7 @@ async fn query_on_a_hash_only_table_returns_the_single_item() {
         out.items.unwrap().first(),
         &item([("pk", s("a")), ("v", n("1"))]),
     );
-    let r = client
-        .query()
-        .table_name("qry")
-        .key_condition_expression("pk = :p AND sk = :s")
-        .expression_attribute_values(":p", s("a"))
+    let r = query_where(&client, "qry", "pk = :p AND sk = :s", s("a"))
         .expression_attribute_values(":s", n("1"))
         .send()
         .await;
@@ -807,13 +660,9 @@ async fn filter_uses_attributes_left_out_by_the_projection() {
         })
         .collect();
     must_batch_put(&client, "qry", items).await;
-    let out = client
-        .query()
-        .table_name("qry")
-        .key_condition_expression("pk = :p")
+    let out = query_where(&client, "qry", "pk = :p", s("a"))
         .filter_expression("color = :c")
         .projection_expression("sk")
-        .expression_attribute_values(":p", s("a"))
         .expression_attribute_values(":c", s("red"))
         .send()
         .await
@@ -826,11 +675,7 @@ async fn filter_uses_attributes_left_out_by_the_projection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn descending_pages_resume_with_exclusive_start_key() {
     let (_node, client) = numeric_table(&[1, 2, 3, 4, 5]).await;
-    let out = client
-        .query()
-        .table_name("qry")
-        .key_condition_expression("pk = :p AND sk <= :x")
-        .expression_attribute_values(":p", s("a"))
+    let out = query_where(&client, "qry", "pk = :p AND sk <= :x", s("a"))
         .expression_attribute_values(":x", n("4"))
         .scan_index_forward(false)
         .set_exclusive_start_key(Some(key_n("a", 3)))
@@ -856,11 +701,7 @@ async fn one_megabyte_page_consumes_about_256_read_units() {
         )
         .await;
     }
-    let out = client
-        .query()
-        .table_name("qry")
-        .key_condition_expression("pk = :p")
-        .expression_attribute_values(":p", s("big"))
+    let out = query_where(&client, "qry", "pk = :p", s("big"))
         .consistent_read(true)
         .return_consumed_capacity(aws_sdk_dynamodb::types::ReturnConsumedCapacity::Total)
         .send()

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::batch_write_item::builders::BatchWriteItemFluentBuilder;
 use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::scan::ScanOutput;
@@ -26,6 +27,30 @@ pub async fn node_with_table(name: &str, sk: Option<ScalarAttributeType>) -> (Te
     )
     .await;
     (node, client)
+}
+
+/// A Query on `table` with key condition `cond` and `:p` bound to `p`; more values, filters and
+/// options are added by the caller.
+pub fn query_where(
+    client: &Client,
+    table: &str,
+    cond: impl Into<String>,
+    p: AttributeValue,
+) -> QueryFluentBuilder {
+    client
+        .query()
+        .table_name(table)
+        .key_condition_expression(cond)
+        .expression_attribute_values(":p", p)
+}
+
+/// A BatchWriteItem of `reqs` into `table`; more tables can be added by the caller.
+pub fn batch_write(
+    client: &Client,
+    table: &str,
+    reqs: Vec<WriteRequest>,
+) -> BatchWriteItemFluentBuilder {
+    client.batch_write_item().request_items(table, reqs)
 }
 
 /// A put request for `item`.
