@@ -86,7 +86,7 @@ impl TableHandle {
         for p in &self.partitions {
             p.partition
                 .set_indexes(indexes.to_vec())
-                .map_err(|e| NodeError::Storage(e.in_file(&p.path).to_string()))?;
+                .map_err(|e| NodeError::storage_in(e, &p.path))?;
             p.shipper.set_enabled(gsis);
         }
         Ok(())
@@ -237,9 +237,9 @@ fn open_table(
     for p in &record.partitions {
         let path: Arc<Path> = partition_path(dir, p.id).into();
         let engine = SqlCipherEngine::open(&path, key.as_bytes(), Durability::Sync)
-            .map_err(|e| NodeError::Storage(e.in_file(&path).to_string()))?;
+            .map_err(|e| NodeError::storage_in(e, &path))?;
         let partition = Partition::new(Box::new(engine), record.meta.key_schema.clone())
-            .map_err(|e| NodeError::Storage(e.in_file(&path).to_string()))?;
+            .map_err(|e| NodeError::storage_in(e, &path))?;
         let partition = Arc::new(partition);
         let shipper = Arc::new(Shipper::start(&partition, p.id, &gsis));
         partitions.push(PartitionHandle {
@@ -626,11 +626,7 @@ impl Backend for NodeBackend {
                 let part = handle
                     .partition_for_hash(hash)
                     .ok_or_else(|| internal("no partition covers the key's hash"))?;
-                let partition = Arc::clone(&part.partition);
-                let target = match request.index {
-                    Some(id) => ReadTarget::Local(partition, id),
-                    None => ReadTarget::Table(partition),
-                };
+                let target = ReadTarget::base(&part.partition, request.index);
                 (target, Arc::clone(&part.path))
             }
             Some(def) => {
@@ -700,11 +696,7 @@ impl Backend for NodeBackend {
                 .filter(|p| overlaps(p.record.hash_start, p.record.hash_end))
                 .map(|p| {
                     let (start, end) = clip(p.record.hash_start, p.record.hash_end);
-                    let partition = Arc::clone(&p.partition);
-                    let target = match request.index {
-                        Some(id) => ReadTarget::Local(partition, id),
-                        None => ReadTarget::Table(partition),
-                    };
+                    let target = ReadTarget::base(&p.partition, request.index);
                     (start, end, target, Arc::clone(&p.path))
                 })
                 .collect(),
@@ -816,6 +808,15 @@ enum ReadTarget {
 }
 
 impl ReadTarget {
+    /// A read of a base partition: its local index `index`, or its items when `None`.
+    fn base(partition: &Arc<Partition>, index: Option<u32>) -> ReadTarget {
+        let partition = Arc::clone(partition);
+        match index {
+            Some(id) => ReadTarget::Local(partition, id),
+            None => ReadTarget::Table(partition),
+        }
+    }
+
     fn query(&self, spec: &QuerySpec<'_>) -> Result<Page, StorageError> {
         match self {
             ReadTarget::Table(p) => p.query(spec),

@@ -106,9 +106,9 @@ impl Gsi {
         for record in gsi_partitions(def) {
             let path: Arc<Path> = gsi_path(dir, def.id, record.id).into();
             let engine = SqlCipherEngine::open(&path, key, Durability::Sync)
-                .map_err(|e| NodeError::Storage(e.in_file(&path).to_string()))?;
+                .map_err(|e| NodeError::storage_in(e, &path))?;
             let partition = IndexPartition::new(Box::new(engine), def.clone(), table.clone())
-                .map_err(|e| NodeError::Storage(e.in_file(&path).to_string()))?;
+                .map_err(|e| NodeError::storage_in(e, &path))?;
             partitions.push(GsiPartition {
                 record,
                 partition: Arc::new(partition),

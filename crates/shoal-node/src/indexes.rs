@@ -143,7 +143,7 @@ impl IndexWork {
                 })
                 .await
                 .map_err(storage)?
-                .map_err(|e| storage(e.in_file(&part.path)))?;
+                .map_err(|e| NodeError::storage_in(e, &part.path))?;
                 part.shipper.poke();
                 items += BACKFILL_CHUNK;
                 match next {

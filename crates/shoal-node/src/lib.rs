@@ -119,6 +119,13 @@ pub enum NodeError {
     },
 }
 
+impl NodeError {
+    /// A storage failure of the file `path` (named in the message).
+    pub(crate) fn storage_in(e: shoal_storage::StorageError, path: &Path) -> NodeError {
+        NodeError::Storage(e.in_file(path).to_string())
+    }
+}
+
 /// A node being started.
 pub struct Node;
 
