@@ -139,23 +139,26 @@ impl IndexDef {
                 return None;
             }
         }
-        let keep = |name: &str| {
-            table.is_key_attr(name)
-                || self.key_schema.is_key_attr(name)
-                || match self.projection.kind {
-                    ProjectionType::All => true,
-                    ProjectionType::KeysOnly => false,
-                    ProjectionType::Include => {
-                        self.projection.non_key_attributes.iter().any(|a| a == name)
-                    }
-                }
-        };
         Some(
             item.iter()
-                .filter(|(name, _)| keep(name))
+                .filter(|(name, _)| self.projects(table, name))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
         )
+    }
+
+    /// Whether the index's entries carry the top-level attribute `name`: a key attribute of the
+    /// table (`table`) or of the index, or a projected one.
+    pub fn projects(&self, table: &KeySchema, name: &str) -> bool {
+        table.is_key_attr(name)
+            || self.key_schema.is_key_attr(name)
+            || match self.projection.kind {
+                ProjectionType::All => true,
+                ProjectionType::KeysOnly => false,
+                ProjectionType::Include => {
+                    self.projection.non_key_attributes.iter().any(|a| a == name)
+                }
+            }
     }
 }
 

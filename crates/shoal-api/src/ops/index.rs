@@ -11,8 +11,8 @@ use shoal_types::index::{IndexDef, IndexKind, IndexStatus, Projection, Projectio
 use shoal_types::key::KeySchema;
 
 use super::table::{
-    ThroughputInput, build_key_structure, check_throughput_limits, key_schema_elems, now_seconds,
-    throughput_from,
+    ThroughputInput, build_key_structure, check_duplicate_definitions, check_throughput_limits,
+    key_schema_elems, now_seconds, throughput_from,
 };
 use super::validate::{enum_value, name_constraints};
 use crate::backend::{BillingMode, IndexThroughput, TableMeta, TableStats, TableStatus};
@@ -477,6 +477,15 @@ fn index_not_found(table: &str, index: &str) -> ApiError {
     )
 }
 
+fn index_being_deleted(index: &str) -> ApiError {
+    ApiError::new(
+        ErrorKind::ResourceInUse,
+        format!(
+            "Attempt to change a resource which is still in use: Index is being deleted: {index}"
+        ),
+    )
+}
+
 fn one_online_index() -> ApiError {
     ApiError::new(
         ErrorKind::LimitExceeded,
@@ -539,13 +548,7 @@ pub fn apply_gsi_updates(
                         keys.join(", ")
                     )));
                 };
-                for (i, (n, _)) in request_defs.iter().enumerate() {
-                    if request_defs.iter().skip(i + 1).any(|(m, _)| m == n) {
-                        return Err(ApiError::validation(format!(
-                            "Invalid Request: Attribute name {n} was defined more than once in AttributeDefinitions"
-                        )));
-                    }
-                }
+                check_duplicate_definitions(request_defs)?;
                 // An attribute keeps its type: the request may repeat an existing definition but
                 // not change it.
                 for (n, ty) in request_defs {
@@ -622,12 +625,7 @@ pub fn apply_gsi_updates(
                 };
                 let status = next.indexes[pos].status;
                 if status == IndexStatus::Deleting {
-                    return Err(ApiError::new(
-                        ErrorKind::ResourceInUse,
-                        format!(
-                            "Attempt to change a resource which is still in use: Index is being deleted: {name}"
-                        ),
-                    ));
+                    return Err(index_being_deleted(name));
                 }
                 // Another index being created or deleted blocks this one.
                 if next
@@ -650,12 +648,7 @@ pub fn apply_gsi_updates(
                     return Err(index_not_found(&table, name));
                 };
                 if def.status == IndexStatus::Deleting {
-                    return Err(ApiError::new(
-                        ErrorKind::ResourceInUse,
-                        format!(
-                            "Attempt to change a resource which is still in use: Index is being deleted: {name}"
-                        ),
-                    ));
+                    return Err(index_being_deleted(name));
                 }
                 let id = def.id;
                 let Some((r, w)) = index_throughput(name, throughput.as_ref(), next.billing.mode)?
@@ -718,17 +711,13 @@ fn key_in_use(meta: &TableMeta, name: &str) -> bool {
             .any(|i| i.status != IndexStatus::Deleting && i.key_schema.is_key_attr(name))
 }
 
-fn key_schema_json(schema: &KeySchema) -> Value {
+/// `KeySchema` JSON of a table or index.
+pub fn key_schema_json(schema: &KeySchema) -> Value {
     let mut ks = vec![json!({"AttributeName": schema.hash.name, "KeyType": "HASH"})];
     if let Some(r) = &schema.range {
         ks.push(json!({"AttributeName": r.name, "KeyType": "RANGE"}));
     }
     ks.into()
-}
-
-/// `KeySchema` JSON of a table or index.
-pub fn key_schema_value(schema: &KeySchema) -> Value {
-    key_schema_json(schema)
 }
 
 fn projection_json(p: &Projection) -> Value {
@@ -762,56 +751,49 @@ pub fn describe_indexes(
         o.insert("IndexName".into(), def.name.clone().into());
         o.insert("KeySchema".into(), key_schema_json(&def.key_schema));
         o.insert("Projection".into(), projection_json(&def.projection));
+        // Global indexes have a status and their own throughput; local ones share the table's.
+        if def.kind == IndexKind::Global {
+            let status = match table_status {
+                TableStatus::Creating => IndexStatus::Creating,
+                TableStatus::Deleting => IndexStatus::Deleting,
+                _ => def.status,
+            };
+            o.insert("IndexStatus".into(), status.as_str().into());
+            // Only indexes added by UpdateTable show Backfilling, and only while created.
+            if status == IndexStatus::Creating && table_status != TableStatus::Creating {
+                o.insert("Backfilling".into(), def.backfilling.into());
+            }
+            let mut pt = Map::new();
+            let tp = meta.throughput_of(def.id);
+            if let Some(ts) = tp.and_then(|t| t.last_increase) {
+                pt.insert("LastIncreaseDateTime".into(), json!(ts));
+            }
+            if let Some(ts) = tp.and_then(|t| t.last_decrease) {
+                pt.insert("LastDecreaseDateTime".into(), json!(ts));
+            }
+            pt.insert(
+                "NumberOfDecreasesToday".into(),
+                json!(tp.map(|t| t.decreases_today).unwrap_or(0)),
+            );
+            pt.insert(
+                "ReadCapacityUnits".into(),
+                json!(tp.map(|t| t.read_capacity_units).unwrap_or(0)),
+            );
+            pt.insert(
+                "WriteCapacityUnits".into(),
+                json!(tp.map(|t| t.write_capacity_units).unwrap_or(0)),
+            );
+            o.insert("ProvisionedThroughput".into(), pt.into());
+        }
+        o.insert("IndexSizeBytes".into(), json!(st.size_bytes));
+        o.insert("ItemCount".into(), json!(st.item_count));
+        o.insert(
+            "IndexArn".into(),
+            format!("{}/index/{}", meta.arn, def.name).into(),
+        );
         match def.kind {
-            IndexKind::Local => {
-                o.insert("IndexSizeBytes".into(), json!(st.size_bytes));
-                o.insert("ItemCount".into(), json!(st.item_count));
-                o.insert(
-                    "IndexArn".into(),
-                    format!("{}/index/{}", meta.arn, def.name).into(),
-                );
-                local.push(Value::Object(o));
-            }
-            IndexKind::Global => {
-                let status = match table_status {
-                    TableStatus::Creating => IndexStatus::Creating,
-                    TableStatus::Deleting => IndexStatus::Deleting,
-                    _ => def.status,
-                };
-                o.insert("IndexStatus".into(), status.as_str().into());
-                // Only indexes added by UpdateTable show Backfilling, and only while created.
-                if status == IndexStatus::Creating && table_status != TableStatus::Creating {
-                    o.insert("Backfilling".into(), def.backfilling.into());
-                }
-                let mut pt = Map::new();
-                let tp = meta.throughput_of(def.id);
-                if let Some(ts) = tp.and_then(|t| t.last_increase) {
-                    pt.insert("LastIncreaseDateTime".into(), json!(ts));
-                }
-                if let Some(ts) = tp.and_then(|t| t.last_decrease) {
-                    pt.insert("LastDecreaseDateTime".into(), json!(ts));
-                }
-                pt.insert(
-                    "NumberOfDecreasesToday".into(),
-                    json!(tp.map(|t| t.decreases_today).unwrap_or(0)),
-                );
-                pt.insert(
-                    "ReadCapacityUnits".into(),
-                    json!(tp.map(|t| t.read_capacity_units).unwrap_or(0)),
-                );
-                pt.insert(
-                    "WriteCapacityUnits".into(),
-                    json!(tp.map(|t| t.write_capacity_units).unwrap_or(0)),
-                );
-                o.insert("ProvisionedThroughput".into(), pt.into());
-                o.insert("IndexSizeBytes".into(), json!(st.size_bytes));
-                o.insert("ItemCount".into(), json!(st.item_count));
-                o.insert(
-                    "IndexArn".into(),
-                    format!("{}/index/{}", meta.arn, def.name).into(),
-                );
-                global.push(Value::Object(o));
-            }
+            IndexKind::Local => local.push(Value::Object(o)),
+            IndexKind::Global => global.push(Value::Object(o)),
         }
     }
     if !local.is_empty() {
@@ -820,17 +802,6 @@ pub fn describe_indexes(
     if !global.is_empty() {
         t.insert("GlobalSecondaryIndexes".into(), global.into());
     }
-}
-
-/// Whether the index entry of `def` carries the top-level attribute `name`.
-pub fn projects(def: &IndexDef, table_keys: &KeySchema, name: &str) -> bool {
-    table_keys.is_key_attr(name)
-        || def.key_schema.is_key_attr(name)
-        || match def.projection.kind {
-            ProjectionType::All => true,
-            ProjectionType::KeysOnly => false,
-            ProjectionType::Include => def.projection.non_key_attributes.iter().any(|a| a == name),
-        }
 }
 
 /// The index key check of a write: every present index key attribute of an item must have the

@@ -11,7 +11,6 @@ use shoal_types::size::item_size;
 
 use super::Ctx;
 use super::capacity::{self, Level};
-use super::index;
 use super::item::{attributes_to_get, placeholders};
 use super::legacy;
 use super::validate::{active_table, backend_error, enum_value, table_name};
@@ -245,7 +244,7 @@ fn plan(
     if ix.projection.kind == ProjectionType::All {
         return Ok(none);
     }
-    let projected = |n: &str| index::projects(ix, &table.key_schema, n);
+    let projected = |n: &str| ix.projects(&table.key_schema, n);
     let missing: Option<String> = match output.names() {
         None => Some(String::new()),
         Some(names) => names

@@ -43,10 +43,7 @@ pub fn describe_json(
         .collect();
     t.insert("AttributeDefinitions".into(), defs.into());
     t.insert("TableName".into(), meta.name.clone().into());
-    t.insert(
-        "KeySchema".into(),
-        index::key_schema_value(&meta.key_schema),
-    );
+    t.insert("KeySchema".into(), index::key_schema_json(&meta.key_schema));
     t.insert("TableStatus".into(), status.as_str().into());
     t.insert("CreationDateTime".into(), json!(meta.created_at));
     let mut pt = Map::new();
@@ -476,14 +473,7 @@ fn build_key_schema(
     defs: &[(String, Option<ScalarType>)],
     exact_definitions: bool,
 ) -> Result<KeySchema, ApiError> {
-    // Duplicate attribute definitions.
-    for (i, (n, _)) in defs.iter().enumerate() {
-        if defs.iter().skip(i + 1).any(|(m, _)| m == n) {
-            return Err(ApiError::validation(format!(
-                "Invalid Request: Attribute name {n} was defined more than once in AttributeDefinitions"
-            )));
-        }
-    }
+    check_duplicate_definitions(defs)?;
     let schema = build_key_structure(elems, defs)?;
     if exact_definitions && defs.len() != elems.len() {
         return Err(ApiError::validation(
@@ -491,6 +481,18 @@ fn build_key_schema(
         ));
     }
     Ok(schema)
+}
+
+/// No attribute may be defined twice in `AttributeDefinitions`.
+pub fn check_duplicate_definitions(defs: &[(String, Option<ScalarType>)]) -> Result<(), ApiError> {
+    for (i, (n, _)) in defs.iter().enumerate() {
+        if defs.iter().skip(i + 1).any(|(m, _)| m == n) {
+            return Err(ApiError::validation(format!(
+                "Invalid Request: Attribute name {n} was defined more than once in AttributeDefinitions"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A key schema (of the table or of an index) from its elements: HASH first, an optional RANGE
