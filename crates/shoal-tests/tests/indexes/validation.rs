@@ -69,10 +69,10 @@ fn create(
     req
 }
 
-/// The table every query test uses: LSI `by_date` (pk, date) INCLUDE [title], GSI `by_city`
-/// (city, age) KEYS_ONLY, GSI `by_owner` (owner) ALL.
-async fn indexed_table(client: &Client, name: &str) {
-    let r = create(
+/// A CreateTable of [`create`] with LSI `by_date` (pk, date) INCLUDE `lsi_include`, GSI
+/// `by_city` (city, age) KEYS_ONLY and GSI `by_owner` (owner) ALL.
+fn create_indexed(client: &Client, name: &str, lsi_include: &[&str]) -> CreateTableFluentBuilder {
+    create(
         client,
         name,
         &[("date", S), ("city", S), ("age", N), ("owner", S)],
@@ -81,7 +81,7 @@ async fn indexed_table(client: &Client, name: &str) {
         "by_date",
         "pk",
         Some("date"),
-        proj(ProjectionType::Include, &["title"]),
+        proj(ProjectionType::Include, lsi_include),
     ))
     .global_secondary_indexes(gsi(
         "by_city",
@@ -95,8 +95,12 @@ async fn indexed_table(client: &Client, name: &str) {
         None,
         proj(ProjectionType::All, &[]),
     ))
-    .send()
-    .await;
+}
+
+/// The table every query test uses: LSI `by_date` (pk, date) INCLUDE [title], GSI `by_city`
+/// (city, age) KEYS_ONLY, GSI `by_owner` (owner) ALL.
+async fn indexed_table(client: &Client, name: &str) {
+    let r = create_indexed(client, name, &["title"]).send().await;
     if let Err(e) = r {
         panic!("CreateTable {name}: {}", describe_error(&e));
     }
@@ -125,32 +129,10 @@ fn pair(a: &str, b: &str) -> (String, String) {
 async fn create_table_with_indexes_describes_them() {
     let node = TestNode::start().await;
     let client = node.client();
-    let out = create(
-        &client,
-        "ix_describe",
-        &[("date", S), ("city", S), ("age", N), ("owner", S)],
-    )
-    .local_secondary_indexes(lsi(
-        "by_date",
-        "pk",
-        Some("date"),
-        proj(ProjectionType::Include, &["title", "body"]),
-    ))
-    .global_secondary_indexes(gsi(
-        "by_city",
-        "city",
-        Some("age"),
-        proj(ProjectionType::KeysOnly, &[]),
-    ))
-    .global_secondary_indexes(gsi(
-        "by_owner",
-        "owner",
-        None,
-        proj(ProjectionType::All, &[]),
-    ))
-    .send()
-    .await
-    .unwrap();
+    let out = create_indexed(&client, "ix_describe", &["title", "body"])
+        .send()
+        .await
+        .unwrap();
     let created = out.table_description.unwrap();
     // While the table is being created, its global indexes are too (and show no Backfilling).
     for g in created.global_secondary_indexes() {
@@ -839,6 +821,7 @@ async fn query_and_scan_index_validation() {
             .key_condition_expression("city = :c")
             .expression_attribute_values(":c", s("Oslo"))
     };
+    let scan_index = |index: &str| client.scan().table_name("ix_q").index_name(index);
 
     assert_validation(
         client
@@ -852,12 +835,7 @@ async fn query_and_scan_index_validation() {
         "The table does not have the specified index: nope",
     );
     assert_validation(
-        client
-            .scan()
-            .table_name("ix_q")
-            .index_name("nope")
-            .send()
-            .await,
+        scan_index("nope").send().await,
         "The table does not have the specified index: nope",
     );
     assert_validation(
@@ -865,13 +843,7 @@ async fn query_and_scan_index_validation() {
         "Consistent reads are not supported on global secondary indexes",
     );
     assert_validation(
-        client
-            .scan()
-            .table_name("ix_q")
-            .index_name("by_owner")
-            .consistent_read(true)
-            .send()
-            .await,
+        scan_index("by_owner").consistent_read(true).send().await,
         "Consistent reads are not supported on global secondary indexes",
     );
     // The key condition is on the index's keys.
@@ -934,10 +906,7 @@ async fn query_and_scan_index_validation() {
         "The provided starting key is invalid: The provided key element does not match the schema",
     );
     assert_validation(
-        client
-            .scan()
-            .table_name("ix_q")
-            .index_name("by_city")
+        scan_index("by_city")
             .set_exclusive_start_key(Some(table_key.clone()))
             .send()
             .await,
