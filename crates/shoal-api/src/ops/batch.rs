@@ -16,7 +16,7 @@ use shoal_types::size::{MAX_ITEM_SIZE, item_size};
 use super::Ctx;
 use super::capacity::{self, Level};
 use super::validate::{active_table, backend_error, enum_value, table_name};
-use crate::backend::{BackendError, TableMeta};
+use crate::backend::TableMeta;
 use crate::error::{ApiError, Violations};
 use crate::input::{Input, nested, opt_array};
 
@@ -320,12 +320,7 @@ pub async fn batch_write_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value,
                 .backend
                 .write(&table, command)
                 .await
-                .map_err(|e| match e {
-                    BackendError::Apply(shoal_storage::ApplyError::Validation(m)) => {
-                        ApiError::validation(m)
-                    }
-                    other => backend_error(other),
-                })?;
+                .map_err(backend_error)?;
             // Index entries are only built when the capacity is reported.
             if level != Level::None {
                 let old_size = applied.old.as_ref().map(item_size).unwrap_or(0);

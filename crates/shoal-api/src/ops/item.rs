@@ -174,7 +174,6 @@ fn write_error(e: BackendError, return_old_on_failure: bool) -> ApiError {
             }
             err
         }
-        BackendError::Apply(ApplyError::Validation(m)) => ApiError::validation(m),
         other => backend_error(other),
     }
 }

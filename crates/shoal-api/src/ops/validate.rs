@@ -91,6 +91,9 @@ pub fn backend_error(e: BackendError) -> ApiError {
         BackendError::IndexNotFound(name) => ApiError::validation(format!(
             "The table does not have the specified index: {name}"
         )),
+        // A write storage rejected for its content (an update failing at run time, a result over
+        // 400 KB, an index key of the wrong type): the client's error.
+        BackendError::Apply(shoal_storage::ApplyError::Validation(m)) => ApiError::validation(m),
         BackendError::Apply(shoal_storage::ApplyError::Storage(e)) => storage_error(&e),
         // An item collection of a table with local indexes would grow past 10 GB.
         BackendError::Apply(shoal_storage::ApplyError::ItemCollectionSizeLimitExceeded) => {
