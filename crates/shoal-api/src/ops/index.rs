@@ -653,9 +653,9 @@ pub fn apply_gsi_updates(
                 let id = def.id;
                 let Some((r, w)) = index_throughput(name, throughput.as_ref(), next.billing.mode)?
                 else {
-                    // PAY_PER_REQUEST without throughput: nothing to change.
+                    // PAY_PER_REQUEST without throughput: the update has nothing to change.
                     return Err(invalid(format!(
-                        "ProvisionedThroughput must be specified for index: {name} when its table's BillingMode is PROVISIONED"
+                        "Update for index: {name} changes nothing: its table's BillingMode is PAY_PER_REQUEST, which has no ProvisionedThroughput to update"
                     )));
                 };
                 match next.index_throughput.iter_mut().find(|t| t.index == id) {
