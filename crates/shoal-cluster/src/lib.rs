@@ -1,0 +1,1 @@
+//! shoal-cluster (being written).

@@ -1,0 +1,1 @@
+//! shoal-lincheck (being written).

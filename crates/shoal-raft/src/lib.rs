@@ -1,0 +1,1 @@
+//! shoal-raft (being written).

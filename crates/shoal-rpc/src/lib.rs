@@ -1,0 +1,1 @@
+//! shoal-rpc (being written).
