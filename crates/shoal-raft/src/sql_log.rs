@@ -1,0 +1,1 @@
+//! The shared Raft log in a SQLCipher file (being written).
