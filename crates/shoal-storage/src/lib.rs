@@ -45,8 +45,10 @@ mod range;
 mod read;
 mod rekey;
 mod secondary;
+mod snapshot;
 mod sqlcipher;
 mod stats;
+pub mod wire;
 
 pub use command::{Applied, ApplyError, Command};
 pub use engine::{Durability, Engine, Entry, Space, WriteBatch};

@@ -1,0 +1,439 @@
+//! The replication wire codec: commands and outcomes round-trip exactly (property tests over
+//! nested conditions, updates and items), and truncated, garbage or unknown-version input is
+//! rejected with an error, never a panic.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use proptest::collection::{btree_map, btree_set, vec};
+use proptest::prelude::*;
+use shoal_expr::{CompareOp, Condition, DocPath, Operand, PathElem, Update, UpdateValue};
+use shoal_storage::wire::{
+    WIRE_VERSION, WireError, decode_command, decode_outcome, encode_command, encode_outcome,
+};
+use shoal_storage::{Applied, ApplyError, Command, StorageError};
+use shoal_types::{AttributeValue, Item, Number};
+
+// ---- strategies ----
+
+fn number() -> impl Strategy<Value = Number> {
+    (any::<bool>(), any::<u64>(), -130i32..=120).prop_filter_map("out of range", |(neg, m, e)| {
+        let sign = if neg { "-" } else { "" };
+        format!("{sign}{m}E{e}").parse::<Number>().ok()
+    })
+}
+
+fn string() -> impl Strategy<Value = String> {
+    "[a-c\u{0}\u{7f}\u{e9}\u{10000}]{0,6}"
+}
+
+fn bytes() -> impl Strategy<Value = Vec<u8>> {
+    vec(
+        prop_oneof![Just(0u8), Just(0x80u8), Just(0xFFu8), any::<u8>()],
+        0..6,
+    )
+}
+
+fn attribute_value() -> impl Strategy<Value = AttributeValue> {
+    let leaf = prop_oneof![
+        string().prop_map(AttributeValue::S),
+        number().prop_map(AttributeValue::N),
+        bytes().prop_map(AttributeValue::B),
+        any::<bool>().prop_map(AttributeValue::Bool),
+        Just(AttributeValue::Null),
+        btree_set(string(), 1..4).prop_map(|s| AttributeValue::Ss(s.into_iter().collect())),
+        btree_set(number(), 1..4).prop_map(|s| AttributeValue::Ns(s.into_iter().collect())),
+        btree_set(bytes(), 1..4).prop_map(|s| AttributeValue::Bs(s.into_iter().collect())),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            btree_map(string(), inner.clone(), 0..4).prop_map(AttributeValue::M),
+            vec(inner, 0..4).prop_map(AttributeValue::L),
+        ]
+    })
+}
+
+fn item() -> impl Strategy<Value = Item> {
+    btree_map(string(), attribute_value(), 0..5)
+}
+
+fn path() -> impl Strategy<Value = DocPath> {
+    (
+        string(),
+        vec(
+            prop_oneof![
+                string().prop_map(PathElem::Name),
+                prop_oneof![0usize..5, Just(usize::MAX)].prop_map(PathElem::Index),
+            ],
+            0..4,
+        ),
+    )
+        .prop_map(|(top, rest)| {
+            let mut elems = vec![PathElem::Name(top)];
+            elems.extend(rest);
+            DocPath { elems }
+        })
+}
+
+fn operand() -> impl Strategy<Value = Operand> {
+    prop_oneof![
+        path().prop_map(Operand::Path),
+        attribute_value().prop_map(Operand::Value),
+        path().prop_map(Operand::Size),
+    ]
+}
+
+fn compare_op() -> impl Strategy<Value = CompareOp> {
+    prop_oneof![
+        Just(CompareOp::Eq),
+        Just(CompareOp::Ne),
+        Just(CompareOp::Lt),
+        Just(CompareOp::Le),
+        Just(CompareOp::Gt),
+        Just(CompareOp::Ge),
+    ]
+}
+
+fn condition() -> impl Strategy<Value = Condition> {
+    let leaf = prop_oneof![
+        (compare_op(), operand(), operand()).prop_map(|(op, left, right)| Condition::Compare {
+            op,
+            left,
+            right
+        }),
+        (operand(), operand(), operand()).prop_map(|(value, low, high)| Condition::Between {
+            value,
+            low,
+            high
+        }),
+        (operand(), vec(operand(), 0..4)).prop_map(|(value, list)| Condition::In { value, list }),
+        path().prop_map(Condition::AttributeExists),
+        path().prop_map(Condition::AttributeNotExists),
+        (path(), operand()).prop_map(|(p, o)| Condition::AttributeType(p, o)),
+        (operand(), operand()).prop_map(|(a, b)| Condition::BeginsWith(a, b)),
+        (operand(), operand()).prop_map(|(a, b)| Condition::Contains(a, b)),
+    ];
+    leaf.prop_recursive(5, 24, 2, |inner| {
+        prop_oneof![
+            (inner.clone(), inner.clone())
+                .prop_map(|(a, b)| Condition::And(Box::new(a), Box::new(b))),
+            (inner.clone(), inner.clone())
+                .prop_map(|(a, b)| Condition::Or(Box::new(a), Box::new(b))),
+            inner.prop_map(|c| Condition::Not(Box::new(c))),
+        ]
+    })
+}
+
+fn update_value() -> impl Strategy<Value = UpdateValue> {
+    let leaf = prop_oneof![
+        path().prop_map(UpdateValue::Path),
+        attribute_value().prop_map(UpdateValue::Value),
+    ];
+    leaf.prop_recursive(4, 16, 2, |inner| {
+        prop_oneof![
+            (path(), inner.clone()).prop_map(|(p, v)| UpdateValue::IfNotExists(p, Box::new(v))),
+            (inner.clone(), inner.clone())
+                .prop_map(|(a, b)| UpdateValue::ListAppend(Box::new(a), Box::new(b))),
+            (inner.clone(), inner.clone())
+                .prop_map(|(a, b)| UpdateValue::Plus(Box::new(a), Box::new(b))),
+            (inner.clone(), inner).prop_map(|(a, b)| UpdateValue::Minus(Box::new(a), Box::new(b))),
+        ]
+    })
+}
+
+fn update() -> impl Strategy<Value = Update> {
+    (
+        vec((path(), update_value()), 0..3),
+        vec(path(), 0..3),
+        vec((path(), attribute_value()), 0..3),
+        vec((path(), attribute_value()), 0..3),
+    )
+        .prop_map(|(set, remove, add, delete)| Update {
+            set,
+            remove,
+            add,
+            delete,
+        })
+}
+
+fn command() -> impl Strategy<Value = Command> {
+    prop_oneof![
+        (item(), proptest::option::of(condition()))
+            .prop_map(|(item, condition)| Command::Put { item, condition }),
+        (item(), proptest::option::of(condition()))
+            .prop_map(|(key, condition)| Command::Delete { key, condition }),
+        (item(), update(), proptest::option::of(condition())).prop_map(
+            |(key, update, condition)| Command::Update {
+                key,
+                update,
+                condition
+            }
+        ),
+    ]
+}
+
+fn message() -> impl Strategy<Value = String> {
+    "[a-zA-Z0-9 :é\u{0}]{0,20}"
+}
+
+fn storage_error() -> impl Strategy<Value = StorageError> {
+    prop_oneof![
+        message().prop_map(|context| StorageError::Corrupt { context }),
+        message().prop_map(|context| StorageError::DiskFull { context }),
+        (message(), message()).prop_map(|(p, message)| StorageError::WrongKey {
+            path: p.into(),
+            message
+        }),
+        (message(), message()).prop_map(|(context, m)| StorageError::Io {
+            context,
+            source: std::io::Error::other(m),
+        }),
+        message().prop_map(StorageError::InvalidKey),
+        any::<u32>().prop_map(StorageError::UnknownIndex),
+        (
+            prop_oneof![
+                Just(rusqlite::ffi::SQLITE_BUSY),
+                Just(rusqlite::ffi::SQLITE_IOERR_READ)
+            ],
+            message()
+        )
+            .prop_map(|(code, m)| StorageError::Sqlite {
+                context: "writing a batch",
+                source: rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), Some(m)),
+            }),
+    ]
+}
+
+fn outcome() -> impl Strategy<Value = Result<Applied, ApplyError>> {
+    prop_oneof![
+        (proptest::option::of(item()), proptest::option::of(item()))
+            .prop_map(|(old, new)| Ok(Applied { old, new })),
+        proptest::option::of(item())
+            .prop_map(|item| Err(ApplyError::ConditionalCheckFailed { item })),
+        message().prop_map(|m| Err(ApplyError::Validation(m))),
+        Just(()).prop_map(|()| Err(ApplyError::ItemCollectionSizeLimitExceeded)),
+        storage_error().prop_map(|e| Err(ApplyError::Storage(e))),
+    ]
+}
+
+// ---- helpers ----
+
+fn enc_cmd(c: &Command) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_command(c, &mut out);
+    out
+}
+
+fn enc_out(r: &Result<Applied, ApplyError>) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_outcome(r, &mut out);
+    out
+}
+
+/// The parts of an outcome a caller relies on: the items, the variant and the message.
+fn outcome_view(r: &Result<Applied, ApplyError>) -> String {
+    match r {
+        Ok(a) => format!("ok {:?} {:?}", a.old, a.new),
+        Err(ApplyError::ConditionalCheckFailed { item }) => format!("ccf {item:?}"),
+        Err(ApplyError::Storage(e)) => {
+            let variant = format!("{e:?}");
+            let variant = variant.split([' ', '(', '{']).next().unwrap_or_default();
+            format!("storage {variant}")
+        }
+        Err(e) => format!("err {e:?}"),
+    }
+}
+
+fn storage_message_kept(original: &StorageError, decoded: &StorageError) -> bool {
+    match (original, decoded) {
+        (StorageError::Sqlite { source, .. }, StorageError::Sqlite { source: d, .. }) => {
+            let code = |s: &rusqlite::Error| match s {
+                rusqlite::Error::SqliteFailure(f, _) => Some(f.extended_code),
+                _ => None,
+            };
+            code(source) == code(d) && decoded.to_string().contains(&source.to_string())
+        }
+        _ => original.to_string() == decoded.to_string(),
+    }
+}
+
+// ---- properties ----
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn commands_round_trip(cmd in command()) {
+        let bytes = enc_cmd(&cmd);
+        prop_assert_eq!(bytes[0], WIRE_VERSION);
+        let decoded = decode_command(&bytes).unwrap();
+        prop_assert_eq!(format!("{decoded:?}"), format!("{cmd:?}"));
+        prop_assert_eq!(enc_cmd(&decoded), bytes);
+    }
+
+    #[test]
+    fn outcomes_round_trip(r in outcome()) {
+        let bytes = enc_out(&r);
+        let decoded = decode_outcome(&bytes).unwrap();
+        prop_assert_eq!(outcome_view(&decoded), outcome_view(&r));
+        match (&r, &decoded) {
+            (Err(ApplyError::Storage(a)), Err(ApplyError::Storage(b))) => {
+                prop_assert!(storage_message_kept(a, b), "{a} vs {b}");
+            }
+            (a, b) => prop_assert_eq!(format!("{a:?}"), format!("{b:?}")),
+        }
+    }
+
+    #[test]
+    fn truncated_commands_are_errors(cmd in command()) {
+        let bytes = enc_cmd(&cmd);
+        for cut in 0..bytes.len() {
+            prop_assert!(decode_command(&bytes[..cut]).is_err(), "prefix of {cut} bytes decoded");
+        }
+    }
+
+    #[test]
+    fn truncated_outcomes_are_errors(r in outcome()) {
+        let bytes = enc_out(&r);
+        for cut in 0..bytes.len() {
+            prop_assert!(decode_outcome(&bytes[..cut]).is_err(), "prefix of {cut} bytes decoded");
+        }
+    }
+
+    #[test]
+    fn garbage_never_panics(mut bytes in vec(any::<u8>(), 0..256), versioned in any::<bool>()) {
+        if versioned && !bytes.is_empty() {
+            bytes[0] = WIRE_VERSION;
+        }
+        let _ = decode_command(&bytes);
+        let _ = decode_outcome(&bytes);
+    }
+
+    #[test]
+    fn corrupted_encodings_never_panic(cmd in command(), at in any::<prop::sample::Index>(), b in any::<u8>()) {
+        let mut bytes = enc_cmd(&cmd);
+        let i = at.index(bytes.len());
+        bytes[i] = b;
+        let _ = decode_command(&bytes);
+        let _ = decode_outcome(&bytes);
+    }
+}
+
+// ---- examples ----
+
+#[test]
+fn unknown_version_is_rejected() {
+    let cmd = Command::Delete {
+        key: [("pk".to_string(), AttributeValue::S("a".into()))]
+            .into_iter()
+            .collect(),
+        condition: None,
+    };
+    let mut bytes = enc_cmd(&cmd);
+    bytes[0] = 2;
+    assert_eq!(
+        decode_command(&bytes).unwrap_err(),
+        WireError::UnknownVersion(2)
+    );
+    let mut bytes = enc_out(&Ok(Applied::default()));
+    bytes[0] = 0;
+    assert_eq!(
+        decode_outcome(&bytes).unwrap_err(),
+        WireError::UnknownVersion(0)
+    );
+    assert_eq!(decode_command(&[]).unwrap_err(), WireError::Truncated);
+}
+
+#[test]
+fn trailing_bytes_are_rejected() {
+    let mut bytes = enc_out(&Err(ApplyError::ItemCollectionSizeLimitExceeded));
+    bytes.push(0);
+    assert_eq!(
+        decode_outcome(&bytes).unwrap_err(),
+        WireError::TrailingBytes(1)
+    );
+}
+
+#[test]
+fn huge_counts_do_not_allocate() {
+    // Put, an item length of u64::MAX-ish: must fail fast without allocating.
+    let mut bytes = vec![WIRE_VERSION, 1];
+    bytes.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]);
+    assert!(decode_command(&bytes).is_err());
+    // Update with an empty item and a SET count far above the input.
+    let mut bytes = vec![WIRE_VERSION, 3, 1, 0];
+    bytes.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
+    assert!(decode_command(&bytes).is_err());
+}
+
+#[test]
+fn deep_nesting_is_bounded() {
+    // NOT NOT NOT ... 100k deep: an error (too deep), not a stack overflow.
+    let mut bytes = vec![WIRE_VERSION, 2, 1, 0, 1];
+    bytes.extend(std::iter::repeat_n(11u8, 100_000));
+    assert!(matches!(decode_command(&bytes), Err(WireError::TooDeep(_))));
+}
+
+#[test]
+fn long_and_chain_within_expression_limits_round_trips() {
+    // 300 ANDs chained (the parser's operator limit) nest 300 levels deep.
+    let leaf = Condition::AttributeExists(DocPath::attr("a"));
+    let mut c = leaf.clone();
+    for _ in 0..shoal_expr::MAX_OPERATORS {
+        c = Condition::And(Box::new(c), Box::new(leaf.clone()));
+    }
+    let cmd = Command::Put {
+        item: Item::new(),
+        condition: Some(c),
+    };
+    let bytes = enc_cmd(&cmd);
+    assert_eq!(enc_cmd(&decode_command(&bytes).unwrap()), bytes);
+}
+
+#[test]
+fn invalid_paths_are_rejected() {
+    // Delete, empty key item, condition: attribute_exists(<path starting with an index>).
+    let bytes = vec![WIRE_VERSION, 2, 1, 0, 1, 4, 1, 1, 0];
+    assert!(matches!(
+        decode_command(&bytes),
+        Err(WireError::Malformed { .. })
+    ));
+    // ... and an empty path.
+    let bytes = vec![WIRE_VERSION, 2, 1, 0, 1, 4, 0];
+    assert!(decode_command(&bytes).is_err());
+}
+
+#[test]
+fn storage_errors_keep_the_variant_the_api_maps() {
+    let cases = [
+        StorageError::DiskFull {
+            context: "writing a batch: database or disk is full".into(),
+        },
+        StorageError::Corrupt {
+            context: "stored item: encoded item is truncated".into(),
+        },
+        StorageError::UnknownIndex(7),
+    ];
+    for e in cases {
+        let msg = e.to_string();
+        let bytes = enc_out(&Err(ApplyError::Storage(e)));
+        let Err(ApplyError::Storage(d)) = decode_outcome(&bytes).unwrap() else {
+            panic!("not a storage error");
+        };
+        assert_eq!(d.to_string(), msg);
+        match (msg.as_str(), &d) {
+            (m, StorageError::DiskFull { .. }) if m.starts_with("disk full") => {}
+            (m, StorageError::Corrupt { .. }) if m.starts_with("corrupt") => {}
+            (_, StorageError::UnknownIndex(7)) => {}
+            (_, other) => panic!("wrong variant {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn deep_update_values_are_bounded() {
+    // Update, empty key, one SET of `a` = a + (a + (a + ...)) 100k deep: too deep, no overflow.
+    let mut bytes = vec![WIRE_VERSION, 3, 1, 0, 1, 1, 0, 1, b'a'];
+    for _ in 0..100_000 {
+        bytes.extend_from_slice(&[5, 1, 1, 0, 1, b'a']);
+    }
+    assert!(matches!(decode_command(&bytes), Err(WireError::TooDeep(_))));
+}
