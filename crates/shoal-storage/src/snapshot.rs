@@ -190,14 +190,19 @@ impl Partition {
     /// metadata rows) and the applied index, read under the apply lock so that no write
     /// interleaves. [`Partition::import_snapshot`] installs it on another replica.
     ///
-    /// The result holds the whole partition in memory.
+    /// The result holds the whole partition in memory, and writes to this replica wait while
+    /// it is read (reads do not).
     ///
     /// # Errors
     /// Engine failures.
     pub fn export_snapshot(&self) -> Result<Vec<u8>, StorageError> {
         let _serial = self.apply_lock.lock();
         let applied_index = self.state.read().applied_index;
-        let mut body = Vec::new();
+        let mut out = Vec::with_capacity(HEADER_LEN + TRAILER_LEN);
+        out.push(SNAPSHOT_VERSION);
+        out.extend_from_slice(&applied_index.to_be_bytes());
+        // The entry count, patched in once known.
+        out.extend_from_slice(&0u64.to_be_bytes());
         let mut count: u64 = 0;
         for space in Space::ALL {
             let mut start: Option<Vec<u8>> = None;
@@ -207,11 +212,11 @@ impl Partition {
                         .scan_in(space, start.as_deref(), None, false, SCAN_CHUNK)?;
                 let done = chunk.len() < SCAN_CHUNK;
                 for (key, value) in &chunk {
-                    body.push(space_tag(space));
-                    put_varint(key.len(), &mut body);
-                    body.extend_from_slice(key);
-                    put_varint(value.len(), &mut body);
-                    body.extend_from_slice(value);
+                    out.push(space_tag(space));
+                    put_varint(key.len(), &mut out);
+                    out.extend_from_slice(key);
+                    put_varint(value.len(), &mut out);
+                    out.extend_from_slice(value);
                     count = count.saturating_add(1);
                 }
                 match chunk.last() {
@@ -220,11 +225,9 @@ impl Partition {
                 }
             }
         }
-        let mut out = Vec::with_capacity(HEADER_LEN + body.len() + TRAILER_LEN);
-        out.push(SNAPSHOT_VERSION);
-        out.extend_from_slice(&applied_index.to_be_bytes());
-        out.extend_from_slice(&count.to_be_bytes());
-        out.extend_from_slice(&body);
+        if let Some(slot) = out.get_mut(HEADER_LEN - 8..HEADER_LEN) {
+            slot.copy_from_slice(&count.to_be_bytes());
+        }
         let sum = fnv1a(&out);
         out.extend_from_slice(&sum.to_be_bytes());
         Ok(out)
