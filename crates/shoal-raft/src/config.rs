@@ -1,0 +1,50 @@
+//! Driver configuration and how a group starts.
+
+use std::time::Duration;
+
+use crate::NodeId;
+
+/// Configuration of a node's Raft driver.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// This node's id (the Raft peer id in every group), non-zero.
+    pub node_id: NodeId,
+    /// Interval between ticks of every group.
+    pub tick: Duration,
+    /// Ticks without hearing from a leader before an election.
+    pub election_ticks: usize,
+    /// Ticks between leader heartbeats.
+    pub heartbeat_ticks: usize,
+    /// Byte limit of the entries of one append message.
+    pub max_size_per_msg: u64,
+    /// Append messages in flight per follower.
+    pub max_inflight: usize,
+    /// Entries kept after the applied index before the log is compacted.
+    pub compact_after: u64,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            node_id: 1,
+            tick: Duration::from_millis(100),
+            election_ticks: 10,
+            heartbeat_ticks: 2,
+            max_size_per_msg: 1 << 20,
+            max_inflight: 256,
+            compact_after: 1000,
+        }
+    }
+}
+
+/// How a new group replica starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GroupInit {
+    /// A new group: the log starts after a snapshot at index 5 / term 5 holding these voters.
+    Bootstrap {
+        /// The initial voters.
+        voters: Vec<NodeId>,
+    },
+    /// Empty: waits for the leader's snapshot (the replica must already be in the leader's config).
+    Join,
+}
