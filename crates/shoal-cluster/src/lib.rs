@@ -390,9 +390,9 @@ impl Cluster {
         None
     }
 
-    /// True when node `i` is caught up: for every group, the leader's `/status` (as reported by
-    /// the running node that leads it) lists node `i` with `behind == 0`, and every group of
-    /// node `i`'s own status has a leader that reported.
+    /// True when node `i` is caught up: for every group in node `i`'s own `/status`, the running
+    /// node that leads it reports (in its own `/status`) node `i` in `lag` with `behind == 0`,
+    /// or node `i` leads the group itself.
     pub async fn caught_up(&mut self, i: usize) -> bool {
         let Ok(own) = self.try_status(i).await else {
             return false;
@@ -417,12 +417,7 @@ impl Cluster {
                     gs.iter().any(|lg| {
                         &lg["group"] == group
                             && &lg["leader"] == me
-                            && lg["lag"].as_array().is_some_and(|lag| {
-                                lag.iter().any(|l| {
-                                    l["node"].as_u64() == Some(id)
-                                        && l["behind"].as_u64() == Some(0)
-                                })
-                            })
+                            && (me.as_u64() == Some(id) || lag_is_zero(lg, id))
                     })
                 })
             })
@@ -692,6 +687,14 @@ pub async fn http_get(url: &str) -> Result<(u16, String), String> {
     })
     .await
     .map_err(|e| format!("GET task: {e}"))?
+}
+
+/// True when the group entry `g` of a `/status` lists `node` in `lag` with `behind == 0`.
+fn lag_is_zero(g: &Value, node: u64) -> bool {
+    g["lag"].as_array().is_some_and(|lag| {
+        lag.iter()
+            .any(|l| l["node"].as_u64() == Some(node) && l["behind"].as_u64() == Some(0))
+    })
 }
 
 fn find_token(text: &str) -> Option<String> {
