@@ -233,6 +233,12 @@ pub trait Backend: Send + Sync + 'static {
     /// The API addresses clients may use (`DescribeEndpoints`).
     fn endpoints(&self) -> Vec<String>;
 
+    /// The cluster's health for `GET /status` (nodes, partitions, leaders, replication lag), as
+    /// JSON; `None` when the backend has no cluster.
+    async fn status(&self) -> Option<serde_json::Value> {
+        None
+    }
+
     /// Resolves the KMS key an `SSESpecification` names (key id, key ARN, alias name or alias ARN; `None` for
     /// DynamoDB's AWS managed key `alias/aws/dynamodb`) to its key ARN, checking that it can wrap keys.
     /// The default says no KMS is configured.

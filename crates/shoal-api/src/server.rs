@@ -55,6 +55,19 @@ impl Api {
         let request_id = RequestId::next();
         let (parts, body) = req.into_parts();
 
+        if parts.method == Method::GET && parts.uri.path() == "/status" {
+            let (code, body) = match self.backend.status().await {
+                Some(v) => (
+                    StatusCode::OK,
+                    serde_json::to_vec_pretty(&v).unwrap_or_default(),
+                ),
+                None => (StatusCode::NOT_FOUND, b"{}".to_vec()),
+            };
+            return respond(code, "application/json", body, &request_id);
+        }
+        if parts.method == Method::GET && parts.uri.path() == "/health" {
+            return respond(StatusCode::OK, "text/plain", b"ok".to_vec(), &request_id);
+        }
         if parts.method == Method::GET && parts.uri.path() == "/" {
             let body = format!("healthy: shoal {}", self.backend.region());
             return respond(StatusCode::OK, "text/plain", body.into_bytes(), &request_id);

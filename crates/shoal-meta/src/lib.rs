@@ -1,1 +1,237 @@
-//! shoal-meta (being written).
+//! The metadata state machine of a Shoal cluster: membership, the catalog and the partition
+//! map with epochs.
+//!
+//! Every node holds a replica of the metadata Raft group (group 0; voters are the first three
+//! nodes). Its log carries [`MetaCommand`]s; [`MetaState::apply`] is deterministic, so every
+//! replica reaches the same [`MetaState`]. The state is small (members, tables, partition
+//! ranges), so a snapshot is the whole state as JSON.
+//!
+//! What lives here is the cluster-wide truth. Per-node things stay local: each node wraps the
+//! data keys of its own replica files with its own master key (so no key material is in the
+//! metadata log), and each node keeps its own access to its files.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use shoal_api::backend::TableMeta;
+
+/// Most replicas (voters) a group has.
+pub const REPLICATION_FACTOR: usize = 3;
+
+/// One member node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub id: u64,
+    /// The DynamoDB API address clients use (`host:port`).
+    pub api_addr: String,
+    /// The node-to-node address (`host:port`).
+    pub cluster_addr: String,
+    /// Seconds since the Unix epoch when the node joined.
+    pub joined_at: u64,
+}
+
+/// One partition of a table: a range of the 64-bit partition-key hash, replicated by the Raft
+/// group with the same id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionEntry {
+    /// Cluster-unique; also the Raft group id.
+    pub id: u64,
+    /// Inclusive.
+    pub hash_start: u64,
+    /// Inclusive.
+    pub hash_end: u64,
+    /// Bumped whenever the partition's range or placement changes.
+    pub epoch: u64,
+    /// The voters the group was created with (later changes are the group's own conf changes).
+    pub initial_voters: Vec<u64>,
+}
+
+/// A table: its definition and partition map.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableEntry {
+    pub meta: TableMeta,
+    pub partitions: Vec<PartitionEntry>,
+}
+
+/// The replicated metadata.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MetaState {
+    pub cluster_id: String,
+    pub members: BTreeMap<u64, Member>,
+    pub tables: BTreeMap<String, TableEntry>,
+    /// The id the next partition gets (ids are never reused).
+    pub next_partition_id: u64,
+    /// Bumped by every change of the catalog or partition map; nodes compare it to refresh.
+    pub epoch: u64,
+}
+
+/// A change to the metadata, proposed to the metadata group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum MetaCommand {
+    /// Creates the cluster's first state (the bootstrap node's first entry).
+    Init { cluster_id: String, first: Member },
+    /// Adds a node; the result is its id.
+    AddMember {
+        api_addr: String,
+        cluster_addr: String,
+        joined_at: u64,
+    },
+    /// Changes the addresses of a member (a node restarted on other ports).
+    UpdateMember {
+        id: u64,
+        api_addr: String,
+        cluster_addr: String,
+    },
+    /// Creates a table with one partition covering the whole hash space.
+    CreateTable { meta: TableMeta },
+    /// Replaces a table's definition if its version is still `expected_version`.
+    ReplaceTable {
+        expected_version: u64,
+        meta: TableMeta,
+    },
+    /// Replaces a table's definition unconditionally (the node's own index transitions).
+    SetTable { meta: TableMeta },
+    /// Deletes a table.
+    DeleteTable { name: String, id: String },
+}
+
+/// The outcome of one [`MetaCommand`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum MetaResult {
+    Ok,
+    NodeId(u64),
+    Table(Box<TableEntry>),
+    TableExists(String),
+    TableNotFound(String),
+    /// The table changed since the caller read it (`ReplaceTable`'s version check).
+    Conflict(String),
+}
+
+impl MetaState {
+    /// The voters a new group gets: the [`REPLICATION_FACTOR`] lowest member ids.
+    pub fn desired_voters(&self) -> Vec<u64> {
+        self.members
+            .keys()
+            .copied()
+            .take(REPLICATION_FACTOR)
+            .collect()
+    }
+
+    /// The table with id `id`.
+    pub fn table_by_id(&self, id: &str) -> Option<&TableEntry> {
+        self.tables.values().find(|t| t.meta.id == id)
+    }
+
+    /// The table and partition of Raft group `group`.
+    pub fn partition(&self, group: u64) -> Option<(&TableEntry, &PartitionEntry)> {
+        self.tables
+            .values()
+            .find_map(|t| t.partitions.iter().find(|p| p.id == group).map(|p| (t, p)))
+    }
+
+    /// Applies `command`; deterministic.
+    pub fn apply(&mut self, command: MetaCommand) -> MetaResult {
+        match command {
+            MetaCommand::Init { cluster_id, first } => {
+                if self.cluster_id.is_empty() {
+                    self.cluster_id = cluster_id;
+                    self.next_partition_id = self.next_partition_id.max(1);
+                    self.members.insert(first.id, first);
+                    self.epoch += 1;
+                }
+                MetaResult::Ok
+            }
+            MetaCommand::AddMember {
+                api_addr,
+                cluster_addr,
+                joined_at,
+            } => {
+                if let Some(m) = self
+                    .members
+                    .values()
+                    .find(|m| m.cluster_addr == cluster_addr)
+                {
+                    // A retried join of the same node gets the same id.
+                    return MetaResult::NodeId(m.id);
+                }
+                let id = self.members.keys().next_back().copied().unwrap_or(0) + 1;
+                self.members.insert(
+                    id,
+                    Member {
+                        id,
+                        api_addr,
+                        cluster_addr,
+                        joined_at,
+                    },
+                );
+                self.epoch += 1;
+                MetaResult::NodeId(id)
+            }
+            MetaCommand::UpdateMember {
+                id,
+                api_addr,
+                cluster_addr,
+            } => {
+                if let Some(m) = self.members.get_mut(&id) {
+                    m.api_addr = api_addr;
+                    m.cluster_addr = cluster_addr;
+                    self.epoch += 1;
+                }
+                MetaResult::Ok
+            }
+            MetaCommand::CreateTable { meta } => {
+                if self.tables.contains_key(&meta.name) {
+                    return MetaResult::TableExists(meta.name);
+                }
+                let id = self.next_partition_id.max(1);
+                self.next_partition_id = id + 1;
+                self.epoch += 1;
+                let entry = TableEntry {
+                    partitions: vec![PartitionEntry {
+                        id,
+                        hash_start: 0,
+                        hash_end: u64::MAX,
+                        epoch: self.epoch,
+                        initial_voters: self.desired_voters(),
+                    }],
+                    meta,
+                };
+                self.tables.insert(entry.meta.name.clone(), entry.clone());
+                MetaResult::Table(Box::new(entry))
+            }
+            MetaCommand::ReplaceTable {
+                expected_version,
+                meta,
+            } => match self.tables.get_mut(&meta.name) {
+                None => MetaResult::TableNotFound(meta.name),
+                Some(t) if t.meta.id != meta.id || t.meta.version != expected_version => {
+                    MetaResult::Conflict(meta.name)
+                }
+                Some(t) => {
+                    t.meta = meta;
+                    self.epoch += 1;
+                    MetaResult::Table(Box::new(t.clone()))
+                }
+            },
+            MetaCommand::SetTable { meta } => match self.tables.get_mut(&meta.name) {
+                Some(t) if t.meta.id == meta.id => {
+                    t.meta = meta;
+                    self.epoch += 1;
+                    MetaResult::Table(Box::new(t.clone()))
+                }
+                _ => MetaResult::TableNotFound(meta.name),
+            },
+            MetaCommand::DeleteTable { name, id } => match self.tables.get(&name) {
+                Some(t) if t.meta.id == id => {
+                    self.tables.remove(&name);
+                    self.epoch += 1;
+                    MetaResult::Ok
+                }
+                _ => MetaResult::TableNotFound(name),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

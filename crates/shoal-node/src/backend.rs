@@ -1,8 +1,9 @@
 //! [`NodeBackend`]: the [`Backend`] of a single node, with its tables' partitions stored locally.
 //!
-//! Every write is a storage [`Command`] applied by the owning partition's deterministic state
-//! machine with the next log index, one at a time per partition, on the blocking thread pool.
-//! Replication (the Raft issue) will put a replicated log in front of the same `apply`.
+//! Every write is a storage [`Command`] replicated through its partition's Raft group and
+//! applied by every replica's deterministic state machine (see [`crate::cluster`]). Table DDL
+//! goes through the metadata group; [`NodeBackend::reconcile`] makes the local replicas match
+//! the replicated catalog.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -25,18 +26,18 @@ use shoal_types::{AttributeValue, Item};
 
 use crate::NodeError;
 use crate::catalog::{Catalog, PartitionRecord, TableRecord};
-use crate::commit::{CommitQueue, storage_failure};
+use crate::cluster::Cluster;
+use crate::commit::storage_failure;
 use crate::gsi::{Gsi, GsiMap, Shipper};
 use crate::indexes::IndexWork;
 use crate::keys::KeyStore;
 use shoal_crypto::KeyRing;
+use shoal_meta::{MetaCommand, MetaResult};
 
 /// One open partition replica.
 pub(crate) struct PartitionHandle {
     pub(crate) record: PartitionRecord,
     pub(crate) partition: Arc<Partition>,
-    /// The partition's only writer: group-commits queued writes, assigning log indexes in order.
-    commits: Arc<CommitQueue>,
     /// Carries the partition's GSI outbox to the index partitions.
     pub(crate) shipper: Arc<Shipper>,
     /// The partition file, named in storage errors (corruption, disk full).
@@ -125,14 +126,19 @@ pub struct NodeBackend {
     pub(crate) tables: Arc<RwLock<HashMap<String, Arc<TableHandle>>>>,
     /// Serialises table creation, deletion and catalog changes.
     pub(crate) ddl: Arc<tokio::sync::Mutex<()>>,
+    /// The node's cluster (set once the node has joined or bootstrapped one; admin commands on a
+    /// stopped node have none).
+    pub(crate) cluster: std::sync::OnceLock<Arc<Cluster>>,
+    /// Raft groups already created for the local partitions.
+    pub(crate) groups: parking_lot::Mutex<std::collections::HashSet<u64>>,
 }
 
-fn internal(e: impl std::fmt::Display) -> BackendError {
+pub(crate) fn internal(e: impl std::fmt::Display) -> BackendError {
     BackendError::Internal(e.to_string())
 }
 
 /// Runs blocking storage work off the async threads.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, BackendError> {
     tokio::task::spawn_blocking(f).await.map_err(internal)
@@ -142,18 +148,8 @@ pub(crate) fn partition_path(dir: &Path, id: u64) -> PathBuf {
     dir.join(format!("p{id:08}.db"))
 }
 
-/// The partitions a new table starts with: one covering the whole hash space. Splits (a later
-/// issue) divide these ranges; nothing here assumes there is only one.
-fn initial_partitions() -> Vec<PartitionRecord> {
-    vec![PartitionRecord {
-        id: 1,
-        hash_start: 0,
-        hash_end: u64::MAX,
-    }]
-}
-
 /// The KMS key that wraps `meta`'s data key (its SSESpecification), or `None` for the master key.
-fn table_kms_key(meta: &TableMeta) -> Option<shoal_crypto::KeyId> {
+pub(crate) fn table_kms_key(meta: &TableMeta) -> Option<shoal_crypto::KeyId> {
     meta.sse
         .as_ref()
         .map(|s| shoal_crypto::KeyId::new(s.kms_master_key_arn.clone()))
@@ -221,7 +217,7 @@ fn check_table_kms_keys(ring: &KeyRing, records: &[TableRecord]) -> Result<(), N
 
 /// Opens a table's partition files and its GSI files with its data key, hands the index
 /// definitions to the partitions and starts their shippers.
-fn open_table(
+pub(crate) fn open_table(
     dir: &Path,
     record: &TableRecord,
     key: &shoal_crypto::DataKey,
@@ -244,11 +240,6 @@ fn open_table(
         let shipper = Arc::new(Shipper::start(&partition, p.id, &gsis));
         partitions.push(PartitionHandle {
             record: p.clone(),
-            commits: CommitQueue::new(
-                Arc::clone(&partition),
-                Arc::clone(&path),
-                Arc::clone(&shipper),
-            ),
             partition,
             shipper,
             path,
@@ -297,6 +288,8 @@ impl NodeBackend {
             ring,
             tables: Arc::new(RwLock::new(tables)),
             ddl: Arc::default(),
+            cluster: std::sync::OnceLock::new(),
+            groups: parking_lot::Mutex::default(),
         };
         // Index creations and deletions a restart interrupted carry on.
         let work = backend.index_work();
@@ -308,7 +301,7 @@ impl NodeBackend {
     }
 
     /// The background index work's view of the node.
-    fn index_work(&self) -> IndexWork {
+    pub(crate) fn index_work(&self) -> IndexWork {
         IndexWork {
             catalog: Arc::clone(&self.catalog),
             tables: Arc::downgrade(&self.tables),
@@ -316,7 +309,7 @@ impl NodeBackend {
         }
     }
 
-    fn handle(&self, name: &str) -> Result<Arc<TableHandle>, BackendError> {
+    pub(crate) fn handle(&self, name: &str) -> Result<Arc<TableHandle>, BackendError> {
         self.tables
             .read()
             .get(name)
@@ -349,8 +342,21 @@ impl Backend for NodeBackend {
         &self.keys
     }
 
+    async fn status(&self) -> Option<serde_json::Value> {
+        let cluster = self.cluster.get()?;
+        Some(crate::cluster::status(cluster).await)
+    }
+
     fn endpoints(&self) -> Vec<String> {
-        self.endpoints.clone()
+        match self.cluster.get() {
+            Some(c) => c
+                .meta()
+                .members
+                .values()
+                .map(|m| m.api_addr.clone())
+                .collect(),
+            None => self.endpoints.clone(),
+        }
     }
 
     async fn resolve_kms_key(&self, key_id: Option<&str>) -> Result<String, KmsKeyError> {
@@ -364,58 +370,27 @@ impl Backend for NodeBackend {
     }
 
     async fn create_table(&self, meta: TableMeta) -> Result<Arc<TableMeta>, BackendError> {
-        let _ddl = self.ddl.lock().await;
-        if self.tables.read().contains_key(&meta.name) {
-            return Err(BackendError::TableExists(meta.name));
-        }
+        let cluster = self.cluster()?;
         let mut meta = meta;
         // The partitions are created before the reply, so the table is usable at once; the reply
         // still says CREATING, as DynamoDB's does.
         meta.status = TableStatus::Active;
-        // Each table gets its own data key, stored in the catalog wrapped by the master key, or
-        // by the table's own KMS key (SSESpecification; may call KMS, so off the async threads).
-        let (key, data_key) = {
-            let ring = self.ring.clone();
-            let id = meta.id.clone();
-            let kms_key = table_kms_key(&meta);
-            blocking(move || ring.create_data_key_with(&id, kms_key.as_ref()))
-                .await?
-                .map_err(internal)?
-        };
-        let record = TableRecord {
-            meta,
-            partitions: initial_partitions(),
-            keys: crate::catalog::TableKeys::new(data_key),
-        };
-        let dir = self.data_dir.join("tables").join(&record.meta.id);
-        let table_id = record.meta.id.clone();
-        let handle = {
-            let record = record.clone();
-            let catalog = self.catalog.clone();
-            blocking(move || -> Result<TableHandle, NodeError> {
-                let handle = open_table(&dir, &record, &key)?;
-                catalog.put(&record)?;
-                Ok(handle)
-            })
+        match cluster
+            .meta_propose(MetaCommand::CreateTable { meta })
             .await?
-            .map_err(|e| {
-                self.ring.destroy(&table_id);
-                internal(e)
-            })?
-        };
-        let meta = handle.meta.read().clone();
-        let handle = Arc::new(handle);
-        self.tables
-            .write()
-            .insert(record.meta.name.clone(), Arc::clone(&handle));
-        // GSIs created with the table are empty: their "backfill" only confirms it.
-        self.index_work().resume(&handle);
-        tracing::info!(table = %record.meta.name, id = %record.meta.id, "table created");
-        Ok(meta)
+        {
+            MetaResult::Table(entry) => {
+                let handle = self.wait_local(&entry.meta.name, &entry.meta.id).await?;
+                let meta = handle.meta.read().clone();
+                Ok(meta)
+            }
+            MetaResult::TableExists(name) => Err(BackendError::TableExists(name)),
+            other => Err(internal(format!("unexpected metadata result {other:?}"))),
+        }
     }
 
     async fn table(&self, name: &str) -> Result<Arc<TableMeta>, BackendError> {
-        Ok(self.handle(name)?.meta.read().clone())
+        Ok(self.handle_fresh(name).await?.meta.read().clone())
     }
 
     async fn table_stats(&self, name: &str) -> Result<TableStats, BackendError> {
@@ -423,39 +398,14 @@ impl Backend for NodeBackend {
     }
 
     async fn index_stats(&self, name: &str, index: u32) -> Result<TableStats, BackendError> {
-        let handle = self.handle(name)?;
-        let kind = handle
-            .meta
-            .read()
-            .indexes
-            .iter()
-            .find(|d| d.id == index)
-            .map(|d| d.kind);
-        match kind {
-            Some(IndexKind::Local) => {
-                let mut s = TableStats::default();
-                for p in &handle.partitions {
-                    let ps = p.partition.index_stats(index);
-                    s.item_count += ps.item_count;
-                    s.size_bytes += ps.size_bytes;
-                }
-                Ok(s)
-            }
-            // A GSI being deleted has no files any more.
-            Some(IndexKind::Global) => Ok(handle
-                .gsis
-                .read()
-                .get(&index)
-                .map(|g| g.stats())
-                .unwrap_or_default()),
-            None => Ok(TableStats::default()),
-        }
+        self.local_index_stats(name, index)
     }
 
     async fn list_tables(&self) -> Result<Vec<String>, BackendError> {
-        let mut names: Vec<String> = self.tables.read().keys().cloned().collect();
-        names.sort();
-        Ok(names)
+        let cluster = self.cluster()?;
+        // The catalog is the cluster's: list it from an up-to-date copy.
+        cluster.refresh_meta().await?;
+        Ok(cluster.meta().tables.keys().cloned().collect())
     }
 
     async fn replace_table(
@@ -463,138 +413,53 @@ impl Backend for NodeBackend {
         expected_version: u64,
         meta: TableMeta,
     ) -> Result<Arc<TableMeta>, BackendError> {
-        let _ddl = self.ddl.lock().await;
+        let cluster = self.cluster()?;
         let handle = self.handle(&meta.name)?;
         let current = handle.meta.read().clone();
-        if current.version != expected_version || current.id != meta.id {
-            return Err(BackendError::Conflict(meta.name));
-        }
         let mut meta = meta;
         crate::indexes::rebase_indexes(&mut meta, &current);
-        let mut keys = handle.keys.read().clone();
-        if meta.sse != current.sse {
-            // SSESpecification switched the table's KMS key: re-wrap the same data key.
-            let ring = self.ring.clone();
-            let id = meta.id.clone();
-            let kms_key = table_kms_key(&meta);
-            keys.data_key = blocking(move || ring.rewrap_table_key(&id, kms_key.as_ref()))
-                .await?
-                .map_err(internal)?;
-        }
-        // GlobalSecondaryIndexUpdates: the files of new indexes are created before the catalog
-        // names them; indexes no longer stored stop being shipped to at once.
-        let stored: Vec<IndexDef> = crate::gsi::stored_gsis(&meta.indexes).cloned().collect();
-        let open_ids: Vec<u32> = handle.gsis.read().keys().copied().collect();
-        let added: Vec<IndexDef> = stored
-            .iter()
-            .filter(|d| !open_ids.contains(&d.id))
-            .cloned()
-            .collect();
-        let removed: Vec<u32> = open_ids
-            .iter()
-            .copied()
-            .filter(|id| !stored.iter().any(|d| d.id == *id))
-            .collect();
-        let opened = if added.is_empty() {
-            Vec::new()
-        } else {
-            let key = self.ring.data_key_for(&meta.id).map_err(internal)?;
-            let (dir, schema, added) = (handle.dir.clone(), meta.key_schema.clone(), added.clone());
-            blocking(move || {
-                added
-                    .iter()
-                    .map(|def| Gsi::open(&dir, def, &schema, key.as_bytes()))
-                    .collect::<Result<Vec<Gsi>, NodeError>>()
+        match cluster
+            .meta_propose(MetaCommand::ReplaceTable {
+                expected_version,
+                meta,
             })
             .await?
-            .map_err(internal)?
-        };
-        let record = TableRecord {
-            meta: meta.clone(),
-            partitions: handle.partitions.iter().map(|p| p.record.clone()).collect(),
-            keys: keys.clone(),
-        };
-        let catalog = self.catalog.clone();
-        blocking(move || catalog.put(&record))
-            .await?
-            .map_err(internal)?;
-        let indexes_changed = meta.indexes != current.indexes;
-        let meta = Arc::new(meta);
-        *handle.keys.write() = keys;
         {
-            let mut gsis = handle.gsis.write();
-            for gsi in opened {
-                gsis.insert(gsi.def.id, Arc::new(gsi));
-            }
-            for id in &removed {
-                gsis.remove(id);
-            }
-        }
-        if indexes_changed {
-            // Only the first call on a partition loads anything (done at open): cannot fail here
-            // short of a broken disk, which the next write reports too.
-            if let Err(e) = handle.set_indexes(&meta.indexes) {
-                tracing::error!(table = %meta.name, error = %e, "updating the partitions' index definitions failed");
-            }
-        }
-        *handle.meta.write() = meta.clone();
-        let work = self.index_work();
-        for def in added.iter().filter(|d| d.status == IndexStatus::Creating) {
-            work.spawn_build(&handle, def.id);
-        }
-        for id in removed {
-            if meta.indexes.iter().any(|d| d.id == id) {
-                work.spawn_delete(&handle, id);
-            } else if let Some(def) = current.indexes.iter().find(|d| d.id == id) {
-                // Dropped from the definition outright: only the files are left to remove.
-                let paths = crate::gsi::gsi_files(&handle.dir, std::slice::from_ref(def));
-                blocking(move || {
-                    for path in &paths {
-                        if let Err(e) = SqlCipherEngine::destroy(path) {
-                            tracing::warn!(path = %path.display(), error = %e, "could not remove index file");
-                        }
-                    }
+            MetaResult::Table(entry) => {
+                let handle = self.wait_local(&entry.meta.name, &entry.meta.id).await?;
+                let version = entry.meta.version;
+                crate::cluster::wait_until(crate::cluster::ROUTE_DEADLINE, || {
+                    handle.meta.read().version == version
                 })
-                .await?;
+                .await;
+                let meta = handle.meta.read().clone();
+                Ok(meta)
             }
+            MetaResult::Conflict(name) => Err(BackendError::Conflict(name)),
+            MetaResult::TableNotFound(name) => Err(BackendError::TableNotFound(name)),
+            other => Err(internal(format!("unexpected metadata result {other:?}"))),
         }
-        Ok(meta)
     }
 
     async fn delete_table(&self, name: &str) -> Result<(Arc<TableMeta>, TableStats), BackendError> {
-        let _ddl = self.ddl.lock().await;
-        let handle = self.handle(name)?;
+        let cluster = self.cluster()?;
+        let handle = self.handle_fresh(name).await?;
         let stats = handle.stats();
         let meta = handle.meta.read().clone();
-        let catalog = self.catalog.clone();
-        let owned = name.to_string();
-        blocking(move || catalog.remove(&owned))
-            .await?
-            .map_err(internal)?;
-        self.tables.write().remove(name);
-        // Forgetting the data key makes the files unreadable even if they linger.
-        self.ring.destroy(&meta.id);
-        // Files go once the catalog no longer names them; a crash in between leaves an orphan
-        // directory, never a table without files.
-        let mut paths: Vec<PathBuf> = handle
-            .partitions
-            .iter()
-            .map(|p| partition_path(&handle.dir, p.record.id))
-            .collect();
-        paths.extend(crate::gsi::gsi_files(&handle.dir, &meta.indexes));
-        let dir = handle.dir.clone();
         drop(handle);
-        blocking(move || {
-            for path in &paths {
-                if let Err(e) = SqlCipherEngine::destroy(path) {
-                    tracing::warn!(path = %path.display(), error = %e, "could not remove partition file");
-                }
+        match cluster
+            .meta_propose(MetaCommand::DeleteTable {
+                name: name.to_string(),
+                id: meta.id.clone(),
+            })
+            .await?
+        {
+            MetaResult::Ok => {
+                self.reconcile().await;
+                Ok((meta, stats))
             }
-            let _ = std::fs::remove_dir(&dir);
-        })
-        .await?;
-        tracing::info!(table = %name, "table deleted");
-        Ok((meta, stats))
+            _ => Err(BackendError::TableNotFound(name.to_string())),
+        }
     }
 
     async fn write(&self, table: &TableMeta, command: Command) -> Result<Applied, BackendError> {
@@ -606,17 +471,25 @@ impl Backend for NodeBackend {
         let part = handle
             .partition_for(key, table)
             .ok_or_else(|| internal("no partition covers the key's hash"))?;
-        // Group commit: answered once the batch holding this command is applied and durable.
-        part.commits
-            .submit(command)
-            .await
-            .map_err(internal)?
-            .map_err(BackendError::Apply)
+        let partition = Arc::clone(&part.partition);
+        let group = part.record.id;
+        drop(handle);
+        // Replicated: answered once a quorum has the entry durable and the leader applied it.
+        self.cluster()?
+            .write(group, &command, || partition.applied_index())
+            .await?
+            .map_err(|e| match e {
+                shoal_storage::ApplyError::Storage(e) => crate::commit::replicated_failure(e),
+                other => BackendError::Apply(other),
+            })
     }
 
     async fn query(&self, table: &TableMeta, request: QueryRequest) -> Result<Page, BackendError> {
         let handle = self.handle_for(table)?;
         let hash = partition_hash(&request.partition_key);
+        if request.consistent {
+            self.read_point(&handle, hash).await?;
+        }
         let (target, path) = match index_of(table, request.index)? {
             None
             | Some(IndexDef {
@@ -657,6 +530,15 @@ impl Backend for NodeBackend {
 
     async fn scan(&self, table: &TableMeta, request: ScanRequest) -> Result<Page, BackendError> {
         let handle = self.handle_for(table)?;
+        if request.consistent {
+            for p in &handle.partitions {
+                if p.record.hash_end >= request.hash_start
+                    && p.record.hash_start <= request.hash_end
+                {
+                    self.cluster()?.read_index(p.record.id).await?;
+                }
+            }
+        }
         let def = index_of(table, request.index)?;
         // The hash space walked: the index's own for a GSI, the table's otherwise.
         let hash_attr = match def {
@@ -741,13 +623,17 @@ impl Backend for NodeBackend {
         &self,
         table: &TableMeta,
         key: &Item,
-        _consistent: bool,
+        consistent: bool,
     ) -> Result<Option<Item>, BackendError> {
         let handle = self.handle_for(table)?;
         let part = handle
             .partition_for(key, table)
             .ok_or_else(|| internal("no partition covers the key's hash"))?;
-        // A point read on the local replica is both strongly and eventually consistent here.
+        // Strongly consistent: the replica first catches up to the leader's commit index as of
+        // now (ReadIndex); eventually consistent reads take the local replica as it is.
+        if consistent {
+            self.cluster()?.read_index(part.record.id).await?;
+        }
         //
         // Served in place on the async worker, not through `spawn_blocking` (BatchGetItem and
         // TransactGetItems come through here too). A point read is one b-tree descent whose
@@ -783,6 +669,19 @@ impl Backend for NodeBackend {
         blocking(move || partition.item_collection_size(&pk))
             .await?
             .map_err(|e| storage_failure(e, &path))
+    }
+}
+
+impl NodeBackend {
+    /// Waits until the local replica of the partition holding `hash` may serve a linearizable
+    /// read.
+    async fn read_point(&self, handle: &TableHandle, hash: u64) -> Result<(), BackendError> {
+        let group = handle
+            .partition_for_hash(hash)
+            .ok_or_else(|| internal("no partition covers the key's hash"))?
+            .record
+            .id;
+        self.cluster()?.read_index(group).await
     }
 }
 

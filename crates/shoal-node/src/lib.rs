@@ -16,11 +16,13 @@
 
 pub mod backend;
 pub mod catalog;
+pub mod cluster;
 mod commit;
 pub mod control;
 mod gsi;
 mod indexes;
 pub mod keys;
+mod local;
 pub mod rotation;
 #[cfg(test)]
 mod test_support;
@@ -32,12 +34,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use cluster::ClusterConfig;
 pub use keys::AccessKey;
 pub use shoal_crypto::{KmsConfig, KmsCredentials};
 
 /// The on-disk format this version reads and writes. Format 2: SQLCipher files keyed with data
 /// keys wrapped by the master keys of the key directory (format 1 used a fixed placeholder key).
-pub const DATA_FORMAT: &str = "shoal-data-format 2";
+/// Format 3: a cluster member (Raft log `raft.db`, metadata `meta.db`, identity `cluster.json`,
+/// partition files named by cluster-wide partition ids).
+pub const DATA_FORMAT: &str = "shoal-data-format 3";
 const FORMAT_FILE: &str = "FORMAT";
 const LOCK_FILE: &str = "LOCK";
 
@@ -66,6 +71,8 @@ pub struct NodeConfig {
     pub data_key_rotation: Duration,
     /// How often the node looks for data keys due for rotation. Default one minute.
     pub data_key_rotation_check: Duration,
+    /// The node's cluster address and, on first start, the cluster to join.
+    pub cluster: ClusterConfig,
 }
 
 /// Default [`NodeConfig::data_key_rotation`]: 30 days.
@@ -93,6 +100,7 @@ impl Default for NodeConfig {
             kms: None,
             data_key_rotation: DEFAULT_DATA_KEY_ROTATION,
             data_key_rotation_check: Duration::from_secs(60),
+            cluster: ClusterConfig::default(),
         }
     }
 }
@@ -140,6 +148,7 @@ pub struct RunningNode {
     background_stop: tokio::sync::watch::Sender<bool>,
     background: Vec<tokio::task::JoinHandle<()>>,
     data_dir: PathBuf,
+    cluster: cluster::start::ClusterRuntime,
     _lock: fs::File,
 }
 
@@ -278,6 +287,7 @@ impl Node {
             .map_err(|e| NodeError::Storage(e.to_string()))??
         };
         let backend = Arc::new(backend);
+        let cluster = cluster::start::start(Arc::clone(&backend), &config.cluster, addr).await?;
         let admin = Arc::new(control::Admin::new(Arc::clone(&backend)));
         let control_listener = control::bind(&dir)?;
         let api = Arc::new(shoal_api::server::Api::new(backend));
@@ -312,6 +322,7 @@ impl Node {
             background_stop: stop_tx,
             background: vec![control, scheduler],
             data_dir: dir,
+            cluster,
             _lock: lock,
         })
     }
@@ -372,6 +383,25 @@ async fn rotation_schedule(
             }
         }
     }
+}
+
+/// The join token of the cluster the data directory of `config` belongs to (works while a node
+/// serves the directory: only reads its key files and `cluster.json`).
+///
+/// # Errors
+/// The directory has no cluster identity yet (never started), or its keys cannot be read.
+pub fn cluster_join_token(config: &NodeConfig) -> Result<String, NodeError> {
+    let dir = &config.data_dir;
+    let ring = open_key_ring(
+        dir,
+        &config.keys_dir,
+        false,
+        config.key_provider,
+        config.kms.as_ref(),
+    )?;
+    cluster::identity::Identity::load(dir, &ring.node_key())?
+        .map(|id| id.token)
+        .ok_or_else(|| data_dir_error(dir, "has no cluster yet: start a node on it first"))
 }
 
 /// A data directory opened by an admin command while no node serves it (`shoal keys ...`): the
@@ -451,6 +481,16 @@ pub async fn admin_request(
 }
 
 impl RunningNode {
+    /// The node-to-node address (mutual TLS).
+    pub fn cluster_addr(&self) -> String {
+        self.cluster.cluster.cluster_addr.clone()
+    }
+
+    /// The join token of the node's cluster.
+    pub fn join_token(&self) -> String {
+        self.cluster.cluster.identity.token.clone()
+    }
+
     /// The address the API is bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
@@ -482,6 +522,7 @@ impl RunningNode {
         }
         // A rotation requested through the socket runs in its connection's task: let it finish.
         let _quiet = self.admin.rotator().quiesce().await;
+        self.cluster.shutdown().await;
         let _ = fs::remove_file(control::socket_path(&self.data_dir));
         tracing::info!("Shoal node stopped");
     }

@@ -23,6 +23,18 @@ pub struct StartArgs {
     /// Address for the DynamoDB API [default: 127.0.0.1:8000; config: listen]
     #[arg(long, env = "SHOAL_LISTEN")]
     pub listen: Option<SocketAddr>,
+    /// Node-to-node address (mutual TLS), announced to the other nodes, so give a reachable IP
+    /// [default: the API host with the API port + 1000 (port 0 when the API port is 0);
+    /// config: cluster_listen]
+    #[arg(long, env = "SHOAL_CLUSTER_LISTEN")]
+    pub cluster_listen: Option<SocketAddr>,
+    /// Join the cluster of the node at this cluster address (first start of a new node only;
+    /// needs --join-token) [config: join]
+    #[arg(long, env = "SHOAL_JOIN")]
+    pub join: Option<String>,
+    /// The cluster's join token (`shoal cluster join-token` on a member prints it)
+    #[arg(long, env = "SHOAL_JOIN_TOKEN", hide_env_values = true)]
+    pub join_token: Option<String>,
     /// Data directory [default: ./shoal-data; config: data_dir]
     #[arg(long, env = "SHOAL_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -32,7 +44,7 @@ pub struct StartArgs {
     /// Region served (ARNs, SigV4 scope) [default: us-east-1; config: region]
     #[arg(long, env = "SHOAL_REGION")]
     pub region: Option<String>,
-    /// TOML config file with keys listen, data_dir, keys_dir, region, log_format,
+    /// TOML config file with keys listen, cluster_listen, join, data_dir, keys_dir, region, log_format,
     /// data_key_rotation_days, key_provider, kms_key_id, kms_endpoint, kms_region
     #[arg(long, env = "SHOAL_CONFIG")]
     pub config: Option<PathBuf>,
@@ -96,6 +108,8 @@ pub struct KeysArgs {
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub listen: Option<SocketAddr>,
+    pub cluster_listen: Option<SocketAddr>,
+    pub join: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub keys_dir: Option<PathBuf>,
     pub region: Option<String>,
@@ -148,9 +162,24 @@ pub fn resolve(args: &StartArgs) -> anyhow::Result<Settings> {
         kms,
         ..shoal_node::NodeConfig::default()
     };
+    let listen = args.listen.or(file.listen).unwrap_or(defaults.listen);
+    let cluster = shoal_node::ClusterConfig {
+        listen: args
+            .cluster_listen
+            .or(file.cluster_listen)
+            .unwrap_or_else(|| default_cluster_listen(listen)),
+        join: args.join.clone().or(file.join),
+        join_token: args.join_token.clone(),
+    };
+    if cluster.join.is_some() && cluster.join_token.is_none() {
+        anyhow::bail!(
+            "--join needs the cluster's join token (--join-token or SHOAL_JOIN_TOKEN); `shoal cluster join-token --data-dir DIR` on a member prints it"
+        );
+    }
     Ok(Settings {
         node: shoal_node::NodeConfig {
-            listen: args.listen.or(file.listen).unwrap_or(defaults.listen),
+            listen,
+            cluster,
             data_dir: args
                 .data_dir
                 .clone()
@@ -169,6 +198,15 @@ pub fn resolve(args: &StartArgs) -> anyhow::Result<Settings> {
         },
         log_format: args.log_format.or(file.log_format).unwrap_or_default(),
     })
+}
+
+/// The cluster address when none is given: the API host, port + 1000 (0 stays 0).
+fn default_cluster_listen(api: SocketAddr) -> SocketAddr {
+    let port = match api.port() {
+        0 => 0,
+        p => p.checked_add(1000).unwrap_or(0),
+    };
+    SocketAddr::new(api.ip(), port)
 }
 
 /// The data-key rotation period and how often to check for due keys.

@@ -31,10 +31,27 @@ enum Command {
     Bench(Box<shoal_bench::BenchArgs>),
     /// Manage access keys and rotate encryption keys (through the running node's control
     /// socket, or directly on the data directory when no node runs).
+    /// Cluster administration
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
+    /// Show the cluster's nodes, partitions, leaders and replication lag (`GET /status` of a node)
+    Status {
+        /// API endpoint of any node
+        #[arg(long, env = "SHOAL_ENDPOINT", default_value = "http://127.0.0.1:8000")]
+        endpoint: String,
+    },
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum ClusterCommand {
+    /// Print the join token of the cluster the data directory belongs to
+    JoinToken(KeysArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -70,6 +87,10 @@ fn main() -> ExitCode {
         None => start(cli.start),
         Some(Command::Start(args)) => start(args),
         Some(Command::Keys { command }) => keys(command),
+        Some(Command::Cluster {
+            command: ClusterCommand::JoinToken(args),
+        }) => join_token(&args),
+        Some(Command::Status { endpoint }) => status(&endpoint),
         Some(Command::Bench(args)) => bench(*args),
     };
     match result {
@@ -116,6 +137,7 @@ fn start(args: StartArgs) -> anyhow::Result<()> {
             println!("  AWS_SECRET_ACCESS_KEY={}", key.secret);
         }
         println!("Shoal is serving the DynamoDB API on http://{}", node.local_addr());
+        println!("Cluster address (mutual TLS): {}", node.cluster_addr());
         shutdown_signal().await;
         tracing::info!("shutting down");
         node.shutdown().await;
@@ -137,6 +159,99 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
+}
+
+fn join_token(args: &KeysArgs) -> anyhow::Result<()> {
+    let config = config::keys_node_config(args)?;
+    println!("{}", shoal_node::cluster_join_token(&config)?);
+    Ok(())
+}
+
+fn status(endpoint: &str) -> anyhow::Result<()> {
+    let url = format!("{}/status", endpoint.trim_end_matches('/'));
+    let body = ureq::get(&url)
+        .call()
+        .map_err(|e| anyhow::anyhow!("GET {url}: {e}"))?
+        .into_body()
+        .read_to_string()
+        .map_err(|e| anyhow::anyhow!("GET {url}: {e}"))?;
+    let v: serde_json::Value = serde_json::from_str(&body)?;
+    print!("{}", render_status(&v));
+    Ok(())
+}
+
+/// The status JSON as a table for people.
+fn render_status(v: &serde_json::Value) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let empty = Vec::new();
+    let _ = writeln!(
+        out,
+        "cluster {} (seen from node {})",
+        v["cluster_id"].as_str().unwrap_or("?"),
+        v["node_id"]
+    );
+    let _ = writeln!(
+        out,
+        "\nNODE  STATE  API ADDRESS            CLUSTER ADDRESS        UPTIME"
+    );
+    for n in v["nodes"].as_array().unwrap_or(&empty) {
+        let uptime = n["uptime_secs"]
+            .as_u64()
+            .map(|s| format!("{s}s"))
+            .unwrap_or_else(|| "-".into());
+        let _ = writeln!(
+            out,
+            "{:<5} {:<6} {:<22} {:<22} {uptime}",
+            n["id"],
+            n["state"].as_str().unwrap_or("?"),
+            n["api_addr"].as_str().unwrap_or("?"),
+            n["cluster_addr"].as_str().unwrap_or("?")
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nGROUP  TABLE                LEADER  VOTERS     LEARNERS   COMMIT  LAG"
+    );
+    for g in v["groups"].as_array().unwrap_or(&empty) {
+        let table = g["table"]
+            .as_str()
+            .unwrap_or(if g["group"] == 0 { "(metadata)" } else { "?" });
+        let list = |k: &str| {
+            g[k].as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|x| x.to_string())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .unwrap_or_default()
+        };
+        let lag = g["lag"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|l| format!("{}:{}", l["node"], l["behind"]))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default();
+        let leader = g["leader"]
+            .as_u64()
+            .map(|l| l.to_string())
+            .unwrap_or_else(|| "none".into());
+        let _ = writeln!(
+            out,
+            "{:<6} {:<20} {:<7} {:<10} {:<10} {:<7} {lag}",
+            g["group"],
+            table,
+            leader,
+            list("voters"),
+            list("learners"),
+            g["commit"]
+        );
+    }
+    out
 }
 
 fn bench(args: shoal_bench::BenchArgs) -> anyhow::Result<()> {

@@ -1,0 +1,159 @@
+use super::*;
+use shoal_api::backend::{Billing, BillingMode, TableStatus};
+use shoal_types::key::{KeyAttr, KeySchema, ScalarType};
+
+fn meta(name: &str, version: u64) -> TableMeta {
+    TableMeta {
+        name: name.to_string(),
+        id: format!("id-{name}"),
+        arn: format!("arn:aws:dynamodb:us-east-1:000000000000:table/{name}"),
+        key_schema: KeySchema {
+            hash: KeyAttr {
+                name: "pk".into(),
+                ty: ScalarType::S,
+            },
+            range: None,
+        },
+        attribute_definitions: vec![("pk".into(), ScalarType::S)],
+        created_at: 0.0,
+        status: TableStatus::Active,
+        billing: Billing {
+            mode: BillingMode::PayPerRequest,
+            read_capacity_units: 0,
+            write_capacity_units: 0,
+            last_update_to_pay_per_request: None,
+            last_increase: None,
+            last_decrease: None,
+            decreases_today: 0,
+        },
+        deletion_protection: false,
+        table_class: None,
+        tags: Vec::new(),
+        version,
+        sse: None,
+        indexes: Vec::new(),
+        next_index_id: 1,
+        index_throughput: Vec::new(),
+    }
+}
+
+fn member(n: u64) -> MetaCommand {
+    MetaCommand::AddMember {
+        api_addr: format!("127.0.0.1:{}", 8000 + n),
+        cluster_addr: format!("127.0.0.1:{}", 9000 + n),
+        joined_at: n,
+    }
+}
+
+fn state() -> MetaState {
+    let mut s = MetaState::default();
+    let first = Member {
+        id: 1,
+        api_addr: "127.0.0.1:8001".into(),
+        cluster_addr: "127.0.0.1:9001".into(),
+        joined_at: 0,
+    };
+    s.apply(MetaCommand::Init {
+        cluster_id: "c".into(),
+        first,
+    });
+    s
+}
+
+#[test]
+fn members_get_increasing_ids_and_a_retried_join_keeps_its_id() {
+    let mut s = state();
+    assert_eq!(s.apply(member(2)), MetaResult::NodeId(2));
+    assert_eq!(s.apply(member(3)), MetaResult::NodeId(3));
+    assert_eq!(s.apply(member(2)), MetaResult::NodeId(2));
+    assert_eq!(s.apply(member(4)), MetaResult::NodeId(4));
+    assert_eq!(s.desired_voters(), vec![1, 2, 3]);
+}
+
+#[test]
+fn tables_get_fresh_partition_ids_and_their_creators_voters() {
+    let mut s = state();
+    s.apply(member(2));
+    let MetaResult::Table(t) = s.apply(MetaCommand::CreateTable { meta: meta("a", 1) }) else {
+        panic!("create failed")
+    };
+    assert_eq!(t.partitions[0].initial_voters, vec![1, 2]);
+    let MetaResult::Table(u) = s.apply(MetaCommand::CreateTable { meta: meta("b", 1) }) else {
+        panic!("create failed")
+    };
+    assert_ne!(t.partitions[0].id, u.partitions[0].id);
+    assert_eq!(
+        s.apply(MetaCommand::CreateTable { meta: meta("a", 1) }),
+        MetaResult::TableExists("a".into())
+    );
+    assert_eq!(
+        s.partition(u.partitions[0].id)
+            .map(|(t, _)| t.meta.name.as_str()),
+        Some("b")
+    );
+    // Deleting and re-creating never reuses a partition id.
+    s.apply(MetaCommand::DeleteTable {
+        name: "a".into(),
+        id: "id-a".into(),
+    });
+    let MetaResult::Table(again) = s.apply(MetaCommand::CreateTable { meta: meta("a", 1) }) else {
+        panic!("create failed")
+    };
+    assert!(again.partitions[0].id > u.partitions[0].id);
+}
+
+#[test]
+fn replace_checks_the_version_and_the_id() {
+    let mut s = state();
+    s.apply(MetaCommand::CreateTable { meta: meta("a", 1) });
+    let epoch = s.epoch;
+    assert_eq!(
+        s.apply(MetaCommand::ReplaceTable {
+            expected_version: 7,
+            meta: meta("a", 8)
+        }),
+        MetaResult::Conflict("a".into())
+    );
+    assert_eq!(s.epoch, epoch);
+    assert!(matches!(
+        s.apply(MetaCommand::ReplaceTable {
+            expected_version: 1,
+            meta: meta("a", 2)
+        }),
+        MetaResult::Table(_)
+    ));
+    assert_eq!(s.tables["a"].meta.version, 2);
+    assert!(s.epoch > epoch);
+    assert_eq!(
+        s.apply(MetaCommand::DeleteTable {
+            name: "a".into(),
+            id: "other".into()
+        }),
+        MetaResult::TableNotFound("a".into())
+    );
+}
+
+#[test]
+fn replicas_that_apply_the_same_log_agree() {
+    let log = vec![
+        member(2),
+        MetaCommand::CreateTable { meta: meta("a", 1) },
+        member(3),
+        MetaCommand::CreateTable { meta: meta("b", 1) },
+        MetaCommand::DeleteTable {
+            name: "a".into(),
+            id: "id-a".into(),
+        },
+    ];
+    let (mut x, mut y) = (state(), state());
+    for c in &log {
+        x.apply(c.clone());
+    }
+    for c in log {
+        y.apply(c);
+    }
+    assert_eq!(x, y);
+    let json = serde_json::to_vec(&x).unwrap();
+    let back: MetaState = serde_json::from_slice(&json).unwrap();
+    assert_eq!(back, x);
+}

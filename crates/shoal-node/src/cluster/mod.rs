@@ -1,0 +1,381 @@
+//! The node's part in its cluster: identity and mutual TLS, the multi-Raft driver hosting the
+//! metadata group and a group per table partition, node-to-node RPC (Raft messages, forwarded
+//! writes and metadata changes, joins, status), request routing and conf changes.
+//!
+//! - Writes go to the partition's leader: proposed locally when this node leads, forwarded over
+//!   RPC otherwise. They are answered once a quorum has the entry durable and the leader applied
+//!   it; a forwarding node also waits (briefly) for its own replica to apply it, so a client
+//!   reads its writes back through the same node.
+//! - Strongly consistent reads take a ReadIndex (the leader confirms its leadership with a
+//!   quorum) and wait until the local replica applied up to it, then read locally. Eventually
+//!   consistent reads read the local replica at once.
+//! - Every node hosts a replica of every group (v1 placement); the three lowest node ids vote,
+//!   other nodes are learners. [`placement`] adds new nodes as learners and promotes them once
+//!   caught up.
+
+pub(crate) mod identity;
+mod placement;
+pub(crate) mod rpc;
+pub(crate) mod sm;
+pub(crate) mod start;
+mod status;
+
+pub(crate) use status::status;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::RwLock;
+use shoal_api::backend::BackendError;
+use shoal_meta::{MetaCommand, MetaResult, MetaState};
+use shoal_raft::{GroupId, GroupInit, GroupMessage, NodeId, RaftError, RaftHandle, RaftNode};
+use shoal_rpc::RpcClient;
+use shoal_storage::{Applied, ApplyError, Command};
+use tokio::sync::watch;
+
+use crate::NodeError;
+use identity::Identity;
+use sm::{Pending, Reply};
+
+/// How long a request waits for its partition to have a leader (elections take 1-3 s).
+pub(crate) const ROUTE_DEADLINE: Duration = Duration::from_secs(12);
+/// How long a proposal waits for its entry to be applied.
+const APPLY_TIMEOUT: Duration = Duration::from_secs(10);
+/// RPC timeout of a forwarded request.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// RPC kinds (the `kind` of a `shoal_rpc` frame).
+pub(crate) mod kind {
+    /// One-way: a batch of Raft messages.
+    pub(crate) const RAFT: u32 = 1;
+    /// A write forwarded to the partition leader.
+    pub(crate) const WRITE: u32 = 2;
+    /// A metadata change forwarded to the metadata leader.
+    pub(crate) const META: u32 = 3;
+    /// Unauthenticated: a new node asks to join (checks the join token).
+    pub(crate) const JOIN: u32 = 4;
+    /// This node's local view (uptime, groups) for `GET /status`.
+    pub(crate) const STATUS: u32 = 5;
+}
+
+/// Cluster settings of a node.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// Node-to-node address (mutual TLS). Port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// A member's cluster address to join through (first start only).
+    pub join: Option<String>,
+    /// The cluster's join token (with `join`).
+    pub join_token: Option<String>,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            join: None,
+            join_token: None,
+        }
+    }
+}
+
+/// Where a write or read was sent and what came back.
+pub(crate) enum Routed<T> {
+    Done(T),
+    /// Not proposed (no leader, or it moved): try again.
+    Retry,
+}
+
+/// The node's cluster state, shared by the backend, the RPC handler and background tasks.
+pub(crate) struct Cluster {
+    pub(crate) node_id: NodeId,
+    pub(crate) identity: Identity,
+    pub(crate) raft: RaftHandle,
+    pub(crate) rpc: RpcClient,
+    pub(crate) pending: Arc<Pending>,
+    /// The latest applied metadata.
+    pub(crate) meta: Arc<RwLock<Arc<MetaState>>>,
+    pub(crate) meta_applied: watch::Receiver<u64>,
+    pub(crate) started: Instant,
+    pub(crate) api_addr: String,
+    pub(crate) cluster_addr: String,
+    /// Member id -> cluster address, also known before the metadata arrives (from the join).
+    pub(crate) peers: Arc<RwLock<HashMap<NodeId, String>>>,
+}
+
+/// Sends Raft messages over `shoal_rpc`, one frame per destination per round.
+pub(crate) struct RpcTransport {
+    pub(crate) node_id: NodeId,
+    pub(crate) rpc: RpcClient,
+    pub(crate) peers: Arc<RwLock<HashMap<NodeId, String>>>,
+}
+
+impl shoal_raft::Transport for RpcTransport {
+    fn send(&self, to: NodeId, msgs: Vec<GroupMessage>) {
+        let Some(addr) = self.peers.read().get(&to).cloned() else {
+            return;
+        };
+        let mut payload = self.node_id.to_be_bytes().to_vec();
+        payload.extend_from_slice(&GroupMessage::encode_batch(&msgs));
+        self.rpc.send(&addr, kind::RAFT, payload.into());
+    }
+}
+
+fn unavailable(what: impl std::fmt::Display) -> BackendError {
+    BackendError::Internal(format!("the cluster could not serve the request: {what}"))
+}
+
+impl Cluster {
+    /// This node's copy of the metadata.
+    pub(crate) fn meta(&self) -> Arc<MetaState> {
+        self.meta.read().clone()
+    }
+
+    fn peer_addr(&self, id: NodeId) -> Option<String> {
+        if let Some(m) = self.meta.read().members.get(&id) {
+            return Some(m.cluster_addr.clone());
+        }
+        self.peers.read().get(&id).cloned()
+    }
+
+    /// Proposes `data` to `group`, led by this node, and waits for its entry to be applied.
+    async fn propose_local(
+        &self,
+        group: GroupId,
+        data: Vec<u8>,
+    ) -> Result<Routed<(u64, Reply)>, BackendError> {
+        let (seq, ctx, rx) = self.pending.register(group);
+        let index = match self.raft.propose(group, ctx, data).await {
+            Ok(index) => index,
+            Err(RaftError::NotLeader { .. } | RaftError::Dropped | RaftError::GroupNotFound(_)) => {
+                self.pending.forget(seq);
+                return Ok(Routed::Retry);
+            }
+            Err(e) => {
+                self.pending.forget(seq);
+                return Err(unavailable(e));
+            }
+        };
+        match tokio::time::timeout(APPLY_TIMEOUT, rx).await {
+            Ok(Ok(reply)) => Ok(Routed::Done((index, reply))),
+            // Leadership moved before the entry applied here: it may still commit.
+            Ok(Err(_)) => Err(unavailable(
+                "leadership changed while the write was in flight; its outcome is unknown",
+            )),
+            Err(_) => {
+                self.pending.forget(seq);
+                Err(unavailable(
+                    "the write was not applied in time; its outcome is unknown",
+                ))
+            }
+        }
+    }
+
+    /// Runs `attempt` until it is done or [`ROUTE_DEADLINE`] passes, backing off in between.
+    async fn with_retries<T, F, Fut>(
+        &self,
+        group: GroupId,
+        mut attempt: F,
+    ) -> Result<T, BackendError>
+    where
+        F: FnMut(Option<NodeId>) -> Fut,
+        Fut: std::future::Future<Output = Result<Routed<T>, BackendError>>,
+    {
+        let deadline = Instant::now() + ROUTE_DEADLINE;
+        let mut backoff = Duration::from_millis(5);
+        loop {
+            if let Routed::Done(v) = attempt(self.raft.leader(group)).await? {
+                return Ok(v);
+            }
+            if Instant::now() >= deadline {
+                return Err(unavailable(format!(
+                    "partition group {group} has no reachable leader"
+                )));
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_millis(200));
+        }
+    }
+
+    /// Applies `command` through the partition group `group`'s leader.
+    pub(crate) async fn write(
+        &self,
+        group: GroupId,
+        command: &Command,
+        local_applied: impl Fn() -> u64,
+    ) -> Result<Result<Applied, ApplyError>, BackendError> {
+        let mut data = Vec::with_capacity(256);
+        shoal_storage::wire::encode_command(command, &mut data);
+        self.with_retries(group, |leader| {
+            let data = data.clone();
+            let local_applied = &local_applied;
+            async move {
+                match leader {
+                    Some(l) if l == self.node_id => {
+                        Ok(match self.propose_local(group, data).await? {
+                            Routed::Done((_, Reply::Write(r))) => Routed::Done(r),
+                            Routed::Done((_, Reply::Meta(_))) => {
+                                return Err(unavailable("a metadata reply answered a write"));
+                            }
+                            Routed::Retry => Routed::Retry,
+                        })
+                    }
+                    Some(l) => {
+                        let Some((index, outcome)) = self.forward_write(l, group, data).await?
+                        else {
+                            return Ok(Routed::Retry);
+                        };
+                        // Read-your-writes through this node: wait briefly for the local replica.
+                        wait_until(Duration::from_secs(1), || local_applied() >= index).await;
+                        Ok(Routed::Done(outcome))
+                    }
+                    None => Ok(Routed::Retry),
+                }
+            }
+        })
+        .await
+    }
+
+    /// Sends a write to the leader `to`; `None` when it was not proposed there (retry).
+    async fn forward_write(
+        &self,
+        to: NodeId,
+        group: GroupId,
+        data: Vec<u8>,
+    ) -> Result<Option<(u64, Result<Applied, ApplyError>)>, BackendError> {
+        let Some(addr) = self.peer_addr(to) else {
+            return Ok(None);
+        };
+        let mut payload = group.to_be_bytes().to_vec();
+        payload.extend_from_slice(&data);
+        let reply = match self
+            .rpc
+            .call(&addr, kind::WRITE, payload.into(), FORWARD_TIMEOUT)
+            .await
+        {
+            Ok(r) => r,
+            Err(e) if rpc::not_sent(&e) => return Ok(None),
+            Err(e) => return Err(unavailable(format!("forwarding to node {to}: {e}"))),
+        };
+        rpc::decode_write_reply(&reply).map_err(unavailable)
+    }
+
+    /// Waits until this node's replica of `group` may serve a linearizable read.
+    pub(crate) async fn read_index(&self, group: GroupId) -> Result<(), BackendError> {
+        self.with_retries(group, |_| async move {
+            match self.raft.read_index(group).await {
+                Ok(()) => Ok(Routed::Done(())),
+                Err(RaftError::Stopped) => Err(unavailable("the node is stopping")),
+                Err(_) => Ok(Routed::Retry),
+            }
+        })
+        .await
+    }
+
+    /// Proposes a metadata change through the metadata leader and waits until this node's
+    /// replica applied it.
+    pub(crate) async fn meta_propose(
+        &self,
+        command: MetaCommand,
+    ) -> Result<MetaResult, BackendError> {
+        let data =
+            serde_json::to_vec(&command).map_err(|e| BackendError::Internal(e.to_string()))?;
+        let group = shoal_raft::META_GROUP;
+        let (index, result) = self
+            .with_retries(group, |leader| {
+                let data = data.clone();
+                async move {
+                    match leader {
+                        Some(l) if l == self.node_id => {
+                            Ok(match self.propose_local(group, data).await? {
+                                Routed::Done((index, Reply::Meta(r))) => Routed::Done((index, r)),
+                                Routed::Done((_, Reply::Write(_))) => {
+                                    return Err(unavailable(
+                                        "a write reply answered a metadata change",
+                                    ));
+                                }
+                                Routed::Retry => Routed::Retry,
+                            })
+                        }
+                        Some(l) => {
+                            let Some(addr) = self.peer_addr(l) else {
+                                return Ok(Routed::Retry);
+                            };
+                            match self
+                                .rpc
+                                .call(&addr, kind::META, data.into(), FORWARD_TIMEOUT)
+                                .await
+                            {
+                                Ok(reply) => {
+                                    match rpc::decode_meta_reply(&reply).map_err(unavailable)? {
+                                        Some(done) => Ok(Routed::Done(done)),
+                                        None => Ok(Routed::Retry),
+                                    }
+                                }
+                                Err(e) if rpc::not_sent(&e) => Ok(Routed::Retry),
+                                Err(e) => Err(unavailable(format!("forwarding to node {l}: {e}"))),
+                            }
+                        }
+                        None => Ok(Routed::Retry),
+                    }
+                }
+            })
+            .await?;
+        let mut applied = self.meta_applied.clone();
+        let _ = tokio::time::timeout(ROUTE_DEADLINE, applied.wait_for(|a| *a >= index)).await;
+        Ok(result)
+    }
+
+    /// Brings this node's copy of the metadata up to date with the leader's (a linearizable
+    /// catalog read: a table created through another node is visible here afterwards).
+    pub(crate) async fn refresh_meta(&self) -> Result<(), BackendError> {
+        self.read_index(shoal_raft::META_GROUP).await
+    }
+}
+
+/// Polls `ready` every millisecond until it holds or `limit` passes.
+pub(crate) async fn wait_until(limit: Duration, ready: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while !ready() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    true
+}
+
+/// Starts the Raft driver over the node's shared log `<data-dir>/raft.db`.
+pub(crate) fn start_raft(
+    data_dir: &Path,
+    node_key: &[u8; 32],
+    node_id: NodeId,
+    transport: Arc<RpcTransport>,
+    factory: Arc<dyn shoal_raft::GroupFactory>,
+) -> Result<RaftNode, NodeError> {
+    let log = shoal_raft::SqlLogStore::open(&data_dir.join("raft.db"), node_key)
+        .map_err(|e| NodeError::Storage(format!("raft log: {e}")))?;
+    let config = shoal_raft::Config {
+        node_id,
+        ..shoal_raft::Config::default()
+    };
+    RaftNode::start(config, Box::new(log), transport, factory)
+        .map_err(|e| NodeError::Storage(format!("raft: {e}")))
+}
+
+/// How a group's replica on this node starts: voters bootstrap it, other nodes wait for the
+/// leader's snapshot.
+pub(crate) fn group_init(me: NodeId, voters: &[NodeId]) -> GroupInit {
+    if voters.contains(&me) {
+        GroupInit::Bootstrap {
+            voters: voters.to_vec(),
+        }
+    } else {
+        GroupInit::Join
+    }
+}
+
+pub(crate) use placement::spawn_placement;

@@ -1,0 +1,281 @@
+//! What a node answers on its cluster port, and the payload formats of each RPC kind.
+//!
+//! - `RAFT` (one-way): sender id (8 bytes BE) ‖ `GroupMessage::encode_batch`.
+//! - `WRITE`: group (8 bytes BE) ‖ `wire::encode_command`. Reply: status byte (0 applied,
+//!   1 not proposed here: retry) ‖ index (8 bytes BE) ‖ `wire::encode_outcome`.
+//! - `META`: JSON `MetaCommand`. Reply: JSON `MetaReply`.
+//! - `JOIN` (the only kind a peer without a cluster certificate may send): JSON `JoinRequest`,
+//!   reply JSON `JoinResponse` (the new node's id, certificate and key, the CA, the members).
+//! - `STATUS`: empty. Reply: JSON `LocalStatus`.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use shoal_meta::{Member, MetaCommand, MetaResult};
+use shoal_raft::{GroupId, GroupMessage, GroupStatus, NodeId};
+use shoal_rpc::{JoinToken, RpcError};
+use shoal_storage::{Applied, ApplyError};
+
+use super::{Cluster, Routed, kind, sm::Reply};
+
+/// A new node's request to join.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct JoinRequest {
+    /// The join token's secret, hex.
+    pub(crate) secret: String,
+    pub(crate) api_addr: String,
+    pub(crate) cluster_addr: String,
+}
+
+/// What a joining node gets: everything it needs to talk to the cluster.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct JoinResponse {
+    pub(crate) node_id: NodeId,
+    pub(crate) cluster_id: String,
+    pub(crate) ca_cert_pem: String,
+    pub(crate) ca_key_pem: String,
+    pub(crate) cert_pem: String,
+    pub(crate) key_pem: String,
+    pub(crate) token: String,
+    pub(crate) members: Vec<Member>,
+}
+
+/// The reply to a forwarded metadata change: `None` = not proposed there (retry).
+#[derive(Serialize, Deserialize)]
+struct MetaReply {
+    done: Option<(u64, MetaResult)>,
+}
+
+/// One node's own view, merged by `GET /status`.
+#[derive(Serialize, Deserialize, Clone)]
+pub(crate) struct LocalStatus {
+    pub(crate) node_id: NodeId,
+    pub(crate) uptime_secs: u64,
+    pub(crate) groups: Vec<GroupView>,
+}
+
+/// A group as one node sees it (`shoal_raft::GroupStatus`, over the wire).
+#[derive(Serialize, Deserialize, Clone)]
+pub(crate) struct GroupView {
+    pub(crate) group: GroupId,
+    pub(crate) role: String,
+    pub(crate) leader: Option<NodeId>,
+    pub(crate) term: u64,
+    pub(crate) commit: u64,
+    pub(crate) applied: u64,
+    pub(crate) voters: Vec<NodeId>,
+    pub(crate) learners: Vec<NodeId>,
+    pub(crate) progress: Vec<(NodeId, u64)>,
+}
+
+impl From<GroupStatus> for GroupView {
+    fn from(g: GroupStatus) -> GroupView {
+        GroupView {
+            group: g.group,
+            role: g.role,
+            leader: g.leader,
+            term: g.term,
+            commit: g.commit,
+            applied: g.applied,
+            voters: g.voters,
+            learners: g.learners,
+            progress: g.progress,
+        }
+    }
+}
+
+/// Whether a failed call certainly never reached the handler (safe to retry elsewhere).
+pub(crate) fn not_sent(e: &RpcError) -> bool {
+    matches!(e, RpcError::Connect { .. } | RpcError::Overloaded(_))
+}
+
+pub(crate) fn decode_write_reply(
+    b: &[u8],
+) -> Result<Option<(u64, Result<Applied, ApplyError>)>, String> {
+    match b.first() {
+        Some(1) => Ok(None),
+        Some(0) if b.len() >= 9 => {
+            let mut idx = [0u8; 8];
+            idx.copy_from_slice(&b[1..9]);
+            let outcome =
+                shoal_storage::wire::decode_outcome(&b[9..]).map_err(|e| e.to_string())?;
+            Ok(Some((u64::from_be_bytes(idx), outcome)))
+        }
+        _ => Err("malformed write reply".into()),
+    }
+}
+
+pub(crate) fn decode_meta_reply(b: &[u8]) -> Result<Option<(u64, MetaResult)>, String> {
+    serde_json::from_slice::<MetaReply>(b)
+        .map(|r| r.done)
+        .map_err(|e| e.to_string())
+}
+
+/// Answers the cluster port.
+pub(crate) struct NodeRpc {
+    pub(crate) cluster: Arc<Cluster>,
+}
+
+fn be_u64(b: &[u8]) -> Option<(u64, &[u8])> {
+    let (head, rest) = b.split_at_checked(8)?;
+    let mut a = [0u8; 8];
+    a.copy_from_slice(head);
+    Some((u64::from_be_bytes(a), rest))
+}
+
+impl NodeRpc {
+    async fn write(&self, payload: &[u8]) -> Result<Bytes, String> {
+        let (group, data) = be_u64(payload).ok_or("malformed write request")?;
+        let c = &self.cluster;
+        if c.raft.leader(group) != Some(c.node_id) {
+            return Ok(Bytes::from_static(&[1]));
+        }
+        match c
+            .propose_local(group, data.to_vec())
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            Routed::Done((index, Reply::Write(outcome))) => {
+                let mut out = vec![0u8];
+                out.extend_from_slice(&index.to_be_bytes());
+                shoal_storage::wire::encode_outcome(&outcome, &mut out);
+                Ok(out.into())
+            }
+            Routed::Done((_, Reply::Meta(_))) => Err("wrong reply kind".into()),
+            Routed::Retry => Ok(Bytes::from_static(&[1])),
+        }
+    }
+
+    async fn meta(&self, payload: &[u8]) -> Result<Bytes, String> {
+        let c = &self.cluster;
+        let group: GroupId = shoal_raft::META_GROUP;
+        let done = if c.raft.leader(group) == Some(c.node_id) {
+            match c
+                .propose_local(group, payload.to_vec())
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                Routed::Done((index, Reply::Meta(r))) => Some((index, r)),
+                Routed::Done((_, Reply::Write(_))) => return Err("wrong reply kind".into()),
+                Routed::Retry => None,
+            }
+        } else {
+            None
+        };
+        serde_json::to_vec(&MetaReply { done })
+            .map(Bytes::from)
+            .map_err(|e| e.to_string())
+    }
+
+    async fn join(&self, payload: &[u8]) -> Result<Bytes, String> {
+        let req: JoinRequest =
+            serde_json::from_slice(payload).map_err(|e| format!("malformed join request: {e}"))?;
+        let c = &self.cluster;
+        let token: JoinToken = c
+            .identity
+            .token
+            .parse()
+            .map_err(|e: RpcError| e.to_string())?;
+        let secret = hex::decode(&req.secret).unwrap_or_default();
+        if !token.verify_secret(&secret) {
+            tracing::warn!(from = %req.cluster_addr, "join refused: wrong join token");
+            return Err("join refused: the join token is not this cluster's".into());
+        }
+        let result = c
+            .meta_propose(MetaCommand::AddMember {
+                api_addr: req.api_addr.clone(),
+                cluster_addr: req.cluster_addr.clone(),
+                joined_at: crate::catalog::now_secs(),
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        let MetaResult::NodeId(node_id) = result else {
+            return Err(format!("join failed: {result:?}"));
+        };
+        let cert = c.identity.ca.issue(node_id).map_err(|e| e.to_string())?;
+        tracing::info!(node_id, cluster_addr = %req.cluster_addr, api_addr = %req.api_addr, "node joined");
+        let resp = JoinResponse {
+            node_id,
+            cluster_id: c.identity.cluster_id.clone(),
+            ca_cert_pem: c.identity.ca.cert_pem.clone(),
+            ca_key_pem: c.identity.ca.key_pem.clone(),
+            cert_pem: cert.cert_pem,
+            key_pem: cert.key_pem,
+            token: c.identity.token.clone(),
+            members: c.meta().members.values().cloned().collect(),
+        };
+        serde_json::to_vec(&resp)
+            .map(Bytes::from)
+            .map_err(|e| e.to_string())
+    }
+
+    pub(crate) fn local_status(c: &Cluster) -> LocalStatus {
+        LocalStatus {
+            node_id: c.node_id,
+            uptime_secs: c.started.elapsed().as_secs(),
+            groups: c.raft.status().into_iter().map(GroupView::from).collect(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl shoal_rpc::Handler for NodeRpc {
+    async fn call(&self, kind: u32, payload: Bytes) -> Result<Bytes, String> {
+        match kind {
+            kind::WRITE => self.write(&payload).await,
+            kind::META => self.meta(&payload).await,
+            kind::JOIN => self.join(&payload).await,
+            kind::STATUS => serde_json::to_vec(&Self::local_status(&self.cluster))
+                .map(Bytes::from)
+                .map_err(|e| e.to_string()),
+            other => Err(format!("unknown request kind {other}")),
+        }
+    }
+
+    fn oneway(&self, kind: u32, payload: Bytes) {
+        if kind != kind::RAFT {
+            return;
+        }
+        let Some((from, rest)) = be_u64(&payload) else {
+            return;
+        };
+        match GroupMessage::decode_batch(rest) {
+            Ok(msgs) => self.cluster.raft.step(from, msgs),
+            Err(e) => tracing::warn!(from, error = %e, "undecodable raft messages dropped"),
+        }
+    }
+
+    async fn unauthenticated_call(&self, kind: u32, payload: Bytes) -> Result<Bytes, String> {
+        if kind == kind::JOIN {
+            self.join(&payload).await
+        } else {
+            Err("this request needs a cluster certificate".into())
+        }
+    }
+}
+
+/// Asks the member at `addr` to let this node join, with `token`.
+pub(crate) async fn request_join(
+    addr: &str,
+    token: &JoinToken,
+    api_addr: String,
+    cluster_addr: String,
+) -> Result<JoinResponse, String> {
+    let req = JoinRequest {
+        secret: hex::encode(token.secret),
+        api_addr,
+        cluster_addr,
+    };
+    let payload = serde_json::to_vec(&req).map_err(|e| e.to_string())?;
+    let reply = shoal_rpc::unauthenticated_call(
+        addr,
+        token.ca_fingerprint,
+        kind::JOIN,
+        payload.into(),
+        std::time::Duration::from_secs(30),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    serde_json::from_slice(&reply).map_err(|e| format!("malformed join response: {e}"))
+}

@@ -1,0 +1,298 @@
+//! The node's Raft state machines: one per table partition ([`PartitionSm`], applying storage
+//! commands to the local replica file) and the metadata group's ([`MetaSm`]).
+//!
+//! Both run on the Raft driver thread. An entry's context names the node and the proposal
+//! sequence number that proposed it; the proposing node answers its waiting request from the
+//! apply (see [`Pending`]).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use shoal_meta::{MetaCommand, MetaResult, MetaState};
+use shoal_raft::{Committed, GroupId, NodeId, StateMachine};
+use shoal_storage::{Applied, ApplyError, Command, Engine, Partition, SqlCipherEngine, WriteBatch};
+use tokio::sync::{oneshot, watch};
+
+use crate::gsi::Shipper;
+
+/// What a proposer gets back once its entry is applied.
+pub(crate) enum Reply {
+    Write(Result<Applied, ApplyError>),
+    Meta(MetaResult),
+}
+
+/// Proposals of this node waiting for their entries to be applied.
+pub(crate) struct Pending {
+    node_id: NodeId,
+    next: std::sync::atomic::AtomicU64,
+    waiting: Mutex<HashMap<u64, (GroupId, oneshot::Sender<Reply>)>>,
+}
+
+impl Pending {
+    pub(crate) fn new(node_id: NodeId) -> Arc<Pending> {
+        Arc::new(Pending {
+            node_id,
+            next: std::sync::atomic::AtomicU64::new(1),
+            waiting: Mutex::default(),
+        })
+    }
+
+    /// Registers a proposal to `group`: its entry context and the receiver of its reply.
+    pub(crate) fn register(&self, group: GroupId) -> (u64, Vec<u8>, oneshot::Receiver<Reply>) {
+        let seq = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.waiting.lock().insert(seq, (group, tx));
+        let mut ctx = Vec::with_capacity(16);
+        ctx.extend_from_slice(&self.node_id.to_be_bytes());
+        ctx.extend_from_slice(&seq.to_be_bytes());
+        (seq, ctx, rx)
+    }
+
+    pub(crate) fn forget(&self, seq: u64) {
+        self.waiting.lock().remove(&seq);
+    }
+
+    /// Answers the proposal that wrote `context`, if it was this node's and still waits.
+    fn complete(&self, context: &[u8], reply: Reply) {
+        let Some(seq) = self.own_seq(context) else {
+            return;
+        };
+        if let Some((_, tx)) = self.waiting.lock().remove(&seq) {
+            let _ = tx.send(reply);
+        }
+    }
+
+    fn own_seq(&self, context: &[u8]) -> Option<u64> {
+        if context.len() != 16 {
+            return None;
+        }
+        let node = u64::from_be_bytes(context[..8].try_into().ok()?);
+        let seq = u64::from_be_bytes(context[8..].try_into().ok()?);
+        (node == self.node_id).then_some(seq)
+    }
+
+    /// Drops every waiting proposal of `group` (leadership moved: their outcome is unknown here).
+    fn fail_group(&self, group: GroupId) {
+        self.waiting.lock().retain(|_, (g, _)| *g != group);
+    }
+}
+
+/// The state machine of one table partition replica.
+pub(crate) struct PartitionSm {
+    pub(crate) group: GroupId,
+    pub(crate) partition: Arc<Partition>,
+    pub(crate) path: Arc<Path>,
+    pub(crate) shipper: Arc<Shipper>,
+    pub(crate) pending: Arc<Pending>,
+}
+
+impl PartitionSm {
+    /// Applies one run of entries with consecutive indexes.
+    fn apply_run(&self, run: &[Committed]) {
+        let Some(first) = run.first().map(|e| e.index) else {
+            return;
+        };
+        let mut decoded: Vec<Result<Command, String>> = Vec::with_capacity(run.len());
+        for e in run {
+            decoded.push(shoal_storage::wire::decode_command(&e.data).map_err(|e| e.to_string()));
+        }
+        // Commands that do not decode (never written by this version) are rejected on every
+        // replica alike; the others are applied in one batch.
+        if decoded.iter().all(Result::is_ok) {
+            let commands: Vec<Command> = decoded.into_iter().filter_map(Result::ok).collect();
+            let results = self.partition.apply_batch(first, &commands);
+            for (e, result) in run.iter().zip(results) {
+                self.answer(e, result);
+            }
+            return;
+        }
+        for (e, d) in run.iter().zip(decoded) {
+            match d {
+                Ok(c) => {
+                    let mut r = self
+                        .partition
+                        .apply_batch(e.index, std::slice::from_ref(&c));
+                    let result = r.pop().unwrap_or(Ok(Applied::default()));
+                    self.answer(e, result);
+                }
+                Err(msg) => self.answer(
+                    e,
+                    Err(ApplyError::Validation(format!(
+                        "undecodable replicated command: {msg}"
+                    ))),
+                ),
+            }
+        }
+    }
+
+    fn answer(&self, entry: &Committed, result: Result<Applied, ApplyError>) {
+        let result = result.map_err(|e| match e {
+            ApplyError::Storage(e) => ApplyError::Storage(e.in_file(&self.path)),
+            other => other,
+        });
+        if let Err(ApplyError::Storage(e)) = &result {
+            tracing::error!(group = self.group, index = entry.index, error = %e, "applying a replicated write failed");
+        }
+        self.pending.complete(&entry.context, Reply::Write(result));
+    }
+}
+
+impl StateMachine for PartitionSm {
+    fn apply(&mut self, entries: Vec<Committed>) {
+        let mut start = 0;
+        for i in 1..=entries.len() {
+            let split = i == entries.len() || entries[i].index != entries[i - 1].index + 1;
+            if split {
+                self.apply_run(&entries[start..i]);
+                start = i;
+            }
+        }
+        self.shipper.committed();
+    }
+
+    fn applied_index(&self) -> u64 {
+        self.partition.applied_index()
+    }
+
+    fn snapshot(&mut self) -> Result<Vec<u8>, String> {
+        self.partition.export_snapshot().map_err(|e| e.to_string())
+    }
+
+    fn restore(&mut self, data: &[u8], index: u64) -> Result<(), String> {
+        let at = self
+            .partition
+            .import_snapshot(data)
+            .map_err(|e| e.to_string())?;
+        tracing::info!(
+            group = self.group,
+            index,
+            applied = at,
+            "partition replica restored from a snapshot"
+        );
+        self.shipper.committed();
+        Ok(())
+    }
+
+    fn on_role_change(&mut self, is_leader: bool, leader: Option<NodeId>, term: u64) {
+        tracing::debug!(
+            group = self.group,
+            is_leader,
+            ?leader,
+            term,
+            "partition leadership"
+        );
+        if !is_leader {
+            self.pending.fail_group(self.group);
+        }
+    }
+}
+
+/// The metadata group's state machine: the [`MetaState`], persisted in `<data-dir>/meta.db`
+/// (SQLCipher, node key) after every apply.
+pub(crate) struct MetaSm {
+    engine: SqlCipherEngine,
+    applied: u64,
+    pub(crate) state: Arc<RwLock<Arc<MetaState>>>,
+    /// The applied index, for waiters (the reconciler, proposers).
+    pub(crate) applied_tx: watch::Sender<u64>,
+    pub(crate) pending: Arc<Pending>,
+}
+
+const META_KEY: &[u8] = b"state";
+
+impl MetaSm {
+    /// Opens `path`, loading the state last applied.
+    pub(crate) fn open(
+        path: &Path,
+        key: &[u8; 32],
+        pending: Arc<Pending>,
+    ) -> Result<MetaSm, crate::NodeError> {
+        let engine = SqlCipherEngine::open(path, key, shoal_storage::Durability::Sync)
+            .map_err(|e| crate::NodeError::storage_in(e, path))?;
+        let applied = engine
+            .applied_index()
+            .map_err(|e| crate::NodeError::storage_in(e, path))?;
+        let state: MetaState = match engine
+            .get(META_KEY)
+            .map_err(|e| crate::NodeError::storage_in(e, path))?
+        {
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| crate::NodeError::Storage(format!("{}: {e}", path.display())))?,
+            None => MetaState::default(),
+        };
+        let (applied_tx, _) = watch::channel(applied);
+        Ok(MetaSm {
+            engine,
+            applied,
+            state: Arc::new(RwLock::new(Arc::new(state))),
+            applied_tx,
+            pending,
+        })
+    }
+
+    fn persist(&mut self, state: &MetaState, index: u64) -> Result<(), String> {
+        let json = serde_json::to_vec(state).map_err(|e| e.to_string())?;
+        let mut batch = WriteBatch::new(index);
+        batch.put(META_KEY.to_vec(), json);
+        self.engine.write(&batch).map_err(|e| e.to_string())?;
+        self.applied = index;
+        Ok(())
+    }
+
+    fn publish(&self, state: MetaState, index: u64) {
+        *self.state.write() = Arc::new(state);
+        self.applied_tx.send_replace(index);
+    }
+}
+
+impl StateMachine for MetaSm {
+    fn apply(&mut self, entries: Vec<Committed>) {
+        let Some(last) = entries.last().map(|e| e.index) else {
+            return;
+        };
+        let mut state = (**self.state.read()).clone();
+        let mut replies = Vec::with_capacity(entries.len());
+        for e in &entries {
+            let result = match serde_json::from_slice::<MetaCommand>(&e.data) {
+                Ok(command) => state.apply(command),
+                Err(err) => {
+                    tracing::error!(index = e.index, error = %err, "undecodable metadata command skipped");
+                    continue;
+                }
+            };
+            replies.push((e.context.clone(), result));
+        }
+        // The metadata is small: the whole state is written once per batch.
+        if let Err(e) = self.persist(&state, last) {
+            tracing::error!(error = %e, "persisting the metadata failed; it is re-applied from the log at restart");
+        }
+        self.publish(state, last);
+        for (ctx, result) in replies {
+            self.pending.complete(&ctx, Reply::Meta(result));
+        }
+    }
+
+    fn applied_index(&self) -> u64 {
+        self.applied
+    }
+
+    fn snapshot(&mut self) -> Result<Vec<u8>, String> {
+        serde_json::to_vec(&**self.state.read()).map_err(|e| e.to_string())
+    }
+
+    fn restore(&mut self, data: &[u8], index: u64) -> Result<(), String> {
+        let state: MetaState = serde_json::from_slice(data).map_err(|e| e.to_string())?;
+        self.persist(&state, index)?;
+        self.publish(state, index);
+        tracing::info!(index, "metadata restored from a snapshot");
+        Ok(())
+    }
+
+    fn on_role_change(&mut self, is_leader: bool, _leader: Option<NodeId>, _term: u64) {
+        if !is_leader {
+            self.pending.fail_group(shoal_raft::META_GROUP);
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! Bringing a node into its cluster at start: load the identity (or bootstrap a new cluster, or
+//! join one with a token), start the Raft driver and the cluster RPC server, create the
+//! metadata group, and start the reconciler and placement loops.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, RwLock};
+use shoal_meta::{Member, MetaCommand};
+use shoal_raft::{GroupFactory, GroupId, RaftNode, StateMachine};
+use shoal_rpc::{JoinToken, RpcClient, RpcServer};
+
+use super::identity::Identity;
+use super::rpc::{NodeRpc, request_join};
+use super::sm::{MetaSm, Pending};
+use super::{Cluster, ClusterConfig, RpcTransport, group_init};
+use crate::NodeError;
+use crate::backend::NodeBackend;
+
+/// The running cluster parts of a node (stopped by [`ClusterRuntime::shutdown`]).
+pub(crate) struct ClusterRuntime {
+    pub(crate) cluster: Arc<Cluster>,
+    raft: RaftNode,
+    server: RpcServer,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl ClusterRuntime {
+    pub(crate) async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            t.abort();
+        }
+        self.server.shutdown().await;
+        let raft = self.raft;
+        let _ = tokio::task::spawn_blocking(move || raft.shutdown()).await;
+    }
+}
+
+/// Rebuilds the state machines of groups found in the Raft log at start.
+struct Factory {
+    backend: Arc<NodeBackend>,
+    /// The metadata state machine, handed out once.
+    meta: Mutex<Option<MetaSm>>,
+}
+
+impl GroupFactory for Factory {
+    fn open(&self, group: GroupId) -> Option<Box<dyn StateMachine>> {
+        if group == shoal_raft::META_GROUP {
+            return self
+                .meta
+                .lock()
+                .take()
+                .map(|m| Box::new(m) as Box<dyn StateMachine>);
+        }
+        let sm = self.backend.partition_sm_for_group(group)?;
+        self.backend.groups.lock().insert(group);
+        Some(Box::new(sm))
+    }
+}
+
+fn cluster_err(e: impl std::fmt::Display) -> NodeError {
+    NodeError::Admin(format!("cluster: {e}"))
+}
+
+/// A free port on `addr`'s host when its port is 0 (the address is announced to other nodes,
+/// so it must be known before the server starts).
+fn concrete(addr: SocketAddr) -> Result<SocketAddr, NodeError> {
+    if addr.port() != 0 {
+        return Ok(addr);
+    }
+    let l =
+        std::net::TcpListener::bind(addr).map_err(|source| NodeError::Listen { addr, source })?;
+    l.local_addr()
+        .map_err(|source| NodeError::Listen { addr, source })
+}
+
+/// Loads this node's identity, or creates it: by joining `config.join`, or as a new cluster.
+/// Returns the identity, whether the cluster is new, and the members known from a join.
+async fn identity(
+    backend: &NodeBackend,
+    config: &ClusterConfig,
+    api_addr: &str,
+    cluster_addr: &str,
+) -> Result<(Identity, bool, Vec<Member>), NodeError> {
+    let key = backend.ring.node_key();
+    if let Some(id) = Identity::load(&backend.data_dir, &key)? {
+        if config.join.is_some() {
+            tracing::info!("this data directory already belongs to a cluster; --join is ignored");
+        }
+        return Ok((id, false, Vec::new()));
+    }
+    let Some(join) = &config.join else {
+        let id = Identity::bootstrap()?;
+        id.save(&backend.data_dir, &key)?;
+        return Ok((id, true, Vec::new()));
+    };
+    let token: JoinToken = config
+        .join_token
+        .as_deref()
+        .ok_or_else(|| cluster_err("--join needs the cluster's join token (--join-token or SHOAL_JOIN_TOKEN; `shoal cluster join-token` on a member prints it)"))?
+        .parse()
+        .map_err(|e| cluster_err(format!("the join token is malformed: {e}")))?;
+    let resp = request_join(join, &token, api_addr.to_string(), cluster_addr.to_string())
+        .await
+        .map_err(|e| cluster_err(format!("joining through {join}: {e}")))?;
+    let id = Identity {
+        node_id: resp.node_id,
+        cluster_id: resp.cluster_id,
+        ca: shoal_rpc::ClusterCa {
+            cert_pem: resp.ca_cert_pem,
+            key_pem: resp.ca_key_pem,
+        },
+        cert: shoal_rpc::NodeCert {
+            cert_pem: resp.cert_pem,
+            key_pem: resp.key_pem,
+        },
+        token: resp.token,
+    };
+    id.save(&backend.data_dir, &key)?;
+    tracing::info!(node_id = id.node_id, cluster = %id.cluster_id, "joined the cluster");
+    Ok((id, false, resp.members))
+}
+
+/// Starts the node's cluster parts. `api_addr` is the bound API address.
+pub(crate) async fn start(
+    backend: Arc<NodeBackend>,
+    config: &ClusterConfig,
+    api_addr: SocketAddr,
+) -> Result<ClusterRuntime, NodeError> {
+    let listen = concrete(config.listen)?;
+    let (api_addr, cluster_addr) = (api_addr.to_string(), listen.to_string());
+    let (identity, fresh, joined_members) =
+        identity(&backend, config, &api_addr, &cluster_addr).await?;
+    if fresh {
+        println!("join token: {}", identity.token);
+        tracing::info!(
+            "new cluster bootstrapped; other nodes join with `shoal start --join {cluster_addr} --join-token <token>` (`shoal cluster join-token` prints the token again)"
+        );
+    }
+    let node_id = identity.node_id;
+    let tls = identity.tls()?;
+    let rpc = RpcClient::new(&tls);
+    let pending = Pending::new(node_id);
+    let key = backend.ring.node_key();
+    let meta_sm = MetaSm::open(
+        &backend.data_dir.join("meta.db"),
+        key.as_bytes(),
+        Arc::clone(&pending),
+    )?;
+    let meta = Arc::clone(&meta_sm.state);
+    let meta_applied = meta_sm.applied_tx.subscribe();
+    let peers: Arc<RwLock<HashMap<u64, String>>> = Arc::default();
+    {
+        let mut p = peers.write();
+        for m in meta.read().members.values().chain(joined_members.iter()) {
+            p.insert(m.id, m.cluster_addr.clone());
+        }
+    }
+    let transport = Arc::new(RpcTransport {
+        node_id,
+        rpc: rpc.clone(),
+        peers: Arc::clone(&peers),
+    });
+    let factory = Arc::new(Factory {
+        backend: Arc::clone(&backend),
+        meta: Mutex::new(Some(meta_sm)),
+    });
+    let raft = {
+        let (dir, key) = (backend.data_dir.clone(), *key.as_bytes());
+        let factory: Arc<dyn GroupFactory> = factory.clone();
+        tokio::task::spawn_blocking(move || {
+            super::start_raft(&dir, &key, node_id, transport, factory)
+        })
+        .await
+        .map_err(cluster_err)??
+    };
+    let cluster = Arc::new(Cluster {
+        node_id,
+        identity,
+        raft: raft.handle(),
+        rpc,
+        pending,
+        meta,
+        meta_applied,
+        started: Instant::now(),
+        api_addr: api_addr.clone(),
+        cluster_addr: cluster_addr.clone(),
+        peers,
+    });
+    let _ = backend.cluster.set(Arc::clone(&cluster));
+    // The metadata group: created here the first time (a restart finds it in the log).
+    if let Some(meta_sm) = factory.meta.lock().take() {
+        let init = if fresh {
+            group_init(node_id, &[node_id])
+        } else {
+            shoal_raft::GroupInit::Join
+        };
+        cluster
+            .raft
+            .create_group(shoal_raft::META_GROUP, init, Box::new(meta_sm))
+            .await
+            .map_err(cluster_err)?;
+    }
+    let server = RpcServer::bind(
+        listen,
+        &tls,
+        Arc::new(NodeRpc {
+            cluster: Arc::clone(&cluster),
+        }),
+    )
+    .await
+    .map_err(|e| cluster_err(format!("cannot serve the cluster address {listen}: {e}")))?;
+    if fresh {
+        let first = Member {
+            id: node_id,
+            api_addr: api_addr.clone(),
+            cluster_addr: cluster_addr.clone(),
+            joined_at: crate::catalog::now_secs(),
+        };
+        let init = MetaCommand::Init {
+            cluster_id: cluster.identity.cluster_id.clone(),
+            first,
+        };
+        cluster.meta_propose(init).await.map_err(cluster_err)?;
+    }
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = vec![
+        spawn_reconciler(Arc::clone(&backend), Arc::clone(&cluster), stop_rx.clone()),
+        super::spawn_placement(Arc::clone(&cluster), stop_rx.clone()),
+    ];
+    tasks.push(spawn_address_update(Arc::clone(&cluster)));
+    Ok(ClusterRuntime {
+        cluster,
+        raft,
+        server,
+        tasks,
+        stop,
+    })
+}
+
+/// Keeps the local tables in line with the catalog: after every metadata change, and every
+/// second (to retry what failed); also refreshes the peer address book.
+fn spawn_reconciler(
+    backend: Arc<NodeBackend>,
+    cluster: Arc<Cluster>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let mut applied = cluster.meta_applied.clone();
+    tokio::spawn(async move {
+        loop {
+            {
+                let meta = cluster.meta();
+                let mut peers = cluster.peers.write();
+                for m in meta.members.values() {
+                    peers.insert(m.id, m.cluster_addr.clone());
+                }
+            }
+            backend.reconcile().await;
+            tokio::select! {
+                _ = stop.changed() => break,
+                _ = applied.changed() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    })
+}
+
+/// Records this node's addresses in the membership if they changed (restarted on other ports).
+fn spawn_address_update(cluster: Arc<Cluster>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let member = cluster.meta().members.get(&cluster.node_id).cloned();
+            match member {
+                Some(m)
+                    if m.api_addr == cluster.api_addr && m.cluster_addr == cluster.cluster_addr =>
+                {
+                    return;
+                }
+                Some(_) => {
+                    let update = MetaCommand::UpdateMember {
+                        id: cluster.node_id,
+                        api_addr: cluster.api_addr.clone(),
+                        cluster_addr: cluster.cluster_addr.clone(),
+                    };
+                    if cluster.meta_propose(update).await.is_ok() {
+                        return;
+                    }
+                }
+                None => {}
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    })
+}

@@ -1,0 +1,112 @@
+//! `GET /status` / `shoal status`: every member's state and uptime (asked over RPC, so "down"
+//! means this node cannot reach it now), and every group with its leader, replicas and lag.
+//!
+//! A group's replication lag is reported by its leader (the only node that tracks its
+//! followers' logs): for each replica, how many committed entries it is behind.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::rpc::{GroupView, LocalStatus, NodeRpc};
+use super::{Cluster, kind};
+
+const STATUS_TIMEOUT: Duration = Duration::from_millis(800);
+
+async fn ask(cluster: Arc<Cluster>, id: u64, addr: String) -> (u64, Option<LocalStatus>) {
+    if id == cluster.node_id {
+        return (id, Some(NodeRpc::local_status(&cluster)));
+    }
+    let reply = cluster
+        .rpc
+        .call(&addr, kind::STATUS, bytes::Bytes::new(), STATUS_TIMEOUT)
+        .await;
+    (id, reply.ok().and_then(|b| serde_json::from_slice(&b).ok()))
+}
+
+fn lag(g: &GroupView) -> Vec<Value> {
+    g.progress
+        .iter()
+        .map(|(node, matched)| json!({"node": node, "behind": g.commit.saturating_sub(*matched)}))
+        .collect()
+}
+
+/// The cluster status as this node sees it.
+pub(crate) async fn status(cluster: &Arc<Cluster>) -> Value {
+    let meta = cluster.meta();
+    // Asked concurrently: an unreachable member costs one timeout, not one per member.
+    let asks: Vec<_> = meta
+        .members
+        .values()
+        .map(|m| tokio::spawn(ask(Arc::clone(cluster), m.id, m.cluster_addr.clone())))
+        .collect();
+    let mut answers: BTreeMap<u64, Option<LocalStatus>> = BTreeMap::new();
+    for a in asks {
+        if let Ok((id, s)) = a.await {
+            answers.insert(id, s);
+        }
+    }
+    let nodes: Vec<Value> = meta
+        .members
+        .values()
+        .map(|m| {
+            let local = answers.get(&m.id).and_then(Option::as_ref);
+            json!({
+                "id": m.id,
+                "api_addr": m.api_addr,
+                "cluster_addr": m.cluster_addr,
+                "state": if local.is_some() { "up" } else { "down" },
+                "uptime_secs": local.map(|l| l.uptime_secs),
+            })
+        })
+        .collect();
+    // Each group as reported by its leader (else by this node).
+    let mut groups: BTreeMap<u64, GroupView> = BTreeMap::new();
+    for g in cluster.raft.status() {
+        groups.insert(g.group, GroupView::from(g));
+    }
+    for local in answers.values().flatten() {
+        for g in &local.groups {
+            if g.role == "Leader" {
+                groups.insert(g.group, g.clone());
+            }
+        }
+    }
+    let groups: Vec<Value> = groups
+        .values()
+        .map(|g| {
+            let (table, range) = match meta.partition(g.group) {
+                Some((t, p)) => (
+                    Some(t.meta.name.clone()),
+                    Some(json!([
+                        format!("{:016x}", p.hash_start),
+                        format!("{:016x}", p.hash_end)
+                    ])),
+                ),
+                None => (None, None),
+            };
+            json!({
+                "group": g.group,
+                "kind": if g.group == shoal_raft::META_GROUP { "metadata" } else { "partition" },
+                "table": table,
+                "hash_range": range,
+                "leader": g.leader,
+                "term": g.term,
+                "voters": g.voters,
+                "learners": g.learners,
+                "commit": g.commit,
+                "applied": g.applied,
+                "lag": lag(g),
+            })
+        })
+        .collect();
+    json!({
+        "node_id": cluster.node_id,
+        "cluster_id": cluster.identity.cluster_id,
+        "epoch": meta.epoch,
+        "nodes": nodes,
+        "groups": groups,
+    })
+}

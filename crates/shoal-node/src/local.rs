@@ -1,0 +1,375 @@
+//! The local side of table DDL: the metadata group decides (see [`crate::cluster`]); each node
+//! then makes its own replicas match: creates a table's files and data key, applies a new
+//! definition (SSE key, index files), or removes a dropped table. [`NodeBackend::reconcile`]
+//! runs after every metadata change and once a second.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use shoal_api::backend::{BackendError, TableMeta, TableStats};
+use shoal_meta::TableEntry;
+use shoal_storage::SqlCipherEngine;
+use shoal_types::index::{IndexDef, IndexKind, IndexStatus};
+
+use crate::NodeError;
+use crate::backend::{
+    NodeBackend, TableHandle, blocking, internal, open_table, partition_path, table_kms_key,
+};
+use crate::catalog::{PartitionRecord, TableRecord};
+use crate::cluster::Cluster;
+use crate::cluster::sm::PartitionSm;
+use crate::gsi::Gsi;
+
+impl NodeBackend {
+    /// The node's cluster.
+    pub(crate) fn cluster(&self) -> Result<Arc<Cluster>, BackendError> {
+        self.cluster
+            .get()
+            .cloned()
+            .ok_or_else(|| internal("the node is not serving a cluster"))
+    }
+
+    /// The table `name`, bringing the local catalog up to date with the cluster's first if this
+    /// node does not know it (it may have been created through another node a moment ago).
+    pub(crate) async fn handle_fresh(&self, name: &str) -> Result<Arc<TableHandle>, BackendError> {
+        if let Ok(h) = self.handle(name) {
+            return Ok(h);
+        }
+        let cluster = self.cluster()?;
+        cluster.refresh_meta().await?;
+        if let Some(t) = cluster.meta().tables.get(name) {
+            let id = t.meta.id.clone();
+            return self.wait_local(name, &id).await;
+        }
+        self.handle(name)
+    }
+
+    /// Waits until the table `name` with id `id` is open locally (reconciling now).
+    pub(crate) async fn wait_local(
+        &self,
+        name: &str,
+        id: &str,
+    ) -> Result<Arc<TableHandle>, BackendError> {
+        let deadline = std::time::Instant::now() + crate::cluster::ROUTE_DEADLINE;
+        loop {
+            if let Ok(h) = self.handle(name) {
+                if h.meta.read().id == id {
+                    return Ok(h);
+                }
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(internal(format!(
+                    "table {name} did not open on this node in time"
+                )));
+            }
+            self.reconcile().await;
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Makes the local tables match the cluster's catalog.
+    pub(crate) async fn reconcile(&self) {
+        let Ok(cluster) = self.cluster() else {
+            return;
+        };
+        let _ddl = self.ddl.lock().await;
+        let meta = cluster.meta();
+        let local: Vec<(String, String)> = self
+            .tables
+            .read()
+            .iter()
+            .map(|(n, h)| (n.clone(), h.meta.read().id.clone()))
+            .collect();
+        for (name, id) in local {
+            if meta.tables.get(&name).is_none_or(|t| t.meta.id != id) {
+                if let Err(e) = self.delete_local(&cluster, &name).await {
+                    tracing::warn!(table = %name, error = %e, "removing a dropped table failed");
+                }
+            }
+        }
+        for entry in meta.tables.values() {
+            let existing = self.tables.read().get(&entry.meta.name).cloned();
+            let result = match existing {
+                None => self.create_local(entry).await.map(|_| ()),
+                Some(h) if h.meta.read().version != entry.meta.version => {
+                    self.replace_local(&h, entry.meta.clone()).await.map(|_| ())
+                }
+                Some(_) => Ok(()),
+            };
+            if let Err(e) = result {
+                tracing::warn!(table = %entry.meta.name, error = %e, "opening a table locally failed; retrying");
+                continue;
+            }
+            self.ensure_groups(&cluster, entry).await;
+        }
+    }
+
+    /// Creates the Raft groups of `entry`'s local partitions (once).
+    async fn ensure_groups(&self, cluster: &Cluster, entry: &TableEntry) {
+        let Some(handle) = self.tables.read().get(&entry.meta.name).cloned() else {
+            return;
+        };
+        for p in &entry.partitions {
+            if self.groups.lock().contains(&p.id) {
+                continue;
+            }
+            let Some(sm) = self.partition_sm(&handle, p.id) else {
+                continue;
+            };
+            let init = crate::cluster::group_init(cluster.node_id, &p.initial_voters);
+            match cluster.raft.create_group(p.id, init, Box::new(sm)).await {
+                Ok(()) => {
+                    self.groups.lock().insert(p.id);
+                }
+                Err(e) => {
+                    tracing::warn!(group = p.id, error = %e, "creating a partition group failed")
+                }
+            }
+        }
+    }
+
+    /// The state machine of the local replica of partition `id` of `handle`.
+    pub(crate) fn partition_sm(&self, handle: &TableHandle, id: u64) -> Option<PartitionSm> {
+        let cluster = self.cluster.get()?;
+        let p = handle.partitions.iter().find(|p| p.record.id == id)?;
+        Some(PartitionSm {
+            group: id,
+            partition: Arc::clone(&p.partition),
+            path: Arc::clone(&p.path),
+            shipper: Arc::clone(&p.shipper),
+            pending: Arc::clone(&cluster.pending),
+        })
+    }
+
+    /// The state machine of partition group `group`, if a local table has it.
+    pub(crate) fn partition_sm_for_group(&self, group: u64) -> Option<PartitionSm> {
+        let handles: Vec<Arc<TableHandle>> = self.tables.read().values().cloned().collect();
+        handles.iter().find_map(|h| self.partition_sm(h, group))
+    }
+
+    /// Opens the replicas of a table the cluster created: data key, files, local catalog.
+    async fn create_local(&self, entry: &TableEntry) -> Result<Arc<TableHandle>, BackendError> {
+        let meta = entry.meta.clone();
+        // Each table gets its own data key, stored in the catalog wrapped by the master key, or
+        // by the table's own KMS key (SSESpecification; may call KMS, so off the async threads).
+        let (key, data_key) = {
+            let ring = self.ring.clone();
+            let id = meta.id.clone();
+            let kms_key = table_kms_key(&meta);
+            blocking(move || ring.create_data_key_with(&id, kms_key.as_ref()))
+                .await?
+                .map_err(internal)?
+        };
+        let record = TableRecord {
+            meta,
+            partitions: entry
+                .partitions
+                .iter()
+                .map(|p| PartitionRecord {
+                    id: p.id,
+                    hash_start: p.hash_start,
+                    hash_end: p.hash_end,
+                })
+                .collect(),
+            keys: crate::catalog::TableKeys::new(data_key),
+        };
+        let dir = self.data_dir.join("tables").join(&record.meta.id);
+        let table_id = record.meta.id.clone();
+        let handle = {
+            let record = record.clone();
+            let catalog = self.catalog.clone();
+            blocking(move || -> Result<TableHandle, NodeError> {
+                let handle = open_table(&dir, &record, &key)?;
+                catalog.put(&record)?;
+                Ok(handle)
+            })
+            .await?
+            .map_err(|e| {
+                self.ring.destroy(&table_id);
+                internal(e)
+            })?
+        };
+        let handle = Arc::new(handle);
+        self.tables
+            .write()
+            .insert(record.meta.name.clone(), Arc::clone(&handle));
+        // GSIs created with the table are empty: their "backfill" only confirms it.
+        self.index_work().resume(&handle);
+        tracing::info!(table = %record.meta.name, id = %record.meta.id, "table created");
+        Ok(handle)
+    }
+
+    pub(crate) fn local_index_stats(
+        &self,
+        name: &str,
+        index: u32,
+    ) -> Result<TableStats, BackendError> {
+        let handle = self.handle(name)?;
+        let kind = handle
+            .meta
+            .read()
+            .indexes
+            .iter()
+            .find(|d| d.id == index)
+            .map(|d| d.kind);
+        match kind {
+            Some(IndexKind::Local) => {
+                let mut s = TableStats::default();
+                for p in &handle.partitions {
+                    let ps = p.partition.index_stats(index);
+                    s.item_count += ps.item_count;
+                    s.size_bytes += ps.size_bytes;
+                }
+                Ok(s)
+            }
+            // A GSI being deleted has no files any more.
+            Some(IndexKind::Global) => Ok(handle
+                .gsis
+                .read()
+                .get(&index)
+                .map(|g| g.stats())
+                .unwrap_or_default()),
+            None => Ok(TableStats::default()),
+        }
+    }
+
+    /// Applies a new definition of a table to the local replicas (SSE key, index files).
+    async fn replace_local(
+        &self,
+        handle: &Arc<TableHandle>,
+        meta: TableMeta,
+    ) -> Result<Arc<TableMeta>, BackendError> {
+        let current = handle.meta.read().clone();
+        let mut meta = meta;
+        crate::indexes::rebase_indexes(&mut meta, &current);
+        let mut keys = handle.keys.read().clone();
+        if meta.sse != current.sse {
+            // SSESpecification switched the table's KMS key: re-wrap the same data key.
+            let ring = self.ring.clone();
+            let id = meta.id.clone();
+            let kms_key = table_kms_key(&meta);
+            keys.data_key = blocking(move || ring.rewrap_table_key(&id, kms_key.as_ref()))
+                .await?
+                .map_err(internal)?;
+        }
+        // GlobalSecondaryIndexUpdates: the files of new indexes are created before the catalog
+        // names them; indexes no longer stored stop being shipped to at once.
+        let stored: Vec<IndexDef> = crate::gsi::stored_gsis(&meta.indexes).cloned().collect();
+        let open_ids: Vec<u32> = handle.gsis.read().keys().copied().collect();
+        let added: Vec<IndexDef> = stored
+            .iter()
+            .filter(|d| !open_ids.contains(&d.id))
+            .cloned()
+            .collect();
+        let removed: Vec<u32> = open_ids
+            .iter()
+            .copied()
+            .filter(|id| !stored.iter().any(|d| d.id == *id))
+            .collect();
+        let opened = if added.is_empty() {
+            Vec::new()
+        } else {
+            let key = self.ring.data_key_for(&meta.id).map_err(internal)?;
+            let (dir, schema, added) = (handle.dir.clone(), meta.key_schema.clone(), added.clone());
+            blocking(move || {
+                added
+                    .iter()
+                    .map(|def| Gsi::open(&dir, def, &schema, key.as_bytes()))
+                    .collect::<Result<Vec<Gsi>, NodeError>>()
+            })
+            .await?
+            .map_err(internal)?
+        };
+        let record = TableRecord {
+            meta: meta.clone(),
+            partitions: handle.partitions.iter().map(|p| p.record.clone()).collect(),
+            keys: keys.clone(),
+        };
+        let catalog = self.catalog.clone();
+        blocking(move || catalog.put(&record))
+            .await?
+            .map_err(internal)?;
+        let indexes_changed = meta.indexes != current.indexes;
+        let meta = Arc::new(meta);
+        *handle.keys.write() = keys;
+        {
+            let mut gsis = handle.gsis.write();
+            for gsi in opened {
+                gsis.insert(gsi.def.id, Arc::new(gsi));
+            }
+            for id in &removed {
+                gsis.remove(id);
+            }
+        }
+        if indexes_changed {
+            // Only the first call on a partition loads anything (done at open): cannot fail here
+            // short of a broken disk, which the next write reports too.
+            if let Err(e) = handle.set_indexes(&meta.indexes) {
+                tracing::error!(table = %meta.name, error = %e, "updating the partitions' index definitions failed");
+            }
+        }
+        *handle.meta.write() = meta.clone();
+        let work = self.index_work();
+        for def in added.iter().filter(|d| d.status == IndexStatus::Creating) {
+            work.spawn_build(&handle, def.id);
+        }
+        for id in removed {
+            if meta.indexes.iter().any(|d| d.id == id) {
+                work.spawn_delete(&handle, id);
+            } else if let Some(def) = current.indexes.iter().find(|d| d.id == id) {
+                // Dropped from the definition outright: only the files are left to remove.
+                let paths = crate::gsi::gsi_files(&handle.dir, std::slice::from_ref(def));
+                blocking(move || {
+                    for path in &paths {
+                        if let Err(e) = SqlCipherEngine::destroy(path) {
+                            tracing::warn!(path = %path.display(), error = %e, "could not remove index file");
+                        }
+                    }
+                })
+                .await?;
+            }
+        }
+        Ok(meta)
+    }
+
+    /// Removes a dropped table's local replicas: groups, catalog entry, data key, files.
+    async fn delete_local(&self, cluster: &Cluster, name: &str) -> Result<(), BackendError> {
+        let handle = self.handle(name)?;
+        let meta = handle.meta.read().clone();
+        for p in &handle.partitions {
+            if let Err(e) = cluster.raft.remove_group(p.record.id).await {
+                tracing::warn!(group = p.record.id, error = %e, "removing a partition group failed");
+            }
+            self.groups.lock().remove(&p.record.id);
+        }
+        let catalog = self.catalog.clone();
+        let owned = name.to_string();
+        blocking(move || catalog.remove(&owned))
+            .await?
+            .map_err(internal)?;
+        self.tables.write().remove(name);
+        // Forgetting the data key makes the files unreadable even if they linger.
+        self.ring.destroy(&meta.id);
+        // Files go once the catalog no longer names them; a crash in between leaves an orphan
+        // directory, never a table without files.
+        let mut paths: Vec<PathBuf> = handle
+            .partitions
+            .iter()
+            .map(|p| partition_path(&handle.dir, p.record.id))
+            .collect();
+        paths.extend(crate::gsi::gsi_files(&handle.dir, &meta.indexes));
+        let dir = handle.dir.clone();
+        drop(handle);
+        blocking(move || {
+            for path in &paths {
+                if let Err(e) = SqlCipherEngine::destroy(path) {
+                    tracing::warn!(path = %path.display(), error = %e, "could not remove partition file");
+                }
+            }
+            let _ = std::fs::remove_dir(&dir);
+        })
+        .await?;
+        tracing::info!(table = %name, "table deleted");
+        Ok(())
+    }
+}
