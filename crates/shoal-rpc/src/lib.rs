@@ -40,7 +40,7 @@
 //! # Security model
 //!
 //! * The bootstrap node generates the cluster CA ([`ClusterCa`], ECDSA P-256, self-signed, CN
-//!   "Shoal cluster <id>"). Every node gets a certificate from it ([`ClusterCa::issue`]: SAN DNS `shoal-node`,
+//!   `Shoal cluster <id>`). Every node gets a certificate from it ([`ClusterCa::issue`]: SAN DNS `shoal-node`,
 //!   server + client auth, ~10 years) and presents the chain `[node cert, CA cert]`.
 //! * Clients verify the server against the cluster CA (the only trust root) for the name `shoal-node`.
 //! * The server asks for a client certificate; if one is presented it must chain to the cluster CA, otherwise

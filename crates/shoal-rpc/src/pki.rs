@@ -265,7 +265,7 @@ impl FromStr for JoinToken {
         let raw = URL_SAFE_NO_PAD
             .decode(body)
             .map_err(|_| RpcError::InvalidToken("the token body is not base64url".to_string()))?;
-        if raw.len() <= 64 {
+        if raw.len() < 64 {
             return Err(RpcError::InvalidToken("the token is truncated".to_string()));
         }
         let mut secret = [0u8; 32];
