@@ -303,7 +303,7 @@ impl Group {
     }
 
     fn on_conf_state(&mut self, cs: ConfState) {
-        self.node.mut_store().conf_state = cs.clone();
+        self.node.mut_store().set_conf_state(cs.clone());
         self.sm.on_conf_change(&cs.voters, &cs.learners);
         self.pending.conf_state = Some(cs);
     }

@@ -77,3 +77,6 @@ pub type NodeId = u64;
 pub type GroupId = u64;
 /// The metadata group.
 pub const META_GROUP: GroupId = 0;
+
+#[cfg(test)]
+mod core_tests;

@@ -114,6 +114,13 @@ impl GroupStorage {
         true
     }
 
+    /// A conf change was applied: a snapshot generated before it carries the old membership (a new
+    /// learner would refuse it), so it is dropped.
+    pub(crate) fn set_conf_state(&mut self, cs: ConfState) {
+        self.conf_state = cs;
+        self.snapshot = None;
+    }
+
     pub(crate) fn snapshot_wanted(&self) -> bool {
         self.snapshot_wanted.get()
     }
