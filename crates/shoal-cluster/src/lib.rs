@@ -135,7 +135,7 @@ pub struct Cluster {
 
 impl Cluster {
     /// Starts an `n`-node cluster and waits until node 1's `/status` lists `n` nodes and every
-    /// group has a leader.
+    /// group has a leader, and every other node's `/status` shows a leader for every group.
     ///
     /// # Panics
     /// If a node cannot start or join, or the cluster does not form within
@@ -173,6 +173,18 @@ impl Cluster {
                 |s| s["nodes"].as_array().is_some_and(|a| a.len() == n) && all_groups_led(s),
             )
             .await;
+        // Every node must see the leaders too (a joined node that never got the metadata
+        // group's snapshot cannot route anything).
+        for i in 2..=n {
+            cluster
+                .wait_status(
+                    i,
+                    CLUSTER_STARTUP_TIMEOUT,
+                    "every group led, as this node sees it",
+                    all_groups_led,
+                )
+                .await;
+        }
         cluster
     }
 
@@ -446,9 +458,9 @@ impl Cluster {
         out
     }
 
-    /// Panics with `msg` and every node's log tail.
+    /// Panics with `msg` (dropping the cluster during the unwind prints every node's log tail).
     pub fn fail(&self, msg: &str) -> ! {
-        panic!("{msg}\n{}", self.log_tails(LOG_TAIL_LINES));
+        panic!("{msg}");
     }
 
     /// Polls `pred` every 100 ms until it holds; panics with `what` and the log tails after

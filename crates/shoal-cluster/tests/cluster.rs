@@ -107,12 +107,12 @@ async fn create_table(c: &Cluster, via: usize) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let status = match c.client(i).describe_table().table_name(TABLE).send().await {
-                Ok(out) => out.table.and_then(|t| t.table_status),
-                Err(e) => Some(TableStatus::from(describe_error(&e).as_str())),
+                Ok(out) => match out.table.and_then(|t| t.table_status) {
+                    Some(TableStatus::Active) => break,
+                    other => format!("status {other:?}"),
+                },
+                Err(e) => format!("DescribeTable failed: {}", describe_error(&e)),
             };
-            if status == Some(TableStatus::Active) {
-                break;
-            }
             if Instant::now() > deadline {
                 c.fail(&format!(
                     "table not ACTIVE through node {i} within 30 s of its creation: {status:?}"
