@@ -306,10 +306,12 @@ impl LogStore for SqlLogStore {
             for row in rows {
                 let (grp, term, vote, commit, conf, snap_index, snap_term) =
                     row.map_err(|e| log_err("reading groups", e))?;
-                let mut hard_state = HardState::default();
-                hard_state.term = from_sql(term);
-                hard_state.vote = from_sql(vote);
-                hard_state.commit = from_sql(commit);
+                let hard_state = HardState {
+                    term: from_sql(term),
+                    vote: from_sql(vote),
+                    commit: from_sql(commit),
+                    ..HardState::default()
+                };
                 groups.push((
                     from_sql(grp),
                     GroupState {
@@ -344,13 +346,14 @@ impl LogStore for SqlLogStore {
             for row in rows {
                 let (idx, term, kind, data, context) =
                     row.map_err(|e| log_err("reading entries", e))?;
-                let mut e = Entry::default();
-                e.index = from_sql(idx);
-                e.term = from_sql(term);
-                e.entry_type = kind_entry_type(kind)?;
-                e.data = data.into();
-                e.context = context.into();
-                state.entries.push(e);
+                state.entries.push(Entry {
+                    index: from_sql(idx),
+                    term: from_sql(term),
+                    entry_type: kind_entry_type(kind)?,
+                    data: data.into(),
+                    context: context.into(),
+                    ..Entry::default()
+                });
             }
         }
         Ok(groups)

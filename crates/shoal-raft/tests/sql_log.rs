@@ -1,5 +1,7 @@
 //! `SqlLogStore`: the durable shared Raft log in a SQLCipher file.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers panic on failure by design
+
 use std::path::Path;
 
 use shoal_raft::{
@@ -10,27 +12,30 @@ use shoal_raft::{
 const KEY: [u8; 32] = [7u8; 32];
 
 fn entry(index: u64, term: u64, data: &str) -> Entry {
-    let mut e = Entry::default();
-    e.index = index;
-    e.term = term;
-    e.data = data.as_bytes().to_vec().into();
-    e.context = format!("ctx-{index}").into_bytes().into();
-    e
+    Entry {
+        index,
+        term,
+        data: data.as_bytes().to_vec().into(),
+        context: format!("ctx-{index}").into_bytes().into(),
+        ..Entry::default()
+    }
 }
 
 fn hard(term: u64, vote: u64, commit: u64) -> HardState {
-    let mut hs = HardState::default();
-    hs.term = term;
-    hs.vote = vote;
-    hs.commit = commit;
-    hs
+    HardState {
+        term,
+        vote,
+        commit,
+        ..HardState::default()
+    }
 }
 
 fn conf(voters: &[u64], learners: &[u64]) -> ConfState {
-    let mut cs = ConfState::default();
-    cs.voters = voters.to_vec();
-    cs.learners = learners.to_vec();
-    cs
+    ConfState {
+        voters: voters.to_vec(),
+        learners: learners.to_vec(),
+        ..ConfState::default()
+    }
 }
 
 fn open(path: &Path) -> SqlLogStore {

@@ -1,0 +1,1472 @@
+//! Deterministic simulation of the multi-Raft layer.
+//!
+//! A seeded, single-threaded simulator drives N (3, sometimes 5) `Core`s directly (sans-I/O)
+//! over a simulated network (random delay, loss, reordering, duplication, partitions) with node
+//! crashes and restarts, on a virtual clock (every node ticks every 100 virtual ms). Each node
+//! hosts three groups (the meta group and two partitions), each with a KV-register state
+//! machine. Simulated clients issue puts, deletes, conditional puts and linearizable reads
+//! (`Core::read_index`) against random nodes; the history is checked with `shoal-lincheck`.
+//!
+//! Checked along the way:
+//! - at most one leader per (group, term);
+//! - every replica applies the same entry at an index (the committed logs agree) and applies
+//!   each client operation at most once;
+//! - every replica's state machine equals the replay of the committed log up to its applied
+//!   index (checked every few virtual seconds and at the end);
+//! - the history of client results is linearizable;
+//! - after the faults stop, every group makes progress and all replicas converge.
+//!
+//! `SHOAL_SIM_SEEDS` (default 64) seeds run; `SHOAL_SIM_SEED=<n>` runs exactly one;
+//! `SHOAL_SIM_SECS` sets the faulty period per seed in virtual seconds.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers panic on failure by design
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use shoal_lincheck::{CheckResult, Event, Op, Ret};
+use shoal_raft::{
+    Committed, ConfChangeSingle, ConfChangeType, ConfChangeV2, Config, Core, GroupFactory, GroupId,
+    GroupInit, GroupMessage, LogStore, MemLogStore, NodeId, RaftError, StateMachine,
+};
+
+/// Groups hosted by every node: the meta group (0) and two partitions.
+const GROUPS: [GroupId; 3] = [0, 17, 42];
+/// Keys per group.
+const KEYS_PER_GROUP: usize = 3;
+/// Virtual milliseconds between two ticks of a node.
+const TICK_MS: u64 = 100;
+/// How long a client waits for the result of an accepted proposal or read.
+const OP_DEADLINE_MS: u64 = 8_000;
+/// How long a client keeps retrying an operation no node accepted (it then gives up: the
+/// operation never happened).
+const GIVE_UP_MS: u64 = 15_000;
+
+type Shared<T> = Arc<Mutex<T>>;
+
+// ---------------------------------------------------------------------------------------------
+// The state machine: one KV register per key.
+
+/// A command of the KV state machine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Cmd {
+    Put(String, String),
+    Delete(String),
+    CondPut {
+        key: String,
+        expect: Option<String>,
+        value: String,
+    },
+}
+
+impl Cmd {
+    fn encode(&self) -> Vec<u8> {
+        match self {
+            Cmd::Put(k, v) => format!("P\n{k}\n{v}"),
+            Cmd::Delete(k) => format!("D\n{k}"),
+            Cmd::CondPut { key, expect, value } => {
+                format!("C\n{key}\n{}\n{value}", expect.as_deref().unwrap_or("~"))
+            }
+        }
+        .into_bytes()
+    }
+
+    fn decode(b: &[u8]) -> Option<Cmd> {
+        let s = std::str::from_utf8(b).ok()?;
+        let parts: Vec<&str> = s.split('\n').collect();
+        match parts.as_slice() {
+            ["P", k, v] => Some(Cmd::Put(k.to_string(), v.to_string())),
+            ["D", k] => Some(Cmd::Delete(k.to_string())),
+            ["C", k, e, v] => Some(Cmd::CondPut {
+                key: k.to_string(),
+                expect: (*e != "~").then(|| e.to_string()),
+                value: v.to_string(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Applies the command; true = done, false = the condition failed.
+    fn apply(&self, map: &mut BTreeMap<String, String>) -> bool {
+        match self {
+            Cmd::Put(k, v) => {
+                map.insert(k.clone(), v.clone());
+                true
+            }
+            Cmd::Delete(k) => {
+                map.remove(k);
+                true
+            }
+            Cmd::CondPut { key, expect, value } => {
+                if map.get(key) == expect.as_ref() {
+                    map.insert(key.clone(), value.clone());
+                    true
+                } else {
+                    false
+                }
+            }
+        }
+    }
+}
+
+fn encode_context(client: u64, op: u64) -> Vec<u8> {
+    format!("{client}:{op}").into_bytes()
+}
+
+fn decode_context(b: &[u8]) -> Option<(u64, u64)> {
+    let s = std::str::from_utf8(b).ok()?;
+    let (c, o) = s.split_once(':')?;
+    Some((c.parse().ok()?, o.parse().ok()?))
+}
+
+/// A state machine's "disk": it persists at every apply, so a crash loses nothing of it.
+#[derive(Clone, Debug, Default)]
+struct SmData {
+    map: BTreeMap<String, String>,
+    applied: u64,
+}
+
+/// What a replica applied, for the proposer's client to pick up.
+#[derive(Clone, Debug)]
+struct ApplyNote {
+    group: GroupId,
+    /// The state machine's applied index before this entry.
+    prev_applied: u64,
+    index: u64,
+    context: Option<(u64, u64)>,
+    done: bool,
+}
+
+/// Per group: index -> (data, context) of the entry applied there.
+type CommittedLog = BTreeMap<GroupId, BTreeMap<u64, (Vec<u8>, Vec<u8>)>>;
+
+/// Global knowledge of the run, shared by the state machines and the simulator.
+#[derive(Default)]
+struct Checker {
+    /// Per group: index -> (data, context) of the entry applied there (first replica to apply).
+    committed: CommittedLog,
+    /// Per group: client context -> index it was applied at.
+    applied_ops: BTreeMap<GroupId, BTreeMap<(u64, u64), u64>>,
+    /// (group, term) -> the node seen as leader.
+    leaders: BTreeMap<(GroupId, u64), NodeId>,
+    violations: Vec<String>,
+    /// Snapshots restored by replicas (to see that the runs exercise them).
+    restores: u64,
+}
+
+impl Checker {
+    fn violation(&mut self, now: u64, msg: String) {
+        if self.violations.len() < 20 {
+            self.violations.push(format!("t={now}ms: {msg}"));
+        }
+    }
+}
+
+struct KvSm {
+    node: NodeId,
+    group: GroupId,
+    data: Shared<SmData>,
+    checker: Shared<Checker>,
+    notes: Shared<Vec<ApplyNote>>,
+    clock: Shared<u64>,
+}
+
+impl StateMachine for KvSm {
+    fn apply(&mut self, entries: Vec<Committed>) {
+        let now = *self.clock.lock();
+        let mut data = self.data.lock();
+        let mut checker = self.checker.lock();
+        for e in entries {
+            if e.index <= data.applied {
+                checker.violation(
+                    now,
+                    format!(
+                        "node {} group {}: apply of index {} at applied index {}",
+                        self.node, self.group, e.index, data.applied
+                    ),
+                );
+                continue;
+            }
+            let recorded = checker
+                .committed
+                .entry(self.group)
+                .or_default()
+                .entry(e.index)
+                .or_insert_with(|| (e.data.clone(), e.context.clone()))
+                .clone();
+            if recorded != (e.data.clone(), e.context.clone()) {
+                checker.violation(
+                    now,
+                    format!(
+                        "node {} group {} applied {:?} at index {}, another replica applied {:?}",
+                        self.node,
+                        self.group,
+                        String::from_utf8_lossy(&e.data),
+                        e.index,
+                        String::from_utf8_lossy(&recorded.0)
+                    ),
+                );
+            }
+            let context = decode_context(&e.context);
+            if let Some(ctx) = context {
+                let at = *checker
+                    .applied_ops
+                    .entry(self.group)
+                    .or_default()
+                    .entry(ctx)
+                    .or_insert(e.index);
+                if at != e.index {
+                    checker.violation(
+                        now,
+                        format!(
+                            "group {}: operation {ctx:?} applied at index {} and at index {at}",
+                            self.group, e.index
+                        ),
+                    );
+                }
+            }
+            let done = match Cmd::decode(&e.data) {
+                Some(cmd) => cmd.apply(&mut data.map),
+                None => {
+                    checker.violation(
+                        now,
+                        format!("group {}: undecodable entry at {}", self.group, e.index),
+                    );
+                    false
+                }
+            };
+            let prev_applied = data.applied;
+            data.applied = e.index;
+            self.notes.lock().push(ApplyNote {
+                group: self.group,
+                prev_applied,
+                index: e.index,
+                context,
+                done,
+            });
+        }
+    }
+
+    fn applied_index(&self) -> u64 {
+        self.data.lock().applied
+    }
+
+    fn snapshot(&mut self) -> Result<Vec<u8>, String> {
+        let data = self.data.lock();
+        let mut out = format!("{}\n", data.applied);
+        for (k, v) in &data.map {
+            out.push_str(&format!("{k}\t{v}\n"));
+        }
+        Ok(out.into_bytes())
+    }
+
+    fn restore(&mut self, bytes: &[u8], index: u64) -> Result<(), String> {
+        let text = std::str::from_utf8(bytes).map_err(|e| e.to_string())?;
+        let mut lines = text.lines();
+        let taken_at: u64 = lines
+            .next()
+            .and_then(|l| l.parse().ok())
+            .ok_or("bad snapshot header")?;
+        let mut map = BTreeMap::new();
+        for line in lines {
+            let (k, v) = line.split_once('\t').ok_or("bad snapshot line")?;
+            map.insert(k.to_string(), v.to_string());
+        }
+        let now = *self.clock.lock();
+        let mut data = self.data.lock();
+        if taken_at > index {
+            self.checker.lock().violation(
+                now,
+                format!(
+                    "node {} group {}: snapshot of applied index {taken_at} restored as index {index}",
+                    self.node, self.group
+                ),
+            );
+        }
+        if index < data.applied {
+            self.checker.lock().violation(
+                now,
+                format!(
+                    "node {} group {}: restore at {index} rolls back applied index {}",
+                    self.node, self.group, data.applied
+                ),
+            );
+        }
+        data.map = map;
+        data.applied = index;
+        self.checker.lock().restores += 1;
+        Ok(())
+    }
+}
+
+/// Opens the state machines of one node from its simulated disk.
+struct Factory {
+    node: NodeId,
+    sms: Shared<BTreeMap<GroupId, Shared<SmData>>>,
+    checker: Shared<Checker>,
+    notes: Shared<Vec<ApplyNote>>,
+    clock: Shared<u64>,
+}
+
+impl Factory {
+    fn sm(&self, group: GroupId) -> KvSm {
+        let data = self.sms.lock().entry(group).or_default().clone();
+        KvSm {
+            node: self.node,
+            group,
+            data,
+            checker: self.checker.clone(),
+            notes: self.notes.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+}
+
+impl GroupFactory for Factory {
+    fn open(&self, group: GroupId) -> Option<Box<dyn StateMachine>> {
+        GROUPS
+            .contains(&group)
+            .then(|| Box::new(self.sm(group)) as Box<dyn StateMachine>)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Nodes, network, clients.
+
+struct Node {
+    id: NodeId,
+    core: Option<Core>,
+    disk: MemLogStore,
+    factory: Arc<Factory>,
+    /// Crash in the middle of the next round (after sending `send_now`, before persisting).
+    crash_mid_round: bool,
+    /// Virtual time until which the node stays down.
+    down_until: u64,
+}
+
+#[derive(Clone, Debug)]
+enum ClientOp {
+    Read,
+    Put(String),
+    Delete,
+    CondPut {
+        expect: Option<String>,
+        value: String,
+    },
+}
+
+impl ClientOp {
+    fn lincheck(&self) -> Op {
+        match self {
+            ClientOp::Read => Op::Read,
+            ClientOp::Put(v) => Op::Write(Some(v.clone())),
+            ClientOp::Delete => Op::Write(None),
+            ClientOp::CondPut { expect, value } => Op::CondWrite {
+                expect: expect.clone(),
+                value: Some(value.clone()),
+            },
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Pending {
+    op_id: u64,
+    group: GroupId,
+    key: String,
+    op: ClientOp,
+    call: u64,
+    /// Node, and (writes) the index `propose` returned / (reads) the read id.
+    accepted: Option<(NodeId, u64)>,
+    deadline: u64,
+}
+
+struct Client {
+    id: u64,
+    pending: Option<Pending>,
+    /// Bumped at every state change: stale wake-ups are ignored.
+    generation: u64,
+    hint: BTreeMap<GroupId, NodeId>,
+    next_op: u64,
+    /// Last value seen per key (for plausible conditional puts).
+    seen: BTreeMap<String, Option<String>>,
+}
+
+enum Ev {
+    Tick(usize),
+    Deliver {
+        from: NodeId,
+        to: NodeId,
+        bytes: Vec<u8>,
+    },
+    Client {
+        client: usize,
+        generation: u64,
+    },
+    Fault,
+    Restart(usize),
+    Heal,
+    Placement,
+    CheckStates,
+}
+
+struct Scheduled {
+    at: u64,
+    seq: u64,
+    ev: Ev,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scheduled {
+    fn cmp(&self, other: &Self) -> Ordering {
+        // Min-heap on (at, seq).
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+struct Stats {
+    delivered: u64,
+    dropped: u64,
+    crashes: u64,
+    partitions: u64,
+    ok_writes: u64,
+    cond_failed: u64,
+    reads: u64,
+    unknown: u64,
+    retried_lost: u64,
+    read_errors: u64,
+}
+
+struct Sim {
+    seed: u64,
+    rng: StdRng,
+    now: u64,
+    seq: u64,
+    queue: BinaryHeap<Scheduled>,
+    nodes: Vec<Node>,
+    /// Bootstrap voters (the 3 lowest ids); other nodes join as learners.
+    voters: Vec<NodeId>,
+    clients: Vec<Client>,
+    checker: Shared<Checker>,
+    notes: Vec<Shared<Vec<ApplyNote>>>,
+    clock: Shared<u64>,
+    /// Nodes on the minority side of the current partition (empty: no partition).
+    isolated: BTreeSet<NodeId>,
+    drop_prob: f64,
+    dup_prob: f64,
+    faults: bool,
+    /// Self-test: serve reads from local state (must be caught by the linearizability check).
+    stale_reads: bool,
+    clients_on: bool,
+    history: Vec<Event>,
+    last_stamp: u64,
+    next_read_id: u64,
+    /// (client, read id) per pending read, by node.
+    stats: Stats,
+    trace: u64,
+}
+
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
+}
+
+fn mix(h: u64, v: u64) -> u64 {
+    (h ^ v).wrapping_mul(0x100_0000_01b3)
+}
+
+impl Sim {
+    fn new(seed: u64) -> Sim {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let n: usize = if rng.random_bool(0.25) { 5 } else { 3 };
+        let checker: Shared<Checker> = Arc::default();
+        let clock: Shared<u64> = Arc::default();
+        let mut nodes = Vec::new();
+        let mut notes = Vec::new();
+        for i in 0..n {
+            let id = i as NodeId + 1;
+            let node_notes: Shared<Vec<ApplyNote>> = Arc::default();
+            notes.push(node_notes.clone());
+            let factory = Arc::new(Factory {
+                node: id,
+                sms: Arc::default(),
+                checker: checker.clone(),
+                notes: node_notes,
+                clock: clock.clone(),
+            });
+            nodes.push(Node {
+                id,
+                core: None,
+                disk: MemLogStore::new(),
+                factory,
+                crash_mid_round: false,
+                down_until: 0,
+            });
+        }
+        let clients = (0..5)
+            .map(|c| Client {
+                id: c + 1,
+                pending: None,
+                generation: 0,
+                hint: BTreeMap::new(),
+                next_op: 1,
+                seen: BTreeMap::new(),
+            })
+            .collect();
+        Sim {
+            seed,
+            rng,
+            now: 0,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            nodes,
+            voters: (1..=n.min(3) as NodeId).collect(),
+            clients,
+            checker,
+            notes,
+            clock,
+            isolated: BTreeSet::new(),
+            drop_prob: 0.0,
+            dup_prob: 0.0,
+            faults: true,
+            stale_reads: false,
+            clients_on: true,
+            history: Vec::new(),
+            last_stamp: 0,
+            next_read_id: 1,
+            stats: Stats {
+                delivered: 0,
+                dropped: 0,
+                crashes: 0,
+                partitions: 0,
+                ok_writes: 0,
+                cond_failed: 0,
+                reads: 0,
+                unknown: 0,
+                retried_lost: 0,
+                read_errors: 0,
+            },
+            trace: 0xcbf2_9ce4_8422_2325,
+        }
+    }
+
+    fn config(&self, id: NodeId) -> Config {
+        Config {
+            node_id: id,
+            // Small, so that replicas that were away need snapshots.
+            compact_after: 20,
+            ..Config::default()
+        }
+    }
+
+    fn schedule(&mut self, delay: u64, ev: Ev) {
+        self.seq += 1;
+        self.queue.push(Scheduled {
+            at: self.now + delay,
+            seq: self.seq,
+            ev,
+        });
+    }
+
+    /// A strictly increasing timestamp in "nanoseconds" for the history.
+    fn stamp(&mut self) -> u64 {
+        self.last_stamp = (self.last_stamp + 1).max(self.now * 1_000_000);
+        self.last_stamp
+    }
+
+    fn violation(&self, msg: String) {
+        self.checker.lock().violation(self.now, msg);
+    }
+
+    // --- nodes ---------------------------------------------------------------------------
+
+    fn start_node(&mut self, i: usize, first: bool) {
+        let id = self.nodes[i].id;
+        let mut core = Core::new(self.config(id), self.nodes[i].factory.clone());
+        if first {
+            for g in GROUPS {
+                let init = if self.voters.contains(&id) {
+                    GroupInit::Bootstrap {
+                        voters: self.voters.clone(),
+                    }
+                } else {
+                    GroupInit::Join
+                };
+                let sm = Box::new(self.nodes[i].factory.sm(g));
+                if let Err(e) = core.create_group(g, init, sm) {
+                    self.violation(format!("node {id}: create_group({g}) failed: {e}"));
+                }
+            }
+        } else {
+            match self.nodes[i].disk.load() {
+                Ok(groups) => {
+                    if let Err(e) = core.load(groups) {
+                        self.violation(format!("node {id}: Core::load failed: {e}"));
+                    }
+                }
+                Err(e) => self.violation(format!("node {id}: MemLogStore::load failed: {e}")),
+            }
+        }
+        self.nodes[i].core = Some(core);
+        self.nodes[i].crash_mid_round = false;
+        self.drive(i);
+    }
+
+    fn crash(&mut self, i: usize) {
+        let id = self.nodes[i].id;
+        self.nodes[i].core = None;
+        self.nodes[i].crash_mid_round = false;
+        self.stats.crashes += 1;
+        // The clients connected to it lose their connection: accepted writes become Unknown,
+        // accepted reads are abandoned.
+        for c in 0..self.clients.len() {
+            let Some(p) = self.clients[c].pending.clone() else {
+                continue;
+            };
+            if p.accepted.map(|(n, _)| n) == Some(id) {
+                self.finish(c, Ret::Unknown);
+            }
+        }
+    }
+
+    /// Runs rounds on node `i` until it has nothing to do.
+    fn drive(&mut self, i: usize) {
+        for _ in 0..32 {
+            let id = self.nodes[i].id;
+            let Some(core) = self.nodes[i].core.as_mut() else {
+                return;
+            };
+            let mut round = core.ready();
+            if round.is_empty() {
+                break;
+            }
+            let send_now = std::mem::take(&mut round.send_now);
+            let mut by_dest: BTreeMap<NodeId, Vec<GroupMessage>> = BTreeMap::new();
+            for (to, m) in send_now {
+                by_dest.entry(to).or_default().push(m);
+            }
+            for (to, msgs) in by_dest {
+                self.send(id, to, msgs);
+            }
+            if self.nodes[i].crash_mid_round {
+                self.crash(i);
+                return;
+            }
+            if let Err(e) = self.nodes[i].disk.write(&round.log) {
+                self.violation(format!("node {id}: log write failed: {e}"));
+            }
+            let Some(core) = self.nodes[i].core.as_mut() else {
+                return;
+            };
+            let out = core.persisted(round);
+            let status = core.status();
+            for (to, msgs) in out.send {
+                self.send(id, to, msgs);
+            }
+            for (read_id, group, result) in out.reads {
+                self.read_done(i, read_id, group, result);
+            }
+            {
+                let mut checker = self.checker.lock();
+                for s in &status {
+                    if s.role == "Leader" {
+                        let leader = *checker.leaders.entry((s.group, s.term)).or_insert(id);
+                        if leader != id {
+                            let now = self.now;
+                            checker.violation(
+                                now,
+                                format!(
+                                    "group {}: nodes {leader} and {id} both leader in term {}",
+                                    s.group, s.term
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+            self.take_notes(i);
+        }
+        self.take_notes(i);
+    }
+
+    fn send(&mut self, from: NodeId, to: NodeId, msgs: Vec<GroupMessage>) {
+        if msgs.is_empty() {
+            return;
+        }
+        let bytes = GroupMessage::encode_batch(&msgs);
+        if self.isolated.contains(&from) != self.isolated.contains(&to)
+            || self.rng.random_bool(self.drop_prob)
+        {
+            self.stats.dropped += 1;
+            return;
+        }
+        let copies = if self.rng.random_bool(self.dup_prob) {
+            2
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            // Mostly a few ms; sometimes much later (reordering).
+            let delay = if self.rng.random_bool(0.05) {
+                self.rng.random_range(50..1500)
+            } else {
+                self.rng.random_range(1..20)
+            };
+            self.schedule(
+                delay,
+                Ev::Deliver {
+                    from,
+                    to,
+                    bytes: bytes.clone(),
+                },
+            );
+        }
+    }
+
+    fn deliver(&mut self, from: NodeId, to: NodeId, bytes: Vec<u8>) {
+        let i = (to - 1) as usize;
+        if self.nodes[i].core.is_none()
+            || self.isolated.contains(&from) != self.isolated.contains(&to)
+        {
+            self.stats.dropped += 1;
+            return;
+        }
+        let msgs = match GroupMessage::decode_batch(&bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                self.violation(format!("decode_batch of an encoded batch failed: {e}"));
+                return;
+            }
+        };
+        self.stats.delivered += 1;
+        self.trace = mix(self.trace, bytes.len() as u64 ^ (from << 32) ^ (to << 40));
+        if let Some(core) = self.nodes[i].core.as_mut() {
+            core.step(from, msgs);
+        }
+        self.drive(i);
+    }
+
+    // --- clients -------------------------------------------------------------------------
+
+    fn client_wake(&mut self, c: usize) {
+        if self.clients[c].pending.is_none() {
+            if !self.clients_on {
+                return;
+            }
+            self.new_op(c);
+        }
+        let Some(p) = self.clients[c].pending.clone() else {
+            return;
+        };
+        match p.accepted {
+            Some(_) if self.now >= p.deadline => {
+                // No answer in time: a write may or may not have happened.
+                self.finish(c, Ret::Unknown);
+            }
+            Some(_) => {
+                let generation = self.bump(c);
+                self.schedule(
+                    p.deadline - self.now,
+                    Ev::Client {
+                        client: c,
+                        generation,
+                    },
+                );
+            }
+            None if self.now >= p.call / 1_000_000 + GIVE_UP_MS => {
+                // Never accepted by any node: it did not happen.
+                self.clients[c].pending = None;
+                self.idle(c);
+            }
+            None => self.attempt(c),
+        }
+    }
+
+    fn bump(&mut self, c: usize) -> u64 {
+        self.clients[c].generation += 1;
+        self.clients[c].generation
+    }
+
+    fn idle(&mut self, c: usize) {
+        let generation = self.bump(c);
+        let think = self.rng.random_range(0..300);
+        self.schedule(
+            think,
+            Ev::Client {
+                client: c,
+                generation,
+            },
+        );
+    }
+
+    fn new_op(&mut self, c: usize) {
+        let group = GROUPS[self.rng.random_range(0..GROUPS.len())];
+        let key = format!("g{group}/k{}", self.rng.random_range(0..KEYS_PER_GROUP));
+        let client = &mut self.clients[c];
+        let op_id = client.next_op;
+        client.next_op += 1;
+        let value = format!("c{}-{op_id}", client.id);
+        let roll = self.rng.random_range(0..100);
+        let op = match roll {
+            0..35 => ClientOp::Read,
+            35..65 => ClientOp::Put(value),
+            65..75 => ClientOp::Delete,
+            _ => {
+                let expect = if self.rng.random_bool(0.8) {
+                    self.clients[c].seen.get(&key).cloned().flatten()
+                } else {
+                    None
+                };
+                ClientOp::CondPut { expect, value }
+            }
+        };
+        let call = self.stamp();
+        self.clients[c].pending = Some(Pending {
+            op_id,
+            group,
+            key,
+            op,
+            call,
+            accepted: None,
+            deadline: 0,
+        });
+    }
+
+    /// Sends the pending operation to a node (the leader hint, or a random node).
+    fn attempt(&mut self, c: usize) {
+        let Some(p) = self.clients[c].pending.clone() else {
+            return;
+        };
+        let n = self.nodes.len() as NodeId;
+        let target = match self.clients[c].hint.get(&p.group) {
+            Some(&h) if self.rng.random_bool(0.8) => h,
+            _ => self.rng.random_range(1..=n),
+        };
+        let i = (target - 1) as usize;
+        let retry = self.rng.random_range(20..200);
+        if self.nodes[i].core.is_none() {
+            // Connection refused.
+            self.clients[c].hint.remove(&p.group);
+            let generation = self.bump(c);
+            self.schedule(
+                retry,
+                Ev::Client {
+                    client: c,
+                    generation,
+                },
+            );
+            return;
+        }
+        let client_id = self.clients[c].id;
+        if matches!(p.op, ClientOp::Read) && self.stale_reads {
+            // Self-test mode: serve the read from the replica's local state, without a read
+            // index (not linearizable: a partitioned replica answers with stale data).
+            let data = self.nodes[i].factory.sms.lock().get(&p.group).cloned();
+            let value = data.and_then(|d| d.lock().map.get(&p.key).cloned());
+            self.finish(c, Ret::Read(value));
+            return;
+        }
+        let result = if let ClientOp::Read = p.op {
+            let read_id = self.next_read_id;
+            self.next_read_id += 1;
+            if let Some(core) = self.nodes[i].core.as_mut() {
+                core.read_index(p.group, read_id);
+            }
+            Ok(read_id)
+        } else {
+            let cmd = match &p.op {
+                ClientOp::Put(v) => Cmd::Put(p.key.clone(), v.clone()),
+                ClientOp::Delete => Cmd::Delete(p.key.clone()),
+                ClientOp::CondPut { expect, value } => Cmd::CondPut {
+                    key: p.key.clone(),
+                    expect: expect.clone(),
+                    value: value.clone(),
+                },
+                ClientOp::Read => unreachable!("reads handled above"),
+            };
+            match self.nodes[i].core.as_mut() {
+                Some(core) => {
+                    core.propose(p.group, encode_context(client_id, p.op_id), cmd.encode())
+                }
+                None => Err(RaftError::Stopped),
+            }
+        };
+        match result {
+            Ok(token) => {
+                if let Some(pending) = self.clients[c].pending.as_mut() {
+                    pending.accepted = Some((target, token));
+                    pending.deadline = self.now + OP_DEADLINE_MS;
+                }
+                let generation = self.bump(c);
+                self.schedule(
+                    OP_DEADLINE_MS,
+                    Ev::Client {
+                        client: c,
+                        generation,
+                    },
+                );
+                self.drive(i);
+            }
+            Err(RaftError::NotLeader { leader, .. }) => {
+                match leader {
+                    Some(l) => self.clients[c].hint.insert(p.group, l),
+                    None => self.clients[c].hint.remove(&p.group),
+                };
+                let generation = self.bump(c);
+                self.schedule(
+                    retry,
+                    Ev::Client {
+                        client: c,
+                        generation,
+                    },
+                );
+            }
+            Err(_) => {
+                self.clients[c].hint.remove(&p.group);
+                let generation = self.bump(c);
+                self.schedule(
+                    retry,
+                    Ev::Client {
+                        client: c,
+                        generation,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Records the pending operation's outcome and lets the client go on.
+    fn finish(&mut self, c: usize, ret: Ret) {
+        let Some(p) = self.clients[c].pending.take() else {
+            return;
+        };
+        let ret_at = if ret == Ret::Unknown {
+            u64::MAX
+        } else {
+            self.stamp()
+        };
+        match &ret {
+            Ret::Unknown => self.stats.unknown += 1,
+            Ret::Ok => self.stats.ok_writes += 1,
+            Ret::CondFailed => self.stats.cond_failed += 1,
+            Ret::Read(_) => self.stats.reads += 1,
+        }
+        match (&p.op, &ret) {
+            (_, Ret::Read(v)) => {
+                self.clients[c].seen.insert(p.key.clone(), v.clone());
+            }
+            (ClientOp::Put(v), Ret::Ok) | (ClientOp::CondPut { value: v, .. }, Ret::Ok) => {
+                self.clients[c].seen.insert(p.key.clone(), Some(v.clone()));
+            }
+            (ClientOp::Delete, Ret::Ok) => {
+                self.clients[c].seen.insert(p.key.clone(), None);
+            }
+            _ => {}
+        }
+        self.trace = mix(self.trace, ret_at ^ p.op_id);
+        if !(matches!(p.op, ClientOp::Read) && ret == Ret::Unknown) {
+            self.history.push(Event {
+                client: self.clients[c].id,
+                key: p.key,
+                op: p.op.lincheck(),
+                ret,
+                call: p.call,
+                ret_at,
+            });
+        }
+        self.idle(c);
+    }
+
+    fn read_done(&mut self, i: usize, read_id: u64, group: GroupId, result: Result<(), RaftError>) {
+        let node = self.nodes[i].id;
+        let Some(c) = self.clients.iter().position(|cl| {
+            cl.pending.as_ref().is_some_and(|p| {
+                matches!(p.op, ClientOp::Read) && p.accepted == Some((node, read_id))
+            })
+        }) else {
+            return;
+        };
+        let Some(p) = self.clients[c].pending.clone() else {
+            return;
+        };
+        if p.group != group {
+            self.violation(format!(
+                "read {read_id} on group {} answered for group {group}",
+                p.group
+            ));
+        }
+        match result {
+            Ok(()) => {
+                let data = self.nodes[i].factory.sms.lock().get(&group).cloned();
+                let value = data.and_then(|d| d.lock().map.get(&p.key).cloned());
+                self.finish(c, Ret::Read(value));
+            }
+            Err(e) => {
+                // The read failed: retry it (elsewhere) later.
+                self.stats.read_errors += 1;
+                if let RaftError::NotLeader {
+                    leader: Some(l), ..
+                } = e
+                {
+                    self.clients[c].hint.insert(group, l);
+                } else {
+                    self.clients[c].hint.remove(&group);
+                }
+                if let Some(pending) = self.clients[c].pending.as_mut() {
+                    pending.accepted = None;
+                }
+                let generation = self.bump(c);
+                let retry = self.rng.random_range(20..200);
+                self.schedule(
+                    retry,
+                    Ev::Client {
+                        client: c,
+                        generation,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Hands what node `i` applied to the clients waiting on it.
+    fn take_notes(&mut self, i: usize) {
+        let node = self.nodes[i].id;
+        let notes = std::mem::take(&mut *self.notes[i].lock());
+        for note in notes {
+            for c in 0..self.clients.len() {
+                let Some(p) = self.clients[c].pending.clone() else {
+                    continue;
+                };
+                let Some((n, index)) = p.accepted else {
+                    continue;
+                };
+                if n != node || p.group != note.group || matches!(p.op, ClientOp::Read) {
+                    continue;
+                }
+                if note.context == Some((self.clients[c].id, p.op_id)) {
+                    if note.index != index {
+                        self.violation(format!(
+                            "group {}: propose returned index {index} but the entry applied at {}",
+                            note.group, note.index
+                        ));
+                    }
+                    let ret = if note.done { Ret::Ok } else { Ret::CondFailed };
+                    self.finish(c, ret);
+                } else if note.index == index || (note.prev_applied < index && index < note.index) {
+                    // Another entry was committed at our index: the proposal was lost and
+                    // definitely did not happen; propose it again.
+                    self.stats.retried_lost += 1;
+                    if let Some(pending) = self.clients[c].pending.as_mut() {
+                        pending.accepted = None;
+                    }
+                    let generation = self.bump(c);
+                    let retry = self.rng.random_range(0..100);
+                    self.schedule(
+                        retry,
+                        Ev::Client {
+                            client: c,
+                            generation,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    // --- faults and placement -----------------------------------------------------------
+
+    fn fault(&mut self) {
+        if !self.faults {
+            return;
+        }
+        let n = self.nodes.len();
+        match self.rng.random_range(0..100) {
+            0..30 => {
+                // Crash a node (at most a minority down at once).
+                let down = self.nodes.iter().filter(|x| x.core.is_none()).count();
+                if down < (n - 1) / 2 {
+                    let i = self.rng.random_range(0..n);
+                    if self.nodes[i].core.is_some() {
+                        let back = self.rng.random_range(500..10_000);
+                        self.nodes[i].down_until = self.now + back;
+                        if self.rng.random_bool(0.5) {
+                            self.nodes[i].crash_mid_round = true;
+                        } else {
+                            self.crash(i);
+                        }
+                        self.schedule(back, Ev::Restart(i));
+                    }
+                }
+            }
+            30..55 if self.isolated.is_empty() => {
+                // Partition: cut a random minority off from the rest for a while.
+                let size = self.rng.random_range(1..=n / 2);
+                while self.isolated.len() < size {
+                    let id = self.rng.random_range(1..=n as NodeId);
+                    self.isolated.insert(id);
+                }
+                self.stats.partitions += 1;
+                let heal = self.rng.random_range(1_000..20_000);
+                self.schedule(heal, Ev::Heal);
+            }
+            55..75 => {
+                self.drop_prob = [0.0, 0.01, 0.05, 0.2, 0.5][self.rng.random_range(0..5)];
+                self.dup_prob = [0.0, 0.01, 0.1][self.rng.random_range(0..3)];
+            }
+            75..85 => {
+                // A leader transfer to a random voter.
+                let g = GROUPS[self.rng.random_range(0..GROUPS.len())];
+                let to = self.voters[self.rng.random_range(0..self.voters.len())];
+                if let Some(i) = self.leader_index(g) {
+                    if let Some(core) = self.nodes[i].core.as_mut() {
+                        core.transfer_leader(g, to);
+                    }
+                    self.drive(i);
+                }
+            }
+            _ => {}
+        }
+        let next = self.rng.random_range(500..4_000);
+        self.schedule(next, Ev::Fault);
+    }
+
+    fn leader_index(&self, group: GroupId) -> Option<usize> {
+        self.nodes.iter().position(|n| {
+            n.core.as_ref().is_some_and(|c| {
+                c.status()
+                    .iter()
+                    .any(|s| s.group == group && s.role == "Leader")
+            })
+        })
+    }
+
+    /// Adds nodes beyond the bootstrap voters as learners of every group, then promotes node 4
+    /// to voter (5-node runs only).
+    fn placement(&mut self) {
+        let n = self.nodes.len() as NodeId;
+        if n > 3 {
+            for g in GROUPS {
+                let Some(i) = self.leader_index(g) else {
+                    continue;
+                };
+                let Some(core) = self.nodes[i].core.as_mut() else {
+                    continue;
+                };
+                let Some(s) = core.status().into_iter().find(|s| s.group == g) else {
+                    continue;
+                };
+                let change = (4..=n)
+                    .find(|id| !s.learners.contains(id) && !s.voters.contains(id))
+                    .map(|id| (id, ConfChangeType::AddLearnerNode))
+                    .or_else(|| (!s.voters.contains(&4)).then_some((4, ConfChangeType::AddNode)));
+                if let Some((node, kind)) = change {
+                    let single = ConfChangeSingle {
+                        node_id: node,
+                        change_type: kind,
+                        ..ConfChangeSingle::default()
+                    };
+                    let mut cc = ConfChangeV2::default();
+                    cc.mut_changes().push(single);
+                    let _ = core.propose_conf_change(g, cc);
+                    self.drive(i);
+                }
+            }
+        }
+        self.schedule(1_000, Ev::Placement);
+    }
+
+    /// Every replica's state equals the replay of the committed log up to its applied index.
+    fn check_states(&mut self) {
+        let committed = self.checker.lock().committed.clone();
+        for g in GROUPS {
+            let log = committed.get(&g).cloned().unwrap_or_default();
+            let mut replicas: Vec<(u64, NodeId, BTreeMap<String, String>)> = self
+                .nodes
+                .iter()
+                .filter_map(|n| {
+                    let data = n.factory.sms.lock().get(&g).cloned()?;
+                    let d = data.lock();
+                    Some((d.applied, n.id, d.map.clone()))
+                })
+                .collect();
+            replicas.sort_by_key(|r| r.0);
+            let mut state = BTreeMap::new();
+            let mut it = log.iter().peekable();
+            for (applied, node, map) in replicas {
+                while let Some(&(&idx, (data, _))) = it.peek() {
+                    if idx > applied {
+                        break;
+                    }
+                    if let Some(cmd) = Cmd::decode(data) {
+                        cmd.apply(&mut state);
+                    }
+                    it.next();
+                }
+                if map != state {
+                    self.violation(format!(
+                        "group {g}: node {node}'s state at applied index {applied} is {map:?}, \
+                         the replay of the committed log gives {state:?}"
+                    ));
+                }
+            }
+        }
+        self.schedule(5_000, Ev::CheckStates);
+    }
+
+    // --- the run ---------------------------------------------------------------------------
+
+    fn run(&mut self, fault_secs: u64) -> Result<(), String> {
+        for i in 0..self.nodes.len() {
+            self.start_node(i, true);
+            let phase = self.rng.random_range(0..TICK_MS);
+            self.schedule(phase, Ev::Tick(i));
+        }
+        for c in 0..self.clients.len() {
+            self.idle(c);
+        }
+        self.schedule(1_000, Ev::Fault);
+        self.schedule(500, Ev::Placement);
+        self.schedule(5_000, Ev::CheckStates);
+        let fault_end = fault_secs * 1_000;
+        self.run_until(fault_end)?;
+        // Heal everything and let the system settle with clients still running.
+        self.faults = false;
+        self.isolated.clear();
+        self.drop_prob = 0.0;
+        self.dup_prob = 0.0;
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].core.is_none() {
+                self.start_node(i, false);
+            }
+        }
+        self.run_until(fault_end + 20_000)?;
+        // Every group serves writes again: a put through each group's leader commits.
+        let progress_before = self.stats.ok_writes + self.stats.cond_failed;
+        self.run_until(fault_end + 40_000)?;
+        if self.stats.ok_writes + self.stats.cond_failed == progress_before {
+            return Err("no write completed in the 20 s after the faults stopped".to_string());
+        }
+        // Quiesce: no new operations; pending ones finish or time out.
+        self.clients_on = false;
+        self.run_until(fault_end + 40_000 + OP_DEADLINE_MS + 10_000)?;
+        for c in 0..self.clients.len() {
+            if self.clients[c].pending.is_some() {
+                self.finish(c, Ret::Unknown);
+            }
+        }
+        self.check_states();
+        self.check_violations()?;
+        // All replicas converged.
+        for g in GROUPS {
+            let applied: BTreeSet<u64> = self
+                .nodes
+                .iter()
+                .filter_map(|n| n.factory.sms.lock().get(&g).map(|d| d.lock().applied))
+                .collect();
+            if applied.len() != 1 {
+                return Err(format!(
+                    "group {g}: replicas did not converge after healing: applied indexes {applied:?}"
+                ));
+            }
+            if self.leader_index(g).is_none() {
+                return Err(format!("group {g} has no leader after healing"));
+            }
+        }
+        if self.stats.ok_writes == 0 || self.stats.reads == 0 {
+            return Err("no write or no read succeeded: the run proves nothing".to_string());
+        }
+        match shoal_lincheck::check(&self.history) {
+            CheckResult::Ok => Ok(()),
+            CheckResult::Violation { key, explanation } => Err(format!(
+                "linearizability violation on key {key}: {explanation}"
+            )),
+            CheckResult::Timeout { key } => {
+                eprintln!(
+                    "seed {}: the linearizability check of key {key} ran out of budget",
+                    self.seed
+                );
+                Ok(())
+            }
+        }
+    }
+
+    fn check_violations(&self) -> Result<(), String> {
+        let v = &self.checker.lock().violations;
+        if v.is_empty() {
+            Ok(())
+        } else {
+            Err(v.join("\n"))
+        }
+    }
+
+    fn run_until(&mut self, end: u64) -> Result<(), String> {
+        while let Some(top) = self.queue.peek() {
+            if top.at > end {
+                break;
+            }
+            let Some(s) = self.queue.pop() else { break };
+            self.now = s.at;
+            *self.clock.lock() = s.at;
+            match s.ev {
+                Ev::Tick(i) => {
+                    if let Some(core) = self.nodes[i].core.as_mut() {
+                        core.tick();
+                        self.drive(i);
+                    }
+                    self.schedule(TICK_MS, Ev::Tick(i));
+                }
+                Ev::Deliver { from, to, bytes } => self.deliver(from, to, bytes),
+                Ev::Client { client, generation } => {
+                    if self.clients[client].generation == generation {
+                        self.client_wake(client);
+                    }
+                }
+                Ev::Fault => self.fault(),
+                Ev::Restart(i) => {
+                    if self.nodes[i].core.is_none() && self.now >= self.nodes[i].down_until {
+                        self.start_node(i, false);
+                    } else if self.nodes[i].crash_mid_round {
+                        // The node had no round to crash in: crash it now.
+                        self.crash(i);
+                        self.start_node(i, false);
+                    }
+                }
+                Ev::Heal => self.isolated.clear(),
+                Ev::Placement => self.placement(),
+                Ev::CheckStates => self.check_states(),
+            }
+            self.check_violations()?;
+        }
+        self.now = self.now.max(end);
+        Ok(())
+    }
+
+    fn summary(&self) -> String {
+        let s = &self.stats;
+        format!(
+            "seed {}: {} nodes, {} events in history ({} ok writes, {} cond failed, {} reads, \
+             {} unknown, {} lost proposals retried, {} read errors), {} messages delivered, \
+             {} dropped, {} crashes, {} partitions, {} snapshots restored",
+            self.seed,
+            self.nodes.len(),
+            self.history.len(),
+            s.ok_writes,
+            s.cond_failed,
+            s.reads,
+            s.unknown,
+            s.retried_lost,
+            s.read_errors,
+            s.delivered,
+            s.dropped,
+            s.crashes,
+            s.partitions,
+            self.checker.lock().restores
+        )
+    }
+}
+
+fn run_seed(seed: u64, secs: u64) -> Result<(String, u64), String> {
+    run_seed_with(seed, secs, false)
+}
+
+fn run_seed_with(seed: u64, secs: u64, stale_reads: bool) -> Result<(String, u64), String> {
+    // A panic (in the Core or in raft) fails this seed, with its reproduction line.
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut sim = Sim::new(seed);
+        sim.stale_reads = stale_reads;
+        let result = sim.run(secs);
+        let summary = sim.summary();
+        match result {
+            Ok(()) => Ok((summary, sim.trace)),
+            Err(e) => Err(format!("{summary}\n{e}")),
+        }
+    }));
+    match run {
+        Ok(r) => r,
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Err(format!("seed {seed}: panicked: {msg}"))
+        }
+    }
+}
+
+#[test]
+fn simulated_clusters_stay_linearizable() {
+    let secs = env_u64("SHOAL_SIM_SECS").unwrap_or(120);
+    let seeds: Vec<u64> = match env_u64("SHOAL_SIM_SEED") {
+        Some(s) => vec![s],
+        None => {
+            let count = env_u64("SHOAL_SIM_SEEDS").unwrap_or(64);
+            let base = env_u64("SHOAL_SIM_SEED_BASE").unwrap_or(0);
+            (base..base + count).collect()
+        }
+    };
+    let mut failures = Vec::new();
+    for seed in seeds {
+        let started = std::time::Instant::now();
+        match run_seed(seed, secs) {
+            Ok((summary, _)) => {
+                eprintln!("{summary} [{:.1}s]", started.elapsed().as_secs_f64())
+            }
+            Err(e) => {
+                eprintln!(
+                    "FAILED {e}\nreproduce with: SHOAL_SIM_SEED={seed} cargo test -p shoal-raft --test sim"
+                );
+                failures.push(seed);
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "simulation failed for seeds {failures:?} (reproduce with: SHOAL_SIM_SEED=<n> cargo test -p shoal-raft --test sim)"
+    );
+}
+
+/// Exact replay of a seed. Ignored: raft-rs 0.7 draws each election timeout from
+/// `rand::thread_rng()` (`Raft::reset_randomized_election_timeout`), which the simulator cannot
+/// seed, so two runs of one seed diverge as soon as an election timeout differs. The fix is in
+/// the Core's raft config (a deterministic timeout range, randomized by the caller).
+#[test]
+#[ignore = "raft-rs draws election timeouts from thread_rng: runs are not exactly reproducible"]
+fn the_same_seed_replays_identically() {
+    let a = run_seed(7, 20);
+    let b = run_seed(7, 20);
+    match (a, b) {
+        (Ok((sa, ta)), Ok((sb, tb))) => {
+            assert_eq!(sa, sb, "two runs of one seed differ");
+            assert_eq!(ta, tb, "two runs of one seed sent different messages");
+        }
+        (a, b) => panic!("seed 7 failed: {a:?} / {b:?}"),
+    }
+}
+
+/// The checks are not vacuous: serving reads from a replica's local state (no read index) is
+/// caught as a linearizability violation.
+#[test]
+fn the_checks_catch_stale_reads() {
+    let caught = (0..32u64).find(|&seed| {
+        run_seed_with(seed, 60, true).is_err_and(|e| e.contains("linearizability violation"))
+    });
+    eprintln!("stale reads caught with seed {caught:?}");
+    assert!(
+        caught.is_some(),
+        "32 seeds of stale reads passed the checks"
+    );
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs the deterministic multi-Raft simulation (crates/shoal-raft/tests/sim.rs) over many seeds,
+# in release mode.
+#
+# Usage: scripts/sim.sh [SEEDS [BASE [SECS]]]
+#   SEEDS [1000]  how many seeds to run (SHOAL_SIM_SEEDS)
+#   BASE  [0]     first seed (SHOAL_SIM_SEED_BASE); the run covers BASE..BASE+SEEDS
+#   SECS  [300]   virtual seconds of faults per seed (SHOAL_SIM_SECS)
+# A failing seed prints "reproduce with: SHOAL_SIM_SEED=<n> ..."; rerun one seed with
+#   SHOAL_SIM_SEED=<n> SHOAL_SIM_SECS=<secs> cargo test --release -p shoal-raft --test sim -- --nocapture
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SEEDS="${1:-1000}"
+BASE="${2:-0}"
+SECS="${3:-300}"
+SHOAL_SIM_SEEDS="$SEEDS" SHOAL_SIM_SEED_BASE="$BASE" SHOAL_SIM_SECS="$SECS" \
+    cargo test --release -p shoal-raft --test sim -- --nocapture simulated_clusters_stay_linearizable
