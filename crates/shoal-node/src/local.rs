@@ -17,7 +17,7 @@ use crate::backend::{
 };
 use crate::catalog::{PartitionRecord, TableRecord};
 use crate::cluster::Cluster;
-use crate::cluster::sm::PartitionSm;
+use crate::cluster::sm::{PartitionSm, Pending};
 use crate::gsi::Gsi;
 
 impl NodeBackend {
@@ -113,7 +113,7 @@ impl NodeBackend {
             if self.groups.lock().contains(&p.id) {
                 continue;
             }
-            let Some(sm) = self.partition_sm(&handle, p.id) else {
+            let Some(sm) = partition_sm(&handle, p.id, &cluster.pending) else {
                 continue;
             };
             let init = crate::cluster::group_init(cluster.node_id, &p.initial_voters);
@@ -128,23 +128,14 @@ impl NodeBackend {
         }
     }
 
-    /// The state machine of the local replica of partition `id` of `handle`.
-    pub(crate) fn partition_sm(&self, handle: &TableHandle, id: u64) -> Option<PartitionSm> {
-        let cluster = self.cluster.get()?;
-        let p = handle.partitions.iter().find(|p| p.record.id == id)?;
-        Some(PartitionSm {
-            group: id,
-            partition: Arc::clone(&p.partition),
-            path: Arc::clone(&p.path),
-            shipper: Arc::clone(&p.shipper),
-            pending: Arc::clone(&cluster.pending),
-        })
-    }
-
     /// The state machine of partition group `group`, if a local table has it.
-    pub(crate) fn partition_sm_for_group(&self, group: u64) -> Option<PartitionSm> {
+    pub(crate) fn partition_sm_for_group(
+        &self,
+        group: u64,
+        pending: &Arc<Pending>,
+    ) -> Option<PartitionSm> {
         let handles: Vec<Arc<TableHandle>> = self.tables.read().values().cloned().collect();
-        handles.iter().find_map(|h| self.partition_sm(h, group))
+        handles.iter().find_map(|h| partition_sm(h, group, pending))
     }
 
     /// Opens the replicas of a table the cluster created: data key, files, local catalog.
@@ -372,4 +363,16 @@ impl NodeBackend {
         tracing::info!(table = %name, "table deleted");
         Ok(())
     }
+}
+
+/// The state machine of the local replica of partition `id` of `handle`.
+fn partition_sm(handle: &TableHandle, id: u64, pending: &Arc<Pending>) -> Option<PartitionSm> {
+    let p = handle.partitions.iter().find(|p| p.record.id == id)?;
+    Some(PartitionSm {
+        group: id,
+        partition: Arc::clone(&p.partition),
+        path: Arc::clone(&p.path),
+        shipper: Arc::clone(&p.shipper),
+        pending: Arc::clone(pending),
+    })
 }

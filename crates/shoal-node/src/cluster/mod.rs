@@ -111,10 +111,13 @@ pub(crate) struct RpcTransport {
     pub(crate) node_id: NodeId,
     pub(crate) rpc: RpcClient,
     pub(crate) peers: Arc<RwLock<HashMap<NodeId, String>>>,
+    /// The node's runtime: the Raft driver thread sends from outside it.
+    pub(crate) runtime: tokio::runtime::Handle,
 }
 
 impl shoal_raft::Transport for RpcTransport {
     fn send(&self, to: NodeId, msgs: Vec<GroupMessage>) {
+        let _runtime = self.runtime.enter();
         let Some(addr) = self.peers.read().get(&to).cloned() else {
             return;
         };

@@ -43,6 +43,7 @@ impl ClusterRuntime {
 /// Rebuilds the state machines of groups found in the Raft log at start.
 struct Factory {
     backend: Arc<NodeBackend>,
+    pending: Arc<Pending>,
     /// The metadata state machine, handed out once.
     meta: Mutex<Option<MetaSm>>,
 }
@@ -56,7 +57,7 @@ impl GroupFactory for Factory {
                 .take()
                 .map(|m| Box::new(m) as Box<dyn StateMachine>);
         }
-        let sm = self.backend.partition_sm_for_group(group)?;
+        let sm = self.backend.partition_sm_for_group(group, &self.pending)?;
         self.backend.groups.lock().insert(group);
         Some(Box::new(sm))
     }
@@ -164,9 +165,11 @@ pub(crate) async fn start(
         node_id,
         rpc: rpc.clone(),
         peers: Arc::clone(&peers),
+        runtime: tokio::runtime::Handle::current(),
     });
     let factory = Arc::new(Factory {
         backend: Arc::clone(&backend),
+        pending: Arc::clone(&pending),
         meta: Mutex::new(Some(meta_sm)),
     });
     let raft = {
