@@ -10,7 +10,7 @@
 //! data keys of its own replica files with its own master key (so no key material is in the
 //! metadata log), and each node keeps its own access to its files.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use shoal_api::backend::TableMeta;
@@ -63,6 +63,20 @@ pub struct MetaState {
     pub next_partition_id: u64,
     /// Bumped by every change of the catalog or partition map; nodes compare it to refresh.
     pub epoch: u64,
+    /// The cluster's access keys (id -> key). The metadata lives only in encrypted files (the
+    /// Raft log and `meta.db`) and travels only over mutual TLS.
+    #[serde(default)]
+    pub access_keys: BTreeMap<String, AccessKeyEntry>,
+    /// Ids of deleted access keys (never re-added, so a node that was down deletes its copy).
+    #[serde(default)]
+    pub deleted_access_keys: BTreeSet<String>,
+}
+
+/// An access key of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessKeyEntry {
+    pub secret: String,
+    pub admin: bool,
 }
 
 /// A change to the metadata, proposed to the metadata group.
@@ -93,6 +107,14 @@ pub enum MetaCommand {
     SetTable { meta: TableMeta },
     /// Deletes a table.
     DeleteTable { name: String, id: String },
+    /// Adds an access key (no-op if the id was deleted before).
+    PutAccessKey {
+        id: String,
+        secret: String,
+        admin: bool,
+    },
+    /// Deletes an access key everywhere.
+    DeleteAccessKey { id: String },
 }
 
 /// The outcome of one [`MetaCommand`].
@@ -105,6 +127,8 @@ pub enum MetaResult {
     TableNotFound(String),
     /// The table changed since the caller read it (`ReplaceTable`'s version check).
     Conflict(String),
+    /// `DeleteAccessKey` of an unknown key.
+    NotFound,
 }
 
 impl MetaState {
@@ -221,6 +245,18 @@ impl MetaState {
                 }
                 _ => MetaResult::TableNotFound(meta.name),
             },
+            MetaCommand::PutAccessKey { id, secret, admin } => {
+                if !self.deleted_access_keys.contains(&id) {
+                    self.access_keys
+                        .insert(id, AccessKeyEntry { secret, admin });
+                }
+                MetaResult::Ok
+            }
+            MetaCommand::DeleteAccessKey { id } => {
+                let existed = self.access_keys.remove(&id).is_some();
+                self.deleted_access_keys.insert(id);
+                if existed { MetaResult::Ok } else { MetaResult::NotFound }
+            }
             MetaCommand::DeleteTable { name, id } => match self.tables.get(&name) {
                 Some(t) if t.meta.id == id => {
                     self.tables.remove(&name);

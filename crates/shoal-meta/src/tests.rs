@@ -157,3 +157,23 @@ fn replicas_that_apply_the_same_log_agree() {
     let back: MetaState = serde_json::from_slice(&json).unwrap();
     assert_eq!(back, x);
 }
+
+#[test]
+fn deleted_access_keys_stay_deleted() {
+    let mut s = state();
+    let put = |id: &str| MetaCommand::PutAccessKey {
+        id: id.into(),
+        secret: "s".into(),
+        admin: false,
+    };
+    s.apply(put("a"));
+    assert!(s.access_keys.contains_key("a"));
+    assert_eq!(s.apply(MetaCommand::DeleteAccessKey { id: "a".into() }), MetaResult::Ok);
+    assert_eq!(
+        s.apply(MetaCommand::DeleteAccessKey { id: "a".into() }),
+        MetaResult::NotFound
+    );
+    // A node that was down proposes its old copy again: it stays deleted.
+    s.apply(put("a"));
+    assert!(!s.access_keys.contains_key("a"));
+}

@@ -140,18 +140,51 @@ impl Admin {
         &self.rotator
     }
 
+    /// Proposes an access-key change to the cluster (a node without a cluster, i.e. an admin
+    /// command on a stopped node, keeps it local: the node offers it when it next starts).
+    /// `Ok(true)` when the cluster knew the key.
+    async fn share(&self, command: shoal_meta::MetaCommand) -> Result<bool, NodeError> {
+        let Some(cluster) = self.rotator.backend().cluster.get().cloned() else {
+            return Ok(false);
+        };
+        match cluster.meta_propose(command).await {
+            Ok(shoal_meta::MetaResult::NotFound) => Ok(false),
+            Ok(_) => Ok(true),
+            Err(e) => Err(NodeError::Keys(format!("the cluster did not take the change: {e}"))),
+        }
+    }
+
     /// Runs one request; failures become [`Response::Error`].
     pub async fn execute(&self, request: Request) -> Response {
         let keys = &self.rotator.backend().keys;
         let result = match request {
-            Request::CreateKey => keys.create().map(|k| Response::KeyCreated {
-                id: k.id.clone(),
-                secret: k.secret.clone(),
-            }),
+            Request::CreateKey => match keys.create() {
+                // Shared with the cluster before it is shown, so it works on every node.
+                Ok(k) => self
+                    .share(shoal_meta::MetaCommand::PutAccessKey {
+                        id: k.id.clone(),
+                        secret: k.secret.clone(),
+                        admin: false,
+                    })
+                    .await
+                    .map(|_| Response::KeyCreated {
+                        id: k.id.clone(),
+                        secret: k.secret.clone(),
+                    }),
+                Err(e) => Err(e),
+            },
             Request::ListKeys => Ok(Response::Keys { keys: keys.list() }),
-            Request::DeleteKey { id } => keys
-                .delete(&id)
-                .map(|existed| Response::KeyDeleted { existed }),
+            Request::DeleteKey { id } => {
+                let shared = self
+                    .share(shoal_meta::MetaCommand::DeleteAccessKey { id: id.clone() })
+                    .await;
+                match (shared, keys.delete(&id)) {
+                    (Err(e), _) | (_, Err(e)) => Err(e),
+                    (Ok(in_cluster), Ok(here)) => Ok(Response::KeyDeleted {
+                        existed: here || in_cluster,
+                    }),
+                }
+            }
             Request::RotateMaster => self
                 .rotator
                 .rotate_master()

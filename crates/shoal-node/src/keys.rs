@@ -309,6 +309,56 @@ impl KeyStore {
         Ok(key)
     }
 
+    /// Makes the local keys match the cluster's: adds `keys` missing here, deletes `deleted`
+    /// ones still here. Returns the local keys the cluster does not know yet (to propose).
+    ///
+    /// # Errors
+    /// The key file cannot be written.
+    pub(crate) fn sync(
+        &self,
+        keys: &std::collections::BTreeMap<String, shoal_meta::AccessKeyEntry>,
+        deleted: &std::collections::BTreeSet<String>,
+    ) -> Result<Vec<(AccessKey, bool)>, NodeError> {
+        let mut file = self.file.lock();
+        let before = file.keys.len();
+        let mut secrets = HashMap::clone(&self.secrets.read());
+        file.keys.retain(|k| !deleted.contains(&k.id));
+        secrets.retain(|id, _| !deleted.contains(id));
+        let mut changed = file.keys.len() != before;
+        for (id, entry) in keys {
+            if secrets.get(id).is_some_and(|s| s.as_str() == entry.secret) {
+                continue;
+            }
+            let key = AccessKey {
+                id: id.clone(),
+                secret: entry.secret.clone(),
+            };
+            file.keys.retain(|k| k.id != *id);
+            file.keys.push(self.stored(&key, entry.admin)?);
+            secrets.insert(id.clone(), Zeroizing::new(entry.secret.clone()));
+            changed = true;
+        }
+        if changed {
+            write_file(&self.path, &file)?;
+            *self.secrets.write() = Arc::new(secrets.clone());
+        }
+        Ok(file
+            .keys
+            .iter()
+            .filter(|k| !keys.contains_key(&k.id))
+            .filter_map(|k| {
+                let secret = secrets.get(&k.id)?;
+                Some((
+                    AccessKey {
+                        id: k.id.clone(),
+                        secret: String::clone(secret),
+                    },
+                    k.admin,
+                ))
+            })
+            .collect())
+    }
+
     /// Every key, in creation order (no secrets).
     pub fn list(&self) -> Vec<KeyInfo> {
         self.file

@@ -266,7 +266,9 @@ impl Node {
     /// format; the key file or catalog cannot be read; the address cannot be bound.
     pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         let dir = config.data_dir.clone();
-        let (lock, ring, keys, created_admin_key) = open_dir(&config, true).await?;
+        // A node joining a cluster takes the cluster's access keys rather than making its own.
+        let joining = config.cluster.join.is_some() && !dir.join("cluster.json").exists();
+        let (lock, ring, keys, created_admin_key) = open_dir(&config, !joining).await?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| NodeError::Listen {

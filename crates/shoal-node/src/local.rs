@@ -74,6 +74,7 @@ impl NodeBackend {
         };
         let _ddl = self.ddl.lock().await;
         let meta = cluster.meta();
+        self.sync_keys(&cluster, &meta);
         let local: Vec<(String, String)> = self
             .tables
             .read()
@@ -101,6 +102,31 @@ impl NodeBackend {
                 continue;
             }
             self.ensure_groups(&cluster, entry).await;
+        }
+    }
+
+    /// Makes the local access keys match the cluster's, and offers the cluster the local keys it
+    /// does not know (the first admin key, keys created while the node was stopped).
+    fn sync_keys(&self, cluster: &Arc<Cluster>, meta: &shoal_meta::MetaState) {
+        let unknown = match self.keys.sync(&meta.access_keys, &meta.deleted_access_keys) {
+            Ok(unknown) => unknown,
+            Err(e) => {
+                tracing::warn!(error = %e, "updating the local access keys failed; retrying");
+                return;
+            }
+        };
+        for (key, admin) in unknown {
+            let cluster = Arc::clone(cluster);
+            tokio::spawn(async move {
+                let put = shoal_meta::MetaCommand::PutAccessKey {
+                    id: key.id.clone(),
+                    secret: key.secret.clone(),
+                    admin,
+                };
+                if let Err(e) = cluster.meta_propose(put).await {
+                    tracing::warn!(access_key_id = %key.id, error = %e, "sharing an access key with the cluster failed; retrying");
+                }
+            });
         }
     }
 
