@@ -6,7 +6,9 @@
 //! bootstrap node is 1). Each node has its own data and key directories under one temporary
 //! directory, and its stdout and stderr go to `node<i>/log` there; when the test panics, dropping
 //! the [`Cluster`] prints the tail of every log (set `SHOAL_CLUSTER_KEEP=1` to keep the
-//! directory). Dropping the cluster kills every node (SIGKILL).
+//! directory). Dropping the cluster kills every node (SIGKILL). [`Cluster::start`] and
+//! [`Cluster::create_hash_table`] return only once every group has `min(n, 3)` voters (joined
+//! nodes start as learners), so a test's first kill meets a replicated cluster.
 //!
 //! The binary is `SHOAL_BIN` when set, otherwise this workspace's `shoal`, built on first use
 //! with `cargo build -p shoal` (so `cargo test -p shoal-cluster` always runs the current code).
@@ -106,7 +108,7 @@ pub fn shoal_bin() -> PathBuf {
 }
 
 /// Picks a free port on 127.0.0.1 (bind :0, read it, release it).
-fn free_addr() -> SocketAddr {
+pub fn free_addr() -> SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     l.local_addr().expect("local addr")
 }
@@ -173,6 +175,7 @@ impl Cluster {
                 |s| s["nodes"].as_array().is_some_and(|a| a.len() == n) && all_groups_led(s),
             )
             .await;
+        cluster.wait_replicated().await;
         // Every node must see the leaders too (a joined node that never got the metadata
         // group's snapshot cannot route anything).
         for i in 2..=n {
@@ -402,6 +405,130 @@ impl Cluster {
         None
     }
 
+    /// The index of the node that leads the metadata group (group 0), as seen by the first
+    /// running node that answers `/status`.
+    pub async fn meta_leader(&mut self) -> Option<usize> {
+        for i in self.running() {
+            let Ok(s) = self.try_status(i).await else {
+                continue;
+            };
+            let leader = s["groups"].as_array()?.iter().find(|g| {
+                g["kind"].as_str() == Some("metadata") || g["group"].as_u64() == Some(0)
+            })?["leader"]
+                .as_u64()?;
+            return self.index_of(&s, leader).await;
+        }
+        None
+    }
+
+    /// A `Command` for the `shoal` binary with the test process's `SHOAL_*` settings removed
+    /// and the admin key and region every node gets (for runs outside the cluster, e.g. a node
+    /// that must fail to join, or `shoal status`).
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(&self.bin);
+        for var in SCRUBBED_ENV {
+            cmd.env_remove(var);
+        }
+        cmd.env("SHOAL_REGION", REGION)
+            .env("SHOAL_ADMIN_ACCESS_KEY_ID", ADMIN_KEY_ID)
+            .env("SHOAL_ADMIN_SECRET_ACCESS_KEY", ADMIN_SECRET)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Creates `table` (hash key `pk` of type S, on-demand) through node `via` and waits until
+    /// every running node describes it ACTIVE.
+    ///
+    /// # Panics
+    /// If CreateTable fails or the table is not ACTIVE everywhere within 30 s.
+    pub async fn create_hash_table(&mut self, via: usize, table: &str) {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+            TableStatus,
+        };
+        let created = self
+            .client(via)
+            .create_table()
+            .table_name(table)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("pk")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .expect("attribute definition"),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("pk")
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .expect("key schema"),
+            )
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await;
+        if let Err(e) = created {
+            self.fail(&format!(
+                "CreateTable {table} through node {via}: {}",
+                aws_sdk_dynamodb::error::DisplayErrorContext(&e)
+            ));
+        }
+        for i in self.running() {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let status = match self
+                    .client(i)
+                    .describe_table()
+                    .table_name(table)
+                    .send()
+                    .await
+                {
+                    Ok(out) => match out.table.and_then(|t| t.table_status) {
+                        Some(TableStatus::Active) => break,
+                        other => format!("status {other:?}"),
+                    },
+                    Err(e) => format!(
+                        "DescribeTable failed: {}",
+                        aws_sdk_dynamodb::error::DisplayErrorContext(&e)
+                    ),
+                };
+                if Instant::now() > deadline {
+                    self.fail(&format!(
+                        "table {table} not ACTIVE through node {i} within 30 s: {status}"
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        self.wait_replicated().await;
+    }
+
+    /// Waits until the first running node's `/status` shows every group led and with
+    /// `min(nodes, 3)` voters: new members join groups as learners and are promoted later, and
+    /// until then a group does not survive the loss of a node.
+    ///
+    /// # Panics
+    /// After [`CLUSTER_STARTUP_TIMEOUT`].
+    pub async fn wait_replicated(&mut self) {
+        let want = self.len().min(3);
+        let Some(&i) = self.running().first() else {
+            self.fail("no node is running");
+        };
+        self.wait_status(
+            i,
+            CLUSTER_STARTUP_TIMEOUT,
+            &format!("every group led with {want} voters"),
+            |s| {
+                all_groups_led(s)
+                    && s["groups"].as_array().is_some_and(|gs| {
+                        gs.iter()
+                            .all(|g| g["voters"].as_array().is_some_and(|v| v.len() == want))
+                    })
+            },
+        )
+        .await;
+    }
+
     /// True when node `i` is caught up: for every group in node `i`'s own `/status`, the running
     /// node that leads it reports (in its own `/status`) node `i` in `lag` with `behind == 0`,
     /// or node `i` leads the group itself.
@@ -582,8 +709,12 @@ impl Cluster {
         node.child = Some(child);
     }
 
-    /// Runs `shoal cluster join-token --data-dir D` until it prints a `SHOAL1-` token.
-    async fn join_token(&mut self, i: usize) -> String {
+    /// Node `i`'s join token: runs `shoal cluster join-token --data-dir D` until it prints a
+    /// `SHOAL1-` token (or finds the one the bootstrap node printed in its log).
+    ///
+    /// # Panics
+    /// If no token appears within [`NODE_STARTUP_TIMEOUT`].
+    pub async fn join_token(&mut self, i: usize) -> String {
         let deadline = Instant::now() + NODE_STARTUP_TIMEOUT;
         let (data_dir, keys_dir, log) = {
             let n = self.node(i);
