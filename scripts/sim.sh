@@ -6,8 +6,10 @@
 #   SEEDS [1000]  how many seeds to run (SHOAL_SIM_SEEDS)
 #   BASE  [0]     first seed (SHOAL_SIM_SEED_BASE); the run covers BASE..BASE+SEEDS
 #   SECS  [300]   virtual seconds of faults per seed (SHOAL_SIM_SECS)
-# A failing seed prints "reproduce with: SHOAL_SIM_SEED=<n> ..."; rerun one seed with
-#   SHOAL_SIM_SEED=<n> SHOAL_SIM_SECS=<secs> cargo test --release -p shoal-raft --test sim -- --nocapture
+# Runs are deterministic (a seed replays exactly, in debug or release). A failing seed prints
+#   reproduce with: SHOAL_SIM_SECS=<secs> SHOAL_SIM_SEED=<n> cargo test -p shoal-raft --test sim
+# (add --release to go faster, `-- --nocapture` to see the summary; the "trace" hash at the end of
+# the summary line is the same on every replay).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SEEDS="${1:-1000}"

@@ -11,8 +11,15 @@ pub struct Config {
     pub node_id: NodeId,
     /// Interval between ticks of every group.
     pub tick: Duration,
-    /// Ticks without hearing from a leader before an election.
+    /// Ticks without hearing from a leader before an election (the shortest election timeout).
     pub election_ticks: usize,
+    /// Spread of the election timeout: each timeout is drawn from
+    /// `[election_ticks, election_ticks + election_jitter_ticks)` (so that replicas rarely time
+    /// out together). Default: `election_ticks` (raft's usual `[election, 2 * election)`).
+    /// 0 or 1 makes the timeout exactly `election_ticks`: nothing random remains in the driver
+    /// (raft-rs draws the timeout from a thread-local RNG nobody can seed), which the
+    /// deterministic simulator uses — it gives every node its own `election_ticks` instead.
+    pub election_jitter_ticks: usize,
     /// Ticks between leader heartbeats.
     pub heartbeat_ticks: usize,
     /// Byte limit of the entries of one append message.
@@ -29,6 +36,7 @@ impl Default for Config {
             node_id: 1,
             tick: Duration::from_millis(100),
             election_ticks: 10,
+            election_jitter_ticks: 10,
             heartbeat_ticks: 2,
             max_size_per_msg: 1 << 20,
             max_inflight: 256,

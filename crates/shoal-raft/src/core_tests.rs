@@ -281,3 +281,57 @@ fn learner_joins_by_snapshot_after_compaction() {
     core4.load(net.cores[&4].1.clone().load().unwrap()).unwrap();
     assert_eq!(core4.status()[0].learners, vec![4]);
 }
+
+/// Ticks a node hosting `groups` one-voter groups until all are leaders; returns, per group, the
+/// tick at which it became leader.
+fn ticks_to_leadership(election_ticks: usize, jitter: usize, groups: u64) -> Vec<usize> {
+    let mut core = Core::new(
+        Config {
+            election_ticks,
+            election_jitter_ticks: jitter,
+            ..Config::default()
+        },
+        Arc::new(NoFactory),
+    );
+    let mut store = MemLogStore::new();
+    for g in 1..=groups {
+        core.create_group(
+            g,
+            GroupInit::Bootstrap { voters: vec![1] },
+            Box::new(Kv::default()),
+        )
+        .unwrap();
+    }
+    let mut elected: BTreeMap<GroupId, usize> = BTreeMap::new();
+    for tick in 1..=3 * (election_ticks + jitter) {
+        core.tick();
+        let round = core.ready();
+        store.write(&round.log).unwrap();
+        let _ = core.persisted(round);
+        for s in core.status() {
+            if s.role == "Leader" {
+                elected.entry(s.group).or_insert(tick);
+            }
+        }
+    }
+    assert_eq!(elected.len() as u64, groups, "every group elects itself");
+    elected.into_values().collect()
+}
+
+#[test]
+fn jitter_one_fixes_the_election_timeout() {
+    // raft draws each timeout from its own thread RNG; a one-tick range leaves it no choice.
+    assert_eq!(ticks_to_leadership(7, 1, 20), vec![7; 20]);
+    assert_eq!(ticks_to_leadership(13, 0, 5), vec![13; 5]);
+}
+
+#[test]
+fn default_jitter_spreads_election_timeouts() {
+    let ticks = ticks_to_leadership(10, 10, 30);
+    assert!(ticks.iter().all(|t| (10..20).contains(t)), "{ticks:?}");
+    let distinct: std::collections::BTreeSet<_> = ticks.iter().collect();
+    assert!(
+        distinct.len() > 1,
+        "30 groups drew the same timeout: {ticks:?}"
+    );
+}

@@ -44,6 +44,11 @@ impl Group {
         let raft_config = raft::Config {
             id: config.node_id,
             election_tick: config.election_ticks,
+            // raft draws each timeout from [min, max); a one-tick range fixes it.
+            min_election_tick: config.election_ticks,
+            max_election_tick: config
+                .election_ticks
+                .saturating_add(config.election_jitter_ticks.max(1)),
             heartbeat_tick: config.heartbeat_ticks,
             applied,
             max_size_per_msg: config.max_size_per_msg,

@@ -18,15 +18,24 @@
 //!
 //! `SHOAL_SIM_SEEDS` (default 64) seeds run; `SHOAL_SIM_SEED=<n>` runs exactly one;
 //! `SHOAL_SIM_SECS` sets the faulty period per seed in virtual seconds.
+//!
+//! A run is a pure function of its seed: every random choice comes from the seeded RNG, all
+//! collections iterated are ordered (`BTreeMap`/`Vec`), and the nodes run with a fixed election
+//! timeout (`Config::election_jitter_ticks = 1`: raft-rs would otherwise draw it from
+//! `thread_rng`), each node's own drawn from the seed. So a failing seed replays exactly with
+//! `SHOAL_SIM_SEED=<n> cargo test -p shoal-raft --test sim`; the summary line ends with a hash
+//! of the run's trace to compare two runs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers panic on failure by design
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use shoal_lincheck::{CheckResult, Event, Op, Ret};
 use shoal_raft::{
@@ -339,6 +348,8 @@ impl GroupFactory for Factory {
 
 struct Node {
     id: NodeId,
+    /// This node's (fixed) election timeout in ticks, drawn from the seed.
+    election_ticks: usize,
     core: Option<Core>,
     disk: MemLogStore,
     factory: Arc<Factory>,
@@ -492,11 +503,14 @@ impl Sim {
     fn new(seed: u64) -> Sim {
         let mut rng = StdRng::seed_from_u64(seed);
         let n: usize = if rng.random_bool(0.25) { 5 } else { 3 };
+        // Distinct fixed election timeouts: no two nodes time out together forever.
+        let mut timeouts: Vec<usize> = (10..20).collect();
+        timeouts.shuffle(&mut rng);
         let checker: Shared<Checker> = Arc::default();
         let clock: Shared<u64> = Arc::default();
         let mut nodes = Vec::new();
         let mut notes = Vec::new();
-        for i in 0..n {
+        for (i, &election_ticks) in timeouts.iter().enumerate().take(n) {
             let id = i as NodeId + 1;
             let node_notes: Shared<Vec<ApplyNote>> = Arc::default();
             notes.push(node_notes.clone());
@@ -509,6 +523,7 @@ impl Sim {
             });
             nodes.push(Node {
                 id,
+                election_ticks,
                 core: None,
                 disk: MemLogStore::new(),
                 factory,
@@ -563,9 +578,12 @@ impl Sim {
         }
     }
 
-    fn config(&self, id: NodeId) -> Config {
+    fn config(&self, i: usize) -> Config {
         Config {
-            node_id: id,
+            node_id: self.nodes[i].id,
+            // Deterministic: a fixed timeout per node (raft would draw one from thread_rng).
+            election_ticks: self.nodes[i].election_ticks,
+            election_jitter_ticks: 1,
             // Small, so that replicas that were away need snapshots.
             compact_after: 20,
             ..Config::default()
@@ -595,7 +613,7 @@ impl Sim {
 
     fn start_node(&mut self, i: usize, first: bool) {
         let id = self.nodes[i].id;
-        let mut core = Core::new(self.config(id), self.nodes[i].factory.clone());
+        let mut core = Core::new(self.config(i), self.nodes[i].factory.clone());
         if first {
             for g in GROUPS {
                 let init = if self.voters.contains(&id) {
@@ -752,7 +770,9 @@ impl Sim {
             }
         };
         self.stats.delivered += 1;
-        self.trace = mix(self.trace, bytes.len() as u64 ^ (from << 32) ^ (to << 40));
+        let mut h = DefaultHasher::new(); // fixed keys: the same in every process
+        (self.now, from, to, &bytes).hash(&mut h);
+        self.trace = mix(self.trace, h.finish());
         if let Some(core) = self.nodes[i].core.as_mut() {
             core.step(from, msgs);
         }
@@ -976,7 +996,16 @@ impl Sim {
             }
             _ => {}
         }
-        self.trace = mix(self.trace, ret_at ^ p.op_id);
+        let mut h = DefaultHasher::new();
+        (
+            self.now,
+            self.clients[c].id,
+            p.op_id,
+            &p.key,
+            format!("{ret:?}"),
+        )
+            .hash(&mut h);
+        self.trace = mix(self.trace, h.finish());
         if !(matches!(p.op, ClientOp::Read) && ret == Ret::Unknown) {
             self.history.push(Event {
                 client: self.clients[c].id,
@@ -1359,7 +1388,7 @@ impl Sim {
         format!(
             "seed {}: {} nodes, {} events in history ({} ok writes, {} cond failed, {} reads, \
              {} unknown, {} lost proposals retried, {} read errors), {} messages delivered, \
-             {} dropped, {} crashes, {} partitions, {} snapshots restored",
+             {} dropped, {} crashes, {} partitions, {} snapshots restored, trace {:016x}",
             self.seed,
             self.nodes.len(),
             self.history.len(),
@@ -1373,16 +1402,27 @@ impl Sim {
             s.dropped,
             s.crashes,
             s.partitions,
-            self.checker.lock().restores
+            self.checker.lock().restores,
+            self.trace
         )
     }
 }
 
-fn run_seed(seed: u64, secs: u64) -> Result<(String, u64), String> {
+/// What a passing run produced.
+#[derive(Debug, PartialEq)]
+struct Outcome {
+    summary: String,
+    /// Hash of every delivered message (time, endpoints, bytes) and client result.
+    trace: u64,
+    /// The client history checked for linearizability.
+    history: Vec<Event>,
+}
+
+fn run_seed(seed: u64, secs: u64) -> Result<Outcome, String> {
     run_seed_with(seed, secs, false)
 }
 
-fn run_seed_with(seed: u64, secs: u64, stale_reads: bool) -> Result<(String, u64), String> {
+fn run_seed_with(seed: u64, secs: u64, stale_reads: bool) -> Result<Outcome, String> {
     // A panic (in the Core or in raft) fails this seed, with its reproduction line.
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut sim = Sim::new(seed);
@@ -1390,7 +1430,11 @@ fn run_seed_with(seed: u64, secs: u64, stale_reads: bool) -> Result<(String, u64
         let result = sim.run(secs);
         let summary = sim.summary();
         match result {
-            Ok(()) => Ok((summary, sim.trace)),
+            Ok(()) => Ok(Outcome {
+                summary,
+                trace: sim.trace,
+                history: std::mem::take(&mut sim.history),
+            }),
             Err(e) => Err(format!("{summary}\n{e}")),
         }
     }));
@@ -1407,9 +1451,18 @@ fn run_seed_with(seed: u64, secs: u64, stale_reads: bool) -> Result<(String, u64
     }
 }
 
+/// Virtual seconds of faults per seed unless `SHOAL_SIM_SECS` says otherwise.
+const DEFAULT_SECS: u64 = 120;
+
 #[test]
 fn simulated_clusters_stay_linearizable() {
-    let secs = env_u64("SHOAL_SIM_SECS").unwrap_or(120);
+    let secs = env_u64("SHOAL_SIM_SECS").unwrap_or(DEFAULT_SECS);
+    // The run depends on the seed and the length of the faulty period only.
+    let secs_env = if secs == DEFAULT_SECS {
+        String::new()
+    } else {
+        format!("SHOAL_SIM_SECS={secs} ")
+    };
     let seeds: Vec<u64> = match env_u64("SHOAL_SIM_SEED") {
         Some(s) => vec![s],
         None => {
@@ -1422,12 +1475,16 @@ fn simulated_clusters_stay_linearizable() {
     for seed in seeds {
         let started = std::time::Instant::now();
         match run_seed(seed, secs) {
-            Ok((summary, _)) => {
-                eprintln!("{summary} [{:.1}s]", started.elapsed().as_secs_f64())
+            Ok(outcome) => {
+                eprintln!(
+                    "{} [{:.1}s]",
+                    outcome.summary,
+                    started.elapsed().as_secs_f64()
+                )
             }
             Err(e) => {
                 eprintln!(
-                    "FAILED {e}\nreproduce with: SHOAL_SIM_SEED={seed} cargo test -p shoal-raft --test sim"
+                    "FAILED {e}\nreproduce with: {secs_env}SHOAL_SIM_SEED={seed} cargo test -p shoal-raft --test sim"
                 );
                 failures.push(seed);
             }
@@ -1435,25 +1492,28 @@ fn simulated_clusters_stay_linearizable() {
     }
     assert!(
         failures.is_empty(),
-        "simulation failed for seeds {failures:?} (reproduce with: SHOAL_SIM_SEED=<n> cargo test -p shoal-raft --test sim)"
+        "simulation failed for seeds {failures:?} (reproduce with: {secs_env}SHOAL_SIM_SEED=<n> cargo test -p shoal-raft --test sim)"
     );
 }
 
-/// Exact replay of a seed. Ignored: raft-rs 0.7 draws each election timeout from
-/// `rand::thread_rng()` (`Raft::reset_randomized_election_timeout`), which the simulator cannot
-/// seed, so two runs of one seed diverge as soon as an election timeout differs. The fix is in
-/// the Core's raft config (a deterministic timeout range, randomized by the caller).
+/// Exact replay: two runs of a seed deliver the same messages at the same virtual times and
+/// produce the same client history (what makes a failing seed reproducible by one command).
 #[test]
-#[ignore = "raft-rs draws election timeouts from thread_rng: runs are not exactly reproducible"]
 fn the_same_seed_replays_identically() {
-    let a = run_seed(7, 20);
-    let b = run_seed(7, 20);
-    match (a, b) {
-        (Ok((sa, ta)), Ok((sb, tb))) => {
-            assert_eq!(sa, sb, "two runs of one seed differ");
-            assert_eq!(ta, tb, "two runs of one seed sent different messages");
-        }
-        (a, b) => panic!("seed 7 failed: {a:?} / {b:?}"),
+    for seed in [7, 1_001, 31_337] {
+        let a = run_seed(seed, 20).unwrap_or_else(|e| panic!("seed {seed} failed: {e}"));
+        let b = run_seed(seed, 20).unwrap_or_else(|e| panic!("seed {seed} failed: {e}"));
+        assert_eq!(a.summary, b.summary, "seed {seed}: two runs differ");
+        assert_eq!(
+            a.trace, b.trace,
+            "seed {seed}: two runs sent different messages"
+        );
+        assert_eq!(
+            a.history, b.history,
+            "seed {seed}: two runs' histories differ"
+        );
+        assert!(!a.history.is_empty(), "seed {seed}: empty history");
+        eprintln!("{}", a.summary);
     }
 }
 
