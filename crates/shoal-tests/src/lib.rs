@@ -42,7 +42,10 @@ pub use helpers::{
     must_create_hash_range_table, must_create_hash_table, must_create_table, must_delete, must_get,
     must_list_all_tables, must_put, must_wait_active,
 };
-pub use node::{ADMIN_KEY_ID, ADMIN_SECRET, REGION, TestNode, client_for, node_config};
+pub use node::{
+    ADMIN_KEY_ID, ADMIN_SECRET, CLUSTER_ENV, CLUSTER_FORM_TIMEOUT, REGION, TestNode, client_for,
+    cluster_mode, node_config, skip_in_cluster_mode, test_cluster_size,
+};
 pub use process::{
     ProcessNode, ProcessNodeBuilder, STARTUP_TIMEOUT, free_addr, health_ok, parse_printed_key,
     run_command,
