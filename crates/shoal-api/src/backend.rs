@@ -170,6 +170,10 @@ pub enum BackendError {
     Apply(#[from] ApplyError),
     #[error("internal: {0}")]
     Internal(String),
+    /// The node cannot serve the request for a reason the client should see (a full disk, a
+    /// replica waiting for a restart): `InternalServerError` with this message.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// Why a KMS key named by an `SSESpecification` cannot be used.

@@ -255,7 +255,11 @@ impl MetaState {
             MetaCommand::DeleteAccessKey { id } => {
                 let existed = self.access_keys.remove(&id).is_some();
                 self.deleted_access_keys.insert(id);
-                if existed { MetaResult::Ok } else { MetaResult::NotFound }
+                if existed {
+                    MetaResult::Ok
+                } else {
+                    MetaResult::NotFound
+                }
             }
             MetaCommand::DeleteTable { name, id } => match self.tables.get(&name) {
                 Some(t) if t.meta.id == id => {

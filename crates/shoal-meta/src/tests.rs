@@ -168,7 +168,10 @@ fn deleted_access_keys_stay_deleted() {
     };
     s.apply(put("a"));
     assert!(s.access_keys.contains_key("a"));
-    assert_eq!(s.apply(MetaCommand::DeleteAccessKey { id: "a".into() }), MetaResult::Ok);
+    assert_eq!(
+        s.apply(MetaCommand::DeleteAccessKey { id: "a".into() }),
+        MetaResult::Ok
+    );
     assert_eq!(
         s.apply(MetaCommand::DeleteAccessKey { id: "a".into() }),
         MetaResult::NotFound

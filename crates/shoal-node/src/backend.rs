@@ -42,6 +42,18 @@ pub(crate) struct PartitionHandle {
     pub(crate) shipper: Arc<Shipper>,
     /// The partition file, named in storage errors (corruption, disk full).
     pub(crate) path: Arc<Path>,
+    /// Set when the replica failed to apply a committed write (see `cluster::sm::Poison`).
+    pub(crate) poisoned: crate::cluster::sm::Poison,
+}
+
+impl PartitionHandle {
+    /// Refuses reads of a replica that stopped applying.
+    fn check_readable(&self) -> Result<(), BackendError> {
+        match self.poisoned.lock().as_ref() {
+            Some(why) => Err(BackendError::Unavailable(why.clone())),
+            None => Ok(()),
+        }
+    }
 }
 
 /// One open table.
@@ -243,6 +255,7 @@ pub(crate) fn open_table(
             partition,
             shipper,
             path,
+            poisoned: Arc::default(),
         });
     }
     let handle = TableHandle {
@@ -499,6 +512,7 @@ impl Backend for NodeBackend {
                 let part = handle
                     .partition_for_hash(hash)
                     .ok_or_else(|| internal("no partition covers the key's hash"))?;
+                part.check_readable()?;
                 let target = ReadTarget::base(&part.partition, request.index);
                 (target, Arc::clone(&part.path))
             }
@@ -530,6 +544,9 @@ impl Backend for NodeBackend {
 
     async fn scan(&self, table: &TableMeta, request: ScanRequest) -> Result<Page, BackendError> {
         let handle = self.handle_for(table)?;
+        for p in &handle.partitions {
+            p.check_readable()?;
+        }
         if request.consistent {
             for p in &handle.partitions {
                 if p.record.hash_end >= request.hash_start
@@ -631,6 +648,7 @@ impl Backend for NodeBackend {
             .ok_or_else(|| internal("no partition covers the key's hash"))?;
         // Strongly consistent: the replica first catches up to the leader's commit index as of
         // now (ReadIndex); eventually consistent reads take the local replica as it is.
+        part.check_readable()?;
         if consistent {
             self.cluster()?.read_index(part.record.id).await?;
         }

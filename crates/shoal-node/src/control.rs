@@ -150,7 +150,9 @@ impl Admin {
         match cluster.meta_propose(command).await {
             Ok(shoal_meta::MetaResult::NotFound) => Ok(false),
             Ok(_) => Ok(true),
-            Err(e) => Err(NodeError::Keys(format!("the cluster did not take the change: {e}"))),
+            Err(e) => Err(NodeError::Keys(format!(
+                "the cluster did not take the change: {e}"
+            ))),
         }
     }
 

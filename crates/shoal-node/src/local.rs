@@ -146,6 +146,10 @@ impl NodeBackend {
             match cluster.raft.create_group(p.id, init, Box::new(sm)).await {
                 Ok(()) => {
                     self.groups.lock().insert(p.id);
+                    if p.initial_voters == [cluster.node_id] {
+                        // The only voter: leader at once, no election timeout.
+                        let _ = cluster.raft.campaign(p.id).await;
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(group = p.id, error = %e, "creating a partition group failed")
@@ -400,5 +404,6 @@ fn partition_sm(handle: &TableHandle, id: u64, pending: &Arc<Pending>) -> Option
         path: Arc::clone(&p.path),
         shipper: Arc::clone(&p.shipper),
         pending: Arc::clone(pending),
+        poisoned: Arc::clone(&p.poisoned),
     })
 }

@@ -104,6 +104,13 @@ pub fn backend_error(e: BackendError) -> ApiError {
         }
         BackendError::Apply(e) => ApiError::internal(e),
         BackendError::Internal(m) => ApiError::internal(m),
+        BackendError::Unavailable(m) => {
+            tracing::error!(cause = %m, "request refused");
+            ApiError::new(
+                ErrorKind::InternalServerError,
+                format!("Internal server error: {m}"),
+            )
+        }
     }
 }
 

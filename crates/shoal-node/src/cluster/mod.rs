@@ -104,6 +104,30 @@ pub(crate) struct Cluster {
     pub(crate) cluster_addr: String,
     /// Member id -> cluster address, also known before the metadata arrives (from the join).
     pub(crate) peers: Arc<RwLock<HashMap<NodeId, String>>>,
+    /// Why the Raft log stopped taking writes, if it did (the driver stops: fail-stop).
+    pub(crate) log_failure: Arc<parking_lot::Mutex<Option<String>>>,
+}
+
+/// The node's shared Raft log, remembering why a write failed: a log that cannot be written
+/// stops the Raft driver (fail-stop; the node must be restarted), and requests then say why.
+pub(crate) struct NodeLog {
+    pub(crate) inner: shoal_raft::SqlLogStore,
+    pub(crate) failure: Arc<parking_lot::Mutex<Option<String>>>,
+}
+
+impl shoal_raft::LogStore for NodeLog {
+    fn load(&mut self) -> Result<Vec<(GroupId, shoal_raft::GroupState)>, RaftError> {
+        self.inner.load()
+    }
+
+    fn write(&mut self, batch: &shoal_raft::LogBatch) -> Result<(), RaftError> {
+        let result = self.inner.write(batch);
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "writing the Raft log failed: this node stops replicating until it is restarted");
+            *self.failure.lock() = Some(e.to_string());
+        }
+        result
+    }
 }
 
 /// Sends Raft messages over `shoal_rpc`, one frame per destination per round.
@@ -144,6 +168,21 @@ impl Cluster {
         self.peers.read().get(&id).cloned()
     }
 
+    /// The error for a request the stopped Raft driver cannot serve.
+    pub(crate) fn stopped(&self) -> BackendError {
+        match self.log_failure.lock().as_deref() {
+            Some(f) if f.contains("full") => {
+                BackendError::Apply(ApplyError::Storage(shoal_storage::StorageError::DiskFull {
+                    context: format!("writing the Raft log: {f}"),
+                }))
+            }
+            Some(f) => BackendError::Unavailable(format!(
+                "this node's Raft log failed ({f}); restart the node"
+            )),
+            None => unavailable("the node is stopping"),
+        }
+    }
+
     /// Proposes `data` to `group`, led by this node, and waits for its entry to be applied.
     async fn propose_local(
         &self,
@@ -157,12 +196,29 @@ impl Cluster {
                 self.pending.forget(seq);
                 return Ok(Routed::Retry);
             }
+            Err(RaftError::Stopped) => {
+                self.pending.forget(seq);
+                return Err(self.stopped());
+            }
             Err(e) => {
                 self.pending.forget(seq);
                 return Err(unavailable(e));
             }
         };
-        match tokio::time::timeout(APPLY_TIMEOUT, rx).await {
+        // The Raft log failing (a full disk) stops the driver: the entry never became durable.
+        let log_failed = async {
+            while self.log_failure.lock().is_none() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        let rx = tokio::select! {
+            r = tokio::time::timeout(APPLY_TIMEOUT, rx) => r,
+            () = log_failed => {
+                self.pending.forget(seq);
+                return Err(self.stopped());
+            }
+        };
+        match rx {
             Ok(Ok(reply)) => Ok(Routed::Done((index, reply))),
             // Leadership moved before the entry applied here: it may still commit.
             Ok(Err(_)) => Err(unavailable(
@@ -220,6 +276,9 @@ impl Cluster {
                     Some(l) if l == self.node_id => {
                         Ok(match self.propose_local(group, data).await? {
                             Routed::Done((_, Reply::Write(r))) => Routed::Done(r),
+                            Routed::Done((_, Reply::Unavailable(why))) => {
+                                return Err(BackendError::Unavailable(why));
+                            }
                             Routed::Done((_, Reply::Meta(_))) => {
                                 return Err(unavailable("a metadata reply answered a write"));
                             }
@@ -271,7 +330,7 @@ impl Cluster {
         self.with_retries(group, |_| async move {
             match self.raft.read_index(group).await {
                 Ok(()) => Ok(Routed::Done(())),
-                Err(RaftError::Stopped) => Err(unavailable("the node is stopping")),
+                Err(RaftError::Stopped) => Err(self.stopped()),
                 Err(_) => Ok(Routed::Retry),
             }
         })
@@ -295,7 +354,7 @@ impl Cluster {
                         Some(l) if l == self.node_id => {
                             Ok(match self.propose_local(group, data).await? {
                                 Routed::Done((index, Reply::Meta(r))) => Routed::Done((index, r)),
-                                Routed::Done((_, Reply::Write(_))) => {
+                                Routed::Done((_, Reply::Write(_) | Reply::Unavailable(_))) => {
                                     return Err(unavailable(
                                         "a write reply answered a metadata change",
                                     ));
@@ -358,15 +417,32 @@ pub(crate) fn start_raft(
     node_id: NodeId,
     transport: Arc<RpcTransport>,
     factory: Arc<dyn shoal_raft::GroupFactory>,
+    failure: Arc<parking_lot::Mutex<Option<String>>>,
 ) -> Result<RaftNode, NodeError> {
-    let log = shoal_raft::SqlLogStore::open(&data_dir.join("raft.db"), node_key)
+    let inner = shoal_raft::SqlLogStore::open(&data_dir.join("raft.db"), node_key)
         .map_err(|e| NodeError::Storage(format!("raft log: {e}")))?;
+    let log = NodeLog { inner, failure };
     let config = shoal_raft::Config {
         node_id,
         ..shoal_raft::Config::default()
     };
     RaftNode::start(config, Box::new(log), transport, factory)
         .map_err(|e| NodeError::Storage(format!("raft: {e}")))
+}
+
+/// Makes this node leader at once of the groups it alone votes in (a one-node cluster, right
+/// after start): no election timeout to wait for, so a restarted single node serves writes at
+/// once.
+pub(crate) async fn campaign_sole_groups(cluster: &Cluster) {
+    // The driver publishes its status after its first round.
+    wait_until(Duration::from_secs(2), || !cluster.raft.status().is_empty()).await;
+    for g in cluster.raft.status() {
+        if g.voters == [cluster.node_id] && g.leader.is_none() {
+            if let Err(e) = cluster.raft.campaign(g.group).await {
+                tracing::debug!(group = g.group, error = %e, "campaign failed");
+            }
+        }
+    }
 }
 
 /// How a group's replica on this node starts: voters bootstrap it, other nodes wait for the

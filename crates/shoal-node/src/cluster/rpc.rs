@@ -142,6 +142,7 @@ impl NodeRpc {
                 shoal_storage::wire::encode_outcome(&outcome, &mut out);
                 Ok(out.into())
             }
+            Routed::Done((_, Reply::Unavailable(why))) => Err(why),
             Routed::Done((_, Reply::Meta(_))) => Err("wrong reply kind".into()),
             Routed::Retry => Ok(Bytes::from_static(&[1])),
         }
@@ -157,7 +158,9 @@ impl NodeRpc {
                 .map_err(|e| e.to_string())?
             {
                 Routed::Done((index, Reply::Meta(r))) => Some((index, r)),
-                Routed::Done((_, Reply::Write(_))) => return Err("wrong reply kind".into()),
+                Routed::Done((_, Reply::Write(_) | Reply::Unavailable(_))) => {
+                    return Err("wrong reply kind".into());
+                }
                 Routed::Retry => None,
             }
         } else {

@@ -21,7 +21,15 @@ use crate::gsi::Shipper;
 pub(crate) enum Reply {
     Write(Result<Applied, ApplyError>),
     Meta(MetaResult),
+    /// The replica could not apply the committed entry (its storage failed): the entry stays in
+    /// the log and takes effect when the node restarts.
+    Unavailable(String),
 }
+
+/// Set when a replica's storage failed to apply a committed entry: from then on the replica
+/// applies nothing and serves nothing until the node restarts and replays its log from the
+/// replica's last applied entry (so nothing committed is skipped).
+pub(crate) type Poison = Arc<Mutex<Option<String>>>;
 
 /// Proposals of this node waiting for their entries to be applied.
 pub(crate) struct Pending {
@@ -86,9 +94,19 @@ pub(crate) struct PartitionSm {
     pub(crate) path: Arc<Path>,
     pub(crate) shipper: Arc<Shipper>,
     pub(crate) pending: Arc<Pending>,
+    pub(crate) poisoned: Poison,
 }
 
 impl PartitionSm {
+    /// Refuses `entries` of a poisoned replica.
+    fn refuse(&self, entries: &[Committed]) {
+        let why = self.poisoned.lock().clone().unwrap_or_default();
+        for e in entries {
+            self.pending
+                .complete(&e.context, Reply::Unavailable(why.clone()));
+        }
+    }
+
     /// Applies one run of entries with consecutive indexes.
     fn apply_run(&self, run: &[Committed]) {
         let Some(first) = run.first().map(|e| e.index) else {
@@ -128,12 +146,27 @@ impl PartitionSm {
     }
 
     fn answer(&self, entry: &Committed, result: Result<Applied, ApplyError>) {
-        let result = result.map_err(|e| match e {
-            ApplyError::Storage(e) => ApplyError::Storage(e.in_file(&self.path)),
+        let result = match result {
+            Err(ApplyError::Storage(e)) => {
+                let e = e.in_file(&self.path);
+                tracing::error!(group = self.group, index = entry.index, error = %e, "applying a committed write failed: this replica stops applying until the node restarts");
+                let why = if matches!(e, shoal_storage::StorageError::DiskFull { .. }) {
+                    "the node's disk is full: the write is in the replicated log but this replica could not apply it; it takes effect when the node restarts with free space".to_string()
+                } else {
+                    format!(
+                        "this replica could not apply a committed write ({e}); it takes effect when the node restarts"
+                    )
+                };
+                *self.poisoned.lock() = Some(why.clone());
+                self.pending
+                    .complete(&entry.context, Reply::Unavailable(why));
+                return;
+            }
             other => other,
-        });
-        if let Err(ApplyError::Storage(e)) = &result {
-            tracing::error!(group = self.group, index = entry.index, error = %e, "applying a replicated write failed");
+        };
+        if self.poisoned.lock().is_some() {
+            self.refuse(std::slice::from_ref(entry));
+            return;
         }
         self.pending.complete(&entry.context, Reply::Write(result));
     }
@@ -141,6 +174,10 @@ impl PartitionSm {
 
 impl StateMachine for PartitionSm {
     fn apply(&mut self, entries: Vec<Committed>) {
+        if self.poisoned.lock().is_some() {
+            self.refuse(&entries);
+            return;
+        }
         let mut start = 0;
         for i in 1..=entries.len() {
             let split = i == entries.len() || entries[i].index != entries[i - 1].index + 1;

@@ -172,11 +172,13 @@ pub(crate) async fn start(
         pending: Arc::clone(&pending),
         meta: Mutex::new(Some(meta_sm)),
     });
+    let log_failure: Arc<Mutex<Option<String>>> = Arc::default();
     let raft = {
         let (dir, key) = (backend.data_dir.clone(), *key.as_bytes());
         let factory: Arc<dyn GroupFactory> = factory.clone();
+        let failure = Arc::clone(&log_failure);
         tokio::task::spawn_blocking(move || {
-            super::start_raft(&dir, &key, node_id, transport, factory)
+            super::start_raft(&dir, &key, node_id, transport, factory, failure)
         })
         .await
         .map_err(cluster_err)??
@@ -193,6 +195,7 @@ pub(crate) async fn start(
         api_addr: api_addr.clone(),
         cluster_addr: cluster_addr.clone(),
         peers,
+        log_failure,
     });
     let _ = backend.cluster.set(Arc::clone(&cluster));
     // The metadata group: created here the first time (a restart finds it in the log).
@@ -208,6 +211,7 @@ pub(crate) async fn start(
             .await
             .map_err(cluster_err)?;
     }
+    super::campaign_sole_groups(&cluster).await;
     let server = RpcServer::bind(
         listen,
         &tls,
