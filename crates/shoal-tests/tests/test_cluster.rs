@@ -16,8 +16,8 @@ async fn every_member_serves_what_the_client_node_wrote_also_after_its_restart()
         "{status}"
     );
     let client = node.client();
-    must_create_hash_table(&client, "tc").await;
-    must_put(&client, "tc", item([("pk", s("a")), ("v", n("1"))])).await;
+    must_create_hash_table(&client, "tcl").await;
+    must_put(&client, "tcl", item([("pk", s("a")), ("v", n("1"))])).await;
     check_everywhere(&node, "1").await;
 
     let others: Vec<_> = node
@@ -34,7 +34,7 @@ async fn every_member_serves_what_the_client_node_wrote_also_after_its_restart()
         .collect();
     assert_eq!(others, now);
     let client = node.client();
-    must_put(&client, "tc", item([("pk", s("a")), ("v", n("2"))])).await;
+    must_put(&client, "tcl", item([("pk", s("a")), ("v", n("2"))])).await;
     check_everywhere(&node, "2").await;
 }
 
@@ -43,7 +43,7 @@ async fn check_everywhere(node: &TestNode, v: &str) {
         let c = client_for(&format!("http://{addr}"), ADMIN_KEY_ID, ADMIN_SECRET);
         let got = c
             .get_item()
-            .table_name("tc")
+            .table_name("tcl")
             .key("pk", s("a"))
             .consistent_read(true)
             .send()
