@@ -1,6 +1,7 @@
 use super::*;
 use shoal_api::backend::{Billing, BillingMode, TableStatus};
-use shoal_types::key::{KeyAttr, KeySchema, ScalarType};
+use shoal_types::ScalarType;
+use shoal_types::key::{KeyAttr, KeySchema};
 
 fn meta(name: &str, version: u64) -> TableMeta {
     TableMeta {

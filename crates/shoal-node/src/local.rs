@@ -52,10 +52,10 @@ impl NodeBackend {
     ) -> Result<Arc<TableHandle>, BackendError> {
         let deadline = std::time::Instant::now() + crate::cluster::ROUTE_DEADLINE;
         loop {
-            if let Ok(h) = self.handle(name) {
-                if h.meta.read().id == id {
-                    return Ok(h);
-                }
+            if let Ok(h) = self.handle(name)
+                && h.meta.read().id == id
+            {
+                return Ok(h);
             }
             if std::time::Instant::now() >= deadline {
                 return Err(internal(format!(
@@ -82,10 +82,10 @@ impl NodeBackend {
             .map(|(n, h)| (n.clone(), h.meta.read().id.clone()))
             .collect();
         for (name, id) in local {
-            if meta.tables.get(&name).is_none_or(|t| t.meta.id != id) {
-                if let Err(e) = self.delete_local(&cluster, &name).await {
-                    tracing::warn!(table = %name, error = %e, "removing a dropped table failed");
-                }
+            if meta.tables.get(&name).is_none_or(|t| t.meta.id != id)
+                && let Err(e) = self.delete_local(&cluster, &name).await
+            {
+                tracing::warn!(table = %name, error = %e, "removing a dropped table failed");
             }
         }
         for entry in meta.tables.values() {
@@ -332,11 +332,11 @@ impl NodeBackend {
         *handle.meta.write() = meta.clone();
         let work = self.index_work();
         for def in added.iter().filter(|d| d.status == IndexStatus::Creating) {
-            work.spawn_build(&handle, def.id);
+            work.spawn_build(handle, def.id);
         }
         for id in removed {
             if meta.indexes.iter().any(|d| d.id == id) {
-                work.spawn_delete(&handle, id);
+                work.spawn_delete(handle, id);
             } else if let Some(def) = current.indexes.iter().find(|d| d.id == id) {
                 // Dropped from the definition outright: only the files are left to remove.
                 let paths = crate::gsi::gsi_files(&handle.dir, std::slice::from_ref(def));

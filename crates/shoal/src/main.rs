@@ -25,7 +25,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a node (the default).
-    Start(StartArgs),
+    Start(Box<StartArgs>),
     /// Load-test a DynamoDB-compatible endpoint (Shoal or any other) and report latency and
     /// throughput; one JSON line on stdout, a summary on stderr.
     Bench(Box<shoal_bench::BenchArgs>),
@@ -85,7 +85,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         None => start(cli.start),
-        Some(Command::Start(args)) => start(args),
+        Some(Command::Start(args)) => start(*args),
         Some(Command::Keys { command }) => keys(command),
         Some(Command::Cluster {
             command: ClusterCommand::JoinToken(args),

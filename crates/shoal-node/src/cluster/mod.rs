@@ -307,7 +307,7 @@ impl Cluster {
         to: NodeId,
         group: GroupId,
         data: Vec<u8>,
-    ) -> Result<Option<(u64, Result<Applied, ApplyError>)>, BackendError> {
+    ) -> Result<rpc::WriteReply, BackendError> {
         let Some(addr) = self.peer_addr(to) else {
             return Ok(None);
         };
@@ -437,10 +437,11 @@ pub(crate) async fn campaign_sole_groups(cluster: &Cluster) {
     // The driver publishes its status after its first round.
     wait_until(Duration::from_secs(2), || !cluster.raft.status().is_empty()).await;
     for g in cluster.raft.status() {
-        if g.voters == [cluster.node_id] && g.leader.is_none() {
-            if let Err(e) = cluster.raft.campaign(g.group).await {
-                tracing::debug!(group = g.group, error = %e, "campaign failed");
-            }
+        if g.voters == [cluster.node_id]
+            && g.leader.is_none()
+            && let Err(e) = cluster.raft.campaign(g.group).await
+        {
+            tracing::debug!(group = g.group, error = %e, "campaign failed");
         }
     }
 }

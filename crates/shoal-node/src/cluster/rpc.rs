@@ -90,9 +90,10 @@ pub(crate) fn not_sent(e: &RpcError) -> bool {
     matches!(e, RpcError::Connect { .. } | RpcError::Overloaded(_))
 }
 
-pub(crate) fn decode_write_reply(
-    b: &[u8],
-) -> Result<Option<(u64, Result<Applied, ApplyError>)>, String> {
+/// A forwarded write's reply: the entry's index and the command's outcome; `None` = retry.
+pub(crate) type WriteReply = Option<(u64, Result<Applied, ApplyError>)>;
+
+pub(crate) fn decode_write_reply(b: &[u8]) -> Result<WriteReply, String> {
     match b.first() {
         Some(1) => Ok(None),
         Some(0) if b.len() >= 9 => {

@@ -199,7 +199,8 @@ pub(crate) async fn start(
     });
     let _ = backend.cluster.set(Arc::clone(&cluster));
     // The metadata group: created here the first time (a restart finds it in the log).
-    if let Some(meta_sm) = factory.meta.lock().take() {
+    let unopened = factory.meta.lock().take();
+    if let Some(meta_sm) = unopened {
         let init = if fresh {
             group_init(node_id, &[node_id])
         } else {
