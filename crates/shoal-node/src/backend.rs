@@ -445,8 +445,9 @@ impl Backend for NodeBackend {
                     handle.meta.read().version == version
                 })
                 .await;
-                let meta = handle.meta.read().clone();
-                Ok(meta)
+                // The definition as of this change (a new index is CREATING), not the local one
+                // after it: the backfill of an empty table may have finished already.
+                Ok(Arc::new(entry.meta))
             }
             MetaResult::Conflict(name) => Err(BackendError::Conflict(name)),
             MetaResult::TableNotFound(name) => Err(BackendError::TableNotFound(name)),

@@ -1,7 +1,7 @@
 //! Placement: keeps every group's membership at the desired shape.
 //!
 //! v1 places a replica of every group on every node: the three lowest node ids are voters, any
-//! other node a learner. Each node looks after the groups it leads, once a second, one change
+//! other node a learner. Each node looks after the groups it leads, every 100 ms, one change
 //! per group at a time: a member that is neither voter nor learner is added as a learner (it
 //! catches up from the leader's snapshot and log); a learner that should vote is promoted once
 //! its log is within a few entries of the leader's commit.
@@ -68,13 +68,13 @@ async fn place_once(cluster: &Cluster) {
     }
 }
 
-/// Runs placement every second until `stop` turns true.
+/// Runs placement every 100 ms until `stop` turns true.
 pub(crate) fn spawn_placement(
     cluster: Arc<Cluster>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
