@@ -249,7 +249,7 @@ mod tests {
 
     use super::*;
     use crate::OfflineNode;
-    use crate::test_support::{attr, config, table_meta};
+    use crate::test_support::{attr, config, running, table_meta};
 
     fn meta(name: &str) -> TableMeta {
         table_meta(name, &["g"])
@@ -331,7 +331,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let config = config(&dir);
         {
-            let node = OfflineNode::open(&config).await.unwrap();
+            let node = running(&config).await;
             let backend = node.admin().rotator().backend();
             let meta = backend.create_table(meta("t")).await.unwrap();
             for i in 0..300 {
@@ -343,6 +343,8 @@ mod tests {
             let mut next = TableMeta::clone(&meta);
             next.indexes.push(by_g(IndexStatus::Creating));
             backend.catalog.put(&handle.record_with(next)).unwrap();
+            drop(handle);
+            node.shutdown().await;
         }
         let node = OfflineNode::open(&config).await.unwrap();
         let backend = node.admin().rotator().backend();
@@ -361,7 +363,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let config = config(&dir);
         {
-            let node = OfflineNode::open(&config).await.unwrap();
+            let node = running(&config).await;
             let backend = node.admin().rotator().backend();
             let mut m = meta("t");
             m.indexes.push(by_g(IndexStatus::Active));
@@ -379,6 +381,7 @@ mod tests {
             // Still readable and writable under the new key.
             put(backend, &meta, "after").await;
             wait_entries(backend, "t", 21).await;
+            node.shutdown().await;
         }
         // After a restart the GSI file opens with the (new) current key.
         let node = OfflineNode::open(&config).await.unwrap();

@@ -526,7 +526,8 @@ mod tests {
         let meta = backend.table(table).await.unwrap();
         for i in 0..20 {
             let got = backend
-                .get(&meta, &key(&format!("k{i}")), true)
+                // An offline node has no cluster to take a ReadIndex from: a local read.
+                .get(&meta, &key(&format!("k{i}")), false)
                 .await
                 .unwrap();
             assert!(got.is_some(), "{table}: k{i} unreadable after recovery");
@@ -543,7 +544,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let config = config(&dir);
         {
-            let node = OfflineNode::open(&config).await.unwrap();
+            let node = crate::test_support::running(&config).await;
             let backend = node.admin().rotator().backend();
             for table in ["before", "after"] {
                 let meta = backend.create_table(meta(table)).await.unwrap();
@@ -561,6 +562,7 @@ mod tests {
                         .unwrap();
                 }
             }
+            node.shutdown().await;
         }
         interrupt_rotation(&config, "before", false).await;
         interrupt_rotation(&config, "after", true).await;

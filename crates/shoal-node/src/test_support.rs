@@ -60,3 +60,12 @@ pub(crate) fn config(dir: &tempfile::TempDir) -> NodeConfig {
         ..NodeConfig::default()
     }
 }
+
+/// A node serving `config`'s directories on free ports (table DDL and writes need its cluster).
+pub(crate) async fn running(config: &NodeConfig) -> crate::RunningNode {
+    let config = NodeConfig {
+        listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        ..config.clone()
+    };
+    crate::Node::start(config).await.unwrap()
+}
