@@ -432,16 +432,28 @@ pub(crate) fn start_raft(
 
 /// Makes this node leader at once of the groups it alone votes in (a one-node cluster, right
 /// after start): no election timeout to wait for, so a restarted single node serves writes at
-/// once.
+/// once, with every entry of its log applied first.
 pub(crate) async fn campaign_sole_groups(cluster: &Cluster) {
     // The driver publishes its status after its first round.
     wait_until(Duration::from_secs(2), || !cluster.raft.status().is_empty()).await;
-    for g in cluster.raft.status() {
-        if g.voters == [cluster.node_id]
-            && g.leader.is_none()
-            && let Err(e) = cluster.raft.campaign(g.group).await
-        {
-            tracing::debug!(group = g.group, error = %e, "campaign failed");
+    let sole: Vec<GroupId> = cluster
+        .raft
+        .status()
+        .into_iter()
+        .filter(|g| g.voters == [cluster.node_id])
+        .map(|g| g.group)
+        .collect();
+    for &group in &sole {
+        if let Err(e) = cluster.raft.campaign(group).await {
+            tracing::debug!(group, error = %e, "campaign failed");
+        }
+    }
+    // A ReadIndex succeeds once the new leader committed an entry of its term, which commits
+    // (and applies) everything its log held: writes cut off by the last stop land before the
+    // node serves, not at some moment after.
+    for &group in &sole {
+        if let Err(e) = cluster.read_index(group).await {
+            tracing::warn!(group, error = %e, "replaying the log at start did not finish");
         }
     }
 }
