@@ -27,10 +27,10 @@ use shoal_types::{AttributeValue, Item};
 use crate::NodeError;
 use crate::catalog::{Catalog, PartitionRecord, TableRecord};
 use crate::cluster::Cluster;
-use crate::commit::storage_failure;
 use crate::gsi::{Gsi, GsiMap, Shipper};
 use crate::indexes::IndexWork;
 use crate::keys::KeyStore;
+use crate::storage_failure::storage_failure;
 use shoal_crypto::KeyRing;
 use shoal_meta::{MetaCommand, MetaResult};
 
@@ -493,7 +493,9 @@ impl Backend for NodeBackend {
             .write(group, &command, || partition.applied_index())
             .await?
             .map_err(|e| match e {
-                shoal_storage::ApplyError::Storage(e) => crate::commit::replicated_failure(e),
+                shoal_storage::ApplyError::Storage(e) => {
+                    crate::storage_failure::replicated_failure(e)
+                }
                 other => BackendError::Apply(other),
             })
     }

@@ -17,13 +17,13 @@
 pub mod backend;
 pub mod catalog;
 pub mod cluster;
-mod commit;
 pub mod control;
 mod gsi;
 mod indexes;
 pub mod keys;
 mod local;
 pub mod rotation;
+mod storage_failure;
 #[cfg(test)]
 mod test_support;
 

@@ -105,14 +105,14 @@ pub(crate) struct Cluster {
     /// Member id -> cluster address, also known before the metadata arrives (from the join).
     pub(crate) peers: Arc<RwLock<HashMap<NodeId, String>>>,
     /// Why the Raft log stopped taking writes, if it did (the driver stops: fail-stop).
-    pub(crate) log_failure: Arc<parking_lot::Mutex<Option<String>>>,
+    pub(crate) log_failure: watch::Receiver<Option<String>>,
 }
 
 /// The node's shared Raft log, remembering why a write failed: a log that cannot be written
 /// stops the Raft driver (fail-stop; the node must be restarted), and requests then say why.
 pub(crate) struct NodeLog {
     pub(crate) inner: shoal_raft::SqlLogStore,
-    pub(crate) failure: Arc<parking_lot::Mutex<Option<String>>>,
+    pub(crate) failure: watch::Sender<Option<String>>,
 }
 
 impl shoal_raft::LogStore for NodeLog {
@@ -124,7 +124,7 @@ impl shoal_raft::LogStore for NodeLog {
         let result = self.inner.write(batch);
         if let Err(e) = &result {
             tracing::error!(error = %e, "writing the Raft log failed: this node stops replicating until it is restarted");
-            *self.failure.lock() = Some(e.to_string());
+            self.failure.send_replace(Some(e.to_string()));
         }
         result
     }
@@ -170,7 +170,7 @@ impl Cluster {
 
     /// The error for a request the stopped Raft driver cannot serve.
     pub(crate) fn stopped(&self) -> BackendError {
-        match self.log_failure.lock().as_deref() {
+        match self.log_failure.borrow().as_deref() {
             Some(f) if f.contains("full") => {
                 BackendError::Apply(ApplyError::Storage(shoal_storage::StorageError::DiskFull {
                     context: format!("writing the Raft log: {f}"),
@@ -206,9 +206,11 @@ impl Cluster {
             }
         };
         // The Raft log failing (a full disk) stops the driver: the entry never became durable.
-        let log_failed = async {
-            while self.log_failure.lock().is_none() {
-                tokio::time::sleep(Duration::from_millis(20)).await;
+        let mut failure = self.log_failure.clone();
+        let log_failed = async move {
+            if failure.wait_for(Option::is_some).await.is_err() {
+                // The driver is gone (shutdown) without a failure: the reply or timeout decides.
+                std::future::pending::<()>().await;
             }
         };
         let rx = tokio::select! {
@@ -417,7 +419,7 @@ pub(crate) fn start_raft(
     node_id: NodeId,
     transport: Arc<RpcTransport>,
     factory: Arc<dyn shoal_raft::GroupFactory>,
-    failure: Arc<parking_lot::Mutex<Option<String>>>,
+    failure: watch::Sender<Option<String>>,
 ) -> Result<RaftNode, NodeError> {
     let inner = shoal_raft::SqlLogStore::open(&data_dir.join("raft.db"), node_key)
         .map_err(|e| NodeError::Storage(format!("raft log: {e}")))?;

@@ -172,11 +172,10 @@ pub(crate) async fn start(
         pending: Arc::clone(&pending),
         meta: Mutex::new(Some(meta_sm)),
     });
-    let log_failure: Arc<Mutex<Option<String>>> = Arc::default();
+    let (failure, log_failure) = tokio::sync::watch::channel(None);
     let raft = {
         let (dir, key) = (backend.data_dir.clone(), *key.as_bytes());
         let factory: Arc<dyn GroupFactory> = factory.clone();
-        let failure = Arc::clone(&log_failure);
         tokio::task::spawn_blocking(move || {
             super::start_raft(&dir, &key, node_id, transport, factory, failure)
         })
