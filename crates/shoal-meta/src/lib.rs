@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
-use shoal_api::backend::TableMeta;
+pub use shoal_catalog::{PartitionEntry, PartitionMap, TableMeta};
 
 /// Most replicas (voters) a group has.
 pub const REPLICATION_FACTOR: usize = 3;
@@ -30,27 +30,12 @@ pub struct Member {
     pub joined_at: u64,
 }
 
-/// One partition of a table: a range of the 64-bit partition-key hash, replicated by the Raft
-/// group with the same id.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PartitionEntry {
-    /// Cluster-unique; also the Raft group id.
-    pub id: u64,
-    /// Inclusive.
-    pub hash_start: u64,
-    /// Inclusive.
-    pub hash_end: u64,
-    /// Bumped whenever the partition's range or placement changes.
-    pub epoch: u64,
-    /// The voters the group was created with (later changes are the group's own conf changes).
-    pub initial_voters: Vec<u64>,
-}
-
 /// A table: its definition and partition map.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TableEntry {
     pub meta: TableMeta,
-    pub partitions: Vec<PartitionEntry>,
+    /// The partitions of the table's items and of its global indexes.
+    pub partitions: PartitionMap,
 }
 
 /// The replicated metadata.
@@ -150,7 +135,7 @@ impl MetaState {
     pub fn partition(&self, group: u64) -> Option<(&TableEntry, &PartitionEntry)> {
         self.tables
             .values()
-            .find_map(|t| t.partitions.iter().find(|p| p.id == group).map(|p| (t, p)))
+            .find_map(|t| t.partitions.get(group).map(|p| (t, p)))
     }
 
     /// Applies `command`; deterministic.
@@ -211,13 +196,14 @@ impl MetaState {
                 self.next_partition_id = id + 1;
                 self.epoch += 1;
                 let entry = TableEntry {
-                    partitions: vec![PartitionEntry {
+                    partitions: PartitionMap::new(vec![PartitionEntry {
                         id,
+                        index: None,
                         hash_start: 0,
                         hash_end: u64::MAX,
                         epoch: self.epoch,
-                        initial_voters: self.desired_voters(),
-                    }],
+                        replicas: self.desired_voters(),
+                    }]),
                     meta,
                 };
                 self.tables.insert(entry.meta.name.clone(), entry.clone());

@@ -1,5 +1,5 @@
 use super::*;
-use shoal_api::backend::{Billing, BillingMode, TableStatus};
+use shoal_catalog::{Billing, BillingMode, TableStatus};
 use shoal_types::ScalarType;
 use shoal_types::key::{KeyAttr, KeySchema};
 
@@ -78,17 +78,17 @@ fn tables_get_fresh_partition_ids_and_their_creators_voters() {
     let MetaResult::Table(t) = s.apply(MetaCommand::CreateTable { meta: meta("a", 1) }) else {
         panic!("create failed")
     };
-    assert_eq!(t.partitions[0].initial_voters, vec![1, 2]);
+    assert_eq!(t.partitions.all()[0].replicas, vec![1, 2]);
     let MetaResult::Table(u) = s.apply(MetaCommand::CreateTable { meta: meta("b", 1) }) else {
         panic!("create failed")
     };
-    assert_ne!(t.partitions[0].id, u.partitions[0].id);
+    assert_ne!(t.partitions.all()[0].id, u.partitions.all()[0].id);
     assert_eq!(
         s.apply(MetaCommand::CreateTable { meta: meta("a", 1) }),
         MetaResult::TableExists("a".into())
     );
     assert_eq!(
-        s.partition(u.partitions[0].id)
+        s.partition(u.partitions.all()[0].id)
             .map(|(t, _)| t.meta.name.as_str()),
         Some("b")
     );
@@ -100,7 +100,7 @@ fn tables_get_fresh_partition_ids_and_their_creators_voters() {
     let MetaResult::Table(again) = s.apply(MetaCommand::CreateTable { meta: meta("a", 1) }) else {
         panic!("create failed")
     };
-    assert!(again.partitions[0].id > u.partitions[0].id);
+    assert!(again.partitions.all()[0].id > u.partitions.all()[0].id);
 }
 
 #[test]

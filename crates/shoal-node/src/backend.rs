@@ -11,11 +11,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use parking_lot::RwLock;
-use shoal_api::backend::{
-    Backend, BackendError, KmsKeyError, QueryRequest, ScanRequest, TableMeta, TableStats,
+use shoal_api::backend::Backend;
+use shoal_api::sigv4::KeyLookup;
+use shoal_catalog::{
+    DataError, DataPlane, KmsKeyError, QueryRequest, ScanRequest, TableMeta, TableStats,
     TableStatus,
 };
-use shoal_api::sigv4::KeyLookup;
 use shoal_storage::{
     Applied, Command, Durability, IndexPartition, Page, Partition, QuerySpec, ScanSpec,
     SqlCipherEngine, StorageError,
@@ -48,9 +49,9 @@ pub(crate) struct PartitionHandle {
 
 impl PartitionHandle {
     /// Refuses reads of a replica that stopped applying.
-    fn check_readable(&self) -> Result<(), BackendError> {
+    fn check_readable(&self) -> Result<(), DataError> {
         match self.poisoned.lock().as_ref() {
-            Some(why) => Err(BackendError::Unavailable(why.clone())),
+            Some(why) => Err(DataError::Unavailable(why.clone())),
             None => Ok(()),
         }
     }
@@ -106,12 +107,12 @@ impl TableHandle {
     }
 
     /// The open GSI `index` (gone if it was deleted since the request was validated).
-    fn gsi(&self, index: &IndexDef) -> Result<Arc<Gsi>, BackendError> {
+    fn gsi(&self, index: &IndexDef) -> Result<Arc<Gsi>, DataError> {
         self.gsis
             .read()
             .get(&index.id)
             .cloned()
-            .ok_or_else(|| BackendError::IndexNotFound(index.name.clone()))
+            .ok_or_else(|| DataError::IndexNotFound(index.name.clone()))
     }
 
     fn stats(&self) -> TableStats {
@@ -145,14 +146,14 @@ pub struct NodeBackend {
     pub(crate) groups: parking_lot::Mutex<std::collections::HashSet<u64>>,
 }
 
-pub(crate) fn internal(e: impl std::fmt::Display) -> BackendError {
-    BackendError::Internal(e.to_string())
+pub(crate) fn internal(e: impl std::fmt::Display) -> DataError {
+    DataError::Internal(e.to_string())
 }
 
 /// Runs blocking storage work off the async threads.
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, BackendError> {
+) -> Result<T, DataError> {
     tokio::task::spawn_blocking(f).await.map_err(internal)
 }
 
@@ -194,7 +195,7 @@ fn resolve_kms_key(kms: &shoal_crypto::KmsClient, requested: &str) -> Result<Str
             message,
             ..
         }) => Err(invalid(format!("{error_type}: {message}"))),
-        Err(e) => Err(KmsKeyError::Backend(internal(e))),
+        Err(e) => Err(KmsKeyError::Data(internal(e))),
     }
 }
 
@@ -322,56 +323,27 @@ impl NodeBackend {
         }
     }
 
-    pub(crate) fn handle(&self, name: &str) -> Result<Arc<TableHandle>, BackendError> {
+    pub(crate) fn handle(&self, name: &str) -> Result<Arc<TableHandle>, DataError> {
         self.tables
             .read()
             .get(name)
             .cloned()
-            .ok_or_else(|| BackendError::TableNotFound(name.to_string()))
+            .ok_or_else(|| DataError::TableNotFound(name.to_string()))
     }
 
     /// The table handle for an item operation, checking it is still the same table (not deleted
     /// and re-created since the caller looked it up).
-    fn handle_for(&self, meta: &TableMeta) -> Result<Arc<TableHandle>, BackendError> {
+    fn handle_for(&self, meta: &TableMeta) -> Result<Arc<TableHandle>, DataError> {
         let handle = self.handle(&meta.name)?;
         if handle.meta.read().id != meta.id {
-            return Err(BackendError::TableNotFound(meta.name.clone()));
+            return Err(DataError::TableNotFound(meta.name.clone()));
         }
         Ok(handle)
     }
 }
 
 #[async_trait]
-impl Backend for NodeBackend {
-    fn region(&self) -> &str {
-        &self.region
-    }
-
-    fn account_id(&self) -> &str {
-        &self.account_id
-    }
-
-    fn keys(&self) -> &dyn KeyLookup {
-        &self.keys
-    }
-
-    async fn status(&self) -> Option<serde_json::Value> {
-        let cluster = self.cluster.get()?;
-        Some(crate::cluster::status(cluster).await)
-    }
-
-    fn endpoints(&self) -> Vec<String> {
-        match self.cluster.get() {
-            Some(c) => c
-                .meta()
-                .members
-                .values()
-                .map(|m| m.api_addr.clone())
-                .collect(),
-            None => self.endpoints.clone(),
-        }
-    }
-
+impl DataPlane for NodeBackend {
     async fn resolve_kms_key(&self, key_id: Option<&str>) -> Result<String, KmsKeyError> {
         let requested = key_id.unwrap_or(AWS_MANAGED_KEY_ALIAS).to_string();
         let Some(kms) = self.ring.kms().cloned() else {
@@ -382,7 +354,7 @@ impl Backend for NodeBackend {
         blocking(move || resolve_kms_key(&kms, &requested)).await?
     }
 
-    async fn create_table(&self, meta: TableMeta) -> Result<Arc<TableMeta>, BackendError> {
+    async fn create_table(&self, meta: TableMeta) -> Result<Arc<TableMeta>, DataError> {
         let cluster = self.cluster()?;
         let mut meta = meta;
         // The partitions are created before the reply, so the table is usable at once; the reply
@@ -397,24 +369,24 @@ impl Backend for NodeBackend {
                 let meta = handle.meta.read().clone();
                 Ok(meta)
             }
-            MetaResult::TableExists(name) => Err(BackendError::TableExists(name)),
+            MetaResult::TableExists(name) => Err(DataError::TableExists(name)),
             other => Err(internal(format!("unexpected metadata result {other:?}"))),
         }
     }
 
-    async fn table(&self, name: &str) -> Result<Arc<TableMeta>, BackendError> {
+    async fn table(&self, name: &str) -> Result<Arc<TableMeta>, DataError> {
         Ok(self.handle_fresh(name).await?.meta.read().clone())
     }
 
-    async fn table_stats(&self, name: &str) -> Result<TableStats, BackendError> {
+    async fn table_stats(&self, name: &str) -> Result<TableStats, DataError> {
         Ok(self.handle(name)?.stats())
     }
 
-    async fn index_stats(&self, name: &str, index: u32) -> Result<TableStats, BackendError> {
+    async fn index_stats(&self, name: &str, index: u32) -> Result<TableStats, DataError> {
         self.local_index_stats(name, index)
     }
 
-    async fn list_tables(&self) -> Result<Vec<String>, BackendError> {
+    async fn list_tables(&self) -> Result<Vec<String>, DataError> {
         let cluster = self.cluster()?;
         // The catalog is the cluster's: list it from an up-to-date copy.
         cluster.refresh_meta().await?;
@@ -425,12 +397,12 @@ impl Backend for NodeBackend {
         &self,
         expected_version: u64,
         meta: TableMeta,
-    ) -> Result<Arc<TableMeta>, BackendError> {
+    ) -> Result<Arc<TableMeta>, DataError> {
         let cluster = self.cluster()?;
         let handle = self.handle(&meta.name)?;
         let current = handle.meta.read().clone();
         let mut meta = meta;
-        crate::indexes::rebase_indexes(&mut meta, &current);
+        shoal_catalog::changes::rebase_indexes(&mut meta, &current);
         match cluster
             .meta_propose(MetaCommand::ReplaceTable {
                 expected_version,
@@ -449,13 +421,13 @@ impl Backend for NodeBackend {
                 // after it: the backfill of an empty table may have finished already.
                 Ok(Arc::new(entry.meta))
             }
-            MetaResult::Conflict(name) => Err(BackendError::Conflict(name)),
-            MetaResult::TableNotFound(name) => Err(BackendError::TableNotFound(name)),
+            MetaResult::Conflict(name) => Err(DataError::Conflict(name)),
+            MetaResult::TableNotFound(name) => Err(DataError::TableNotFound(name)),
             other => Err(internal(format!("unexpected metadata result {other:?}"))),
         }
     }
 
-    async fn delete_table(&self, name: &str) -> Result<(Arc<TableMeta>, TableStats), BackendError> {
+    async fn delete_table(&self, name: &str) -> Result<(Arc<TableMeta>, TableStats), DataError> {
         let cluster = self.cluster()?;
         let handle = self.handle_fresh(name).await?;
         let stats = handle.stats();
@@ -472,11 +444,11 @@ impl Backend for NodeBackend {
                 self.reconcile().await;
                 Ok((meta, stats))
             }
-            _ => Err(BackendError::TableNotFound(name.to_string())),
+            _ => Err(DataError::TableNotFound(name.to_string())),
         }
     }
 
-    async fn write(&self, table: &TableMeta, command: Command) -> Result<Applied, BackendError> {
+    async fn write(&self, table: &TableMeta, command: Command) -> Result<Applied, DataError> {
         let handle = self.handle_for(table)?;
         let key = match &command {
             Command::Put { item, .. } => item,
@@ -496,11 +468,11 @@ impl Backend for NodeBackend {
                 shoal_storage::ApplyError::Storage(e) => {
                     crate::storage_failure::replicated_failure(e)
                 }
-                other => BackendError::Apply(other),
+                other => DataError::Apply(other),
             })
     }
 
-    async fn query(&self, table: &TableMeta, request: QueryRequest) -> Result<Page, BackendError> {
+    async fn query(&self, table: &TableMeta, request: QueryRequest) -> Result<Page, DataError> {
         let handle = self.handle_for(table)?;
         let hash = partition_hash(&request.partition_key);
         if request.consistent {
@@ -545,7 +517,7 @@ impl Backend for NodeBackend {
         .map_err(|e| storage_failure(e, &path))
     }
 
-    async fn scan(&self, table: &TableMeta, request: ScanRequest) -> Result<Page, BackendError> {
+    async fn scan(&self, table: &TableMeta, request: ScanRequest) -> Result<Page, DataError> {
         let handle = self.handle_for(table)?;
         for p in &handle.partitions {
             p.check_readable()?;
@@ -604,7 +576,7 @@ impl Backend for NodeBackend {
                 .collect(),
         };
         parts.sort_by_key(|(start, _, _, _)| *start);
-        blocking(move || -> Result<Page, BackendError> {
+        blocking(move || -> Result<Page, DataError> {
             let mut page = Page::default();
             for (i, (start, end, target, path)) in parts.iter().enumerate() {
                 let remaining = request.limit.map(|l| l.saturating_sub(page.scanned_count));
@@ -644,7 +616,7 @@ impl Backend for NodeBackend {
         table: &TableMeta,
         key: &Item,
         consistent: bool,
-    ) -> Result<Option<Item>, BackendError> {
+    ) -> Result<Option<Item>, DataError> {
         let handle = self.handle_for(table)?;
         let part = handle
             .partition_for(key, table)
@@ -680,7 +652,7 @@ impl Backend for NodeBackend {
         &self,
         table: &TableMeta,
         partition_key: &AttributeValue,
-    ) -> Result<u64, BackendError> {
+    ) -> Result<u64, DataError> {
         let handle = self.handle_for(table)?;
         let part = handle
             .partition_for_hash(partition_hash(partition_key))
@@ -696,7 +668,7 @@ impl Backend for NodeBackend {
 impl NodeBackend {
     /// Waits until the local replica of the partition holding `hash` may serve a linearizable
     /// read.
-    async fn read_point(&self, handle: &TableHandle, hash: u64) -> Result<(), BackendError> {
+    async fn read_point(&self, handle: &TableHandle, hash: u64) -> Result<(), DataError> {
         let group = handle
             .partition_for_hash(hash)
             .ok_or_else(|| internal("no partition covers the key's hash"))?
@@ -707,7 +679,7 @@ impl NodeBackend {
 }
 
 /// The index `id` of `table` (`None` for the table itself).
-fn index_of(table: &TableMeta, id: Option<u32>) -> Result<Option<&IndexDef>, BackendError> {
+fn index_of(table: &TableMeta, id: Option<u32>) -> Result<Option<&IndexDef>, DataError> {
     match id {
         None => Ok(None),
         Some(id) => table
@@ -715,7 +687,7 @@ fn index_of(table: &TableMeta, id: Option<u32>) -> Result<Option<&IndexDef>, Bac
             .iter()
             .find(|d| d.id == id && d.status != IndexStatus::Deleting)
             .map(Some)
-            .ok_or_else(|| BackendError::IndexNotFound(id.to_string())),
+            .ok_or_else(|| DataError::IndexNotFound(id.to_string())),
     }
 }
 
@@ -750,6 +722,38 @@ impl ReadTarget {
             ReadTarget::Table(p) => p.scan(spec),
             ReadTarget::Local(p, id) => p.scan_index(*id, spec),
             ReadTarget::Global(p) => p.scan(spec),
+        }
+    }
+}
+
+#[async_trait]
+impl Backend for NodeBackend {
+    fn region(&self) -> &str {
+        &self.region
+    }
+
+    fn account_id(&self) -> &str {
+        &self.account_id
+    }
+
+    fn keys(&self) -> &dyn KeyLookup {
+        &self.keys
+    }
+
+    async fn status(&self) -> Option<serde_json::Value> {
+        let cluster = self.cluster.get()?;
+        Some(crate::cluster::status(cluster).await)
+    }
+
+    fn endpoints(&self) -> Vec<String> {
+        match self.cluster.get() {
+            Some(c) => c
+                .meta()
+                .members
+                .values()
+                .map(|m| m.api_addr.clone())
+                .collect(),
+            None => self.endpoints.clone(),
         }
     }
 }

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use shoal_api::backend::TableMeta;
+use shoal_catalog::TableMeta;
 use shoal_storage::{Durability, Engine, SqlCipherEngine, WriteBatch};
 
 use crate::NodeError;

@@ -129,8 +129,8 @@ impl Gsi {
     }
 
     /// Item count and entry bytes over the partitions.
-    pub(crate) fn stats(&self) -> shoal_api::backend::TableStats {
-        let mut s = shoal_api::backend::TableStats::default();
+    pub(crate) fn stats(&self) -> shoal_catalog::TableStats {
+        let mut s = shoal_catalog::TableStats::default();
         for p in &self.partitions {
             let ps = p.partition.stats();
             s.item_count += ps.item_count;

@@ -13,7 +13,7 @@
 //!
 //! These transitions do not bump `TableMeta::version`: they are the node's, not a client's, so
 //! a concurrent UpdateTable must not fail because of them; `replace_table` rebases the client's
-//! index list onto them instead ([`rebase_indexes`]).
+//! index list onto them instead (`shoal_catalog::changes::rebase_indexes`).
 //!
 //! Deleting: the index is dropped from the open indexes at once (no more shipping; the base
 //! partitions ignore a `Deleting` index), its files are removed, then its definition leaves the
@@ -24,7 +24,6 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use parking_lot::RwLock;
-use shoal_api::backend::TableMeta;
 use shoal_storage::SqlCipherEngine;
 use shoal_types::index::{IndexKind, IndexStatus};
 
@@ -32,27 +31,6 @@ use crate::NodeError;
 use crate::backend::TableHandle;
 use crate::catalog::Catalog;
 use crate::gsi::{BACKFILL_CHUNK, gsi_partitions, gsi_path};
-
-/// Carries the node's own index transitions made since the client read the table (an index
-/// that became `Active`, a deleted one that is gone) over to `next`, the client's new
-/// definition based on an older read. Client changes (a new `Creating` index, `Deleting`) stay.
-pub(crate) fn rebase_indexes(next: &mut TableMeta, current: &TableMeta) {
-    next.indexes.retain_mut(|d| {
-        match current.indexes.iter().find(|c| c.id == d.id) {
-            Some(c) => {
-                if c.status == IndexStatus::Active && d.status == IndexStatus::Creating {
-                    d.status = IndexStatus::Active;
-                    d.backfilling = false;
-                }
-                true
-            }
-            // Not in the current definition: new (Creating), or deleted by the node meanwhile.
-            None => d.status != IndexStatus::Deleting,
-        }
-    });
-    let ids: Vec<u32> = next.indexes.iter().map(|d| d.id).collect();
-    next.index_throughput.retain(|t| ids.contains(&t.index));
-}
 
 /// What the background index work needs of the node (cheap to clone).
 #[derive(Clone)]
@@ -160,11 +138,7 @@ impl IndexWork {
         if !self.creating(handle, index) {
             return Ok(());
         }
-        let mut meta = TableMeta::clone(&handle.meta.read());
-        for def in meta.indexes.iter_mut().filter(|d| d.id == index) {
-            def.status = IndexStatus::Active;
-            def.backfilling = false;
-        }
+        let meta = shoal_catalog::changes::index_active(&handle.meta.read(), index);
         let record = handle.record_with(meta.clone());
         let catalog = Arc::clone(&self.catalog);
         tokio::task::spawn_blocking(move || catalog.put(&record))
@@ -222,9 +196,7 @@ impl IndexWork {
         })
         .await
         .map_err(storage)??;
-        let mut meta = TableMeta::clone(&handle.meta.read());
-        meta.indexes.retain(|d| d.id != index);
-        meta.index_throughput.retain(|t| t.index != index);
+        let meta = shoal_catalog::changes::index_dropped(&handle.meta.read(), index);
         let record = handle.record_with(meta.clone());
         let catalog = Arc::clone(&self.catalog);
         tokio::task::spawn_blocking(move || catalog.put(&record))
@@ -241,13 +213,14 @@ impl IndexWork {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-    use shoal_api::backend::{Backend, QueryRequest};
+    use shoal_catalog::{DataPlane, QueryRequest};
     use shoal_storage::Command;
     use shoal_types::index::{IndexDef, Projection, ProjectionType};
     use shoal_types::key::KeySchema;
     use shoal_types::{AttributeValue, Item};
 
     use super::*;
+    use shoal_catalog::TableMeta;
     use crate::OfflineNode;
     use crate::test_support::{attr, config, running, table_meta};
 

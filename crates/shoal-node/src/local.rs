@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use shoal_api::backend::{BackendError, TableMeta, TableStats};
+use shoal_catalog::{DataError, TableMeta, TableStats};
 use shoal_meta::TableEntry;
 use shoal_storage::SqlCipherEngine;
 use shoal_types::index::{IndexDef, IndexKind, IndexStatus};
@@ -22,7 +22,7 @@ use crate::gsi::Gsi;
 
 impl NodeBackend {
     /// The node's cluster.
-    pub(crate) fn cluster(&self) -> Result<Arc<Cluster>, BackendError> {
+    pub(crate) fn cluster(&self) -> Result<Arc<Cluster>, DataError> {
         self.cluster
             .get()
             .cloned()
@@ -31,7 +31,7 @@ impl NodeBackend {
 
     /// The table `name`, bringing the local catalog up to date with the cluster's first if this
     /// node does not know it (it may have been created through another node a moment ago).
-    pub(crate) async fn handle_fresh(&self, name: &str) -> Result<Arc<TableHandle>, BackendError> {
+    pub(crate) async fn handle_fresh(&self, name: &str) -> Result<Arc<TableHandle>, DataError> {
         if let Ok(h) = self.handle(name) {
             return Ok(h);
         }
@@ -49,7 +49,7 @@ impl NodeBackend {
         &self,
         name: &str,
         id: &str,
-    ) -> Result<Arc<TableHandle>, BackendError> {
+    ) -> Result<Arc<TableHandle>, DataError> {
         let deadline = std::time::Instant::now() + crate::cluster::ROUTE_DEADLINE;
         loop {
             if let Ok(h) = self.handle(name)
@@ -135,18 +135,18 @@ impl NodeBackend {
         let Some(handle) = self.tables.read().get(&entry.meta.name).cloned() else {
             return;
         };
-        for p in &entry.partitions {
+        for p in entry.partitions.of(None) {
             if self.groups.lock().contains(&p.id) {
                 continue;
             }
             let Some(sm) = partition_sm(&handle, p.id, &cluster.pending) else {
                 continue;
             };
-            let init = crate::cluster::group_init(cluster.node_id, &p.initial_voters);
+            let init = crate::cluster::group_init(cluster.node_id, &p.replicas);
             match cluster.raft.create_group(p.id, init, Box::new(sm)).await {
                 Ok(()) => {
                     self.groups.lock().insert(p.id);
-                    if p.initial_voters == [cluster.node_id] {
+                    if p.replicas == [cluster.node_id] {
                         // The only voter: leader at once, no election timeout.
                         let _ = cluster.raft.campaign(p.id).await;
                     }
@@ -169,7 +169,7 @@ impl NodeBackend {
     }
 
     /// Opens the replicas of a table the cluster created: data key, files, local catalog.
-    async fn create_local(&self, entry: &TableEntry) -> Result<Arc<TableHandle>, BackendError> {
+    async fn create_local(&self, entry: &TableEntry) -> Result<Arc<TableHandle>, DataError> {
         let meta = entry.meta.clone();
         // Each table gets its own data key, stored in the catalog wrapped by the master key, or
         // by the table's own KMS key (SSESpecification; may call KMS, so off the async threads).
@@ -185,7 +185,7 @@ impl NodeBackend {
             meta,
             partitions: entry
                 .partitions
-                .iter()
+                .of(None)
                 .map(|p| PartitionRecord {
                     id: p.id,
                     hash_start: p.hash_start,
@@ -224,7 +224,7 @@ impl NodeBackend {
         &self,
         name: &str,
         index: u32,
-    ) -> Result<TableStats, BackendError> {
+    ) -> Result<TableStats, DataError> {
         let handle = self.handle(name)?;
         let kind = handle
             .meta
@@ -259,10 +259,10 @@ impl NodeBackend {
         &self,
         handle: &Arc<TableHandle>,
         meta: TableMeta,
-    ) -> Result<Arc<TableMeta>, BackendError> {
+    ) -> Result<Arc<TableMeta>, DataError> {
         let current = handle.meta.read().clone();
         let mut meta = meta;
-        crate::indexes::rebase_indexes(&mut meta, &current);
+        shoal_catalog::changes::rebase_indexes(&mut meta, &current);
         let mut keys = handle.keys.read().clone();
         if meta.sse != current.sse {
             // SSESpecification switched the table's KMS key: re-wrap the same data key.
@@ -354,7 +354,7 @@ impl NodeBackend {
     }
 
     /// Removes a dropped table's local replicas: groups, catalog entry, data key, files.
-    async fn delete_local(&self, cluster: &Cluster, name: &str) -> Result<(), BackendError> {
+    async fn delete_local(&self, cluster: &Cluster, name: &str) -> Result<(), DataError> {
         let handle = self.handle(name)?;
         let meta = handle.meta.read().clone();
         for p in &handle.partitions {

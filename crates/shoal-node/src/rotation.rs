@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use shoal_api::backend::TableMeta;
+use shoal_catalog::TableMeta;
 use shoal_crypto::{DataKey, KeyRing, MasterKeyState};
 use shoal_storage::{Durability, IndexPartition, Partition, SqlCipherEngine, StorageError};
 
@@ -484,7 +484,7 @@ pub(crate) fn finish_interrupted_rotations(
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-    use shoal_api::backend::Backend;
+    use shoal_catalog::DataPlane;
     use shoal_storage::Command;
     use shoal_types::{AttributeValue, Item};
 

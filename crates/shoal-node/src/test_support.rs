@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use shoal_api::backend::{Billing, BillingMode, TableMeta, TableStatus};
+use shoal_catalog::{Billing, BillingMode, TableMeta, TableStatus};
 use shoal_types::ScalarType;
 use shoal_types::key::{KeyAttr, KeySchema};
 

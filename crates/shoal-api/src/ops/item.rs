@@ -13,7 +13,7 @@ use super::Ctx;
 use super::capacity::{self, Level};
 use super::legacy;
 use super::validate::{active_table, backend_error, enum_value, table_name};
-use crate::backend::{BackendError, TableMeta};
+use crate::backend::{DataError, TableMeta};
 use crate::error::{ApiError, ErrorKind, Violations};
 use crate::input::Input;
 
@@ -160,9 +160,9 @@ pub(super) fn placeholders(
     Ok((names, values))
 }
 
-fn write_error(e: BackendError, return_old_on_failure: bool) -> ApiError {
+fn write_error(e: DataError, return_old_on_failure: bool) -> ApiError {
     match e {
-        BackendError::Apply(ApplyError::ConditionalCheckFailed { item }) => {
+        DataError::Apply(ApplyError::ConditionalCheckFailed { item }) => {
             let mut err = ApiError::new(
                 ErrorKind::ConditionalCheckFailed,
                 "The conditional request failed",

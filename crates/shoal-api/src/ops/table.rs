@@ -173,7 +173,7 @@ async fn resolve_sse(ctx: &Ctx<'_>, spec: &SseInput<'_>) -> Result<Option<TableS
             kms_master_key_arn: arn,
         })),
         Err(KmsKeyError::Unusable(message)) => Err(ApiError::validation(message)),
-        Err(KmsKeyError::Backend(e)) => Err(backend_error(e)),
+        Err(KmsKeyError::Data(e)) => Err(backend_error(e)),
     }
 }
 
@@ -642,9 +642,9 @@ pub async fn describe_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, A
 }
 
 /// DescribeTable/DeleteTable/UpdateTable name the table in their not-found message.
-fn not_found_table(e: crate::backend::BackendError, name: &str) -> ApiError {
+fn not_found_table(e: crate::backend::DataError, name: &str) -> ApiError {
     match e {
-        crate::backend::BackendError::TableNotFound(_) => ApiError::new(
+        crate::backend::DataError::TableNotFound(_) => ApiError::new(
             ErrorKind::ResourceNotFound,
             format!("Requested resource not found: Table: {name} not found"),
         ),

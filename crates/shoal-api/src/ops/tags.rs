@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use super::Ctx;
 use super::table::{MAX_TAGS, parse_tags};
 use super::validate::backend_error;
-use crate::backend::{BackendError, TableMeta};
+use crate::backend::{DataError, TableMeta};
 use crate::error::{ApiError, ErrorKind, Violations};
 use crate::input::Input;
 
@@ -47,7 +47,7 @@ async fn table_by_arn(
     };
     match ctx.backend.table(name).await {
         Ok(meta) => Ok(Some((arn.to_string(), meta))),
-        Err(BackendError::TableNotFound(_)) => Err(ApiError::new(
+        Err(DataError::TableNotFound(_)) => Err(ApiError::new(
             ErrorKind::ResourceNotFound,
             format!("Requested resource not found: ResourcArn: {arn} not found"),
         )),

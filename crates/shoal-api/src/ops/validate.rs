@@ -1,6 +1,6 @@
 //! Model constraints shared by handlers: table names, enums, lengths, number ranges.
 
-use crate::backend::{BackendError, TableMeta};
+use crate::backend::{DataError, TableMeta};
 use crate::error::{ApiError, ErrorKind, Violations};
 
 /// Checks a `TableName` member (3-255 characters of `[a-zA-Z0-9_.-]`), recording violations under
@@ -75,36 +75,36 @@ pub fn enum_value<'a>(
 }
 
 /// Maps "no such table" and other backend failures for item and table operations.
-pub fn backend_error(e: BackendError) -> ApiError {
+pub fn backend_error(e: DataError) -> ApiError {
     match e {
-        BackendError::TableNotFound(_) => ApiError::resource_not_found(),
-        BackendError::TableExists(name) => ApiError::new(
+        DataError::TableNotFound(_) => ApiError::resource_not_found(),
+        DataError::TableExists(name) => ApiError::new(
             ErrorKind::ResourceInUse,
             format!("Table already exists: {name}"),
         ),
-        BackendError::Conflict(name) => ApiError::new(
+        DataError::Conflict(name) => ApiError::new(
             ErrorKind::ResourceInUse,
             format!(
                 "Attempt to change a resource which is still in use: Table: {name} is being updated"
             ),
         ),
-        BackendError::IndexNotFound(name) => ApiError::validation(format!(
+        DataError::IndexNotFound(name) => ApiError::validation(format!(
             "The table does not have the specified index: {name}"
         )),
         // A write storage rejected for its content (an update failing at run time, a result over
         // 400 KB, an index key of the wrong type): the client's error.
-        BackendError::Apply(shoal_storage::ApplyError::Validation(m)) => ApiError::validation(m),
-        BackendError::Apply(shoal_storage::ApplyError::Storage(e)) => storage_error(&e),
+        DataError::Apply(shoal_storage::ApplyError::Validation(m)) => ApiError::validation(m),
+        DataError::Apply(shoal_storage::ApplyError::Storage(e)) => storage_error(&e),
         // An item collection of a table with local indexes would grow past 10 GB.
-        BackendError::Apply(shoal_storage::ApplyError::ItemCollectionSizeLimitExceeded) => {
+        DataError::Apply(shoal_storage::ApplyError::ItemCollectionSizeLimitExceeded) => {
             ApiError::new(
                 ErrorKind::ItemCollectionSizeLimitExceeded,
                 "Collection size exceeded.",
             )
         }
-        BackendError::Apply(e) => ApiError::internal(e),
-        BackendError::Internal(m) => ApiError::internal(m),
-        BackendError::Unavailable(m) => {
+        DataError::Apply(e) => ApiError::internal(e),
+        DataError::Internal(m) => ApiError::internal(m),
+        DataError::Unavailable(m) => {
             tracing::error!(cause = %m, "request refused");
             ApiError::new(
                 ErrorKind::InternalServerError,

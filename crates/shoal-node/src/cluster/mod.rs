@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
-use shoal_api::backend::BackendError;
+use shoal_catalog::DataError;
 use shoal_meta::{MetaCommand, MetaResult, MetaState};
 use shoal_raft::{GroupId, GroupInit, GroupMessage, NodeId, RaftError, RaftHandle, RaftNode};
 use shoal_rpc::RpcClient;
@@ -151,8 +151,8 @@ impl shoal_raft::Transport for RpcTransport {
     }
 }
 
-fn unavailable(what: impl std::fmt::Display) -> BackendError {
-    BackendError::Internal(format!("the cluster could not serve the request: {what}"))
+fn unavailable(what: impl std::fmt::Display) -> DataError {
+    DataError::Internal(format!("the cluster could not serve the request: {what}"))
 }
 
 impl Cluster {
@@ -169,14 +169,14 @@ impl Cluster {
     }
 
     /// The error for a request the stopped Raft driver cannot serve.
-    pub(crate) fn stopped(&self) -> BackendError {
+    pub(crate) fn stopped(&self) -> DataError {
         match self.log_failure.borrow().as_deref() {
             Some(f) if f.contains("full") => {
-                BackendError::Apply(ApplyError::Storage(shoal_storage::StorageError::DiskFull {
+                DataError::Apply(ApplyError::Storage(shoal_storage::StorageError::DiskFull {
                     context: format!("writing the Raft log: {f}"),
                 }))
             }
-            Some(f) => BackendError::Unavailable(format!(
+            Some(f) => DataError::Unavailable(format!(
                 "this node's Raft log failed ({f}); restart the node"
             )),
             None => unavailable("the node is stopping"),
@@ -188,7 +188,7 @@ impl Cluster {
         &self,
         group: GroupId,
         data: Vec<u8>,
-    ) -> Result<Routed<(u64, Reply)>, BackendError> {
+    ) -> Result<Routed<(u64, Reply)>, DataError> {
         let (seq, ctx, rx) = self.pending.register(group);
         let index = match self.raft.propose(group, ctx, data).await {
             Ok(index) => index,
@@ -236,14 +236,10 @@ impl Cluster {
     }
 
     /// Runs `attempt` until it is done or [`ROUTE_DEADLINE`] passes, backing off in between.
-    async fn with_retries<T, F, Fut>(
-        &self,
-        group: GroupId,
-        mut attempt: F,
-    ) -> Result<T, BackendError>
+    async fn with_retries<T, F, Fut>(&self, group: GroupId, mut attempt: F) -> Result<T, DataError>
     where
         F: FnMut(Option<NodeId>) -> Fut,
-        Fut: std::future::Future<Output = Result<Routed<T>, BackendError>>,
+        Fut: std::future::Future<Output = Result<Routed<T>, DataError>>,
     {
         let deadline = Instant::now() + ROUTE_DEADLINE;
         let mut backoff = Duration::from_millis(5);
@@ -267,7 +263,7 @@ impl Cluster {
         group: GroupId,
         command: &Command,
         local_applied: impl Fn() -> u64,
-    ) -> Result<Result<Applied, ApplyError>, BackendError> {
+    ) -> Result<Result<Applied, ApplyError>, DataError> {
         let mut data = Vec::with_capacity(256);
         shoal_storage::wire::encode_command(command, &mut data);
         self.with_retries(group, |leader| {
@@ -279,7 +275,7 @@ impl Cluster {
                         Ok(match self.propose_local(group, data).await? {
                             Routed::Done((_, Reply::Write(r))) => Routed::Done(r),
                             Routed::Done((_, Reply::Unavailable(why))) => {
-                                return Err(BackendError::Unavailable(why));
+                                return Err(DataError::Unavailable(why));
                             }
                             Routed::Done((_, Reply::Meta(_))) => {
                                 return Err(unavailable("a metadata reply answered a write"));
@@ -309,7 +305,7 @@ impl Cluster {
         to: NodeId,
         group: GroupId,
         data: Vec<u8>,
-    ) -> Result<rpc::WriteReply, BackendError> {
+    ) -> Result<rpc::WriteReply, DataError> {
         let Some(addr) = self.peer_addr(to) else {
             return Ok(None);
         };
@@ -328,7 +324,7 @@ impl Cluster {
     }
 
     /// Waits until this node's replica of `group` may serve a linearizable read.
-    pub(crate) async fn read_index(&self, group: GroupId) -> Result<(), BackendError> {
+    pub(crate) async fn read_index(&self, group: GroupId) -> Result<(), DataError> {
         self.with_retries(group, |_| async move {
             match self.raft.read_index(group).await {
                 Ok(()) => Ok(Routed::Done(())),
@@ -341,12 +337,8 @@ impl Cluster {
 
     /// Proposes a metadata change through the metadata leader and waits until this node's
     /// replica applied it.
-    pub(crate) async fn meta_propose(
-        &self,
-        command: MetaCommand,
-    ) -> Result<MetaResult, BackendError> {
-        let data =
-            serde_json::to_vec(&command).map_err(|e| BackendError::Internal(e.to_string()))?;
+    pub(crate) async fn meta_propose(&self, command: MetaCommand) -> Result<MetaResult, DataError> {
+        let data = serde_json::to_vec(&command).map_err(|e| DataError::Internal(e.to_string()))?;
         let group = shoal_raft::META_GROUP;
         let (index, result) = self
             .with_retries(group, |leader| {
@@ -395,7 +387,7 @@ impl Cluster {
 
     /// Brings this node's copy of the metadata up to date with the leader's (a linearizable
     /// catalog read: a table created through another node is visible here afterwards).
-    pub(crate) async fn refresh_meta(&self) -> Result<(), BackendError> {
+    pub(crate) async fn refresh_meta(&self) -> Result<(), DataError> {
         self.read_index(shoal_raft::META_GROUP).await
     }
 }

@@ -1,0 +1,47 @@
+//! The table model of Shoal, below everything that serves requests: it knows no HTTP, no Raft
+//! and no storage engine.
+//!
+//! - [`TableMeta`]: one table's definition (keys, indexes, billing, encryption, tags) and
+//!   [`TableStats`].
+//! - [`PartitionMap`] / [`PartitionEntry`]: the hash ranges of a table and of each of its global
+//!   indexes, the Raft group serving each, its epoch and its replicas' nodes.
+//! - [`DataPlane`]: what the API needs from the nodes (DDL, writes, reads), with its requests
+//!   ([`QueryRequest`], [`ScanRequest`]) and errors ([`DataError`], [`KmsKeyError`]).
+//! - [`changes`]: table changes as pure functions (index transitions, rebasing a client's change
+//!   onto the node's own).
+//!
+//! ```
+//! use shoal_catalog::{PartitionEntry, PartitionMap, even_ranges};
+//!
+//! let map = PartitionMap::new(
+//!     even_ranges(2)
+//!         .into_iter()
+//!         .enumerate()
+//!         .map(|(i, (start, end))| PartitionEntry {
+//!             id: i as u64 + 1,
+//!             index: None,
+//!             hash_start: start,
+//!             hash_end: end,
+//!             epoch: 1,
+//!             replicas: vec![1, 2, 3],
+//!         })
+//!         .collect(),
+//! );
+//! assert!(map.is_complete());
+//! assert_eq!(map.find(None, u64::MAX).map(|p| p.id), Some(2));
+//! ```
+
+pub mod changes;
+mod dataplane;
+mod error;
+mod partition;
+mod request;
+mod table;
+
+pub use dataplane::DataPlane;
+pub use error::{DataError, KmsKeyError};
+pub use partition::{NodeId, PartitionEntry, PartitionMap, even_ranges};
+pub use request::{QueryRequest, ScanRequest};
+pub use table::{
+    Billing, BillingMode, IndexThroughput, TableMeta, TableSse, TableStats, TableStatus,
+};

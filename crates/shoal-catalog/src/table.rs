@@ -1,0 +1,145 @@
+//! Table definitions: [`TableMeta`] (what DescribeTable reports and what every replica of the
+//! table follows), its billing and encryption settings, and [`TableStats`].
+
+use serde::{Deserialize, Serialize};
+use shoal_types::ScalarType;
+use shoal_types::index::IndexDef;
+use shoal_types::key::KeySchema;
+
+/// `TableStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TableStatus {
+    Creating,
+    Active,
+    Updating,
+    Deleting,
+}
+
+impl TableStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TableStatus::Creating => "CREATING",
+            TableStatus::Active => "ACTIVE",
+            TableStatus::Updating => "UPDATING",
+            TableStatus::Deleting => "DELETING",
+        }
+    }
+}
+
+/// `BillingMode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BillingMode {
+    Provisioned,
+    PayPerRequest,
+}
+
+impl BillingMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BillingMode::Provisioned => "PROVISIONED",
+            BillingMode::PayPerRequest => "PAY_PER_REQUEST",
+        }
+    }
+}
+
+/// Billing settings and the provisioned-throughput history DescribeTable reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Billing {
+    pub mode: BillingMode,
+    pub read_capacity_units: u64,
+    pub write_capacity_units: u64,
+    /// Seconds since the epoch.
+    pub last_update_to_pay_per_request: Option<f64>,
+    pub last_increase: Option<f64>,
+    pub last_decrease: Option<f64>,
+    pub decreases_today: u64,
+}
+
+/// A table encrypted under its own KMS key (DynamoDB's `SSEDescription` with `SSEType` `KMS`): the table's
+/// data key is wrapped by this KMS key instead of the node's master key. Tables without it
+/// ([`TableMeta::sse`] `None`) use the default encryption, DynamoDB's "AWS owned key".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableSse {
+    /// ARN of the KMS key (`KMSMasterKeyArn`).
+    pub kms_master_key_arn: String,
+}
+
+/// One table's catalog entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableMeta {
+    pub name: String,
+    /// A UUID, `TableId`.
+    pub id: String,
+    pub arn: String,
+    pub key_schema: KeySchema,
+    /// `AttributeDefinitions` in the order given at creation.
+    pub attribute_definitions: Vec<(String, ScalarType)>,
+    /// Seconds since the epoch, `CreationDateTime`.
+    pub created_at: f64,
+    pub status: TableStatus,
+    pub billing: Billing,
+    pub deletion_protection: bool,
+    pub table_class: Option<String>,
+    /// Tags in insertion order (keys unique).
+    pub tags: Vec<(String, String)>,
+    /// Bumped on every change; [`crate::DataPlane::replace_table`] compares it.
+    pub version: u64,
+    /// The table's own KMS key, if its `SSESpecification` chose one. A backend re-wraps the table's data
+    /// key when [`crate::DataPlane::replace_table`] changes this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sse: Option<TableSse>,
+    /// Secondary indexes (local and global), in creation order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub indexes: Vec<IndexDef>,
+    /// The id the next new index gets ([`IndexDef::id`]s are never reused).
+    #[serde(default)]
+    pub next_index_id: u32,
+    /// Provisioned throughput of each global secondary index (PROVISIONED tables only; empty for
+    /// PAY_PER_REQUEST tables and for local indexes, which share the table's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub index_throughput: Vec<IndexThroughput>,
+}
+
+/// The provisioned throughput of one global secondary index and its history
+/// (`ProvisionedThroughput` of a `GlobalSecondaryIndexDescription`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexThroughput {
+    /// [`IndexDef::id`] of the index.
+    pub index: u32,
+    pub read_capacity_units: u64,
+    pub write_capacity_units: u64,
+    /// Seconds since the epoch.
+    #[serde(default)]
+    pub last_increase: Option<f64>,
+    #[serde(default)]
+    pub last_decrease: Option<f64>,
+    #[serde(default)]
+    pub decreases_today: u64,
+}
+
+impl TableMeta {
+    /// The index named `name`, if the table has one.
+    pub fn index(&self, name: &str) -> Option<&IndexDef> {
+        self.indexes.iter().find(|i| i.name == name)
+    }
+
+    /// The provisioned throughput of the global index `index`, if it has one.
+    pub fn throughput_of(&self, index: u32) -> Option<&IndexThroughput> {
+        self.index_throughput.iter().find(|t| t.index == index)
+    }
+
+    /// Whether the table has local secondary indexes (item collections are limited and
+    /// `ReturnItemCollectionMetrics` reports on them).
+    pub fn has_local_indexes(&self) -> bool {
+        self.indexes
+            .iter()
+            .any(|i| i.kind == shoal_types::index::IndexKind::Local)
+    }
+}
+
+/// Item count and size of a table, summed over its partitions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableStats {
+    pub item_count: u64,
+    pub size_bytes: u64,
+}
