@@ -9,6 +9,13 @@ use clap::{Parser, Subcommand};
 
 use config::{KeysArgs, StartArgs};
 
+/// mimalloc gives freed memory back to the OS soon after it is freed. With glibc's malloc the
+/// request bodies of a flood (up to `max_body_bytes_in_flight`) stayed resident after it ended
+/// (scripts/soak.sh: 136 MiB of 138 MiB still resident 10 s after the load); see
+/// docs/SECURITY.md, "Limits and timeouts".
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Shoal: a DynamoDB-compatible, distributed, self-managing key-value and document database.
 ///
 /// With no command, `shoal` runs `shoal start`: a single node on 127.0.0.1:8000 with its data in

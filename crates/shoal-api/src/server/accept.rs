@@ -218,9 +218,12 @@ async fn answer_and_close(mut stream: TcpStream, why: Refusal) {
     }
 }
 
-/// Answers `stream` 503 without waiting (used with the spare descriptor, which must be taken
-/// back at once): reads what already arrived, writes the answer if the socket takes it, closes.
-async fn refuse_now(stream: TcpStream, why: Refusal) {
+/// Answers `stream` 503 almost without waiting (used with the spare descriptor, which must be
+/// taken back soon): waits at most 20 ms for the request to arrive and reads it, so closing does
+/// not reset the connection before the client reads the answer; writes the answer if the socket
+/// takes it; closes.
+async fn refuse_now(mut stream: TcpStream, why: Refusal) {
+    let _ = tokio::time::timeout(Duration::from_millis(20), stream.readable()).await;
     let mut buf = [0u8; 4096];
     for _ in 0..16 {
         match stream.try_read(&mut buf) {
@@ -229,7 +232,6 @@ async fn refuse_now(stream: TcpStream, why: Refusal) {
         }
     }
     let _ = stream.try_write(&why.response());
-    let mut stream = stream;
     let _ = tokio::time::timeout(Duration::from_millis(5), stream.shutdown()).await;
 }
 

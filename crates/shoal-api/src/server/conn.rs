@@ -112,7 +112,10 @@ pub(crate) async fn watchdog(state: &ConnState, header: Duration, idle: Duration
         if phase != BUSY && deadline <= now {
             return expired;
         }
-        tokio::time::sleep(Duration::from_millis(deadline - now)).await;
+        // A phase that starts while this sleeps ends no sooner than `shortest` after it starts,
+        // so waking at least that often never closes a connection late.
+        let shortest = header_ms.min(idle_ms).max(1);
+        tokio::time::sleep(Duration::from_millis((deadline - now).min(shortest))).await;
     }
 }
 
@@ -203,6 +206,20 @@ mod tests {
         )
         .await;
         assert_eq!(r, Ok(Expired::Idle));
+    }
+
+    #[tokio::test]
+    async fn a_phase_change_during_a_long_sleep_is_noticed_in_time() {
+        let state = std::sync::Arc::new(ConnState::new());
+        let watched = std::sync::Arc::clone(&state);
+        let watch = tokio::spawn(async move {
+            watchdog(&watched, Duration::from_secs(30), Duration::from_millis(200)).await
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        state.request_started();
+        state.request_finished();
+        let r = tokio::time::timeout(Duration::from_secs(2), watch).await;
+        assert!(matches!(r, Ok(Ok(Expired::Idle))), "{r:?}");
     }
 
     #[tokio::test]
