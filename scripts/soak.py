@@ -164,10 +164,12 @@ def signed_client(args, stats, stop, index):
     ]
     batch = json.dumps({"RequestItems": {"soak": items}}).encode()
     bodies = [("PutItem", big, sha256_hex(big)), ("BatchWriteItem", batch, sha256_hex(batch))]
+    if args.no_batches:
+        bodies = bodies[:1]
     n = 0
     c = None
     while not stop.is_set():
-        target, body, digest = bodies[n % 2]
+        target, body, digest = bodies[n % len(bodies)]
         n += 1
         try:
             if c is None:
@@ -334,6 +336,7 @@ def main():
     ap.add_argument("--slowloris", type=int, default=200)
     ap.add_argument("--slow-bodies", type=int, default=20)
     ap.add_argument("--idle", type=int, default=300)
+    ap.add_argument("--no-batches", action="store_true", help="signed clients send only the refused 10 MiB PutItems (no writes)")
     ap.add_argument("--settle-secs", type=float, default=10, help="wait after the load, then sample RSS again")
     ap.add_argument("--max-rss-mib", type=float, default=1024)
     args = ap.parse_args()

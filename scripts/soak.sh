@@ -8,7 +8,8 @@
 #   scripts/soak.sh                 # the full 2 minutes
 #   SOAK_SECS=20 scripts/soak.sh    # a short run for CI
 #
-# Extra node flags can be passed in SOAK_NODE_ARGS (e.g. "--max-body-bytes-in-flight 67108864").
+# Extra node flags can be passed in SOAK_NODE_ARGS (e.g. "--max-body-bytes-in-flight 67108864"),
+# extra load-generator flags in SOAK_PY_ARGS (see `python3 scripts/soak.py --help`).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -48,7 +49,7 @@ done
 echo "soak: node pid $NODE_PID on 127.0.0.1:$PORT, ${SOAK_SECS}s of load, $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB"
 STATUS=0
 python3 scripts/soak.py --endpoint "127.0.0.1:$PORT" --pid "$NODE_PID" --key-id "$KEY_ID" \
-    --secret "$SECRET" --secs "$SOAK_SECS" --max-rss-mib "$SOAK_MAX_RSS_MIB" || STATUS=$?
+    --secret "$SECRET" --secs "$SOAK_SECS" --max-rss-mib "$SOAK_MAX_RSS_MIB" ${SOAK_PY_ARGS:-} || STATUS=$?
 if ! kill -0 "$NODE_PID" 2>/dev/null; then
     echo "soak: FAIL: the node died"; tail -50 "$WORK/node.log"; exit 1
 fi

@@ -201,28 +201,30 @@ impl Api {
             .reserve_body(declared)
             .await
             .map_err(|o| unread(o.into()))?;
-        let body = match tokio::time::timeout(
-            self.config.body_timeout,
-            read_body(body, declared),
-        )
-        .await
-        {
-            Ok(Ok(body)) => body,
-            Ok(Err(e)) => return Err(Refused::closing(e)),
-            Err(_) => {
-                return Err(Refused::closing(ApiError::new(
-                    ErrorKind::RequestTimeout,
-                    format!(
-                        "The request body was not received within {} ms",
-                        self.config.body_timeout.as_millis()
-                    ),
-                )));
-            }
-        };
+        let body =
+            match tokio::time::timeout(self.config.body_timeout, read_body(body, declared)).await {
+                Ok(Ok(body)) => body,
+                Ok(Err(e)) => return Err(Refused::closing(e)),
+                Err(_) => {
+                    return Err(Refused::closing(ApiError::new(
+                        ErrorKind::RequestTimeout,
+                        format!(
+                            "The request body was not received within {} ms",
+                            self.config.body_timeout.as_millis()
+                        ),
+                    )));
+                }
+            };
 
         let identity = self
             .verifier
-            .verify_body(&prechecked, &parts.method, &parts.uri, &parts.headers, &body)
+            .verify_body(
+                &prechecked,
+                &parts.method,
+                &parts.uri,
+                &parts.headers,
+                &body,
+            )
             .map_err(|e| Refused::new(None, auth_error(e)))?;
 
         let target = parts
@@ -341,4 +343,3 @@ fn auth_error(e: AuthError) -> ApiError {
     };
     ApiError::new(kind, e.message().to_string())
 }
-

@@ -9,12 +9,11 @@ use clap::{Parser, Subcommand};
 
 use config::{KeysArgs, StartArgs};
 
-/// mimalloc gives freed memory back to the OS soon after it is freed. With glibc's malloc the
-/// request bodies of a flood (up to `max_body_bytes_in_flight`) stayed resident after it ended
-/// (scripts/soak.sh: 136 MiB of 138 MiB still resident 10 s after the load); see
-/// docs/SECURITY.md, "Limits and timeouts".
+/// jemalloc with background threads gives freed memory back to the OS within seconds, even
+/// memory freed by threads that then go idle. With glibc's malloc (and with mimalloc) the request
+/// bodies of a flood stayed resident after it ended; see docs/SECURITY.md, "Limits and timeouts".
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// Shoal: a DynamoDB-compatible, distributed, self-managing key-value and document database.
 ///

@@ -264,7 +264,10 @@ impl Warnings {
 
     fn connections(&mut self, limit: usize) {
         if Self::due(&mut self.connections) {
-            tracing::warn!(limit, "connection limit reached: refusing new connections (503)");
+            tracing::warn!(
+                limit,
+                "connection limit reached: refusing new connections (503)"
+            );
         }
     }
 
@@ -298,7 +301,10 @@ pub(crate) fn connection_limit(config: &ServerConfig, fd_limit: Option<usize>) -
         return config.max_connections.max(1);
     };
     let reserve = config.reserved_fds.unwrap_or((fds / 4).max(64));
-    config.max_connections.min(fds.saturating_sub(reserve)).max(1)
+    config
+        .max_connections
+        .min(fds.saturating_sub(reserve))
+        .max(1)
 }
 
 #[cfg(test)]
@@ -335,7 +341,12 @@ mod tests {
         assert!(head.contains(&format!("content-length: {}", body.len())));
         assert!(head.contains("connection: close"));
         let v: serde_json::Value = serde_json::from_str(body).unwrap();
-        assert!(v["__type"].as_str().unwrap().ends_with("#ThrottlingException"));
+        assert!(
+            v["__type"]
+                .as_str()
+                .unwrap()
+                .ends_with("#ThrottlingException")
+        );
         assert!(v["message"].as_str().unwrap().contains("limit is 7"));
     }
 }

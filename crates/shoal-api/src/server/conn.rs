@@ -213,7 +213,12 @@ mod tests {
         let state = std::sync::Arc::new(ConnState::new());
         let watched = std::sync::Arc::clone(&state);
         let watch = tokio::spawn(async move {
-            watchdog(&watched, Duration::from_secs(30), Duration::from_millis(200)).await
+            watchdog(
+                &watched,
+                Duration::from_secs(30),
+                Duration::from_millis(200),
+            )
+            .await
         });
         tokio::time::sleep(Duration::from_millis(50)).await;
         state.request_started();

@@ -140,6 +140,6 @@ mod tests {
     fn trailing_characters_and_malformed_input_are_refused() {
         assert!(parse(b"{} {}").is_err());
         assert!(parse(b"{\"a\":").is_err());
-        assert!(parse(&vec![b'['; 200]).is_err());
+        assert!(parse(&[b'['; 200]).is_err());
     }
 }

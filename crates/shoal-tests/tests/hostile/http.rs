@@ -116,7 +116,11 @@ async fn create_table(node: &ProcessNode, name: &str) {
     .await;
     assert_eq!(resp.status, 200, "CreateTable: {}", resp.text());
     for _ in 0..200 {
-        let d = send(node, &signed(node, "DescribeTable", &json!({"TableName": name}))).await;
+        let d = send(
+            node,
+            &signed(node, "DescribeTable", &json!({"TableName": name})),
+        )
+        .await;
         if d.json()["Table"]["TableStatus"] == "ACTIVE" {
             return;
         }

@@ -49,13 +49,18 @@ async fn the_connection_limit_refuses_orderly() {
     assert_error(&resp, 503, "ThrottlingException");
     assert_eq!(resp.header("connection"), Some("close"));
     assert!(
-        resp.error_message().unwrap_or_default().contains("limit is 20"),
+        resp.error_message()
+            .unwrap_or_default()
+            .contains("limit is 20"),
         "{}",
         resp.text()
     );
 
     held.truncate(15);
-    eventually_ok("PutItem after 5 connections closed", || put(&node, "tbl", "a")).await;
+    eventually_ok("PutItem after 5 connections closed", || {
+        put(&node, "tbl", "a")
+    })
+    .await;
 }
 
 /// With its descriptor limit at 256 the node lowers its connection limit (keeping a quarter of
@@ -92,7 +97,10 @@ async fn a_low_descriptor_limit_degrades_into_clear_errors() {
     assert_error(&create, 503, "ThrottlingException");
 
     held.clear();
-    eventually_ok("PutItem after the sockets closed", || put(&node, "tbl", "a")).await;
+    eventually_ok("PutItem after the sockets closed", || {
+        put(&node, "tbl", "a")
+    })
+    .await;
     create_table(&node, "tbl2").await;
     eventually_ok("PutItem into the new table", || put(&node, "tbl2", "b")).await;
 }
@@ -135,5 +143,8 @@ async fn descriptor_exhaustion_is_answered_not_silent() {
     );
 
     held.clear();
-    eventually_ok("PutItem after the sockets closed", || put(&node, "tbl", "a")).await;
+    eventually_ok("PutItem after the sockets closed", || {
+        put(&node, "tbl", "a")
+    })
+    .await;
 }

@@ -65,7 +65,12 @@ async fn unauthenticated_bodies_are_refused_before_they_are_read() {
     for t in tasks {
         let (resp, expected, conn) = t.await.unwrap();
         assert_error(&resp, 400, expected);
-        assert_eq!(resp.header("connection"), Some("close"), "{:?}", resp.headers);
+        assert_eq!(
+            resp.header("connection"),
+            Some("close"),
+            "{:?}",
+            resp.headers
+        );
         conns.push(conn);
     }
     let during = rss_mib(pid);
@@ -105,7 +110,10 @@ async fn body_memory_in_flight_is_bounded() {
     let other = signed(&node, "PutItem", &big("b"));
     let mut conn = RawConnection::connect(node.addr()).await;
     conn.write(&other.head_bytes()).await;
-    let resp = conn.read_response_within(Duration::from_secs(5)).await.unwrap();
+    let resp = conn
+        .read_response_within(Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_error(&resp, 400, "ThrottlingException");
 
     let small = send(&node, &signed(&node, "ListTables", &json!({}))).await;

@@ -65,7 +65,10 @@ async fn overload_answers_throttling_exception_and_sdks_retry() {
         }
     }
     assert!(ok >= 1, "nothing got through");
-    assert!(throttled >= 1, "32 overlapping requests, one slot, none throttled");
+    assert!(
+        throttled >= 1,
+        "32 overlapping requests, one slot, none throttled"
+    );
 
     let client = aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::Config::builder()

@@ -13,7 +13,8 @@ use super::{assert_error, send, signed, start};
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn partial_headers_are_closed_after_the_header_timeout() {
     let node = start(&["--header-timeout-ms", "1000"]).await;
-    let head = b"POST / HTTP/1.1\r\nHost: localhost\r\nX-Amz-Target: DynamoDB_20120810.ListTables\r\n";
+    let head =
+        b"POST / HTTP/1.1\r\nHost: localhost\r\nX-Amz-Target: DynamoDB_20120810.ListTables\r\n";
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..200 {
@@ -31,7 +32,10 @@ async fn partial_headers_are_closed_after_the_header_timeout() {
                     break;
                 }
             }
-            panic!("a trickling connection was still open after {:?}", started.elapsed());
+            panic!(
+                "a trickling connection was still open after {:?}",
+                started.elapsed()
+            );
         }));
     }
     let mut silent = RawConnection::connect(node.addr()).await;
@@ -79,8 +83,12 @@ async fn idle_keep_alive_connections_are_closed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_trickled_body_times_out() {
     let node = start(&["--body-timeout-ms", "1000"]).await;
-    let req = RawRequest::dynamodb(node.addr(), "ListTables", format!("{{{}}}", " ".repeat(4096)))
-        .signed(&super::signing());
+    let req = RawRequest::dynamodb(
+        node.addr(),
+        "ListTables",
+        format!("{{{}}}", " ".repeat(4096)),
+    )
+    .signed(&super::signing());
     let mut conn = RawConnection::connect(node.addr()).await;
     conn.write(&req.head_bytes()).await;
     let started = Instant::now();

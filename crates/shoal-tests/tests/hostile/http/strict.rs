@@ -88,7 +88,10 @@ async fn oversized_heads_get_4xx() {
     let mut long_line = base();
     long_line.path = format!("/?{}", "a".repeat(20_000));
     let cases = [
-        ("a 20 KB header", base().header("x-big", &"b".repeat(20_000))),
+        (
+            "a 20 KB header",
+            base().header("x-big", &"b".repeat(20_000)),
+        ),
         ("a 20 KB request line", long_line),
         ("150 headers", many),
         (
