@@ -23,6 +23,10 @@ pub enum ErrorKind {
     LimitExceeded,
     ItemCollectionSizeLimitExceeded,
     RequestEntityTooLarge,
+    /// Overload: the server's queue of work is full (HTTP 400, retried with backoff by the SDKs).
+    Throttling,
+    /// The client did not send its request body in time (HTTP 408, retried by the SDKs).
+    RequestTimeout,
     InternalServerError,
 }
 
@@ -46,6 +50,8 @@ impl ErrorKind {
                 "ItemCollectionSizeLimitExceededException"
             }
             ErrorKind::RequestEntityTooLarge => "RequestEntityTooLargeException",
+            ErrorKind::Throttling => "ThrottlingException",
+            ErrorKind::RequestTimeout => "RequestTimeoutException",
             ErrorKind::InternalServerError => "InternalServerError",
         }
     }
@@ -55,6 +61,7 @@ impl ErrorKind {
         match self {
             ErrorKind::InternalServerError => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorKind::RequestEntityTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             _ => StatusCode::BAD_REQUEST,
         }
     }

@@ -1,7 +1,9 @@
 //! Shoal's DynamoDB HTTP API.
 //!
-//! - [`server::serve`] runs the HTTP/1.1 server; [`server::Api`] handles one request:
-//!   body limit → SigV4 ([`sigv4::Verifier`]) → `X-Amz-Target` → JSON → [`ops::dispatch`].
+//! - [`server::serve`] runs the HTTP/1.1 server within the limits of a [`server::ServerConfig`]
+//!   (connections, header/idle/body timeouts, body memory, queued work); [`server::Api`] handles
+//!   one request: framing and size → SigV4 pre-check of the head ([`sigv4::Verifier`]) → body →
+//!   signature → `X-Amz-Target` → JSON → [`ops::dispatch`].
 //! - [`backend::Backend`] is everything the API needs from a node (catalog, partitions), so the
 //!   API can be tested without a cluster; `shoal-node` implements it.
 //! - [`error::ApiError`] is the only place errors become DynamoDB `__type` names and statuses.

@@ -1,44 +1,101 @@
-//! The HTTP front end: one POST per operation, HTTP/1.1 keep-alive, graceful shutdown.
+//! The HTTP front end: one POST per operation, HTTP/1.1 keep-alive, graceful shutdown, and a
+//! bounded cost for every client.
 //!
-//! Request path: body-size limit (before reading the body) → read the body → SigV4 verification
-//! → `X-Amz-Target` → JSON parse → [`crate::ops::dispatch`]. Every response carries
-//! `x-amzn-RequestId` and `x-amz-crc32` (CRC32 of the body), errors included.
+//! Request path: framing checks (no `Transfer-Encoding`; `Content-Length` at most 16 MB) → SigV4
+//! pre-check of the head ([`Verifier::precheck`]: header form, known access key, date) → body
+//! memory reserved ([`ServerConfig::max_body_bytes_in_flight`]) → body read within
+//! [`ServerConfig::body_timeout`] → signature over the body → `X-Amz-Target` → a processing slot
+//! ([`ServerConfig::max_concurrent_requests`]) → JSON parse (duplicate keys refused) →
+//! [`crate::ops::dispatch`]. Every response carries `x-amzn-RequestId` and `x-amz-crc32` (CRC32
+//! of the body), errors included; a response to a request whose body was not read carries
+//! `Connection: close`.
+//!
+//! Modules: [`config`] (limits and timeouts), `accept` (the accept loop, connection limit,
+//! descriptor exhaustion), `conn` (per-connection deadlines), `admission` (body memory and
+//! processing slots), `json` (strict parsing), `response` (request ids, headers).
 
-use std::convert::Infallible;
-use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+mod accept;
+mod admission;
+pub mod config;
+mod conn;
+mod json;
+mod response;
+
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use http_body_util::{BodyExt, Full};
+
+pub use accept::{REFUSING_AT_ONCE, serve};
+pub use config::{ConfigError, MAX_REQUEST_BYTES, ServerConfig};
 
 use crate::backend::Backend;
 use crate::error::{ApiError, ErrorKind};
 use crate::sigv4::{AuthError, Verifier};
-
-/// Largest request body accepted (DynamoDB: 16 MB).
-pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
+use admission::Admission;
+use response::{RESPONSE_CAPACITY, RequestId, respond};
 
 const TARGET_PREFIX: &str = "DynamoDB_20120810.";
 
-/// The API service: a backend plus the SigV4 verifier.
+/// A request refused before it reached an operation: the operation name when known, the error,
+/// and whether the connection must close (its body was not read, or its framing is suspect).
+struct Refused {
+    op: Option<String>,
+    error: ApiError,
+    close: bool,
+}
+
+impl Refused {
+    fn new(op: Option<String>, error: ApiError) -> Self {
+        Refused {
+            op,
+            error,
+            close: false,
+        }
+    }
+
+    fn closing(error: ApiError) -> Self {
+        Refused {
+            op: None,
+            error,
+            close: true,
+        }
+    }
+}
+
+/// The API service: a backend, the SigV4 verifier, the server's limits and the admission state
+/// that enforces them.
 pub struct Api {
     backend: Arc<dyn Backend>,
     verifier: Verifier,
+    config: ServerConfig,
+    admission: Admission,
 }
 
 impl Api {
+    /// The API over `backend` with the default [`ServerConfig`].
     pub fn new(backend: Arc<dyn Backend>) -> Self {
+        Self::with_config(backend, ServerConfig::default())
+    }
+
+    /// The API over `backend` with these limits and timeouts (see [`ServerConfig::validate`];
+    /// a header limit under 8 KiB is raised to 8 KiB).
+    pub fn with_config(backend: Arc<dyn Backend>, config: ServerConfig) -> Self {
         let verifier = Verifier::new(backend.region().to_string());
-        Api { backend, verifier }
+        let admission = Admission::new(&config);
+        Api {
+            backend,
+            verifier,
+            config,
+            admission,
+        }
+    }
+
+    /// The limits and timeouts in force.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
     }
 
     pub fn backend(&self) -> &dyn Backend {
@@ -74,16 +131,16 @@ impl Api {
         }
 
         let result = self.handle_post(&parts, body).await;
-        let (status, body, op) = match result {
+        let (status, body, op, close) = match result {
             Ok((op, value)) => {
                 // Sized for a typical 1 KB item so the buffer does not grow four times.
                 let mut out = Vec::with_capacity(RESPONSE_CAPACITY);
                 if serde_json::to_writer(&mut out, &value).is_err() {
                     out.clear();
                 }
-                (StatusCode::OK, out, op)
+                (StatusCode::OK, out, op, false)
             }
-            Err((op, err)) => (err.kind.status(), err.body(), op),
+            Err(r) => (r.error.kind.status(), r.error.body(), r.op, r.close),
         };
         tracing::debug!(
             op = op.as_deref().unwrap_or("-"),
@@ -92,64 +149,83 @@ impl Api {
             request_id = request_id.as_str(),
             "request"
         );
-        respond(status, "application/x-amz-json-1.0", body, &request_id)
+        let mut response = respond(status, "application/x-amz-json-1.0", body, &request_id);
+        if close {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
     }
 
     async fn handle_post<B>(
         &self,
         parts: &http::request::Parts,
         body: B,
-    ) -> Result<(Option<String>, serde_json::Value), (Option<String>, ApiError)>
+    ) -> Result<(Option<String>, serde_json::Value), Refused>
     where
         B: hyper::body::Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        if parts.method != Method::POST {
-            return Err((
-                None,
-                ApiError::new(
-                    ErrorKind::UnknownOperation,
-                    "Only POST requests are supported (GET / is the health check)",
-                ),
-            ));
-        }
-        // The size limit comes before reading the body.
-        if let Some(len) = parts
-            .headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            && len > MAX_REQUEST_BYTES as u64
-        {
-            return Err((None, too_large()));
-        }
-        let body = match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(e) => {
-                if e.downcast_ref::<http_body_util::LengthLimitError>()
-                    .is_some()
-                {
-                    return Err((None, too_large()));
-                }
-                return Err((
-                    None,
-                    ApiError::serialization(format!("Could not read the request body: {e}")),
-                ));
-            }
+        let declared = declared_length(&parts.headers);
+        let unread = |error: ApiError| Refused {
+            op: None,
+            error,
+            close: declared > 0,
         };
+        if parts.method != Method::POST {
+            return Err(unread(ApiError::new(
+                ErrorKind::UnknownOperation,
+                "Only POST requests are supported (GET / is the health check)",
+            )));
+        }
+        // hyper frames a request by Transfer-Encoding and drops a Content-Length sent with it;
+        // such a request may be smuggled past a proxy that read the Content-Length.
+        if parts.headers.contains_key(header::TRANSFER_ENCODING) {
+            return Err(Refused::closing(ApiError::serialization(
+                "Transfer-Encoding is not supported: send the request body with a Content-Length \
+                 header (a request with both is refused as a request-smuggling attempt)",
+            )));
+        }
+        // Everything that needs only the head comes before the body is read.
+        if declared > MAX_REQUEST_BYTES as u64 {
+            return Err(Refused::closing(too_large()));
+        }
+        let prechecked = self
+            .verifier
+            .precheck(&parts.headers, SystemTime::now(), self.backend.keys())
+            .map_err(|e| unread(auth_error(e)))?;
+        let declared = usize::try_from(declared).unwrap_or(MAX_REQUEST_BYTES);
+        let _body_memory = self
+            .admission
+            .reserve_body(declared)
+            .await
+            .map_err(|o| unread(o.into()))?;
+        let body =
+            match tokio::time::timeout(self.config.body_timeout, read_body(body, declared)).await {
+                Ok(Ok(body)) => body,
+                Ok(Err(e)) => return Err(Refused::closing(e)),
+                Err(_) => {
+                    return Err(Refused::closing(ApiError::new(
+                        ErrorKind::RequestTimeout,
+                        format!(
+                            "The request body was not received within {} ms",
+                            self.config.body_timeout.as_millis()
+                        ),
+                    )));
+                }
+            };
 
-        // Authentication before anything else looks at the request.
         let identity = self
             .verifier
-            .verify(
+            .verify_body(
+                &prechecked,
                 &parts.method,
                 &parts.uri,
                 &parts.headers,
                 &body,
-                SystemTime::now(),
-                self.backend.keys(),
             )
-            .map_err(|e| (None, auth_error(e)))?;
+            .map_err(|e| Refused::new(None, auth_error(e)))?;
 
         let target = parts
             .headers
@@ -157,21 +233,30 @@ impl Api {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         let Some(op) = target.strip_prefix(TARGET_PREFIX) else {
-            return Err((None, ApiError::new(ErrorKind::UnknownOperation, "")));
+            return Err(Refused::new(
+                None,
+                ApiError::new(ErrorKind::UnknownOperation, ""),
+            ));
         };
         let op_name = Some(op.to_string());
-        check_content_type(&parts.headers).map_err(|e| (op_name.clone(), e))?;
+        check_content_type(&parts.headers).map_err(|e| Refused::new(op_name.clone(), e))?;
 
+        let _slot = self
+            .admission
+            .enter()
+            .await
+            .map_err(|o| Refused::new(op_name.clone(), o.into()))?;
         let input: serde_json::Value = if body.iter().all(u8::is_ascii_whitespace) {
             serde_json::Value::Object(serde_json::Map::new())
         } else {
-            serde_json::from_slice(&body).map_err(|e| {
-                (
+            json::parse(&body).map_err(|e| {
+                Refused::new(
                     op_name.clone(),
                     ApiError::serialization(format!("Malformed JSON: {e}")),
                 )
             })?
         };
+        drop(body);
         let ctx = crate::ops::Ctx {
             backend: self.backend.as_ref(),
             identity: &identity,
@@ -179,8 +264,43 @@ impl Api {
         crate::ops::dispatch(&ctx, op, &input)
             .await
             .map(|v| (op_name.clone(), v))
-            .map_err(|e| (op_name, e))
+            .map_err(|e| Refused::new(op_name, e))
     }
+}
+
+/// The request's `Content-Length` (hyper has checked it is one valid number); 0 when absent.
+fn declared_length(headers: &http::HeaderMap) -> u64 {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0)
+}
+
+/// Reads the whole body into one buffer of `declared` bytes (no copy, no growth).
+///
+/// # Errors
+/// `RequestEntityTooLargeException` past [`MAX_REQUEST_BYTES`]; `SerializationException` when
+/// the client breaks off.
+async fn read_body<B>(body: B, declared: usize) -> Result<Vec<u8>, ApiError>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut body = std::pin::pin!(body);
+    let mut out = Vec::with_capacity(declared.min(MAX_REQUEST_BYTES));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            ApiError::serialization(format!("Could not read the request body: {}", e.into()))
+        })?;
+        if let Ok(data) = frame.into_data() {
+            if out.len() + data.len() > MAX_REQUEST_BYTES {
+                return Err(too_large());
+            }
+            out.extend_from_slice(&data);
+        }
+    }
+    Ok(out)
 }
 
 fn too_large() -> ApiError {
@@ -222,140 +342,4 @@ fn auth_error(e: AuthError) -> ApiError {
         _ => ErrorKind::AccessDenied,
     };
     ApiError::new(kind, e.message().to_string())
-}
-
-/// Initial capacity of a response body buffer.
-const RESPONSE_CAPACITY: usize = 2048;
-
-/// An `x-amzn-RequestId`: 32 upper-case hex digits.
-///
-/// Unique without a system call per request (a v4 UUID reads the kernel's random source each
-/// time, a measurable share of a GetItem): a random 64-bit seed drawn once per process and a
-/// counter, each passed through a bijective mixer, so ids never repeat within a process, differ
-/// across processes with overwhelming probability, and consecutive ids look unrelated. Request
-/// ids only correlate logs; they are not secrets.
-struct RequestId([u8; 32]);
-
-impl RequestId {
-    fn next() -> Self {
-        static SEED: OnceLock<u64> = OnceLock::new();
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let seed = *SEED.get_or_init(|| {
-            let r = uuid::Uuid::new_v4().as_u128();
-            (r >> 64) as u64 ^ r as u64
-        });
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let words = [mix64(seed ^ n), mix64(n)];
-        let mut out = [0u8; 32];
-        for (i, word) in words.iter().enumerate() {
-            for j in 0..16 {
-                let nibble = (word >> (60 - 4 * j)) & 0xf;
-                out[i * 16 + j] = b"0123456789ABCDEF"[nibble as usize];
-            }
-        }
-        RequestId(out)
-    }
-
-    fn as_str(&self) -> &str {
-        // Only ASCII hex digits are ever stored.
-        std::str::from_utf8(&self.0).unwrap_or("")
-    }
-}
-
-/// SplitMix64's finaliser: a bijection on `u64` that scatters consecutive inputs.
-fn mix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-fn respond(
-    status: StatusCode,
-    content_type: &'static str,
-    body: Vec<u8>,
-    request_id: &RequestId,
-) -> Response<Full<Bytes>> {
-    let crc = crc32fast::hash(&body);
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
-    *resp.status_mut() = status;
-    let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    if let Ok(v) = HeaderValue::from_bytes(&request_id.0) {
-        h.insert("x-amzn-requestid", v);
-    }
-    h.insert("x-amz-crc32", HeaderValue::from(crc));
-    resp
-}
-
-/// Serves the API on `listener` until `shutdown` resolves, then lets in-flight requests finish.
-pub async fn serve(
-    listener: TcpListener,
-    api: Arc<Api>,
-    shutdown: impl Future<Output = ()>,
-) -> std::io::Result<()> {
-    let graceful = GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer): (_, SocketAddr) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        // Out of file descriptors and similar: back off briefly instead of spinning.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let api = api.clone();
-                let service = service_fn(move |req: Request<Incoming>| {
-                    let api = api.clone();
-                    async move { Ok::<_, Infallible>(api.handle(req).await) }
-                });
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .keep_alive(true)
-                    .serve_connection(TokioIo::new(stream), service);
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
-                    }
-                });
-            }
-            () = &mut shutdown => break,
-        }
-    }
-    drop(listener);
-    // In-flight requests get a bounded time to finish.
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), graceful.shutdown()).await;
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn request_ids_are_32_upper_hex_digits_and_never_repeat() {
-        let mut seen = std::collections::HashSet::new();
-        for _ in 0..10_000 {
-            let id = RequestId::next();
-            let text = id.as_str();
-            assert_eq!(text.len(), 32);
-            assert!(
-                text.bytes()
-                    .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b)),
-                "{text}"
-            );
-            assert!(seen.insert(text.to_owned()), "repeated id {text}");
-        }
-    }
-
-    #[test]
-    fn mix64_is_a_bijection_on_a_sample() {
-        let outputs: std::collections::HashSet<u64> = (0..100_000u64).map(mix64).collect();
-        assert_eq!(outputs.len(), 100_000);
-    }
 }

@@ -11,10 +11,14 @@
 //! 4. the scope is `<day of the request date>/<configured region>/dynamodb/aws4_request`;
 //! 5. `host`, the date header and (when sent) `x-amz-target` are signed;
 //! 6. the date is within ±15 minutes of the server clock;
-//! 7. the payload is signed in full: `x-amz-content-sha256`, if sent, is the body's hash
-//!    (`UNSIGNED-PAYLOAD` and `STREAMING-*` are rejected);
+//! 7. the payload is signed in full: `UNSIGNED-PAYLOAD` and `STREAMING-*` are rejected;
 //! 8. the access key id is known;
-//! 9. the signature matches (compared in constant time).
+//! 9. `x-amz-content-sha256`, if sent, is the body's hash;
+//! 10. the signature matches (compared in constant time).
+//!
+//! Rules 1 to 8 need only the request head: [`Verifier::precheck`] runs them before the body is
+//! read, so an unauthenticated client cannot make the server buffer a body;
+//! [`Verifier::verify_body`] runs 9 and 10.
 //!
 //! Signing keys are cached per access key for the current day, so a verification costs one SHA-256
 //! over the body, one over the (small) canonical request, one HMAC over the string to sign, and a
@@ -86,6 +90,32 @@ impl std::fmt::Debug for Verifier {
     }
 }
 
+/// A request head that passed [`Verifier::precheck`]: a well-formed `Authorization` header with a
+/// known access key, a correct scope and a fresh date. Only the body checks remain
+/// ([`Verifier::verify_body`]). Holds the derived signing key (never printed by `Debug`).
+pub struct Prechecked {
+    access_key_id: String,
+    signed_headers: String,
+    signature: String,
+    date: RequestDate,
+    key: std::sync::Arc<hmac::Key>,
+}
+
+impl Prechecked {
+    /// The access key id the request claims to be signed with (not yet proven).
+    pub fn access_key_id(&self) -> &str {
+        &self.access_key_id
+    }
+}
+
+impl std::fmt::Debug for Prechecked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prechecked")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Verifier {
     /// A verifier accepting credentials scoped to `region` and the `dynamodb` service.
     pub fn new(region: impl Into<String>) -> Self {
@@ -105,7 +135,8 @@ impl Verifier {
         &self.region
     }
 
-    /// Verifies a header-signed request and returns who signed it.
+    /// Verifies a header-signed request and returns who signed it: [`Verifier::precheck`] then
+    /// [`Verifier::verify_body`].
     ///
     /// `uri` is the request target as received (path and query still percent-encoded), `body` the
     /// complete request body (hashed here; an `x-amz-content-sha256` header must agree with it),
@@ -128,6 +159,24 @@ impl Verifier {
         now: SystemTime,
         keys: &dyn KeyLookup,
     ) -> Result<Identity, AuthError> {
+        let pre = self.precheck(headers, now, keys)?;
+        self.verify_body(&pre, method, uri, headers, body)
+    }
+
+    /// Every check that needs only the request head, so a server can refuse a request before
+    /// reading (and buffering) its body: rules 1 to 6 and 8 of the module documentation, plus the
+    /// refusal of `UNSIGNED-PAYLOAD` and `STREAMING-*` payload hashes. Costs a header parse, a map
+    /// lookup of the access key and (once a day per key) the signing-key derivation.
+    ///
+    /// # Errors
+    /// As [`Verifier::verify`], except a payload-hash mismatch and a signature mismatch, which
+    /// need the body ([`Verifier::verify_body`]).
+    pub fn precheck(
+        &self,
+        headers: &HeaderMap,
+        now: SystemTime,
+        keys: &dyn KeyLookup,
+    ) -> Result<Prechecked, AuthError> {
         let Some(authorization) = headers.get(http::header::AUTHORIZATION) else {
             return Err(AuthError::missing_token());
         };
@@ -188,7 +237,7 @@ impl Verifier {
         self.check_scope(&scope, &date)?;
         check_signed_headers(signed_headers, date_header, headers)?;
         date::check_skew(&date, now)?;
-        let payload_hash = payload_hash(headers, body)?;
+        check_payload_mode(headers)?;
 
         let Some(secret) = keys.secret_for(scope.access_key_id) else {
             return Err(AuthError::unrecognized_client());
@@ -201,19 +250,42 @@ impl Verifier {
             &self.service,
         );
         drop(secret);
+        Ok(Prechecked {
+            access_key_id: scope.access_key_id.to_owned(),
+            signed_headers: signed_headers.to_owned(),
+            signature: signature.to_owned(),
+            date,
+            key,
+        })
+    }
 
+    /// The checks that need the body, for a request that passed [`Verifier::precheck`]: the
+    /// `x-amz-content-sha256` header (when sent) is the body's hash, and the signature matches
+    /// (compared in constant time). `method`, `uri` and `headers` must be the ones prechecked.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidSignature`]: a payload-hash mismatch or a signature that does not match.
+    pub fn verify_body(
+        &self,
+        pre: &Prechecked,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Identity, AuthError> {
+        let payload_hash = payload_hash(headers, body)?;
         let expected = self.signature(
-            &key,
+            &pre.key,
             method,
             uri,
             headers,
-            signed_headers,
+            &pre.signed_headers,
             &payload_hash,
-            &date,
+            &pre.date,
         );
-        if bool::from(expected.as_slice().ct_eq(signature.as_bytes())) {
+        if bool::from(expected.as_slice().ct_eq(pre.signature.as_bytes())) {
             Ok(Identity {
-                access_key_id: scope.access_key_id.to_owned(),
+                access_key_id: pre.access_key_id.clone(),
             })
         } else {
             Err(AuthError::signature_mismatch())
@@ -365,11 +437,11 @@ fn check_signed_headers(
     Ok(())
 }
 
-/// The hex SHA-256 of `body`, after checking any `x-amz-content-sha256` header against it.
-fn payload_hash(headers: &HeaderMap, body: &[u8]) -> Result<[u8; 64], AuthError> {
-    let hash = hex64(digest::digest(&digest::SHA256, body).as_ref());
+/// Refuses `x-amz-content-sha256` values that do not promise the body's hash: `UNSIGNED-PAYLOAD`
+/// and the `STREAMING-*` (chunk-signed) modes.
+fn check_payload_mode(headers: &HeaderMap) -> Result<(), AuthError> {
     let Some(claimed) = headers.get("x-amz-content-sha256") else {
-        return Ok(hash);
+        return Ok(());
     };
     let claimed = claimed.as_bytes();
     if claimed == b"UNSIGNED-PAYLOAD" {
@@ -384,7 +456,17 @@ fn payload_hash(headers: &HeaderMap, body: &[u8]) -> Result<[u8; 64], AuthError>
             "Streaming payload signing is not supported: sign the whole request body.".to_owned(),
         ));
     }
-    if !claimed.eq_ignore_ascii_case(&hash) {
+    Ok(())
+}
+
+/// The hex SHA-256 of `body`, after checking any `x-amz-content-sha256` header against it.
+fn payload_hash(headers: &HeaderMap, body: &[u8]) -> Result<[u8; 64], AuthError> {
+    let hash = hex64(digest::digest(&digest::SHA256, body).as_ref());
+    check_payload_mode(headers)?;
+    let Some(claimed) = headers.get("x-amz-content-sha256") else {
+        return Ok(hash);
+    };
+    if !claimed.as_bytes().eq_ignore_ascii_case(&hash) {
         return Err(AuthError::InvalidSignature(
             "The provided 'x-amz-content-sha256' header does not match what was computed."
                 .to_owned(),

@@ -73,6 +73,9 @@ pub struct NodeConfig {
     pub data_key_rotation_check: Duration,
     /// The node's cluster address and, on first start, the cluster to join.
     pub cluster: ClusterConfig,
+    /// Limits and timeouts of the DynamoDB API server (connections, timeouts, body memory,
+    /// queued work).
+    pub api: shoal_api::server::ServerConfig,
 }
 
 /// Default [`NodeConfig::data_key_rotation`]: 30 days.
@@ -101,6 +104,7 @@ impl Default for NodeConfig {
             data_key_rotation: DEFAULT_DATA_KEY_ROTATION,
             data_key_rotation_check: Duration::from_secs(60),
             cluster: ClusterConfig::default(),
+            api: shoal_api::server::ServerConfig::default(),
         }
     }
 }
@@ -292,7 +296,10 @@ impl Node {
         let cluster = cluster::start::start(Arc::clone(&backend), &config.cluster, addr).await?;
         let admin = Arc::new(control::Admin::new(Arc::clone(&backend)));
         let control_listener = control::bind(&dir)?;
-        let api = Arc::new(shoal_api::server::Api::new(backend));
+        let api = Arc::new(shoal_api::server::Api::with_config(
+            backend,
+            config.api.clone(),
+        ));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(shoal_api::server::serve(listener, api, async move {
             let _ = rx.await;

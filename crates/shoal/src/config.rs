@@ -1,5 +1,7 @@
 //! Settings: flags, then environment variables, then the TOML config file, then defaults.
 
+mod api;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -45,7 +47,10 @@ pub struct StartArgs {
     #[arg(long, env = "SHOAL_REGION")]
     pub region: Option<String>,
     /// TOML config file with keys listen, cluster_listen, join, data_dir, keys_dir, region, log_format,
-    /// data_key_rotation_days, key_provider, kms_key_id, kms_endpoint, kms_region
+    /// data_key_rotation_days, key_provider, kms_key_id, kms_endpoint, kms_region, and the API
+    /// limits max_connections, header_timeout_ms, idle_timeout_ms, body_timeout_ms,
+    /// max_header_bytes, max_body_bytes_in_flight, max_concurrent_requests, max_queued_requests,
+    /// queue_timeout_ms
     #[arg(long, env = "SHOAL_CONFIG")]
     pub config: Option<PathBuf>,
     /// Log format [default: text; config: log_format]; the level comes from SHOAL_LOG or RUST_LOG
@@ -76,6 +81,8 @@ pub struct StartArgs {
     /// KMS region (SigV4 scope) [default: the served region; config: kms_region]
     #[arg(long, env = "SHOAL_KMS_REGION")]
     pub kms_region: Option<String>,
+    #[command(flatten)]
+    pub api: api::ApiArgs,
 }
 
 /// `--key-provider`.
@@ -119,6 +126,15 @@ pub struct FileConfig {
     pub kms_key_id: Option<String>,
     pub kms_endpoint: Option<String>,
     pub kms_region: Option<String>,
+    pub max_connections: Option<usize>,
+    pub header_timeout_ms: Option<u64>,
+    pub idle_timeout_ms: Option<u64>,
+    pub body_timeout_ms: Option<u64>,
+    pub max_header_bytes: Option<usize>,
+    pub max_body_bytes_in_flight: Option<usize>,
+    pub max_concurrent_requests: Option<usize>,
+    pub max_queued_requests: Option<usize>,
+    pub queue_timeout_ms: Option<u64>,
 }
 
 impl FileConfig {
@@ -143,6 +159,7 @@ pub fn resolve(args: &StartArgs) -> anyhow::Result<Settings> {
     let file = FileConfig::load(args.config.as_deref())?;
     let (data_key_rotation, data_key_rotation_check) = rotation_period(args, &file)?;
     let (key_provider, kms) = kms_settings(args, &file)?;
+    let api = api::resolve(&args.api, &file)?;
     let defaults = shoal_node::NodeConfig::default();
     let region = args
         .region
@@ -194,6 +211,7 @@ pub fn resolve(args: &StartArgs) -> anyhow::Result<Settings> {
             admin_key,
             data_key_rotation,
             data_key_rotation_check,
+            api,
             ..defaults_rest
         },
         log_format: args.log_format.or(file.log_format).unwrap_or_default(),

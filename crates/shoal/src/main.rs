@@ -9,6 +9,12 @@ use clap::{Parser, Subcommand};
 
 use config::{KeysArgs, StartArgs};
 
+/// jemalloc with background threads gives freed memory back to the OS within seconds, even
+/// memory freed by threads that then go idle. With glibc's malloc (and with mimalloc) the request
+/// bodies of a flood stayed resident after it ended; see docs/SECURITY.md, "Limits and timeouts".
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Shoal: a DynamoDB-compatible, distributed, self-managing key-value and document database.
 ///
 /// With no command, `shoal` runs `shoal start`: a single node on 127.0.0.1:8000 with its data in

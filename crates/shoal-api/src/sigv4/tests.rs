@@ -96,3 +96,52 @@ fn secret_key_debug_is_redacted() {
     assert_eq!(format!("{s:?}"), "SecretKey(<redacted>)");
     assert_eq!(s.expose(), "wJalrXUtnFEMI");
 }
+
+#[test]
+fn precheck_needs_no_body_and_refuses_unknown_keys_and_stale_dates() {
+    let verifier = Verifier::for_service("us-east-1", "iam");
+    let (uri, headers) = doc_request(DOC_SIGNATURE);
+    let pre = verifier.precheck(&headers, doc_now(), &DocKey).unwrap();
+    assert_eq!(pre.access_key_id(), "AKIDEXAMPLE");
+    assert!(format!("{pre:?}").contains("AKIDEXAMPLE"));
+    let identity = verifier
+        .verify_body(&pre, &Method::GET, &uri, &headers, b"")
+        .unwrap();
+    assert_eq!(identity.access_key_id, "AKIDEXAMPLE");
+    // The signature covers the body: another body fails only at verify_body.
+    assert_eq!(
+        verifier
+            .verify_body(&pre, &Method::GET, &uri, &headers, b"x")
+            .unwrap_err(),
+        AuthError::signature_mismatch()
+    );
+
+    struct NoKeys;
+    impl KeyLookup for NoKeys {
+        fn secret_for(&self, _: &str) -> Option<SecretKey> {
+            None
+        }
+    }
+    assert_eq!(
+        verifier
+            .precheck(&headers, doc_now(), &NoKeys)
+            .unwrap_err()
+            .type_name(),
+        "UnrecognizedClientException"
+    );
+    let late = doc_now() + Duration::from_secs(16 * 60);
+    assert_eq!(
+        verifier
+            .precheck(&headers, late, &DocKey)
+            .unwrap_err()
+            .type_name(),
+        "InvalidSignatureException"
+    );
+    assert_eq!(
+        verifier
+            .precheck(&HeaderMap::new(), doc_now(), &DocKey)
+            .unwrap_err()
+            .type_name(),
+        "MissingAuthenticationTokenException"
+    );
+}

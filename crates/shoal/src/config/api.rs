@@ -1,0 +1,130 @@
+//! The API server's limits and timeouts: `--max-connections`, `--header-timeout-ms`, ... (each
+//! also an environment variable and a config-file key), composed into a
+//! [`shoal_api::server::ServerConfig`].
+
+use std::time::Duration;
+
+use clap::Args;
+use shoal_api::server::ServerConfig;
+
+use super::FileConfig;
+
+/// Flags of `shoal start` that bound what clients can cost (see docs/SECURITY.md, "Limits and
+/// timeouts").
+#[derive(Args, Debug, Default, Clone)]
+pub struct ApiArgs {
+    /// Most client connections open at once; past it a connection is answered 503
+    /// (ThrottlingException) and closed. Lowered so a quarter of the file-descriptor limit stays
+    /// free [default: 4096; config: max_connections]
+    #[arg(long, env = "SHOAL_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Time a client has to send a request head, from its first byte (and a new connection to
+    /// send anything) [default: 10000; config: header_timeout_ms]
+    #[arg(long, env = "SHOAL_HEADER_TIMEOUT_MS")]
+    pub header_timeout_ms: Option<u64>,
+    /// Time a keep-alive connection may stay idle before it is closed
+    /// [default: 60000; config: idle_timeout_ms]
+    #[arg(long, env = "SHOAL_IDLE_TIMEOUT_MS")]
+    pub idle_timeout_ms: Option<u64>,
+    /// Time a client has to send a request body; then 408 and close
+    /// [default: 30000; config: body_timeout_ms]
+    #[arg(long, env = "SHOAL_BODY_TIMEOUT_MS")]
+    pub body_timeout_ms: Option<u64>,
+    /// Largest request head (request line and headers) in bytes, at least 8192
+    /// [default: 32768; config: max_header_bytes]
+    #[arg(long, env = "SHOAL_MAX_HEADER_BYTES")]
+    pub max_header_bytes: Option<usize>,
+    /// Bytes of request bodies held in memory at once across all connections, at least 16 MiB
+    /// [default: 268435456; config: max_body_bytes_in_flight]
+    #[arg(long, env = "SHOAL_MAX_BODY_BYTES_IN_FLIGHT")]
+    pub max_body_bytes_in_flight: Option<usize>,
+    /// Requests processed at once [default: 1024; config: max_concurrent_requests]
+    #[arg(long, env = "SHOAL_MAX_CONCURRENT_REQUESTS")]
+    pub max_concurrent_requests: Option<usize>,
+    /// Requests that may wait for body memory or a processing slot; past it
+    /// ThrottlingException [default: 4096; config: max_queued_requests]
+    #[arg(long, env = "SHOAL_MAX_QUEUED_REQUESTS")]
+    pub max_queued_requests: Option<usize>,
+    /// Longest wait in that queue before ThrottlingException
+    /// [default: 2000; config: queue_timeout_ms]
+    #[arg(long, env = "SHOAL_QUEUE_TIMEOUT_MS")]
+    pub queue_timeout_ms: Option<u64>,
+    /// File descriptors kept free for the node's files (tests only) [default: a quarter of the
+    /// limit, at least 64]
+    #[arg(long, env = "SHOAL_RESERVED_FDS", hide = true)]
+    pub reserved_fds: Option<usize>,
+}
+
+/// Flags over config-file keys over defaults, validated.
+pub fn resolve(args: &ApiArgs, file: &FileConfig) -> anyhow::Result<ServerConfig> {
+    let d = ServerConfig::default();
+    let ms = |flag: Option<u64>, key: Option<u64>, default: Duration| {
+        flag.or(key).map_or(default, Duration::from_millis)
+    };
+    let config = ServerConfig {
+        max_connections: args
+            .max_connections
+            .or(file.max_connections)
+            .unwrap_or(d.max_connections),
+        header_timeout: ms(
+            args.header_timeout_ms,
+            file.header_timeout_ms,
+            d.header_timeout,
+        ),
+        idle_timeout: ms(args.idle_timeout_ms, file.idle_timeout_ms, d.idle_timeout),
+        body_timeout: ms(args.body_timeout_ms, file.body_timeout_ms, d.body_timeout),
+        max_header_bytes: args
+            .max_header_bytes
+            .or(file.max_header_bytes)
+            .unwrap_or(d.max_header_bytes),
+        max_body_bytes_in_flight: args
+            .max_body_bytes_in_flight
+            .or(file.max_body_bytes_in_flight)
+            .unwrap_or(d.max_body_bytes_in_flight),
+        max_concurrent_requests: args
+            .max_concurrent_requests
+            .or(file.max_concurrent_requests)
+            .unwrap_or(d.max_concurrent_requests),
+        max_queued_requests: args
+            .max_queued_requests
+            .or(file.max_queued_requests)
+            .unwrap_or(d.max_queued_requests),
+        queue_timeout: ms(
+            args.queue_timeout_ms,
+            file.queue_timeout_ms,
+            d.queue_timeout,
+        ),
+        reserved_fds: args.reserved_fds.or(d.reserved_fds),
+    };
+    config.validate()?;
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_file_and_the_file_overrides_defaults() {
+        let file: FileConfig =
+            toml::from_str("max_connections = 10\nidle_timeout_ms = 1500\n").unwrap();
+        let args = ApiArgs {
+            max_connections: Some(20),
+            ..ApiArgs::default()
+        };
+        let c = resolve(&args, &file).unwrap();
+        assert_eq!(c.max_connections, 20);
+        assert_eq!(c.idle_timeout, Duration::from_millis(1500));
+        assert_eq!(c.header_timeout, ServerConfig::default().header_timeout);
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused_with_the_key_name() {
+        let args = ApiArgs {
+            max_header_bytes: Some(100),
+            ..ApiArgs::default()
+        };
+        let e = resolve(&args, &FileConfig::default()).unwrap_err();
+        assert!(e.to_string().contains("max_header_bytes"), "{e}");
+    }
+}
