@@ -863,8 +863,7 @@ fn lag_is_zero(g: &Value, node: u64) -> bool {
 /// The last join token (`SHOAL2-...`) in `text`.
 pub fn find_token(text: &str) -> Option<String> {
     text.split(|c: char| c.is_whitespace() || c == '"' || c == '\'')
-        .filter(|w| w.starts_with("SHOAL2-") && w.len() > "SHOAL2-".len())
-        .next_back()
+        .rfind(|w| w.starts_with("SHOAL2-") && w.len() > "SHOAL2-".len())
         .map(str::to_string)
 }
 

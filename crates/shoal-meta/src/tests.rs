@@ -217,7 +217,10 @@ fn revoked_join_tokens_are_bounded_and_survive_a_snapshot() {
         s.apply(token(&format!("d{i}"), i));
     }
     assert_eq!(s.revoked_join_tokens.len(), REVOKED_JOIN_TOKENS_KEPT);
-    assert_eq!(s.revoked_join_tokens.last().map(String::as_str), Some("d38"));
+    assert_eq!(
+        s.revoked_join_tokens.last().map(String::as_str),
+        Some("d38")
+    );
     let back: MetaState = serde_json::from_slice(&serde_json::to_vec(&s).unwrap()).unwrap();
     assert_eq!(back, s);
     // Metadata written before join tokens were replicated still reads (no token yet).

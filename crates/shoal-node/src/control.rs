@@ -104,7 +104,8 @@ pub enum Response {
 impl Drop for Response {
     fn drop(&mut self) {
         match self {
-            Response::KeyCreated { secret, .. } | Response::JoinTokenCreated { token: secret, .. } => {
+            Response::KeyCreated { secret, .. }
+            | Response::JoinTokenCreated { token: secret, .. } => {
                 zeroize::Zeroize::zeroize(secret);
             }
             _ => {}

@@ -248,12 +248,11 @@ impl RaftHandle {
     /// Resolves once the driver thread ended, with why (at once if it already has).
     pub async fn exited(&self) -> DriverExit {
         let mut rx = self.exit.clone();
-        let result = match rx.wait_for(Option::is_some).await {
+        match rx.wait_for(Option::is_some).await {
             Ok(exit) => exit.clone().unwrap_or(DriverExit::Shutdown),
             // The sender lives on the driver thread until it published the exit.
             Err(_) => DriverExit::Shutdown,
-        };
-        result
+        }
     }
 
     /// The leader of `group` known to this node, as of the last round.

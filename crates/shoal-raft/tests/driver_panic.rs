@@ -24,7 +24,11 @@ struct Fragile {
 impl StateMachine for Fragile {
     fn apply(&mut self, entries: Vec<Committed>) {
         for e in entries {
-            assert!(e.data != b"boom", "state machine bug: cannot apply entry {}", e.index);
+            assert!(
+                e.data != b"boom",
+                "state machine bug: cannot apply entry {}",
+                e.index
+            );
             self.applied = e.index;
         }
     }
@@ -67,9 +71,13 @@ async fn a_panic_on_the_driver_thread_is_caught_reported_and_fails_every_call() 
     )
     .unwrap();
     let raft = node.handle();
-    raft.create_group(G, GroupInit::Bootstrap { voters: vec![1] }, Box::<Fragile>::default())
-        .await
-        .unwrap();
+    raft.create_group(
+        G,
+        GroupInit::Bootstrap { voters: vec![1] },
+        Box::<Fragile>::default(),
+    )
+    .await
+    .unwrap();
     raft.campaign(G).await.unwrap();
     // A lone voter leads at once; a normal entry commits and applies.
     let mut led = false;
@@ -110,7 +118,10 @@ async fn a_panic_on_the_driver_thread_is_caught_reported_and_fails_every_call() 
         .await
         .expect("a read after the panic hangs");
     assert!(matches!(read, Err(RaftError::Stopped)), "got {read:?}");
-    assert!(raft.status().is_empty(), "a stopped driver reports no group");
+    assert!(
+        raft.status().is_empty(),
+        "a stopped driver reports no group"
+    );
     assert_eq!(raft.leader(G), None);
 
     // Shutting the node down afterwards is clean (the thread already ended).

@@ -238,9 +238,8 @@ fn join_token(
             Ok(Some(token.clone()))
         }
         (None, Some(path)) => {
-            let text = std::fs::read_to_string(&path).with_context(|| {
-                format!("cannot read the join token file {}", path.display())
-            })?;
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read the join token file {}", path.display()))?;
             let token = text.trim();
             if token.is_empty() {
                 anyhow::bail!("the join token file {} is empty", path.display());

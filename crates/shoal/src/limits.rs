@@ -46,9 +46,9 @@ pub fn disable_core_dumps(applied: &mut Applied) {
     }
     match nix::sys::prctl::set_dumpable(false) {
         Ok(()) => applied.non_dumpable = true,
-        Err(e) => applied
-            .problems
-            .push(format!("cannot make the process non-dumpable (PR_SET_DUMPABLE): {e}")),
+        Err(e) => applied.problems.push(format!(
+            "cannot make the process non-dumpable (PR_SET_DUMPABLE): {e}"
+        )),
     }
 }
 
@@ -67,9 +67,9 @@ pub fn raise_nofile(applied: &mut Applied) {
     if soft < hard
         && let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
     {
-        applied
-            .problems
-            .push(format!("cannot raise RLIMIT_NOFILE from {soft} to {hard}: {e}"));
+        applied.problems.push(format!(
+            "cannot raise RLIMIT_NOFILE from {soft} to {hard}: {e}"
+        ));
     }
     applied.nofile = getrlimit(Resource::RLIMIT_NOFILE).ok();
 }

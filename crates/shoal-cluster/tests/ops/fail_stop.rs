@@ -86,7 +86,10 @@ async fn a_raft_driver_panic_is_visible_then_the_node_exits_70_and_restarts_clea
     // /health turns 503 with the reason, well within the grace before the exit.
     let (code, body) = loop {
         let (code, body) = http_get(&node.url("/health")).await.unwrap_or_else(|e| {
-            panic!("GET /health failed before the node turned unhealthy: {e}\n{}", node.logs())
+            panic!(
+                "GET /health failed before the node turned unhealthy: {e}\n{}",
+                node.logs()
+            )
         });
         if code != 200 {
             break (code, body);
@@ -136,15 +139,26 @@ async fn a_raft_driver_panic_is_visible_then_the_node_exits_70_and_restarts_clea
         err.code(),
         err.message()
     );
-    assert_eq!(err.code(), Some("InternalServerError"), "{}", DisplayErrorContext(&err));
+    assert_eq!(
+        err.code(),
+        Some("InternalServerError"),
+        "{}",
+        DisplayErrorContext(&err)
+    );
     assert_eq!(http, Some(500));
     assert!(
-        err.message().unwrap_or_default().contains("Raft driver failed")
+        err.message()
+            .unwrap_or_default()
+            .contains("Raft driver failed")
             && err.message().unwrap_or_default().contains("retry"),
         "{:?}",
         err.message()
     );
-    assert!(started.elapsed() < Duration::from_secs(5), "the error took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the error took {:?}",
+        started.elapsed()
+    );
 
     // Then the process exits by itself, non-zero, for its supervisor to restart it.
     let exit = node.wait_exit(Duration::from_secs(30)).await;

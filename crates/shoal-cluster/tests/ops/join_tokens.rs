@@ -22,21 +22,34 @@ fn create_token(c: &Cluster, i: usize, ttl: &str) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
     );
-    assert!(out.status.success(), "join-token through node {i}: {stdout}{stderr}");
-    assert!(stderr.contains("valid until"), "the expiry is shown: {stderr}");
-    assert_eq!(stdout.lines().count(), 1, "stdout holds the token alone: {stdout}");
+    assert!(
+        out.status.success(),
+        "join-token through node {i}: {stdout}{stderr}"
+    );
+    assert!(
+        stderr.contains("valid until"),
+        "the expiry is shown: {stderr}"
+    );
+    assert_eq!(
+        stdout.lines().count(),
+        1,
+        "stdout holds the token alone: {stdout}"
+    );
     find_token(&stdout).unwrap_or_else(|| panic!("no token in: {stdout}"))
 }
 
 /// A node joining through node `via` with `how` (extra flags/env); for refusals: waits for its
 /// exit and returns the exit success and its combined output.
-async fn refused_join(c: &Cluster, via: usize, name: &str, how: impl FnOnce(Spawn) -> Spawn) -> String {
+async fn refused_join(
+    c: &Cluster,
+    via: usize,
+    name: &str,
+    how: impl FnOnce(Spawn) -> Spawn,
+) -> String {
     let dir = c.dir().to_path_buf();
-    let mut node = how(
-        Spawn::new(&dir, name)
-            .arg("--join")
-            .arg(c.cluster_addr(via).to_string()),
-    )
+    let mut node = how(Spawn::new(&dir, name)
+        .arg("--join")
+        .arg(c.cluster_addr(via).to_string()))
     .start();
     let exit = node.wait_exit(Duration::from_secs(60)).await;
     let out = format!("{}{}", node.stdout_text(), node.stderr_text());
@@ -61,7 +74,10 @@ async fn join_tokens_expire_are_revoked_by_newer_ones_and_work_through_any_membe
     let a = create_token(&c, 2, "1h");
     let b = create_token(&c, 1, "24h");
     assert_ne!(a, b);
-    let out = refused_join(&c, 2, "with-revoked", |s| s.arg("--join-token").arg(a.as_str())).await;
+    let out = refused_join(&c, 2, "with-revoked", |s| {
+        s.arg("--join-token").arg(a.as_str())
+    })
+    .await;
     println!("joining with a revoked token:\n{out}");
     assert!(
         out.contains("revoked") && out.contains("shoal cluster join-token"),
@@ -74,14 +90,18 @@ async fn join_tokens_expire_are_revoked_by_newer_ones_and_work_through_any_membe
     assert!(!out.contains(&a), "the output does not echo the token");
     let log = member_log(&c, 2);
     assert!(
-        log.lines().any(|l| l.contains("WARN") && l.contains("join refused") && l.contains("revoked")),
+        log.lines()
+            .any(|l| l.contains("WARN") && l.contains("join refused") && l.contains("revoked")),
         "the member warns about the refused join"
     );
 
     // A short-lived token expires. The joining node refuses it itself...
     let short = create_token(&c, 1, "2s");
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let out = refused_join(&c, 1, "expired-local", |s| s.env("SHOAL_JOIN_TOKEN", short.as_str())).await;
+    let out = refused_join(&c, 1, "expired-local", |s| {
+        s.env("SHOAL_JOIN_TOKEN", short.as_str())
+    })
+    .await;
     assert!(out.contains("expired"), "{out}");
     // ...and a member refuses it whatever expiry the token text claims: the cluster's record
     // decides.

@@ -56,7 +56,10 @@ async fn the_node_raises_its_open_files_limit_and_disables_core_dumps() {
         log.contains("open files limit") && log.contains(&format!("soft={nofile_hard}")),
         "the raised limit is logged at info\n{log}"
     );
-    assert!(log.contains("before=512"), "the log shows the old limit\n{log}");
+    assert!(
+        log.contains("before=512"),
+        "the log shows the old limit\n{log}"
+    );
     assert!(
         log.contains("dumpable=false"),
         "the process is made non-dumpable\n{log}"

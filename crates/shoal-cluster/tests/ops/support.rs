@@ -70,7 +70,9 @@ impl<'a> Spawn<'a> {
         let mut cmd = match self.wrapper {
             Some(w) => {
                 let mut c = command_for(Path::new("sh"));
-                c.arg("-c").arg(format!("{w}; exec \"$0\" \"$@\"")).arg(&bin);
+                c.arg("-c")
+                    .arg(format!("{w}; exec \"$0\" \"$@\""))
+                    .arg(&bin);
                 c
             }
             None => command_for(&bin),
@@ -98,7 +100,9 @@ impl<'a> Spawn<'a> {
         let out = std::fs::File::create(&stdout).unwrap();
         let err = std::fs::File::create(&stderr).unwrap();
         cmd.stdout(Stdio::from(out)).stderr(Stdio::from(err));
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
         Proc {
             name: self.name.to_string(),
             api,
@@ -170,7 +174,11 @@ impl Proc {
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
             if let Some(st) = self.try_exit() {
-                panic!("{} exited ({st}) while starting\n{}", self.name, self.logs());
+                panic!(
+                    "{} exited ({st}) while starting\n{}",
+                    self.name,
+                    self.logs()
+                );
             }
             if let Ok((200, _)) = http_get(&self.url("/health")).await {
                 return;

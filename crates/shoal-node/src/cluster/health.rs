@@ -116,7 +116,11 @@ impl Drop for AbortOnDrop {
 
 /// Watches the essential task `task`: a panic in it is recorded as a failure of `name`.
 /// Aborting the returned handle aborts `task` too (as shutdown does).
-pub(crate) fn supervise(name: &'static str, fail: FailStop, task: JoinHandle<()>) -> JoinHandle<()> {
+pub(crate) fn supervise(
+    name: &'static str,
+    fail: FailStop,
+    task: JoinHandle<()>,
+) -> JoinHandle<()> {
     let guard = AbortOnDrop(task.abort_handle());
     tokio::spawn(async move {
         let _guard = guard;
@@ -155,7 +159,10 @@ mod tests {
         let _ = watcher.await;
         // A later failure does not replace the first.
         fail.record("placement", "something else");
-        assert_eq!(fail.current().map(|f| f.component), Some("reconciler".into()));
+        assert_eq!(
+            fail.current().map(|f| f.component),
+            Some("reconciler".into())
+        );
 
         // A task ending normally is no failure; aborting the watcher aborts the task.
         let quiet = FailStop::default();
@@ -167,7 +174,9 @@ mod tests {
         let watcher = supervise("placement", quiet.clone(), long);
         watcher.abort();
         assert!(
-            tokio::time::timeout(Duration::from_secs(5), rx).await.is_ok(),
+            tokio::time::timeout(Duration::from_secs(5), rx)
+                .await
+                .is_ok(),
             "the supervised task still runs after its watcher was aborted"
         );
         assert_eq!(quiet.current(), None, "an aborted task is not a failure");

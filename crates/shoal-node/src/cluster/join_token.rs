@@ -69,7 +69,9 @@ pub(crate) async fn create(cluster: &Cluster, ttl: Duration) -> Result<CreatedTo
     cluster
         .meta_propose(MetaCommand::SetJoinToken { token: record })
         .await
-        .map_err(|e| NodeError::Admin(format!("the cluster did not take the new join token: {e}")))?;
+        .map_err(|e| {
+            NodeError::Admin(format!("the cluster did not take the new join token: {e}"))
+        })?;
     tracing::info!(
         expires_at = %rfc3339(expires_at),
         "created a new join token; the previous one is revoked"
@@ -102,7 +104,10 @@ impl std::fmt::Display for Refusal {
                 write!(f, "the join token expired at {}; {NEW}", rfc3339(*at))
             }
             Refusal::Revoked => {
-                write!(f, "the join token was revoked (a newer one was created); {NEW}")
+                write!(
+                    f,
+                    "the join token was revoked (a newer one was created); {NEW}"
+                )
             }
             Refusal::Unknown => write!(f, "the join token is not this cluster's"),
         }
@@ -175,8 +180,16 @@ mod tests {
         });
         assert_eq!(check(&meta, b"a", 10), Err(Refusal::Revoked));
         assert_eq!(check(&meta, b"b", 10), Ok(()));
-        assert!(Refusal::Expired(0).to_string().contains("1970-01-01T00:00:00Z"));
-        assert!(Refusal::Revoked.to_string().contains("shoal cluster join-token"));
+        assert!(
+            Refusal::Expired(0)
+                .to_string()
+                .contains("1970-01-01T00:00:00Z")
+        );
+        assert!(
+            Refusal::Revoked
+                .to_string()
+                .contains("shoal cluster join-token")
+        );
     }
 
     #[test]
