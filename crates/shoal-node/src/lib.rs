@@ -295,9 +295,24 @@ impl Node {
         let control_listener = control::bind(&dir)?;
         let api = Arc::new(shoal_api::server::Api::new(backend));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(shoal_api::server::serve(listener, api, async move {
+        let serving = tokio::spawn(shoal_api::server::serve(listener, api, async move {
             let _ = rx.await;
         }));
+        // The API server is essential: a panic in its accept loop fails the node (fail-stop).
+        let server = {
+            let fail = cluster.cluster.fail_stop.clone();
+            tokio::spawn(async move {
+                match serving.await {
+                    Ok(result) => result,
+                    Err(e) => {
+                        if e.is_panic() {
+                            fail.record("API server", cluster::health::PANICKED);
+                        }
+                        Err(std::io::Error::other(e))
+                    }
+                }
+            })
+        };
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let control = {
             let mut stop = stop_rx.clone();

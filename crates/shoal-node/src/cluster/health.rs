@@ -1,5 +1,5 @@
 //! Fail-stop: the first failure of something the node cannot serve without (the Raft driver,
-//! the reconciler, placement, the key-rotation schedule) is recorded in [`FailStop`]. From then
+//! the reconciler, placement, the key-rotation schedule, the API server) is recorded in [`FailStop`]. From then
 //! on `GET /health` and `GET /` answer 503 with the reason, `GET /status` shows it, requests
 //! that need the failed part get a retryable error, and the binary exits non-zero after a short
 //! grace so its supervisor (systemd, Kubernetes) restarts it. A node never keeps running as a
@@ -85,6 +85,9 @@ impl FailStop {
     }
 }
 
+/// The reason recorded for a panicked essential task (its message goes to the log only).
+pub(crate) const PANICKED: &str = "the task panicked (the panic message is in the node's log)";
+
 /// The node-level description of why the Raft driver ended.
 pub(crate) fn driver_failure(exit: &DriverExit) -> Option<String> {
     match exit {
@@ -127,10 +130,7 @@ pub(crate) fn supervise(
         if let Err(e) = task.await
             && e.is_panic()
         {
-            fail.record(
-                name,
-                "the task panicked (the panic message is in the node's log)",
-            );
+            fail.record(name, PANICKED);
         }
     })
 }
