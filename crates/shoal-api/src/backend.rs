@@ -25,6 +25,14 @@ pub trait Backend: DataPlane {
     /// The API addresses clients may use (`DescribeEndpoints`).
     fn endpoints(&self) -> Vec<String>;
 
+    /// Whether this node can serve: `Err(reason)` once an essential part of it failed (it is
+    /// then stopping), which `GET /health` and `GET /` answer with 503 and the reason. Cheap and
+    /// non-blocking (called for every health check); the reason must not quote data. The default
+    /// is always healthy.
+    fn health(&self) -> Result<(), String> {
+        Ok(())
+    }
+
     /// The cluster's health for `GET /status` (nodes, partitions, leaders, replication lag), as
     /// JSON; `None` when the backend has no cluster.
     async fn status(&self) -> Option<serde_json::Value> {

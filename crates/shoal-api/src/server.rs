@@ -122,12 +122,16 @@ impl Api {
             };
             return respond(code, "application/json", body, &request_id);
         }
-        if parts.method == Method::GET && parts.uri.path() == "/health" {
-            return respond(StatusCode::OK, "text/plain", b"ok".to_vec(), &request_id);
-        }
-        if parts.method == Method::GET && parts.uri.path() == "/" {
-            let body = format!("healthy: shoal {}", self.backend.region());
-            return respond(StatusCode::OK, "text/plain", body.into_bytes(), &request_id);
+        if parts.method == Method::GET && matches!(parts.uri.path(), "/health" | "/") {
+            let (code, body) = match self.backend.health() {
+                Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("unhealthy: {why}")),
+                Ok(()) if parts.uri.path() == "/health" => (StatusCode::OK, "ok".to_string()),
+                Ok(()) => (
+                    StatusCode::OK,
+                    format!("healthy: shoal {}", self.backend.region()),
+                ),
+            };
+            return respond(code, "text/plain", body.into_bytes(), &request_id);
         }
 
         let result = self.handle_post(&parts, body).await;

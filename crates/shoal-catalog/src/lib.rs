@@ -24,6 +24,9 @@
 //!             hash_end: end,
 //!             epoch: 1,
 //!             replicas: vec![1, 2, 3],
+//!             generation: 0,
+//!             preferred_leader: None,
+//!             parent: None,
 //!         })
 //!         .collect(),
 //! );
@@ -40,7 +43,10 @@ mod table;
 
 pub use dataplane::DataPlane;
 pub use error::{DataError, KmsKeyError};
-pub use partition::{NodeId, PartitionEntry, PartitionMap, even_ranges};
+pub use partition::{
+    MAX_PARTITION_READ_UNITS, MAX_PARTITION_WRITE_UNITS, NodeId, PartitionEntry, PartitionMap,
+    even_ranges, initial_partition_count,
+};
 pub use request::{QueryRequest, ScanRequest};
 pub use table::{
     Billing, BillingMode, IndexThroughput, TableMeta, TableSse, TableStats, TableStatus,

@@ -33,6 +33,19 @@ pub struct PartitionEntry {
     /// membership converges to it through conf changes).
     #[serde(alias = "initial_voters")]
     pub replicas: Vec<NodeId>,
+    /// Bumped by every change of `replicas`. A partition still at generation 0 is bootstrapped
+    /// by its first replicas with `replicas` as its voters; later replicas join the running group
+    /// (and catch up from a snapshot).
+    #[serde(default)]
+    pub generation: u64,
+    /// The node placement wants to lead the group (leaders are balanced over the nodes); the
+    /// group's leader hands leadership over to it when it is a caught-up voter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_leader: Option<NodeId>,
+    /// The partition this one was split from: its data comes from the parent's split operation
+    /// (copied by each replica of the parent), not from a bootstrap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<u64>,
 }
 
 impl PartitionEntry {
@@ -136,6 +149,21 @@ impl PartitionMap {
     }
 }
 
+/// How many partitions a new table (or global index) starts with: as many as DynamoDB's
+/// documented per-partition limits (3,000 read and 1,000 write capacity units) imply for its
+/// provisioned throughput, at least one.
+pub fn initial_partition_count(read_units: u64, write_units: u64) -> u64 {
+    read_units
+        .div_ceil(MAX_PARTITION_READ_UNITS)
+        .max(write_units.div_ceil(MAX_PARTITION_WRITE_UNITS))
+        .max(1)
+}
+
+/// Read capacity units one partition serves (DynamoDB's documented limit).
+pub const MAX_PARTITION_READ_UNITS: u64 = 3_000;
+/// Write capacity units one partition serves (DynamoDB's documented limit).
+pub const MAX_PARTITION_WRITE_UNITS: u64 = 1_000;
+
 /// `count` ranges of equal width covering the whole hash space, in order (`count` ≥ 1).
 pub fn even_ranges(count: u64) -> Vec<(u64, u64)> {
     let count = count.max(1);
@@ -165,6 +193,9 @@ mod tests {
             hash_end: end,
             epoch: 1,
             replicas: vec![1],
+            generation: 0,
+            preferred_leader: None,
+            parent: None,
         }
     }
 
@@ -206,6 +237,15 @@ mod tests {
         assert!(!gap.is_complete());
         let overlap = PartitionMap::new(vec![entry(1, None, 0, 10), entry(2, None, 10, u64::MAX)]);
         assert!(!overlap.is_complete());
+    }
+
+    #[test]
+    fn provisioned_throughput_sets_the_initial_partition_count() {
+        assert_eq!(initial_partition_count(0, 0), 1);
+        assert_eq!(initial_partition_count(3_000, 1_000), 1);
+        assert_eq!(initial_partition_count(3_001, 0), 2);
+        assert_eq!(initial_partition_count(5, 4_500), 5);
+        assert_eq!(initial_partition_count(12_000, 2_000), 4);
     }
 
     #[test]

@@ -66,6 +66,8 @@ const SCRUBBED_ENV: &[&str] = &[
     "SHOAL_CONFIG",
     "SHOAL_JOIN",
     "SHOAL_JOIN_TOKEN",
+    "SHOAL_JOIN_TOKEN_FILE",
+    "SHOAL_FAILPOINT_RAFT_PANIC_FILE",
     "SHOAL_ADMIN_ACCESS_KEY_ID",
     "SHOAL_ADMIN_SECRET_ACCESS_KEY",
 ];
@@ -105,6 +107,40 @@ pub fn shoal_bin() -> PathBuf {
             .expect("cargo build -p shoal reported no shoal executable")
     })
     .clone()
+}
+
+/// An SDK client for the API at `endpoint` (`http://host:port`) with the admin key, retries
+/// disabled, and this operation timeout.
+pub fn sdk_client(endpoint: &str, timeout: Duration) -> Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::new(
+            ADMIN_KEY_ID,
+            ADMIN_SECRET,
+            None,
+            None,
+            "shoal-cluster",
+        ))
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(TimeoutConfig::builder().operation_timeout(timeout).build())
+        .build();
+    Client::from_conf(config)
+}
+
+/// A `Command` for the `shoal` binary at `bin` with the test process's `SHOAL_*` settings
+/// removed and the admin key and region every node gets, stdin closed.
+pub fn command_for(bin: &Path) -> Command {
+    let mut cmd = Command::new(bin);
+    for var in SCRUBBED_ENV {
+        cmd.env_remove(var);
+    }
+    cmd.env("SHOAL_REGION", REGION)
+        .env("SHOAL_ADMIN_ACCESS_KEY_ID", ADMIN_KEY_ID)
+        .env("SHOAL_ADMIN_SECRET_ACCESS_KEY", ADMIN_SECRET)
+        .stdin(Stdio::null());
+    cmd
 }
 
 /// Picks a free port on 127.0.0.1 (bind :0, read it, release it).
@@ -234,21 +270,7 @@ impl Cluster {
     /// An SDK client for node `i` with the admin key, retries disabled, and this operation
     /// timeout (short timeouts make availability measurements precise).
     pub fn client_with_timeout(&self, i: usize, timeout: Duration) -> Client {
-        let config = aws_sdk_dynamodb::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .endpoint_url(self.api_url(i))
-            .region(Region::new(REGION))
-            .credentials_provider(Credentials::new(
-                ADMIN_KEY_ID,
-                ADMIN_SECRET,
-                None,
-                None,
-                "shoal-cluster",
-            ))
-            .retry_config(RetryConfig::disabled())
-            .timeout_config(TimeoutConfig::builder().operation_timeout(timeout).build())
-            .build();
-        Client::from_conf(config)
+        sdk_client(&self.api_url(i), timeout)
     }
 
     /// True while node `i`'s process runs (it has not been killed and has not exited).
@@ -425,15 +447,7 @@ impl Cluster {
     /// and the admin key and region every node gets (for runs outside the cluster, e.g. a node
     /// that must fail to join, or `shoal status`).
     pub fn command(&self) -> Command {
-        let mut cmd = Command::new(&self.bin);
-        for var in SCRUBBED_ENV {
-            cmd.env_remove(var);
-        }
-        cmd.env("SHOAL_REGION", REGION)
-            .env("SHOAL_ADMIN_ACCESS_KEY_ID", ADMIN_KEY_ID)
-            .env("SHOAL_ADMIN_SECRET_ACCESS_KEY", ADMIN_SECRET)
-            .stdin(Stdio::null());
-        cmd
+        command_for(&self.bin)
     }
 
     /// Creates `table` (hash key `pk` of type S, on-demand) through node `via` and waits until
@@ -673,10 +687,15 @@ impl Cluster {
             .arg("--keys-dir")
             .arg(&node.keys_dir);
         if let Some((seed, token)) = &node.join {
+            // Through a file, as operators should: never on the command line (`ps` shows it).
+            let file = node.log.with_file_name("join-token");
+            std::fs::write(&file, token).expect("write the join token file");
+            std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .expect("chmod the join token file");
             cmd.arg("--join")
                 .arg(seed.to_string())
-                .arg("--join-token")
-                .arg(token);
+                .arg("--join-token-file")
+                .arg(file);
         }
         for var in SCRUBBED_ENV {
             cmd.env_remove(var);
@@ -709,8 +728,9 @@ impl Cluster {
         node.child = Some(child);
     }
 
-    /// Node `i`'s join token: runs `shoal cluster join-token --data-dir D` until it prints a
-    /// `SHOAL1-` token (or finds the one the bootstrap node printed in its log).
+    /// A new join token, created through node `i`: runs `shoal cluster join-token --data-dir D`
+    /// until it prints a `SHOAL2-` token (or finds the one the bootstrap node printed in its
+    /// log). Creating a token revokes the previous one.
     ///
     /// # Panics
     /// If no token appears within [`NODE_STARTUP_TIMEOUT`].
@@ -840,9 +860,10 @@ fn lag_is_zero(g: &Value, node: u64) -> bool {
     })
 }
 
-fn find_token(text: &str) -> Option<String> {
+/// The last join token (`SHOAL2-...`) in `text`.
+pub fn find_token(text: &str) -> Option<String> {
     text.split(|c: char| c.is_whitespace() || c == '"' || c == '\'')
-        .find(|w| w.starts_with("SHOAL1-") && w.len() > "SHOAL1-".len())
+        .rfind(|w| w.starts_with("SHOAL2-") && w.len() > "SHOAL2-".len())
         .map(str::to_string)
 }
 

@@ -74,8 +74,7 @@ async fn membership_is_authenticated_and_visible_through_every_node() {
     let real: JoinToken = c.join_token(1).await.parse().expect("a valid join token");
     let mut forged = JoinToken {
         cluster_id: real.cluster_id.clone(),
-        secret: real.secret,
-        ca_fingerprint: real.ca_fingerprint,
+        ..real.clone()
     };
     forged.secret[0] ^= 0xff;
     let (ok, out, bad_api_1) = try_join(&c, &forged.to_string(), "wrong-secret").await;

@@ -55,6 +55,28 @@ pub struct MetaState {
     /// Ids of deleted access keys (never re-added, so a node that was down deletes its copy).
     #[serde(default)]
     pub deleted_access_keys: BTreeSet<String>,
+    /// The one join token that admits new nodes (`None`: no node can join). Only the SHA-256 of
+    /// its secret is kept, so the metadata cannot be turned back into a token.
+    #[serde(default)]
+    pub join_token: Option<JoinTokenRecord>,
+    /// Secret digests of the tokens replaced by newer ones, newest last (at most
+    /// [`REVOKED_JOIN_TOKENS_KEPT`]): a node presenting one is told its token was revoked.
+    #[serde(default)]
+    pub revoked_join_tokens: Vec<String>,
+}
+
+/// Revoked join-token digests remembered (to tell a joiner why it is refused).
+pub const REVOKED_JOIN_TOKENS_KEPT: usize = 16;
+
+/// The cluster's current join token, as the members check it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinTokenRecord {
+    /// SHA-256 of the token's secret, lowercase hex.
+    pub secret_sha256: String,
+    /// Seconds since the Unix epoch when it was created.
+    pub created_at: u64,
+    /// Seconds since the Unix epoch after which it admits no node.
+    pub expires_at: u64,
 }
 
 /// An access key of the cluster.
@@ -100,6 +122,8 @@ pub enum MetaCommand {
     },
     /// Deletes an access key everywhere.
     DeleteAccessKey { id: String },
+    /// Makes `token` the cluster's join token; the one it replaces is revoked.
+    SetJoinToken { token: JoinTokenRecord },
 }
 
 /// The outcome of one [`MetaCommand`].
@@ -203,6 +227,9 @@ impl MetaState {
                         hash_end: u64::MAX,
                         epoch: self.epoch,
                         replicas: self.desired_voters(),
+                        generation: 0,
+                        preferred_leader: None,
+                        parent: None,
                     }]),
                     meta,
                 };
@@ -246,6 +273,20 @@ impl MetaState {
                 } else {
                     MetaResult::NotFound
                 }
+            }
+            MetaCommand::SetJoinToken { token } => {
+                if let Some(old) = self.join_token.replace(token)
+                    && Some(&old.secret_sha256)
+                        != self.join_token.as_ref().map(|t| &t.secret_sha256)
+                {
+                    self.revoked_join_tokens.push(old.secret_sha256);
+                    let excess = self
+                        .revoked_join_tokens
+                        .len()
+                        .saturating_sub(REVOKED_JOIN_TOKENS_KEPT);
+                    self.revoked_join_tokens.drain(..excess);
+                }
+                MetaResult::Ok
             }
             MetaCommand::DeleteTable { name, id } => match self.tables.get(&name) {
                 Some(t) if t.meta.id == id => {

@@ -181,3 +181,53 @@ fn deleted_access_keys_stay_deleted() {
     s.apply(put("a"));
     assert!(!s.access_keys.contains_key("a"));
 }
+
+fn token(digest: &str, expires_at: u64) -> MetaCommand {
+    MetaCommand::SetJoinToken {
+        token: JoinTokenRecord {
+            secret_sha256: digest.into(),
+            created_at: 1,
+            expires_at,
+        },
+    }
+}
+
+#[test]
+fn a_new_join_token_revokes_the_previous_one() {
+    let mut s = state();
+    assert_eq!(s.join_token, None, "a cluster starts without a join token");
+    assert_eq!(s.apply(token("d1", 100)), MetaResult::Ok);
+    assert_eq!(s.join_token.as_ref().map(|t| t.expires_at), Some(100));
+    assert!(s.revoked_join_tokens.is_empty());
+    s.apply(token("d2", 200));
+    assert_eq!(
+        s.join_token.as_ref().map(|t| t.secret_sha256.as_str()),
+        Some("d2")
+    );
+    assert_eq!(s.revoked_join_tokens, vec!["d1".to_string()]);
+    // The same token set again (a retried proposal) revokes nothing.
+    s.apply(token("d2", 200));
+    assert_eq!(s.revoked_join_tokens, vec!["d1".to_string()]);
+}
+
+#[test]
+fn revoked_join_tokens_are_bounded_and_survive_a_snapshot() {
+    let mut s = state();
+    for i in 0..40 {
+        s.apply(token(&format!("d{i}"), i));
+    }
+    assert_eq!(s.revoked_join_tokens.len(), REVOKED_JOIN_TOKENS_KEPT);
+    assert_eq!(
+        s.revoked_join_tokens.last().map(String::as_str),
+        Some("d38")
+    );
+    let back: MetaState = serde_json::from_slice(&serde_json::to_vec(&s).unwrap()).unwrap();
+    assert_eq!(back, s);
+    // Metadata written before join tokens were replicated still reads (no token yet).
+    let mut old = serde_json::to_value(state()).unwrap();
+    let obj = old.as_object_mut().unwrap();
+    obj.remove("join_token");
+    obj.remove("revoked_join_tokens");
+    let back: MetaState = serde_json::from_value(old).unwrap();
+    assert_eq!(back.join_token, None);
+}

@@ -740,6 +740,13 @@ impl Backend for NodeBackend {
         &self.keys
     }
 
+    fn health(&self) -> Result<(), String> {
+        match self.cluster.get().and_then(|c| c.fail_stop.current()) {
+            Some(failure) => Err(failure.to_string()),
+            None => Ok(()),
+        }
+    }
+
     async fn status(&self) -> Option<serde_json::Value> {
         let cluster = self.cluster.get()?;
         Some(crate::cluster::status(cluster).await)

@@ -50,6 +50,13 @@ pub enum Request {
         #[serde(default)]
         table: Option<String>,
     },
+    /// Create a new join token, valid cluster-wide for `ttl_secs` (default 24 hours); the
+    /// previous one is revoked. Needs the running node (the cluster takes the change).
+    CreateJoinToken {
+        /// Validity in seconds; `None` for the default.
+        #[serde(default)]
+        ttl_secs: Option<u64>,
+    },
 }
 
 /// The answer to a [`Request`].
@@ -80,6 +87,13 @@ pub enum Response {
         /// The tables rotated.
         tables: Vec<DataKeyRotated>,
     },
+    /// [`Request::CreateJoinToken`].
+    JoinTokenCreated {
+        /// The token (`SHOAL2-...`): secret, shown only this once.
+        token: String,
+        /// Seconds since the Unix epoch after which it admits no node.
+        expires_at: u64,
+    },
     /// The request failed.
     Error {
         /// Why.
@@ -89,8 +103,12 @@ pub enum Response {
 
 impl Drop for Response {
     fn drop(&mut self) {
-        if let Response::KeyCreated { secret, .. } = self {
-            zeroize::Zeroize::zeroize(secret);
+        match self {
+            Response::KeyCreated { secret, .. }
+            | Response::JoinTokenCreated { token: secret, .. } => {
+                zeroize::Zeroize::zeroize(secret);
+            }
+            _ => {}
         }
     }
 }
@@ -112,6 +130,11 @@ impl std::fmt::Debug for Response {
             Response::DataRotated { tables } => f
                 .debug_struct("DataRotated")
                 .field("tables", tables)
+                .finish(),
+            Response::JoinTokenCreated { expires_at, .. } => f
+                .debug_struct("JoinTokenCreated")
+                .field("token", &"<redacted>")
+                .field("expires_at", expires_at)
                 .finish(),
             Response::Error { message } => {
                 f.debug_struct("Error").field("message", message).finish()
@@ -156,6 +179,20 @@ impl Admin {
         }
     }
 
+    async fn create_join_token(&self, ttl_secs: Option<u64>) -> Result<Response, NodeError> {
+        let Some(cluster) = self.rotator.backend().cluster.get().cloned() else {
+            return Err(NodeError::Admin(
+                "a join token is created by the running node (the whole cluster must take it): start the node on this data directory first".into(),
+            ));
+        };
+        let ttl = ttl_secs.map_or(crate::cluster::join_token::DEFAULT_TTL, Duration::from_secs);
+        let created = crate::cluster::join_token::create(&cluster, ttl).await?;
+        Ok(Response::JoinTokenCreated {
+            token: created.token.clone(),
+            expires_at: created.expires_at,
+        })
+    }
+
     /// Runs one request; failures become [`Response::Error`].
     pub async fn execute(&self, request: Request) -> Response {
         let keys = &self.rotator.backend().keys;
@@ -197,6 +234,7 @@ impl Admin {
                 .rotate_data(table.as_deref())
                 .await
                 .map(|tables| Response::DataRotated { tables }),
+            Request::CreateJoinToken { ttl_secs } => self.create_join_token(ttl_secs).await,
         };
         result.unwrap_or_else(|e| Response::Error {
             message: e.to_string(),

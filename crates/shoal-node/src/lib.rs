@@ -35,6 +35,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use cluster::ClusterConfig;
+pub use cluster::health::Failure as NodeFailure;
 pub use keys::AccessKey;
 pub use shoal_crypto::{KmsConfig, KmsCredentials};
 
@@ -301,9 +302,24 @@ impl Node {
             config.api.clone(),
         ));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(shoal_api::server::serve(listener, api, async move {
+        let serving = tokio::spawn(shoal_api::server::serve(listener, api, async move {
             let _ = rx.await;
         }));
+        // The API server is essential: a panic in its accept loop fails the node (fail-stop).
+        let server = {
+            let fail = cluster.cluster.fail_stop.clone();
+            tokio::spawn(async move {
+                match serving.await {
+                    Ok(result) => result,
+                    Err(e) => {
+                        if e.is_panic() {
+                            fail.record("API server", cluster::health::PANICKED);
+                        }
+                        Err(std::io::Error::other(e))
+                    }
+                }
+            })
+        };
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let control = {
             let mut stop = stop_rx.clone();
@@ -315,12 +331,16 @@ impl Node {
                 },
             ))
         };
-        let scheduler = tokio::spawn(rotation_schedule(
-            Arc::clone(&admin),
-            config.data_key_rotation,
-            config.data_key_rotation_check,
-            stop_rx,
-        ));
+        let scheduler = cluster::health::supervise(
+            "key rotation schedule",
+            cluster.cluster.fail_stop.clone(),
+            tokio::spawn(rotation_schedule(
+                Arc::clone(&admin),
+                config.data_key_rotation,
+                config.data_key_rotation_check,
+                stop_rx,
+            )),
+        );
         tracing::info!(%addr, data_dir = %config.data_dir.display(), region = %config.region, "Shoal node serving the DynamoDB API");
         Ok(RunningNode {
             addr,
@@ -392,25 +412,6 @@ async fn rotation_schedule(
             }
         }
     }
-}
-
-/// The join token of the cluster the data directory of `config` belongs to (works while a node
-/// serves the directory: only reads its key files and `cluster.json`).
-///
-/// # Errors
-/// The directory has no cluster identity yet (never started), or its keys cannot be read.
-pub fn cluster_join_token(config: &NodeConfig) -> Result<String, NodeError> {
-    let dir = &config.data_dir;
-    let ring = open_key_ring(
-        dir,
-        &config.keys_dir,
-        false,
-        config.key_provider,
-        config.kms.as_ref(),
-    )?;
-    cluster::identity::Identity::load(dir, &ring.node_key())?
-        .map(|id| id.token)
-        .ok_or_else(|| data_dir_error(dir, "has no cluster yet: start a node on it first"))
 }
 
 /// A data directory opened by an admin command while no node serves it (`shoal keys ...`): the
@@ -495,9 +496,24 @@ impl RunningNode {
         self.cluster.cluster.cluster_addr.clone()
     }
 
-    /// The join token of the node's cluster.
-    pub fn join_token(&self) -> String {
-        self.cluster.cluster.identity.token.clone()
+    /// The join token this start created when it bootstrapped a new cluster (valid for
+    /// [`cluster::join_token::DEFAULT_TTL`]); `None` on any other start. A new token comes from
+    /// [`control::Request::CreateJoinToken`] (`shoal cluster join-token`).
+    pub fn join_token(&self) -> Option<String> {
+        self.cluster.first_token.clone()
+    }
+
+    /// The node's essential failure, if one happened (see [`cluster::health`]): the node then
+    /// reports itself unhealthy and should stop.
+    pub fn failure(&self) -> Option<NodeFailure> {
+        self.cluster.cluster.fail_stop.current()
+    }
+
+    /// Resolves once an essential part of the node failed (the Raft driver stopped on its own,
+    /// a background task panicked), with what failed. The binary then exits non-zero so that a
+    /// supervisor restarts it.
+    pub async fn failed(&self) -> NodeFailure {
+        self.cluster.cluster.fail_stop.failed().await
     }
 
     /// The address the API is bound to.

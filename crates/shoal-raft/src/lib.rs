@@ -45,6 +45,7 @@
 mod config;
 mod core;
 mod error;
+mod exit;
 mod group;
 mod log;
 mod logger;
@@ -63,6 +64,7 @@ pub use raft::eraftpb::{
 pub use crate::config::{Config, GroupInit};
 pub use crate::core::{BOOTSTRAP_INDEX, BOOTSTRAP_TERM, Core};
 pub use crate::error::RaftError;
+pub use crate::exit::DriverExit;
 pub use crate::log::{GroupState, GroupWrite, LogBatch, MemLogStore};
 pub use crate::message::{Committed, GroupMessage};
 pub use crate::node::{RaftHandle, RaftNode};

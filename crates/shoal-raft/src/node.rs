@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
 use raft::eraftpb::ConfChangeV2;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
+use crate::exit::panic_message;
 use crate::{
-    Config, Core, GroupFactory, GroupId, GroupInit, GroupMessage, GroupStatus, LogStore, NodeId,
-    Output, RaftError, StateMachine, Transport,
+    Config, Core, DriverExit, GroupFactory, GroupId, GroupInit, GroupMessage, GroupStatus,
+    LogStore, NodeId, Output, RaftError, StateMachine, Transport,
 };
 
 /// How long a read index may wait before failing with [`RaftError::Timeout`].
@@ -38,6 +39,11 @@ enum Cmd {
 /// The threaded driver: one thread runs [`Core`]: drains inbound (messages, proposals, reads, admin), ticks
 /// on schedule, ready -> send_now -> [`LogStore::write`] (ONE fsync for all groups) -> persisted -> send
 /// per destination.
+///
+/// The thread never takes the process down: a failed log write stops it, and so does a panic
+/// (caught; a bug in raft-rs, a state machine or the driver). Either way every pending and later
+/// call fails with [`RaftError::Stopped`] and [`RaftHandle::exit`] says why, so the node can
+/// report it and fail-stop.
 pub struct RaftNode {
     handle: RaftHandle,
     thread: Option<JoinHandle<()>>,
@@ -45,6 +51,9 @@ pub struct RaftNode {
 
 impl RaftNode {
     /// Loads the log, rebuilds the groups found in it (through `factory`) and starts the driver thread.
+    ///
+    /// In debug builds only, `SHOAL_FAILPOINT_RAFT_PANIC_FILE=PATH` makes the driver panic on
+    /// the first tick after `PATH` exists (fault injection for tests; release builds ignore it).
     ///
     /// # Errors
     /// The log cannot be loaded, a group's state is refused by raft, or the thread cannot start.
@@ -60,6 +69,7 @@ impl RaftNode {
         core.load(log.load()?)?;
         let status = Arc::new(RwLock::new(core.status()));
         let (tx, rx) = mpsc::channel();
+        let (exit_tx, exit) = watch::channel(None);
         let driver = Driver {
             core,
             log,
@@ -69,13 +79,15 @@ impl RaftNode {
             status: status.clone(),
             reads: HashMap::new(),
             next_read: 1,
+            #[cfg(debug_assertions)]
+            panic_file: crate::exit::failpoint::raft_panic_file(),
         };
         let thread = std::thread::Builder::new()
             .name(format!("shoal-raft-{node_id}"))
-            .spawn(move || driver.run())
+            .spawn(move || drive(driver, &exit_tx))
             .map_err(|e| RaftError::Log(format!("cannot start the raft thread: {e}")))?;
         Ok(RaftNode {
-            handle: RaftHandle { tx, status },
+            handle: RaftHandle { tx, status, exit },
             thread: Some(thread),
         })
     }
@@ -106,11 +118,30 @@ impl Drop for RaftNode {
     }
 }
 
+/// Runs the driver on its thread until it stops, catching a panic, and publishes why it ended
+/// before the driver (and with it every pending reply) is dropped: a caller told
+/// [`RaftError::Stopped`] can already read the reason.
+fn drive(mut driver: Driver, exit_tx: &watch::Sender<Option<DriverExit>>) {
+    let status = Arc::clone(&driver.status);
+    let exit = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| driver.run())) {
+        Ok(exit) => exit,
+        Err(payload) => DriverExit::Panicked(panic_message(payload.as_ref())),
+    };
+    // No group is served any more: nobody may take this node for a leader.
+    status.write().clear();
+    if exit.is_failure() {
+        tracing::error!(reason = %exit, "the Raft driver stopped: this node can no longer replicate or apply writes");
+    }
+    exit_tx.send_replace(Some(exit));
+    drop(driver);
+}
+
 /// The async handle to a [`RaftNode`]. All async fns are cancel-safe and do not block the runtime.
 #[derive(Clone)]
 pub struct RaftHandle {
     tx: Sender<Cmd>,
     status: Arc<RwLock<Vec<GroupStatus>>>,
+    exit: watch::Receiver<Option<DriverExit>>,
 }
 
 impl std::fmt::Debug for RaftHandle {
@@ -209,6 +240,21 @@ impl RaftHandle {
         self.status.read().clone()
     }
 
+    /// Why the driver thread ended; `None` while it runs.
+    pub fn exit(&self) -> Option<DriverExit> {
+        self.exit.borrow().clone()
+    }
+
+    /// Resolves once the driver thread ended, with why (at once if it already has).
+    pub async fn exited(&self) -> DriverExit {
+        let mut rx = self.exit.clone();
+        match rx.wait_for(Option::is_some).await {
+            Ok(exit) => exit.clone().unwrap_or(DriverExit::Shutdown),
+            // The sender lives on the driver thread until it published the exit.
+            Err(_) => DriverExit::Shutdown,
+        }
+    }
+
     /// The leader of `group` known to this node, as of the last round.
     pub fn leader(&self, group: GroupId) -> Option<NodeId> {
         self.status
@@ -230,10 +276,14 @@ struct Driver {
     /// Pending reads by id: reply and deadline.
     reads: HashMap<u64, (Reply<()>, Instant)>,
     next_read: u64,
+    /// Test-only: panic once this file exists (see [`RaftNode::start`]).
+    #[cfg(debug_assertions)]
+    panic_file: Option<std::path::PathBuf>,
 }
 
 impl Driver {
-    fn run(mut self) {
+    /// Runs rounds until asked to stop (or the inbound channel closes) or a log write fails.
+    fn run(&mut self) -> DriverExit {
         let mut next_tick = Instant::now() + self.tick;
         loop {
             let timeout = next_tick.saturating_duration_since(Instant::now());
@@ -246,19 +296,34 @@ impl Driver {
             let now = Instant::now();
             let ticked = now >= next_tick;
             if ticked {
+                #[cfg(debug_assertions)]
+                self.failpoint();
                 self.core.tick();
                 next_tick = (next_tick + self.tick).max(now);
                 self.expire_reads(now);
             }
             if let Err(e) = self.round(ticked) {
                 tracing::error!(error = %e, "raft log write failed; stopping the raft driver");
-                break;
+                return DriverExit::LogFailed(e.to_string());
             }
             if stop {
-                break;
+                return DriverExit::Shutdown;
             }
         }
-        self.status.write().clear();
+    }
+
+    /// Panics when the test-only trigger file exists.
+    #[cfg(debug_assertions)]
+    fn failpoint(&self) {
+        if let Some(path) = &self.panic_file
+            && path.exists()
+        {
+            panic!(
+                "injected Raft driver panic ({} exists: {})",
+                path.display(),
+                crate::exit::failpoint::RAFT_PANIC_FILE
+            );
+        }
     }
 
     /// Handles the queued commands (bounded). Returns true when asked to stop.

@@ -54,8 +54,9 @@
 //! * The joining node authenticates the server with the [`JoinToken`]: [`unauthenticated_call`] accepts the
 //!   server only if the chain it presents contains a certificate whose SHA-256 fingerprint equals the token's
 //!   `ca_fingerprint` and the server's certificate verifies against exactly that CA.
-//! * The join token (`SHOAL1-...`, see [`JoinToken`]) is a secret: its `Debug` output redacts the secret and
-//!   [`JoinToken::verify_secret`] compares in constant time. Private keys are never logged.
+//! * The join token (`SHOAL2-...`, see [`JoinToken`]) is a secret with an expiry: its `Debug` output redacts
+//!   the secret, [`JoinToken::verify_secret`] compares in constant time, and members keep only its
+//!   [`JoinToken::secret_digest`]. Private keys are never logged.
 //! * Membership revocation is not implemented: any holder of a certificate from the CA is a member.
 
 mod client;

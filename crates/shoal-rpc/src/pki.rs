@@ -28,8 +28,10 @@ pub const NODE_DNS_NAME: &str = "shoal-node";
 pub const ALPN_V1: &[u8] = b"shoal/1";
 /// Years a certificate is valid.
 const VALID_YEARS: i32 = 10;
-/// Prefix of the textual join token (the "1" is the token format version).
-const TOKEN_PREFIX: &str = "SHOAL1-";
+/// Prefix of the textual join token (the "2" is the token format version).
+const TOKEN_PREFIX: &str = "SHOAL2-";
+/// Prefix of the first token format (no expiry), refused with a clear message.
+const TOKEN_PREFIX_V1: &str = "SHOAL1-";
 
 /// The crypto provider all configs use (never the process-wide default).
 pub(crate) fn provider() -> Arc<CryptoProvider> {
@@ -64,10 +66,7 @@ fn parse_key(pem: &str) -> Result<PrivateKeyDer<'static>, RpcError> {
 
 /// The current calendar year (approximate is fine: validity starts a year earlier).
 fn current_year() -> i32 {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let secs = unix_now();
     1970 + i32::try_from(secs / 31_556_952).unwrap_or(0)
 }
 
@@ -204,11 +203,18 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// What a new node needs to join: the cluster id, a shared secret the cluster checks, and the fingerprint of the
-/// cluster CA so the new node can authenticate the node it joins through.
+/// What a new node needs to join: the cluster id, a shared secret the cluster checks, when the
+/// token expires, and the fingerprint of the cluster CA so the new node can authenticate the node it
+/// joins through.
 ///
-/// Textual form: `SHOAL1-` followed by base64url (no padding) of `secret (32) | ca_fingerprint (32) | cluster id
-/// (UTF-8, rest)`.
+/// Textual form: `SHOAL2-` followed by base64url (no padding) of `secret (32) | ca_fingerprint (32)
+/// | expires_at (8, big-endian seconds since the Unix epoch) | cluster id (UTF-8, rest)`. The
+/// first format, `SHOAL1-` (no expiry), is refused by [`JoinToken::from_str`] with a message
+/// saying to create a new token: a token that never expires is exactly what expiry removes.
+///
+/// The members decide whether a token is valid (its secret's digest and expiry are replicated in
+/// the cluster's metadata, and a newer token revokes it); the expiry carried here lets a joining
+/// node refuse an expired token before contacting anyone and shows people when it lapses.
 #[derive(Clone, PartialEq, Eq)]
 pub struct JoinToken {
     /// The cluster id.
@@ -217,6 +223,8 @@ pub struct JoinToken {
     pub secret: [u8; 32],
     /// SHA-256 of the cluster CA certificate's DER.
     pub ca_fingerprint: [u8; 32],
+    /// Seconds since the Unix epoch after which the token admits no node.
+    pub expires_at: u64,
 }
 
 impl fmt::Debug for JoinToken {
@@ -225,17 +233,28 @@ impl fmt::Debug for JoinToken {
             .field("cluster_id", &self.cluster_id)
             .field("secret", &"<redacted>")
             .field("ca_fingerprint", &hex(&self.ca_fingerprint))
+            .field("expires_at", &self.expires_at)
             .finish()
     }
 }
 
+/// Seconds since the Unix epoch, now (0 if the clock is before 1970).
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 impl JoinToken {
-    /// A token with a fresh random secret for the cluster whose CA is `ca`.
-    pub fn generate(cluster_id: &str, ca: &ClusterCa) -> JoinToken {
+    /// A token with a fresh random secret for the cluster whose CA is `ca`, valid until
+    /// `expires_at` (seconds since the Unix epoch).
+    pub fn generate(cluster_id: &str, ca: &ClusterCa, expires_at: u64) -> JoinToken {
         JoinToken {
             cluster_id: cluster_id.to_string(),
             secret: rand::random(),
             ca_fingerprint: ca.fingerprint(),
+            expires_at,
         }
     }
 
@@ -243,13 +262,35 @@ impl JoinToken {
     pub fn verify_secret(&self, secret: &[u8]) -> bool {
         self.secret.as_slice().ct_eq(secret).into()
     }
+
+    /// SHA-256 of this token's secret: what a cluster stores to check tokens without keeping
+    /// them.
+    pub fn secret_digest(&self) -> [u8; 32] {
+        secret_digest(&self.secret)
+    }
+
+    /// Whether the token has expired at `now` (seconds since the Unix epoch).
+    pub fn is_expired(&self, now: u64) -> bool {
+        now >= self.expires_at
+    }
+}
+
+/// SHA-256 of a join-token secret (see [`JoinToken::secret_digest`]).
+pub fn secret_digest(secret: &[u8]) -> [u8; 32] {
+    sha256(secret)
+}
+
+/// Whether two digests are equal (constant time).
+pub fn digests_equal(a: &[u8], b: &[u8]) -> bool {
+    a.ct_eq(b).into()
 }
 
 impl fmt::Display for JoinToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut raw = Vec::with_capacity(64 + self.cluster_id.len());
+        let mut raw = Vec::with_capacity(72 + self.cluster_id.len());
         raw.extend_from_slice(&self.secret);
         raw.extend_from_slice(&self.ca_fingerprint);
+        raw.extend_from_slice(&self.expires_at.to_be_bytes());
         raw.extend_from_slice(self.cluster_id.as_bytes());
         write!(f, "{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(raw))
     }
@@ -259,26 +300,39 @@ impl FromStr for JoinToken {
     type Err = RpcError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let body = s.trim().strip_prefix(TOKEN_PREFIX).ok_or_else(|| {
+        let s = s.trim();
+        if s.starts_with(TOKEN_PREFIX_V1) {
+            return Err(RpcError::InvalidToken(format!(
+                "this join token ({TOKEN_PREFIX_V1}...) is of the first format, which never expires and is no longer accepted; create a new one with `shoal cluster join-token` on a member"
+            )));
+        }
+        let body = s.strip_prefix(TOKEN_PREFIX).ok_or_else(|| {
             RpcError::InvalidToken(format!("a join token starts with {TOKEN_PREFIX}"))
         })?;
         let raw = URL_SAFE_NO_PAD
             .decode(body)
             .map_err(|_| RpcError::InvalidToken("the token body is not base64url".to_string()))?;
-        if raw.len() < 64 {
+        let (Some(secret), Some(ca), Some(expiry), Some(cluster_id)) = (
+            raw.get(..32),
+            raw.get(32..64),
+            raw.get(64..72),
+            raw.get(72..),
+        ) else {
             return Err(RpcError::InvalidToken("the token is truncated".to_string()));
-        }
-        let mut secret = [0u8; 32];
-        secret.copy_from_slice(&raw[..32]);
-        let mut ca_fingerprint = [0u8; 32];
-        ca_fingerprint.copy_from_slice(&raw[32..64]);
-        let cluster_id = String::from_utf8(raw[64..].to_vec())
-            .map_err(|_| RpcError::InvalidToken("the cluster id is not UTF-8".to_string()))?;
-        Ok(JoinToken {
-            cluster_id,
-            secret,
-            ca_fingerprint,
-        })
+        };
+        let mut token = JoinToken {
+            cluster_id: String::from_utf8(cluster_id.to_vec())
+                .map_err(|_| RpcError::InvalidToken("the cluster id is not UTF-8".to_string()))?,
+            secret: [0; 32],
+            ca_fingerprint: [0; 32],
+            expires_at: 0,
+        };
+        token.secret.copy_from_slice(secret);
+        token.ca_fingerprint.copy_from_slice(ca);
+        let mut be = [0u8; 8];
+        be.copy_from_slice(expiry);
+        token.expires_at = u64::from_be_bytes(be);
+        Ok(token)
     }
 }
 

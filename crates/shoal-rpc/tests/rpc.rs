@@ -403,10 +403,10 @@ async fn unauthenticated_call_with_wrong_ca_fingerprint_fails() {
 #[test]
 fn join_token_round_trip_and_garbage() {
     let ca = ClusterCa::generate("c-1").unwrap();
-    let token = JoinToken::generate("c-1", &ca);
+    let token = JoinToken::generate("c-1", &ca, 1_900_000_000);
     assert_eq!(token.ca_fingerprint, ca.fingerprint());
     let text = token.to_string();
-    assert!(text.starts_with("SHOAL1-"), "{text}");
+    assert!(text.starts_with("SHOAL2-"), "{text}");
     let parsed: JoinToken = text.parse().unwrap();
     assert_eq!(parsed, token);
     assert!(parsed.verify_secret(&token.secret));
@@ -416,7 +416,14 @@ fn join_token_round_trip_and_garbage() {
     assert!(!parsed.verify_secret(&token.secret[..31]));
     assert!(!parsed.verify_secret(b""));
     // Two tokens never share a secret.
-    assert_ne!(JoinToken::generate("c-1", &ca).secret, token.secret);
+    assert_ne!(JoinToken::generate("c-1", &ca, 1).secret, token.secret);
+    // The expiry round-trips and is checked against the given clock.
+    assert_eq!(parsed.expires_at, 1_900_000_000);
+    assert!(!parsed.is_expired(1_899_999_999));
+    assert!(parsed.is_expired(1_900_000_000));
+    // The digest identifies the secret without revealing it.
+    assert_eq!(parsed.secret_digest(), token.secret_digest());
+    assert_ne!(parsed.secret_digest(), parsed.secret);
     // Debug never shows the secret.
     let debug = format!("{token:?}");
     assert!(!debug.contains(&format!("{:?}", token.secret)), "{debug}");
@@ -424,11 +431,11 @@ fn join_token_round_trip_and_garbage() {
 
     for garbage in [
         "",
-        "SHOAL1-",
-        "SHOAL2-AAAA",
+        "SHOAL2-",
+        "SHOAL3-AAAA",
         "hello",
-        "SHOAL1-!!!notbase64",
-        "SHOAL1-AAAAAAAA",
+        "SHOAL2-!!!notbase64",
+        "SHOAL2-AAAAAAAA",
     ] {
         match garbage.parse::<JoinToken>() {
             Err(RpcError::InvalidToken(message)) => assert!(!message.is_empty()),
@@ -443,6 +450,15 @@ fn join_token_round_trip_and_garbage() {
     assert_eq!(empty.to_string().parse::<JoinToken>().unwrap(), empty);
     // A truncated real token is rejected.
     assert!(text[..60].parse::<JoinToken>().is_err());
+    // A token of the first format (64 bytes: no expiry) is refused, saying what to do.
+    let v1 = format!("SHOAL1-{}", &text[7..93]);
+    match v1.parse::<JoinToken>() {
+        Err(RpcError::InvalidToken(message)) => assert!(
+            message.contains("no longer accepted") && message.contains("shoal cluster join-token"),
+            "{message}"
+        ),
+        other => panic!("a SHOAL1 token parsed: {other:?}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -148,7 +148,7 @@ impl TestNode {
             .collect();
         write_ports(dir.path(), &members);
         let first = start_member(&members[0], None).await;
-        let join = (first.cluster_addr(), first.join_token());
+        let join = (first.cluster_addr(), first.join_token().unwrap_or_default());
         members[0].node = Some(first);
         for m in members.iter_mut().skip(1) {
             m.node = Some(start_member(m, Some(join.clone())).await);

@@ -34,9 +34,14 @@ pub struct StartArgs {
     /// needs --join-token) [config: join]
     #[arg(long, env = "SHOAL_JOIN")]
     pub join: Option<String>,
-    /// The cluster's join token (`shoal cluster join-token` on a member prints it)
+    /// The cluster's join token (`shoal cluster join-token` on a member creates one). On the
+    /// command line it is visible to every user in `ps`: prefer --join-token-file or the
+    /// environment variable
     #[arg(long, env = "SHOAL_JOIN_TOKEN", hide_env_values = true)]
     pub join_token: Option<String>,
+    /// A file holding the cluster's join token (keep it mode 0600) [config: join_token_file]
+    #[arg(long, env = "SHOAL_JOIN_TOKEN_FILE")]
+    pub join_token_file: Option<PathBuf>,
     /// Data directory [default: ./shoal-data; config: data_dir]
     #[arg(long, env = "SHOAL_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -46,7 +51,8 @@ pub struct StartArgs {
     /// Region served (ARNs, SigV4 scope) [default: us-east-1; config: region]
     #[arg(long, env = "SHOAL_REGION")]
     pub region: Option<String>,
-    /// TOML config file with keys listen, cluster_listen, join, data_dir, keys_dir, region, log_format,
+    /// TOML config file with keys listen, cluster_listen, join,
+    /// join_token_file, data_dir, keys_dir, region, log_format,
     /// data_key_rotation_days, key_provider, kms_key_id, kms_endpoint, kms_region, and the API
     /// limits max_connections, header_timeout_ms, idle_timeout_ms, body_timeout_ms,
     /// max_header_bytes, max_body_bytes_in_flight, max_concurrent_requests, max_queued_requests,
@@ -117,6 +123,7 @@ pub struct FileConfig {
     pub listen: Option<SocketAddr>,
     pub cluster_listen: Option<SocketAddr>,
     pub join: Option<String>,
+    pub join_token_file: Option<PathBuf>,
     pub data_dir: Option<PathBuf>,
     pub keys_dir: Option<PathBuf>,
     pub region: Option<String>,
@@ -152,6 +159,8 @@ impl FileConfig {
 pub struct Settings {
     pub node: shoal_node::NodeConfig,
     pub log_format: LogFormat,
+    /// Warnings about the settings, logged once logging is set up.
+    pub warnings: Vec<String>,
 }
 
 /// Composes flags/env (already merged by clap), the config file and defaults, and validates.
@@ -180,17 +189,23 @@ pub fn resolve(args: &StartArgs) -> anyhow::Result<Settings> {
         ..shoal_node::NodeConfig::default()
     };
     let listen = args.listen.or(file.listen).unwrap_or(defaults.listen);
+    let mut warnings = Vec::new();
+    let join_token = join_token(
+        args,
+        args.join_token_file.clone().or(file.join_token_file),
+        &mut warnings,
+    )?;
     let cluster = shoal_node::ClusterConfig {
         listen: args
             .cluster_listen
             .or(file.cluster_listen)
             .unwrap_or_else(|| default_cluster_listen(listen)),
         join: args.join.clone().or(file.join),
-        join_token: args.join_token.clone(),
+        join_token,
     };
     if cluster.join.is_some() && cluster.join_token.is_none() {
         anyhow::bail!(
-            "--join needs the cluster's join token (--join-token or SHOAL_JOIN_TOKEN); `shoal cluster join-token --data-dir DIR` on a member prints it"
+            "--join needs the cluster's join token (--join-token-file FILE, or SHOAL_JOIN_TOKEN); `shoal cluster join-token --data-dir DIR` on a member creates one"
         );
     }
     Ok(Settings {
@@ -215,7 +230,75 @@ pub fn resolve(args: &StartArgs) -> anyhow::Result<Settings> {
             ..defaults_rest
         },
         log_format: args.log_format.or(file.log_format).unwrap_or_default(),
+        warnings,
     })
+}
+
+/// The join token: from `--join-token-file` (or `SHOAL_JOIN_TOKEN_FILE`, or the config file's
+/// `join_token_file`), else from `SHOAL_JOIN_TOKEN` or `--join-token`. A token given on the
+/// command line, or a file others may read, adds a warning.
+fn join_token(
+    args: &StartArgs,
+    file: Option<PathBuf>,
+    warnings: &mut Vec<String>,
+) -> anyhow::Result<Option<String>> {
+    match (&args.join_token, file) {
+        (Some(_), Some(path)) => anyhow::bail!(
+            "the join token is given twice: by --join-token-file {} and by SHOAL_JOIN_TOKEN or --join-token; give one",
+            path.display()
+        ),
+        (Some(token), None) => {
+            let from_env = std::env::var("SHOAL_JOIN_TOKEN").is_ok_and(|v| v == *token);
+            if !from_env {
+                warnings.push(
+                    "the join token was given on the command line, where every user of this machine sees it (ps, /proc/<pid>/cmdline); use --join-token-file FILE or SHOAL_JOIN_TOKEN".to_string(),
+                );
+            }
+            Ok(Some(token.clone()))
+        }
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read the join token file {}", path.display()))?;
+            let token = text.trim();
+            if token.is_empty() {
+                anyhow::bail!("the join token file {} is empty", path.display());
+            }
+            if let Ok(meta) = std::fs::metadata(&path) {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = meta.permissions().mode() & 0o777;
+                if mode & 0o077 != 0 {
+                    warnings.push(format!(
+                        "the join token file {} has mode {mode:o}: other users may read it; chmod 600 it",
+                        path.display()
+                    ));
+                }
+            }
+            Ok(Some(token.to_string()))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// Parses a duration like `90s`, `30m`, `24h`, `7d` (a bare number is seconds).
+pub fn parse_ttl(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration like 90s, 30m, 24h or 7d"))?;
+    let unit_secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("'{text}': the unit is s, m, h or d")),
+    };
+    n.checked_mul(unit_secs)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("'{text}' is too long"))
 }
 
 /// The cluster address when none is given: the API host, port + 1000 (0 stays 0).
@@ -333,4 +416,21 @@ pub fn keys_node_config(args: &KeysArgs) -> anyhow::Result<shoal_node::NodeConfi
         region: file.region.unwrap_or(defaults.region.clone()),
         ..defaults
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_units() {
+        assert_eq!(parse_ttl("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_ttl("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_ttl("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_ttl("24h"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(parse_ttl("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        for bad in ["", "h", "1w", "1.5h", "-1s", "99999999999999999999d"] {
+            assert!(parse_ttl(bad).is_err(), "{bad:?} parsed");
+        }
+    }
 }

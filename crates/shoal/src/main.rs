@@ -2,8 +2,10 @@
 //! into a [`shoal_node::NodeConfig`] and runs the node, or manages access keys.
 
 mod config;
+mod limits;
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
@@ -56,9 +58,24 @@ enum Command {
 
 #[derive(Subcommand, Debug)]
 enum ClusterCommand {
-    /// Print the join token of the cluster the data directory belongs to
-    JoinToken(KeysArgs),
+    /// Create a new join token, valid cluster-wide, and print it on stdout (through the running
+    /// node of the data directory). The previous token is revoked: nodes can join only with the
+    /// newest token, until it expires
+    JoinToken {
+        /// How long the token admits nodes: 90s, 30m, 24h, 7d (at most 365d)
+        #[arg(long, default_value = "24h", value_parser = config::parse_ttl)]
+        ttl: Duration,
+        #[command(flatten)]
+        args: KeysArgs,
+    },
 }
+
+/// Exit code of a node that stopped because an essential part of it failed (EX_SOFTWARE): a
+/// supervisor restarts it (systemd `Restart=on-failure`, Kubernetes).
+const EXIT_FAILED: u8 = 70;
+/// How long a failed node keeps answering (health 503, requests with a retryable error) before
+/// it exits, so that load balancers and health checks see the failure.
+const FAIL_STOP_GRACE: Duration = Duration::from_secs(5);
 
 #[derive(Subcommand, Debug)]
 enum KeysCommand {
@@ -89,23 +106,55 @@ enum KeysCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Every command may hold secrets (keys, tokens): none leaves a core dump.
+    let mut limits = limits::Applied::default();
+    limits::disable_core_dumps(&mut limits);
+    let success = |r: anyhow::Result<()>| r.map(|()| ExitCode::SUCCESS);
     let result = match cli.command {
-        None => start(cli.start),
-        Some(Command::Start(args)) => start(*args),
-        Some(Command::Keys { command }) => keys(command),
+        None => start(cli.start, limits),
+        Some(Command::Start(args)) => start(*args, limits),
+        Some(Command::Keys { command }) => success(keys(command)),
         Some(Command::Cluster {
-            command: ClusterCommand::JoinToken(args),
-        }) => join_token(&args),
-        Some(Command::Status { endpoint }) => status(&endpoint),
-        Some(Command::Bench(args)) => bench(*args),
+            command: ClusterCommand::JoinToken { ttl, args },
+        }) => success(join_token(&args, ttl)),
+        Some(Command::Status { endpoint }) => success(status(&endpoint)),
+        Some(Command::Bench(args)) => {
+            limits::raise_nofile(&mut limits);
+            success(bench(*args))
+        }
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("shoal: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Logs panics through `tracing` (with the thread, location and, with RUST_BACKTRACE set, a
+/// backtrace), so they land in the node's log in its format.
+fn log_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let thread = std::thread::current();
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".to_string());
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let backtrace = std::backtrace::Backtrace::capture();
+        tracing::error!(
+            thread = thread.name().unwrap_or("unnamed"),
+            %location,
+            backtrace = %backtrace,
+            "panic: {message}"
+        );
+    }));
 }
 
 fn init_logging(format: config::LogFormat) {
@@ -125,13 +174,19 @@ fn init_logging(format: config::LogFormat) {
     }
 }
 
-fn start(args: StartArgs) -> anyhow::Result<()> {
+fn start(args: StartArgs, mut limits: limits::Applied) -> anyhow::Result<ExitCode> {
+    limits::raise_nofile(&mut limits);
     let settings = config::resolve(&args)?;
     init_logging(settings.log_format);
+    log_panics();
+    limits.log();
+    for warning in &settings.warnings {
+        tracing::warn!("{warning}");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async move {
+    let code = runtime.block_on(async move {
         let data_dir = settings.node.data_dir.clone();
         let node = shoal_node::Node::start(settings.node).await?;
         if let Some(key) = node.created_admin_key() {
@@ -144,11 +199,33 @@ fn start(args: StartArgs) -> anyhow::Result<()> {
         }
         println!("Shoal is serving the DynamoDB API on http://{}", node.local_addr());
         println!("Cluster address (mutual TLS): {}", node.cluster_addr());
-        shutdown_signal().await;
-        tracing::info!("shutting down");
-        node.shutdown().await;
-        Ok(())
-    })
+        let failure = tokio::select! {
+            () = shutdown_signal() => None,
+            failure = node.failed() => Some(failure),
+        };
+        let Some(failure) = failure else {
+            tracing::info!("shutting down");
+            node.shutdown().await;
+            return Ok::<_, anyhow::Error>(ExitCode::SUCCESS);
+        };
+        tracing::error!(
+            %failure,
+            grace_secs = FAIL_STOP_GRACE.as_secs(),
+            exit_code = EXIT_FAILED,
+            "this node cannot serve any more: it reports itself unhealthy, then exits so that its supervisor restarts it"
+        );
+        tokio::select! {
+            () = tokio::time::sleep(FAIL_STOP_GRACE) => {}
+            () = shutdown_signal() => {}
+        }
+        if tokio::time::timeout(Duration::from_secs(10), node.shutdown()).await.is_err() {
+            tracing::warn!("the failed node did not shut down within 10 s; exiting anyway");
+        }
+        Ok(ExitCode::from(EXIT_FAILED))
+    })?;
+    // Work a failed node left behind (a blocked storage call) does not hold the exit up.
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    Ok(code)
 }
 
 async fn shutdown_signal() {
@@ -167,10 +244,32 @@ async fn shutdown_signal() {
     }
 }
 
-fn join_token(args: &KeysArgs) -> anyhow::Result<()> {
+/// `shoal cluster join-token`: the token alone on stdout (so `> FILE` stores just it), its
+/// expiry on stderr.
+fn join_token(args: &KeysArgs, ttl: Duration) -> anyhow::Result<()> {
+    use shoal_node::control::{Request, Response};
+    shoal_node::cluster::join_token::validate_ttl(ttl)?;
     let config = config::keys_node_config(args)?;
-    println!("{}", shoal_node::cluster_join_token(&config)?);
-    Ok(())
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let request = Request::CreateJoinToken {
+        ttl_secs: Some(ttl.as_secs()),
+    };
+    let response = runtime.block_on(shoal_node::admin_request(&config, request))?;
+    match &response {
+        Response::JoinTokenCreated { token, expires_at } => {
+            println!("{token}");
+            eprintln!(
+                "valid until {} (seconds since the epoch: {expires_at}); every earlier join token is revoked",
+                shoal_node::cluster::join_token::rfc3339(*expires_at)
+            );
+            Ok(())
+        }
+        Response::Error { message } => anyhow::bail!("{message}"),
+        other => anyhow::bail!("unexpected answer from the node: {other:?}"),
+    }
 }
 
 fn status(endpoint: &str) -> anyhow::Result<()> {
@@ -340,6 +439,7 @@ fn keys(command: KeysCommand) -> anyhow::Result<()> {
                 );
             }
         }
+        Response::JoinTokenCreated { .. } => anyhow::bail!("unexpected answer from the node"),
         Response::Error { message } => anyhow::bail!("{message}"),
     }
     Ok(())

@@ -1,15 +1,16 @@
 //! The node's cluster identity, `<data-dir>/cluster.json`: node id, cluster id, the cluster CA
-//! (certificate and key), this node's certificate and key, and the join token.
+//! (certificate and key), this node's certificate and key.
 //!
-//! The private keys and the token's secret are sealed under the node key (AES-256-GCM, see
+//! The private keys are sealed under the node key (AES-256-GCM, see
 //! `shoal_crypto::record::seal_secret`), so the file alone gives nothing away; the certificates are
-//! public.
+//! public. No join token is stored (see `join_token.rs`); a `token_sealed` field written by an
+//! earlier version is ignored.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use shoal_crypto::DataKey;
-use shoal_rpc::{ClusterCa, JoinToken, NodeCert, TlsIdentity};
+use shoal_rpc::{ClusterCa, NodeCert, TlsIdentity};
 
 use crate::NodeError;
 
@@ -22,7 +23,6 @@ pub(crate) struct Identity {
     pub(crate) cluster_id: String,
     pub(crate) ca: ClusterCa,
     pub(crate) cert: NodeCert,
-    pub(crate) token: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -35,8 +35,6 @@ struct Stored {
     cert_pem: String,
     /// Sealed under the node key, hex.
     key_sealed: String,
-    /// Sealed under the node key, hex.
-    token_sealed: String,
 }
 
 fn err(path: &Path, e: impl std::fmt::Display) -> NodeError {
@@ -67,13 +65,11 @@ impl Identity {
         let rpc = |e: shoal_rpc::RpcError| NodeError::Crypto(format!("cluster CA: {e}"));
         let ca = ClusterCa::generate(&cluster_id).map_err(rpc)?;
         let cert = ca.issue(1).map_err(rpc)?;
-        let token = JoinToken::generate(&cluster_id, &ca).to_string();
         Ok(Identity {
             node_id: 1,
             cluster_id,
             ca,
             cert,
-            token,
         })
     }
 
@@ -102,7 +98,6 @@ impl Identity {
                 cert_pem: s.cert_pem,
                 key_pem: open(key, "node-key", &s.key_sealed, &file)?,
             },
-            token: open(key, "join-token", &s.token_sealed, &file)?,
             cluster_id: s.cluster_id,
         }))
     }
@@ -117,7 +112,6 @@ impl Identity {
             ca_key_sealed: seal(key, "cluster-ca-key", &self.ca.key_pem, &file)?,
             cert_pem: self.cert.cert_pem.clone(),
             key_sealed: seal(key, "node-key", &self.cert.key_pem, &file)?,
-            token_sealed: seal(key, "join-token", &self.token, &file)?,
         };
         let json = serde_json::to_vec_pretty(&stored).map_err(|e| err(&file, e))?;
         let tmp = dir.join(format!("{FILE}.tmp"));

@@ -13,7 +13,9 @@
 //!   other nodes are learners. [`placement`] adds new nodes as learners and promotes them once
 //!   caught up.
 
+pub mod health;
 pub(crate) mod identity;
+pub mod join_token;
 mod placement;
 pub(crate) mod rpc;
 pub(crate) mod sm;
@@ -106,6 +108,8 @@ pub(crate) struct Cluster {
     pub(crate) peers: Arc<RwLock<HashMap<NodeId, String>>>,
     /// Why the Raft log stopped taking writes, if it did (the driver stops: fail-stop).
     pub(crate) log_failure: watch::Receiver<Option<String>>,
+    /// The node's first essential failure (see [`health`]).
+    pub(crate) fail_stop: health::FailStop,
 }
 
 /// The node's shared Raft log, remembering why a write failed: a log that cannot be written
@@ -177,9 +181,14 @@ impl Cluster {
                 }))
             }
             Some(f) => DataError::Unavailable(format!(
-                "this node's Raft log failed ({f}); restart the node"
+                "this node's Raft log failed ({f}); the node is stopping to be restarted: retry"
             )),
-            None => unavailable("the node is stopping"),
+            None => match self.raft.exit() {
+                Some(shoal_raft::DriverExit::Panicked(_)) => DataError::Unavailable(
+                    "this node's Raft driver failed and the node is stopping to be restarted: retry (through another node, or this one once it restarted)".to_string(),
+                ),
+                _ => unavailable("the node is stopping"),
+            },
         }
     }
 
@@ -205,11 +214,12 @@ impl Cluster {
                 return Err(unavailable(e));
             }
         };
-        // The Raft log failing (a full disk) stops the driver: the entry never became durable.
-        let mut failure = self.log_failure.clone();
+        // The Raft log failing (a full disk) or the driver panicking stops the driver: the
+        // entry will not be applied here.
+        let raft = self.raft.clone();
         let log_failed = async move {
-            if failure.wait_for(Option::is_some).await.is_err() {
-                // The driver is gone (shutdown) without a failure: the reply or timeout decides.
+            if !raft.exited().await.is_failure() {
+                // A requested shutdown: the reply or the timeout decides.
                 std::future::pending::<()>().await;
             }
         };
@@ -244,6 +254,10 @@ impl Cluster {
         let deadline = Instant::now() + ROUTE_DEADLINE;
         let mut backoff = Duration::from_millis(5);
         loop {
+            // A stopped driver leads nothing: say why at once rather than wait for a leader.
+            if self.raft.exit().is_some_and(|e| e.is_failure()) {
+                return Err(self.stopped());
+            }
             if let Routed::Done(v) = attempt(self.raft.leader(group)).await? {
                 return Ok(v);
             }

@@ -14,10 +14,11 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use shoal_meta::{Member, MetaCommand, MetaResult};
 use shoal_raft::{GroupId, GroupMessage, GroupStatus, NodeId};
+use shoal_rpc::pki::unix_now;
 use shoal_rpc::{JoinToken, RpcError};
 use shoal_storage::{Applied, ApplyError};
 
-use super::{Cluster, Routed, kind, sm::Reply};
+use super::{Cluster, Routed, join_token, kind, sm::Reply};
 
 /// A new node's request to join.
 #[derive(Serialize, Deserialize)]
@@ -37,7 +38,6 @@ pub(crate) struct JoinResponse {
     pub(crate) ca_key_pem: String,
     pub(crate) cert_pem: String,
     pub(crate) key_pem: String,
-    pub(crate) token: String,
     pub(crate) members: Vec<Member>,
 }
 
@@ -53,6 +53,9 @@ pub(crate) struct LocalStatus {
     pub(crate) node_id: NodeId,
     pub(crate) uptime_secs: u64,
     pub(crate) groups: Vec<GroupView>,
+    /// The node's essential failure, if it has one (it is stopping: see `health.rs`).
+    #[serde(default)]
+    pub(crate) failure: Option<String>,
 }
 
 /// A group as one node sees it (`shoal_raft::GroupStatus`, over the wire).
@@ -176,15 +179,15 @@ impl NodeRpc {
         let req: JoinRequest =
             serde_json::from_slice(payload).map_err(|e| format!("malformed join request: {e}"))?;
         let c = &self.cluster;
-        let token: JoinToken = c
-            .identity
-            .token
-            .parse()
-            .map_err(|e: RpcError| e.to_string())?;
         let secret = hex::decode(&req.secret).unwrap_or_default();
-        if !token.verify_secret(&secret) {
-            tracing::warn!(from = %req.cluster_addr, "join refused: wrong join token");
-            return Err("join refused: the join token is not this cluster's".into());
+        // A token created through another member may not have reached this replica yet.
+        let mut verdict = join_token::check(&c.meta(), &secret, unix_now());
+        if verdict.is_err() && c.refresh_meta().await.is_ok() {
+            verdict = join_token::check(&c.meta(), &secret, unix_now());
+        }
+        if let Err(refusal) = verdict {
+            tracing::warn!(from = %req.cluster_addr, api_addr = %req.api_addr, reason = %refusal, "join refused");
+            return Err(format!("join refused: {refusal}"));
         }
         let result = c
             .meta_propose(MetaCommand::AddMember {
@@ -206,7 +209,6 @@ impl NodeRpc {
             ca_key_pem: c.identity.ca.key_pem.clone(),
             cert_pem: cert.cert_pem,
             key_pem: cert.key_pem,
-            token: c.identity.token.clone(),
             members: c.meta().members.values().cloned().collect(),
         };
         serde_json::to_vec(&resp)
@@ -219,6 +221,7 @@ impl NodeRpc {
             node_id: c.node_id,
             uptime_secs: c.started.elapsed().as_secs(),
             groups: c.raft.status().into_iter().map(GroupView::from).collect(),
+            failure: c.fail_stop.current().map(|f| f.to_string()),
         }
     }
 }

@@ -12,6 +12,7 @@ use shoal_meta::{Member, MetaCommand};
 use shoal_raft::{GroupFactory, GroupId, RaftNode, StateMachine};
 use shoal_rpc::{JoinToken, RpcClient, RpcServer};
 
+use super::health::FailStop;
 use super::identity::Identity;
 use super::rpc::{NodeRpc, request_join};
 use super::sm::{MetaSm, Pending};
@@ -26,6 +27,8 @@ pub(crate) struct ClusterRuntime {
     server: RpcServer,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     stop: tokio::sync::watch::Sender<bool>,
+    /// The join token created when this start bootstrapped a new cluster. Secret.
+    pub(crate) first_token: Option<String>,
 }
 
 impl ClusterRuntime {
@@ -102,9 +105,15 @@ async fn identity(
     let token: JoinToken = config
         .join_token
         .as_deref()
-        .ok_or_else(|| cluster_err("--join needs the cluster's join token (--join-token or SHOAL_JOIN_TOKEN; `shoal cluster join-token` on a member prints it)"))?
+        .ok_or_else(|| cluster_err("--join needs the cluster's join token (--join-token-file, SHOAL_JOIN_TOKEN or --join-token; `shoal cluster join-token` on a member creates one)"))?
         .parse()
-        .map_err(|e| cluster_err(format!("the join token is malformed: {e}")))?;
+        .map_err(|e| cluster_err(format!("the join token is not usable: {e}")))?;
+    if token.is_expired(shoal_rpc::pki::unix_now()) {
+        return Err(cluster_err(format!(
+            "the join token expired at {}; create a new one with `shoal cluster join-token` on a member",
+            super::join_token::rfc3339(token.expires_at)
+        )));
+    }
     let resp = request_join(join, &token, api_addr.to_string(), cluster_addr.to_string())
         .await
         .map_err(|e| cluster_err(format!("joining through {join}: {e}")))?;
@@ -119,7 +128,6 @@ async fn identity(
             cert_pem: resp.cert_pem,
             key_pem: resp.key_pem,
         },
-        token: resp.token,
     };
     id.save(&backend.data_dir, &key)?;
     tracing::info!(node_id = id.node_id, cluster = %id.cluster_id, "joined the cluster");
@@ -136,12 +144,6 @@ pub(crate) async fn start(
     let (api_addr, cluster_addr) = (api_addr.to_string(), listen.to_string());
     let (identity, fresh, joined_members) =
         identity(&backend, config, &api_addr, &cluster_addr).await?;
-    if fresh {
-        println!("join token: {}", identity.token);
-        tracing::info!(
-            "new cluster bootstrapped; other nodes join with `shoal start --join {cluster_addr} --join-token <token>` (`shoal cluster join-token` prints the token again)"
-        );
-    }
     let node_id = identity.node_id;
     let tls = identity.tls()?;
     let rpc = RpcClient::new(&tls);
@@ -195,6 +197,7 @@ pub(crate) async fn start(
         cluster_addr: cluster_addr.clone(),
         peers,
         log_failure,
+        fail_stop: FailStop::default(),
     });
     let _ = backend.cluster.set(Arc::clone(&cluster));
     // The metadata group: created here the first time (a restart finds it in the log).
@@ -234,19 +237,50 @@ pub(crate) async fn start(
         };
         cluster.meta_propose(init).await.map_err(cluster_err)?;
     }
+    let first_token = if fresh {
+        Some(bootstrap_token(&cluster, &cluster_addr).await?)
+    } else {
+        None
+    };
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    let mut tasks = vec![
-        spawn_reconciler(Arc::clone(&backend), Arc::clone(&cluster), stop_rx.clone()),
-        super::spawn_placement(Arc::clone(&cluster), stop_rx.clone()),
+    let fail = cluster.fail_stop.clone();
+    let tasks = vec![
+        super::health::watch_raft(cluster.raft.clone(), fail.clone()),
+        super::health::supervise(
+            "reconciler",
+            fail.clone(),
+            spawn_reconciler(Arc::clone(&backend), Arc::clone(&cluster), stop_rx.clone()),
+        ),
+        super::health::supervise(
+            "placement",
+            fail,
+            super::spawn_placement(Arc::clone(&cluster), stop_rx.clone()),
+        ),
+        spawn_address_update(Arc::clone(&cluster)),
     ];
-    tasks.push(spawn_address_update(Arc::clone(&cluster)));
     Ok(ClusterRuntime {
         cluster,
         raft,
         server,
         tasks,
         stop,
+        first_token,
     })
+}
+
+/// Creates the new cluster's first join token (valid for the default period) and prints it on
+/// stdout, never in the log.
+async fn bootstrap_token(cluster: &Cluster, cluster_addr: &str) -> Result<String, NodeError> {
+    let created = super::join_token::create(cluster, super::join_token::DEFAULT_TTL).await?;
+    println!("join token: {}", created.token);
+    println!(
+        "  valid until {} (`shoal cluster join-token [--ttl 24h]` on a member creates a new one and revokes this one)",
+        super::join_token::rfc3339(created.expires_at)
+    );
+    tracing::info!(
+        "new cluster bootstrapped; other nodes join with `shoal start --join {cluster_addr} --join-token-file FILE` (the join token was printed on stdout)"
+    );
+    Ok(created.token)
 }
 
 /// Keeps the local tables in line with the catalog: after every metadata change, and every

@@ -1,5 +1,7 @@
-//! `GET /status` / `shoal status`: every member's state and uptime (asked over RPC, so "down"
-//! means this node cannot reach it now), and every group with its leader, replicas and lag.
+//! `GET /status` / `shoal status`: this node's health, every member's state and uptime (asked
+//! over RPC, so "down" means this node cannot reach it now; "failed" means it answered that an
+//! essential part of it failed and it is stopping), every group with its leader, replicas and
+//! lag, and when the cluster's join token expires.
 //!
 //! A group's replication lag is reported by its leader (the only node that tracks its
 //! followers' logs): for each replica, how many committed entries it is behind.
@@ -53,12 +55,18 @@ pub(crate) async fn status(cluster: &Arc<Cluster>) -> Value {
         .values()
         .map(|m| {
             let local = answers.get(&m.id).and_then(Option::as_ref);
+            let state = match local {
+                Some(l) if l.failure.is_some() => "failed",
+                Some(_) => "up",
+                None => "down",
+            };
             json!({
                 "id": m.id,
                 "api_addr": m.api_addr,
                 "cluster_addr": m.cluster_addr,
-                "state": if local.is_some() { "up" } else { "down" },
+                "state": state,
                 "uptime_secs": local.map(|l| l.uptime_secs),
+                "failure": local.and_then(|l| l.failure.clone()),
             })
         })
         .collect();
@@ -102,9 +110,13 @@ pub(crate) async fn status(cluster: &Arc<Cluster>) -> Value {
             })
         })
         .collect();
+    let failure = cluster.fail_stop.current();
     json!({
         "node_id": cluster.node_id,
         "cluster_id": cluster.identity.cluster_id,
+        "health": if failure.is_some() { "failed" } else { "ok" },
+        "failure": failure,
+        "join_token_expires_at": meta.join_token.as_ref().map(|t| super::join_token::rfc3339(t.expires_at)),
         "epoch": meta.epoch,
         "nodes": nodes,
         "groups": groups,
