@@ -23,7 +23,10 @@ pub const MAX_NESTING_DEPTH: usize = 32;
 const EMPTY_AV: &str =
     "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes";
 const MULTIPLE_AV: &str = "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes";
-const NESTING: &str = "Nesting Levels have exceeded supported limits";
+/// DynamoDB's `ValidationException` message for values nested deeper than
+/// [`MAX_NESTING_DEPTH`] (also used when an update would nest an item deeper).
+pub const NESTING_EXCEEDED: &str = "Nesting Levels have exceeded supported limits";
+const NESTING: &str = NESTING_EXCEEDED;
 const UNEXPECTED: &str = "Unexpected value type in payload";
 
 /// Parses one DynamoDB JSON attribute value, e.g. `{"N": "1.5"}`.
