@@ -165,12 +165,7 @@ impl Api {
         let input: serde_json::Value = if body.iter().all(u8::is_ascii_whitespace) {
             serde_json::Value::Object(serde_json::Map::new())
         } else {
-            serde_json::from_slice(&body).map_err(|e| {
-                (
-                    op_name.clone(),
-                    ApiError::serialization(format!("Malformed JSON: {e}")),
-                )
-            })?
+            serde_json::from_slice(&body).map_err(|e| (op_name.clone(), malformed_json(&e)))?
         };
         let ctx = crate::ops::Ctx {
             backend: self.backend.as_ref(),
@@ -181,6 +176,16 @@ impl Api {
             .map(|v| (op_name.clone(), v))
             .map_err(|e| (op_name, e))
     }
+}
+
+/// A body that does not parse. JSON nested past serde_json's 128 levels can only come from
+/// attribute values nested far past DynamoDB's 32 levels (every other member is shallow), so it
+/// gets the answer a parse would have led to: `Nesting Levels have exceeded supported limits`.
+fn malformed_json(e: &serde_json::Error) -> ApiError {
+    if e.to_string().starts_with("recursion limit exceeded") {
+        return ApiError::validation(shoal_types::json::NESTING_EXCEEDED);
+    }
+    ApiError::serialization(format!("Malformed JSON: {e}"))
 }
 
 fn too_large() -> ApiError {
