@@ -1,6 +1,7 @@
 //! Nothing client input can build recurses deeply: legacy joins and `AND`/`OR` chains are flat,
 //! and `SET` cannot nest an item past DynamoDB's 32 levels. The big cases run on a thread with a
 //! 256 KiB stack, an eighth of a server worker's, so any recursion per operand would overflow.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 use std::collections::BTreeMap;
@@ -111,12 +112,24 @@ fn and_or_chains_parse_flat() {
         .join(" AND ");
     let c = cond_with(&text, &[], &[(":v", n("1"))]).unwrap();
     assert!(matches!(&c, Condition::And(cs) if cs.len() == 150));
-    let c = cond_with("a = :v OR b = :v OR (c = :v OR d = :v) AND e = :v", &[], &[(":v", n("1"))])
-        .unwrap();
+    let c = cond_with(
+        "a = :v OR b = :v OR (c = :v OR d = :v) AND e = :v",
+        &[],
+        &[(":v", n("1"))],
+    )
+    .unwrap();
     // OR of a, b and (the parenthesised OR AND e).
     assert!(matches!(&c, Condition::Or(cs) if cs.len() == 3));
-    assert!(holds("a = :v OR b = :v AND c = :v", &[(":v", n("1"))], &item(&[("a", n("1"))])));
-    assert!(!holds("(a = :v OR b = :v) AND c = :v", &[(":v", n("1"))], &item(&[("a", n("1"))])));
+    assert!(holds(
+        "a = :v OR b = :v AND c = :v",
+        &[(":v", n("1"))],
+        &item(&[("a", n("1"))])
+    ));
+    assert!(!holds(
+        "(a = :v OR b = :v) AND c = :v",
+        &[(":v", n("1"))],
+        &item(&[("a", n("1"))])
+    ));
 }
 
 #[test]
@@ -162,7 +175,12 @@ fn set_may_nest_an_item_32_levels_deep_but_not_33() {
     // list_append and if_not_exists cannot hide the depth either.
     let lists = item(&[("a", l(vec![]))]);
     assert_eq!(
-        updated("SET a = list_append(a, :v)", &[(":v", l(vec![nested(32)]))], &lists).unwrap_err(),
+        updated(
+            "SET a = list_append(a, :v)",
+            &[(":v", l(vec![nested(32)]))],
+            &lists
+        )
+        .unwrap_err(),
         "Nesting Levels have exceeded supported limits"
     );
 }

@@ -163,7 +163,9 @@ impl Parser {
         let mut item = Item::new();
         for (name, v) in obj {
             if name.len() > MAX_ATTRIBUTE_NAME_LEN {
-                self.invalid(format!("1 validation error detected: {NAME_TOO_LONG_CONSTRAINT}"));
+                self.invalid(format!(
+                    "1 validation error detected: {NAME_TOO_LONG_CONSTRAINT}"
+                ));
             }
             let av = self.value(v, depth)?;
             item.insert(name.clone(), av);

@@ -86,7 +86,6 @@ fn conditions(
     Ok(Some(out))
 }
 
-
 /// `Expected` (+ `ConditionalOperator`) as a condition.
 pub fn expected(input: &Input<'_>, operator: Option<&str>) -> Result<Option<Condition>, ApiError> {
     let Some(obj) = input.object("Expected")? else {
