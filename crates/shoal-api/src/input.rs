@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 
 use serde_json::{Map, Value};
+use shoal_types::json::{MAX_ATTRIBUTE_NAME_LEN, NAME_TOO_LONG_CONSTRAINT};
 use shoal_types::{AttributeValue, Item};
 
 use crate::error::ApiError;
@@ -92,14 +93,23 @@ impl<'a> Input<'a> {
     }
 
     /// A member that is a map of attribute name to AttributeValue (`Item`, `Key`).
+    ///
+    /// # Errors
+    /// An attribute name over 65,535 bytes (the model constraint on the map's keys), then the
+    /// codec's errors.
     pub fn item(&self, name: &str) -> Result<Option<Item>, ApiError> {
         match self.get(name) {
             None => Ok(None),
-            Some(v) => Ok(Some(shoal_types::json::item_from_json(v)?)),
+            Some(v) => {
+                if let Value::Object(obj) = v {
+                    attribute_name_keys(obj.keys(), name)?;
+                }
+                Ok(Some(shoal_types::json::item_from_json(v)?))
+            }
         }
     }
 
-    /// `ExpressionAttributeNames`: a map of strings.
+    /// `ExpressionAttributeNames`: a map of strings (attribute names: at most 65,535 bytes).
     pub fn string_map(&self, name: &str) -> Result<Option<HashMap<String, String>>, ApiError> {
         let Some(obj) = self.object(name)? else {
             return Ok(None);
@@ -107,6 +117,12 @@ impl<'a> Input<'a> {
         let mut out = HashMap::with_capacity(obj.len());
         for (k, v) in obj {
             match v {
+                Value::String(s) if s.len() > MAX_ATTRIBUTE_NAME_LEN => {
+                    return Err(ApiError::validation(format!(
+                        "1 validation error detected: Value at '{}' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to {MAX_ATTRIBUTE_NAME_LEN}]",
+                        member_field(name)
+                    )));
+                }
                 Value::String(s) => {
                     out.insert(k.clone(), s.clone());
                 }
@@ -191,4 +207,34 @@ pub fn opt_array(v: Option<&Value>) -> Result<Option<&Vec<Value>>, ApiError> {
 /// A nested object (an element of a list member) viewed as an [`Input`].
 pub fn nested(v: &Value) -> Result<Input<'_>, ApiError> {
     Input::new(v)
+}
+
+/// `TableName` → `tableName`: a member's name as DynamoDB's validation messages give it.
+pub fn member_field(member: &str) -> String {
+    let mut c = member.chars();
+    match c.next() {
+        Some(f) => f.to_ascii_lowercase().to_string() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+/// The model constraint on a map keyed by attribute names (`Item`, `Key`, `Expected`,
+/// `ScanFilter`, `AttributeUpdates`, ...) or a list of them (`AttributesToGet`): none longer
+/// than 65,535 bytes.
+///
+/// # Errors
+/// `1 validation error detected: Value at 'item' failed to satisfy constraint: Map keys must
+/// satisfy constraint: [Member must have length less than or equal to 65535]` (`Member must
+/// satisfy constraint` for a list).
+pub fn attribute_name_keys<'n>(
+    mut names: impl Iterator<Item = &'n String>,
+    member: &str,
+) -> Result<(), ApiError> {
+    if names.any(|n| n.len() > MAX_ATTRIBUTE_NAME_LEN) {
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value at '{}' failed to satisfy constraint: {NAME_TOO_LONG_CONSTRAINT}",
+            member_field(member)
+        )));
+    }
+    Ok(())
 }

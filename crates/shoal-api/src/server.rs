@@ -253,12 +253,7 @@ impl Api {
         let input: serde_json::Value = if body.iter().all(u8::is_ascii_whitespace) {
             serde_json::Value::Object(serde_json::Map::new())
         } else {
-            json::parse(&body).map_err(|e| {
-                Refused::new(
-                    op_name.clone(),
-                    ApiError::serialization(format!("Malformed JSON: {e}")),
-                )
-            })?
+            json::parse(&body).map_err(|e| Refused::new(op_name.clone(), malformed_json(&e)))?
         };
         drop(body);
         let ctx = crate::ops::Ctx {
@@ -305,6 +300,16 @@ where
         }
     }
     Ok(out)
+}
+
+/// A body that does not parse. JSON nested past serde_json's 128 levels can only come from
+/// attribute values nested far past DynamoDB's 32 levels (every other member is shallow), so it
+/// gets the answer a parse would have led to: `Nesting Levels have exceeded supported limits`.
+fn malformed_json(e: &serde_json::Error) -> ApiError {
+    if e.to_string().starts_with("recursion limit exceeded") {
+        return ApiError::validation(shoal_types::json::NESTING_EXCEEDED);
+    }
+    ApiError::serialization(format!("Malformed JSON: {e}"))
 }
 
 fn too_large() -> ApiError {

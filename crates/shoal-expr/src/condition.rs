@@ -77,6 +77,13 @@ impl Operand {
 }
 
 /// A parsed condition (placeholders substituted). Evaluate with [`Condition::evaluate`].
+///
+/// `AND` and `OR` are n-ary and flat: `a AND b AND c` is one [`Condition::And`] of three
+/// operands, and the legacy parameters join any number of conditions into one. Nesting grows
+/// only with parentheses and `NOT` (at most [`crate::MAX_NESTING`] levels in an expression), so
+/// evaluating, walking and dropping a condition built from client input never recurses deeply,
+/// however many operands it has. [`Condition::depth`] measures the nesting of any condition
+/// (the wire decoder bounds it for conditions that arrive from other nodes).
 #[derive(Debug, Clone)]
 pub enum Condition {
     Compare {
@@ -98,8 +105,10 @@ pub enum Condition {
     AttributeType(DocPath, Operand),
     BeginsWith(Operand, Operand),
     Contains(Operand, Operand),
-    And(Box<Condition>, Box<Condition>),
-    Or(Box<Condition>, Box<Condition>),
+    /// All operands hold (true when empty).
+    And(Vec<Condition>),
+    /// At least one operand holds (false when empty).
+    Or(Vec<Condition>),
     Not(Box<Condition>),
 }
 
@@ -152,9 +161,10 @@ impl Condition {
                 operand(a, out);
                 operand(b, out);
             }
-            Condition::And(a, b) | Condition::Or(a, b) => {
-                a.collect_names(out);
-                b.collect_names(out);
+            Condition::And(cs) | Condition::Or(cs) => {
+                for c in cs {
+                    c.collect_names(out);
+                }
             }
             Condition::Not(c) => c.collect_names(out),
         }
@@ -216,9 +226,59 @@ impl Condition {
                 (Some(a), Some(b)) => compare::contains(&a, &b),
                 _ => false,
             },
-            Condition::And(a, b) => a.evaluate(item) && b.evaluate(item),
-            Condition::Or(a, b) => a.evaluate(item) || b.evaluate(item),
+            Condition::And(cs) => cs.iter().all(|c| c.evaluate(item)),
+            Condition::Or(cs) => cs.iter().any(|c| c.evaluate(item)),
             Condition::Not(a) => !a.evaluate(item),
+        }
+    }
+
+    /// The nesting depth: 1 for a comparison or function, plus one per enclosing `AND`, `OR`
+    /// or `NOT`. Computed with an explicit stack (no recursion), so it is safe on any input.
+    pub fn depth(&self) -> usize {
+        let mut max = 0;
+        let mut stack = vec![(self, 1usize)];
+        while let Some((c, d)) = stack.pop() {
+            max = max.max(d);
+            match c {
+                Condition::And(cs) | Condition::Or(cs) => {
+                    stack.extend(cs.iter().map(|c| (c, d + 1)));
+                }
+                Condition::Not(c) => stack.push((c, d + 1)),
+                _ => {}
+            }
+        }
+        max
+    }
+
+    /// `conditions` joined with `AND`: the single condition itself when there is one, an
+    /// operand list flattened into one `And` when some are `And`s already.
+    pub fn and(conditions: Vec<Condition>) -> Condition {
+        Condition::join(conditions, false)
+    }
+
+    /// `conditions` joined with `OR`, as [`Condition::and`].
+    pub fn or(conditions: Vec<Condition>) -> Condition {
+        Condition::join(conditions, true)
+    }
+
+    fn join(conditions: Vec<Condition>, or: bool) -> Condition {
+        let mut flat = Vec::with_capacity(conditions.len());
+        for c in conditions {
+            match c {
+                Condition::Or(cs) if or => flat.extend(cs),
+                Condition::And(cs) if !or => flat.extend(cs),
+                c => flat.push(c),
+            }
+        }
+        if flat.len() == 1
+            && let Some(c) = flat.pop()
+        {
+            return c;
+        }
+        if or {
+            Condition::Or(flat)
+        } else {
+            Condition::And(flat)
         }
     }
 }
@@ -267,23 +327,21 @@ fn is_condition_function(name: &str) -> bool {
 
 impl Parser<'_, '_, '_> {
     pub(crate) fn parse_or(&mut self) -> Result<Condition, ExprError> {
-        let mut left = self.parse_and()?;
+        let mut operands = vec![self.parse_and()?];
         while self.eat_keyword("OR") {
             self.count_op()?;
-            let right = self.parse_and()?;
-            left = Condition::Or(Box::new(left), Box::new(right));
+            operands.push(self.parse_and()?);
         }
-        Ok(left)
+        Ok(Condition::or(operands))
     }
 
     fn parse_and(&mut self) -> Result<Condition, ExprError> {
-        let mut left = self.parse_not()?;
+        let mut operands = vec![self.parse_not()?];
         while self.eat_keyword("AND") {
             self.count_op()?;
-            let right = self.parse_not()?;
-            left = Condition::And(Box::new(left), Box::new(right));
+            operands.push(self.parse_not()?);
         }
-        Ok(left)
+        Ok(Condition::and(operands))
     }
 
     fn parse_not(&mut self) -> Result<Condition, ExprError> {

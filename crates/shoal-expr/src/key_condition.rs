@@ -126,9 +126,11 @@ fn value(o: Operand, op: &str) -> Result<AttributeValue, ExprError> {
 
 fn flatten(c: Condition, out: &mut Vec<KeyPart>) -> Result<(), ExprError> {
     let part = match c {
-        Condition::And(a, b) => {
-            flatten(*a, out)?;
-            return flatten(*b, out);
+        Condition::And(cs) => {
+            for c in cs {
+                flatten(c, out)?;
+            }
+            return Ok(());
         }
         Condition::Or(..) => return Err(invalid_operator("OR")),
         Condition::Not(_) => return Err(invalid_operator("NOT")),

@@ -131,10 +131,10 @@ pub fn convert_condition(name: &str, c: &LegacyCondition) -> Result<Condition, E
             if op == "CONTAINS" {
                 contains
             } else {
-                Condition::And(
-                    Box::new(Condition::AttributeExists(path)),
-                    Box::new(Condition::Not(Box::new(contains))),
-                )
+                Condition::And(vec![
+                    Condition::AttributeExists(path),
+                    Condition::Not(Box::new(contains)),
+                ])
             }
         }
         "BEGINS_WITH" => {
@@ -192,6 +192,9 @@ pub fn convert_condition(name: &str, c: &LegacyCondition) -> Result<Condition, E
 
 /// Joins conditions with `ConditionalOperator` (`AND` by default, or `OR`); `None` if empty.
 ///
+/// The result is one flat n-ary [`Condition::And`] / [`Condition::Or`] (see [`Condition::and`]),
+/// so any number of conditions costs no nesting: evaluating, encoding and dropping it is a loop.
+///
 /// # Errors
 /// An operator other than `AND` / `OR`.
 pub fn join(
@@ -203,12 +206,13 @@ pub fn join(
         Some("OR") => true,
         Some(other) => return Err(invalid(format!("Unsupported ConditionalOperator: {other}"))),
     };
-    Ok(conditions.into_iter().reduce(|a, b| {
-        if or {
-            Condition::Or(Box::new(a), Box::new(b))
-        } else {
-            Condition::And(Box::new(a), Box::new(b))
-        }
+    if conditions.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(if or {
+        Condition::or(conditions)
+    } else {
+        Condition::and(conditions)
     }))
 }
 

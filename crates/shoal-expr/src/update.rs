@@ -52,14 +52,15 @@ impl Update {
 
     /// Distinct top-level attribute names the update writes or removes (to reject key
     /// attribute updates: `Cannot update attribute {name}. This attribute is part of the key`).
+    /// In first-use order; linear in the number of actions (`AttributeUpdates` may hold
+    /// hundreds of thousands).
     pub fn top_level_names(&self) -> Vec<&str> {
-        let mut out: Vec<&str> = Vec::new();
-        for p in self.targets() {
-            if !out.contains(&p.top()) {
-                out.push(p.top());
-            }
-        }
-        out
+        let mut seen = std::collections::HashSet::new();
+        self.targets()
+            .into_iter()
+            .map(DocPath::top)
+            .filter(|n| seen.insert(*n))
+            .collect()
     }
 
     /// The document paths the update touches, as a projection (for `ReturnValues`

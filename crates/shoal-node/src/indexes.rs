@@ -220,9 +220,9 @@ mod tests {
     use shoal_types::{AttributeValue, Item};
 
     use super::*;
-    use shoal_catalog::TableMeta;
     use crate::OfflineNode;
     use crate::test_support::{attr, config, running, table_meta};
+    use shoal_catalog::TableMeta;
 
     fn meta(name: &str) -> TableMeta {
         table_meta(name, &["g"])

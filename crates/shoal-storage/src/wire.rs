@@ -13,6 +13,15 @@
 //! | Delete | `2` item condition? |
 //! | Update | `3` item update condition? |
 //!
+//! `AND` / `OR` are written n-ary (`12` / `13`, then `varint(count)` conditions), so a legacy
+//! `Expected` or `ScanFilter` of any number of entries costs one nesting level. The binary
+//! tags `9` / `10` of earlier builds still decode (as two-operand `And` / `Or`), so log entries
+//! written before stay readable; a node of an earlier build cannot read the n-ary tags.
+//!
+//! Propose only what [`encode_command_checked`] accepts: it refuses a command larger than
+//! [`MAX_COMMAND_LEN`] or one that [`decode_command`] would refuse (nesting beyond its
+//! limits), so every replica can decode every committed entry.
+//!
 //! Decoding never panics, rejects trailing bytes, bounds every count by the remaining input
 //! (so it never allocates more than the input justifies) and bounds recursion depth
 //! ([`MAX_DEPTH`]).
@@ -26,10 +35,17 @@ use crate::{Applied, ApplyError, Command, StorageError};
 /// The format version written as the first byte of every encoded message.
 pub const WIRE_VERSION: u8 = 1;
 
-/// Deepest nesting of conditions / update values the decoder accepts. Expressions are limited
-/// to 300 operators (`shoal_expr::MAX_OPERATORS`), and a chain of `AND`s nests one level per
-/// operator, so this leaves headroom while bounding recursion on hostile input.
+/// Deepest nesting of conditions / update values the decoder accepts. Conditions nest only
+/// through parentheses and `NOT` (`AND` / `OR` are flat), at most
+/// `shoal_expr::MAX_NESTING` (32) levels; an update value's `+` / `-` chain nests one level
+/// per operator, at most `shoal_expr::MAX_OPERATORS` (300). This leaves headroom while
+/// bounding the recursion of the code that walks a decoded command.
 pub const MAX_DEPTH: usize = 512;
+
+/// Largest encoded command [`encode_command_checked`] accepts: twice DynamoDB's 16 MB request
+/// limit (a command is never larger than the request it came from, give or take framing), and
+/// well under the node-to-node frame limit (64 MiB) that carries it to the leader and followers.
+pub const MAX_COMMAND_LEN: usize = 32 << 20;
 
 /// Why bytes are not a valid encoded command or outcome.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -73,6 +89,14 @@ pub enum WireError {
     /// Bytes left over after the message.
     #[error("{0} trailing bytes after the message")]
     TrailingBytes(usize),
+    /// An encoded command over [`MAX_COMMAND_LEN`] (refused by [`encode_command_checked`]).
+    #[error("encoded command of {len} bytes exceeds the {max} byte limit")]
+    TooLarge {
+        /// The encoded length.
+        len: usize,
+        /// [`MAX_COMMAND_LEN`].
+        max: usize,
+    },
 }
 
 // ---- tags ----
@@ -92,6 +116,8 @@ const COND_CONTAINS: u8 = 8;
 const COND_AND: u8 = 9;
 const COND_OR: u8 = 10;
 const COND_NOT: u8 = 11;
+const COND_AND_N: u8 = 12;
+const COND_OR_N: u8 = 13;
 
 const OPERAND_PATH: u8 = 1;
 const OPERAND_VALUE: u8 = 2;
@@ -152,6 +178,27 @@ pub fn encode_command(c: &Command, out: &mut Vec<u8>) {
             put_opt_condition(condition.as_ref(), out);
         }
     }
+}
+
+/// Encodes `c` for proposing: the encoding of [`encode_command`], after checking that it is at
+/// most [`MAX_COMMAND_LEN`] bytes and that [`decode_command`] accepts it. A command that fails
+/// here must not be proposed: every replica would refuse the committed entry.
+///
+/// # Errors
+/// [`WireError::TooLarge`], or the error [`decode_command`] returns for the encoding (e.g.
+/// [`WireError::TooDeep`] for conditions or update values nested deeper than [`MAX_DEPTH`], or
+/// a value nested deeper than the item codec accepts).
+pub fn encode_command_checked(c: &Command) -> Result<Vec<u8>, WireError> {
+    let mut out = Vec::with_capacity(256);
+    encode_command(c, &mut out);
+    if out.len() > MAX_COMMAND_LEN {
+        return Err(WireError::TooLarge {
+            len: out.len(),
+            max: MAX_COMMAND_LEN,
+        });
+    }
+    decode_command(&out)?;
+    Ok(out)
 }
 
 /// Appends the encoding of a command's outcome (version byte first) to `out`.
@@ -355,15 +402,19 @@ fn put_condition(c: &Condition, out: &mut Vec<u8>) {
             put_operand(a, out);
             put_operand(b, out);
         }
-        Condition::And(a, b) => {
-            out.push(COND_AND);
-            put_condition(a, out);
-            put_condition(b, out);
+        Condition::And(cs) => {
+            out.push(COND_AND_N);
+            put_len(cs.len(), out);
+            for c in cs {
+                put_condition(c, out);
+            }
         }
-        Condition::Or(a, b) => {
-            out.push(COND_OR);
-            put_condition(a, out);
-            put_condition(b, out);
+        Condition::Or(cs) => {
+            out.push(COND_OR_N);
+            put_len(cs.len(), out);
+            for c in cs {
+                put_condition(c, out);
+            }
         }
         Condition::Not(a) => {
             out.push(COND_NOT);
@@ -495,6 +546,15 @@ pub fn decode_outcome(b: &[u8]) -> Result<Result<Applied, ApplyError>, WireError
     };
     r.finish()?;
     Ok(outcome)
+}
+
+/// The decoded `AND` / `OR` of `operands`, exactly as encoded (not flattened).
+fn join(or: bool, operands: Vec<Condition>) -> Condition {
+    if or {
+        Condition::Or(operands)
+    } else {
+        Condition::And(operands)
+    }
 }
 
 struct Reader<'a> {
@@ -702,12 +762,16 @@ impl<'a> Reader<'a> {
     }
 
     /// A condition. Iterative (an explicit stack of pending `AND`/`OR`/`NOT`), so a deep
-    /// chain costs heap, not thread stack; nesting is still bounded by [`MAX_DEPTH`] for the
+    /// nesting costs heap, not thread stack; nesting is still bounded by [`MAX_DEPTH`] for the
     /// code that later walks the condition recursively.
     fn condition(&mut self) -> Result<Condition, WireError> {
+        /// An `AND`/`OR` waiting for `left` more operands after those in `done`, or a `NOT`.
         enum Pending {
-            And(Option<Box<Condition>>),
-            Or(Option<Box<Condition>>),
+            Join {
+                or: bool,
+                left: usize,
+                done: Vec<Condition>,
+            },
             Not,
         }
         let mut stack: Vec<Pending> = Vec::new();
@@ -716,35 +780,48 @@ impl<'a> Reader<'a> {
             if stack.len() >= MAX_DEPTH {
                 return Err(WireError::TooDeep(offset));
             }
-            let mut done = match self.byte()? {
-                COND_AND => {
-                    stack.push(Pending::And(None));
-                    continue;
-                }
-                COND_OR => {
-                    stack.push(Pending::Or(None));
-                    continue;
-                }
+            let tag = self.byte()?;
+            let pending = match tag {
+                COND_AND | COND_OR => Some((tag == COND_OR, 2)),
+                COND_AND_N | COND_OR_N => Some((tag == COND_OR_N, self.count()?)),
                 COND_NOT => {
                     stack.push(Pending::Not);
                     continue;
                 }
-                tag => self.condition_leaf(tag, offset)?,
+                _ => None,
+            };
+            let mut done = match pending {
+                Some((or, left)) if left > 0 => {
+                    stack.push(Pending::Join {
+                        or,
+                        left,
+                        done: Vec::with_capacity(left.min(1024)),
+                    });
+                    continue;
+                }
+                Some((or, _)) => join(or, Vec::new()),
+                None => self.condition_leaf(tag, offset)?,
             };
             loop {
                 match stack.pop() {
                     None => return Ok(done),
                     Some(Pending::Not) => done = Condition::Not(Box::new(done)),
-                    Some(Pending::And(None)) => {
-                        stack.push(Pending::And(Some(Box::new(done))));
-                        break;
+                    Some(Pending::Join {
+                        or,
+                        left,
+                        done: mut operands,
+                    }) => {
+                        operands.push(done);
+                        if left > 1 {
+                            stack.push(Pending::Join {
+                                or,
+                                left: left - 1,
+                                done: operands,
+                            });
+                            break;
+                        }
+                        done = join(or, operands);
                     }
-                    Some(Pending::Or(None)) => {
-                        stack.push(Pending::Or(Some(Box::new(done))));
-                        break;
-                    }
-                    Some(Pending::And(Some(a))) => done = Condition::And(a, Box::new(done)),
-                    Some(Pending::Or(Some(a))) => done = Condition::Or(a, Box::new(done)),
                 }
             }
         }

@@ -7,7 +7,8 @@ use proptest::collection::{btree_map, btree_set, vec};
 use proptest::prelude::*;
 use shoal_expr::{CompareOp, Condition, DocPath, Operand, PathElem, Update, UpdateValue};
 use shoal_storage::wire::{
-    WIRE_VERSION, WireError, decode_command, decode_outcome, encode_command, encode_outcome,
+    MAX_COMMAND_LEN, MAX_DEPTH, WIRE_VERSION, WireError, decode_command, decode_outcome,
+    encode_command, encode_command_checked, encode_outcome,
 };
 use shoal_storage::{Applied, ApplyError, Command, StorageError};
 use shoal_types::{AttributeValue, Item, Number};
@@ -113,10 +114,8 @@ fn condition() -> impl Strategy<Value = Condition> {
     ];
     leaf.prop_recursive(5, 24, 2, |inner| {
         prop_oneof![
-            (inner.clone(), inner.clone())
-                .prop_map(|(a, b)| Condition::And(Box::new(a), Box::new(b))),
-            (inner.clone(), inner.clone())
-                .prop_map(|(a, b)| Condition::Or(Box::new(a), Box::new(b))),
+            vec(inner.clone(), 0..5).prop_map(Condition::And),
+            vec(inner.clone(), 0..5).prop_map(Condition::Or),
             inner.prop_map(|c| Condition::Not(Box::new(c))),
         ]
     })
@@ -270,6 +269,11 @@ proptest! {
     }
 
     #[test]
+    fn checked_encoding_is_the_encoding_of_every_valid_command(cmd in command()) {
+        prop_assert_eq!(encode_command_checked(&cmd).unwrap(), enc_cmd(&cmd));
+    }
+
+    #[test]
     fn outcomes_round_trip(r in outcome()) {
         let bytes = enc_out(&r);
         let decoded = decode_outcome(&bytes).unwrap();
@@ -312,8 +316,13 @@ proptest! {
         let mut bytes = enc_cmd(&cmd);
         let i = at.index(bytes.len());
         bytes[i] = b;
-        let _ = decode_command(&bytes);
         let _ = decode_outcome(&bytes);
+        // Whatever a replica accepts, a leader may propose: it passes the checked encoder, and
+        // its encoding is stable from there on.
+        if let Ok(decoded) = decode_command(&bytes) {
+            let again = encode_command_checked(&decoded).unwrap();
+            prop_assert_eq!(enc_cmd(&decode_command(&again).unwrap()), again);
+        }
     }
 }
 
@@ -373,22 +382,6 @@ fn deep_nesting_is_bounded() {
 }
 
 #[test]
-fn long_and_chain_within_expression_limits_round_trips() {
-    // 300 ANDs chained (the parser's operator limit) nest 300 levels deep.
-    let leaf = Condition::AttributeExists(DocPath::attr("a"));
-    let mut c = leaf.clone();
-    for _ in 0..shoal_expr::MAX_OPERATORS {
-        c = Condition::And(Box::new(c), Box::new(leaf.clone()));
-    }
-    let cmd = Command::Put {
-        item: Item::new(),
-        condition: Some(c),
-    };
-    let bytes = enc_cmd(&cmd);
-    assert_eq!(enc_cmd(&decode_command(&bytes).unwrap()), bytes);
-}
-
-#[test]
 fn invalid_paths_are_rejected() {
     // Delete, empty key item, condition: attribute_exists(<path starting with an index>).
     let bytes = vec![WIRE_VERSION, 2, 1, 0, 1, 4, 1, 1, 0];
@@ -436,4 +429,229 @@ fn deep_update_values_are_bounded() {
         bytes.extend_from_slice(&[5, 1, 1, 0, 1, b'a']);
     }
     assert!(matches!(decode_command(&bytes), Err(WireError::TooDeep(_))));
+}
+
+// ---- maximum sizes: what the API can build must encode, decode and come back the same ----
+
+fn s(x: &str) -> AttributeValue {
+    AttributeValue::S(x.to_string())
+}
+
+/// A value nested `depth` levels deep (alternating maps and lists), `depth` = 0 a string.
+fn nested(depth: usize) -> AttributeValue {
+    let mut v = s("leaf");
+    for i in 0..depth {
+        v = if i % 2 == 0 {
+            AttributeValue::L(vec![v])
+        } else {
+            AttributeValue::M(Item::from([("k".to_string(), v)]))
+        };
+    }
+    v
+}
+
+/// A condition `depth` levels deep (`NOT`, `AND` and `OR` around one comparison).
+fn deep_condition(depth: usize) -> Condition {
+    let mut c = Condition::AttributeExists(DocPath::attr("a"));
+    for i in 1..depth {
+        c = match i % 3 {
+            0 => Condition::Not(Box::new(c)),
+            1 => Condition::And(vec![c, Condition::AttributeExists(DocPath::attr("b"))]),
+            _ => Condition::Or(vec![Condition::AttributeNotExists(DocPath::attr("c")), c]),
+        };
+    }
+    c
+}
+
+/// `a = a + :v + :v ...`: an update value `depth` levels deep.
+fn deep_update_value(depth: usize) -> UpdateValue {
+    let mut v = UpdateValue::Path(DocPath::attr("a"));
+    for _ in 1..depth {
+        v = UpdateValue::Plus(Box::new(v), Box::new(UpdateValue::Value(s("1"))));
+    }
+    v
+}
+
+fn put(item: Item, condition: Option<Condition>) -> Command {
+    Command::Put { item, condition }
+}
+
+fn update_cmd(update: Update, condition: Option<Condition>) -> Command {
+    Command::Update {
+        key: Item::from([("pk".to_string(), s("k"))]),
+        update,
+        condition,
+    }
+}
+
+fn set(path: DocPath, value: UpdateValue) -> Update {
+    Update {
+        set: vec![(path, value)],
+        ..Update::default()
+    }
+}
+
+/// Encodes with the checked encoder, decodes, and checks the decoded command is the same.
+fn round_trips(cmd: &Command) -> usize {
+    let bytes = encode_command_checked(cmd).expect("a valid command must encode");
+    let decoded = decode_command(&bytes).unwrap();
+    assert!(
+        enc_cmd(&decoded) == bytes,
+        "the decoded command differs from the one encoded"
+    );
+    bytes.len()
+}
+
+#[test]
+fn the_largest_commands_the_api_builds_round_trip() {
+    // An item of 400 KB (DynamoDB's item limit) in one attribute, and spread over 20,000.
+    round_trips(&put(
+        Item::from([("big".to_string(), s(&"x".repeat(400 * 1024)))]),
+        None,
+    ));
+    let many: Item = (0..20_000)
+        .map(|i| (format!("a{i}"), s("0123456789")))
+        .collect();
+    round_trips(&put(many.clone(), None));
+    // Values nested 32 levels (DynamoDB's limit) in the item, in a condition and in an update.
+    let deep = Item::from([("d".to_string(), nested(32))]);
+    let eq_deep = Condition::Compare {
+        op: CompareOp::Eq,
+        left: Operand::Path(DocPath::attr("d")),
+        right: Operand::Value(nested(32)),
+    };
+    round_trips(&put(deep.clone(), Some(eq_deep.clone())));
+    round_trips(&update_cmd(
+        set(DocPath::attr("d"), UpdateValue::Value(nested(32))),
+        Some(eq_deep),
+    ));
+    // 100,000 legacy `Expected` entries and a 16 MB `ScanFilter`-sized AND: one flat level.
+    let expected: Vec<Condition> = (0..100_000)
+        .map(|i| Condition::Compare {
+            op: CompareOp::Eq,
+            left: Operand::Path(DocPath::attr(format!("attr{i}"))),
+            right: Operand::Value(s("value")),
+        })
+        .collect();
+    let len = round_trips(&put(many, Some(Condition::And(expected.clone()))));
+    assert!(len < MAX_COMMAND_LEN);
+    round_trips(&update_cmd(
+        Update::default(),
+        Some(Condition::Or(expected)),
+    ));
+    // `AttributeUpdates` with 100,000 entries.
+    let u = Update {
+        set: (0..100_000)
+            .map(|i| (DocPath::attr(format!("a{i}")), UpdateValue::Value(s("v"))))
+            .collect(),
+        remove: (0..50_000)
+            .map(|i| DocPath::attr(format!("r{i}")))
+            .collect(),
+        add: (0..50_000)
+            .map(|i| (DocPath::attr(format!("n{i}")), s("1")))
+            .collect(),
+        delete: (0..50_000)
+            .map(|i| (DocPath::attr(format!("s{i}")), s("1")))
+            .collect(),
+    };
+    round_trips(&update_cmd(u, None));
+    // A path of 32 dereferences, an IN of 100 operands, the deepest update value of an
+    // expression (300 `+`), and conditions at the decoder's depth limit.
+    let mut path = DocPath::attr("p");
+    for i in 0..32 {
+        path.elems.push(if i % 2 == 0 {
+            PathElem::Index(usize::MAX)
+        } else {
+            PathElem::Name("n".repeat(255))
+        });
+    }
+    let in_100 = Condition::In {
+        value: Operand::Size(path.clone()),
+        list: (0..100)
+            .map(|i| Operand::Value(s(&i.to_string())))
+            .collect(),
+    };
+    round_trips(&update_cmd(
+        set(path, deep_update_value(shoal_expr::MAX_OPERATORS + 1)),
+        Some(in_100),
+    ));
+    round_trips(&put(Item::new(), Some(deep_condition(MAX_DEPTH))));
+    round_trips(&update_cmd(
+        set(DocPath::attr("a"), deep_update_value(MAX_DEPTH)),
+        None,
+    ));
+}
+
+#[test]
+fn checked_encoding_refuses_what_a_replica_could_not_decode() {
+    let too_deep = put(Item::new(), Some(deep_condition(MAX_DEPTH + 1)));
+    assert!(matches!(
+        encode_command_checked(&too_deep),
+        Err(WireError::TooDeep(_))
+    ));
+    let too_deep = update_cmd(
+        set(DocPath::attr("a"), deep_update_value(MAX_DEPTH + 1)),
+        None,
+    );
+    assert!(matches!(
+        encode_command_checked(&too_deep),
+        Err(WireError::TooDeep(_))
+    ));
+    // A value nested past the item codec's limit (64) is refused, in the item and in a condition.
+    let deep_item = put(Item::from([("d".to_string(), nested(65))]), None);
+    assert!(matches!(
+        encode_command_checked(&deep_item),
+        Err(WireError::Value { .. })
+    ));
+    let deep_value = put(
+        Item::new(),
+        Some(Condition::Contains(
+            Operand::Path(DocPath::attr("a")),
+            Operand::Value(nested(65)),
+        )),
+    );
+    assert!(encode_command_checked(&deep_value).is_err());
+    // A path that breaks `DocPath`'s invariant.
+    let bad_path = put(
+        Item::new(),
+        Some(Condition::AttributeExists(DocPath { elems: vec![] })),
+    );
+    assert!(encode_command_checked(&bad_path).is_err());
+    // Over the size limit.
+    let huge = put(
+        Item::from([("big".to_string(), s(&"x".repeat(MAX_COMMAND_LEN)))]),
+        None,
+    );
+    assert!(matches!(
+        encode_command_checked(&huge),
+        Err(WireError::TooLarge { .. })
+    ));
+}
+
+#[test]
+fn binary_and_or_of_earlier_builds_still_decode() {
+    // Put, empty item, condition: AND(9) of attribute_exists(a), OR(10) of two attribute_exists.
+    let exists = |n: u8| [4u8, 1, 0, 1, n];
+    let mut bytes = vec![WIRE_VERSION, 1, 1, 0, 1, 9];
+    bytes.extend(exists(b'a'));
+    bytes.push(10);
+    bytes.extend(exists(b'b'));
+    bytes.extend(exists(b'c'));
+    let Command::Put {
+        condition: Some(Condition::And(operands)),
+        ..
+    } = decode_command(&bytes).unwrap()
+    else {
+        panic!("not an AND");
+    };
+    assert_eq!(operands.len(), 2);
+    assert!(matches!(&operands[1], Condition::Or(or) if or.len() == 2));
+}
+
+#[test]
+fn a_huge_and_count_does_not_allocate() {
+    // Put, empty item, condition: AND of u32::MAX operands with nothing after: an error.
+    let mut bytes = vec![WIRE_VERSION, 1, 1, 0, 1, 12];
+    bytes.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
+    assert!(decode_command(&bytes).is_err());
 }

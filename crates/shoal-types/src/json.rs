@@ -5,7 +5,8 @@
 //!   [`TypeError::Serialization`], and wins over any validation error elsewhere in the input,
 //!   because DynamoDB deserialises the whole request before validating it;
 //! - otherwise the first [`TypeError::Validation`] found: no type or several types set, `NULL`
-//!   not `true`, an empty set, duplicate set elements, a bad number, nesting deeper than 32 levels.
+//!   not `true`, an empty set, duplicate set elements, a bad number, nesting deeper than 32 levels,
+//!   an attribute name (of the item or of any nested `M`) longer than 65,535 bytes.
 //!
 //! Unknown type keys and JSON `null` fields are ignored, as DynamoDB's deserialiser does. `B` and
 //! `BS` are standard base64 with padding. Empty strings and binaries are accepted (only key
@@ -23,7 +24,20 @@ pub const MAX_NESTING_DEPTH: usize = 32;
 const EMPTY_AV: &str =
     "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes";
 const MULTIPLE_AV: &str = "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes";
-const NESTING: &str = "Nesting Levels have exceeded supported limits";
+/// Longest attribute name, in UTF-8 bytes (the API model's `AttributeName`: at most 65,535;
+/// "64 KB" in the developer guide). Key attribute names are shorter still (255, checked with
+/// the key schema).
+pub const MAX_ATTRIBUTE_NAME_LEN: usize = 65_535;
+
+/// The model-constraint text for a map whose keys are attribute names and one is longer than
+/// [`MAX_ATTRIBUTE_NAME_LEN`].
+pub const NAME_TOO_LONG_CONSTRAINT: &str =
+    "Map keys must satisfy constraint: [Member must have length less than or equal to 65535]";
+
+/// DynamoDB's `ValidationException` message for values nested deeper than
+/// [`MAX_NESTING_DEPTH`] (also used when an update would nest an item deeper).
+pub const NESTING_EXCEEDED: &str = "Nesting Levels have exceeded supported limits";
+const NESTING: &str = NESTING_EXCEEDED;
 const UNEXPECTED: &str = "Unexpected value type in payload";
 
 /// Parses one DynamoDB JSON attribute value, e.g. `{"N": "1.5"}`.
@@ -148,6 +162,11 @@ impl Parser {
         };
         let mut item = Item::new();
         for (name, v) in obj {
+            if name.len() > MAX_ATTRIBUTE_NAME_LEN {
+                self.invalid(format!(
+                    "1 validation error detected: {NAME_TOO_LONG_CONSTRAINT}"
+                ));
+            }
             let av = self.value(v, depth)?;
             item.insert(name.clone(), av);
         }

@@ -168,6 +168,27 @@ impl AttributeValue {
         matches!(self, AttributeValue::M(_) | AttributeValue::L(_))
     }
 
+    /// How many `M` and `L` values nest on the longest chain through this value: 0 for a
+    /// scalar or set, 1 for a map or list of scalars. DynamoDB accepts at most
+    /// [`crate::json::MAX_NESTING_DEPTH`] (32). Iterative: safe on a value of any depth.
+    pub fn nesting_depth(&self) -> usize {
+        let mut max = 0;
+        let mut stack: Vec<(&AttributeValue, usize)> = vec![(self, 0)];
+        while let Some((v, above)) = stack.pop() {
+            let depth = above + 1;
+            match v {
+                AttributeValue::M(m) => stack.extend(m.values().map(|c| (c, depth))),
+                AttributeValue::L(l) => stack.extend(l.iter().map(|c| (c, depth))),
+                _ => {
+                    max = max.max(above);
+                    continue;
+                }
+            }
+            max = max.max(depth);
+        }
+        max
+    }
+
     /// Whether this is `SS`, `NS` or `BS`.
     pub fn is_set(&self) -> bool {
         matches!(

@@ -438,15 +438,19 @@ pub(super) fn project(
 ) -> Item {
     match (projection, names) {
         (Some(p), _) => p.apply(&item),
-        (None, Some(names)) => item
-            .into_iter()
-            .filter(|(k, _)| names.iter().any(|n| n == k))
-            .collect(),
+        (None, Some(names)) => {
+            let wanted: std::collections::HashSet<&str> =
+                names.iter().map(String::as_str).collect();
+            item.into_iter()
+                .filter(|(k, _)| wanted.contains(k.as_str()))
+                .collect()
+        }
         (None, None) => item,
     }
 }
 
-/// `AttributesToGet` (legacy projection of top-level names): at least one name, no duplicates.
+/// `AttributesToGet` (legacy projection of top-level names): at least one name, none over
+/// 65,535 bytes, no duplicates.
 pub(super) fn attributes_to_get(
     input: &Input<'_>,
     v: &mut Violations,
@@ -467,12 +471,22 @@ pub(super) fn attributes_to_get(
         let Some(n) = el.as_str() else {
             return Err(crate::input::type_mismatch(el, "String"));
         };
-        if names.iter().any(|m| m == n) {
-            return Err(ApiError::validation(format!(
-                "One or more parameter values were invalid: Duplicate value in attribute name: {n}"
-            )));
-        }
         names.push(n.to_string());
+    }
+    if names
+        .iter()
+        .any(|n| n.len() > shoal_types::json::MAX_ATTRIBUTE_NAME_LEN)
+    {
+        return Err(ApiError::validation(
+            "1 validation error detected: Value at 'attributesToGet' failed to satisfy constraint: Member must satisfy constraint: [Member must have length less than or equal to 65535]",
+        ));
+    }
+    // A set, not a scan per name: the list may hold millions of names (16 MB of request).
+    let mut seen = std::collections::HashSet::with_capacity(names.len());
+    if let Some(dup) = names.iter().find(|n| !seen.insert(n.as_str())) {
+        return Err(ApiError::validation(format!(
+            "One or more parameter values were invalid: Duplicate value in attribute name: {dup}"
+        )));
     }
     Ok(Some(names))
 }

@@ -11,7 +11,7 @@ use shoal_types::AttributeValue;
 use shoal_types::json::attribute_value_from_json;
 
 use crate::error::{ApiError, Violations};
-use crate::input::{Input, nested, opt_array, opt_str};
+use crate::input::{Input, attribute_name_keys, member_field, nested, opt_array, opt_str};
 
 /// DynamoDB's rule: a request uses expressions or legacy parameters, never both.
 pub fn check_mix(input: &Input<'_>, legacy: &[&str], expressions: &[&str]) -> Result<(), ApiError> {
@@ -64,13 +64,14 @@ fn conditions(
     let Some(obj) = input.object(member)? else {
         return Ok(None);
     };
+    attribute_name_keys(obj.keys(), member)?;
     let mut out = BTreeMap::new();
     for (name, spec) in obj {
         let spec = nested(spec)?;
         let Some(operator) = spec.str("ComparisonOperator")? else {
             return Err(ApiError::validation(format!(
                 "1 validation error detected: Value null at '{}.{name}.member.comparisonOperator' failed to satisfy constraint: Member must not be null",
-                lower_first(member)
+                member_field(member)
             )));
         };
         let values = value_list(spec.raw("AttributeValueList"))?.unwrap_or_default();
@@ -85,19 +86,12 @@ fn conditions(
     Ok(Some(out))
 }
 
-fn lower_first(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_ascii_lowercase().to_string() + c.as_str(),
-        None => String::new(),
-    }
-}
-
 /// `Expected` (+ `ConditionalOperator`) as a condition.
 pub fn expected(input: &Input<'_>, operator: Option<&str>) -> Result<Option<Condition>, ApiError> {
     let Some(obj) = input.object("Expected")? else {
         return Ok(None);
     };
+    attribute_name_keys(obj.keys(), "Expected")?;
     let mut entries = BTreeMap::new();
     for (name, spec) in obj {
         let spec = nested(spec)?;
@@ -151,6 +145,7 @@ pub fn attribute_updates(
     let Some(obj) = input.object("AttributeUpdates")? else {
         return Ok(None);
     };
+    attribute_name_keys(obj.keys(), "AttributeUpdates")?;
     let mut updates = BTreeMap::new();
     for (name, spec) in obj {
         let spec = nested(spec)?;

@@ -278,8 +278,12 @@ impl Cluster {
         command: &Command,
         local_applied: impl Fn() -> u64,
     ) -> Result<Result<Applied, ApplyError>, DataError> {
-        let mut data = Vec::with_capacity(256);
-        shoal_storage::wire::encode_command(command, &mut data);
+        // Never propose what a replica cannot decode: it would be committed, then refused by all.
+        let data = shoal_storage::wire::encode_command_checked(command).map_err(|e| {
+            DataError::Apply(ApplyError::Validation(format!(
+                "The request cannot be replicated: {e}"
+            )))
+        })?;
         self.with_retries(group, |leader| {
             let data = data.clone();
             let local_applied = &local_applied;

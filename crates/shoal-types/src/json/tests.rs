@@ -228,6 +228,35 @@ fn nesting_is_limited_to_32_levels() {
 }
 
 #[test]
+fn nesting_depth_agrees_with_the_parser_limit() {
+    // The parser accepts exactly the values whose nesting_depth is at most 32.
+    for depth in [0, 1, 2, 31, 32] {
+        let maps = item_from_json(&json!({"a": nested_maps(depth)})).unwrap();
+        assert_eq!(maps["a"].nesting_depth(), depth);
+    }
+    assert!(parse(nested_maps(33)).is_err());
+    assert_eq!(V::S("x".into()).nesting_depth(), 0);
+    assert_eq!(parse(nested_lists(32)).unwrap().nesting_depth(), 32);
+}
+
+#[test]
+fn attribute_names_longer_than_65535_bytes_are_refused_at_any_level() {
+    let msg = "1 validation error detected: Map keys must satisfy constraint: [Member must have length less than or equal to 65535]";
+    let ok = "n".repeat(65_535);
+    let long = "n".repeat(65_536);
+    assert!(item_from_json(&json!({ ok.clone(): {"S": "x"} })).is_ok());
+    assert!(parse(json!({"M": { ok: {"S": "x"} }})).is_ok());
+    assert_eq!(
+        item_from_json(&json!({ long.clone(): {"S": "x"} })),
+        Err(TypeError::Validation(msg.into()))
+    );
+    assert_eq!(
+        parse(json!({"L": [{"M": { long: {"S": "x"} }}]})),
+        validation(msg)
+    );
+}
+
+#[test]
 fn serialization_errors_win_over_validation_errors() {
     let v = json!({"L": [{"NULL": false}, {"S": 5}]});
     assert_eq!(
