@@ -319,6 +319,34 @@ impl Cluster {
         self.wait_healthy(i).await;
     }
 
+    /// Starts a new node that joins the running cluster (with a new join token from node 1) and
+    /// waits for its `GET /health`. Returns its index.
+    pub async fn join_new_node(&mut self) -> usize {
+        let token = self.join_token(1).await;
+        let seed = self.nodes[0].cluster;
+        let i = self.add_node(Some((seed, token)));
+        self.spawn(i);
+        self.wait_healthy(i).await;
+        i
+    }
+
+    /// Bytes of every file under node `i`'s data directory.
+    pub fn data_bytes(&self, i: usize) -> u64 {
+        fn walk(dir: &Path) -> u64 {
+            std::fs::read_dir(dir).map_or(0, |entries| {
+                entries
+                    .flatten()
+                    .map(|e| match e.metadata() {
+                        Ok(m) if m.is_dir() => walk(&e.path()),
+                        Ok(m) => m.len(),
+                        Err(_) => 0,
+                    })
+                    .sum()
+            })
+        }
+        walk(self.data_dir(i))
+    }
+
     /// Waits until node `i` answers `GET /health` with 200.
     ///
     /// # Panics

@@ -8,6 +8,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use parking_lot::RwLock;
@@ -45,6 +47,10 @@ pub(crate) struct PartitionHandle {
     pub(crate) path: Arc<Path>,
     /// Set when the replica failed to apply a committed write (see `cluster::sm::Poison`).
     pub(crate) poisoned: crate::cluster::sm::Poison,
+    /// Whether the replica may answer eventually consistent reads as it is: cleared for a new,
+    /// empty replica and while a snapshot streams in, set once it caught up with the leader
+    /// (see [`NodeBackend::ensure_ready`]).
+    pub(crate) ready: Arc<AtomicBool>,
 }
 
 impl PartitionHandle {
@@ -251,12 +257,14 @@ pub(crate) fn open_table(
             .map_err(|e| NodeError::storage_in(e, &path))?;
         let partition = Arc::new(partition);
         let shipper = Arc::new(Shipper::start(&partition, p.id, &gsis));
+        let ready = Arc::new(AtomicBool::new(partition.applied_index() > 0));
         partitions.push(PartitionHandle {
             record: p.clone(),
             partition,
             shipper,
             path,
             poisoned: Arc::default(),
+            ready,
         });
     }
     let handle = TableHandle {
@@ -477,6 +485,11 @@ impl DataPlane for NodeBackend {
         let hash = partition_hash(&request.partition_key);
         if request.consistent {
             self.read_point(&handle, hash).await?;
+        } else {
+            // A GSI is fed from the local base partitions: they must have caught up.
+            for p in &handle.partitions {
+                self.ensure_ready(p).await?;
+            }
         }
         let (target, path) = match index_of(table, request.index)? {
             None
@@ -529,6 +542,10 @@ impl DataPlane for NodeBackend {
                 {
                     self.cluster()?.read_index(p.record.id).await?;
                 }
+            }
+        } else {
+            for p in &handle.partitions {
+                self.ensure_ready(p).await?;
             }
         }
         let def = index_of(table, request.index)?;
@@ -626,6 +643,8 @@ impl DataPlane for NodeBackend {
         part.check_readable()?;
         if consistent {
             self.cluster()?.read_index(part.record.id).await?;
+        } else {
+            self.ensure_ready(part).await?;
         }
         //
         // Served in place on the async worker, not through `spawn_blocking` (BatchGetItem and
@@ -665,7 +684,34 @@ impl DataPlane for NodeBackend {
     }
 }
 
+/// How long an eventually consistent read waits for a catching-up replica before it is
+/// refused.
+const READY_WAIT: Duration = Duration::from_secs(2);
+
 impl NodeBackend {
+    /// Before an eventually consistent read of `part`: a replica that is catching up (new and
+    /// empty, or installing a snapshot) never answers with data from before its catch-up. It
+    /// first reaches the leader's commit index as of now (ReadIndex), for up to [`READY_WAIT`];
+    /// past that the read is refused (retryable), and the client retries here or elsewhere.
+    async fn ensure_ready(&self, part: &PartitionHandle) -> Result<(), DataError> {
+        if part.ready.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let cluster = self.cluster()?;
+        let group = part.record.id;
+        if !cluster.snapshots.downloading(group)
+            && let Ok(Ok(())) = tokio::time::timeout(READY_WAIT, cluster.read_index(group)).await
+            && !cluster.snapshots.downloading(group)
+        {
+            part.ready.store(true, Ordering::Release);
+            return Ok(());
+        }
+        Err(DataError::Unavailable(
+            "this node's replica of the partition is still catching up with the cluster: retry"
+                .to_string(),
+        ))
+    }
+
     /// Waits until the local replica of the partition holding `hash` may serve a linearizable
     /// read.
     async fn read_point(&self, handle: &TableHandle, hash: u64) -> Result<(), DataError> {

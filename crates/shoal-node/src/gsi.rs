@@ -209,6 +209,11 @@ struct ShipState {
     /// publishes `g` in `caught_up` once it found nothing more to ship.
     requested: AtomicU64,
     caught_up: watch::Sender<u64>,
+    /// Bumped when the partition's content was replaced by a snapshot: the shipper starts over
+    /// from the outbox's first record (the index partitions skip what they already have).
+    resets: AtomicU64,
+    /// Held while a snapshot replaces the partition's content, and by each trim.
+    replacing: parking_lot::Mutex<()>,
 }
 
 /// The shipper of one base partition: a task carrying its outbox to the table's GSIs. Dropping
@@ -229,6 +234,8 @@ impl Shipper {
             stopped: AtomicBool::new(false),
             requested: AtomicU64::new(0),
             caught_up,
+            resets: AtomicU64::new(0),
+            replacing: parking_lot::Mutex::new(()),
         });
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(run(
@@ -263,6 +270,20 @@ impl Shipper {
         generation
     }
 
+    /// Replaces the partition's content with `install` (a snapshot), with no outbox trim in
+    /// between; then ships again from the outbox's first record, forgetting what an unfinished
+    /// round shipped (the index partitions skip what they already have).
+    pub(crate) fn replace<T>(&self, install: impl FnOnce() -> T) -> T {
+        let result = {
+            let _replacing = self.state.replacing.lock();
+            let result = install();
+            self.state.resets.fetch_add(1, Ordering::SeqCst);
+            result
+        };
+        self.poke();
+        result
+    }
+
     /// Waits until every outbox record written before this call has been shipped.
     pub(crate) async fn caught_up(&self) {
         let generation = self.poke();
@@ -289,6 +310,7 @@ async fn run(
     let mut trimmed = 0u64;
     let mut last_trim = std::time::Instant::now();
     let mut backoff = Duration::from_millis(50);
+    let mut seen_resets = state.resets.load(Ordering::SeqCst);
     loop {
         state.wake.notified().await;
         loop {
@@ -300,9 +322,19 @@ async fn run(
                 return;
             };
             let source_id = state.source_id;
+            let resets = state.resets.load(Ordering::SeqCst);
+            if resets != seen_resets {
+                seen_resets = resets;
+                after = 0;
+                trimmed = 0;
+            }
             let round =
                 tokio::task::spawn_blocking(move || ship_round(&source, source_id, &map, after))
                     .await;
+            if state.resets.load(Ordering::SeqCst) != seen_resets {
+                // The outbox was replaced during the round: start over.
+                continue;
+            }
             match round {
                 Ok(Ok((last, read))) => {
                     after = last;
@@ -316,7 +348,17 @@ async fn run(
                             return;
                         };
                         let upto = after;
-                        match tokio::task::spawn_blocking(move || source.trim_outbox(upto)).await {
+                        let ship = Arc::clone(&state);
+                        match tokio::task::spawn_blocking(move || {
+                            // Not while a snapshot replaces the content, nor after it did.
+                            let _replacing = ship.replacing.lock();
+                            if ship.resets.load(Ordering::SeqCst) != seen_resets {
+                                return Ok(());
+                            }
+                            source.trim_outbox(upto)
+                        })
+                        .await
+                        {
                             Ok(Ok(())) => {
                                 trimmed = upto;
                                 last_trim = std::time::Instant::now();

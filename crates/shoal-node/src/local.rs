@@ -18,6 +18,7 @@ use crate::backend::{
 use crate::catalog::{PartitionRecord, TableRecord};
 use crate::cluster::Cluster;
 use crate::cluster::sm::{PartitionSm, Pending};
+use crate::cluster::snapshot::{LocalReplica, Snapshots};
 use crate::gsi::Gsi;
 
 impl NodeBackend {
@@ -139,7 +140,7 @@ impl NodeBackend {
             if self.groups.lock().contains(&p.id) {
                 continue;
             }
-            let Some(sm) = partition_sm(&handle, p.id, &cluster.pending) else {
+            let Some(sm) = partition_sm(&handle, p.id, &cluster.pending, &cluster.snapshots) else {
                 continue;
             };
             let init = crate::cluster::group_init(cluster.node_id, &p.replicas);
@@ -163,9 +164,12 @@ impl NodeBackend {
         &self,
         group: u64,
         pending: &Arc<Pending>,
+        snapshots: &Arc<Snapshots>,
     ) -> Option<PartitionSm> {
         let handles: Vec<Arc<TableHandle>> = self.tables.read().values().cloned().collect();
-        handles.iter().find_map(|h| partition_sm(h, group, pending))
+        handles
+            .iter()
+            .find_map(|h| partition_sm(h, group, pending, snapshots))
     }
 
     /// Opens the replicas of a table the cluster created: data key, files, local catalog.
@@ -396,13 +400,29 @@ impl NodeBackend {
 }
 
 /// The state machine of the local replica of partition `id` of `handle`.
-fn partition_sm(handle: &TableHandle, id: u64, pending: &Arc<Pending>) -> Option<PartitionSm> {
+fn partition_sm(
+    handle: &TableHandle,
+    id: u64,
+    pending: &Arc<Pending>,
+    snapshots: &Arc<Snapshots>,
+) -> Option<PartitionSm> {
     let p = handle.partitions.iter().find(|p| p.record.id == id)?;
+    snapshots.register(
+        id,
+        LocalReplica {
+            partition: Arc::downgrade(&p.partition),
+            gsis: Arc::downgrade(&handle.gsis),
+            shipper: Arc::downgrade(&p.shipper),
+            ready: Arc::clone(&p.ready),
+        },
+    );
     Some(PartitionSm {
         group: id,
         partition: Arc::clone(&p.partition),
         path: Arc::clone(&p.path),
         shipper: Arc::clone(&p.shipper),
+        gsis: Arc::clone(&handle.gsis),
+        snapshots: Arc::clone(snapshots),
         pending: Arc::clone(pending),
         poisoned: Arc::clone(&p.poisoned),
     })

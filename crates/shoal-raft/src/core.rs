@@ -250,6 +250,14 @@ impl Core {
         }
     }
 
+    /// Forgets the snapshot `group` keeps for lagging followers (its data can no longer be
+    /// served): the next follower that needs one makes the state machine take a new one.
+    pub fn drop_snapshot(&mut self, group: GroupId) {
+        if let Some(g) = self.groups.get_mut(&group) {
+            g.node.mut_store().drop_snapshot();
+        }
+    }
+
     /// Starts an election in `group` now.
     ///
     /// # Errors

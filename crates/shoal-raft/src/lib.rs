@@ -59,6 +59,7 @@ mod traits;
 
 pub use raft::eraftpb::{
     ConfChangeSingle, ConfChangeType, ConfChangeV2, ConfState, Entry, HardState, Message,
+    MessageType,
 };
 
 pub use crate::config::{Config, GroupInit};

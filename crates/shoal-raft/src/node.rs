@@ -33,6 +33,7 @@ enum Cmd {
     Read(GroupId, Reply<()>),
     Transfer(GroupId, NodeId, Reply<()>),
     Campaign(GroupId, Reply<()>),
+    DropSnapshot(GroupId),
     Stop,
 }
 
@@ -235,6 +236,13 @@ impl RaftHandle {
         self.call(|tx| Cmd::Campaign(group, tx)).await
     }
 
+    /// Makes `group` forget the snapshot it keeps for lagging followers (fire and forget): the
+    /// state machine's data behind it is gone, so the next follower that needs one gets a new
+    /// one.
+    pub fn drop_snapshot(&self, group: GroupId) {
+        let _ = self.tx.send(Cmd::DropSnapshot(group));
+    }
+
     /// Every group's status, as of the last round (cheap).
     pub fn status(&self) -> Vec<GroupStatus> {
         self.status.read().clone()
@@ -356,6 +364,7 @@ impl Driver {
             Cmd::ConfChange(g, cc, tx) => reply(tx, core.propose_conf_change(g, cc)),
             Cmd::Transfer(g, to, tx) => reply(tx, transfer(core, g, to)),
             Cmd::Campaign(g, tx) => reply(tx, core.campaign(g)),
+            Cmd::DropSnapshot(g) => core.drop_snapshot(g),
             Cmd::Read(g, tx) => self.read(g, tx),
             Cmd::Stop => return true,
         }

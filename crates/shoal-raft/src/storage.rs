@@ -125,6 +125,11 @@ impl GroupStorage {
         self.snapshot_wanted.get()
     }
 
+    /// Forgets the generated snapshot (see `Core::drop_snapshot`).
+    pub(crate) fn drop_snapshot(&mut self) {
+        self.snapshot = None;
+    }
+
     /// Installs a generated snapshot for raft to send.
     pub(crate) fn set_snapshot(&mut self, snap: Snapshot) {
         self.snapshot = Some(snap);

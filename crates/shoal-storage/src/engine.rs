@@ -1,5 +1,7 @@
 //! The [`Engine`] trait: an ordered byte map with atomic, index-stamped batches.
 
+use std::any::Any;
+
 use crate::StorageError;
 
 /// A key and its value, as returned by [`Engine::scan`].
@@ -125,6 +127,65 @@ pub trait Engine: Send + Sync + 'static {
     /// # Errors
     /// I/O or database failures; on error the store stays readable with the old key.
     fn rekey(&self, new_key: &[u8; 32]) -> Result<(), StorageError>;
+
+    /// A consistent, point-in-time view of every space and the applied index, that later writes
+    /// do not change (a read transaction of its own). For streaming a snapshot out while the
+    /// engine keeps applying. The caller makes sure no write is in progress when it is taken.
+    ///
+    /// # Errors
+    /// I/O or database failures; engines without the feature say so.
+    fn read_view(&self) -> Result<Box<dyn ReadView>, StorageError> {
+        Err(unsupported("read views"))
+    }
+
+    /// A new, empty engine of the same kind and key, apart from this one (a staging file next
+    /// to it), for a snapshot streamed in. [`Engine::adopt`] swaps it in. A staging engine left
+    /// by a crash is removed by the next `stage` (and when the engine opens).
+    ///
+    /// # Errors
+    /// I/O or database failures; engines without the feature say so.
+    fn stage(&self) -> Result<Box<dyn Engine>, StorageError> {
+        Err(unsupported("staging"))
+    }
+
+    /// Replaces this engine's whole content with `staged` (from [`Engine::stage`] on this
+    /// engine), atomically: after a crash the engine opens with the old or the new content.
+    /// Reads and writes wait while it runs.
+    ///
+    /// # Errors
+    /// I/O or database failures (the old content stays); a `staged` engine of another kind.
+    fn adopt(&self, staged: Box<dyn Engine>) -> Result<(), StorageError> {
+        drop(staged);
+        Err(unsupported("staging"))
+    }
+
+    /// The engine as `Any`, for [`Engine::adopt`] to recover its staged engine's type.
+    fn into_any(self: Box<Self>) -> Box<dyn Any + Send>;
+}
+
+/// A consistent view of an engine at one point in time ([`Engine::read_view`]).
+pub trait ReadView: Send {
+    /// As [`Engine::scan_in`], in the view.
+    ///
+    /// # Errors
+    /// I/O or database failures.
+    fn scan_in(
+        &self,
+        space: Space,
+        start: Option<&[u8]>,
+        end: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Entry>, StorageError>;
+
+    /// The applied index of the view.
+    fn applied_index(&self) -> u64;
+}
+
+fn unsupported(what: &str) -> StorageError {
+    StorageError::Io {
+        context: format!("{what} are not supported by this engine"),
+        source: std::io::Error::from(std::io::ErrorKind::Unsupported),
+    }
 }
 
 /// A set of puts and deletes written atomically, stamped with the Raft index it applies.

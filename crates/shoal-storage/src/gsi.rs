@@ -33,20 +33,20 @@ fn shipped_key(source: u64) -> Vec<u8> {
 /// Writes come only from [`IndexPartition::apply_outbox`] (serialized internally); reads run
 /// beside them.
 pub struct IndexPartition {
-    engine: Box<dyn Engine>,
+    pub(crate) engine: Box<dyn Engine>,
     def: IndexDef,
     table: KeySchema,
-    apply_lock: Mutex<()>,
-    state: RwLock<GsiState>,
+    pub(crate) apply_lock: Mutex<()>,
+    pub(crate) state: RwLock<GsiState>,
 }
 
 #[derive(Debug, Clone, Default)]
-struct GsiState {
-    stats: PartitionStats,
+pub(crate) struct GsiState {
+    pub(crate) stats: PartitionStats,
     /// Source partition → last seq applied (loaded lazily).
-    shipped: HashMap<u64, u64>,
+    pub(crate) shipped: HashMap<u64, u64>,
     /// The engine's applied index: every write bumps it.
-    writes: u64,
+    pub(crate) writes: u64,
 }
 
 impl std::fmt::Debug for IndexPartition {

@@ -48,10 +48,11 @@ mod secondary;
 mod snapshot;
 mod sqlcipher;
 mod stats;
+mod stream;
 pub mod wire;
 
 pub use command::{Applied, ApplyError, Command};
-pub use engine::{Durability, Engine, Entry, Space, WriteBatch};
+pub use engine::{Durability, Engine, Entry, ReadView, Space, WriteBatch};
 pub use error::StorageError;
 pub use gsi::IndexPartition;
 pub use index::entry_key_hash;
@@ -61,3 +62,4 @@ pub use partition::{MAX_ITEM_COLLECTION_SIZE, Partition};
 pub use read::{Page, QuerySpec, ScanSpec};
 pub use sqlcipher::SqlCipherEngine;
 pub use stats::PartitionStats;
+pub use stream::{SnapshotChunk, SnapshotPosition, read_chunk, write_chunk};

@@ -5,7 +5,7 @@ use std::ops::Bound;
 
 use parking_lot::RwLock;
 
-use crate::{Engine, Entry, Space, StorageError, WriteBatch};
+use crate::{Engine, Entry, ReadView, Space, StorageError, WriteBatch};
 
 /// An [`Engine`] on a `BTreeMap` under a `RwLock`. Same semantics as the SQLCipher engine,
 /// nothing persisted. Never fails.
@@ -14,7 +14,7 @@ pub struct MemEngine {
     inner: RwLock<MemState>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct MemState {
     /// One map per [`Space`], in [`Space::ALL`] order.
     maps: [BTreeMap<Vec<u8>, Vec<u8>>; 3],
@@ -88,5 +88,47 @@ impl Engine for MemEngine {
     /// Nothing is encrypted in memory: a no-op.
     fn rekey(&self, _new_key: &[u8; 32]) -> Result<(), StorageError> {
         Ok(())
+    }
+
+    /// A copy of the maps.
+    fn read_view(&self) -> Result<Box<dyn ReadView>, StorageError> {
+        Ok(Box::new(MemEngine {
+            inner: RwLock::new(self.inner.read().clone()),
+        }))
+    }
+
+    fn stage(&self) -> Result<Box<dyn Engine>, StorageError> {
+        Ok(Box::new(MemEngine::new()))
+    }
+
+    fn adopt(&self, staged: Box<dyn Engine>) -> Result<(), StorageError> {
+        let staged = staged
+            .into_any()
+            .downcast::<MemEngine>()
+            .map_err(|_| StorageError::Corrupt {
+                context: "a staged engine of another kind".to_string(),
+            })?;
+        *self.inner.write() = staged.inner.into_inner();
+        Ok(())
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send> {
+        self
+    }
+}
+
+impl ReadView for MemEngine {
+    fn scan_in(
+        &self,
+        space: Space,
+        start: Option<&[u8]>,
+        end: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Entry>, StorageError> {
+        Engine::scan_in(self, space, start, end, false, limit)
+    }
+
+    fn applied_index(&self) -> u64 {
+        self.inner.read().applied_index
     }
 }

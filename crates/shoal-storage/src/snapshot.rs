@@ -28,13 +28,13 @@ use crate::{Partition, PartitionStats, Space, StorageError, WriteBatch};
 const SNAPSHOT_VERSION: u8 = 1;
 
 /// Entries read per engine scan while exporting or clearing.
-const SCAN_CHUNK: usize = 1024;
+pub(crate) const SCAN_CHUNK: usize = 1024;
 
 /// Bytes of the fixed header (version, applied index, count) and trailer (checksum).
 const HEADER_LEN: usize = 1 + 8 + 8;
 const TRAILER_LEN: usize = 8;
 
-fn space_tag(space: Space) -> u8 {
+pub(crate) fn space_tag(space: Space) -> u8 {
     match space {
         Space::Items => 0,
         Space::Index => 1,
@@ -42,7 +42,7 @@ fn space_tag(space: Space) -> u8 {
     }
 }
 
-fn space_of(tag: u8) -> Option<Space> {
+pub(crate) fn space_of(tag: u8) -> Option<Space> {
     match tag {
         0 => Some(Space::Items),
         1 => Some(Space::Index),
@@ -53,7 +53,7 @@ fn space_of(tag: u8) -> Option<Space> {
 
 /// FNV-1a, 64 bits: detects damaged or mixed-up snapshot bytes (not an authenticity check;
 /// the transport is authenticated).
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in bytes {
         h ^= u64::from(*b);
@@ -62,7 +62,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     h
 }
 
-fn put_varint(mut n: usize, out: &mut Vec<u8>) {
+pub(crate) fn put_varint(mut n: usize, out: &mut Vec<u8>) {
     while n >= 0x80 {
         out.push((n as u8) | 0x80);
         n >>= 7;
@@ -70,7 +70,7 @@ fn put_varint(mut n: usize, out: &mut Vec<u8>) {
     out.push(n as u8);
 }
 
-fn corrupt(what: impl std::fmt::Display) -> StorageError {
+pub(crate) fn corrupt(what: impl std::fmt::Display) -> StorageError {
     StorageError::Corrupt {
         context: format!("partition snapshot: {what}"),
     }
@@ -82,13 +82,13 @@ struct Parsed<'a> {
     entries: Vec<(Space, &'a [u8], &'a [u8])>,
 }
 
-struct Cursor<'a> {
-    bytes: &'a [u8],
-    pos: usize,
+pub(crate) struct Cursor<'a> {
+    pub(crate) bytes: &'a [u8],
+    pub(crate) pos: usize,
 }
 
 impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], StorageError> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], StorageError> {
         let end = self
             .pos
             .checked_add(n)
@@ -102,7 +102,7 @@ impl<'a> Cursor<'a> {
         Ok(s)
     }
 
-    fn u64(&mut self) -> Result<u64, StorageError> {
+    pub(crate) fn u64(&mut self) -> Result<u64, StorageError> {
         let raw: [u8; 8] = self.take(8)?.try_into().map_err(|_| corrupt("truncated"))?;
         Ok(u64::from_be_bytes(raw))
     }
@@ -123,7 +123,7 @@ impl<'a> Cursor<'a> {
         Err(corrupt("bad varint"))
     }
 
-    fn bytes(&mut self) -> Result<&'a [u8], StorageError> {
+    pub(crate) fn bytes(&mut self) -> Result<&'a [u8], StorageError> {
         let n = self.varint()?;
         self.take(n)
     }

@@ -321,3 +321,103 @@ fn malformed_snapshots_change_nothing() {
     dst.import_snapshot(&snap).unwrap();
     assert_same(&src, &dst);
 }
+
+/// Streams `view` in chunks of about `max_bytes` into a staging engine of `dst` and installs it;
+/// returns how many chunks it took.
+/// The snapshot's applied index is the partition's (a no-op entry moves it without an engine
+/// write), as Raft gives it to the node's restore.
+fn stream_into(
+    view: &dyn shoal_storage::ReadView,
+    applied: u64,
+    dst: &Partition,
+    max_bytes: usize,
+) -> usize {
+    let staged = dst.stage().unwrap();
+    let mut at = Some(shoal_storage::SnapshotPosition::start());
+    let mut chunks = 0;
+    while let Some(pos) = at {
+        // Positions round-trip through their encoding, as they do over the network.
+        let pos = shoal_storage::SnapshotPosition::decode(&pos.encode()).unwrap();
+        let chunk = shoal_storage::read_chunk(view, &pos, max_bytes).unwrap();
+        shoal_storage::write_chunk(staged.as_ref(), &chunk.data).unwrap();
+        chunks += 1;
+        at = chunk.next;
+    }
+    dst.install(staged, applied).unwrap();
+    chunks
+}
+
+#[test]
+fn a_streamed_snapshot_is_the_view_not_the_writes_after_it() {
+    let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let src = sql_partition(dirs.0.path(), schema());
+    source(&src);
+    let view = src.snapshot_view().unwrap();
+    let applied = src.applied_index();
+    let expected = src.export_snapshot().unwrap();
+    let at_view = populated_source();
+    // Writes after the view are not in the stream.
+    let next = src.applied_index() + 1;
+    for r in src.apply_batch(next, &[put(full_item(1, 222, 1)), delete(key(2, 9))]) {
+        r.unwrap();
+    }
+    {
+        let dst = sql_partition(dirs.1.path(), schema());
+        dst.set_indexes(indexes()).unwrap();
+        for r in dst.apply_batch(9000, &[put(full_item(9, 9, 9))]) {
+            r.unwrap();
+        }
+        let chunks = stream_into(view.as_ref(), applied, &dst, 4096);
+        assert!(chunks > 20, "only {chunks} chunks");
+        assert!(dst.export_snapshot().unwrap() == expected, "not the view's content");
+        assert_same(&at_view, &dst);
+        assert!(dst.get(&key(1, 222)).unwrap().is_none());
+    }
+    // The staged file replaced the replica's file: it survives a reopen.
+    let dst = sql_partition(dirs.1.path(), schema());
+    dst.set_indexes(indexes()).unwrap();
+    assert!(dst.export_snapshot().unwrap() == expected, "reopened: not the view's content");
+    assert_same_future(&at_view, &dst);
+    assert!(!dirs.1.path().join("p.db.staging").exists());
+}
+
+#[test]
+fn streams_between_mem_partitions_in_one_chunk_or_many() {
+    let src = populated_source();
+    let expected = src.export_snapshot().unwrap();
+    for max_bytes in [1, 100_000, usize::MAX] {
+        let dst = mem_partition(schema());
+        dst.set_indexes(indexes()).unwrap();
+        let view = src.snapshot_view().unwrap();
+        stream_into(view.as_ref(), src.applied_index(), &dst, max_bytes);
+        assert!(dst.export_snapshot().unwrap() == expected, "max_bytes {max_bytes}");
+        assert_same(&src, &dst);
+    }
+}
+
+#[test]
+fn a_damaged_chunk_writes_nothing() {
+    let src = populated_source();
+    let view = src.snapshot_view().unwrap();
+    let chunk =
+        shoal_storage::read_chunk(view.as_ref(), &shoal_storage::SnapshotPosition::start(), 2048)
+            .unwrap();
+    let dst = mem_partition(schema());
+    let staged = dst.stage().unwrap();
+    let mut bad = chunk.data.clone();
+    bad[10] ^= 1;
+    assert!(shoal_storage::write_chunk(staged.as_ref(), &bad).is_err());
+    assert!(shoal_storage::write_chunk(staged.as_ref(), &chunk.data[..5]).is_err());
+    assert!(staged.scan_in(shoal_storage::Space::Items, None, None, false, 10).unwrap().is_empty());
+}
+
+#[test]
+fn replacing_or_rekeying_the_file_closes_its_views() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = sql_partition(dir.path(), schema());
+    source(&src);
+    let view = src.snapshot_view().unwrap();
+    src.rekey(&[9; 32]).unwrap();
+    let err = shoal_storage::read_chunk(view.as_ref(), &shoal_storage::SnapshotPosition::start(), 4096);
+    assert!(err.is_err());
+}

@@ -321,6 +321,15 @@ impl RawConnection {
         }
     }
 
+    /// True when the server has sent anything (a response or EOF) within `timeout`: a connection
+    /// the server accepted and is still waiting on stays silent.
+    pub async fn answered_within(&mut self, timeout: Duration) -> bool {
+        let mut tmp = [0u8; 1];
+        tokio::time::timeout(timeout, self.stream.peek(&mut tmp))
+            .await
+            .is_ok()
+    }
+
     /// True when the server has closed the connection (reads EOF within `timeout`).
     pub async fn is_closed_within(&mut self, timeout: Duration) -> bool {
         let mut tmp = [0u8; 1];

@@ -19,6 +19,7 @@ pub mod join_token;
 mod placement;
 pub(crate) mod rpc;
 pub(crate) mod sm;
+pub(crate) mod snapshot;
 pub(crate) mod start;
 mod status;
 
@@ -61,6 +62,8 @@ pub(crate) mod kind {
     pub(crate) const JOIN: u32 = 4;
     /// This node's local view (uptime, groups) for `GET /status`.
     pub(crate) const STATUS: u32 = 5;
+    /// A chunk of a partition snapshot (see `snapshot.rs`).
+    pub(crate) const SNAPSHOT_CHUNK: u32 = 6;
 }
 
 /// Cluster settings of a node.
@@ -98,6 +101,8 @@ pub(crate) struct Cluster {
     pub(crate) raft: RaftHandle,
     pub(crate) rpc: RpcClient,
     pub(crate) pending: Arc<Pending>,
+    /// Snapshot transfers, both ways.
+    pub(crate) snapshots: Arc<snapshot::Snapshots>,
     /// The latest applied metadata.
     pub(crate) meta: Arc<RwLock<Arc<MetaState>>>,
     pub(crate) meta_applied: watch::Receiver<u64>,
@@ -165,7 +170,7 @@ impl Cluster {
         self.meta.read().clone()
     }
 
-    fn peer_addr(&self, id: NodeId) -> Option<String> {
+    pub(crate) fn peer_addr(&self, id: NodeId) -> Option<String> {
         if let Some(m) = self.meta.read().members.get(&id) {
             return Some(m.cluster_addr.clone());
         }

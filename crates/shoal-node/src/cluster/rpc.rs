@@ -236,6 +236,14 @@ impl shoal_rpc::Handler for NodeRpc {
             kind::STATUS => serde_json::to_vec(&Self::local_status(&self.cluster))
                 .map(Bytes::from)
                 .map_err(|e| e.to_string()),
+            kind::SNAPSHOT_CHUNK => {
+                let cluster = Arc::clone(&self.cluster);
+                tokio::task::spawn_blocking(move || {
+                    cluster.snapshots.serve_chunk(&cluster, &payload)
+                })
+                .await
+                .map_err(|e| e.to_string())?
+            }
             other => Err(format!("unknown request kind {other}")),
         }
     }
@@ -248,7 +256,19 @@ impl shoal_rpc::Handler for NodeRpc {
             return;
         };
         match GroupMessage::decode_batch(rest) {
-            Ok(msgs) => self.cluster.raft.step(from, msgs),
+            Ok(msgs) => {
+                // Snapshot offers wait for their data to be pulled (see `snapshot.rs`).
+                let (offers, msgs): (Vec<_>, Vec<_>) = msgs.into_iter().partition(|m| {
+                    m.msg.get_msg_type() == shoal_raft::MessageType::MsgSnapshot
+                        && super::snapshot::is_offer(m.msg.get_snapshot().get_data())
+                });
+                for m in offers {
+                    self.cluster.snapshots.inbound(&self.cluster, from, m);
+                }
+                if !msgs.is_empty() {
+                    self.cluster.raft.step(from, msgs);
+                }
+            }
             Err(e) => tracing::warn!(from, error = %e, "undecodable raft messages dropped"),
         }
     }

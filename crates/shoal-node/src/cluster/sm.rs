@@ -15,7 +15,7 @@ use shoal_raft::{Committed, GroupId, NodeId, StateMachine};
 use shoal_storage::{Applied, ApplyError, Command, Engine, Partition, SqlCipherEngine, WriteBatch};
 use tokio::sync::{oneshot, watch};
 
-use crate::gsi::Shipper;
+use crate::gsi::{GsiMap, Shipper};
 
 /// What a proposer gets back once its entry is applied.
 pub(crate) enum Reply {
@@ -93,6 +93,9 @@ pub(crate) struct PartitionSm {
     pub(crate) partition: Arc<Partition>,
     pub(crate) path: Arc<Path>,
     pub(crate) shipper: Arc<Shipper>,
+    /// The table's GSIs on this node (a snapshot carries them).
+    pub(crate) gsis: GsiMap,
+    pub(crate) snapshots: Arc<super::snapshot::Snapshots>,
     pub(crate) pending: Arc<Pending>,
     pub(crate) poisoned: Poison,
 }
@@ -193,15 +196,36 @@ impl StateMachine for PartitionSm {
         self.partition.applied_index()
     }
 
+    /// An offer of the snapshot, streamed in chunks (see `snapshot.rs`).
     fn snapshot(&mut self) -> Result<Vec<u8>, String> {
-        self.partition.export_snapshot().map_err(|e| e.to_string())
+        self.snapshots
+            .offer(self.group, &self.partition, &self.gsis)
     }
 
     fn restore(&mut self, data: &[u8], index: u64) -> Result<(), String> {
-        let at = self
-            .partition
-            .import_snapshot(data)
-            .map_err(|e| e.to_string())?;
+        let at = match self.snapshots.install(self.group, data, index) {
+            Some(Ok(bytes)) => {
+                tracing::info!(group = self.group, index, bytes, "partition replica replaced by a streamed snapshot");
+                index
+            }
+            Some(Err(e)) => {
+                // Raft now believes this replica is at `index`: it must not serve or apply
+                // until a restart replays it from what it really holds.
+                let why = format!("installing a snapshot failed ({e}); the replica is unavailable until the node restarts");
+                tracing::error!(group = self.group, index, error = %e, "installing a snapshot failed");
+                *self.poisoned.lock() = Some(why);
+                return Err(e);
+            }
+            // A whole snapshot in the message (format 1, from an older node).
+            None => {
+                let at = self
+                    .partition
+                    .import_snapshot(data)
+                    .map_err(|e| e.to_string())?;
+                self.shipper.replace(|| ());
+                at
+            }
+        };
         tracing::info!(
             group = self.group,
             index,

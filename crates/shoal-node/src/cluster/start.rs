@@ -47,6 +47,7 @@ impl ClusterRuntime {
 struct Factory {
     backend: Arc<NodeBackend>,
     pending: Arc<Pending>,
+    snapshots: Arc<super::snapshot::Snapshots>,
     /// The metadata state machine, handed out once.
     meta: Mutex<Option<MetaSm>>,
 }
@@ -60,7 +61,9 @@ impl GroupFactory for Factory {
                 .take()
                 .map(|m| Box::new(m) as Box<dyn StateMachine>);
         }
-        let sm = self.backend.partition_sm_for_group(group, &self.pending)?;
+        let sm = self
+            .backend
+            .partition_sm_for_group(group, &self.pending, &self.snapshots)?;
         self.backend.groups.lock().insert(group);
         Some(Box::new(sm))
     }
@@ -148,6 +151,7 @@ pub(crate) async fn start(
     let tls = identity.tls()?;
     let rpc = RpcClient::new(&tls);
     let pending = Pending::new(node_id);
+    let snapshots = super::snapshot::Snapshots::new(node_id);
     let key = backend.ring.node_key();
     let meta_sm = MetaSm::open(
         &backend.data_dir.join("meta.db"),
@@ -172,6 +176,7 @@ pub(crate) async fn start(
     let factory = Arc::new(Factory {
         backend: Arc::clone(&backend),
         pending: Arc::clone(&pending),
+        snapshots: Arc::clone(&snapshots),
         meta: Mutex::new(Some(meta_sm)),
     });
     let (failure, log_failure) = tokio::sync::watch::channel(None);
@@ -190,6 +195,7 @@ pub(crate) async fn start(
         raft: raft.handle(),
         rpc,
         pending,
+        snapshots,
         meta,
         meta_applied,
         started: Instant::now(),

@@ -2,6 +2,7 @@
 
 mod open;
 mod pool;
+mod stage;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,6 +32,9 @@ pub struct SqlCipherEngine {
     writer: Mutex<Connection>,
     readers: ReaderPool,
     applied_index: AtomicU64,
+    /// The connections of the read views handed out ([`Engine::read_view`]), closed before the
+    /// file is replaced or re-encrypted.
+    views: stage::Views,
 }
 
 impl std::fmt::Debug for SqlCipherEngine {
@@ -49,6 +53,8 @@ impl SqlCipherEngine {
     /// [`StorageError::WrongKey`] when the file exists but `key` does not decrypt it (or it is
     /// not a database); [`StorageError::Io`] when the file cannot be opened or created.
     pub fn open(path: &Path, key: &[u8; 32], durability: Durability) -> Result<Self, StorageError> {
+        // A snapshot being streamed in when the node stopped: never adopted, so garbage.
+        SqlCipherEngine::destroy(&stage::staging_path(path))?;
         let writer = open_keyed(path, key, durability)?;
         init_schema(&writer)?;
         let applied = read_applied_index(&writer)?;
@@ -57,6 +63,7 @@ impl SqlCipherEngine {
             writer: Mutex::new(writer),
             readers: ReaderPool::new(path.to_path_buf(), *key, durability, MAX_READERS),
             applied_index: AtomicU64::new(applied),
+            views: stage::Views::default(),
         })
     }
 
@@ -156,6 +163,45 @@ fn get_on(conn: &Connection, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>
         .map_err(|e| StorageError::sqlite("get", e))
 }
 
+/// Entries of `space` with `start <= key < end`, as [`Engine::scan_in`], on `conn`.
+fn scan_on(
+    conn: &Connection,
+    space: Space,
+    start: Option<&[u8]>,
+    end: Option<&[u8]>,
+    reverse: bool,
+    limit: usize,
+) -> Result<Vec<Entry>, StorageError> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+        let sql = scan_sql(space, start.is_some(), end.is_some(), reverse);
+        let mut stmt = conn
+            .prepare_cached(&sql)
+            .map_err(|e| StorageError::sqlite("preparing scan", e))?;
+        // Parameters keep fixed numbers (?1 limit, ?2 start, ?3 end) in every statement shape.
+        for (i, bound) in [(2, start), (3, end)] {
+            if let Some(b) = bound {
+                stmt.raw_bind_parameter(i, b)
+                    .map_err(|e| StorageError::sqlite("binding scan bounds", e))?;
+            }
+        }
+        stmt.raw_bind_parameter(1, limit_to_sql(limit))
+            .map_err(|e| StorageError::sqlite("binding scan limit", e))?;
+        let mut rows = stmt.raw_query();
+        let mut out = Vec::with_capacity(limit.min(1024));
+        while let Some(row) = rows.next().map_err(|e| StorageError::sqlite("scan", e))? {
+            let k: Vec<u8> = row
+                .get(0)
+                .map_err(|e| StorageError::sqlite("scan key", e))?;
+            let v: Vec<u8> = row
+                .get(1)
+                .map_err(|e| StorageError::sqlite("scan value", e))?;
+            out.push((k, v));
+        }
+        Ok(out)
+    }
+
 impl Engine for SqlCipherEngine {
     fn get_in(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         let reader = self.readers.get()?;
@@ -194,32 +240,7 @@ impl Engine for SqlCipherEngine {
             return Ok(Vec::new());
         }
         let reader = self.readers.get()?;
-        let conn = reader.conn()?;
-        let sql = scan_sql(space, start.is_some(), end.is_some(), reverse);
-        let mut stmt = conn
-            .prepare_cached(&sql)
-            .map_err(|e| StorageError::sqlite("preparing scan", e))?;
-        // Parameters keep fixed numbers (?1 limit, ?2 start, ?3 end) in every statement shape.
-        for (i, bound) in [(2, start), (3, end)] {
-            if let Some(b) = bound {
-                stmt.raw_bind_parameter(i, b)
-                    .map_err(|e| StorageError::sqlite("binding scan bounds", e))?;
-            }
-        }
-        stmt.raw_bind_parameter(1, limit_to_sql(limit))
-            .map_err(|e| StorageError::sqlite("binding scan limit", e))?;
-        let mut rows = stmt.raw_query();
-        let mut out = Vec::with_capacity(limit.min(1024));
-        while let Some(row) = rows.next().map_err(|e| StorageError::sqlite("scan", e))? {
-            let k: Vec<u8> = row
-                .get(0)
-                .map_err(|e| StorageError::sqlite("scan key", e))?;
-            let v: Vec<u8> = row
-                .get(1)
-                .map_err(|e| StorageError::sqlite("scan value", e))?;
-            out.push((k, v));
-        }
-        Ok(out)
+        scan_on(reader.conn()?, space, start, end, reverse, limit)
     }
 
     fn write(&self, batch: &WriteBatch) -> Result<(), StorageError> {
@@ -279,12 +300,37 @@ impl Engine for SqlCipherEngine {
     fn rekey(&self, new_key: &[u8; 32]) -> Result<(), StorageError> {
         let writer = self.writer.lock();
         let paused = self.readers.pause();
+        // A read view's transaction would block the checkpoints (its snapshot transfer fails and
+        // is retried).
+        self.views.close_all();
         checkpoint(&writer, "before the rekey")?;
         rekey_pragma(&writer, new_key)?;
         // From here the file is under the new key, whatever happens next.
         paused.set_key(new_key);
         checkpoint(&writer, "after the rekey")?;
         verify_key(&writer, &self.path)
+    }
+
+    fn read_view(&self) -> Result<Box<dyn crate::ReadView>, StorageError> {
+        self.open_view()
+    }
+
+    fn stage(&self) -> Result<Box<dyn Engine>, StorageError> {
+        Ok(Box::new(self.open_staging()?))
+    }
+
+    fn adopt(&self, staged: Box<dyn Engine>) -> Result<(), StorageError> {
+        let staged = staged
+            .into_any()
+            .downcast::<SqlCipherEngine>()
+            .map_err(|_| StorageError::Corrupt {
+                context: "a staged engine of another kind".to_string(),
+            })?;
+        self.adopt_staging(*staged)
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send> {
+        self
     }
 }
 

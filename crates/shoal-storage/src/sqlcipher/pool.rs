@@ -125,6 +125,18 @@ impl ReaderPool {
     }
 }
 
+impl ReaderPool {
+    /// The key connections are opened with now.
+    pub(crate) fn key(&self) -> Zeroizing<[u8; 32]> {
+        self.state.lock().key.clone()
+    }
+
+    /// How new connections are opened.
+    pub(crate) fn durability(&self) -> Durability {
+        self.durability
+    }
+}
+
 impl Paused<'_> {
     /// The key readers are opened with from now on.
     pub(crate) fn set_key(&self, key: &[u8; 32]) {

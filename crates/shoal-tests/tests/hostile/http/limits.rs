@@ -18,6 +18,29 @@ async fn idle_connections(addr: std::net::SocketAddr, n: usize) -> Vec<RawConnec
     out
 }
 
+/// Holds exactly `n` connections the server accepted and waits on. Connections of earlier
+/// requests the server has not yet noticed closing still take slots for a moment, so a
+/// connection it refused meanwhile (it answered at once) is replaced until `n` are held.
+async fn held_connections(addr: std::net::SocketAddr, n: usize) -> Vec<RawConnection> {
+    let started = Instant::now();
+    let mut held: Vec<RawConnection> = Vec::with_capacity(n);
+    while started.elapsed() < Duration::from_secs(10) {
+        let missing = n - held.len();
+        held.extend(idle_connections(addr, missing).await);
+        let mut kept = Vec::with_capacity(n);
+        for mut conn in held {
+            if !conn.answered_within(Duration::from_millis(20)).await {
+                kept.push(conn);
+            }
+        }
+        held = kept;
+        if held.len() == n {
+            return held;
+        }
+    }
+    panic!("could not hold {n} idle connections within 10 s");
+}
+
 /// Retries `f` until it answers 200 (connections the client closed take a moment to be
 /// noticed by the server), for up to 5 s.
 async fn eventually_ok<F, Fut>(what: &str, f: F) -> RawResponse
@@ -43,7 +66,7 @@ where
 async fn the_connection_limit_refuses_orderly() {
     let node = start(&["--max-connections", "20", "--header-timeout-ms", "60000"]).await;
     create_table(&node, "tbl").await;
-    let mut held = idle_connections(node.addr(), 20).await;
+    let mut held = held_connections(node.addr(), 20).await;
 
     let resp = put(&node, "tbl", "refused").await;
     assert_error(&resp, 503, "ThrottlingException");
