@@ -222,8 +222,9 @@ async fn gsi_view(client: &Client) -> BTreeMap<String, BTreeSet<String>> {
 
 /// The GSI view every acknowledged write implies.
 fn expected_gsi(items: &BTreeMap<u64, u64>) -> BTreeMap<String, BTreeSet<String>> {
-    let mut view: BTreeMap<String, BTreeSet<String>> =
-        (0..GROUPS).map(|g| (format!("g{g}"), BTreeSet::new())).collect();
+    let mut view: BTreeMap<String, BTreeSet<String>> = (0..GROUPS)
+        .map(|g| (format!("g{g}"), BTreeSet::new()))
+        .collect();
     for (i, g) in items {
         view.entry(format!("g{g}")).or_default().insert(key(*i));
     }
@@ -268,7 +269,10 @@ async fn check_everything(c: &Cluster, items: &BTreeMap<u64, u64>, via: usize) {
             .consistent_read(true)
             .projection_expression("pk, g");
         for i in chunk {
-            keys = keys.keys(std::collections::HashMap::from([("pk".to_string(), s(key(*i)))]));
+            keys = keys.keys(std::collections::HashMap::from([(
+                "pk".to_string(),
+                s(key(*i)),
+            )]));
         }
         let mut request = Some(keys.build().unwrap());
         let mut found = 0;
@@ -283,7 +287,12 @@ async fn check_everything(c: &Cluster, items: &BTreeMap<u64, u64>, via: usize) {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             };
-            for it in out.responses().and_then(|m| m.get(TABLE)).into_iter().flatten() {
+            for it in out
+                .responses()
+                .and_then(|m| m.get(TABLE))
+                .into_iter()
+                .flatten()
+            {
                 let Some(AttributeValue::S(k)) = it.get("pk") else {
                     panic!("an item without pk");
                 };
@@ -300,7 +309,11 @@ async fn check_everything(c: &Cluster, items: &BTreeMap<u64, u64>, via: usize) {
                 .and_then(|u| u.get(TABLE).cloned())
                 .filter(|k| !k.keys().is_empty());
         }
-        assert_eq!(found, chunk.len(), "acknowledged items read back through node {via}");
+        assert_eq!(
+            found,
+            chunk.len(),
+            "acknowledged items read back through node {via}"
+        );
     }
 }
 

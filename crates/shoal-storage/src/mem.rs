@@ -102,12 +102,13 @@ impl Engine for MemEngine {
     }
 
     fn adopt(&self, staged: Box<dyn Engine>) -> Result<(), StorageError> {
-        let staged = staged
-            .into_any()
-            .downcast::<MemEngine>()
-            .map_err(|_| StorageError::Corrupt {
-                context: "a staged engine of another kind".to_string(),
-            })?;
+        let staged =
+            staged
+                .into_any()
+                .downcast::<MemEngine>()
+                .map_err(|_| StorageError::Corrupt {
+                    context: "a staged engine of another kind".to_string(),
+                })?;
         *self.inner.write() = staged.inner.into_inner();
         Ok(())
     }

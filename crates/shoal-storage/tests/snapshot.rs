@@ -369,14 +369,20 @@ fn a_streamed_snapshot_is_the_view_not_the_writes_after_it() {
         }
         let chunks = stream_into(view.as_ref(), applied, &dst, 4096);
         assert!(chunks > 20, "only {chunks} chunks");
-        assert!(dst.export_snapshot().unwrap() == expected, "not the view's content");
+        assert!(
+            dst.export_snapshot().unwrap() == expected,
+            "not the view's content"
+        );
         assert_same(&at_view, &dst);
         assert!(dst.get(&key(1, 222)).unwrap().is_none());
     }
     // The staged file replaced the replica's file: it survives a reopen.
     let dst = sql_partition(dirs.1.path(), schema());
     dst.set_indexes(indexes()).unwrap();
-    assert!(dst.export_snapshot().unwrap() == expected, "reopened: not the view's content");
+    assert!(
+        dst.export_snapshot().unwrap() == expected,
+        "reopened: not the view's content"
+    );
     assert_same_future(&at_view, &dst);
     assert!(!dirs.1.path().join("p.db.staging").exists());
 }
@@ -390,7 +396,10 @@ fn streams_between_mem_partitions_in_one_chunk_or_many() {
         dst.set_indexes(indexes()).unwrap();
         let view = src.snapshot_view().unwrap();
         stream_into(view.as_ref(), src.applied_index(), &dst, max_bytes);
-        assert!(dst.export_snapshot().unwrap() == expected, "max_bytes {max_bytes}");
+        assert!(
+            dst.export_snapshot().unwrap() == expected,
+            "max_bytes {max_bytes}"
+        );
         assert_same(&src, &dst);
     }
 }
@@ -399,16 +408,24 @@ fn streams_between_mem_partitions_in_one_chunk_or_many() {
 fn a_damaged_chunk_writes_nothing() {
     let src = populated_source();
     let view = src.snapshot_view().unwrap();
-    let chunk =
-        shoal_storage::read_chunk(view.as_ref(), &shoal_storage::SnapshotPosition::start(), 2048)
-            .unwrap();
+    let chunk = shoal_storage::read_chunk(
+        view.as_ref(),
+        &shoal_storage::SnapshotPosition::start(),
+        2048,
+    )
+    .unwrap();
     let dst = mem_partition(schema());
     let staged = dst.stage().unwrap();
     let mut bad = chunk.data.clone();
     bad[10] ^= 1;
     assert!(shoal_storage::write_chunk(staged.as_ref(), &bad).is_err());
     assert!(shoal_storage::write_chunk(staged.as_ref(), &chunk.data[..5]).is_err());
-    assert!(staged.scan_in(shoal_storage::Space::Items, None, None, false, 10).unwrap().is_empty());
+    assert!(
+        staged
+            .scan_in(shoal_storage::Space::Items, None, None, false, 10)
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
@@ -418,6 +435,10 @@ fn replacing_or_rekeying_the_file_closes_its_views() {
     source(&src);
     let view = src.snapshot_view().unwrap();
     src.rekey(&[9; 32]).unwrap();
-    let err = shoal_storage::read_chunk(view.as_ref(), &shoal_storage::SnapshotPosition::start(), 4096);
+    let err = shoal_storage::read_chunk(
+        view.as_ref(),
+        &shoal_storage::SnapshotPosition::start(),
+        4096,
+    );
     assert!(err.is_err());
 }

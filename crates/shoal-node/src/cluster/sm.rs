@@ -205,13 +205,20 @@ impl StateMachine for PartitionSm {
     fn restore(&mut self, data: &[u8], index: u64) -> Result<(), String> {
         let at = match self.snapshots.install(self.group, data, index) {
             Some(Ok(bytes)) => {
-                tracing::info!(group = self.group, index, bytes, "partition replica replaced by a streamed snapshot");
+                tracing::info!(
+                    group = self.group,
+                    index,
+                    bytes,
+                    "partition replica replaced by a streamed snapshot"
+                );
                 index
             }
             Some(Err(e)) => {
                 // Raft now believes this replica is at `index`: it must not serve or apply
                 // until a restart replays it from what it really holds.
-                let why = format!("installing a snapshot failed ({e}); the replica is unavailable until the node restarts");
+                let why = format!(
+                    "installing a snapshot failed ({e}); the replica is unavailable until the node restarts"
+                );
                 tracing::error!(group = self.group, index, error = %e, "installing a snapshot failed");
                 *self.poisoned.lock() = Some(why);
                 return Err(e);

@@ -248,7 +248,9 @@ impl Snapshots {
         let Some(session) = session else {
             // Closed (idle, or the node restarted): the group must offer a new snapshot.
             cluster.raft.drop_snapshot(group);
-            return Err(format!("snapshot session {token:016x} of group {group} is gone"));
+            return Err(format!(
+                "snapshot session {token:016x} of group {group} is gone"
+            ));
         };
         let mut session = session.lock();
         if session.group != group {
@@ -430,10 +432,12 @@ impl Snapshots {
             bytes += chunk.len() as u64;
             let t = Arc::clone(&target);
             let chunk = chunk.to_vec();
-            tokio::task::spawn_blocking(move || shoal_storage::write_chunk(t.as_ref().as_ref(), &chunk))
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| format!("writing a snapshot chunk: {e}"))?;
+            tokio::task::spawn_blocking(move || {
+                shoal_storage::write_chunk(t.as_ref().as_ref(), &chunk)
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("writing a snapshot chunk: {e}"))?;
             at = next;
         }
         let target = Arc::try_unwrap(target).map_err(|_| "staging engine still shared")?;
@@ -460,13 +464,11 @@ impl Snapshots {
         if staged.group != group {
             return Some(Err("staged snapshot of another group".into()));
         }
-        let replica = self.replicas.lock().get(&group).map(|r| {
-            (
-                r.partition.upgrade(),
-                r.gsis.upgrade(),
-                r.shipper.upgrade(),
-            )
-        });
+        let replica = self
+            .replicas
+            .lock()
+            .get(&group)
+            .map(|r| (r.partition.upgrade(), r.gsis.upgrade(), r.shipper.upgrade()));
         let Some((Some(partition), gsis, shipper)) = replica else {
             return Some(Err("the local replica was closed".into()));
         };

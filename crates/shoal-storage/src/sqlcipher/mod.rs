@@ -175,32 +175,32 @@ fn scan_on(
     if limit == 0 {
         return Ok(Vec::new());
     }
-        let sql = scan_sql(space, start.is_some(), end.is_some(), reverse);
-        let mut stmt = conn
-            .prepare_cached(&sql)
-            .map_err(|e| StorageError::sqlite("preparing scan", e))?;
-        // Parameters keep fixed numbers (?1 limit, ?2 start, ?3 end) in every statement shape.
-        for (i, bound) in [(2, start), (3, end)] {
-            if let Some(b) = bound {
-                stmt.raw_bind_parameter(i, b)
-                    .map_err(|e| StorageError::sqlite("binding scan bounds", e))?;
-            }
+    let sql = scan_sql(space, start.is_some(), end.is_some(), reverse);
+    let mut stmt = conn
+        .prepare_cached(&sql)
+        .map_err(|e| StorageError::sqlite("preparing scan", e))?;
+    // Parameters keep fixed numbers (?1 limit, ?2 start, ?3 end) in every statement shape.
+    for (i, bound) in [(2, start), (3, end)] {
+        if let Some(b) = bound {
+            stmt.raw_bind_parameter(i, b)
+                .map_err(|e| StorageError::sqlite("binding scan bounds", e))?;
         }
-        stmt.raw_bind_parameter(1, limit_to_sql(limit))
-            .map_err(|e| StorageError::sqlite("binding scan limit", e))?;
-        let mut rows = stmt.raw_query();
-        let mut out = Vec::with_capacity(limit.min(1024));
-        while let Some(row) = rows.next().map_err(|e| StorageError::sqlite("scan", e))? {
-            let k: Vec<u8> = row
-                .get(0)
-                .map_err(|e| StorageError::sqlite("scan key", e))?;
-            let v: Vec<u8> = row
-                .get(1)
-                .map_err(|e| StorageError::sqlite("scan value", e))?;
-            out.push((k, v));
-        }
-        Ok(out)
     }
+    stmt.raw_bind_parameter(1, limit_to_sql(limit))
+        .map_err(|e| StorageError::sqlite("binding scan limit", e))?;
+    let mut rows = stmt.raw_query();
+    let mut out = Vec::with_capacity(limit.min(1024));
+    while let Some(row) = rows.next().map_err(|e| StorageError::sqlite("scan", e))? {
+        let k: Vec<u8> = row
+            .get(0)
+            .map_err(|e| StorageError::sqlite("scan key", e))?;
+        let v: Vec<u8> = row
+            .get(1)
+            .map_err(|e| StorageError::sqlite("scan value", e))?;
+        out.push((k, v));
+    }
+    Ok(out)
+}
 
 impl Engine for SqlCipherEngine {
     fn get_in(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {

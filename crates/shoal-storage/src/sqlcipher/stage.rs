@@ -153,7 +153,9 @@ impl SqlCipherEngine {
                 match std::fs::remove_file(PathBuf::from(name)) {
                     Ok(()) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(io(format!("removing {suffix} of {}", base.display()), e)),
+                    Err(e) => {
+                        return Err(io(format!("removing {suffix} of {}", base.display()), e));
+                    }
                 }
             }
         }
