@@ -317,6 +317,41 @@ async fn check_everything(c: &Cluster, items: &BTreeMap<u64, u64>, via: usize) {
     }
 }
 
+/// Eventually consistent GetItems of loaded keys through `client` until `stop`: returns how
+/// many found their item, how many were refused, and the wrong answers (an item missing, a
+/// table not found).
+async fn read_during_catch_up(
+    client: Client,
+    n: u64,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (u64, u64, Vec<String>) {
+    let (mut found, mut refused, mut wrong) = (0u64, 0u64, Vec::new());
+    let mut i = 0u64;
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        i = (i + 7919) % n;
+        match client
+            .get_item()
+            .table_name(TABLE)
+            .key("pk", s(key(i)))
+            .projection_expression("pk")
+            .send()
+            .await
+        {
+            Ok(out) if out.item().is_some() => found += 1,
+            Ok(_) => wrong.push(format!("{} missing", key(i))),
+            Err(e) => {
+                let text = format!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(&e));
+                if text.contains("ResourceNotFoundException") {
+                    wrong.push(format!("{}: {text}", key(i)));
+                }
+                refused += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    (found, refused, wrong)
+}
+
 /// Waits up to 10 minutes until node `i` is caught up in every group it holds.
 async fn wait_caught_up(c: &mut Cluster, i: usize) -> bool {
     let deadline = Instant::now() + Duration::from_secs(600);
@@ -353,7 +388,15 @@ async fn large_partitions_catch_up_on_new_and_returning_nodes() {
 
     // Two new nodes: the log was compacted long ago, so only a snapshot can bring them up.
     let joined = Instant::now();
-    c.join_new_node().await;
+    let second = c.join_new_node().await;
+    // While node 2 catches up, eventually consistent reads through it either wait until it has
+    // or are refused (retryable): never answered from the empty or partial replica.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = tokio::spawn(read_during_catch_up(
+        c.client_with_timeout(second, Duration::from_secs(10)),
+        n,
+        std::sync::Arc::clone(&stop),
+    ));
     c.join_new_node().await;
     c.wait_replicated().await;
     for i in [2, 3] {
@@ -362,6 +405,16 @@ async fn large_partitions_catch_up_on_new_and_returning_nodes() {
         }
     }
     let secs = joined.elapsed().as_secs_f64();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (found, refused, wrong) = reader.await.unwrap();
+    eprintln!(
+        "reads through node 2 while it caught up: {found} answered, {refused} refused (retryable)"
+    );
+    assert!(
+        wrong.is_empty(),
+        "node 2 answered from before its catch-up: {wrong:?}"
+    );
+    assert!(found > 0, "no read through node 2 succeeded once it caught up");
     eprintln!(
         "nodes 2 and 3 caught up in {secs:.1} s: {:.1} MB/s per node; on disk: {} MB and {} MB",
         mb as f64 / secs,
