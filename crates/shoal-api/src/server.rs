@@ -113,6 +113,26 @@ impl Api {
         let (parts, body) = req.into_parts();
 
         if parts.method == Method::GET && parts.uri.path() == "/status" {
+            // Readable without credentials (health checkers); a signed request (`shoal status`)
+            // must carry a valid signature.
+            if parts.headers.contains_key(hyper::header::AUTHORIZATION)
+                && let Err(e) = self.verifier.verify(
+                    &parts.method,
+                    &parts.uri,
+                    &parts.headers,
+                    b"",
+                    SystemTime::now(),
+                    self.backend.keys(),
+                )
+            {
+                let error = auth_error(e);
+                return respond(
+                    error.kind.status(),
+                    "application/x-amz-json-1.0",
+                    error.body(),
+                    &request_id,
+                );
+            }
             let (code, body) = match self.backend.status().await {
                 Some(v) => (
                     StatusCode::OK,

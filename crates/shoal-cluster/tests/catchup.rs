@@ -414,7 +414,10 @@ async fn large_partitions_catch_up_on_new_and_returning_nodes() {
         wrong.is_empty(),
         "node 2 answered from before its catch-up: {wrong:?}"
     );
-    assert!(found > 0, "no read through node 2 succeeded once it caught up");
+    assert!(
+        found > 0,
+        "no read through node 2 succeeded once it caught up"
+    );
     eprintln!(
         "nodes 2 and 3 caught up in {secs:.1} s: {:.1} MB/s per node; on disk: {} MB and {} MB",
         mb as f64 / secs,

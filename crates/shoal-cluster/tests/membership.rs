@@ -173,4 +173,55 @@ async fn membership_is_authenticated_and_visible_through_every_node() {
             }
         }
     }
+
+    c.create_hash_table(1, "status_t").await;
+    // `shoal status --json`, signed with the AWS credential variables: the JSON of GET /status,
+    // with each partition group's table, hash range, epoch, replicas, leader, items and bytes.
+    let status_json = |secret: &str| {
+        c.command()
+            .args(["status", "--json", "--endpoint", &c.api_url(2)])
+            .env("AWS_ACCESS_KEY_ID", shoal_cluster::ADMIN_KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .env("AWS_REGION", shoal_cluster::REGION)
+            .output()
+            .expect("run shoal status --json")
+    };
+    let out = status_json(shoal_cluster::ADMIN_SECRET);
+    assert!(
+        out.status.success(),
+        "shoal status --json failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    let partition = v["groups"]
+        .as_array()
+        .and_then(|gs| gs.iter().find(|g| g["kind"] == "partition"))
+        .unwrap_or_else(|| panic!("no partition group in {v}"));
+    for field in [
+        "table",
+        "hash_range",
+        "epoch",
+        "voters",
+        "learners",
+        "leader",
+        "items",
+        "bytes",
+    ] {
+        assert!(
+            !partition[field].is_null(),
+            "status --json: partition without {field}: {partition}"
+        );
+    }
+    assert_eq!(v["nodes"].as_array().map(Vec::len), Some(apis.len()));
+    // A wrong secret is refused by the node, not ignored.
+    let out = status_json("not-the-secret");
+    assert!(
+        !out.status.success(),
+        "a wrongly signed status request was answered"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("signature"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

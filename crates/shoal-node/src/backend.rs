@@ -47,9 +47,9 @@ pub(crate) struct PartitionHandle {
     pub(crate) path: Arc<Path>,
     /// Set when the replica failed to apply a committed write (see `cluster::sm::Poison`).
     pub(crate) poisoned: crate::cluster::sm::Poison,
-    /// Whether the replica may answer eventually consistent reads as it is: cleared for a new,
-    /// empty replica and while a snapshot streams in, set once it caught up with the leader
-    /// (see [`NodeBackend::ensure_ready`]).
+    /// Whether the replica may answer eventually consistent reads as it is: clear when the
+    /// replica opens (new and empty, or restarted after a downtime) and while a snapshot streams
+    /// in, set once it caught up with the leader (see [`NodeBackend::ensure_ready`]).
     pub(crate) ready: Arc<AtomicBool>,
 }
 
@@ -257,7 +257,9 @@ pub(crate) fn open_table(
             .map_err(|e| NodeError::storage_in(e, &path))?;
         let partition = Arc::new(partition);
         let shipper = Arc::new(Shipper::start(&partition, p.id, &gsis));
-        let ready = Arc::new(AtomicBool::new(partition.applied_index() > 0));
+        // Not ready until the first eventually consistent read found it caught up: a new replica
+        // is empty, and a restarted one as old as its downtime.
+        let ready = Arc::new(AtomicBool::new(false));
         partitions.push(PartitionHandle {
             record: p.clone(),
             partition,
@@ -689,8 +691,8 @@ impl DataPlane for NodeBackend {
 const READY_WAIT: Duration = Duration::from_secs(2);
 
 impl NodeBackend {
-    /// Before an eventually consistent read of `part`: a replica that is catching up (new and
-    /// empty, or installing a snapshot) never answers with data from before its catch-up. It
+    /// Before an eventually consistent read of `part`: a replica that is catching up (just
+    /// opened, or installing a snapshot) never answers with data from before its catch-up. It
     /// first reaches the leader's commit index as of now (ReadIndex), for up to [`READY_WAIT`];
     /// past that the read is refused (retryable), and the client retries here or elsewhere.
     async fn ensure_ready(&self, part: &PartitionHandle) -> Result<(), DataError> {

@@ -3,6 +3,7 @@
 
 mod config;
 mod limits;
+mod status;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -45,10 +46,16 @@ enum Command {
         command: ClusterCommand,
     },
     /// Show the cluster's nodes, partitions, leaders and replication lag (`GET /status` of a node)
+    ///
+    /// Signed with the AWS credential environment variables (`AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`) when they are set.
     Status {
         /// API endpoint of any node
         #[arg(long, env = "SHOAL_ENDPOINT", default_value = "http://127.0.0.1:8000")]
         endpoint: String,
+        /// Print the JSON of `GET /status` instead of tables
+        #[arg(long)]
+        json: bool,
     },
     Keys {
         #[command(subcommand)]
@@ -117,7 +124,7 @@ fn main() -> ExitCode {
         Some(Command::Cluster {
             command: ClusterCommand::JoinToken { ttl, args },
         }) => success(join_token(&args, ttl)),
-        Some(Command::Status { endpoint }) => success(status(&endpoint)),
+        Some(Command::Status { endpoint, json }) => success(status::run(&endpoint, json)),
         Some(Command::Bench(args)) => {
             limits::raise_nofile(&mut limits);
             success(bench(*args))
@@ -270,93 +277,6 @@ fn join_token(args: &KeysArgs, ttl: Duration) -> anyhow::Result<()> {
         Response::Error { message } => anyhow::bail!("{message}"),
         other => anyhow::bail!("unexpected answer from the node: {other:?}"),
     }
-}
-
-fn status(endpoint: &str) -> anyhow::Result<()> {
-    let url = format!("{}/status", endpoint.trim_end_matches('/'));
-    let body = ureq::get(&url)
-        .call()
-        .map_err(|e| anyhow::anyhow!("GET {url}: {e}"))?
-        .into_body()
-        .read_to_string()
-        .map_err(|e| anyhow::anyhow!("GET {url}: {e}"))?;
-    let v: serde_json::Value = serde_json::from_str(&body)?;
-    print!("{}", render_status(&v));
-    Ok(())
-}
-
-/// The status JSON as a table for people.
-fn render_status(v: &serde_json::Value) -> String {
-    use std::fmt::Write;
-    let mut out = String::new();
-    let empty = Vec::new();
-    let _ = writeln!(
-        out,
-        "cluster {} (seen from node {})",
-        v["cluster_id"].as_str().unwrap_or("?"),
-        v["node_id"]
-    );
-    let _ = writeln!(
-        out,
-        "\nNODE  STATE  API ADDRESS            CLUSTER ADDRESS        UPTIME"
-    );
-    for n in v["nodes"].as_array().unwrap_or(&empty) {
-        let uptime = n["uptime_secs"]
-            .as_u64()
-            .map(|s| format!("{s}s"))
-            .unwrap_or_else(|| "-".into());
-        let _ = writeln!(
-            out,
-            "{:<5} {:<6} {:<22} {:<22} {uptime}",
-            n["id"],
-            n["state"].as_str().unwrap_or("?"),
-            n["api_addr"].as_str().unwrap_or("?"),
-            n["cluster_addr"].as_str().unwrap_or("?")
-        );
-    }
-    let _ = writeln!(
-        out,
-        "\nGROUP  TABLE                LEADER  VOTERS     LEARNERS   COMMIT  LAG"
-    );
-    for g in v["groups"].as_array().unwrap_or(&empty) {
-        let table = g["table"]
-            .as_str()
-            .unwrap_or(if g["group"] == 0 { "(metadata)" } else { "?" });
-        let list = |k: &str| {
-            g[k].as_array()
-                .map(|a| {
-                    a.iter()
-                        .map(|x| x.to_string())
-                        .collect::<Vec<_>>()
-                        .join(",")
-                })
-                .unwrap_or_default()
-        };
-        let lag = g["lag"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|l| format!("{}:{}", l["node"], l["behind"]))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .unwrap_or_default();
-        let leader = g["leader"]
-            .as_u64()
-            .map(|l| l.to_string())
-            .unwrap_or_else(|| "none".into());
-        let _ = writeln!(
-            out,
-            "{:<6} {:<20} {:<7} {:<10} {:<10} {:<7} {lag}",
-            g["group"],
-            table,
-            leader,
-            list("voters"),
-            list("learners"),
-            g["commit"]
-        );
-    }
-    out
 }
 
 fn bench(args: shoal_bench::BenchArgs) -> anyhow::Result<()> {

@@ -70,6 +70,14 @@ pub(crate) struct GroupView {
     pub(crate) voters: Vec<NodeId>,
     pub(crate) learners: Vec<NodeId>,
     pub(crate) progress: Vec<(NodeId, u64)>,
+    /// Items and bytes of the reporting node's replica (a partition group it holds).
+    #[serde(default)]
+    pub(crate) items: Option<u64>,
+    #[serde(default)]
+    pub(crate) bytes: Option<u64>,
+    /// A snapshot is streaming into the reporting node's replica.
+    #[serde(default)]
+    pub(crate) catching_up: bool,
 }
 
 impl From<GroupStatus> for GroupView {
@@ -84,6 +92,9 @@ impl From<GroupStatus> for GroupView {
             voters: g.voters,
             learners: g.learners,
             progress: g.progress,
+            items: None,
+            bytes: None,
+            catching_up: false,
         }
     }
 }
@@ -220,7 +231,20 @@ impl NodeRpc {
         LocalStatus {
             node_id: c.node_id,
             uptime_secs: c.started.elapsed().as_secs(),
-            groups: c.raft.status().into_iter().map(GroupView::from).collect(),
+            groups: c
+                .raft
+                .status()
+                .into_iter()
+                .map(|g| {
+                    let mut view = GroupView::from(g);
+                    if let Some((items, bytes)) = c.snapshots.replica_stats(view.group) {
+                        view.items = Some(items);
+                        view.bytes = Some(bytes);
+                    }
+                    view.catching_up = c.snapshots.downloading(view.group);
+                    view
+                })
+                .collect(),
             failure: c.fail_stop.current().map(|f| f.to_string()),
         }
     }

@@ -184,6 +184,13 @@ impl Snapshots {
         self.replicas.lock().insert(group, replica);
     }
 
+    /// Items and bytes of `group`'s local replica, if this node holds one.
+    pub(crate) fn replica_stats(&self, group: GroupId) -> Option<(u64, u64)> {
+        let partition = self.replicas.lock().get(&group)?.partition.upgrade()?;
+        let stats = partition.stats();
+        Some((stats.item_count, stats.size_bytes))
+    }
+
     /// Whether a snapshot transfer into `group`'s local replica is running.
     pub(crate) fn downloading(&self, group: GroupId) -> bool {
         self.downloading.lock().contains(&group)

@@ -72,8 +72,8 @@ pub(crate) async fn status(cluster: &Arc<Cluster>) -> Value {
         .collect();
     // Each group as reported by its leader (else by this node).
     let mut groups: BTreeMap<u64, GroupView> = BTreeMap::new();
-    for g in cluster.raft.status() {
-        groups.insert(g.group, GroupView::from(g));
+    for g in NodeRpc::local_status(cluster).groups {
+        groups.insert(g.group, g);
     }
     for local in answers.values().flatten() {
         for g in &local.groups {
@@ -85,21 +85,33 @@ pub(crate) async fn status(cluster: &Arc<Cluster>) -> Value {
     let groups: Vec<Value> = groups
         .values()
         .map(|g| {
-            let (table, range) = match meta.partition(g.group) {
+            let (table, range, epoch) = match meta.partition(g.group) {
                 Some((t, p)) => (
                     Some(t.meta.name.clone()),
                     Some(json!([
                         format!("{:016x}", p.hash_start),
                         format!("{:016x}", p.hash_end)
                     ])),
+                    Some(p.epoch),
                 ),
-                None => (None, None),
+                None => (None, None, None),
             };
+            // Catching up: any replica that reported a snapshot streaming in.
+            let catching_up: Vec<u64> = answers
+                .iter()
+                .filter(|(_, l)| {
+                    l.as_ref().is_some_and(|l| {
+                        l.groups.iter().any(|x| x.group == g.group && x.catching_up)
+                    })
+                })
+                .map(|(id, _)| *id)
+                .collect();
             json!({
                 "group": g.group,
                 "kind": if g.group == shoal_raft::META_GROUP { "metadata" } else { "partition" },
                 "table": table,
                 "hash_range": range,
+                "epoch": epoch,
                 "leader": g.leader,
                 "term": g.term,
                 "voters": g.voters,
@@ -107,6 +119,9 @@ pub(crate) async fn status(cluster: &Arc<Cluster>) -> Value {
                 "commit": g.commit,
                 "applied": g.applied,
                 "lag": lag(g),
+                "items": g.items,
+                "bytes": g.bytes,
+                "catching_up": catching_up,
             })
         })
         .collect();

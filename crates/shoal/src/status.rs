@@ -1,0 +1,168 @@
+//! `shoal status`: `GET /status` of a node, as tables for people or as the JSON itself
+//! (`--json`). Signed with SigV4 (service `dynamodb`) from the AWS credential environment
+//! variables when `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` are set; the node then checks
+//! the signature (an unsigned request is answered too, for health checkers).
+
+use std::time::SystemTime;
+
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::sign::v4;
+use aws_smithy_runtime_api::client::identity::Identity;
+
+/// Prints the status of the cluster seen through `endpoint`.
+pub(crate) fn run(endpoint: &str, json: bool) -> anyhow::Result<()> {
+    let url = format!("{}/status", endpoint.trim_end_matches('/'));
+    let mut request = ureq::get(&url);
+    for (name, value) in signature(&url)? {
+        request = request.header(name, value);
+    }
+    let mut response = request
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .call()
+        .map_err(|e| anyhow::anyhow!("GET {url}: {e}"))?;
+    let code = response.status();
+    let body = response
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| anyhow::anyhow!("GET {url}: {e}"))?;
+    if !code.is_success() {
+        anyhow::bail!("GET {url}: {code}: {body}");
+    }
+    let v: serde_json::Value = serde_json::from_str(&body)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        print!("{}", render(&v));
+    }
+    Ok(())
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// The SigV4 headers for a GET of `url`, when credentials are in the environment.
+fn signature(url: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let (Some(key_id), Some(secret)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY"))
+    else {
+        return Ok(Vec::new());
+    };
+    let region = env("AWS_REGION")
+        .or_else(|| env("AWS_DEFAULT_REGION"))
+        .unwrap_or_else(|| "us-east-1".to_string());
+    let token = env("AWS_SESSION_TOKEN");
+    let identity: Identity = Credentials::new(key_id, secret, token, None, "environment").into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(&region)
+        .name("dynamodb")
+        .time(SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| anyhow::anyhow!("signing the status request: {e}"))?
+        .into();
+    let uri: ureq::http::Uri = url.parse()?;
+    let host = uri
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .ok_or_else(|| anyhow::anyhow!("{url}: no host"))?;
+    let headers = [("host", host.as_str())];
+    let signable = SignableRequest::new("GET", url, headers.into_iter(), SignableBody::Bytes(&[]))
+        .map_err(|e| anyhow::anyhow!("signing the status request: {e}"))?;
+    let (instructions, _) = sign(signable, &params)
+        .map_err(|e| anyhow::anyhow!("signing the status request: {e}"))?
+        .into_parts();
+    let (added, _) = instructions.into_parts();
+    Ok(added
+        .iter()
+        .map(|h| (h.name().to_string(), h.value().to_string()))
+        .collect())
+}
+
+fn or_dash(v: &serde_json::Value) -> String {
+    if v.is_null() {
+        "-".to_string()
+    } else {
+        v.to_string()
+    }
+}
+
+/// The status JSON as a table for people.
+pub(crate) fn render(v: &serde_json::Value) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let empty = Vec::new();
+    let _ = writeln!(
+        out,
+        "cluster {} (seen from node {})",
+        v["cluster_id"].as_str().unwrap_or("?"),
+        v["node_id"]
+    );
+    let _ = writeln!(
+        out,
+        "\nNODE  STATE  API ADDRESS            CLUSTER ADDRESS        UPTIME"
+    );
+    for n in v["nodes"].as_array().unwrap_or(&empty) {
+        let uptime = n["uptime_secs"]
+            .as_u64()
+            .map(|s| format!("{s}s"))
+            .unwrap_or_else(|| "-".into());
+        let _ = writeln!(
+            out,
+            "{:<5} {:<6} {:<22} {:<22} {uptime}",
+            n["id"],
+            n["state"].as_str().unwrap_or("?"),
+            n["api_addr"].as_str().unwrap_or("?"),
+            n["cluster_addr"].as_str().unwrap_or("?")
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nGROUP  TABLE                EPOCH  LEADER  VOTERS     LEARNERS   ITEMS      BYTES        COMMIT  LAG"
+    );
+    for g in v["groups"].as_array().unwrap_or(&empty) {
+        let table = g["table"]
+            .as_str()
+            .unwrap_or(if g["group"] == 0 { "(metadata)" } else { "?" });
+        let list = |k: &str| {
+            g[k].as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|x| x.to_string())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .unwrap_or_default()
+        };
+        let lag = g["lag"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|l| format!("{}:{}", l["node"], l["behind"]))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default();
+        let leader = g["leader"]
+            .as_u64()
+            .map(|l| l.to_string())
+            .unwrap_or_else(|| "none".into());
+        let _ = writeln!(
+            out,
+            "{:<6} {:<20} {:<6} {:<7} {:<10} {:<10} {:<10} {:<12} {:<7} {lag}",
+            g["group"],
+            table,
+            or_dash(&g["epoch"]),
+            leader,
+            list("voters"),
+            list("learners"),
+            or_dash(&g["items"]),
+            or_dash(&g["bytes"]),
+            g["commit"]
+        );
+    }
+    out
+}
