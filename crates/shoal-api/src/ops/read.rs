@@ -396,14 +396,12 @@ pub async fn query(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> 
     let key_text = input.str("KeyConditionExpression")?;
     let forward = input.bool("ScanIndexForward")?.unwrap_or(true);
     v.into_result()?;
+    // `KeyConditions` conflicts only with `KeyConditionExpression`: DynamoDB accepts it with
+    // `FilterExpression` and `ProjectionExpression` (and their placeholders).
+    legacy::check_mix(input, &["KeyConditions"], &["KeyConditionExpression"])?;
     legacy::check_mix(
         input,
-        &[
-            "KeyConditions",
-            "QueryFilter",
-            "ConditionalOperator",
-            "AttributesToGet",
-        ],
+        &["QueryFilter", "ConditionalOperator", "AttributesToGet"],
         &[
             "KeyConditionExpression",
             "FilterExpression",
@@ -425,7 +423,9 @@ pub async fn query(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> 
             ));
         }
     };
-    let (names, values) = placeholders(input, key_text.is_some(), true)?;
+    let any_expression =
+        key_text.is_some() || input.has("FilterExpression") || input.has("ProjectionExpression");
+    let (names, values) = placeholders(input, any_expression, true)?;
     let mut ectx = ExprContext::new(names.as_ref(), values.as_ref());
     ectx.check_keys()?;
     let key_condition = match key_source {
