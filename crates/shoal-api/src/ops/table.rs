@@ -714,19 +714,20 @@ pub async fn delete_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
             "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first. Table: {name}"
         )));
     }
+    let ix = index_stats(ctx, &meta).await;
     let (meta, stats) = ctx
         .backend
         .delete_table(name)
         .await
         .map_err(|e| not_found_table(e, name))?;
-    Ok(json!({ "TableDescription": deleted_json(&meta, stats) }))
+    Ok(json!({ "TableDescription": deleted_json(&meta, stats, &ix) }))
 }
 
 /// The `TableDescription` DeleteTable answers: DynamoDB's shape (the API model's example) is
 /// shorter than DescribeTable's: name, `DELETING`, the throughput without its history, size
-/// and count, plus the table's identity (ARN, id, billing mode, SSE). No key schema, attribute
-/// definitions, creation time or indexes.
-fn deleted_json(meta: &TableMeta, stats: TableStats) -> Value {
+/// and count, plus the table's identity (ARN, id, billing mode, SSE) and its secondary indexes
+/// (the example's table has none). No key schema, attribute definitions or creation time.
+fn deleted_json(meta: &TableMeta, stats: TableStats, index_stats: &[(u32, TableStats)]) -> Value {
     let mut t = Map::new();
     t.insert("TableName".into(), meta.name.clone().into());
     t.insert("TableStatus".into(), TableStatus::Deleting.as_str().into());
@@ -742,6 +743,7 @@ fn deleted_json(meta: &TableMeta, stats: TableStats) -> Value {
     t.insert("ItemCount".into(), json!(stats.item_count));
     t.insert("TableArn".into(), meta.arn.clone().into());
     t.insert("TableId".into(), meta.id.clone().into());
+    index::describe_indexes(&mut t, meta, index_stats, TableStatus::Deleting);
     t.insert(
         "BillingModeSummary".into(),
         json!({"BillingMode": meta.billing.mode.as_str()}),
