@@ -375,3 +375,21 @@ async fn filter_eq_ne_in_take_every_type() {
     got.sort_unstable();
     assert_eq!(got, [1, 2]);
 }
+
+/// "QueryFilter does not allow key attributes" (LegacyConditionalParameters.QueryFilter.md):
+/// the message names QueryFilter, not Filter Expression.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_filter_on_a_key_attribute_is_refused_naming_query_filter() {
+    let (_node, client) = node_with_table("leg", Some(ScalarAttributeType::N)).await;
+    let r = client
+        .query()
+        .table_name("leg")
+        .key_conditions("pk", cond(ComparisonOperator::Eq, vec![s("p")]))
+        .query_filter("sk", cond(ComparisonOperator::Gt, vec![n("1")]))
+        .send()
+        .await;
+    assert_validation(
+        r,
+        "QueryFilter can only contain non-primary key attributes: Primary key attribute: sk",
+    );
+}
