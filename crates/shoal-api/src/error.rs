@@ -138,17 +138,40 @@ impl From<shoal_expr::ExprError> for ApiError {
 }
 
 /// Collects model-constraint violations and reports them as DynamoDB does:
-/// `2 validation errors detected: Value null at 'tableName' failed to satisfy constraint: Member must not be null; ...`.
+/// `2 validation errors detected: Value '' at 'tableName' failed to satisfy constraint: ...; ...`.
+///
+/// A missing required top-level member is reported alone, before any constraint, in DynamoDB's
+/// newer wording: `The parameter 'TableName' is required but was not specified.` (the first
+/// one missing, in the order the handler checks them). A missing nested member keeps the
+/// `Value null at 'field' ... Member must not be null` form.
 #[derive(Debug, Default)]
-pub struct Violations(Vec<String>);
+pub struct Violations {
+    list: Vec<String>,
+    /// The first missing required top-level member, by its model name.
+    required: Option<String>,
+}
 
 impl Violations {
     pub fn push(&mut self, violation: String) {
-        self.0.push(violation);
+        self.list.push(violation);
     }
 
-    /// `Value null at 'field' failed to satisfy constraint: Member must not be null`.
+    /// A required member is missing. `field` is its path as DynamoDB's constraint messages
+    /// write it (`tableName`, `requestItems.t.member.keys`).
     pub fn missing(&mut self, field: &str) {
+        if !field.contains('.') {
+            if self.required.is_none() {
+                let mut chars = field.chars();
+                let member: String = chars
+                    .next()
+                    .map(|c| c.to_ascii_uppercase())
+                    .into_iter()
+                    .chain(chars)
+                    .collect();
+                self.required = Some(member);
+            }
+            return;
+        }
         self.push(format!(
             "Value null at '{field}' failed to satisfy constraint: Member must not be null"
         ));
@@ -162,16 +185,62 @@ impl Violations {
     }
 
     pub fn into_result(self) -> Result<(), ApiError> {
-        match self.0.len() {
+        if let Some(member) = self.required {
+            return Err(ApiError::validation(format!(
+                "The parameter '{member}' is required but was not specified."
+            )));
+        }
+        match self.list.len() {
             0 => Ok(()),
             1 => Err(ApiError::validation(format!(
                 "1 validation error detected: {}",
-                self.0.join("; ")
+                self.list.join("; ")
             ))),
             n => Err(ApiError::validation(format!(
                 "{n} validation errors detected: {}",
-                self.0.join("; ")
+                self.list.join("; ")
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_top_level_member_is_reported_alone_in_the_newer_wording() {
+        let mut v = Violations::default();
+        v.constraint(
+            "ab",
+            "tableName",
+            "Member must have length greater than or equal to 3",
+        );
+        v.missing("key");
+        v.missing("item");
+        let e = v.into_result().unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Validation);
+        assert_eq!(
+            e.message,
+            "The parameter 'Key' is required but was not specified."
+        );
+    }
+
+    #[test]
+    fn nested_missing_members_and_constraints_keep_the_counted_form() {
+        let mut v = Violations::default();
+        v.missing("requestItems.t.member.keys");
+        v.constraint(
+            "0",
+            "limit",
+            "Member must have value greater than or equal to 1",
+        );
+        assert_eq!(
+            v.into_result().unwrap_err().message,
+            "2 validation errors detected: Value null at 'requestItems.t.member.keys' failed to \
+             satisfy constraint: Member must not be null; Value '0' at 'limit' failed to satisfy \
+             constraint: Member must have value greater than or equal to 1"
+        );
+        assert!(Violations::default().into_result().is_ok());
     }
 }

@@ -356,11 +356,19 @@ impl Parser<'_, '_, '_> {
     }
 
     fn parse_primary(&mut self) -> Result<Condition, ExprError> {
+        let open = self.position();
         if self.eat(&Tok::LParen) {
             self.enter()?;
             let c = self.parse_or()?;
+            // `((...))`: the whole group is one inner group.
+            if self.last_group == Some((open + 1, self.position())) {
+                return Err(self
+                    .kind
+                    .invalid("The expression has redundant parentheses;"));
+            }
             self.expect(&Tok::RParen)?;
             self.leave();
+            self.last_group = Some((open, self.position()));
             return Ok(c);
         }
         if let (Some(Tok::Ident(name)), Some(Tok::LParen)) = (self.peek(), self.peek_at(1)) {
@@ -447,6 +455,14 @@ impl Parser<'_, '_, '_> {
             ("attribute_not_exists", None) => Ok(Condition::AttributeNotExists(require_path(a)?)),
             ("attribute_type", Some(t)) => {
                 let path = require_path(a)?;
+                // "You must use an expression attribute value for the type parameter"
+                // (Expressions.OperatorsAndFunctions.md): not a path, not size().
+                let t = match t {
+                    Operand::Value(v) => Operand::Value(v),
+                    Operand::Path(_) | Operand::Size(_) => {
+                        return Err(wrong_operand_type(kind, name, "PATH"));
+                    }
+                };
                 if let Operand::Value(v) = &t {
                     match v {
                         AttributeValue::S(s) if TYPE_NAMES.contains(&s.as_str()) => {}

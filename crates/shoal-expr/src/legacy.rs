@@ -69,6 +69,14 @@ fn is_set(v: &AttributeValue) -> bool {
 /// value types the operator does not accept (`ComparisonOperator LT is not valid for SS
 /// AttributeValue type`), unknown operators, and a `BETWEEN` whose bounds are out of order.
 pub fn convert_condition(name: &str, c: &LegacyCondition) -> Result<Condition, ExprError> {
+    convert(name, c, false)
+}
+
+/// [`convert_condition`]; `filter` for a `QueryFilter` / `ScanFilter` condition, whose `IN`
+/// accepts values of every type, mixed (an item attribute matches if it equals one of them).
+/// `Expected`'s `IN` takes scalars only (LegacyConditionalParameters.Expected.md). `EQ` and `NE`
+/// accept every type everywhere ("supported for all datatypes, including lists and maps").
+fn convert(name: &str, c: &LegacyCondition, filter: bool) -> Result<Condition, ExprError> {
     let path = DocPath::attr(name);
     let op = c.operator.as_str();
     let arity = |n: usize| -> Result<(), ExprError> {
@@ -98,7 +106,6 @@ pub fn convert_condition(name: &str, c: &LegacyCondition) -> Result<Condition, E
     Ok(match op {
         "EQ" | "NE" => {
             arity(1)?;
-            type_check(|v| is_scalar(v) || is_set(v))?;
             cmp(if op == "EQ" {
                 CompareOp::Eq
             } else {
@@ -148,7 +155,9 @@ pub fn convert_condition(name: &str, c: &LegacyCondition) -> Result<Condition, E
                     "Invalid number of argument(s) for the {op} ComparisonOperator"
                 )));
             }
-            type_check(is_scalar)?;
+            if !filter {
+                type_check(is_scalar)?;
+            }
             Condition::In {
                 value: Operand::Path(path),
                 list: c.values.iter().cloned().map(Operand::Value).collect(),
@@ -226,7 +235,7 @@ pub fn convert_filter<'a>(
 ) -> Result<Option<Condition>, ExprError> {
     let mut out = Vec::new();
     for (name, c) in filter {
-        out.push(convert_condition(name, c)?);
+        out.push(convert(name, c, true)?);
     }
     join(out, conditional_operator)
 }
@@ -298,6 +307,15 @@ pub fn convert_key_conditions<'a>(
 ) -> Result<KeyCondition, ExprError> {
     let mut parts = Vec::new();
     for (name, c) in conditions {
+        // A key is a scalar: key conditions keep EQ to the types a key comparison can take.
+        if c.operator == "EQ"
+            && let Some(v) = c.values.iter().find(|v| !(is_scalar(v) || is_set(v)))
+        {
+            return Err(invalid(format!(
+                "ComparisonOperator EQ is not valid for {} AttributeValue type",
+                v.type_name()
+            )));
+        }
         let cond = match convert_condition(name, c)? {
             Condition::Compare {
                 op,

@@ -31,9 +31,17 @@ pub(crate) struct Parser<'s, 'c, 'a> {
     pub ctx: &'c mut ExprContext<'a>,
     ops: usize,
     depth: usize,
+    /// The token span (`(` .. after `)`) of the last parenthesised condition parsed, to find a
+    /// group that is nothing but another group (`((a = :v))`: redundant parentheses).
+    pub(crate) last_group: Option<(usize, usize)>,
 }
 
 impl<'s, 'c, 'a> Parser<'s, 'c, 'a> {
+    /// The index of the next token.
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+
     /// Checks emptiness and size, then tokenizes.
     pub fn new(
         src: &'s str,
@@ -57,6 +65,7 @@ impl<'s, 'c, 'a> Parser<'s, 'c, 'a> {
             ctx,
             ops: 0,
             depth: 0,
+            last_group: None,
         })
     }
 

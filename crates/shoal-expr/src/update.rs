@@ -63,6 +63,15 @@ impl Update {
             .collect()
     }
 
+    /// Whether applying the update to a missing item creates it. Only `SET` and `ADD` put
+    /// attributes into an item; an update with no actions, or with only `REMOVE` and
+    /// `DELETE` actions, leaves a missing item missing ("attributes cannot be deleted from a
+    /// nonexistent item. The operation succeeds, but DynamoDB does not create a new item",
+    /// LegacyConditionalParameters.AttributeUpdates.md).
+    pub fn creates_item(&self) -> bool {
+        !self.set.is_empty() || !self.add.is_empty()
+    }
+
     /// The document paths the update touches, as a projection (for `ReturnValues`
     /// `UPDATED_OLD` / `UPDATED_NEW`).
     pub fn updated_paths(&self) -> Projection {

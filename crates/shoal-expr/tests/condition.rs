@@ -320,6 +320,48 @@ fn attribute_type_rejects_unknown_type_names() {
 }
 
 #[test]
+fn a_group_that_is_only_another_group_has_redundant_parentheses() {
+    let v = [(":v", s("x")), (":w", s("y"))];
+    for text in [
+        "((a = :v))",
+        "((a = :v)) AND b = :w",
+        "NOT ((a = :v) )",
+        "(((a = :v) OR b = :w))",
+    ] {
+        assert_eq!(
+            cond_err(text, &v),
+            "Invalid ConditionExpression: The expression has redundant parentheses;",
+            "{text}"
+        );
+    }
+    let it = item(&[("a", s("x")), ("b", s("y"))]);
+    for text in [
+        "(a = :v)",
+        "(a = :v) AND (b = :w)",
+        "((a = :v) AND b = :w)",
+        "(a = :v AND (b = :w))",
+        "NOT (a = :w)",
+    ] {
+        assert!(holds(text, &v, &it), "{text}");
+    }
+}
+
+#[test]
+fn attribute_type_takes_its_type_only_from_a_value_placeholder() {
+    for text in ["attribute_type(a, b)", "attribute_type(a, size(b))"] {
+        assert_eq!(
+            cond_err(text, &[]),
+            "Invalid ConditionExpression: Incorrect operand type for operator or function; operator or function: attribute_type, operand type: PATH",
+            "{text}"
+        );
+    }
+    assert_eq!(
+        cond_err("attribute_type(:v, :t)", &[(":v", s("x")), (":t", s("S"))]),
+        "Invalid ConditionExpression: Operator or function requires a document path; operator or function: attribute_type"
+    );
+}
+
+#[test]
 fn begins_with_rejects_a_number_operand() {
     assert_eq!(
         cond_err("begins_with(a, :v)", &[(":v", n("1"))]),

@@ -186,3 +186,90 @@ fn attribute_updates_add_of_a_string_is_rejected() {
         "One or more parameter values were invalid: ADD action is not supported for the type S"
     );
 }
+
+#[test]
+fn filter_eq_ne_in_accept_every_type_and_in_mixed_types() {
+    use shoal_types::AttributeValue;
+    let it = item(&[
+        ("l", l(vec![s("a"), n("1")])),
+        ("m", m(&[("k", s("v"))])),
+        ("t", AttributeValue::Bool(true)),
+        ("z", AttributeValue::Null),
+        ("set", ss(&["x", "y"])),
+        ("num", n("5")),
+    ]);
+    for (name, v) in [
+        ("l", l(vec![s("a"), n("1")])),
+        ("m", m(&[("k", s("v"))])),
+        ("t", AttributeValue::Bool(true)),
+        ("z", AttributeValue::Null),
+        ("set", ss(&["y", "x"])),
+    ] {
+        let eq = BTreeMap::from([(name.to_string(), lc("EQ", vec![v.clone()]))]);
+        assert!(
+            convert_filter(&eq, None).unwrap().unwrap().evaluate(&it),
+            "EQ {name}"
+        );
+        let ne = BTreeMap::from([(name.to_string(), lc("NE", vec![v.clone()]))]);
+        assert!(
+            !convert_filter(&ne, None).unwrap().unwrap().evaluate(&it),
+            "NE {name}"
+        );
+        let other = BTreeMap::from([(name.to_string(), lc("NE", vec![s("other")]))]);
+        assert!(
+            convert_filter(&other, None).unwrap().unwrap().evaluate(&it),
+            "NE other {name}"
+        );
+        // IN with values of mixed types, one of them the attribute's.
+        let inn = BTreeMap::from([(name.to_string(), lc("IN", vec![n("7"), v, s("q")]))]);
+        assert!(
+            convert_filter(&inn, None).unwrap().unwrap().evaluate(&it),
+            "IN {name}"
+        );
+    }
+    let miss = BTreeMap::from([(
+        "num".to_string(),
+        lc("IN", vec![s("5"), AttributeValue::Bool(true), n("6")]),
+    )]);
+    assert!(!convert_filter(&miss, None).unwrap().unwrap().evaluate(&it));
+    let hit = BTreeMap::from([("num".to_string(), lc("IN", vec![s("5"), n("5.0")]))]);
+    assert!(convert_filter(&hit, None).unwrap().unwrap().evaluate(&it));
+}
+
+#[test]
+fn expected_eq_accepts_bool_but_in_stays_scalar() {
+    use shoal_types::AttributeValue;
+    let e = BTreeMap::from([(
+        "InPublication".to_string(),
+        ExpectedEntry {
+            value: None,
+            exists: None,
+            operator: Some("EQ".into()),
+            values: Some(vec![AttributeValue::Bool(false)]),
+        },
+    )]);
+    let c = convert_expected(&e, None).unwrap().unwrap();
+    assert!(c.evaluate(&item(&[("InPublication", AttributeValue::Bool(false))])));
+    let e = BTreeMap::from([(
+        "a".to_string(),
+        ExpectedEntry {
+            value: None,
+            exists: None,
+            operator: Some("IN".into()),
+            values: Some(vec![ss(&["x"])]),
+        },
+    )]);
+    assert_eq!(
+        convert_expected(&e, None).unwrap_err().message,
+        "One or more parameter values were invalid: ComparisonOperator IN is not valid for SS AttributeValue type"
+    );
+}
+
+#[test]
+fn key_conditions_eq_still_refuses_documents() {
+    let k = BTreeMap::from([("pk".to_string(), lc("EQ", vec![m(&[("k", s("v"))])]))]);
+    assert_eq!(
+        convert_key_conditions(&k).unwrap_err().message,
+        "One or more parameter values were invalid: ComparisonOperator EQ is not valid for M AttributeValue type"
+    );
+}

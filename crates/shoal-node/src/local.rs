@@ -58,6 +58,25 @@ impl NodeBackend {
             {
                 return Ok(h);
             }
+            // Dropped or replaced in the catalog since (a DeleteTable raced the caller): it
+            // will never open here. Checked against a fresh copy, since the local one may lag.
+            if let Ok(cluster) = self.cluster()
+                && cluster
+                    .meta()
+                    .tables
+                    .get(name)
+                    .is_none_or(|t| t.meta.id != id)
+            {
+                cluster.refresh_meta().await?;
+                if cluster
+                    .meta()
+                    .tables
+                    .get(name)
+                    .is_none_or(|t| t.meta.id != id)
+                {
+                    return Err(DataError::TableNotFound(name.to_string()));
+                }
+            }
             if std::time::Instant::now() >= deadline {
                 return Err(internal(format!(
                     "table {name} did not open on this node in time"

@@ -433,6 +433,10 @@ impl Partition {
                 let skey = self.storage_key_or_invalid(key, false)?;
                 let old = self.current(&skey, overlay)?;
                 check(condition.as_ref(), old.as_ref())?;
+                if old.is_none() && !update.creates_item() {
+                    // Nothing to write: a missing item stays missing (no ALL_NEW attributes).
+                    return Ok(Decision::Noop(Applied::default()));
+                }
                 let key_attrs = self.schema.key_of(key);
                 let mut new = old.clone().unwrap_or_else(|| key_attrs.clone());
                 update

@@ -139,9 +139,10 @@ fn command(o: &Op, model: &mut BTreeMap<(u8, u8), Item>) -> Command {
             }
         }
         Op::RemoveV { pk, sk } => {
-            update(model, pk, sk, &|it| {
+            // An update that only removes does not create a missing item.
+            if let Some(it) = model.get_mut(&(pk, sk)) {
                 it.remove("v");
-            });
+            }
             Command::Update {
                 key: key(pk, sk),
                 update: Update {

@@ -136,8 +136,10 @@ fn command(o: &Op, model: &mut BTreeMap<(u8, u8), Item>) -> Command {
             }
         }
         Op::RemoveV { pk, sk } => {
-            let it = model.entry((pk, sk)).or_insert_with(|| key(pk, sk));
-            it.remove("v");
+            // An update that only removes does not create a missing item.
+            if let Some(it) = model.get_mut(&(pk, sk)) {
+                it.remove("v");
+            }
             Command::Update {
                 key: key(pk, sk),
                 update: Update {

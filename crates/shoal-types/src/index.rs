@@ -99,7 +99,8 @@ impl IndexDef {
     /// Expected: {S} Actual: {N} IndexName: {index}`, or for an empty value `One or more
     /// parameter values are not valid. A value specified for a secondary index key is not
     /// supported. The AttributeValue for a key attribute cannot contain an empty string value.
-    /// IndexName: {index}, IndexKey: {attr}`.
+    /// IndexName: {index}, IndexKey: {attr}`; an index key value over the key size limits
+    /// (partition 2048 bytes, sort 1024 bytes) with the table keys' messages.
     pub fn check_item(&self, item: &Item) -> Result<(), TypeError> {
         for attr in self.key_schema.attrs() {
             let Some(v) = item.get(&attr.name) else {
@@ -124,7 +125,8 @@ impl IndexDef {
                 )));
             }
         }
-        Ok(())
+        // An index key value is a key value: the table keys' size limits apply to it.
+        self.key_schema.check_key_sizes(item)
     }
 
     /// The index entry of `item`, or `None` when the item lacks one of the index's key
@@ -273,6 +275,44 @@ mod tests {
                 "One or more parameter values are not valid. A value specified for a secondary \
                  index key is not supported. The AttributeValue for a key attribute cannot \
                  contain an empty string value. IndexName: by_city, IndexKey: city"
+                    .to_string()
+            ))
+        );
+    }
+
+    #[test]
+    fn check_item_refuses_index_key_values_over_the_key_size_limits() {
+        let d = def(ProjectionType::All, &[]);
+        // The size of an S key value is its UTF-8 length.
+        let at_limit = "c".repeat(2048);
+        assert_eq!(
+            d.check_item(&item(&[("pk", s("a")), ("city", s(&at_limit))])),
+            Ok(())
+        );
+        let over = "c".repeat(2049);
+        assert_eq!(
+            d.check_item(&item(&[("pk", s("a")), ("city", s(&over))])),
+            Err(TypeError::Validation(
+                "One or more parameter values were invalid: Size of hashkey has exceeded the \
+                 maximum size limit of2048 bytes"
+                    .to_string()
+            ))
+        );
+        let mut lsi = def(ProjectionType::All, &[]);
+        lsi.kind = IndexKind::Local;
+        lsi.key_schema = KeySchema {
+            hash: attr("pk", ScalarType::S),
+            range: Some(attr("city", ScalarType::S)),
+        };
+        assert_eq!(
+            lsi.check_item(&item(&[("pk", s("a")), ("city", s(&"c".repeat(1024)))])),
+            Ok(())
+        );
+        assert_eq!(
+            lsi.check_item(&item(&[("pk", s("a")), ("city", s(&"c".repeat(1025)))])),
+            Err(TypeError::Validation(
+                "One or more parameter values were invalid: Aggregated size of all range keys \
+                 has exceeded the size limit of 1024 bytes"
                     .to_string()
             ))
         );

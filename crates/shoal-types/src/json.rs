@@ -276,9 +276,15 @@ impl Parser {
         wrap: impl FnOnce(Vec<T>) -> AttributeValue,
     ) -> AttributeValue {
         if parsed.is_empty() {
-            return self.invalid(format!(
-                "One or more parameter values were invalid: An {kind} set  may not be empty"
-            ));
+            // DynamoDB's wording differs by kind (the double space is DynamoDB's).
+            return self.invalid(if kind == "binary" {
+                "One or more parameter values were invalid: Binary sets should not be empty"
+                    .to_string()
+            } else {
+                format!(
+                    "One or more parameter values were invalid: An {kind} set  may not be empty"
+                )
+            });
         }
         let mut sorted: Vec<&T> = parsed.iter().collect();
         sorted.sort_unstable();

@@ -112,6 +112,12 @@ impl KeySchema {
                 )));
             }
         }
+        self.check_key_sizes(item)
+    }
+
+    /// The size limits of present key values: partition key ≤ 2048 bytes, sort key ≤ 1024
+    /// bytes, with DynamoDB's messages. Also applied to secondary index keys.
+    pub(crate) fn check_key_sizes(&self, item: &Item) -> Result<(), TypeError> {
         if let Some(v) = item.get(&self.hash.name)
             && attribute_value_size(v) > MAX_PARTITION_KEY_SIZE
         {

@@ -396,14 +396,12 @@ pub async fn query(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> 
     let key_text = input.str("KeyConditionExpression")?;
     let forward = input.bool("ScanIndexForward")?.unwrap_or(true);
     v.into_result()?;
+    // `KeyConditions` conflicts only with `KeyConditionExpression`: DynamoDB accepts it with
+    // `FilterExpression` and `ProjectionExpression` (and their placeholders).
+    legacy::check_mix(input, &["KeyConditions"], &["KeyConditionExpression"])?;
     legacy::check_mix(
         input,
-        &[
-            "KeyConditions",
-            "QueryFilter",
-            "ConditionalOperator",
-            "AttributesToGet",
-        ],
+        &["QueryFilter", "ConditionalOperator", "AttributesToGet"],
         &[
             "KeyConditionExpression",
             "FilterExpression",
@@ -425,7 +423,9 @@ pub async fn query(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> 
             ));
         }
     };
-    let (names, values) = placeholders(input, key_text.is_some(), true)?;
+    let any_expression =
+        key_text.is_some() || input.has("FilterExpression") || input.has("ProjectionExpression");
+    let (names, values) = placeholders(input, any_expression, true)?;
     let mut ectx = ExprContext::new(names.as_ref(), values.as_ref());
     ectx.check_keys()?;
     let key_condition = match key_source {
@@ -439,7 +439,12 @@ pub async fn query(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> 
     let key_schema = index.map(|i| &i.key_schema).unwrap_or(&table.key_schema);
     let resolved = key_condition.resolve(key_schema)?;
     if let Some(filter) = &filter {
-        check_filter_keys(filter, key_schema)?;
+        let source = if params.filter_text.is_some() {
+            "Filter Expression"
+        } else {
+            "QueryFilter"
+        };
+        check_filter_keys(filter, key_schema, source)?;
     }
     if let Some(start) = &params.exclusive_start {
         check_start_key(&table, index, start)?;
@@ -491,11 +496,17 @@ pub async fn query(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> 
 
 /// A Query's filter may not name the key attributes of the table or index it reads (DynamoDB's
 /// rule).
-fn check_filter_keys(filter: &shoal_expr::Condition, keys: &KeySchema) -> Result<(), ApiError> {
+/// A Query's filter may not name a key attribute ("QueryFilter does not allow key attributes",
+/// LegacyConditionalParameters.QueryFilter.md); `source` names the parameter in the message.
+fn check_filter_keys(
+    filter: &shoal_expr::Condition,
+    keys: &KeySchema,
+    source: &str,
+) -> Result<(), ApiError> {
     for name in filter.top_level_names() {
         if keys.is_key_attr(name) {
             return Err(ApiError::validation(format!(
-                "Filter Expression can only contain non-primary key attributes: Primary key attribute: {name}"
+                "{source} can only contain non-primary key attributes: Primary key attribute: {name}"
             )));
         }
     }

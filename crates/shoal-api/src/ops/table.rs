@@ -10,7 +10,7 @@ use super::Ctx;
 use super::index;
 use super::validate::{backend_error, enum_value, table_name};
 use crate::backend::{
-    Billing, BillingMode, KmsKeyError, TableMeta, TableSse, TableStats, TableStatus,
+    Billing, BillingMode, DataError, KmsKeyError, TableMeta, TableSse, TableStats, TableStatus,
 };
 use crate::error::{ApiError, ErrorKind, Violations};
 use crate::input::{Input, nested, opt_i64, opt_str};
@@ -337,11 +337,17 @@ pub async fn create_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
     if has_indexes {
         index::create_table_indexes(&mut meta, &defs, local.as_deref(), global.as_deref())?;
     }
-    let stored = ctx
-        .backend
-        .create_table(meta)
-        .await
-        .map_err(backend_error)?;
+    let stored = ctx.backend.create_table(meta).await.map_err(|e| match e {
+        // A DeleteTable of the same name won the race before the table opened: the name is
+        // in use by that deletion (DynamoDB refuses either side with ResourceInUse).
+        DataError::TableNotFound(name) => ApiError::new(
+            ErrorKind::ResourceInUse,
+            format!(
+                "Attempt to change a resource which is still in use: Table is being deleted: {name}"
+            ),
+        ),
+        other => backend_error(other),
+    })?;
     Ok(
         json!({ "TableDescription": describe_json(&stored, TableStats::default(), &[], TableStatus::Creating) }),
     )
@@ -714,7 +720,45 @@ pub async fn delete_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
         .delete_table(name)
         .await
         .map_err(|e| not_found_table(e, name))?;
-    Ok(json!({ "TableDescription": describe_json(&meta, stats, &ix, TableStatus::Deleting) }))
+    Ok(json!({ "TableDescription": deleted_json(&meta, stats, &ix) }))
+}
+
+/// The `TableDescription` DeleteTable answers: DynamoDB's shape (the API model's example) is
+/// shorter than DescribeTable's: name, `DELETING`, the throughput without its history, size
+/// and count, plus the table's identity (ARN, id, billing mode, SSE) and its secondary indexes
+/// (the example's table has none). No key schema, attribute definitions or creation time.
+fn deleted_json(meta: &TableMeta, stats: TableStats, index_stats: &[(u32, TableStats)]) -> Value {
+    let mut t = Map::new();
+    t.insert("TableName".into(), meta.name.clone().into());
+    t.insert("TableStatus".into(), TableStatus::Deleting.as_str().into());
+    t.insert(
+        "ProvisionedThroughput".into(),
+        json!({
+            "NumberOfDecreasesToday": meta.billing.decreases_today,
+            "ReadCapacityUnits": meta.billing.read_capacity_units,
+            "WriteCapacityUnits": meta.billing.write_capacity_units,
+        }),
+    );
+    t.insert("TableSizeBytes".into(), json!(stats.size_bytes));
+    t.insert("ItemCount".into(), json!(stats.item_count));
+    t.insert("TableArn".into(), meta.arn.clone().into());
+    t.insert("TableId".into(), meta.id.clone().into());
+    index::describe_indexes(&mut t, meta, index_stats, TableStatus::Deleting);
+    t.insert(
+        "BillingModeSummary".into(),
+        json!({"BillingMode": meta.billing.mode.as_str()}),
+    );
+    if let Some(sse) = &meta.sse {
+        t.insert(
+            "SSEDescription".into(),
+            json!({
+                "Status": "ENABLED",
+                "SSEType": "KMS",
+                "KMSMasterKeyArn": sse.kms_master_key_arn,
+            }),
+        );
+    }
+    Value::Object(t)
 }
 
 /// `UpdateTable`: billing mode, provisioned throughput, deletion protection, table class, SSE key.

@@ -178,8 +178,9 @@ impl Refusal {
         let id = RequestId::next();
         format!(
             "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/x-amz-json-1.0\r\n\
-             connection: close\r\nretry-after: 1\r\nx-amzn-requestid: {}\r\n\
+             connection: close\r\nretry-after: 1\r\nserver: {}\r\nx-amzn-requestid: {}\r\n\
              x-amz-crc32: {}\r\ncontent-length: {}\r\n\r\n{body}",
+            super::response::SERVER,
             id.as_str(),
             crc32fast::hash(body.as_bytes()),
             body.len()

@@ -1,5 +1,5 @@
-//! Responses: the `x-amzn-RequestId` of each request and the response builder that adds it and
-//! `x-amz-crc32` to every answer.
+//! Responses: the `x-amzn-RequestId` of each request and the response builder that adds it,
+//! `x-amz-crc32` and `Server` to every answer.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -7,6 +7,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::Full;
+
+/// The `Server` header of every response: DynamoDB answers `Server: Server`, and some clients
+/// and proxies look for the header.
+pub(crate) const SERVER: &str = "Server";
 
 /// Initial capacity of a response body buffer.
 pub(crate) const RESPONSE_CAPACITY: usize = 2048;
@@ -65,6 +69,7 @@ pub(crate) fn respond(
     *resp.status_mut() = status;
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::SERVER, HeaderValue::from_static(SERVER));
     if let Ok(v) = HeaderValue::from_bytes(&request_id.0) {
         h.insert("x-amzn-requestid", v);
     }

@@ -290,3 +290,66 @@ async fn batch_get_reports_capacity_per_table_rounding_each_item() {
     // Each item is rounded up to 4 KB on its own: 3 units, not 1.
     assert_eq!(ccs[0].capacity_units(), Some(3.0));
 }
+
+/// Small scans (Scan.md, "Capacity units consumed by scan"): a Scan consumes at least one read
+/// unit per partition involved (0.5 eventually consistent, 1.0 strongly), even when the
+/// partition holds no items; above that the bytes read are summed and rounded up to 4 KB
+/// (ProvisionedThroughput.md; item sizes per CapacityUnitCalculations.md). A new table has
+/// one partition.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_scans_charge_the_minimum_and_round_the_sum_up() {
+    let (_node, client) = node_with_table("cap", None).await;
+    let scan_units = |consistent: bool, limit: Option<i32>| {
+        let client = client.clone();
+        async move {
+            let out = client
+                .scan()
+                .table_name("cap")
+                .consistent_read(consistent)
+                .set_limit(limit)
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send()
+                .await
+                .unwrap();
+            units(out.consumed_capacity, "cap")
+        }
+    };
+    // Empty table: the minimum.
+    assert_eq!(scan_units(false, None).await, 0.5);
+    assert_eq!(scan_units(true, None).await, 1.0);
+    // Three items of 1 KB: 3 KB read, rounded up to one 4 KB unit.
+    for pk in ["a", "b", "c"] {
+        must_put(&client, "cap", sized_item(pk, 1024)).await;
+    }
+    assert_eq!(scan_units(false, None).await, 0.5);
+    assert_eq!(scan_units(true, None).await, 1.0);
+    // Five items of 1 KB: 5 KB, two units; with Limit 1 only 1 KB is read.
+    for pk in ["d", "e"] {
+        must_put(&client, "cap", sized_item(pk, 1024)).await;
+    }
+    assert_eq!(scan_units(false, None).await, 1.0);
+    assert_eq!(scan_units(true, None).await, 2.0);
+    assert_eq!(scan_units(true, Some(1)).await, 1.0);
+    // 4 KB exactly is one unit, one byte more two.
+    let (_node, client2) = node_with_table("cap", None).await;
+    must_put(&client2, "cap", sized_item("a", 4096)).await;
+    let out = client2
+        .scan()
+        .table_name("cap")
+        .consistent_read(true)
+        .return_consumed_capacity(ReturnConsumedCapacity::Total)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(units(out.consumed_capacity, "cap"), 1.0);
+    must_put(&client2, "cap", sized_item("b", 10)).await;
+    let out = client2
+        .scan()
+        .table_name("cap")
+        .consistent_read(true)
+        .return_consumed_capacity(ReturnConsumedCapacity::Total)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(units(out.consumed_capacity, "cap"), 2.0);
+}

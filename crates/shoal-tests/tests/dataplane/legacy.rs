@@ -253,3 +253,143 @@ async fn legacy_operator_with_wrong_value_count_is_rejected() {
         "Invalid number of argument(s) for the BETWEEN ComparisonOperator",
     );
 }
+
+/// Regression: Shoal refused `KeyConditions` with `FilterExpression` / `ProjectionExpression`;
+/// DynamoDB accepts them (only `KeyConditionExpression` conflicts with `KeyConditions`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_conditions_mix_with_filter_and_projection_expressions() {
+    let (_node, client) = node_with_table("leg", Some(ScalarAttributeType::N)).await;
+    for (sk, v) in [(1, "a"), (2, "b"), (3, "a")] {
+        must_put(
+            &client,
+            "leg",
+            item([
+                ("pk", s("p")),
+                ("sk", n(sk.to_string())),
+                ("v", s(v)),
+                ("w", n("9")),
+            ]),
+        )
+        .await;
+    }
+    let out = client
+        .query()
+        .table_name("leg")
+        .key_conditions("pk", cond(ComparisonOperator::Eq, vec![s("p")]))
+        .filter_expression("#v = :a")
+        .projection_expression("sk, #v")
+        .expression_attribute_names("#v", "v")
+        .expression_attribute_values(":a", s("a"))
+        .send()
+        .await
+        .unwrap();
+    let items = out.items();
+    assert_eq!(sort_keys(items), [1, 3]);
+    assert!(
+        items
+            .iter()
+            .all(|i| !i.contains_key("w") && i["v"] == s("a"))
+    );
+
+    // KeyConditions with KeyConditionExpression, and QueryFilter with FilterExpression, stay
+    // refused.
+    let r = client
+        .query()
+        .table_name("leg")
+        .key_conditions("pk", cond(ComparisonOperator::Eq, vec![s("p")]))
+        .key_condition_expression("pk = :p")
+        .expression_attribute_values(":p", s("p"))
+        .send()
+        .await;
+    assert_validation(
+        r,
+        "Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {KeyConditions} Expression parameters: {KeyConditionExpression}",
+    );
+    let r = client
+        .query()
+        .table_name("leg")
+        .key_conditions("pk", cond(ComparisonOperator::Eq, vec![s("p")]))
+        .query_filter("v", cond(ComparisonOperator::Eq, vec![s("a")]))
+        .filter_expression("attribute_exists(w)")
+        .send()
+        .await;
+    assert_validation(
+        r,
+        "Non-expression parameters: {QueryFilter} Expression parameters: {FilterExpression}",
+    );
+}
+
+/// QueryFilter and ScanFilter `EQ`, `NE` and `IN` take every attribute type (lists, maps,
+/// booleans, nulls, sets), and `IN` values of mixed types.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filter_eq_ne_in_take_every_type() {
+    let (_node, client) = node_with_table("leg", Some(ScalarAttributeType::N)).await;
+    let docs = [
+        list([s("x"), n("1")]),
+        map([("k", s("v"))]),
+        boolean(true),
+        null(),
+        ss(["a", "b"]),
+    ];
+    for (i, d) in docs.iter().enumerate() {
+        must_put(
+            &client,
+            "leg",
+            item([("pk", s("p")), ("sk", n(i.to_string())), ("d", d.clone())]),
+        )
+        .await;
+    }
+    for (i, d) in docs.iter().enumerate() {
+        let eq = client
+            .scan()
+            .table_name("leg")
+            .scan_filter("d", cond(ComparisonOperator::Eq, vec![d.clone()]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(sort_keys(eq.items()), [i as i64], "ScanFilter EQ {d:?}");
+        let ne = client
+            .query()
+            .table_name("leg")
+            .key_conditions("pk", cond(ComparisonOperator::Eq, vec![s("p")]))
+            .query_filter("d", cond(ComparisonOperator::Ne, vec![d.clone()]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ne.count(), docs.len() as i32 - 1, "QueryFilter NE {d:?}");
+    }
+    let r#in = client
+        .scan()
+        .table_name("leg")
+        .scan_filter(
+            "d",
+            cond(
+                ComparisonOperator::In,
+                vec![n("7"), boolean(true), map([("k", s("v"))]), s("zz")],
+            ),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut got = sort_keys(r#in.items());
+    got.sort_unstable();
+    assert_eq!(got, [1, 2]);
+}
+
+/// "QueryFilter does not allow key attributes" (LegacyConditionalParameters.QueryFilter.md):
+/// the message names QueryFilter, not Filter Expression.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_filter_on_a_key_attribute_is_refused_naming_query_filter() {
+    let (_node, client) = node_with_table("leg", Some(ScalarAttributeType::N)).await;
+    let r = client
+        .query()
+        .table_name("leg")
+        .key_conditions("pk", cond(ComparisonOperator::Eq, vec![s("p")]))
+        .query_filter("sk", cond(ComparisonOperator::Gt, vec![n("1")]))
+        .send()
+        .await;
+    assert_validation(
+        r,
+        "QueryFilter can only contain non-primary key attributes: Primary key attribute: sk",
+    );
+}

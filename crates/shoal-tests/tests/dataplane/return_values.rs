@@ -358,3 +358,88 @@ async fn updated_old_and_new_after_list_append_return_the_whole_list() {
         &item([("l", list([n("1"), n("2")]))]),
     );
 }
+
+/// Regression: an UpdateItem without update actions on a missing item created it (with only
+/// its key) and answered ALL_NEW with that key. DynamoDB creates nothing and returns no
+/// `Attributes`; the same for updates that only remove (REMOVE, AttributeUpdates DELETE).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_without_actions_on_missing_item_creates_nothing() {
+    let (_node, client) = node().await;
+    let out = client
+        .update_item()
+        .table_name("retv")
+        .key("pk", s("none"))
+        .return_values(ReturnValue::AllNew)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.attributes, None);
+    assert_eq!(
+        must_get(&client, "retv", item([("pk", s("none"))])).await,
+        None
+    );
+
+    let out = client
+        .update_item()
+        .table_name("retv")
+        .key("pk", s("removed"))
+        .update_expression("REMOVE a, b.c")
+        .return_values(ReturnValue::AllNew)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.attributes, None);
+    assert_eq!(
+        must_get(&client, "retv", item([("pk", s("removed"))])).await,
+        None
+    );
+
+    let out = client
+        .update_item()
+        .table_name("retv")
+        .key("pk", s("legacy"))
+        .attribute_updates(
+            "tags",
+            aws_sdk_dynamodb::types::AttributeValueUpdate::builder()
+                .action(aws_sdk_dynamodb::types::AttributeAction::Delete)
+                .value(ss(["x"]))
+                .build(),
+        )
+        .return_values(ReturnValue::AllNew)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.attributes, None);
+    assert_eq!(
+        must_get(&client, "retv", item([("pk", s("legacy"))])).await,
+        None
+    );
+
+    // SET still creates the item, and an existing item is still returned.
+    let out = client
+        .update_item()
+        .table_name("retv")
+        .key("pk", s("made"))
+        .update_expression("SET a = :a")
+        .expression_attribute_values(":a", n("1"))
+        .return_values(ReturnValue::AllNew)
+        .send()
+        .await
+        .unwrap();
+    assert_same_item(
+        out.attributes.as_ref(),
+        &item([("pk", s("made")), ("a", n("1"))]),
+    );
+    let out = client
+        .update_item()
+        .table_name("retv")
+        .key("pk", s("made"))
+        .return_values(ReturnValue::AllNew)
+        .send()
+        .await
+        .unwrap();
+    assert_same_item(
+        out.attributes.as_ref(),
+        &item([("pk", s("made")), ("a", n("1"))]),
+    );
+}

@@ -1046,6 +1046,70 @@ async fn writes_check_index_key_types() {
     .await;
 }
 
+/// Regression: index key values over the key size limits were accepted (only table keys were
+/// checked). A GSI partition key over 2048 bytes and an LSI sort key over 1024 bytes are
+/// refused on PutItem and on UpdateItem, and nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_check_index_key_sizes() {
+    let node = TestNode::start().await;
+    let client = node.client();
+    indexed_table(&client, "ix_z").await;
+    let put = |it: Item| {
+        client
+            .put_item()
+            .table_name("ix_z")
+            .set_item(Some(it))
+            .send()
+    };
+    let hash_msg = "Size of hashkey has exceeded the maximum size limit of2048 bytes";
+    let range_msg = "Aggregated size of all range keys has exceeded the size limit of 1024 bytes";
+    assert_validation(
+        put(item([
+            ("pk", s("a")),
+            ("sk", n("1")),
+            ("owner", s("o".repeat(2049))),
+        ]))
+        .await,
+        hash_msg,
+    );
+    assert_validation(
+        put(item([
+            ("pk", s("a")),
+            ("sk", n("1")),
+            ("date", s("d".repeat(1025))),
+        ]))
+        .await,
+        range_msg,
+    );
+    assert!(
+        must_get(&client, "ix_z", item([("pk", s("a")), ("sk", n("1"))]))
+            .await
+            .is_none()
+    );
+    // At the limits they are fine.
+    must_put(
+        &client,
+        "ix_z",
+        item([
+            ("pk", s("a")),
+            ("sk", n("1")),
+            ("owner", s("o".repeat(2048))),
+            ("date", s("d".repeat(1024))),
+        ]),
+    )
+    .await;
+    let r = client
+        .update_item()
+        .table_name("ix_z")
+        .set_key(Some(item([("pk", s("a")), ("sk", n("1"))])))
+        .update_expression("SET #o = :o")
+        .expression_attribute_names("#o", "owner")
+        .expression_attribute_values(":o", s("o".repeat(2049)))
+        .send()
+        .await;
+    assert_validation(r, hash_msg);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn item_collection_metrics_on_tables_with_local_indexes() {
     let node = TestNode::start().await;

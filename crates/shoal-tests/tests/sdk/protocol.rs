@@ -97,6 +97,42 @@ async fn successful_and_error_responses_carry_crc32_and_request_id() {
     assert_crc_and_request_id(&malformed);
 }
 
+/// DynamoDB answers every request with `Server: Server`; some clients and proxies look for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_response_carries_a_server_header() {
+    let node = TestNode::start().await;
+    let ok = node
+        .signed_request("ListTables", &json!({}))
+        .send(node.addr())
+        .await;
+    let error = node
+        .signed_request("DescribeTable", &json!({"TableName": "nope"}))
+        .send(node.addr())
+        .await;
+    let unauthenticated = RawRequest::dynamodb(node.addr(), "ListTables", "{}")
+        .send(node.addr())
+        .await;
+    let malformed = RawRequest::dynamodb(node.addr(), "ListTables", "{not json")
+        .signed(&node.signing())
+        .send(node.addr())
+        .await;
+    let health = RawRequest::get(node.addr(), "/").send(node.addr()).await;
+    for (what, resp) in [
+        ("success", &ok),
+        ("error", &error),
+        ("unauthenticated", &unauthenticated),
+        ("malformed", &malformed),
+        ("health", &health),
+    ] {
+        assert_eq!(
+            resp.header("server"),
+            Some("Server"),
+            "{what}: {}",
+            resp.status
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_ids_are_unique() {
     let node = TestNode::start().await;
@@ -207,6 +243,23 @@ async fn missing_required_parameter_is_a_validation_exception() {
         .send(node.addr())
         .await;
     assert_error(&resp, "ValidationException");
+    // DynamoDB's newer wording, reported before any other constraint of the request.
+    assert_eq!(
+        resp.error_message().as_deref(),
+        Some("The parameter 'TableName' is required but was not specified.")
+    );
+    let resp = node
+        .signed_request(
+            "GetItem",
+            &json!({"TableName": "x", "ReturnConsumedCapacity": "bad"}),
+        )
+        .send(node.addr())
+        .await;
+    assert_error(&resp, "ValidationException");
+    assert_eq!(
+        resp.error_message().as_deref(),
+        Some("The parameter 'Key' is required but was not specified.")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -456,6 +456,116 @@ async fn list_tables_rejects_limit_out_of_range() {
     );
 }
 
+/// The error code and HTTP status of a failed call (`None` for a success).
+fn outcome<T: std::fmt::Debug, E>(
+    r: Result<
+        T,
+        aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+    >,
+) -> Option<(String, Option<u16>)>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match r {
+        Ok(_) => None,
+        Err(e) => {
+            let err = api_error(Err::<T, _>(e));
+            Some((err.code, err.status))
+        }
+    }
+}
+
+/// Regression: a CreateTable and a DeleteTable racing on one name answered 500 (the create
+/// waited for a table the delete had already dropped). Either side may win; the loser gets
+/// `ResourceInUseException` (or `ResourceNotFoundException` for a delete that came first),
+/// never `InternalServerError`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_and_delete_racing_on_one_name_never_answer_500() {
+    let node = TestNode::start().await;
+    let client = node.client();
+    for round in 0..25 {
+        let (created, deleted) = tokio::join!(on_demand_pk(&client, "racer").send(), async {
+            // Give the create a head start of a few ms in some rounds, none in others.
+            tokio::time::sleep(Duration::from_millis(round % 5)).await;
+            client.delete_table().table_name("racer").send().await
+        });
+        if let Some((code, status)) = outcome(created) {
+            assert_eq!(
+                (code.as_str(), status),
+                ("ResourceInUseException", Some(400)),
+                "CreateTable in round {round}"
+            );
+        }
+        if let Some((code, status)) = outcome(deleted) {
+            assert!(
+                matches!(
+                    code.as_str(),
+                    "ResourceInUseException" | "ResourceNotFoundException"
+                ) && status == Some(400),
+                "DeleteTable in round {round}: {code} {status:?}"
+            );
+        }
+        // Whatever is left goes before the next round.
+        let _ = client.delete_table().table_name("racer").send().await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while client
+            .describe_table()
+            .table_name("racer")
+            .send()
+            .await
+            .is_ok()
+        {
+            assert!(Instant::now() < deadline, "racer not deleted");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// DeleteTable's description has DynamoDB's shape (the API model's example): name, status,
+/// throughput without history, size and count; not DescribeTable's key schema or dates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_table_description_has_dynamodb_shape() {
+    let node = TestNode::start().await;
+    let req = node.signed_request(
+        "CreateTable",
+        &serde_json::json!({
+            "TableName": "shape",
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "ProvisionedThroughput": {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5},
+        }),
+    );
+    assert_eq!(req.send(node.addr()).await.status, 200);
+    must_put(&node.client(), "shape", item([("pk", s("x"))])).await;
+    let resp = node
+        .signed_request("DeleteTable", &serde_json::json!({"TableName": "shape"}))
+        .send(node.addr())
+        .await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let desc = &resp.json()["TableDescription"];
+    assert_eq!(desc["TableName"], "shape");
+    assert_eq!(desc["TableStatus"], "DELETING");
+    assert_eq!(
+        desc["ProvisionedThroughput"],
+        serde_json::json!({"NumberOfDecreasesToday": 0, "ReadCapacityUnits": 5, "WriteCapacityUnits": 5})
+    );
+    assert_eq!(desc["ItemCount"], 1);
+    assert!(desc["TableSizeBytes"].as_u64().is_some_and(|n| n > 0));
+    assert!(
+        desc["TableArn"]
+            .as_str()
+            .is_some_and(|a| a.ends_with(":table/shape"))
+    );
+    for absent in [
+        "KeySchema",
+        "AttributeDefinitions",
+        "CreationDateTime",
+        "DeletionProtectionEnabled",
+    ] {
+        assert!(desc.get(absent).is_none(), "{absent} in {desc}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_table_returns_description_then_table_is_gone() {
     let node = TestNode::start().await;

@@ -257,10 +257,22 @@ async fn sort_key_up_to_1024_bytes_is_accepted_and_longer_rejected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn empty_sets_are_rejected() {
     let (_node, client) = node_with_tables().await;
+    // DynamoDB words the empty binary set differently.
+    let r = put(
+        &client,
+        "tbl_h",
+        item([("pk", s("a")), ("set", AttributeValue::Bs(vec![]))]),
+    )
+    .await;
+    let err = r.expect_err("binary set");
+    assert_eq!(err.code, "ValidationException", "{err:?}");
+    assert_eq!(
+        err.message,
+        "One or more parameter values were invalid: Binary sets should not be empty"
+    );
     for (empty, kind) in [
         (AttributeValue::Ss(vec![]), "string set"),
         (AttributeValue::Ns(vec![]), "number set"),
-        (AttributeValue::Bs(vec![]), "binary set"),
     ] {
         let r = put(&client, "tbl_h", item([("pk", s("a")), ("set", empty)])).await;
         // DynamoDB: "One or more parameter values were invalid: An string set  may not be empty"
@@ -472,4 +484,67 @@ async fn expression_errors_are_validation_errors() {
         .send()
         .await;
     assert_validation(reserved, "reserved keyword");
+}
+
+/// Non-key attribute names may be up to 64 KB (65,535 bytes, the API model's limit) in every
+/// place a name appears: items, keys of updates and projections through placeholders, legacy
+/// maps. One byte more is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_key_attribute_names_may_be_64_kb() {
+    let node = TestNode::start().await;
+    let client = node.client();
+    must_create_hash_table(&client, "names").await;
+    let long = "a".repeat(65_535);
+    must_put(
+        &client,
+        "names",
+        item([("pk", s("k")), (long.as_str(), s("v"))]),
+    )
+    .await;
+    let got = must_get(&client, "names", item([("pk", s("k"))]))
+        .await
+        .expect("item");
+    assert_eq!(got.get(&long), Some(&s("v")));
+    let out = client
+        .update_item()
+        .table_name("names")
+        .key("pk", s("k"))
+        .update_expression("SET #n = :w")
+        .condition_expression("attribute_exists(#n)")
+        .expression_attribute_names("#n", &long)
+        .expression_attribute_values(":w", s("w"))
+        .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.attributes().and_then(|a| a.get(&long)), Some(&s("w")));
+    let got = client
+        .get_item()
+        .table_name("names")
+        .key("pk", s("k"))
+        .projection_expression("#n")
+        .expression_attribute_names("#n", &long)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.item().and_then(|i| i.get(&long)), Some(&s("w")));
+    let got = client
+        .get_item()
+        .table_name("names")
+        .key("pk", s("k"))
+        .attributes_to_get(&long)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.item().map(|i| i.len()), Some(1));
+
+    let too_long = "a".repeat(65_536);
+    let r = client
+        .put_item()
+        .table_name("names")
+        .item("pk", s("k2"))
+        .item(&too_long, s("v"))
+        .send()
+        .await;
+    assert_validation(r, "Member must have length less than or equal to 65535");
 }
