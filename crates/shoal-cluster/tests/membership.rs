@@ -174,6 +174,29 @@ async fn membership_is_authenticated_and_visible_through_every_node() {
         }
     }
 
+    // Leaders are balanced by leadership transfer, not left where elections put them: with six
+    // partition groups on three voters, each node ends up leading two.
+    for t in 0..6 {
+        c.create_hash_table(1, &format!("lead_{t}")).await;
+    }
+    let balanced = |s: &serde_json::Value| {
+        let mut led = std::collections::BTreeMap::<u64, usize>::new();
+        for g in s["groups"].as_array().into_iter().flatten() {
+            if g["kind"] == "partition"
+                && let Some(l) = g["leader"].as_u64()
+            {
+                *led.entry(l).or_default() += 1;
+            }
+        }
+        led.len() == 3 && led.values().all(|n| *n == 2)
+    };
+    c.wait_status(
+        1,
+        Duration::from_secs(60),
+        "each node leads two partitions",
+        balanced,
+    )
+    .await;
     c.create_hash_table(1, "status_t").await;
     // `shoal status --json`, signed with the AWS credential variables: the JSON of GET /status,
     // with each partition group's table, hash range, epoch, replicas, leader, items and bytes.

@@ -18,6 +18,10 @@ pub use shoal_catalog::{PartitionEntry, PartitionMap, TableMeta};
 /// Most replicas (voters) a group has.
 pub const REPLICATION_FACTOR: usize = 3;
 
+/// Voters of the metadata group once the cluster has this many members or more (it then
+/// survives two failures; with fewer members it has [`REPLICATION_FACTOR`]).
+pub const META_VOTERS_LARGE: usize = 5;
+
 /// One member node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
@@ -148,6 +152,17 @@ impl MetaState {
             .copied()
             .take(REPLICATION_FACTOR)
             .collect()
+    }
+
+    /// The voters the metadata group should have: the 5 lowest member ids once there are 5
+    /// members or more, else the [`REPLICATION_FACTOR`] lowest.
+    pub fn desired_meta_voters(&self) -> Vec<u64> {
+        let n = if self.members.len() >= META_VOTERS_LARGE {
+            META_VOTERS_LARGE
+        } else {
+            REPLICATION_FACTOR
+        };
+        self.members.keys().copied().take(n).collect()
     }
 
     /// The table with id `id`.

@@ -69,6 +69,11 @@ fn members_get_increasing_ids_and_a_retried_join_keeps_its_id() {
     assert_eq!(s.apply(member(2)), MetaResult::NodeId(2));
     assert_eq!(s.apply(member(4)), MetaResult::NodeId(4));
     assert_eq!(s.desired_voters(), vec![1, 2, 3]);
+    assert_eq!(s.desired_meta_voters(), vec![1, 2, 3]);
+    // From five members on, the metadata group has five voters; partitions keep three.
+    assert_eq!(s.apply(member(5)), MetaResult::NodeId(5));
+    assert_eq!(s.desired_meta_voters(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(s.desired_voters(), vec![1, 2, 3]);
 }
 
 #[test]

@@ -262,6 +262,7 @@ impl Group {
     }
 
     fn apply(&mut self, entries: Vec<Entry>) {
+        let before = self.applied;
         let sm_applied = self.sm.applied_index();
         let mut batch = Vec::new();
         for e in entries {
@@ -282,6 +283,9 @@ impl Group {
             self.applied = index;
         }
         self.flush_apply(&mut batch);
+        if self.applied > before {
+            self.sm.applied_through(self.applied);
+        }
     }
 
     fn flush_apply(&mut self, batch: &mut Vec<Committed>) {

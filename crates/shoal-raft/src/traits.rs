@@ -19,6 +19,9 @@ pub trait StateMachine: Send {
     fn on_role_change(&mut self, _is_leader: bool, _leader: Option<NodeId>, _term: u64) {}
     /// Membership of the group changed (after a conf change was applied or a snapshot restored).
     fn on_conf_change(&mut self, _voters: &[NodeId], _learners: &[NodeId]) {}
+    /// Every entry up to `index` was applied (including those without data: elections' empty
+    /// entries and conf changes), after the `apply` calls for them. Not called for a snapshot.
+    fn applied_through(&mut self, _index: u64) {}
 }
 
 /// Durable, shared log of all groups of one node. `write` is atomic and durable (one fsync) when it returns.

@@ -205,7 +205,10 @@ impl Cluster {
     ) -> Result<Routed<(u64, Reply)>, DataError> {
         let (seq, ctx, rx) = self.pending.register(group);
         let index = match self.raft.propose(group, ctx, data).await {
-            Ok(index) => index,
+            Ok(index) => {
+                self.pending.set_index(seq, index);
+                index
+            }
             Err(RaftError::NotLeader { .. } | RaftError::Dropped | RaftError::GroupNotFound(_)) => {
                 self.pending.forget(seq);
                 return Ok(Routed::Retry);
@@ -236,6 +239,7 @@ impl Cluster {
             }
         };
         match rx {
+            Ok(Ok(Reply::Superseded)) => Ok(Routed::Retry),
             Ok(Ok(reply)) => Ok(Routed::Done((index, reply))),
             // Leadership moved before the entry applied here: it may still commit.
             Ok(Err(_)) => Err(unavailable(
@@ -300,7 +304,7 @@ impl Cluster {
                             Routed::Done((_, Reply::Unavailable(why))) => {
                                 return Err(DataError::Unavailable(why));
                             }
-                            Routed::Done((_, Reply::Meta(_))) => {
+                            Routed::Done((_, Reply::Meta(_) | Reply::Superseded)) => {
                                 return Err(unavailable("a metadata reply answered a write"));
                             }
                             Routed::Retry => Routed::Retry,
@@ -371,7 +375,10 @@ impl Cluster {
                         Some(l) if l == self.node_id => {
                             Ok(match self.propose_local(group, data).await? {
                                 Routed::Done((index, Reply::Meta(r))) => Routed::Done((index, r)),
-                                Routed::Done((_, Reply::Write(_) | Reply::Unavailable(_))) => {
+                                Routed::Done((
+                                    _,
+                                    Reply::Write(_) | Reply::Unavailable(_) | Reply::Superseded,
+                                )) => {
                                     return Err(unavailable(
                                         "a write reply answered a metadata change",
                                     ));

@@ -24,6 +24,17 @@ pub(crate) enum Reply {
     /// The replica could not apply the committed entry (its storage failed): the entry stays in
     /// the log and takes effect when the node restarts.
     Unavailable(String),
+    /// Another entry was committed at the proposal's index (leadership moved before it
+    /// committed): it never will be, so proposing it again is safe.
+    Superseded,
+}
+
+/// A proposal waiting for its entry.
+struct Waiter {
+    group: GroupId,
+    /// The entry's index, once the proposal returned it.
+    index: Option<u64>,
+    tx: oneshot::Sender<Reply>,
 }
 
 /// Set when a replica's storage failed to apply a committed entry: from then on the replica
@@ -35,7 +46,7 @@ pub(crate) type Poison = Arc<Mutex<Option<String>>>;
 pub(crate) struct Pending {
     node_id: NodeId,
     next: std::sync::atomic::AtomicU64,
-    waiting: Mutex<HashMap<u64, (GroupId, oneshot::Sender<Reply>)>>,
+    waiting: Mutex<HashMap<u64, Waiter>>,
 }
 
 impl Pending {
@@ -51,7 +62,14 @@ impl Pending {
     pub(crate) fn register(&self, group: GroupId) -> (u64, Vec<u8>, oneshot::Receiver<Reply>) {
         let seq = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        self.waiting.lock().insert(seq, (group, tx));
+        self.waiting.lock().insert(
+            seq,
+            Waiter {
+                group,
+                index: None,
+                tx,
+            },
+        );
         let mut ctx = Vec::with_capacity(16);
         ctx.extend_from_slice(&self.node_id.to_be_bytes());
         ctx.extend_from_slice(&seq.to_be_bytes());
@@ -62,13 +80,44 @@ impl Pending {
         self.waiting.lock().remove(&seq);
     }
 
+    /// Records the log index the proposal `seq` got.
+    pub(crate) fn set_index(&self, seq: u64, index: u64) {
+        if let Some(w) = self.waiting.lock().get_mut(&seq) {
+            w.index = Some(index);
+        }
+    }
+
+    /// `group` applied every entry up to `index`: a proposal of it at or below `index` that was
+    /// not answered by its own entry was superseded (another entry holds its index).
+    fn superseded_through(&self, group: GroupId, index: u64) {
+        let mut waiting = self.waiting.lock();
+        let gone: Vec<u64> = waiting
+            .iter()
+            .filter(|(_, w)| w.group == group && w.index.is_some_and(|i| i <= index))
+            .map(|(seq, _)| *seq)
+            .collect();
+        for seq in gone {
+            if let Some(w) = waiting.remove(&seq) {
+                let _ = w.tx.send(Reply::Superseded);
+            }
+        }
+    }
+
+    /// A snapshot up to `index` replaced `group`'s state: whether a proposal at or below it is
+    /// in it is unknown (its waiter learns the outcome is unknown).
+    fn unknown_through(&self, group: GroupId, index: u64) {
+        self.waiting
+            .lock()
+            .retain(|_, w| !(w.group == group && w.index.is_none_or(|i| i <= index)));
+    }
+
     /// Answers the proposal that wrote `context`, if it was this node's and still waits.
     fn complete(&self, context: &[u8], reply: Reply) {
         let Some(seq) = self.own_seq(context) else {
             return;
         };
-        if let Some((_, tx)) = self.waiting.lock().remove(&seq) {
-            let _ = tx.send(reply);
+        if let Some(w) = self.waiting.lock().remove(&seq) {
+            let _ = w.tx.send(reply);
         }
     }
 
@@ -79,11 +128,6 @@ impl Pending {
         let node = u64::from_be_bytes(context[..8].try_into().ok()?);
         let seq = u64::from_be_bytes(context[8..].try_into().ok()?);
         (node == self.node_id).then_some(seq)
-    }
-
-    /// Drops every waiting proposal of `group` (leadership moved: their outcome is unknown here).
-    fn fail_group(&self, group: GroupId) {
-        self.waiting.lock().retain(|_, (g, _)| *g != group);
     }
 }
 
@@ -203,6 +247,7 @@ impl StateMachine for PartitionSm {
     }
 
     fn restore(&mut self, data: &[u8], index: u64) -> Result<(), String> {
+        self.pending.unknown_through(self.group, index);
         let at = match self.snapshots.install(self.group, data, index) {
             Some(Ok(bytes)) => {
                 tracing::info!(
@@ -251,9 +296,13 @@ impl StateMachine for PartitionSm {
             term,
             "partition leadership"
         );
-        if !is_leader {
-            self.pending.fail_group(self.group);
-        }
+        // Proposals in flight keep waiting: their entries may still commit under the new
+        // leader (then this replica applies them and answers), or be superseded.
+        let _ = is_leader;
+    }
+
+    fn applied_through(&mut self, index: u64) {
+        self.pending.superseded_through(self.group, index);
     }
 }
 
@@ -354,13 +403,13 @@ impl StateMachine for MetaSm {
         let state: MetaState = serde_json::from_slice(data).map_err(|e| e.to_string())?;
         self.persist(&state, index)?;
         self.publish(state, index);
+        self.pending.unknown_through(shoal_raft::META_GROUP, index);
         tracing::info!(index, "metadata restored from a snapshot");
         Ok(())
     }
 
-    fn on_role_change(&mut self, is_leader: bool, _leader: Option<NodeId>, _term: u64) {
-        if !is_leader {
-            self.pending.fail_group(shoal_raft::META_GROUP);
-        }
+    fn applied_through(&mut self, index: u64) {
+        self.pending
+            .superseded_through(shoal_raft::META_GROUP, index);
     }
 }
