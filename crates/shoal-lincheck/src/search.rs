@@ -143,6 +143,29 @@ impl<'a> KeyHistory<'a> {
             events.push(*ev);
             ops.push(op);
         }
+        // A value read (or expected by a successful compare-and-set) that no write of the key
+        // could have stored cannot be linearized: say so without searching.
+        let mut stored: HashSet<Value> = HashSet::from([None]);
+        for op in &ops {
+            match op {
+                IOp::Write(v) | IOp::MaybeWrite(v) | IOp::CasOk(_, v) | IOp::MaybeCas(_, v) => {
+                    stored.insert(*v);
+                }
+                IOp::Read(_) | IOp::CasFailed(_) => {}
+            }
+        }
+        for (ev, op) in events.iter().zip(&ops) {
+            let seen = match op {
+                IOp::Read(v) | IOp::CasOk(v, _) => v,
+                _ => continue,
+            };
+            if !stored.contains(seen) {
+                return Err(format!(
+                    "a value no operation wrote was observed: {}",
+                    describe(ev)
+                ));
+            }
+        }
         // Sort the 2n entries by time; calls before returns at equal times.
         let mut entries: Vec<(u64, u8, usize)> = Vec::with_capacity(events.len() * 2);
         for (i, ev) in events.iter().enumerate() {

@@ -276,12 +276,13 @@ fn malformed_events_are_reported() {
 
 #[test]
 fn step_budget_gives_timeout() {
-    // Many fully concurrent writes of distinct values followed by a read of a value never
-    // written: refuting it takes a search over many orders.
+    // Many fully concurrent writes of distinct values followed by two reads of two different
+    // written values with no write between them: refuting it takes a search over many orders.
     let mut h: Vec<Event> = (0..40)
         .map(|i| write(i, &format!("v{i}"), 0, 1000))
         .collect();
-    h.push(read(99, Some("never"), 2000, 2010));
+    h.push(read(99, Some("v0"), 2000, 2010));
+    h.push(read(98, Some("v1"), 2020, 2030));
     assert_eq!(
         check_with_budget(&h, 50),
         CheckResult::Timeout { key: "k".into() }
@@ -305,5 +306,31 @@ fn recorder_collects_a_checkable_history() {
     assert!(h[0].call <= h[0].ret_at && h[0].ret_at <= h[1].call);
     assert_eq!(h[2].ret, Ret::Unknown);
     assert_eq!(h[2].ret_at, u64::MAX);
+    assert_eq!(check(&h), CheckResult::Ok);
+}
+
+#[test]
+fn a_value_nobody_wrote_is_a_violation_without_searching() {
+    // Many concurrent unknown writes make the search space huge; a read of a value none of
+    // them wrote is refused at once, even with a budget of one step.
+    let mut h: Vec<Event> = (0..400)
+        .map(|i| ev(i, Op::Write(v(&format!("w{i}"))), Ret::Unknown, i, INF))
+        .collect();
+    h.push(read(1000, Some("never-written"), 10, 20));
+    assert!(matches!(
+        check_with_budget(&h, 1),
+        CheckResult::Violation { .. }
+    ));
+    // A compare-and-set that succeeded expecting such a value is refused the same way.
+    let h = vec![cas(1, Some("ghost"), "x", Ret::Ok, 1, 2)];
+    assert!(matches!(
+        check_with_budget(&h, 1),
+        CheckResult::Violation { .. }
+    ));
+    // A read of a value only an unknown write stored is fine.
+    let h = vec![
+        ev(1, Op::Write(v("maybe")), Ret::Unknown, 1, INF),
+        read(2, Some("maybe"), 2, 3),
+    ];
     assert_eq!(check(&h), CheckResult::Ok);
 }
