@@ -4,7 +4,8 @@
 //! worth of writes that move GSI entries and delete items, restarts and catches up again.
 //! After each catch-up: the new replicas hold the data on disk, an eventually consistent Scan
 //! through them counts every item, every replica's GSI answers the same Query, and every
-//! acknowledged item reads back with `ConsistentRead`. The catch-up rate is printed.
+//! acknowledged item reads back with `ConsistentRead`. The returning node is also killed (-9) in
+//! the middle of its snapshot transfer and restarted. The catch-up rate is printed.
 // A test fails by panicking.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -364,6 +365,23 @@ async fn wait_caught_up(c: &mut Cluster, i: usize) -> bool {
     false
 }
 
+/// Files named `*.staging` under `dir` (snapshots being streamed in).
+fn staging_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries
+            .flatten()
+            .map(|e| {
+                let path = e.path();
+                if path.is_dir() {
+                    staging_files(&path)
+                } else {
+                    usize::from(path.to_string_lossy().ends_with(".staging"))
+                }
+            })
+            .sum()
+    })
+}
+
 fn snapshots_received(c: &Cluster, i: usize) -> usize {
     std::fs::read_to_string(c.dir().join(format!("node{i}/log")))
         .unwrap_or_default()
@@ -438,6 +456,7 @@ async fn large_partitions_catch_up_on_new_and_returning_nodes() {
     check_everything(&c, &items, 3).await;
 
     // Node 3 misses more than a compaction's worth of writes: GSI entries move, items go.
+    let id3 = c.node_id(3).await;
     c.kill(3);
     let client = c.client(1);
     let moved = 1500.min(n);
@@ -473,6 +492,31 @@ async fn large_partitions_catch_up_on_new_and_returning_nodes() {
         items.remove(&i);
     }
     let before = snapshots_received(&c, 3);
+    // A crash in the middle of the transfer: node 3 is killed (-9) while the snapshot streams
+    // into its staging files, then restarted; the half-written staging files are discarded and
+    // the transfer starts over.
+    c.restart(3).await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Ok(s) = c.try_status(3).await
+            && s["groups"].as_array().into_iter().flatten().any(|g| {
+                g["catching_up"]
+                    .as_array()
+                    .is_some_and(|ids| ids.iter().any(|i| i.as_u64() == Some(id3)))
+            })
+        {
+            break;
+        }
+        if Instant::now() > deadline {
+            c.fail("node 3 was never seen catching up by snapshot after its restart");
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    c.kill(3);
+    eprintln!(
+        "killed node 3 during its snapshot transfer; {} staging file(s) left on disk",
+        staging_files(c.data_dir(3))
+    );
     let restarted = Instant::now();
     c.restart(3).await;
     if !wait_caught_up(&mut c, 3).await {
@@ -485,6 +529,11 @@ async fn large_partitions_catch_up_on_new_and_returning_nodes() {
     assert!(
         snapshots_received(&c, 3) > before,
         "node 3 caught up without a snapshot after missing compacted log"
+    );
+    assert_eq!(
+        staging_files(c.data_dir(3)),
+        0,
+        "staging files outlived the transfer"
     );
     check_everything(&c, &items, 3).await;
 }
