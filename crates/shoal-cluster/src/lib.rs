@@ -302,6 +302,38 @@ impl Cluster {
         }
     }
 
+    /// Stops node `i` the way an operator or a supervisor does: SIGTERM, then waits (up to 30 s)
+    /// for it to exit. Returns its exit code. No-op (`None`) if it is not running.
+    ///
+    /// # Panics
+    /// If the signal cannot be sent or the node does not exit in time.
+    pub fn terminate(&mut self, i: usize) -> Option<i32> {
+        let elapsed = self.started.elapsed();
+        let node = self.node_mut(i);
+        let mut child = node.child.take()?;
+        let sent = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("run kill -TERM");
+        assert!(sent.success(), "kill -TERM failed");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("node {i} did not exit within 30 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        append_marker(
+            &node.log,
+            &format!("stopped (SIGTERM) at +{elapsed:.1?}: {status}"),
+        );
+        status.code()
+    }
+
     /// Kills every node.
     pub fn stop_all(&mut self) {
         for i in 1..=self.len() {

@@ -535,6 +535,8 @@ impl RunningNode {
     /// Stops accepting connections, lets in-flight requests finish (up to 10 s), and closes the
     /// data directory.
     pub async fn shutdown(self) {
+        // Leaderships first, while the API still serves: writes in flight follow their entries.
+        self.cluster.hand_off().await;
         let _ = self.shutdown.send(());
         match self.server.await {
             Ok(Ok(())) => {}

@@ -33,6 +33,8 @@ pub struct Core {
     removed: Vec<GroupId>,
     /// Results produced outside a round, returned by the next `persisted`.
     out: OutputBuilder,
+    /// Set while the node stops: it refuses leadership handed to it ([`Core::set_draining`]).
+    draining: bool,
 }
 
 impl Core {
@@ -45,6 +47,7 @@ impl Core {
             groups: BTreeMap::new(),
             removed: Vec::new(),
             out: OutputBuilder::default(),
+            draining: false,
         }
     }
 
@@ -160,6 +163,11 @@ impl Core {
     /// state machine and creates an empty (joining) replica, or is dropped.
     pub fn step(&mut self, _from: NodeId, msgs: Vec<GroupMessage>) {
         for m in msgs {
+            if self.draining && m.msg.get_msg_type() == raft::eraftpb::MessageType::MsgTimeoutNow {
+                // A leader handing its leadership over to this stopping node: decline (the
+                // transfer times out and the leader keeps it).
+                continue;
+            }
             if !self.groups.contains_key(&m.group) {
                 let Some(sm) = self.factory.open(m.group) else {
                     continue;
@@ -248,6 +256,12 @@ impl Core {
         if let Some(g) = self.groups.get_mut(&group) {
             g.node.transfer_leader(to);
         }
+    }
+
+    /// While `draining`, leadership transfers to this node are declined (it is stopping and
+    /// hands its own leaderships over).
+    pub fn set_draining(&mut self, draining: bool) {
+        self.draining = draining;
     }
 
     /// Forgets the snapshot `group` keeps for lagging followers (its data can no longer be

@@ -34,6 +34,7 @@ enum Cmd {
     Transfer(GroupId, NodeId, Reply<()>),
     Campaign(GroupId, Reply<()>),
     DropSnapshot(GroupId),
+    Drain(bool),
     Stop,
 }
 
@@ -243,6 +244,11 @@ impl RaftHandle {
         let _ = self.tx.send(Cmd::DropSnapshot(group));
     }
 
+    /// While `on`, this node declines leadership handed over to it (it is about to stop).
+    pub fn set_draining(&self, on: bool) {
+        let _ = self.tx.send(Cmd::Drain(on));
+    }
+
     /// Every group's status, as of the last round (cheap).
     pub fn status(&self) -> Vec<GroupStatus> {
         self.status.read().clone()
@@ -365,6 +371,7 @@ impl Driver {
             Cmd::Transfer(g, to, tx) => reply(tx, transfer(core, g, to)),
             Cmd::Campaign(g, tx) => reply(tx, core.campaign(g)),
             Cmd::DropSnapshot(g) => core.drop_snapshot(g),
+            Cmd::Drain(on) => core.set_draining(on),
             Cmd::Read(g, tx) => self.read(g, tx),
             Cmd::Stop => return true,
         }

@@ -137,6 +137,37 @@ async fn place_once(cluster: &Cluster, last_transfer: &mut Instant) {
     }
 }
 
+/// Before the node stops: declines new leaderships and hands every group it leads to a caught-up
+/// voter, waiting up to `within` until it leads none (writes in flight follow their entries to
+/// the new leaders). Returns how many groups it still leads.
+pub(crate) async fn hand_off_leadership(cluster: &Cluster, within: Duration) -> usize {
+    cluster.raft.set_draining(true);
+    let deadline = Instant::now() + within;
+    loop {
+        let led: Vec<GroupStatus> = cluster
+            .raft
+            .status()
+            .into_iter()
+            .filter(|g| g.leader == Some(cluster.node_id) && g.voters.len() > 1)
+            .collect();
+        if led.is_empty() || Instant::now() >= deadline {
+            return led.len();
+        }
+        for g in &led {
+            let target = g
+                .progress
+                .iter()
+                .filter(|(id, _)| *id != cluster.node_id && g.voters.contains(id))
+                .max_by_key(|(_, matched)| *matched)
+                .map(|(id, _)| *id);
+            if let Some(to) = target {
+                let _ = cluster.raft.transfer_leader(g.group, to).await;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Runs placement every 100 ms until `stop` turns true.
 pub(crate) fn spawn_placement(
     cluster: Arc<Cluster>,
