@@ -7,7 +7,8 @@
 //! directory, and its stdout and stderr go to `node<i>/log` there; when the test panics, dropping
 //! the [`Cluster`] prints the tail of every log (set `SHOAL_CLUSTER_KEEP=1` to keep the
 //! directory). Dropping the cluster kills every node (SIGKILL). [`Cluster::start`] and
-//! [`Cluster::create_hash_table`] return only once every group has `min(n, 3)` voters (joined
+//! [`Cluster::create_hash_table`] return only once every partition group has `min(n, 3)` voters
+//! (the metadata group 5 from 5 nodes on; joined
 //! nodes start as learners), so a test's first kill meets a replicated cluster.
 //!
 //! The binary is `SHOAL_BIN` when set, otherwise this workspace's `shoal`, built on first use
@@ -585,18 +586,28 @@ impl Cluster {
     /// After [`CLUSTER_STARTUP_TIMEOUT`].
     pub async fn wait_replicated(&mut self) {
         let want = self.len().min(3);
+        // The metadata group has five voters once there are five members.
+        let want_meta = if self.len() >= 5 { 5 } else { want };
         let Some(&i) = self.running().first() else {
             self.fail("no node is running");
         };
         self.wait_status(
             i,
             CLUSTER_STARTUP_TIMEOUT,
-            &format!("every group led with {want} voters"),
+            &format!(
+                "every partition group led with {want} voters, the metadata group with {want_meta}"
+            ),
             |s| {
                 all_groups_led(s)
                     && s["groups"].as_array().is_some_and(|gs| {
-                        gs.iter()
-                            .all(|g| g["voters"].as_array().is_some_and(|v| v.len() == want))
+                        gs.iter().all(|g| {
+                            let n = if g["kind"] == "metadata" {
+                                want_meta
+                            } else {
+                                want
+                            };
+                            g["voters"].as_array().is_some_and(|v| v.len() == n)
+                        })
                     })
             },
         )

@@ -17,6 +17,9 @@ use shoal_cluster::Cluster;
 
 const TABLES: [&str; 3] = ["rr0", "rr1", "rr2"];
 
+/// The two tests start clusters of their own: one at a time on a 2-core machine.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Writes new items to every table through `client` until `stop`; returns the acknowledged
 /// (table, key) pairs and the failures.
 async fn writer(
@@ -46,15 +49,27 @@ async fn writer(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_rolling_restart_with_sigterm_fails_no_request() {
-    let mut c = Cluster::start(3).await;
+async fn a_rolling_restart_of_3_nodes_with_sigterm_fails_no_request() {
+    rolling_restart(3).await;
+}
+
+/// Five nodes: the metadata group has five voters, partitions three (and two learners).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rolling_restart_of_5_nodes_with_sigterm_fails_no_request() {
+    rolling_restart(5).await;
+}
+
+async fn rolling_restart(n: usize) {
+    let _serial = SERIAL.lock().await;
+    let mut c = Cluster::start(n).await;
     for t in TABLES {
         c.create_hash_table(1, t).await;
     }
     let mut all_acked = Vec::new();
-    for stopped in [3usize, 1, 2] {
-        // Leaders are balanced: the node about to stop leads a partition.
-        let others: Vec<usize> = (1..=3).filter(|i| *i != stopped).collect();
+    let order: Vec<usize> = (1..=n).rev().collect();
+    for stopped in order {
+        // Writers go through two other nodes (a client of the stopping node loses its server).
+        let others: Vec<usize> = (1..=n).filter(|i| *i != stopped).take(2).collect();
         let stop = Arc::new(AtomicBool::new(false));
         let writers: Vec<_> = others
             .iter()
@@ -110,7 +125,7 @@ async fn a_rolling_restart_with_sigterm_fails_no_request() {
         assert!(acked > 20, "too few writes for the test to mean anything");
     }
     // Nothing acknowledged is lost: every write reads back, consistently, through every node.
-    for i in 1..=3 {
+    for i in 1..=n {
         let client = c.client_with_timeout(i, Duration::from_secs(10));
         for (table, key) in &all_acked {
             let got = client
