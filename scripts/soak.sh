@@ -6,7 +6,8 @@
 # SOAK_MAX_RSS_MIB (default 1024) or a probe goes unanswered. Prints a summary.
 #
 #   scripts/soak.sh                 # the full 2 minutes
-#   SOAK_SECS=20 scripts/soak.sh    # a short run for CI
+#   SOAK_SECS=20 scripts/soak.sh    # a short run
+#   SOAK_PROFILE=debug SOAK_SECS=15 scripts/soak.sh    # CI's run, on the debug binary
 #
 # Extra node flags can be passed in SOAK_NODE_ARGS (e.g. "--max-body-bytes-in-flight 67108864"),
 # extra load-generator flags in SOAK_PY_ARGS (see `python3 scripts/soak.py --help`).
@@ -17,11 +18,18 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/shoal-target}"
 SOAK_SECS="${SOAK_SECS:-120}"
 SOAK_MAX_RSS_MIB="${SOAK_MAX_RSS_MIB:-1024}"
 
-# SOAK_SKIP_BUILD=1: the release binary is already built (e.g. under a build lock).
+# SOAK_PROFILE=debug soaks the debug binary (what `cargo test` builds: CI's short run, without a
+# release build); the default is the release binary. SOAK_SKIP_BUILD=1: it is already built (e.g.
+# under a build lock).
+SOAK_PROFILE="${SOAK_PROFILE:-release}"
 if [ -z "${SOAK_SKIP_BUILD:-}" ]; then
-    cargo build --release -p shoal --quiet
+    if [ "$SOAK_PROFILE" = debug ]; then
+        cargo build -p shoal --quiet
+    else
+        cargo build --release -p shoal --quiet
+    fi
 fi
-BIN="$CARGO_TARGET_DIR/release/shoal"
+BIN="$CARGO_TARGET_DIR/$SOAK_PROFILE/shoal"
 
 WORK="$(mktemp -d)"
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
