@@ -223,7 +223,12 @@ impl Snapshots {
             parts: views.iter().map(|(p, _)| *p).collect(),
         };
         let mut sessions = self.sessions.lock();
-        sessions.retain(|_, s| s.lock().last_used.elapsed() < SESSION_IDLE);
+        // A session being read right now is in use (and not waited for: this runs on the Raft
+        // driver thread).
+        sessions.retain(|_, s| {
+            s.try_lock()
+                .is_none_or(|s| s.last_used.elapsed() < SESSION_IDLE)
+        });
         sessions.insert(
             offer.token,
             Arc::new(Mutex::new(Session {
