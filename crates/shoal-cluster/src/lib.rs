@@ -312,11 +312,8 @@ impl Cluster {
         let elapsed = self.started.elapsed();
         let node = self.node_mut(i);
         let mut child = node.child.take()?;
-        let sent = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .expect("run kill -TERM");
-        assert!(sent.success(), "kill -TERM failed");
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid fits i32"));
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("send SIGTERM");
         let deadline = Instant::now() + Duration::from_secs(30);
         let status = loop {
             if let Some(status) = child.try_wait().expect("try_wait") {
