@@ -70,10 +70,7 @@ impl IndexPartition {
         def: IndexDef,
         table: KeySchema,
     ) -> Result<Self, StorageError> {
-        let stats = match engine.get(STATS_KEY)? {
-            Some(bytes) => PartitionStats::decode(&bytes)?,
-            None => PartitionStats::default(),
-        };
+        let stats = PartitionStats::decode_stored(engine.get(STATS_KEY)?.as_deref())?;
         let writes = engine.applied_index()?;
         Ok(IndexPartition {
             engine,

@@ -100,10 +100,7 @@ impl Partition {
     /// Engine failures; [`StorageError::Corrupt`] if the stored stats do not decode.
     pub fn new(engine: Box<dyn Engine>, schema: KeySchema) -> Result<Self, StorageError> {
         let applied_index = engine.applied_index()?;
-        let stats = match engine.get(STATS_KEY)? {
-            Some(bytes) => PartitionStats::decode(&bytes)?,
-            None => PartitionStats::default(),
-        };
+        let stats = PartitionStats::decode_stored(engine.get(STATS_KEY)?.as_deref())?;
         Ok(Partition {
             engine,
             schema,

@@ -65,10 +65,9 @@ impl Partition {
         };
         let mut stats = Vec::with_capacity(loaded.len());
         for id in loaded {
-            let s = match self.engine.get_in(Space::Index, &stats_key(id))? {
-                Some(bytes) => PartitionStats::decode(&bytes)?,
-                None => PartitionStats::default(),
-            };
+            let s = PartitionStats::decode_stored(
+                self.engine.get_in(Space::Index, &stats_key(id))?.as_deref(),
+            )?;
             stats.push((id, s));
         }
         {

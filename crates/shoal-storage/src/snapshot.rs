@@ -129,6 +129,67 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// `data` without its trailing FNV-1a checksum, once the checksum matches.
+pub(crate) fn checked_body(data: &[u8]) -> Result<&[u8], StorageError> {
+    let body_len = data
+        .len()
+        .checked_sub(TRAILER_LEN)
+        .ok_or_else(|| corrupt(format!("truncated ({} bytes)", data.len())))?;
+    let (body, trailer) = data.split_at(body_len);
+    let stored: [u8; 8] = trailer.try_into().map_err(|_| corrupt("truncated"))?;
+    if u64::from_be_bytes(stored) != fnv1a(body) {
+        return Err(corrupt("checksum mismatch (truncated or damaged)"));
+    }
+    Ok(body)
+}
+
+/// A replica's in-memory state as its restored metadata rows give it.
+pub(crate) struct RestoredMeta {
+    stats: PartitionStats,
+    outbox_seq: u64,
+    index_stats: HashMap<u32, PartitionStats>,
+}
+
+impl Partition {
+    /// Decodes the metadata rows a restore brings (read with `get`), for the local indexes set
+    /// now; malformed rows fail the restore before anything changes.
+    pub(crate) fn restored_meta(
+        &self,
+        get: impl Fn(Space, &[u8]) -> Result<Option<Vec<u8>>, StorageError>,
+    ) -> Result<RestoredMeta, StorageError> {
+        let stats = PartitionStats::decode_stored(get(Space::Items, STATS_KEY)?.as_deref())?;
+        let outbox_seq = match get(Space::Items, OUTBOX_SEQ_KEY)? {
+            Some(bytes) => decode_u64(&bytes, "outbox seq")?,
+            None => 0,
+        };
+        let mut index_stats = HashMap::new();
+        for def in self
+            .indexes
+            .read()
+            .iter()
+            .filter(|d| d.kind == IndexKind::Local)
+        {
+            let stored = get(Space::Index, &stats_key(def.id))?;
+            index_stats.insert(def.id, PartitionStats::decode_stored(stored.as_deref())?);
+        }
+        Ok(RestoredMeta {
+            stats,
+            outbox_seq,
+            index_stats,
+        })
+    }
+
+    /// Sets the in-memory state after a restore at `applied_index`.
+    pub(crate) fn set_restored(&self, applied_index: u64, meta: RestoredMeta) {
+        let mut state = self.state.write();
+        state.applied_index = applied_index;
+        state.stats = meta.stats;
+        state.outbox_seq = meta.outbox_seq;
+        state.outbox_loaded = true;
+        state.index_stats = meta.index_stats;
+    }
+}
+
 /// Decodes and checks a whole snapshot: version, checksum, structure, key order.
 fn parse(data: &[u8]) -> Result<Parsed<'_>, StorageError> {
     if data.len() < HEADER_LEN + TRAILER_LEN {
@@ -139,12 +200,7 @@ fn parse(data: &[u8]) -> Result<Parsed<'_>, StorageError> {
         Some(v) => return Err(corrupt(format!("unsupported format version {v}"))),
         None => return Err(corrupt("empty")),
     }
-    let body_len = data.len() - TRAILER_LEN;
-    let (body, trailer) = data.split_at(body_len);
-    let stored: [u8; 8] = trailer.try_into().map_err(|_| corrupt("truncated"))?;
-    if u64::from_be_bytes(stored) != fnv1a(body) {
-        return Err(corrupt("checksum mismatch (truncated or damaged)"));
-    }
+    let body = checked_body(data)?;
     let mut c = Cursor {
         bytes: body,
         pos: 1,
@@ -252,31 +308,11 @@ impl Partition {
             .iter()
             .map(|(s, k, v)| ((space_tag(*s), *k), *v))
             .collect();
-        let get = |space: Space, key: &[u8]| lookup.get(&(space_tag(space), key)).copied();
-        // Decode the metadata first: a snapshot whose metadata is malformed changes nothing.
-        let stats = match get(Space::Items, STATS_KEY) {
-            Some(bytes) => PartitionStats::decode(bytes)?,
-            None => PartitionStats::default(),
-        };
-        let outbox_seq = match get(Space::Items, OUTBOX_SEQ_KEY) {
-            Some(bytes) => decode_u64(bytes, "outbox seq")?,
-            None => 0,
-        };
-
         let _serial = self.apply_lock.lock();
-        let mut index_stats = HashMap::new();
-        for def in self
-            .indexes
-            .read()
-            .iter()
-            .filter(|d| d.kind == IndexKind::Local)
-        {
-            let s = match get(Space::Index, &stats_key(def.id)) {
-                Some(bytes) => PartitionStats::decode(bytes)?,
-                None => PartitionStats::default(),
-            };
-            index_stats.insert(def.id, s);
-        }
+        // Decode the metadata first: a snapshot whose metadata is malformed changes nothing.
+        let meta = self.restored_meta(|space, key| {
+            Ok(lookup.get(&(space_tag(space), key)).map(|v| v.to_vec()))
+        })?;
         let mut batch = WriteBatch::new(parsed.applied_index);
         for space in Space::ALL {
             let mut start: Option<Vec<u8>> = None;
@@ -301,12 +337,7 @@ impl Partition {
             batch.put_in(*space, key.to_vec(), value.to_vec());
         }
         self.engine.write(&batch)?;
-        let mut state = self.state.write();
-        state.applied_index = parsed.applied_index;
-        state.stats = stats;
-        state.outbox_seq = outbox_seq;
-        state.outbox_loaded = true;
-        state.index_stats = index_stats;
+        self.set_restored(parsed.applied_index, meta);
         Ok(parsed.applied_index)
     }
 }

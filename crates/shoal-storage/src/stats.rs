@@ -47,6 +47,11 @@ impl PartitionStats {
             context: format!("partition stats: {e}"),
         })
     }
+
+    /// The stats stored under a stats key, zero when none are stored yet.
+    pub(crate) fn decode_stored(bytes: Option<&[u8]>) -> Result<Self, StorageError> {
+        bytes.map_or(Ok(PartitionStats::default()), PartitionStats::decode)
+    }
 }
 
 pub(crate) fn to_u64(n: usize) -> u64 {

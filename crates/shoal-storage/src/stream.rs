@@ -15,15 +15,9 @@
 //! [`SnapshotPosition`] says where the next chunk starts, so a lost chunk is asked for again
 //! with the same position.
 
-use std::collections::HashMap;
-
-use shoal_types::index::IndexKind;
-
-use crate::index::stats_key;
-use crate::partition::decode_u64;
 use crate::range::key_successor;
-use crate::snapshot::{Cursor, corrupt, fnv1a, put_varint, space_of, space_tag};
-use crate::stats::{OUTBOX_SEQ_KEY, STATS_KEY};
+use crate::snapshot::{Cursor, checked_body, corrupt, fnv1a, put_varint, space_of, space_tag};
+use crate::stats::STATS_KEY;
 use crate::{
     Engine, IndexPartition, Partition, PartitionStats, ReadView, Space, StorageError, WriteBatch,
 };
@@ -147,16 +141,7 @@ pub fn read_chunk(
 /// [`StorageError::Corrupt`] for a damaged or malformed chunk (nothing written); engine
 /// failures.
 pub fn write_chunk(staged: &dyn Engine, chunk: &[u8]) -> Result<usize, StorageError> {
-    let body_len = chunk
-        .len()
-        .checked_sub(8)
-        .filter(|n| *n >= 4)
-        .ok_or_else(|| corrupt(format!("chunk truncated ({} bytes)", chunk.len())))?;
-    let (body, trailer) = chunk.split_at(body_len);
-    let stored: [u8; 8] = trailer.try_into().map_err(|_| corrupt("truncated"))?;
-    if u64::from_be_bytes(stored) != fnv1a(body) {
-        return Err(corrupt("chunk checksum mismatch (truncated or damaged)"));
-    }
+    let body = checked_body(chunk)?;
     let mut c = Cursor {
         bytes: body,
         pos: 0,
@@ -205,36 +190,11 @@ impl Partition {
     /// [`StorageError::Corrupt`] when the staged metadata does not decode (nothing changed);
     /// engine failures.
     pub fn install(&self, staged: Box<dyn Engine>, applied_index: u64) -> Result<(), StorageError> {
-        let stats = match staged.get(STATS_KEY)? {
-            Some(bytes) => PartitionStats::decode(&bytes)?,
-            None => PartitionStats::default(),
-        };
-        let outbox_seq = match staged.get(OUTBOX_SEQ_KEY)? {
-            Some(bytes) => decode_u64(&bytes, "outbox seq")?,
-            None => 0,
-        };
-        let mut index_stats = HashMap::new();
-        for def in self
-            .indexes
-            .read()
-            .iter()
-            .filter(|d| d.kind == IndexKind::Local)
-        {
-            let s = match staged.get_in(Space::Index, &stats_key(def.id))? {
-                Some(bytes) => PartitionStats::decode(&bytes)?,
-                None => PartitionStats::default(),
-            };
-            index_stats.insert(def.id, s);
-        }
         staged.write(&WriteBatch::new(applied_index))?;
         let _serial = self.apply_lock.lock();
+        let meta = self.restored_meta(|space, key| staged.get_in(space, key))?;
         self.engine.adopt(staged)?;
-        let mut state = self.state.write();
-        state.applied_index = applied_index;
-        state.stats = stats;
-        state.outbox_seq = outbox_seq;
-        state.outbox_loaded = true;
-        state.index_stats = index_stats;
+        self.set_restored(applied_index, meta);
         Ok(())
     }
 }
@@ -263,10 +223,7 @@ impl IndexPartition {
     /// # Errors
     /// As [`Partition::install`].
     pub fn install(&self, staged: Box<dyn Engine>, applied_index: u64) -> Result<(), StorageError> {
-        let stats = match staged.get(STATS_KEY)? {
-            Some(bytes) => PartitionStats::decode(&bytes)?,
-            None => PartitionStats::default(),
-        };
+        let stats = PartitionStats::decode_stored(staged.get(STATS_KEY)?.as_deref())?;
         staged.write(&WriteBatch::new(applied_index))?;
         let _serial = self.apply_lock.lock();
         self.engine.adopt(staged)?;
