@@ -488,10 +488,9 @@ impl DataPlane for NodeBackend {
         if request.consistent {
             self.read_point(&handle, hash).await?;
         } else {
-            // A GSI is fed from the local base partitions: they must have caught up.
-            for p in &handle.partitions {
-                self.ensure_ready(p).await?;
-            }
+            let gsi = is_global(index_of(table, request.index)?);
+            self.ensure_ready_where(&handle, gsi, |p| p.hash_start <= hash && hash <= p.hash_end)
+                .await?;
         }
         let (target, path) = match index_of(table, request.index)? {
             None
@@ -546,9 +545,11 @@ impl DataPlane for NodeBackend {
                 }
             }
         } else {
-            for p in &handle.partitions {
-                self.ensure_ready(p).await?;
-            }
+            let gsi = is_global(index_of(table, request.index)?);
+            self.ensure_ready_where(&handle, gsi, |p| {
+                p.hash_end >= request.hash_start && p.hash_start <= request.hash_end
+            })
+            .await?;
         }
         let def = index_of(table, request.index)?;
         // The hash space walked: the index's own for a GSI, the table's otherwise.
@@ -717,6 +718,25 @@ impl NodeBackend {
         ))
     }
 
+    /// [`NodeBackend::ensure_ready`] for the partitions of `handle` a read touches: those
+    /// `touched` selects, or every one when it reads a GSI (fed from every local base
+    /// partition).
+    async fn ensure_ready_where(
+        &self,
+        handle: &TableHandle,
+        gsi: bool,
+        touched: impl Fn(&PartitionRecord) -> bool,
+    ) -> Result<(), DataError> {
+        for p in handle
+            .partitions
+            .iter()
+            .filter(|p| gsi || touched(&p.record))
+        {
+            self.ensure_ready(p).await?;
+        }
+        Ok(())
+    }
+
     /// Waits until the local replica of the partition holding `hash` may serve a linearizable
     /// read.
     async fn read_point(&self, handle: &TableHandle, hash: u64) -> Result<(), DataError> {
@@ -727,6 +747,11 @@ impl NodeBackend {
             .id;
         self.cluster()?.read_index(group).await
     }
+}
+
+/// Whether `def` (from [`index_of`]) is a global secondary index.
+fn is_global(def: Option<&IndexDef>) -> bool {
+    def.is_some_and(|d| d.kind == IndexKind::Global)
 }
 
 /// The index `id` of `table` (`None` for the table itself).

@@ -143,6 +143,7 @@ async fn place_once(cluster: &Cluster, last_transfer: &mut Instant) {
 pub(crate) async fn hand_off_leadership(cluster: &Cluster, within: Duration) -> usize {
     cluster.raft.set_draining(true);
     let deadline = Instant::now() + within;
+    let mut first = true;
     loop {
         let led: Vec<GroupStatus> = cluster
             .raft
@@ -152,6 +153,9 @@ pub(crate) async fn hand_off_leadership(cluster: &Cluster, within: Duration) -> 
             .collect();
         if led.is_empty() || Instant::now() >= deadline {
             return led.len();
+        }
+        if std::mem::take(&mut first) {
+            tracing::info!(groups = led.len(), "stopping: handing leadership over");
         }
         for g in &led {
             let target = g

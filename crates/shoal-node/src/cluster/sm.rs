@@ -91,15 +91,10 @@ impl Pending {
     /// not answered by its own entry was superseded (another entry holds its index).
     fn superseded_through(&self, group: GroupId, index: u64) {
         let mut waiting = self.waiting.lock();
-        let gone: Vec<u64> = waiting
-            .iter()
-            .filter(|(_, w)| w.group == group && w.index.is_some_and(|i| i <= index))
-            .map(|(seq, _)| *seq)
-            .collect();
-        for seq in gone {
-            if let Some(w) = waiting.remove(&seq) {
-                let _ = w.tx.send(Reply::Superseded);
-            }
+        for (_, w) in
+            waiting.extract_if(|_, w| w.group == group && w.index.is_some_and(|i| i <= index))
+        {
+            let _ = w.tx.send(Reply::Superseded);
         }
     }
 
@@ -269,14 +264,10 @@ impl StateMachine for PartitionSm {
                 return Err(e);
             }
             // A whole snapshot in the message (format 1, from an older node).
-            None => {
-                let at = self
-                    .partition
-                    .import_snapshot(data)
-                    .map_err(|e| e.to_string())?;
-                self.shipper.replace(|| ());
-                at
-            }
+            None => self
+                .shipper
+                .replace(|| self.partition.import_snapshot(data))
+                .map_err(|e| e.to_string())?,
         };
         tracing::info!(
             group = self.group,
@@ -296,9 +287,9 @@ impl StateMachine for PartitionSm {
             term,
             "partition leadership"
         );
-        // Proposals in flight keep waiting: their entries may still commit under the new
-        // leader (then this replica applies them and answers), or be superseded.
-        let _ = is_leader;
+        // Proposals in flight keep waiting when leadership moves: their entries may still
+        // commit under the new leader (then this replica applies them and answers), or be
+        // superseded (`applied_through`).
     }
 
     fn applied_through(&mut self, index: u64) {

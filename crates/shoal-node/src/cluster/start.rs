@@ -35,17 +35,6 @@ impl ClusterRuntime {
     /// Hands every group this node leads to another voter (up to 3 s), so that stopping it
     /// fails no request: called first when the node stops, while its API still serves.
     pub(crate) async fn hand_off(&self) {
-        let led = self
-            .cluster
-            .raft
-            .status()
-            .iter()
-            .filter(|g| g.leader == Some(self.cluster.node_id) && g.voters.len() > 1)
-            .count();
-        if led == 0 {
-            return;
-        }
-        tracing::info!(groups = led, "stopping: handing leadership over");
         let left =
             super::placement::hand_off_leadership(&self.cluster, Duration::from_secs(3)).await;
         if left > 0 {
