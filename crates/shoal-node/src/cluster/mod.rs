@@ -239,7 +239,6 @@ impl Cluster {
             }
         };
         match rx {
-            Ok(Ok(Reply::Superseded)) => Ok(Routed::Retry),
             Ok(Ok(reply)) => Ok(Routed::Done((index, reply))),
             // Leadership moved before the entry applied here: it may still commit.
             Ok(Err(_)) => Err(unavailable(
@@ -304,7 +303,7 @@ impl Cluster {
                             Routed::Done((_, Reply::Unavailable(why))) => {
                                 return Err(DataError::Unavailable(why));
                             }
-                            Routed::Done((_, Reply::Meta(_) | Reply::Superseded)) => {
+                            Routed::Done((_, Reply::Meta(_))) => {
                                 return Err(unavailable("a metadata reply answered a write"));
                             }
                             Routed::Retry => Routed::Retry,
@@ -375,10 +374,7 @@ impl Cluster {
                         Some(l) if l == self.node_id => {
                             Ok(match self.propose_local(group, data).await? {
                                 Routed::Done((index, Reply::Meta(r))) => Routed::Done((index, r)),
-                                Routed::Done((
-                                    _,
-                                    Reply::Write(_) | Reply::Unavailable(_) | Reply::Superseded,
-                                )) => {
+                                Routed::Done((_, Reply::Write(_) | Reply::Unavailable(_))) => {
                                     return Err(unavailable(
                                         "a write reply answered a metadata change",
                                     ));

@@ -158,7 +158,7 @@ impl NodeRpc {
                 Ok(out.into())
             }
             Routed::Done((_, Reply::Unavailable(why))) => Err(why),
-            Routed::Done((_, Reply::Meta(_) | Reply::Superseded)) => Err("wrong reply kind".into()),
+            Routed::Done((_, Reply::Meta(_))) => Err("wrong reply kind".into()),
             Routed::Retry => Ok(Bytes::from_static(&[1])),
         }
     }
@@ -173,7 +173,7 @@ impl NodeRpc {
                 .map_err(|e| e.to_string())?
             {
                 Routed::Done((index, Reply::Meta(r))) => Some((index, r)),
-                Routed::Done((_, Reply::Write(_) | Reply::Unavailable(_) | Reply::Superseded)) => {
+                Routed::Done((_, Reply::Write(_) | Reply::Unavailable(_))) => {
                     return Err("wrong reply kind".into());
                 }
                 Routed::Retry => None,

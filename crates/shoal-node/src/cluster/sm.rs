@@ -24,9 +24,6 @@ pub(crate) enum Reply {
     /// The replica could not apply the committed entry (its storage failed): the entry stays in
     /// the log and takes effect when the node restarts.
     Unavailable(String),
-    /// Another entry was committed at the proposal's index (leadership moved before it
-    /// committed): it never will be, so proposing it again is safe.
-    Superseded,
 }
 
 /// A proposal waiting for its entry.
@@ -87,15 +84,9 @@ impl Pending {
         }
     }
 
-    /// `group` applied every entry up to `index`: a proposal of it at or below `index` that was
-    /// not answered by its own entry was superseded (another entry holds its index).
-    fn superseded_through(&self, group: GroupId, index: u64) {
-        let mut waiting = self.waiting.lock();
-        for (_, w) in
-            waiting.extract_if(|_, w| w.group == group && w.index.is_some_and(|i| i <= index))
-        {
-            let _ = w.tx.send(Reply::Superseded);
-        }
+    /// Drops every waiting proposal of `group` (leadership moved: their outcome is unknown here).
+    fn fail_group(&self, group: GroupId) {
+        self.waiting.lock().retain(|_, w| w.group != group);
     }
 
     /// A snapshot up to `index` replaced `group`'s state: whether a proposal at or below it is
@@ -287,13 +278,9 @@ impl StateMachine for PartitionSm {
             term,
             "partition leadership"
         );
-        // Proposals in flight keep waiting when leadership moves: their entries may still
-        // commit under the new leader (then this replica applies them and answers), or be
-        // superseded (`applied_through`).
-    }
-
-    fn applied_through(&mut self, index: u64) {
-        self.pending.superseded_through(self.group, index);
+        if !is_leader {
+            self.pending.fail_group(self.group);
+        }
     }
 }
 
@@ -399,8 +386,9 @@ impl StateMachine for MetaSm {
         Ok(())
     }
 
-    fn applied_through(&mut self, index: u64) {
-        self.pending
-            .superseded_through(shoal_raft::META_GROUP, index);
+    fn on_role_change(&mut self, is_leader: bool, _leader: Option<NodeId>, _term: u64) {
+        if !is_leader {
+            self.pending.fail_group(shoal_raft::META_GROUP);
+        }
     }
 }
