@@ -61,6 +61,39 @@ pub(crate) fn open_keyed(
     key: &[u8; 32],
     durability: Durability,
 ) -> Result<Connection, StorageError> {
+    let mut attempt = 1;
+    loop {
+        match open_keyed_once(path, key, durability) {
+            Err(e) if attempt < KEY_ATTEMPTS && is_transient_key_failure(&e) => {
+                tracing::warn!(path = %path.display(), attempt, error = %e, "keying the file failed; opening it again");
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(10 * u64::from(attempt)));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// How many times [`open_keyed`] tries to key a connection.
+const KEY_ATTEMPTS: u32 = 3;
+
+/// Whether keying failed inside SQLCipher's codec set-up (its generic "An error occurred with
+/// PRAGMA key" error: a new file's salt comes from OpenSSL's `RAND_bytes`, and a run of the
+/// parallel storage tests saw it fail once, on a fresh file with a valid key). Nothing has been
+/// read or written at that point, so a fresh connection may try again. A wrong key is not this
+/// error: it fails later, in [`verify_key`].
+fn is_transient_key_failure(e: &StorageError) -> bool {
+    matches!(e, StorageError::Sqlite { context, .. } if *context == KEYING)
+}
+
+/// The context of a failed `PRAGMA key`.
+const KEYING: &str = "setting the encryption key";
+
+fn open_keyed_once(
+    path: &Path,
+    key: &[u8; 32],
+    durability: Durability,
+) -> Result<Connection, StorageError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -76,7 +109,7 @@ pub(crate) fn open_keyed(
         hex(key).as_str()
     ));
     conn.execute_batch(&pragma)
-        .map_err(|e| StorageError::sqlite("setting the encryption key", e))?;
+        .map_err(|e| StorageError::sqlite(KEYING, e))?;
     verify_key(&conn, path)?;
     conn.busy_timeout(Duration::from_secs(10))
         .map_err(|e| StorageError::sqlite("setting busy_timeout", e))?;
