@@ -224,6 +224,7 @@ async fn membership_is_authenticated_and_visible_through_every_node() {
         "table",
         "hash_range",
         "epoch",
+        "replicas",
         "voters",
         "learners",
         "leader",

@@ -15,6 +15,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 pub use shoal_catalog::{PartitionEntry, PartitionMap, TableMeta};
 
+mod placement;
+pub use placement::ReplicaChange;
+
 /// Most replicas (voters) a group has.
 pub const REPLICATION_FACTOR: usize = 3;
 
@@ -128,6 +131,14 @@ pub enum MetaCommand {
     DeleteAccessKey { id: String },
     /// Makes `token` the cluster's join token; the one it replaces is revoked.
     SetJoinToken { token: JoinTokenRecord },
+    /// Sets the replicas of partition `partition` of table `table_id`, if its generation is
+    /// still `generation` (placement computed the change from that state); bumps the generation.
+    SetReplicas {
+        table_id: String,
+        partition: u64,
+        generation: u64,
+        replicas: Vec<u64>,
+    },
 }
 
 /// The outcome of one [`MetaCommand`].
@@ -145,15 +156,6 @@ pub enum MetaResult {
 }
 
 impl MetaState {
-    /// The voters a new group gets: the [`REPLICATION_FACTOR`] lowest member ids.
-    pub fn desired_voters(&self) -> Vec<u64> {
-        self.members
-            .keys()
-            .copied()
-            .take(REPLICATION_FACTOR)
-            .collect()
-    }
-
     /// The voters the metadata group should have: the 5 lowest member ids once there are 5
     /// members or more, else the [`REPLICATION_FACTOR`] lowest.
     pub fn desired_meta_voters(&self) -> Vec<u64> {
@@ -241,7 +243,7 @@ impl MetaState {
                         hash_start: 0,
                         hash_end: u64::MAX,
                         epoch: self.epoch,
-                        replicas: self.desired_voters(),
+                        replicas: self.place_replicas(),
                         generation: 0,
                         preferred_leader: None,
                         parent: None,
@@ -301,6 +303,29 @@ impl MetaState {
                         .saturating_sub(REVOKED_JOIN_TOKENS_KEPT);
                     self.revoked_join_tokens.drain(..excess);
                 }
+                MetaResult::Ok
+            }
+            MetaCommand::SetReplicas {
+                table_id,
+                partition,
+                generation,
+                replicas,
+            } => {
+                let epoch = self.epoch + 1;
+                let Some(p) = self
+                    .tables
+                    .values_mut()
+                    .filter(|t| t.meta.id == table_id)
+                    .find_map(|t| t.partitions.get_mut(partition))
+                else {
+                    return MetaResult::NotFound;
+                };
+                if p.generation != generation {
+                    return MetaResult::Conflict(format!("partition {partition}"));
+                }
+                p.replicas = replicas;
+                p.generation += 1;
+                self.epoch = epoch;
                 MetaResult::Ok
             }
             MetaCommand::DeleteTable { name, id } => match self.tables.get(&name) {

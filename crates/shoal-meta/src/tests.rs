@@ -68,12 +68,12 @@ fn members_get_increasing_ids_and_a_retried_join_keeps_its_id() {
     assert_eq!(s.apply(member(3)), MetaResult::NodeId(3));
     assert_eq!(s.apply(member(2)), MetaResult::NodeId(2));
     assert_eq!(s.apply(member(4)), MetaResult::NodeId(4));
-    assert_eq!(s.desired_voters(), vec![1, 2, 3]);
+    assert_eq!(s.place_replicas(), vec![1, 2, 3]);
     assert_eq!(s.desired_meta_voters(), vec![1, 2, 3]);
     // From five members on, the metadata group has five voters; partitions keep three.
     assert_eq!(s.apply(member(5)), MetaResult::NodeId(5));
     assert_eq!(s.desired_meta_voters(), vec![1, 2, 3, 4, 5]);
-    assert_eq!(s.desired_voters(), vec![1, 2, 3]);
+    assert_eq!(s.place_replicas(), vec![1, 2, 3]);
 }
 
 #[test]
@@ -235,4 +235,104 @@ fn revoked_join_tokens_are_bounded_and_survive_a_snapshot() {
     obj.remove("revoked_join_tokens");
     let back: MetaState = serde_json::from_value(old).unwrap();
     assert_eq!(back.join_token, None);
+}
+
+#[test]
+fn new_partitions_go_to_the_least_loaded_members() {
+    let mut s = state();
+    for n in 2..=5 {
+        s.apply(member(n));
+    }
+    for i in 0..10 {
+        s.apply(MetaCommand::CreateTable {
+            meta: meta(&format!("t{i}"), 1),
+        });
+    }
+    // 10 partitions x 3 replicas over 5 members: 6 each.
+    let counts = s.replica_counts();
+    assert_eq!(counts.values().copied().collect::<Vec<_>>(), vec![6; 5]);
+    for t in s.tables.values() {
+        let mut r = t.partitions.all()[0].replicas.clone();
+        assert_eq!(r.len(), 3);
+        r.dedup();
+        assert_eq!(r.len(), 3, "replicas on distinct nodes");
+    }
+}
+
+#[test]
+fn partitions_grow_onto_joining_members_and_stale_changes_are_refused() {
+    let mut s = state();
+    s.apply(MetaCommand::CreateTable { meta: meta("a", 1) });
+    assert_eq!(s.tables["a"].partitions.all()[0].replicas, vec![1]);
+    assert_eq!(s.next_growth(), None);
+    s.apply(member(2));
+    s.apply(member(3));
+    s.apply(member(4));
+    let change = s.next_growth().expect("the partition grows");
+    assert_eq!(change.replicas, vec![1, 2, 3]);
+    let stale = MetaCommand::SetReplicas {
+        table_id: change.table_id.clone(),
+        partition: change.partition,
+        generation: change.generation + 1,
+        replicas: vec![1, 4],
+    };
+    assert!(matches!(s.apply(stale), MetaResult::Conflict(_)));
+    assert_eq!(
+        s.apply(MetaCommand::SetReplicas {
+            table_id: change.table_id,
+            partition: change.partition,
+            generation: change.generation,
+            replicas: change.replicas,
+        }),
+        MetaResult::Ok
+    );
+    let p = &s.tables["a"].partitions.all()[0];
+    assert_eq!((p.replicas.clone(), p.generation), (vec![1, 2, 3], 1));
+    assert_eq!(s.next_growth(), None);
+}
+
+#[test]
+fn replicas_move_onto_a_new_member_until_balanced_and_only_about_one_in_n_moves() {
+    let mut s = state();
+    s.apply(member(2));
+    s.apply(member(3));
+    for i in 0..10 {
+        s.apply(MetaCommand::CreateTable {
+            meta: meta(&format!("t{i}"), 1),
+        });
+    }
+    assert_eq!(
+        s.next_move(),
+        None,
+        "three members, three replicas each: balanced"
+    );
+    s.apply(member(4));
+    let mut moves = 0;
+    while let Some(change) = s.next_move() {
+        moves += 1;
+        assert!(moves <= 30, "placement does not converge");
+        assert_eq!(
+            s.apply(MetaCommand::SetReplicas {
+                table_id: change.table_id,
+                partition: change.partition,
+                generation: change.generation,
+                replicas: change.replicas,
+            }),
+            MetaResult::Ok
+        );
+    }
+    let counts: Vec<usize> = s.replica_counts().values().copied().collect();
+    assert_eq!(counts.iter().sum::<usize>(), 30);
+    assert!(
+        counts.iter().all(|c| (7..=8).contains(c)),
+        "balanced: {counts:?}"
+    );
+    // 30 replicas over 4 nodes: the new node takes 7, all from the others; nothing else moves.
+    assert_eq!(moves, 7);
+    for t in s.tables.values() {
+        let mut r = t.partitions.all()[0].replicas.clone();
+        r.sort_unstable();
+        r.dedup();
+        assert_eq!(r.len(), 3, "replicas stay on distinct nodes");
+    }
 }

@@ -33,11 +33,14 @@ use crate::cluster::Cluster;
 use crate::gsi::{Gsi, GsiMap, Shipper};
 use crate::indexes::IndexWork;
 use crate::keys::KeyStore;
+use crate::remote::codec::{DataCall, DataReply};
+use crate::remote::holds_query;
 use crate::storage_failure::storage_failure;
 use shoal_crypto::KeyRing;
 use shoal_meta::{MetaCommand, MetaResult};
 
 /// One open partition replica.
+#[derive(Clone)]
 pub(crate) struct PartitionHandle {
     pub(crate) record: PartitionRecord,
     pub(crate) partition: Arc<Partition>,
@@ -76,15 +79,28 @@ pub(crate) struct TableHandle {
 }
 
 impl TableHandle {
-    fn partition_for(&self, key: &Item, meta: &TableMeta) -> Option<&PartitionHandle> {
+    pub(crate) fn partition_for(&self, key: &Item, meta: &TableMeta) -> Option<&PartitionHandle> {
         self.partition_for_hash(partition_hash(key.get(&meta.key_schema.hash.name)?))
     }
 
     /// The partition whose hash range holds `hash`.
-    fn partition_for_hash(&self, hash: u64) -> Option<&PartitionHandle> {
+    pub(crate) fn partition_for_hash(&self, hash: u64) -> Option<&PartitionHandle> {
         self.partitions
             .iter()
             .find(|p| p.record.hash_start <= hash && hash <= p.record.hash_end)
+    }
+
+    /// A handle of the same table (definition, indexes, keys) over `partitions`: the local
+    /// replicas changed (placed here, or moved away). Callers holding the old handle keep
+    /// working on the replicas they have.
+    pub(crate) fn with_partitions(&self, partitions: Vec<PartitionHandle>) -> TableHandle {
+        TableHandle {
+            meta: RwLock::new(self.meta.read().clone()),
+            partitions,
+            gsis: Arc::clone(&self.gsis),
+            dir: self.dir.clone(),
+            keys: RwLock::new(self.keys.read().clone()),
+        }
     }
 
     /// The catalog record of this table with `meta`.
@@ -234,6 +250,34 @@ fn check_table_kms_keys(ring: &KeyRing, records: &[TableRecord]) -> Result<(), N
     Ok(())
 }
 
+/// Opens the file of partition `p` of a table with its data key and starts its shipper (the
+/// caller hands it the index definitions).
+pub(crate) fn open_partition(
+    dir: &Path,
+    p: &PartitionRecord,
+    meta: &TableMeta,
+    key: &shoal_crypto::DataKey,
+    gsis: &GsiMap,
+) -> Result<PartitionHandle, NodeError> {
+    let path: Arc<Path> = partition_path(dir, p.id).into();
+    let engine = SqlCipherEngine::open(&path, key.as_bytes(), Durability::Sync)
+        .map_err(|e| NodeError::storage_in(e, &path))?;
+    let partition = Partition::new(Box::new(engine), meta.key_schema.clone())
+        .map_err(|e| NodeError::storage_in(e, &path))?;
+    let partition = Arc::new(partition);
+    let shipper = Arc::new(Shipper::start(&partition, p.id, gsis));
+    Ok(PartitionHandle {
+        record: p.clone(),
+        partition,
+        shipper,
+        path,
+        poisoned: Arc::default(),
+        // Not ready until the first eventually consistent read found it caught up: a new replica
+        // is empty, and a restarted one as old as its downtime.
+        ready: Arc::new(AtomicBool::new(false)),
+    })
+}
+
 /// Opens a table's partition files and its GSI files with its data key, hands the index
 /// definitions to the partitions and starts their shippers.
 pub(crate) fn open_table(
@@ -248,27 +292,11 @@ pub(crate) fn open_table(
         let gsi = Gsi::open(dir, def, &record.meta.key_schema, key.as_bytes())?;
         gsis.write().insert(def.id, Arc::new(gsi));
     }
-    let mut partitions = Vec::with_capacity(record.partitions.len());
-    for p in &record.partitions {
-        let path: Arc<Path> = partition_path(dir, p.id).into();
-        let engine = SqlCipherEngine::open(&path, key.as_bytes(), Durability::Sync)
-            .map_err(|e| NodeError::storage_in(e, &path))?;
-        let partition = Partition::new(Box::new(engine), record.meta.key_schema.clone())
-            .map_err(|e| NodeError::storage_in(e, &path))?;
-        let partition = Arc::new(partition);
-        let shipper = Arc::new(Shipper::start(&partition, p.id, &gsis));
-        // Not ready until the first eventually consistent read found it caught up: a new replica
-        // is empty, and a restarted one as old as its downtime.
-        let ready = Arc::new(AtomicBool::new(false));
-        partitions.push(PartitionHandle {
-            record: p.clone(),
-            partition,
-            shipper,
-            path,
-            poisoned: Arc::default(),
-            ready,
-        });
-    }
+    let partitions = record
+        .partitions
+        .iter()
+        .map(|p| open_partition(dir, p, &record.meta, key, &gsis))
+        .collect::<Result<Vec<_>, NodeError>>()?;
     let handle = TableHandle {
         meta: RwLock::new(Arc::new(record.meta.clone())),
         partitions,
@@ -389,10 +417,17 @@ impl DataPlane for NodeBackend {
     }
 
     async fn table_stats(&self, name: &str) -> Result<TableStats, DataError> {
-        Ok(self.handle(name)?.stats())
+        let handle = self.handle(name)?;
+        if handle.partitions.is_empty() {
+            return self.remote_stats(name, None).await;
+        }
+        Ok(handle.stats())
     }
 
     async fn index_stats(&self, name: &str, index: u32) -> Result<TableStats, DataError> {
+        if self.handle(name)?.partitions.is_empty() {
+            return self.remote_stats(name, Some(index)).await;
+        }
         self.local_index_stats(name, index)
     }
 
@@ -440,7 +475,12 @@ impl DataPlane for NodeBackend {
     async fn delete_table(&self, name: &str) -> Result<(Arc<TableMeta>, TableStats), DataError> {
         let cluster = self.cluster()?;
         let handle = self.handle_fresh(name).await?;
-        let stats = handle.stats();
+        let stats = if handle.partitions.is_empty() {
+            // The description DeleteTable returns: best effort from a replica.
+            self.remote_stats(name, None).await.unwrap_or_default()
+        } else {
+            handle.stats()
+        };
         let meta = handle.meta.read().clone();
         drop(handle);
         match cluster
@@ -460,13 +500,15 @@ impl DataPlane for NodeBackend {
 
     async fn write(&self, table: &TableMeta, command: Command) -> Result<Applied, DataError> {
         let handle = self.handle_for(table)?;
-        let key = match &command {
-            Command::Put { item, .. } => item,
-            Command::Delete { key, .. } | Command::Update { key, .. } => key,
+        let Some(part) = handle.partition_for(command.key_item(), table) else {
+            return self
+                .forward(DataCall::Write {
+                    table: table.name.clone(),
+                    command,
+                })
+                .await
+                .and_then(DataReply::into_applied);
         };
-        let part = handle
-            .partition_for(key, table)
-            .ok_or_else(|| internal("no partition covers the key's hash"))?;
         let partition = Arc::clone(&part.partition);
         let group = part.record.id;
         drop(handle);
@@ -484,6 +526,13 @@ impl DataPlane for NodeBackend {
 
     async fn query(&self, table: &TableMeta, request: QueryRequest) -> Result<Page, DataError> {
         let handle = self.handle_for(table)?;
+        if !holds_query(&handle, table, &request) {
+            let call = DataCall::Query {
+                table: table.name.clone(),
+                request,
+            };
+            return self.forward(call).await.and_then(DataReply::into_page);
+        }
         let hash = partition_hash(&request.partition_key);
         if request.consistent {
             self.read_point(&handle, hash).await?;
@@ -533,6 +582,13 @@ impl DataPlane for NodeBackend {
 
     async fn scan(&self, table: &TableMeta, request: ScanRequest) -> Result<Page, DataError> {
         let handle = self.handle_for(table)?;
+        if handle.partitions.is_empty() {
+            let call = DataCall::Scan {
+                table: table.name.clone(),
+                request,
+            };
+            return self.forward(call).await.and_then(DataReply::into_page);
+        }
         for p in &handle.partitions {
             p.check_readable()?;
         }
@@ -638,9 +694,14 @@ impl DataPlane for NodeBackend {
         consistent: bool,
     ) -> Result<Option<Item>, DataError> {
         let handle = self.handle_for(table)?;
-        let part = handle
-            .partition_for(key, table)
-            .ok_or_else(|| internal("no partition covers the key's hash"))?;
+        let Some(part) = handle.partition_for(key, table) else {
+            let call = DataCall::Get {
+                table: table.name.clone(),
+                key: key.clone(),
+                consistent,
+            };
+            return self.forward(call).await.and_then(DataReply::into_item);
+        };
         // Strongly consistent: the replica first catches up to the leader's commit index as of
         // now (ReadIndex); eventually consistent reads take the local replica as it is.
         part.check_readable()?;
@@ -676,9 +737,13 @@ impl DataPlane for NodeBackend {
         partition_key: &AttributeValue,
     ) -> Result<u64, DataError> {
         let handle = self.handle_for(table)?;
-        let part = handle
-            .partition_for_hash(partition_hash(partition_key))
-            .ok_or_else(|| internal("no partition covers the key's hash"))?;
+        let Some(part) = handle.partition_for_hash(partition_hash(partition_key)) else {
+            let call = DataCall::CollectionSize {
+                table: table.name.clone(),
+                partition_key: partition_key.clone(),
+            };
+            return self.forward(call).await.and_then(DataReply::into_size);
+        };
         let (partition, path) = (Arc::clone(&part.partition), Arc::clone(&part.path));
         let pk = partition_key.clone();
         blocking(move || partition.item_collection_size(&pk))

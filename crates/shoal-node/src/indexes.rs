@@ -107,6 +107,11 @@ impl IndexWork {
     }
 
     async fn build(&self, handle: &Arc<TableHandle>, index: u32) -> Result<(), NodeError> {
+        if handle.partitions.is_empty() {
+            // No replica here: the index is built where the base partitions are, and this node
+            // follows their status (`NodeBackend::follow_index_status`).
+            return Ok(());
+        }
         let started = std::time::Instant::now();
         let mut items = 0usize;
         for part in &handle.partitions {
@@ -134,6 +139,23 @@ impl IndexWork {
         for part in &handle.partitions {
             part.shipper.caught_up().await;
         }
+        self.mark_active(handle, index).await?;
+        tracing::info!(
+            index,
+            chunks_of = BACKFILL_CHUNK,
+            at_most_items = items,
+            millis = started.elapsed().as_millis() as u64,
+            "global secondary index backfilled and active"
+        );
+        Ok(())
+    }
+
+    /// Makes GSI `index` of `handle` active in the local catalog (if it is still being created).
+    pub(crate) async fn mark_active(
+        &self,
+        handle: &Arc<TableHandle>,
+        index: u32,
+    ) -> Result<(), NodeError> {
         let _ddl = self.ddl.lock().await;
         if !self.creating(handle, index) {
             return Ok(());
@@ -146,13 +168,6 @@ impl IndexWork {
             .map_err(storage)??;
         handle.set_indexes(&meta.indexes)?;
         *handle.meta.write() = Arc::new(meta);
-        tracing::info!(
-            index,
-            chunks_of = BACKFILL_CHUNK,
-            at_most_items = items,
-            millis = started.elapsed().as_millis() as u64,
-            "global secondary index backfilled and active"
-        );
         Ok(())
     }
 

@@ -22,6 +22,8 @@ mod gsi;
 mod indexes;
 pub mod keys;
 mod local;
+mod moves;
+mod remote;
 pub mod rotation;
 mod storage_failure;
 #[cfg(test)]

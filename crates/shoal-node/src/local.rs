@@ -92,7 +92,7 @@ impl NodeBackend {
         let Ok(cluster) = self.cluster() else {
             return;
         };
-        let _ddl = self.ddl.lock().await;
+        let ddl = self.ddl.lock().await;
         let meta = cluster.meta();
         self.sync_keys(&cluster, &meta);
         let local: Vec<(String, String)> = self
@@ -111,17 +111,33 @@ impl NodeBackend {
         for entry in meta.tables.values() {
             let existing = self.tables.read().get(&entry.meta.name).cloned();
             let result = match existing {
-                None => self.create_local(entry).await.map(|_| ()),
+                None => self.create_local(entry, cluster.node_id).await.map(|_| ()),
                 Some(h) if h.meta.read().version != entry.meta.version => {
                     self.replace_local(&h, entry.meta.clone()).await.map(|_| ())
                 }
-                Some(_) => Ok(()),
+                Some(h) => self.follow_placement(&cluster, &h, entry).await,
             };
             if let Err(e) = result {
                 tracing::warn!(table = %entry.meta.name, error = %e, "opening a table locally failed; retrying");
                 continue;
             }
             self.ensure_groups(&cluster, entry).await;
+        }
+        drop(ddl);
+        // Tables this node holds no replica of follow their replicas' index transitions.
+        let followed: Vec<Arc<TableHandle>> = self
+            .tables
+            .read()
+            .values()
+            .filter(|h| h.partitions.is_empty())
+            .cloned()
+            .collect();
+        for handle in followed {
+            let _ = tokio::time::timeout(
+                std::time::Duration::from_secs(1),
+                self.follow_index_status(&handle),
+            )
+            .await;
         }
     }
 
@@ -162,7 +178,12 @@ impl NodeBackend {
             let Some(sm) = partition_sm(&handle, p.id, &cluster.pending, &cluster.snapshots) else {
                 continue;
             };
-            let init = crate::cluster::group_init(cluster.node_id, &p.replicas);
+            // The first replicas bootstrap the group; replicas placed later join it and catch up.
+            let init = if p.generation == 0 {
+                crate::cluster::group_init(cluster.node_id, &p.replicas)
+            } else {
+                shoal_raft::GroupInit::Join
+            };
             match cluster.raft.create_group(p.id, init, Box::new(sm)).await {
                 Ok(()) => {
                     self.groups.lock().insert(p.id);
@@ -191,8 +212,14 @@ impl NodeBackend {
             .find_map(|h| partition_sm(h, group, pending, snapshots))
     }
 
-    /// Opens the replicas of a table the cluster created: data key, files, local catalog.
-    async fn create_local(&self, entry: &TableEntry) -> Result<Arc<TableHandle>, DataError> {
+    /// Opens the replicas of a table the cluster created: data key, files, local catalog. A node
+    /// holding none of its partitions still keeps the table (its definition, for requests it
+    /// forwards to the replicas).
+    async fn create_local(
+        &self,
+        entry: &TableEntry,
+        me: u64,
+    ) -> Result<Arc<TableHandle>, DataError> {
         let meta = entry.meta.clone();
         // Each table gets its own data key, stored in the catalog wrapped by the master key, or
         // by the table's own KMS key (SSESpecification; may call KMS, so off the async threads).
@@ -206,15 +233,7 @@ impl NodeBackend {
         };
         let record = TableRecord {
             meta,
-            partitions: entry
-                .partitions
-                .of(None)
-                .map(|p| PartitionRecord {
-                    id: p.id,
-                    hash_start: p.hash_start,
-                    hash_end: p.hash_end,
-                })
-                .collect(),
+            partitions: local_partitions(entry, me),
             keys: crate::catalog::TableKeys::new(data_key),
         };
         let dir = self.data_dir.join("tables").join(&record.meta.id);
@@ -416,6 +435,20 @@ impl NodeBackend {
         tracing::info!(table = %name, "table deleted");
         Ok(())
     }
+}
+
+/// The partitions of `entry`'s items placed on node `me`.
+pub(crate) fn local_partitions(entry: &TableEntry, me: u64) -> Vec<PartitionRecord> {
+    entry
+        .partitions
+        .of(None)
+        .filter(|p| p.replicas.contains(&me))
+        .map(|p| PartitionRecord {
+            id: p.id,
+            hash_start: p.hash_start,
+            hash_end: p.hash_end,
+        })
+        .collect()
 }
 
 /// The state machine of the local replica of partition `id` of `handle`.

@@ -30,6 +30,16 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// The item holding the key the command writes (the whole new item for a put).
+    pub fn key_item(&self) -> &Item {
+        match self {
+            Command::Put { item, .. } => item,
+            Command::Delete { key, .. } | Command::Update { key, .. } => key,
+        }
+    }
+}
+
 /// What a command changed: the item before and after it (`None` = absent). The default (both
 /// `None`) is also returned for a skipped, already applied index.
 #[derive(Debug, Clone, Default, PartialEq)]

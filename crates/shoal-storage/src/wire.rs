@@ -201,6 +201,24 @@ pub fn encode_command_checked(c: &Command) -> Result<Vec<u8>, WireError> {
     Ok(out)
 }
 
+/// Appends the encoding of an optional condition (version byte first) to `out`: a filter sent
+/// with a read forwarded to another node.
+pub fn encode_condition(c: Option<&Condition>, out: &mut Vec<u8>) {
+    out.push(WIRE_VERSION);
+    put_opt_condition(c, out);
+}
+
+/// Decodes a condition encoded by [`encode_condition`]; the whole input must be one condition.
+///
+/// # Errors
+/// A [`WireError`] for an unknown version, truncated, malformed, too deep or trailing data.
+pub fn decode_condition(b: &[u8]) -> Result<Option<Condition>, WireError> {
+    let mut r = Reader::new(b)?;
+    let c = r.opt_condition()?;
+    r.finish()?;
+    Ok(c)
+}
+
 /// Appends the encoding of a command's outcome (version byte first) to `out`.
 ///
 /// Every [`ApplyError`] variant round-trips; a [`StorageError`] keeps its variant and message

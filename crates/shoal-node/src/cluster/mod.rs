@@ -9,9 +9,11 @@
 //! - Strongly consistent reads take a ReadIndex (the leader confirms its leadership with a
 //!   quorum) and wait until the local replica applied up to it, then read locally. Eventually
 //!   consistent reads read the local replica at once.
-//! - Every node hosts a replica of every group (v1 placement); the three lowest node ids vote,
-//!   other nodes are learners. [`placement`] adds new nodes as learners and promotes them once
-//!   caught up.
+//! - A partition group has replicas on `min(3, N)` nodes, placed by the metadata on the
+//!   least-loaded members; a node holding no replica of the partition a request needs forwards
+//!   the whole call to one that does (`crate::remote`). The metadata group has a replica on
+//!   every node. [`placement`] adds placed replicas as learners and promotes them once caught
+//!   up.
 
 pub mod health;
 pub(crate) mod identity;
@@ -23,7 +25,7 @@ pub(crate) mod snapshot;
 pub(crate) mod start;
 mod status;
 
-pub(crate) use status::status;
+pub(crate) use status::{ask, status};
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -64,6 +66,8 @@ pub(crate) mod kind {
     pub(crate) const STATUS: u32 = 5;
     /// A chunk of a partition snapshot (see `snapshot.rs`).
     pub(crate) const SNAPSHOT_CHUNK: u32 = 6;
+    /// A data-plane call forwarded to a node holding a replica (see `crate::remote`).
+    pub(crate) const DATA: u32 = 7;
 }
 
 /// Cluster settings of a node.

@@ -1,11 +1,13 @@
 //! Placement: keeps every group's membership at the desired shape, and leaders balanced.
 //!
-//! v1 places a replica of every group on every node: the three lowest node ids are voters of a
-//! partition group (the five lowest of the metadata group once there are five members), any
-//! other node a learner. Each node looks after the groups it leads, every 100 ms, one change
-//! per group at a time: a member that is neither voter nor learner is added as a learner (it
-//! catches up from the leader's snapshot and log); a learner that should vote is promoted once
-//! its log is within a few entries of the leader's commit.
+//! A partition group has exactly the replicas the metadata places it on (`min(3, N)` nodes, the
+//! least-loaded when it was placed: see `shoal_meta`'s placement); the metadata group has a
+//! replica on every node, the three lowest ids voting (the five lowest once there are five
+//! members). Each node looks after the groups it leads, every 100 ms, one change per group at a
+//! time: a replica that is neither voter nor learner is added as a learner (it catches up from
+//! the leader's snapshot and log); a learner that should vote is promoted once its log is within
+//! a few entries of the leader's commit. The metadata leader also grows partitions placed while
+//! the cluster had fewer than three members onto the members that joined since.
 //!
 //! Leaders: elections put leaders wherever a node timed out first, so a node may lead most
 //! partitions. A node that leads more than one partition group above the node of their voters
@@ -23,6 +25,10 @@ use super::Cluster;
 
 /// How close (in entries) a learner's log must be to the commit index to be promoted.
 const CAUGHT_UP: u64 = 8;
+
+/// Least time between two replica moves the metadata leader starts (each one streams a
+/// snapshot of the partition to its new node; moves throttled so clients keep their latency).
+const MOVE_EVERY: Duration = Duration::from_secs(2);
 
 /// Least time between two leadership transfers this node starts.
 pub(crate) const TRANSFER_EVERY: Duration = Duration::from_secs(1);
@@ -65,48 +71,83 @@ fn next_transfer(groups: &[GroupStatus], me: NodeId) -> Option<(u64, NodeId)> {
         .map(|(_, group, to)| (group, to))
 }
 
-/// The next conf change group `g` needs, if any.
-fn next_change(g: &GroupStatus, members: &[NodeId], voters: &[NodeId]) -> Option<ConfChangeSingle> {
-    let mut change = ConfChangeSingle::default();
-    for &m in members {
-        if !g.voters.contains(&m) && !g.learners.contains(&m) {
-            change.set_change_type(ConfChangeType::AddLearnerNode);
-            change.node_id = m;
-            return Some(change);
-        }
-    }
-    for &m in voters {
-        if !g.learners.contains(&m) {
-            continue;
-        }
-        let matched = g
-            .progress
+/// What a group's leader does next to bring the group to its placed shape.
+#[derive(Debug, PartialEq)]
+enum Step {
+    /// One membership change.
+    Change(ConfChangeSingle),
+    /// Hand leadership to this voter first (the leader itself is to be removed).
+    Transfer(NodeId),
+}
+
+fn change(kind: ConfChangeType, node: NodeId) -> Step {
+    let mut c = ConfChangeSingle::default();
+    c.set_change_type(kind);
+    c.node_id = node;
+    Step::Change(c)
+}
+
+/// The next step group `g` (led by `me`) needs, if any, to have a replica on each of `members`
+/// and exactly `voters` voting: add a missing member as a learner; promote a learner that
+/// should vote once it caught up; drop a learner that should not be there; and, once every
+/// wanted voter votes, remove a voter that should not (handing leadership away first when it
+/// is the leader). A replica moves by being added before the old one is removed, so the group
+/// never has fewer caught-up voters than it should.
+fn next_step(g: &GroupStatus, members: &[NodeId], voters: &[NodeId], me: NodeId) -> Option<Step> {
+    let matched = |m: NodeId| {
+        g.progress
             .iter()
             .find(|(id, _)| *id == m)
             .map(|(_, matched)| *matched)
-            .unwrap_or(0);
-        if matched + CAUGHT_UP >= g.commit {
-            change.set_change_type(ConfChangeType::AddNode);
-            change.node_id = m;
-            return Some(change);
-        }
+            .unwrap_or(0)
+    };
+    if let Some(&m) = members
+        .iter()
+        .find(|m| !g.voters.contains(m) && !g.learners.contains(m))
+    {
+        return Some(change(ConfChangeType::AddLearnerNode, m));
     }
-    None
+    if let Some(&m) = voters
+        .iter()
+        .find(|m| g.learners.contains(m) && matched(**m) + CAUGHT_UP >= g.commit)
+    {
+        return Some(change(ConfChangeType::AddNode, m));
+    }
+    if let Some(&m) = g.learners.iter().find(|m| !members.contains(m)) {
+        return Some(change(ConfChangeType::RemoveNode, m));
+    }
+    if !voters.iter().all(|v| g.voters.contains(v)) {
+        return None;
+    }
+    let extra = *g.voters.iter().find(|v| !voters.contains(v))?;
+    if extra != me {
+        return Some(change(ConfChangeType::RemoveNode, extra));
+    }
+    voters
+        .iter()
+        .filter(|v| **v != me && matched(**v) >= g.commit)
+        .max_by_key(|v| matched(**v))
+        .map(|&to| Step::Transfer(to))
 }
 
-async fn place_once(cluster: &Cluster, last_transfer: &mut Instant) {
+/// When placement last acted (its actions are throttled).
+struct Timers {
+    last_transfer: Instant,
+    last_move: Instant,
+}
+
+async fn place_once(cluster: &Cluster, timers: &mut Timers) {
     let meta = cluster.meta();
     let members: Vec<NodeId> = meta.members.keys().copied().collect();
     if members.is_empty() {
         return;
     }
-    let voters = meta.desired_voters();
     let meta_voters = meta.desired_meta_voters();
     let groups = cluster.raft.status();
-    if last_transfer.elapsed() >= TRANSFER_EVERY
+    if timers.last_transfer.elapsed() >= TRANSFER_EVERY
         && let Some((group, to)) = next_transfer(&groups, cluster.node_id)
     {
-        *last_transfer = Instant::now();
+        timers.last_transfer = Instant::now();
         tracing::info!(
             group,
             to,
@@ -120,20 +161,76 @@ async fn place_once(cluster: &Cluster, last_transfer: &mut Instant) {
         if g.leader != Some(cluster.node_id) || g.role != "Leader" {
             continue;
         }
-        let voters = if g.group == shoal_raft::META_GROUP {
-            &meta_voters
-        } else {
-            &voters
-        };
-        let Some(change) = next_change(&g, &members, voters) else {
-            continue;
-        };
-        tracing::info!(group = g.group, node = change.node_id, change = ?change.get_change_type(), "changing group membership");
-        let mut cc = ConfChangeV2::default();
-        cc.set_changes(vec![change].into());
-        if let Err(e) = cluster.raft.propose_conf_change(g.group, cc).await {
-            tracing::debug!(group = g.group, error = %e, "conf change not proposed; retrying later");
+        if g.group == shoal_raft::META_GROUP {
+            place_partitions(cluster, &meta, &mut timers.last_move).await;
         }
+        // The metadata group has a replica on every member (learners past its voters); a
+        // partition group has exactly its placed replicas.
+        let (members, voters) = if g.group == shoal_raft::META_GROUP {
+            (members.as_slice(), meta_voters.as_slice())
+        } else {
+            match meta.partition(g.group) {
+                Some((_, p)) => (p.replicas.as_slice(), p.replicas.as_slice()),
+                None => continue,
+            }
+        };
+        match next_step(&g, members, voters, cluster.node_id) {
+            None => {}
+            Some(Step::Transfer(to)) => {
+                tracing::info!(
+                    group = g.group,
+                    to,
+                    "leaving a group: handing its leadership over first"
+                );
+                if let Err(e) = cluster.raft.transfer_leader(g.group, to).await {
+                    tracing::debug!(group = g.group, error = %e, "leadership transfer not started");
+                }
+            }
+            Some(Step::Change(change)) => {
+                tracing::info!(group = g.group, node = change.node_id, change = ?change.get_change_type(), "changing group membership");
+                let mut cc = ConfChangeV2::default();
+                cc.set_changes(vec![change].into());
+                if let Err(e) = cluster.raft.propose_conf_change(g.group, cc).await {
+                    tracing::debug!(group = g.group, error = %e, "conf change not proposed; retrying later");
+                }
+            }
+        }
+    }
+}
+
+/// On the metadata leader: gives a partition with fewer replicas than the cluster now allows
+/// (members joined since it was placed) its next replicas, or else moves one replica from the
+/// most to the least loaded member (at most one move every [`MOVE_EVERY`]); see
+/// `shoal_meta`'s placement.
+async fn place_partitions(
+    cluster: &Cluster,
+    meta: &shoal_meta::MetaState,
+    last_move: &mut Instant,
+) {
+    let change = match meta.next_growth() {
+        Some(c) => c,
+        None if last_move.elapsed() >= MOVE_EVERY => match meta.next_move() {
+            Some(c) => {
+                *last_move = Instant::now();
+                c
+            }
+            None => return,
+        },
+        None => return,
+    };
+    tracing::info!(
+        partition = change.partition,
+        replicas = ?change.replicas,
+        "placing the replicas of a partition"
+    );
+    let command = shoal_meta::MetaCommand::SetReplicas {
+        table_id: change.table_id,
+        partition: change.partition,
+        generation: change.generation,
+        replicas: change.replicas,
+    };
+    if let Err(e) = cluster.meta_propose(command).await {
+        tracing::debug!(error = %e, "placing replicas not proposed; retrying later");
     }
 }
 
@@ -181,11 +278,14 @@ pub(crate) fn spawn_placement(
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // No transfer in the first seconds: let the node's groups settle after a start.
-        let mut last_transfer = Instant::now() + 2 * TRANSFER_EVERY;
+        let mut timers = Timers {
+            last_transfer: Instant::now() + 2 * TRANSFER_EVERY,
+            last_move: Instant::now(),
+        };
         loop {
             tokio::select! {
                 _ = stop.changed() => break,
-                _ = tick.tick() => place_once(&cluster, &mut last_transfer).await,
+                _ = tick.tick() => place_once(&cluster, &mut timers).await,
             }
         }
     })
@@ -235,5 +335,59 @@ mod tests {
             group(13, 1, 10, &caught_up),
         ];
         assert_eq!(next_transfer(&balanced, 1), None);
+    }
+
+    fn shaped(voters: &[NodeId], learners: &[NodeId], progress: &[(NodeId, u64)]) -> GroupStatus {
+        GroupStatus {
+            voters: voters.to_vec(),
+            learners: learners.to_vec(),
+            ..group(10, 1, 100, progress)
+        }
+    }
+
+    fn kind(step: Option<Step>) -> Option<(ConfChangeType, NodeId)> {
+        match step {
+            Some(Step::Change(c)) => Some((c.get_change_type(), c.node_id)),
+            Some(Step::Transfer(to)) => panic!("unexpected transfer to {to}"),
+            None => None,
+        }
+    }
+
+    #[test]
+    fn a_replica_moves_by_learner_promotion_then_removal_of_the_old_voter() {
+        let want = [1, 2, 4];
+        let all = [(1, 100), (2, 100), (3, 100), (4, 100)];
+        // The new replica joins as a learner.
+        let g = shaped(&[1, 2, 3], &[], &all[..3]);
+        assert_eq!(
+            kind(next_step(&g, &want, &want, 1)),
+            Some((ConfChangeType::AddLearnerNode, 4))
+        );
+        // Not promoted while behind; promoted once caught up.
+        let behind = shaped(&[1, 2, 3], &[4], &[(1, 100), (2, 100), (3, 100), (4, 10)]);
+        assert_eq!(kind(next_step(&behind, &want, &want, 1)), None);
+        let g = shaped(&[1, 2, 3], &[4], &all);
+        assert_eq!(
+            kind(next_step(&g, &want, &want, 1)),
+            Some((ConfChangeType::AddNode, 4))
+        );
+        // Only then the old voter goes.
+        let g = shaped(&[1, 2, 3, 4], &[], &all);
+        assert_eq!(
+            kind(next_step(&g, &want, &want, 1)),
+            Some((ConfChangeType::RemoveNode, 3))
+        );
+        // A leader that is itself the one to go hands leadership to a caught-up replica first.
+        let want = [1, 2, 4];
+        let g = shaped(&[1, 2, 3, 4], &[], &[(1, 100), (2, 90), (3, 100), (4, 100)]);
+        assert_eq!(next_step(&g, &want, &want, 3), Some(Step::Transfer(4)));
+        // A learner placed nowhere is dropped; a group in shape needs nothing.
+        let g = shaped(&[1, 2, 4], &[5], &all);
+        assert_eq!(
+            kind(next_step(&g, &want, &want, 1)),
+            Some((ConfChangeType::RemoveNode, 5))
+        );
+        let g = shaped(&[1, 2, 4], &[], &all);
+        assert_eq!(kind(next_step(&g, &want, &want, 1)), None);
     }
 }

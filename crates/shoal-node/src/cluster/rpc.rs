@@ -7,6 +7,7 @@
 //! - `JOIN` (the only kind a peer without a cluster certificate may send): JSON `JoinRequest`,
 //!   reply JSON `JoinResponse` (the new node's id, certificate and key, the CA, the members).
 //! - `STATUS`: empty. Reply: JSON `LocalStatus`.
+//! - `DATA`: a data-plane call forwarded to a node holding a replica (`crate::remote::codec`).
 
 use std::sync::Arc;
 
@@ -130,6 +131,8 @@ pub(crate) fn decode_meta_reply(b: &[u8]) -> Result<Option<(u64, MetaResult)>, S
 /// Answers the cluster port.
 pub(crate) struct NodeRpc {
     pub(crate) cluster: Arc<Cluster>,
+    /// The node's backend, for forwarded data-plane calls (weak: the backend owns the cluster).
+    pub(crate) backend: std::sync::Weak<crate::backend::NodeBackend>,
 }
 
 fn be_u64(b: &[u8]) -> Option<(u64, &[u8])> {
@@ -260,6 +263,10 @@ impl shoal_rpc::Handler for NodeRpc {
             kind::STATUS => serde_json::to_vec(&Self::local_status(&self.cluster))
                 .map(Bytes::from)
                 .map_err(|e| e.to_string()),
+            kind::DATA => match self.backend.upgrade() {
+                Some(backend) => backend.serve_data_call(&payload).await.map(Bytes::from),
+                None => Err("the node is stopping".to_string()),
+            },
             kind::SNAPSHOT_CHUNK => {
                 let cluster = Arc::clone(&self.cluster);
                 tokio::task::spawn_blocking(move || {

@@ -239,6 +239,7 @@ pub(crate) async fn start(
         &tls,
         Arc::new(NodeRpc {
             cluster: Arc::clone(&cluster),
+            backend: Arc::downgrade(&backend),
         }),
     )
     .await

@@ -17,7 +17,11 @@ use super::{Cluster, kind};
 
 const STATUS_TIMEOUT: Duration = Duration::from_millis(800);
 
-async fn ask(cluster: Arc<Cluster>, id: u64, addr: String) -> (u64, Option<LocalStatus>) {
+pub(crate) async fn ask(
+    cluster: Arc<Cluster>,
+    id: u64,
+    addr: String,
+) -> (u64, Option<LocalStatus>) {
     if id == cluster.node_id {
         return (id, Some(NodeRpc::local_status(&cluster)));
     }
@@ -85,7 +89,7 @@ pub(crate) async fn status(cluster: &Arc<Cluster>) -> Value {
     let groups: Vec<Value> = groups
         .values()
         .map(|g| {
-            let (table, range, epoch) = match meta.partition(g.group) {
+            let (table, range, epoch, placed) = match meta.partition(g.group) {
                 Some((t, p)) => (
                     Some(t.meta.name.clone()),
                     Some(json!([
@@ -93,8 +97,9 @@ pub(crate) async fn status(cluster: &Arc<Cluster>) -> Value {
                         format!("{:016x}", p.hash_end)
                     ])),
                     Some(p.epoch),
+                    Some(p.replicas.clone()),
                 ),
-                None => (None, None, None),
+                None => (None, None, None, None),
             };
             // Catching up: any replica that reported a snapshot streaming in.
             let catching_up: Vec<u64> = answers
@@ -112,6 +117,7 @@ pub(crate) async fn status(cluster: &Arc<Cluster>) -> Value {
                 "table": table,
                 "hash_range": range,
                 "epoch": epoch,
+                "replicas": placed,
                 "leader": g.leader,
                 "term": g.term,
                 "voters": g.voters,

@@ -1,0 +1,329 @@
+//! Partitions spread over the nodes: 10 tables are created on 4 real nodes and loaded, then a
+//! fifth node joins and replicas move onto it by themselves until each node holds 3/5 of the
+//! partitions (files on disk included: a moved-away replica is deleted). Every partition has 3
+//! voting replicas on distinct nodes and no learners, no acknowledged item is lost, and every
+//! node serves every table: items written through any node read back with `ConsistentRead`
+//! through every node (the nodes without a replica forward the call), as do Query, Scan, a GSI
+//! Query and DescribeTable's item count.
+// A test fails by panicking.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, ScalarAttributeType,
+};
+use serde_json::Value;
+use shoal_cluster::Cluster;
+
+const NODES: usize = 5;
+const TABLES: usize = 10;
+const ITEMS: usize = 20;
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+/// Partition files (`p<id>.db`) under a node's data directory.
+fn partition_files(dir: &Path) -> usize {
+    fn walk(dir: &Path) -> usize {
+        std::fs::read_dir(dir).map_or(0, |entries| {
+            entries
+                .flatten()
+                .map(|e| {
+                    let path = e.path();
+                    if path.is_dir() {
+                        walk(&path)
+                    } else {
+                        let name = e.file_name().to_string_lossy().into_owned();
+                        usize::from(name.starts_with('p') && name.ends_with(".db"))
+                    }
+                })
+                .sum()
+        })
+    }
+    walk(dir)
+}
+
+/// The partition groups of `status` with their voters and learners.
+fn partition_groups(status: &Value) -> Vec<(String, Vec<u64>, Vec<u64>)> {
+    let ids = |v: &Value| -> Vec<u64> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_u64)
+            .collect()
+    };
+    status["groups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|g| g["kind"] == "partition")
+        .map(|g| {
+            (
+                g["table"].as_str().unwrap_or("").to_string(),
+                ids(&g["voters"]),
+                ids(&g["learners"]),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_spread_over_five_nodes_and_every_node_serves_every_table() {
+    let mut c = Cluster::start(NODES - 1).await;
+    let tables: Vec<String> = (0..TABLES).map(|t| format!("spread_{t}")).collect();
+    for (t, name) in tables.iter().enumerate() {
+        c.create_hash_table(1 + t % (NODES - 1), name).await;
+    }
+    // Some data before the fifth node joins: moved replicas carry it over.
+    for name in &tables {
+        for k in 0..ITEMS / 2 {
+            c.client(1)
+                .put_item()
+                .table_name(name)
+                .item("pk", s(format!("old{k}")))
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("PutItem {name}: {}", DisplayErrorContext(&e)));
+        }
+    }
+    let fifth = c.join_new_node().await;
+    assert_eq!(fifth, NODES);
+
+    // Every partition: 3 voters on distinct nodes, no learners; 30 replicas over 5 nodes.
+    let placed = |s: &Value| {
+        let groups = partition_groups(s);
+        groups.len() == TABLES
+            && groups.iter().all(|(_, voters, learners)| {
+                voters.iter().collect::<BTreeSet<_>>().len() == 3 && learners.is_empty()
+            })
+    };
+    let balanced = |s: &Value| {
+        let mut held: BTreeMap<u64, usize> = BTreeMap::new();
+        for (_, voters, _) in partition_groups(s) {
+            for v in voters {
+                *held.entry(v).or_default() += 1;
+            }
+        }
+        placed(s) && held.len() == NODES && held.values().all(|n| *n == 3 * TABLES / NODES)
+    };
+    c.wait_status(
+        1,
+        Duration::from_secs(120),
+        "every partition with 3 voters and no learners, 6 on each node",
+        balanced,
+    )
+    .await;
+    // A moved-away replica's file goes once its group no longer counts the old node.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while (1..=NODES).any(|i| partition_files(c.data_dir(i)) != 3 * TABLES / NODES)
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let status = c.status(1).await;
+    let mut held: BTreeMap<u64, usize> = BTreeMap::new();
+    for (_, voters, _) in partition_groups(&status) {
+        for v in voters {
+            *held.entry(v).or_default() += 1;
+        }
+    }
+    println!("partition replicas per node: {held:?}");
+    assert_eq!(held.len(), NODES, "every node holds replicas: {held:?}");
+    for (node, n) in &held {
+        // 3 x 10 / 5 = 6 each, placed on the least-loaded nodes.
+        assert_eq!(*n, 3 * TABLES / NODES, "node {node} holds {n} replicas");
+    }
+    for i in 1..=NODES {
+        let files = partition_files(c.data_dir(i));
+        println!("node {i}: {files} partition files");
+        assert_eq!(
+            files,
+            3 * TABLES / NODES,
+            "node {i} stores only its own replicas"
+        );
+    }
+
+    // Writes through every node (each one forwards to nodes it holds no replica of).
+    for (t, name) in tables.iter().enumerate() {
+        for k in 0..ITEMS {
+            let via = 1 + (t + k) % NODES;
+            let put = c
+                .client(via)
+                .put_item()
+                .table_name(name)
+                .item("pk", s(format!("k{k}")))
+                .item("v", s(format!("{name}-{k}")))
+                .send()
+                .await;
+            if let Err(e) = put {
+                c.fail(&format!(
+                    "PutItem {name}/k{k} through node {via}: {}",
+                    DisplayErrorContext(&e)
+                ));
+            }
+        }
+    }
+
+    // Every item reads back through every node, with ConsistentRead; Scan and Query too.
+    for i in 1..=NODES {
+        let client = c.client(i);
+        for name in &tables {
+            for k in 0..ITEMS {
+                let got = client
+                    .get_item()
+                    .table_name(name)
+                    .key("pk", s(format!("k{k}")))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| {
+                        panic!("GetItem through node {i}: {}", DisplayErrorContext(&e))
+                    });
+                let v = got.item.as_ref().and_then(|it| it.get("v")).cloned();
+                assert_eq!(
+                    v,
+                    Some(s(format!("{name}-{k}"))),
+                    "{name}/k{k} through node {i}"
+                );
+            }
+            let scanned = client
+                .scan()
+                .table_name(name)
+                .consistent_read(true)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("Scan through node {i}: {}", DisplayErrorContext(&e)));
+            assert_eq!(
+                scanned.count,
+                (ITEMS + ITEMS / 2) as i32,
+                "Scan {name} through node {i}: the items written before the move are there too"
+            );
+            let queried = client
+                .query()
+                .table_name(name)
+                .key_condition_expression("pk = :k")
+                .expression_attribute_values(":k", s("k3"))
+                .consistent_read(true)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("Query through node {i}: {}", DisplayErrorContext(&e)));
+            assert_eq!(queried.count, 1, "Query {name} through node {i}");
+        }
+        // DescribeTable's item count comes from a replica (refreshed as DynamoDB's is, but
+        // exact here): every node reports the same.
+        let described = client
+            .describe_table()
+            .table_name(&tables[0])
+            .send()
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "DescribeTable through node {i}: {}",
+                    DisplayErrorContext(&e)
+                )
+            });
+        assert_eq!(
+            described.table.and_then(|t| t.item_count),
+            Some((ITEMS + ITEMS / 2) as i64),
+            "ItemCount through node {i}"
+        );
+    }
+
+    // A conditional write refused on the replica comes back as the same error through a node
+    // holding no replica.
+    for i in 1..=NODES {
+        let refused = c
+            .client(i)
+            .put_item()
+            .table_name(&tables[1])
+            .item("pk", s("k0"))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        let err = refused.expect_err("the item exists");
+        assert!(
+            err.as_service_error()
+                .is_some_and(|e| e.is_conditional_check_failed_exception()),
+            "node {i}: {}",
+            DisplayErrorContext(&err)
+        );
+    }
+
+    // A table with a GSI: its Query answers through every node.
+    let attr = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    let key = |n: &str, t: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .unwrap()
+    };
+    c.client(2)
+        .create_table()
+        .table_name("spread_gsi")
+        .attribute_definitions(attr("pk"))
+        .attribute_definitions(attr("g"))
+        .key_schema(key("pk", KeyType::Hash))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("by_g")
+                .key_schema(key("g", KeyType::Hash))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("CreateTable with a GSI: {}", DisplayErrorContext(&e)));
+    for k in 0..ITEMS {
+        c.client(1 + k % NODES)
+            .put_item()
+            .table_name("spread_gsi")
+            .item("pk", s(format!("k{k}")))
+            .item("g", s(format!("g{}", k % 2)))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("PutItem spread_gsi: {}", DisplayErrorContext(&e)));
+    }
+    for i in 1..=NODES {
+        let client = c.client(i);
+        let mut seen = 0;
+        for _ in 0..100 {
+            let out = client
+                .query()
+                .table_name("spread_gsi")
+                .index_name("by_g")
+                .key_condition_expression("g = :g")
+                .expression_attribute_values(":g", s("g0"))
+                .send()
+                .await
+                .unwrap_or_else(|e| {
+                    panic!("GSI Query through node {i}: {}", DisplayErrorContext(&e))
+                });
+            seen = out.count;
+            if seen == (ITEMS / 2) as i32 {
+                break;
+            }
+            // GSIs are eventually consistent.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(seen, (ITEMS / 2) as i32, "GSI Query through node {i}");
+    }
+}

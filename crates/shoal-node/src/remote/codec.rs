@@ -1,0 +1,512 @@
+//! The payload of a `DATA` RPC: one data-plane call forwarded to a node holding a replica of the
+//! partition it needs, and its result.
+//!
+//! Fields are length-prefixed (`u32` BE) or fixed-width (`u64` BE); items and values use the
+//! item codec of `shoal-types`, filters the condition codec and commands the command codec of
+//! `shoal_storage::wire` (both checked when decoded, so a peer's bytes never build a structure
+//! deeper than those codecs allow).
+
+use shoal_catalog::{DataError, QueryRequest, ScanRequest, TableStats};
+use shoal_expr::SortKeyCondition;
+use shoal_storage::{Applied, Command, Page, wire};
+use shoal_types::{AttributeValue, Item};
+
+/// A forwarded data-plane call on table `table`.
+#[derive(Debug, Clone)]
+pub(crate) enum DataCall {
+    Get {
+        table: String,
+        key: Item,
+        consistent: bool,
+    },
+    Query {
+        table: String,
+        request: QueryRequest,
+    },
+    Scan {
+        table: String,
+        request: ScanRequest,
+    },
+    Write {
+        table: String,
+        command: Command,
+    },
+    CollectionSize {
+        table: String,
+        partition_key: AttributeValue,
+    },
+    /// The stats of the table (`index` `None`) or of one of its indexes.
+    Stats {
+        table: String,
+        index: Option<u32>,
+    },
+    /// Whether global index `index` is active on the replica (its backfill finished there):
+    /// `Size(1)` if so, else `Size(0)`.
+    IndexActive {
+        table: String,
+        index: u32,
+    },
+}
+
+/// What a [`DataCall`] returns.
+#[derive(Debug)]
+pub(crate) enum DataReply {
+    Item(Option<Item>),
+    Page(Page),
+    Applied(Applied),
+    Size(u64),
+    Stats(TableStats),
+}
+
+const CALL_GET: u8 = 1;
+const CALL_QUERY: u8 = 2;
+const CALL_SCAN: u8 = 3;
+const CALL_WRITE: u8 = 4;
+const CALL_SIZE: u8 = 5;
+const CALL_STATS: u8 = 6;
+const CALL_INDEX_ACTIVE: u8 = 7;
+
+const SORT_EQ: u8 = 1;
+const SORT_LT: u8 = 2;
+const SORT_LE: u8 = 3;
+const SORT_GT: u8 = 4;
+const SORT_GE: u8 = 5;
+const SORT_BETWEEN: u8 = 6;
+const SORT_BEGINS: u8 = 7;
+
+const ERR_TABLE_NOT_FOUND: u8 = 1;
+const ERR_TABLE_EXISTS: u8 = 2;
+const ERR_CONFLICT: u8 = 3;
+const ERR_INDEX_NOT_FOUND: u8 = 4;
+const ERR_APPLY: u8 = 5;
+const ERR_INTERNAL: u8 = 6;
+const ERR_UNAVAILABLE: u8 = 7;
+
+#[derive(Default)]
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+    fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_be_bytes());
+    }
+    fn bool(&mut self, v: bool) {
+        self.u8(u8::from(v));
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        // Frames are far below 4 GiB (the RPC layer bounds them).
+        self.0.extend_from_slice(&(b.len() as u32).to_be_bytes());
+        self.0.extend_from_slice(b);
+    }
+    fn str(&mut self, s: &str) {
+        self.bytes(s.as_bytes());
+    }
+    fn item(&mut self, item: &Item) {
+        let mut b = Vec::new();
+        shoal_types::encode_item(item, &mut b);
+        self.bytes(&b);
+    }
+    fn opt_item(&mut self, item: Option<&Item>) {
+        self.bool(item.is_some());
+        if let Some(i) = item {
+            self.item(i);
+        }
+    }
+    fn value(&mut self, v: &AttributeValue) {
+        let mut b = Vec::new();
+        shoal_types::codec::encode_value(v, &mut b);
+        self.bytes(&b);
+    }
+    fn opt_u64(&mut self, v: Option<u64>) {
+        self.bool(v.is_some());
+        self.u64(v.unwrap_or(0));
+    }
+    fn filter(&mut self, c: Option<&shoal_expr::Condition>) {
+        let mut b = Vec::new();
+        wire::encode_condition(c, &mut b);
+        self.bytes(&b);
+    }
+    fn sort(&mut self, s: Option<&SortKeyCondition>) {
+        let Some(s) = s else {
+            self.u8(0);
+            return;
+        };
+        match s {
+            SortKeyCondition::Eq(v) => self.tagged(SORT_EQ, &[v]),
+            SortKeyCondition::Lt(v) => self.tagged(SORT_LT, &[v]),
+            SortKeyCondition::Le(v) => self.tagged(SORT_LE, &[v]),
+            SortKeyCondition::Gt(v) => self.tagged(SORT_GT, &[v]),
+            SortKeyCondition::Ge(v) => self.tagged(SORT_GE, &[v]),
+            SortKeyCondition::Between(a, b) => self.tagged(SORT_BETWEEN, &[a, b]),
+            SortKeyCondition::BeginsWith(v) => self.tagged(SORT_BEGINS, &[v]),
+        }
+    }
+    fn tagged(&mut self, tag: u8, values: &[&AttributeValue]) {
+        self.u8(tag);
+        for v in values {
+            self.value(v);
+        }
+    }
+    fn page(&mut self, p: &Page) {
+        self.u64(p.items.len() as u64);
+        for i in &p.items {
+            self.item(i);
+        }
+        self.u64(p.scanned_count as u64);
+        self.u64(p.scanned_bytes as u64);
+        self.opt_item(p.last_evaluated_key.as_ref());
+    }
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+}
+
+type Decoded<T> = Result<T, String>;
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Decoded<&'a [u8]> {
+        if self.b.len() < n {
+            return Err("truncated data call".to_string());
+        }
+        let (head, rest) = self.b.split_at(n);
+        self.b = rest;
+        Ok(head)
+    }
+    fn u8(&mut self) -> Decoded<u8> {
+        Ok(self.take(1)?[0])
+    }
+    fn u64(&mut self) -> Decoded<u64> {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(self.take(8)?);
+        Ok(u64::from_be_bytes(a))
+    }
+    fn usize(&mut self) -> Decoded<usize> {
+        usize::try_from(self.u64()?).map_err(|e| e.to_string())
+    }
+    fn bool(&mut self) -> Decoded<bool> {
+        Ok(self.u8()? != 0)
+    }
+    fn bytes(&mut self) -> Decoded<&'a [u8]> {
+        let mut a = [0u8; 4];
+        a.copy_from_slice(self.take(4)?);
+        self.take(u32::from_be_bytes(a) as usize)
+    }
+    fn str(&mut self) -> Decoded<String> {
+        String::from_utf8(self.bytes()?.to_vec()).map_err(|e| e.to_string())
+    }
+    fn item(&mut self) -> Decoded<Item> {
+        shoal_types::decode_item(self.bytes()?).map_err(|e| e.to_string())
+    }
+    fn opt_item(&mut self) -> Decoded<Option<Item>> {
+        Ok(if self.bool()? {
+            Some(self.item()?)
+        } else {
+            None
+        })
+    }
+    fn value(&mut self) -> Decoded<AttributeValue> {
+        let b = self.bytes()?;
+        let (v, used) = shoal_types::codec::decode_value(b).map_err(|e| e.to_string())?;
+        if used != b.len() {
+            return Err("trailing bytes after a value".to_string());
+        }
+        Ok(v)
+    }
+    fn opt_u64(&mut self) -> Decoded<Option<u64>> {
+        let some = self.bool()?;
+        let v = self.u64()?;
+        Ok(some.then_some(v))
+    }
+    fn opt_usize(&mut self) -> Decoded<Option<usize>> {
+        self.opt_u64()?
+            .map(|v| usize::try_from(v).map_err(|e| e.to_string()))
+            .transpose()
+    }
+    fn opt_index(&mut self) -> Decoded<Option<u32>> {
+        self.opt_u64()?
+            .map(|v| u32::try_from(v).map_err(|e| e.to_string()))
+            .transpose()
+    }
+    fn filter(&mut self) -> Decoded<Option<shoal_expr::Condition>> {
+        wire::decode_condition(self.bytes()?).map_err(|e| e.to_string())
+    }
+    fn sort(&mut self) -> Decoded<Option<SortKeyCondition>> {
+        Ok(Some(match self.u8()? {
+            0 => return Ok(None),
+            SORT_EQ => SortKeyCondition::Eq(self.value()?),
+            SORT_LT => SortKeyCondition::Lt(self.value()?),
+            SORT_LE => SortKeyCondition::Le(self.value()?),
+            SORT_GT => SortKeyCondition::Gt(self.value()?),
+            SORT_GE => SortKeyCondition::Ge(self.value()?),
+            SORT_BETWEEN => SortKeyCondition::Between(self.value()?, self.value()?),
+            SORT_BEGINS => SortKeyCondition::BeginsWith(self.value()?),
+            tag => return Err(format!("unknown sort condition {tag}")),
+        }))
+    }
+    fn page(&mut self) -> Decoded<Page> {
+        let n = self.usize()?;
+        // Each item takes at least its 4-byte length: a count past the bytes left is a lie.
+        if n > self.b.len() / 4 {
+            return Err("item count past the end of the data".to_string());
+        }
+        let items = (0..n).map(|_| self.item()).collect::<Decoded<Vec<_>>>()?;
+        Ok(Page {
+            items,
+            scanned_count: self.usize()?,
+            scanned_bytes: self.usize()?,
+            last_evaluated_key: self.opt_item()?,
+        })
+    }
+    fn finish(&self) -> Decoded<()> {
+        if self.b.is_empty() {
+            Ok(())
+        } else {
+            Err("trailing bytes after a data call".to_string())
+        }
+    }
+}
+
+impl DataCall {
+    /// The table the call is on.
+    pub(crate) fn table(&self) -> &str {
+        match self {
+            DataCall::Get { table, .. }
+            | DataCall::Query { table, .. }
+            | DataCall::Scan { table, .. }
+            | DataCall::Write { table, .. }
+            | DataCall::CollectionSize { table, .. }
+            | DataCall::Stats { table, .. }
+            | DataCall::IndexActive { table, .. } => table,
+        }
+    }
+
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        match self {
+            DataCall::Get {
+                table,
+                key,
+                consistent,
+            } => {
+                w.u8(CALL_GET);
+                w.str(table);
+                w.item(key);
+                w.bool(*consistent);
+            }
+            DataCall::Query { table, request: r } => {
+                w.u8(CALL_QUERY);
+                w.str(table);
+                w.value(&r.partition_key);
+                w.sort(r.sort.as_ref());
+                w.bool(r.forward);
+                w.opt_item(r.exclusive_start.as_ref());
+                w.opt_u64(r.limit.map(|l| l as u64));
+                w.u64(r.byte_limit as u64);
+                w.filter(r.filter.as_ref());
+                w.bool(r.consistent);
+                w.opt_u64(r.index.map(u64::from));
+            }
+            DataCall::Scan { table, request: r } => {
+                w.u8(CALL_SCAN);
+                w.str(table);
+                w.u64(r.hash_start);
+                w.u64(r.hash_end);
+                w.opt_item(r.exclusive_start.as_ref());
+                w.opt_u64(r.limit.map(|l| l as u64));
+                w.u64(r.byte_limit as u64);
+                w.filter(r.filter.as_ref());
+                w.bool(r.consistent);
+                w.opt_u64(r.index.map(u64::from));
+            }
+            DataCall::Write { table, command } => {
+                w.u8(CALL_WRITE);
+                w.str(table);
+                let mut b = Vec::new();
+                wire::encode_command(command, &mut b);
+                w.bytes(&b);
+            }
+            DataCall::CollectionSize {
+                table,
+                partition_key,
+            } => {
+                w.u8(CALL_SIZE);
+                w.str(table);
+                w.value(partition_key);
+            }
+            DataCall::Stats { table, index } => {
+                w.u8(CALL_STATS);
+                w.str(table);
+                w.opt_u64(index.map(u64::from));
+            }
+            DataCall::IndexActive { table, index } => {
+                w.u8(CALL_INDEX_ACTIVE);
+                w.str(table);
+                w.u64(u64::from(*index));
+            }
+        }
+        w.0
+    }
+
+    pub(crate) fn decode(b: &[u8]) -> Result<DataCall, String> {
+        let mut r = Reader { b };
+        let call = match r.u8()? {
+            CALL_GET => DataCall::Get {
+                table: r.str()?,
+                key: r.item()?,
+                consistent: r.bool()?,
+            },
+            CALL_QUERY => DataCall::Query {
+                table: r.str()?,
+                request: QueryRequest {
+                    partition_key: r.value()?,
+                    sort: r.sort()?,
+                    forward: r.bool()?,
+                    exclusive_start: r.opt_item()?,
+                    limit: r.opt_usize()?,
+                    byte_limit: r.usize()?,
+                    filter: r.filter()?,
+                    consistent: r.bool()?,
+                    index: r.opt_index()?,
+                },
+            },
+            CALL_SCAN => DataCall::Scan {
+                table: r.str()?,
+                request: ScanRequest {
+                    hash_start: r.u64()?,
+                    hash_end: r.u64()?,
+                    exclusive_start: r.opt_item()?,
+                    limit: r.opt_usize()?,
+                    byte_limit: r.usize()?,
+                    filter: r.filter()?,
+                    consistent: r.bool()?,
+                    index: r.opt_index()?,
+                },
+            },
+            CALL_WRITE => DataCall::Write {
+                table: r.str()?,
+                command: wire::decode_command(r.bytes()?).map_err(|e| e.to_string())?,
+            },
+            CALL_SIZE => DataCall::CollectionSize {
+                table: r.str()?,
+                partition_key: r.value()?,
+            },
+            CALL_STATS => DataCall::Stats {
+                table: r.str()?,
+                index: r.opt_index()?,
+            },
+            CALL_INDEX_ACTIVE => DataCall::IndexActive {
+                table: r.str()?,
+                index: u32::try_from(r.u64()?).map_err(|e| e.to_string())?,
+            },
+            tag => return Err(format!("unknown data call {tag}")),
+        };
+        r.finish()?;
+        Ok(call)
+    }
+}
+
+/// Encodes the result of a call.
+pub(crate) fn encode_result(result: Result<DataReply, DataError>) -> Vec<u8> {
+    let mut w = Writer::default();
+    match result {
+        Ok(reply) => {
+            w.u8(0);
+            match reply {
+                DataReply::Item(item) => w.opt_item(item.as_ref()),
+                DataReply::Page(page) => w.page(&page),
+                DataReply::Applied(applied) => {
+                    let mut b = Vec::new();
+                    wire::encode_outcome(&Ok(applied), &mut b);
+                    w.bytes(&b);
+                }
+                DataReply::Size(n) => w.u64(n),
+                DataReply::Stats(s) => {
+                    w.u64(s.item_count);
+                    w.u64(s.size_bytes);
+                }
+            }
+        }
+        Err(e) => {
+            w.u8(1);
+            match e {
+                DataError::TableNotFound(s) => {
+                    w.u8(ERR_TABLE_NOT_FOUND);
+                    w.str(&s);
+                }
+                DataError::TableExists(s) => {
+                    w.u8(ERR_TABLE_EXISTS);
+                    w.str(&s);
+                }
+                DataError::Conflict(s) => {
+                    w.u8(ERR_CONFLICT);
+                    w.str(&s);
+                }
+                DataError::IndexNotFound(s) => {
+                    w.u8(ERR_INDEX_NOT_FOUND);
+                    w.str(&s);
+                }
+                DataError::Apply(a) => {
+                    w.u8(ERR_APPLY);
+                    let mut b = Vec::new();
+                    wire::encode_outcome(&Err(a), &mut b);
+                    w.bytes(&b);
+                }
+                DataError::Internal(s) => {
+                    w.u8(ERR_INTERNAL);
+                    w.str(&s);
+                }
+                DataError::Unavailable(s) => {
+                    w.u8(ERR_UNAVAILABLE);
+                    w.str(&s);
+                }
+            }
+        }
+    }
+    w.0
+}
+
+/// Decodes the result of a call of kind `call` (the reply's shape depends on it).
+pub(crate) fn decode_result(
+    call: &DataCall,
+    b: &[u8],
+) -> Result<Result<DataReply, DataError>, String> {
+    let mut r = Reader { b };
+    let result = if r.u8()? == 0 {
+        Ok(match call {
+            DataCall::Get { .. } => DataReply::Item(r.opt_item()?),
+            DataCall::Query { .. } | DataCall::Scan { .. } => DataReply::Page(r.page()?),
+            DataCall::Write { .. } => match wire::decode_outcome(r.bytes()?) {
+                Ok(Ok(applied)) => DataReply::Applied(applied),
+                Ok(Err(_)) => return Err("an error outcome in a success reply".to_string()),
+                Err(e) => return Err(e.to_string()),
+            },
+            DataCall::CollectionSize { .. } | DataCall::IndexActive { .. } => {
+                DataReply::Size(r.u64()?)
+            }
+            DataCall::Stats { .. } => DataReply::Stats(TableStats {
+                item_count: r.u64()?,
+                size_bytes: r.u64()?,
+            }),
+        })
+    } else {
+        Err(match r.u8()? {
+            ERR_TABLE_NOT_FOUND => DataError::TableNotFound(r.str()?),
+            ERR_TABLE_EXISTS => DataError::TableExists(r.str()?),
+            ERR_CONFLICT => DataError::Conflict(r.str()?),
+            ERR_INDEX_NOT_FOUND => DataError::IndexNotFound(r.str()?),
+            ERR_APPLY => match wire::decode_outcome(r.bytes()?) {
+                Ok(Err(e)) => DataError::Apply(e),
+                Ok(Ok(_)) => return Err("a success outcome in an error reply".to_string()),
+                Err(e) => return Err(e.to_string()),
+            },
+            ERR_INTERNAL => DataError::Internal(r.str()?),
+            ERR_UNAVAILABLE => DataError::Unavailable(r.str()?),
+            tag => return Err(format!("unknown data error {tag}")),
+        })
+    };
+    r.finish()?;
+    Ok(result)
+}

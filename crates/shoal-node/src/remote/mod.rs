@@ -1,0 +1,302 @@
+//! Calls on partitions this node holds no replica of.
+//!
+//! A partition has replicas on `min(3, N)` nodes (see `shoal_meta`'s placement), so a node that
+//! a client talks to often holds none of the partition a request needs. The router then sends
+//! the whole data-plane call ([`codec::DataCall`]) over the cluster's mutual-TLS RPC (`DATA`) to
+//! a node that holds one, which serves it as if a client had asked it: a write goes on to the
+//! partition's leader, a consistent read takes a ReadIndex, an eventually consistent read waits
+//! for a catching-up replica. The replica asked first is the same for every call from this node
+//! (`node id mod replicas`), so a client that writes and then reads through one node reads its
+//! own writes as it would on a replica; the others are tried when it is unreachable or no longer
+//! a replica.
+//!
+//! A write is sent again only when it certainly was not run (the peer was not reached, or it
+//! answered that it holds no replica); any other failure is returned as it is, since its
+//! outcome may be unknown.
+
+pub(crate) mod codec;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use shoal_catalog::{DataError, QueryRequest, TableMeta};
+use shoal_types::index::IndexKind;
+use shoal_types::key::partition_hash;
+
+use crate::backend::{NodeBackend, TableHandle};
+use crate::cluster::{ROUTE_DEADLINE, kind, rpc};
+use codec::{DataCall, DataReply};
+
+/// RPC timeout of a forwarded call (a write waits for its apply, a read for a ReadIndex).
+const DATA_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// What a node answers for a call on a partition it holds no replica of.
+const NOT_A_REPLICA: &str = "this node holds no replica of the partition";
+
+impl NodeBackend {
+    /// Whether this node holds the replica `call` needs (of `handle`, open at `meta`): the
+    /// partition of the key for point operations and base-table or LSI queries; any partition of
+    /// the table for scans, GSI queries and stats (one partition per table today, and a node's
+    /// GSI files are fed from its own base partitions).
+    pub(crate) fn holds(&self, handle: &TableHandle, meta: &TableMeta, call: &DataCall) -> bool {
+        let key_hash = |pk: Option<&shoal_types::AttributeValue>| {
+            pk.map(partition_hash)
+                .is_some_and(|h| handle.partition_for_hash(h).is_some())
+        };
+        match call {
+            DataCall::Get { key, .. } => key_hash(key.get(&meta.key_schema.hash.name)),
+            DataCall::Write { command, .. } => {
+                key_hash(command.key_item().get(&meta.key_schema.hash.name))
+            }
+            DataCall::CollectionSize { partition_key, .. } => key_hash(Some(partition_key)),
+            DataCall::Query { request, .. } => holds_query(handle, meta, request),
+            DataCall::Scan { .. } | DataCall::Stats { .. } | DataCall::IndexActive { .. } => {
+                !handle.partitions.is_empty()
+            }
+        }
+    }
+
+    /// Runs `call` on a node holding the replica it needs (see the module docs).
+    pub(crate) async fn forward(&self, call: DataCall) -> Result<DataReply, DataError> {
+        let cluster = self.cluster()?;
+        let payload: bytes::Bytes = call.encode().into();
+        let write = matches!(call, DataCall::Write { .. });
+        let deadline = Instant::now() + ROUTE_DEADLINE;
+        let mut backoff = Duration::from_millis(10);
+        let mut last = String::from("no replica is known");
+        loop {
+            for node in self.replicas_for(&call) {
+                if node == cluster.node_id {
+                    continue;
+                }
+                let Some(addr) = cluster.peer_addr(node) else {
+                    continue;
+                };
+                let reply = match cluster
+                    .rpc
+                    .call(&addr, kind::DATA, payload.clone(), DATA_TIMEOUT)
+                    .await
+                {
+                    Ok(reply) => reply,
+                    Err(e) if rpc::not_sent(&e) => {
+                        last = format!("node {node} unreachable: {e}");
+                        continue;
+                    }
+                    Err(e) if !write => {
+                        last = format!("node {node}: {e}");
+                        continue;
+                    }
+                    Err(e) => {
+                        return Err(DataError::Unavailable(format!(
+                            "the write was forwarded to node {node} and its outcome is unknown: {e}"
+                        )));
+                    }
+                };
+                match codec::decode_result(&call, &reply) {
+                    Ok(Err(DataError::Unavailable(why)))
+                        if why == NOT_A_REPLICA || (!write && is_retryable(&why)) =>
+                    {
+                        last = format!("node {node}: {why}");
+                    }
+                    Ok(result) => return result,
+                    Err(e) => {
+                        return Err(DataError::Internal(format!(
+                            "undecodable reply from node {node}: {e}"
+                        )));
+                    }
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(DataError::Unavailable(format!(
+                    "no replica of the partition could serve the request ({last}): retry"
+                )));
+            }
+            // The placement may have changed: ask the metadata leader before the next round.
+            let _ = cluster.refresh_meta().await;
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_millis(500));
+        }
+    }
+
+    /// The nodes holding the replica `call` needs, the preferred one first.
+    fn replicas_for(&self, call: &DataCall) -> Vec<u64> {
+        let Ok(cluster) = self.cluster() else {
+            return Vec::new();
+        };
+        let meta = cluster.meta();
+        let Some(entry) = meta.tables.get(call.table()) else {
+            return Vec::new();
+        };
+        let hash = match call {
+            DataCall::Get { key, .. } => key
+                .get(&entry.meta.key_schema.hash.name)
+                .map(partition_hash),
+            DataCall::Write { command, .. } => command
+                .key_item()
+                .get(&entry.meta.key_schema.hash.name)
+                .map(partition_hash),
+            DataCall::CollectionSize { partition_key, .. } => Some(partition_hash(partition_key)),
+            DataCall::Query { request, .. } => Some(partition_hash(&request.partition_key)),
+            DataCall::Scan { request, .. } => Some(request.hash_start),
+            DataCall::Stats { .. } | DataCall::IndexActive { .. } => None,
+        };
+        let part = match hash {
+            Some(h) => entry.partitions.find(None, h),
+            None => entry.partitions.of(None).next(),
+        };
+        let Some(part) = part else {
+            return Vec::new();
+        };
+        let mut replicas = part.replicas.clone();
+        if !replicas.is_empty() {
+            let first = (cluster.node_id as usize) % replicas.len();
+            replicas.rotate_left(first);
+        }
+        replicas
+    }
+
+    /// Serves a `DATA` call from another node: runs it here if this node holds the replica it
+    /// needs, else says so ([`NOT_A_REPLICA`]) and the caller asks another node.
+    pub(crate) async fn serve_data_call(&self, payload: &[u8]) -> Result<Vec<u8>, String> {
+        let call = DataCall::decode(payload)?;
+        let result = self.run_here(call).await;
+        Ok(codec::encode_result(result))
+    }
+
+    async fn run_here(&self, call: DataCall) -> Result<DataReply, DataError> {
+        use shoal_catalog::DataPlane as _;
+        let handle = self.handle_fresh(call.table()).await?;
+        let meta = handle.meta.read().clone();
+        if !self.holds(&handle, &meta, &call) {
+            return Err(DataError::Unavailable(NOT_A_REPLICA.to_string()));
+        }
+        drop(handle);
+        Ok(match call {
+            DataCall::Get {
+                key, consistent, ..
+            } => DataReply::Item(self.get(&meta, &key, consistent).await?),
+            DataCall::Query { request, .. } => DataReply::Page(self.query(&meta, request).await?),
+            DataCall::Scan { request, .. } => DataReply::Page(self.scan(&meta, request).await?),
+            DataCall::Write { command, .. } => {
+                DataReply::Applied(self.write(&meta, command).await?)
+            }
+            DataCall::CollectionSize { partition_key, .. } => {
+                DataReply::Size(self.item_collection_size(&meta, &partition_key).await?)
+            }
+            DataCall::Stats { table, index } => DataReply::Stats(match index {
+                None => self.table_stats(&table).await?,
+                Some(i) => self.index_stats(&table, i).await?,
+            }),
+            DataCall::IndexActive { index, .. } => {
+                let active = meta
+                    .indexes
+                    .iter()
+                    .any(|d| d.id == index && d.status == shoal_types::index::IndexStatus::Active);
+                DataReply::Size(u64::from(active))
+            }
+        })
+    }
+
+    /// On a node holding no replica of `handle`'s table: a global index still being created
+    /// here becomes active once a replica says its backfill finished (the backfill runs where
+    /// the base partitions are). Run by the reconciler.
+    pub(crate) async fn follow_index_status(&self, handle: &Arc<TableHandle>) {
+        if !handle.partitions.is_empty() {
+            return;
+        }
+        let meta = handle.meta.read().clone();
+        for def in meta.indexes.iter().filter(|d| {
+            d.kind == IndexKind::Global && d.status == shoal_types::index::IndexStatus::Creating
+        }) {
+            let call = DataCall::IndexActive {
+                table: meta.name.clone(),
+                index: def.id,
+            };
+            if let Ok(DataReply::Size(1)) = self.forward(call).await
+                && let Err(e) = self.index_work().mark_active(handle, def.id).await
+            {
+                tracing::warn!(table = %meta.name, index = def.id, error = %e, "marking an index active failed; retrying");
+            }
+        }
+    }
+}
+
+/// Whether this node holds what `request` reads: the partition of its key for the table or an
+/// LSI, any partition of the table for a GSI (fed from this node's base partitions).
+pub(crate) fn holds_query(handle: &TableHandle, meta: &TableMeta, request: &QueryRequest) -> bool {
+    let global = request.index.is_some_and(|id| {
+        meta.indexes
+            .iter()
+            .any(|d| d.id == id && d.kind == IndexKind::Global)
+    });
+    if global {
+        !handle.partitions.is_empty()
+    } else {
+        handle
+            .partition_for_hash(partition_hash(&request.partition_key))
+            .is_some()
+    }
+}
+
+/// Whether a read refused with `why` may be asked of another replica (one catching up, or
+/// waiting for a leader).
+fn is_retryable(why: &str) -> bool {
+    why.contains("retry") || why.contains("catching up")
+}
+
+impl NodeBackend {
+    /// The stats of table `name` (or of its index `index`) from a node holding a replica.
+    pub(crate) async fn remote_stats(
+        &self,
+        name: &str,
+        index: Option<u32>,
+    ) -> Result<shoal_catalog::TableStats, DataError> {
+        let call = DataCall::Stats {
+            table: name.to_string(),
+            index,
+        };
+        match self.forward(call).await? {
+            DataReply::Stats(s) => Ok(s),
+            other => Err(wrong_reply(&other)),
+        }
+    }
+}
+
+fn wrong_reply(reply: &DataReply) -> DataError {
+    DataError::Internal(format!(
+        "a forwarded call got the wrong kind of reply: {reply:?}"
+    ))
+}
+
+impl DataReply {
+    pub(crate) fn into_item(self) -> Result<Option<shoal_types::Item>, DataError> {
+        match self {
+            DataReply::Item(i) => Ok(i),
+            other => Err(wrong_reply(&other)),
+        }
+    }
+
+    pub(crate) fn into_page(self) -> Result<shoal_storage::Page, DataError> {
+        match self {
+            DataReply::Page(p) => Ok(p),
+            other => Err(wrong_reply(&other)),
+        }
+    }
+
+    pub(crate) fn into_applied(self) -> Result<shoal_storage::Applied, DataError> {
+        match self {
+            DataReply::Applied(a) => Ok(a),
+            other => Err(wrong_reply(&other)),
+        }
+    }
+
+    pub(crate) fn into_size(self) -> Result<u64, DataError> {
+        match self {
+            DataReply::Size(n) => Ok(n),
+            other => Err(wrong_reply(&other)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

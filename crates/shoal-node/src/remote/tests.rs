@@ -1,0 +1,209 @@
+//! Round trips of the `DATA` payloads, and refusal of malformed ones.
+#![allow(clippy::unwrap_used)]
+
+use shoal_catalog::{DataError, QueryRequest, ScanRequest, TableStats};
+use shoal_expr::{CompareOp, Condition, Operand, SortKeyCondition};
+use shoal_storage::{Applied, ApplyError, Command, Page};
+use shoal_types::{AttributeValue, Item};
+
+use super::codec::{DataCall, DataReply, decode_result, encode_result};
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_string())
+}
+
+fn item(pairs: &[(&str, &str)]) -> Item {
+    pairs.iter().map(|(k, v)| (k.to_string(), s(v))).collect()
+}
+
+fn filter() -> Condition {
+    Condition::Compare {
+        op: CompareOp::Ne,
+        left: Operand::Value(s("a")),
+        right: Operand::Value(s("b")),
+    }
+}
+
+fn round_trip(call: &DataCall) -> DataCall {
+    DataCall::decode(&call.encode()).unwrap()
+}
+
+#[test]
+fn every_call_round_trips() {
+    let calls = vec![
+        DataCall::Get {
+            table: "t".into(),
+            key: item(&[("pk", "a")]),
+            consistent: true,
+        },
+        DataCall::Query {
+            table: "t".into(),
+            request: QueryRequest {
+                partition_key: s("a"),
+                sort: Some(SortKeyCondition::Between(s("b"), s("c"))),
+                forward: false,
+                exclusive_start: Some(item(&[("pk", "a"), ("sk", "b")])),
+                limit: Some(7),
+                byte_limit: 1 << 20,
+                filter: Some(filter()),
+                consistent: false,
+                index: Some(3),
+            },
+        },
+        DataCall::Scan {
+            table: "t".into(),
+            request: ScanRequest {
+                hash_start: 5,
+                hash_end: u64::MAX,
+                exclusive_start: None,
+                limit: None,
+                byte_limit: 1000,
+                filter: None,
+                consistent: true,
+                index: None,
+            },
+        },
+        DataCall::Write {
+            table: "t".into(),
+            command: Command::Put {
+                item: item(&[("pk", "a"), ("v", "x")]),
+                condition: Some(filter()),
+            },
+        },
+        DataCall::CollectionSize {
+            table: "t".into(),
+            partition_key: s("a"),
+        },
+        DataCall::Stats {
+            table: "t".into(),
+            index: Some(2),
+        },
+        DataCall::IndexActive {
+            table: "t".into(),
+            index: 4,
+        },
+    ];
+    for call in calls {
+        assert_eq!(format!("{:?}", round_trip(&call)), format!("{call:?}"));
+    }
+}
+
+#[test]
+fn results_round_trip_with_their_errors() {
+    let get = DataCall::Get {
+        table: "t".into(),
+        key: item(&[("pk", "a")]),
+        consistent: false,
+    };
+    let scan = DataCall::Scan {
+        table: "t".into(),
+        request: ScanRequest {
+            hash_start: 0,
+            hash_end: u64::MAX,
+            exclusive_start: None,
+            limit: None,
+            byte_limit: 1,
+            filter: None,
+            consistent: false,
+            index: None,
+        },
+    };
+    let write = DataCall::Write {
+        table: "t".into(),
+        command: Command::Delete {
+            key: item(&[("pk", "a")]),
+            condition: None,
+        },
+    };
+    let stats = DataCall::Stats {
+        table: "t".into(),
+        index: None,
+    };
+    let cases: Vec<(&DataCall, Result<DataReply, DataError>)> = vec![
+        (&get, Ok(DataReply::Item(Some(item(&[("pk", "a")]))))),
+        (&get, Ok(DataReply::Item(None))),
+        (
+            &scan,
+            Ok(DataReply::Page(Page {
+                items: vec![item(&[("pk", "a")]), item(&[("pk", "b")])],
+                scanned_count: 3,
+                scanned_bytes: 99,
+                last_evaluated_key: Some(item(&[("pk", "b")])),
+            })),
+        ),
+        (
+            &write,
+            Ok(DataReply::Applied(Applied {
+                old: Some(item(&[("pk", "a")])),
+                new: None,
+            })),
+        ),
+        (
+            &stats,
+            Ok(DataReply::Stats(TableStats {
+                item_count: 4,
+                size_bytes: 5,
+            })),
+        ),
+        (
+            &write,
+            Err(DataError::Apply(ApplyError::ConditionalCheckFailed {
+                item: Some(item(&[("pk", "a")])),
+            })),
+        ),
+        (&get, Err(DataError::TableNotFound("t".into()))),
+        (
+            &get,
+            Err(DataError::Unavailable("catching up: retry".into())),
+        ),
+        (&get, Err(DataError::Internal("x".into()))),
+        (&get, Err(DataError::IndexNotFound("i".into()))),
+    ];
+    for (call, result) in cases {
+        let want = format!("{result:?}");
+        let got = decode_result(call, &encode_result(result)).unwrap();
+        assert_eq!(format!("{got:?}"), want);
+    }
+}
+
+#[test]
+fn malformed_payloads_are_refused_not_trusted() {
+    let call = DataCall::Get {
+        table: "t".into(),
+        key: item(&[("pk", "a")]),
+        consistent: true,
+    };
+    let bytes = call.encode();
+    for cut in 0..bytes.len() {
+        assert!(
+            DataCall::decode(&bytes[..cut]).is_err(),
+            "truncated at {cut}"
+        );
+    }
+    let mut trailing = bytes.clone();
+    trailing.push(0);
+    assert!(DataCall::decode(&trailing).is_err());
+    assert!(DataCall::decode(&[99]).is_err());
+    // A page claiming more items than the bytes could hold.
+    let scan = DataCall::Stats {
+        table: "t".into(),
+        index: None,
+    };
+    let mut lie = vec![0u8];
+    lie.extend_from_slice(&u64::MAX.to_be_bytes());
+    let as_scan = DataCall::Scan {
+        table: "t".into(),
+        request: ScanRequest {
+            hash_start: 0,
+            hash_end: 0,
+            exclusive_start: None,
+            limit: None,
+            byte_limit: 1,
+            filter: None,
+            consistent: false,
+            index: None,
+        },
+    };
+    assert!(decode_result(&as_scan, &lie).is_err());
+    assert!(decode_result(&scan, &[0]).is_err());
+}
