@@ -611,9 +611,10 @@ impl Cluster {
         .await;
     }
 
-    /// True when node `i` is caught up: for every group in node `i`'s own `/status`, the running
-    /// node that leads it reports (in its own `/status`) node `i` in `lag` with `behind == 0`,
-    /// or node `i` leads the group itself.
+    /// True when node `i` is caught up: for every group of node `i`'s `/status` that has a
+    /// replica on node `i` (as a voter or learner), the running node that leads it reports (in
+    /// its own `/status`) node `i` in `lag` with `behind == 0`, or node `i` leads the group
+    /// itself.
     pub async fn caught_up(&mut self, i: usize) -> bool {
         let Ok(own) = self.try_status(i).await else {
             return false;
@@ -630,7 +631,13 @@ impl Cluster {
                 leader_views.push(s);
             }
         }
-        groups.iter().all(|g| {
+        let holds = |g: &Value| {
+            ["voters", "learners"].iter().any(|k| {
+                g[k].as_array()
+                    .is_some_and(|ids| ids.iter().any(|v| v.as_u64() == Some(id)))
+            })
+        };
+        groups.iter().filter(|g| holds(g)).all(|g| {
             let group = &g["group"];
             leader_views.iter().any(|s| {
                 let me = &s["node_id"];

@@ -53,7 +53,8 @@ async fn a_rolling_restart_of_3_nodes_with_sigterm_fails_no_request() {
     rolling_restart(3).await;
 }
 
-/// Five nodes: the metadata group has five voters, partitions three (and two learners).
+/// Five nodes: the metadata group has five voters; each partition has three, on three of the
+/// five nodes (the other two forward to them).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_rolling_restart_of_5_nodes_with_sigterm_fails_no_request() {
     rolling_restart(5).await;

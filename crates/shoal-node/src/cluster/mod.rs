@@ -119,6 +119,48 @@ pub(crate) struct Cluster {
     pub(crate) log_failure: watch::Receiver<Option<String>>,
     /// The node's first essential failure (see [`health`]).
     pub(crate) fail_stop: health::FailStop,
+    /// Data-plane calls forwarded here by other nodes that are running (closed when the node
+    /// stops, before its cluster server, so none is cut off mid-way).
+    pub(crate) data_calls: Gate,
+}
+
+/// Counts calls in progress and, once closed, refuses new ones; [`Gate::close`] waits for the
+/// running ones to finish.
+#[derive(Default)]
+pub(crate) struct Gate {
+    closed: std::sync::atomic::AtomicBool,
+    running: std::sync::atomic::AtomicUsize,
+}
+
+/// A call admitted by [`Gate::enter`]; leaving it ends the call.
+pub(crate) struct GateGuard<'a>(&'a Gate);
+
+impl Drop for GateGuard<'_> {
+    fn drop(&mut self) {
+        self.0
+            .running
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Gate {
+    /// Admits a call, or `None` once the gate is closed (the call must not run).
+    pub(crate) fn enter(&self) -> Option<GateGuard<'_>> {
+        use std::sync::atomic::Ordering::SeqCst;
+        // Counted before the check: a call that saw the gate open is waited for by `close`.
+        self.running.fetch_add(1, SeqCst);
+        let guard = GateGuard(self);
+        (!self.closed.load(SeqCst)).then_some(guard)
+    }
+
+    /// Refuses new calls and waits up to `within` for the running ones; returns how many still
+    /// run.
+    pub(crate) async fn close(&self, within: Duration) -> usize {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.closed.store(true, SeqCst);
+        wait_until(within, || self.running.load(SeqCst) == 0).await;
+        self.running.load(SeqCst)
+    }
 }
 
 /// The node's shared Raft log, remembering why a write failed: a log that cannot be written

@@ -46,6 +46,15 @@ impl ClusterRuntime {
     }
 
     pub(crate) async fn shutdown(self) {
+        // Calls other nodes forwarded here finish first (new ones are refused as not run, and
+        // the caller asks another replica).
+        let running = self.cluster.data_calls.close(Duration::from_secs(10)).await;
+        if running > 0 {
+            tracing::warn!(
+                calls = running,
+                "stopping with forwarded calls still running"
+            );
+        }
         let _ = self.stop.send(true);
         for t in self.tasks {
             t.abort();
@@ -217,6 +226,7 @@ pub(crate) async fn start(
         peers,
         log_failure,
         fail_stop: FailStop::default(),
+        data_calls: super::Gate::default(),
     });
     let _ = backend.cluster.set(Arc::clone(&cluster));
     // The metadata group: created here the first time (a restart finds it in the log).

@@ -30,7 +30,8 @@ use codec::{DataCall, DataReply};
 /// RPC timeout of a forwarded call (a write waits for its apply, a read for a ReadIndex).
 const DATA_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// What a node answers for a call on a partition it holds no replica of.
+/// What a node answers for a call on a partition it holds no replica of, or any call once it is
+/// stopping: the call did not run.
 const NOT_A_REPLICA: &str = "this node holds no replica of the partition";
 
 impl NodeBackend {
@@ -159,7 +160,12 @@ impl NodeBackend {
     /// needs, else says so ([`NOT_A_REPLICA`]) and the caller asks another node.
     pub(crate) async fn serve_data_call(&self, payload: &[u8]) -> Result<Vec<u8>, String> {
         let call = DataCall::decode(payload)?;
-        let result = self.run_here(call).await;
+        let cluster = self.cluster().map_err(|e| e.to_string())?;
+        let result = match cluster.data_calls.enter() {
+            Some(_running) => self.run_here(call).await,
+            // Stopping: not run, so the caller may send it to another replica.
+            None => Err(DataError::Unavailable(NOT_A_REPLICA.to_string())),
+        };
         Ok(codec::encode_result(result))
     }
 
