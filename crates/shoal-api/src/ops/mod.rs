@@ -10,6 +10,7 @@ mod misc;
 mod read;
 mod table;
 mod tags;
+mod unsupported;
 mod validate;
 
 use serde_json::Value;
