@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 use shoal_expr::legacy::{AttributeUpdate, ExpectedEntry, LegacyCondition};
 use shoal_expr::{Condition, KeyCondition, Update};
 use shoal_types::AttributeValue;
@@ -86,9 +86,29 @@ fn conditions(
     Ok(Some(out))
 }
 
+/// A `ConditionalOperator` needs conditions to join: given without any (`member` absent or an
+/// empty map), the request is refused rather than the operator ignored.
+fn check_operator_has_conditions(
+    operator: Option<&str>,
+    member: &str,
+    conditions: usize,
+) -> Result<(), ApiError> {
+    if operator.is_some() && conditions == 0 {
+        return Err(ApiError::validation(format!(
+            "One or more parameter values were invalid: ConditionalOperator can only be used when {member} is specified with at least one condition"
+        )));
+    }
+    Ok(())
+}
+
 /// `Expected` (+ `ConditionalOperator`) as a condition.
+///
+/// # Errors
+/// Besides the conditions' own: a `ConditionalOperator` without any `Expected` condition.
 pub fn expected(input: &Input<'_>, operator: Option<&str>) -> Result<Option<Condition>, ApiError> {
-    let Some(obj) = input.object("Expected")? else {
+    let obj = input.object("Expected")?;
+    check_operator_has_conditions(operator, "Expected", obj.map_or(0, Map::len))?;
+    let Some(obj) = obj else {
         return Ok(None);
     };
     attribute_name_keys(obj.keys(), "Expected")?;
@@ -116,12 +136,17 @@ pub fn expected(input: &Input<'_>, operator: Option<&str>) -> Result<Option<Cond
 }
 
 /// `QueryFilter` / `ScanFilter` (+ `ConditionalOperator`) as a filter condition.
+///
+/// # Errors
+/// Besides the conditions' own: a `ConditionalOperator` without any condition in `member`.
 pub fn filter(
     input: &Input<'_>,
     member: &str,
     operator: Option<&str>,
 ) -> Result<Option<Condition>, ApiError> {
-    let Some(conds) = conditions(input, member)? else {
+    let conds = conditions(input, member)?;
+    check_operator_has_conditions(operator, member, conds.as_ref().map_or(0, BTreeMap::len))?;
+    let Some(conds) = conds else {
         return Ok(None);
     };
     Ok(shoal_expr::legacy::convert_filter(conds.iter(), operator)?)
