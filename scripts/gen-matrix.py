@@ -15,7 +15,9 @@ For every operation below, starting from one valid request, it writes one case p
   - each min/max boundary of top-level integers, strings, lists and maps, and one past it;
   - each top-level member given a JSON value of the wrong type (`SerializationException`);
   - each value of the nested enums in NESTED_ENUMS, every legacy comparison operator with the
-    number of values it takes and one more, and every operator in KeyConditions.
+    number of values it takes and one more, and every operator in KeyConditions;
+  - for the richer requests in RICH: each nested required member missing, each nested enum
+    outside its values and each nested member of the wrong JSON type.
 
 A case is a JSON object: `op`, `why`, `req` (the body), `want` (`ok` or an error type) and
 optionally `msg` (the exact message) or `has` (a fragment of it). Strings in `req` (keys
@@ -303,6 +305,118 @@ def nested_cases(model):
     return out
 
 
+# Richer valid requests whose nested members the walk below goes through.
+RICH = [
+    ("CreateTable", {
+        "TableName": "$NEW",
+        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"},
+                                 {"AttributeName": "sk", "AttributeType": "N"},
+                                 {"AttributeName": "g", "AttributeType": "S"}],
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"},
+                      {"AttributeName": "sk", "KeyType": "RANGE"}],
+        "LocalSecondaryIndexes": [{
+            "IndexName": "lix",
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"},
+                          {"AttributeName": "g", "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["v"]}}],
+        "GlobalSecondaryIndexes": [{
+            "IndexName": "gix", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
+            "ProvisionedThroughput": {"ReadCapacityUnits": 1, "WriteCapacityUnits": 1}}],
+        "BillingMode": "PROVISIONED",
+        "ProvisionedThroughput": {"ReadCapacityUnits": 1, "WriteCapacityUnits": 1},
+        "Tags": [{"Key": "k", "Value": "v"}],
+    }),
+    ("UpdateTable", {
+        "TableName": "$SCRATCH",
+        "AttributeDefinitions": [{"AttributeName": "g", "AttributeType": "S"}],
+        "GlobalSecondaryIndexUpdates": [{"Create": {
+            "IndexName": "gix", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+            "Projection": {"ProjectionType": "ALL"}}}],
+    }),
+    ("PutItem", {
+        "TableName": "$TABLE", "Item": {"pk": {"S": "rich"}, "sk": {"N": "1"}},
+        "Expected": {"v": {"ComparisonOperator": "NULL"}},
+    }),
+    ("UpdateItem", {
+        "TableName": "$TABLE", "Key": {"pk": {"S": "rich"}, "sk": {"N": "2"}},
+        "AttributeUpdates": {"v": {"Action": "PUT", "Value": {"S": "x"}}},
+        "Expected": {"w": {"Exists": False}},
+    }),
+    ("Query", {
+        "TableName": "$TABLE",
+        "KeyConditions": {"pk": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "p"}]}},
+        "QueryFilter": {"v": {"ComparisonOperator": "NOT_NULL"}},
+    }),
+    ("BatchGetItem", {
+        "RequestItems": {"$TABLE": {
+            "Keys": [{"pk": {"S": "p"}, "sk": {"N": "1"}}],
+            "ProjectionExpression": "#v", "ExpressionAttributeNames": {"#v": "v"},
+            "ConsistentRead": True}},
+    }),
+    ("BatchWriteItem", {
+        "RequestItems": {"$TABLE": [{"DeleteRequest": {"Key": {"pk": {"S": "b"}, "sk": {"N": "1"}}}}]},
+    }),
+]
+
+# Nested members whose removal or change another documented rule answers first.
+NESTED_SKIP = {
+    # An index's key schema, projection and throughput interact; their enums are covered above.
+    "ProvisionedThroughput",
+}
+
+
+def walk(model, op, base):
+    """Nested cases of a valid request: each required nested member missing, each nested enum
+    outside its values, each nested member of the wrong JSON type."""
+    shapes = model["shapes"]
+    out = []
+
+    def visit(value, shape_name, path, fld):
+        shape = shapes[shape_name]
+        kind = shape["type"]
+        if shape_name == "AttributeValue":
+            return
+        if kind == "structure" and isinstance(value, dict):
+            for member in shape.get("required", []):
+                if member in value and path:
+                    req = json.loads(json.dumps(base))
+                    node = req
+                    for step in path:
+                        node = node[step]
+                    del node[member]
+                    out.append(case(op, f"nested required {'.'.join(map(str, path + [member]))} missing",
+                                    req, "ValidationException"))
+            for member, ref in shape["members"].items():
+                if member not in value or not path or member in NESTED_SKIP:
+                    if member in value and member not in NESTED_SKIP:
+                        visit(value[member], ref["shape"], path + [member],
+                              f"{fld}.{member[0].lower() + member[1:]}" if fld else
+                              member[0].lower() + member[1:])
+                    continue
+                sub = shapes[ref["shape"]]
+                child_fld = f"{fld}.{member[0].lower() + member[1:]}"
+                where = ".".join(map(str, path + [member]))
+                if sub["type"] in JSON_MEMBER and ref["shape"] != "AttributeValue":
+                    out.append(case(op, f"nested {where} of the wrong JSON type ({sub['type']})",
+                                    set_path(base, path + [member], wrong_value(sub["type"])),
+                                    "SerializationException"))
+                if "enum" in sub:
+                    out.append(case(op, f"nested {where} outside its enum",
+                                    set_path(base, path + [member], "BOGUS"), "ValidationException",
+                                    has=f"Value 'BOGUS' at '{child_fld}' failed to satisfy constraint: "
+                                        "Member must satisfy enum value set: ["))
+                visit(value[member], ref["shape"], path + [member], child_fld)
+        elif kind == "list" and isinstance(value, list) and value:
+            visit(value[0], shape["member"]["shape"], path + [0], f"{fld}.1.member")
+        elif kind == "map" and isinstance(value, dict) and value:
+            key = next(iter(value))
+            visit(value[key], shape["value"]["shape"], path + [key], f"{fld}.{key}.member")
+
+    visit(base, model["operations"][op]["input"]["shape"], [], "")
+    return out
+
+
 def operation_cases(model, op, base):
     shapes = model["shapes"]
     input_shape = shapes[model["operations"][op]["input"]["shape"]]
@@ -341,6 +455,9 @@ def main():
         model = json.load(f)
     cases = [c for op, base in OPS.items() for c in operation_cases(model, op, base)]
     cases += nested_cases(model)
+    for op, base in RICH:
+        cases.append(case(op, "a valid request with nested members", base))
+        cases += walk(model, op, base)
     for c in cases:
         print(json.dumps(c, separators=(",", ":")))
 

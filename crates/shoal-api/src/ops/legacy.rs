@@ -55,6 +55,36 @@ pub fn conditional_operator<'a>(
     ))
 }
 
+/// The `ComparisonOperator` enum of the API model, in the model's order.
+const COMPARISON_OPERATORS: &[&str] = &[
+    "EQ",
+    "NE",
+    "IN",
+    "LE",
+    "LT",
+    "GE",
+    "GT",
+    "BETWEEN",
+    "NOT_NULL",
+    "NULL",
+    "CONTAINS",
+    "NOT_CONTAINS",
+    "BEGINS_WITH",
+];
+
+/// The model constraint on the `ComparisonOperator` of the condition on `name` in `member`: one
+/// of the enum's values, reported as DynamoDB reports a model constraint.
+fn check_operator(operator: &str, member: &str, name: &str) -> Result<(), ApiError> {
+    let mut v = Violations::default();
+    super::validate::enum_value(
+        Some(operator),
+        &format!("{}.{name}.member.comparisonOperator", member_field(member)),
+        COMPARISON_OPERATORS,
+        &mut v,
+    );
+    v.into_result()
+}
+
 /// A map of attribute name → `{ComparisonOperator, AttributeValueList}` (`QueryFilter`,
 /// `ScanFilter`, `KeyConditions`).
 fn conditions(
@@ -74,6 +104,7 @@ fn conditions(
                 member_field(member)
             )));
         };
+        check_operator(operator, member, name)?;
         let values = value_list(spec.raw("AttributeValueList"))?.unwrap_or_default();
         out.insert(
             name.clone(),
@@ -119,12 +150,16 @@ pub fn expected(input: &Input<'_>, operator: Option<&str>) -> Result<Option<Cond
             Some(v) => Some(attribute_value_from_json(v)?),
             None => None,
         };
+        let comparison = opt_str(spec.raw("ComparisonOperator"))?;
+        if let Some(op) = comparison {
+            check_operator(op, "Expected", name)?;
+        }
         entries.insert(
             name.clone(),
             ExpectedEntry {
                 value,
                 exists: spec.bool("Exists")?,
-                operator: opt_str(spec.raw("ComparisonOperator"))?.map(str::to_string),
+                operator: comparison.map(str::to_string),
                 values: value_list(spec.raw("AttributeValueList"))?,
             },
         );
