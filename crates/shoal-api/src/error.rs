@@ -106,13 +106,17 @@ impl ApiError {
     }
 
     /// The JSON error body: `{"__type": "com.amazonaws.dynamodb.v20120810#Name", "message": ...}`.
+    /// An empty message is left out, as DynamoDB leaves it out of the errors it answers without
+    /// one (a body that is not JSON, an unknown operation).
     pub fn body(&self) -> Vec<u8> {
         let mut obj = serde_json::Map::new();
         obj.insert(
             "__type".into(),
             format!("com.amazonaws.dynamodb.v20120810#{}", self.kind.name()).into(),
         );
-        obj.insert("message".into(), self.message.clone().into());
+        if !self.message.is_empty() {
+            obj.insert("message".into(), self.message.clone().into());
+        }
         if let Some(extra) = &self.extra {
             for (k, v) in extra {
                 obj.insert(k.clone(), v.clone());

@@ -204,6 +204,108 @@ pub fn opt_array(v: Option<&Value>) -> Result<Option<&Vec<Value>>, ApiError> {
     }
 }
 
+/// The JSON kind of a top-level input member in the API model. Every member name has one type
+/// across the input shapes of the operations Shoal serves (checked against the model when this
+/// table was written); nested members are not listed (`Key` is a map at the top level but a
+/// string in a `Tag`).
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    String,
+    Boolean,
+    Integer,
+    List,
+    Object,
+}
+
+fn top_level_kind(member: &str) -> Option<Kind> {
+    Some(match member {
+        "TableName"
+        | "BillingMode"
+        | "ConditionExpression"
+        | "ConditionalOperator"
+        | "ExclusiveStartTableName"
+        | "FilterExpression"
+        | "GlobalTableSettingsReplicationMode"
+        | "GlobalTableSourceArn"
+        | "IndexName"
+        | "KeyConditionExpression"
+        | "MultiRegionConsistency"
+        | "NextToken"
+        | "ProjectionExpression"
+        | "ResourceArn"
+        | "ResourcePolicy"
+        | "ReturnConsumedCapacity"
+        | "ReturnItemCollectionMetrics"
+        | "ReturnValues"
+        | "ReturnValuesOnConditionCheckFailure"
+        | "Select"
+        | "TableClass"
+        | "UpdateExpression" => Kind::String,
+        "ConsistentRead"
+        | "DeletionProtectionEnabled"
+        | "DisassociationProtectionEnabled"
+        | "ScanIndexForward" => Kind::Boolean,
+        "Limit" | "Segment" | "TotalSegments" => Kind::Integer,
+        "AttributeDefinitions"
+        | "AttributesToGet"
+        | "GlobalSecondaryIndexUpdates"
+        | "GlobalSecondaryIndexes"
+        | "GlobalTableWitnessUpdates"
+        | "KeySchema"
+        | "LocalSecondaryIndexes"
+        | "ReplicaUpdates"
+        | "TagKeys"
+        | "Tags"
+        | "VectorIndexUpdates"
+        | "VectorIndexes" => Kind::List,
+        "AttributeUpdates"
+        | "ExclusiveStartKey"
+        | "Expected"
+        | "ExpressionAttributeNames"
+        | "ExpressionAttributeValues"
+        | "Item"
+        | "Key"
+        | "KeyConditions"
+        | "QueryFilter"
+        | "RequestItems"
+        | "ScanFilter"
+        | "OnDemandThroughput"
+        | "ProvisionedThroughput"
+        | "SSESpecification"
+        | "StreamSpecification"
+        | "WarmThroughput" => Kind::Object,
+        _ => return None,
+    })
+}
+
+impl Input<'_> {
+    /// Checks the JSON type of every top-level member the API model knows, before any other
+    /// check: DynamoDB reads the whole request before it validates it, so a member of the wrong
+    /// type is a `SerializationException` even when another member breaks a rule.
+    ///
+    /// # Errors
+    /// The `SerializationException` of the first member of the wrong type.
+    pub fn check_member_types(&self) -> Result<(), ApiError> {
+        for (name, value) in self.obj {
+            let Some(kind) = top_level_kind(name) else {
+                continue;
+            };
+            let value = Some(value);
+            match kind {
+                Kind::String => opt_str(value).map(|_| ())?,
+                Kind::Boolean => match value {
+                    None | Some(Value::Null | Value::Bool(_)) => {}
+                    Some(v) => return Err(type_mismatch(v, "a Boolean")),
+                },
+                Kind::Integer => opt_i64(value).map(|_| ())?,
+                Kind::List => opt_array(value).map(|_| ())?,
+                Kind::Object => opt_object(value).map(|_| ())?,
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A nested object (an element of a list member) viewed as an [`Input`].
 pub fn nested(v: &Value) -> Result<Input<'_>, ApiError> {
     Input::new(v)
@@ -237,4 +339,30 @@ pub fn attribute_name_keys<'n>(
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// A member of the wrong JSON type is reported even when the request breaks other rules (a
+    /// legacy parameter mixed with an expression, a missing required member).
+    #[test]
+    fn member_types_are_checked_before_anything_else() {
+        for body in [
+            json!({"KeyConditionExpression": "pk = :p", "KeyConditions": "x"}),
+            json!({"TableName": "t", "Limit": "ten"}),
+            json!({"ConsistentRead": "yes"}),
+            json!({"RequestItems": []}),
+            json!({"Tags": {}}),
+        ] {
+            let e = Input::new(&body).unwrap().check_member_types().unwrap_err();
+            assert_eq!(e.kind, crate::error::ErrorKind::Serialization, "{body}");
+        }
+        // Nested members and members the model does not know are left to the handlers.
+        let fine = json!({"TableName": "t", "Limit": 5, "Tags": [{"Key": "k"}], "Other": 1});
+        Input::new(&fine).unwrap().check_member_types().unwrap();
+    }
 }

@@ -322,14 +322,22 @@ where
     Ok(out)
 }
 
-/// A body that does not parse. JSON nested past serde_json's 128 levels can only come from
-/// attribute values nested far past DynamoDB's 32 levels (every other member is shallow), so it
-/// gets the answer a parse would have led to: `Nesting Levels have exceeded supported limits`.
+/// A body that does not parse: `SerializationException` without a message, DynamoDB's answer
+/// to a body that is not JSON (the parser's description and position go to the debug log).
+/// Two exceptions: JSON nested past serde_json's 128 levels can only come from attribute values
+/// nested far past DynamoDB's 32 levels (every other member is shallow), so it gets the answer a
+/// parse would have led to, `Nesting Levels have exceeded supported limits`; and duplicate object
+/// keys, which only Shoal refuses (see [`json`]), say so.
 fn malformed_json(e: &serde_json::Error) -> ApiError {
-    if e.to_string().starts_with("recursion limit exceeded") {
+    let text = e.to_string();
+    if text.starts_with("recursion limit exceeded") {
         return ApiError::validation(shoal_types::json::NESTING_EXCEEDED);
     }
-    ApiError::serialization(format!("Malformed JSON: {e}"))
+    if text.starts_with(json::DUPLICATE_KEY) {
+        return ApiError::serialization(text);
+    }
+    tracing::debug!(cause = %e, "request body is not valid JSON");
+    ApiError::serialization("")
 }
 
 fn too_large() -> ApiError {

@@ -29,7 +29,8 @@
 //! ```
 //!
 //! Limits (ServiceQuotas): expression ≤ 4 KB, placeholders ≤ 255 bytes, ≤ 300 operators and
-//! functions, document paths ≤ 32 dereferences, `IN` ≤ 100 operands, nesting ≤ 32 levels.
+//! functions, document paths ≤ 32 dereferences, list indexes ≤ 2,147,483,647, `IN` ≤ 100 operands,
+//! nesting ≤ 32 levels.
 
 pub mod compare;
 mod condition;
@@ -53,7 +54,7 @@ pub use error::{ExprError, ExprKind};
 pub use key_condition::{
     KeyCondition, KeyPart, ResolvedKeyCondition, SortKeyCondition, parse_key_condition,
 };
-pub use parser::{MAX_EXPRESSION_LEN, MAX_NESTING, MAX_OPERATORS, MAX_PATH_DEPTH};
+pub use parser::{MAX_EXPRESSION_LEN, MAX_LIST_INDEX, MAX_NESTING, MAX_OPERATORS, MAX_PATH_DEPTH};
 pub use path::{DocPath, PathElem};
 pub use projection::{Projection, parse_projection};
 pub use update::{Update, UpdateValue, parse_update};

@@ -15,6 +15,9 @@ pub const MAX_EXPRESSION_LEN: usize = 4096;
 pub const MAX_OPERATORS: usize = 300;
 /// Most dereference operators (`.` and `[n]`) in one document path.
 pub const MAX_PATH_DEPTH: usize = 32;
+/// Largest list index in a document path (`a[2147483647]`): DynamoDB's indexes are 32-bit signed
+/// integers; a larger one is a syntax error at the index.
+pub const MAX_LIST_INDEX: usize = i32::MAX as usize;
 /// Deepest nesting of parentheses, `NOT` and functions in one expression.
 pub const MAX_NESTING: usize = 32;
 
@@ -236,7 +239,10 @@ impl<'s, 'c, 'a> Parser<'s, 'c, 'a> {
             } else if self.peek() == Some(&Tok::LBracket) {
                 self.pos += 1;
                 let idx = match self.peek() {
-                    Some(Tok::Int(digits)) => digits.parse::<usize>().ok(),
+                    Some(Tok::Int(digits)) => digits
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|i| *i <= MAX_LIST_INDEX),
                     _ => None,
                 };
                 let Some(idx) = idx else {

@@ -86,3 +86,53 @@ fn placeholder_longer_than_255_bytes_is_rejected() {
     let e = cond_err(&format!("a = {ph}"), &[(ph.as_str(), n("1"))]);
     assert!(e.contains("too long"), "{e}");
 }
+
+/// ProjectionExpression paths: 32 dereferences (names, list indexes or both) and no more; list
+/// indexes up to 2^31 - 1; negative and fractional indexes are syntax errors.
+#[test]
+fn projection_paths_have_dynamodb_depth_and_index_limits() {
+    let message = |text: &str| projection(text, &[]).unwrap_err().message;
+    for deref in [".b", "[0]"] {
+        projection(&format!("a{}", deref.repeat(32)), &[]).unwrap();
+        assert_eq!(
+            message(&format!("a{}", deref.repeat(33))),
+            "Invalid ProjectionExpression: The document path has too many nesting levels; nesting levels: 33"
+        );
+    }
+    let mixed = format!("a{}", "[1].b".repeat(16));
+    projection(&mixed, &[]).unwrap();
+    assert!(message(&format!("{mixed}[0]")).ends_with("nesting levels: 33"));
+    // Every path of the list is checked, not only the first.
+    assert!(message(&format!("x, y, a{}", ".b".repeat(33))).ends_with("nesting levels: 33"));
+
+    projection(&format!("a[{}]", shoal_expr::MAX_LIST_INDEX), &[]).unwrap();
+    assert_eq!(
+        message("a[2147483648]"),
+        r#"Invalid ProjectionExpression: Syntax error; token: "2147483648", near: "[2147483648]""#
+    );
+    assert_eq!(
+        message("a[99999999999999999999999]"),
+        r#"Invalid ProjectionExpression: Syntax error; token: "99999999999999999999999", near: "[99999999999999999999999]""#
+    );
+    for bad in ["a[-1]", "a[0.4]", "a[]", "a[x]"] {
+        assert!(
+            message(bad).starts_with("Invalid ProjectionExpression: Syntax error; token:"),
+            "{bad}: {}",
+            message(bad)
+        );
+    }
+}
+
+/// The same index bound holds in update and condition paths.
+#[test]
+fn list_index_bound_holds_in_every_expression_kind() {
+    update_with("SET a[2147483647] = :v", &[], &[(":v", n("1"))]).unwrap();
+    assert!(
+        update_err("SET a[2147483648] = :v", &[(":v", n("1"))])
+            .starts_with("Invalid UpdateExpression: Syntax error; token: \"2147483648\"")
+    );
+    assert!(
+        cond_err("attribute_exists(a[2147483648])", &[])
+            .starts_with("Invalid ConditionExpression: Syntax error; token: \"2147483648\"")
+    );
+}

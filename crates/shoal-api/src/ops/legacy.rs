@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 use shoal_expr::legacy::{AttributeUpdate, ExpectedEntry, LegacyCondition};
 use shoal_expr::{Condition, KeyCondition, Update};
 use shoal_types::AttributeValue;
@@ -55,6 +55,36 @@ pub fn conditional_operator<'a>(
     ))
 }
 
+/// The `ComparisonOperator` enum of the API model, in the model's order.
+const COMPARISON_OPERATORS: &[&str] = &[
+    "EQ",
+    "NE",
+    "IN",
+    "LE",
+    "LT",
+    "GE",
+    "GT",
+    "BETWEEN",
+    "NOT_NULL",
+    "NULL",
+    "CONTAINS",
+    "NOT_CONTAINS",
+    "BEGINS_WITH",
+];
+
+/// The model constraint on the `ComparisonOperator` of the condition on `name` in `member`: one
+/// of the enum's values, reported as DynamoDB reports a model constraint.
+fn check_operator(operator: &str, member: &str, name: &str) -> Result<(), ApiError> {
+    let mut v = Violations::default();
+    super::validate::enum_value(
+        Some(operator),
+        &format!("{}.{name}.member.comparisonOperator", member_field(member)),
+        COMPARISON_OPERATORS,
+        &mut v,
+    );
+    v.into_result()
+}
+
 /// A map of attribute name → `{ComparisonOperator, AttributeValueList}` (`QueryFilter`,
 /// `ScanFilter`, `KeyConditions`).
 fn conditions(
@@ -74,6 +104,7 @@ fn conditions(
                 member_field(member)
             )));
         };
+        check_operator(operator, member, name)?;
         let values = value_list(spec.raw("AttributeValueList"))?.unwrap_or_default();
         out.insert(
             name.clone(),
@@ -86,9 +117,29 @@ fn conditions(
     Ok(Some(out))
 }
 
+/// A `ConditionalOperator` needs conditions to join: given without any (`member` absent or an
+/// empty map), the request is refused rather than the operator ignored.
+fn check_operator_has_conditions(
+    operator: Option<&str>,
+    member: &str,
+    conditions: usize,
+) -> Result<(), ApiError> {
+    if operator.is_some() && conditions == 0 {
+        return Err(ApiError::validation(format!(
+            "One or more parameter values were invalid: ConditionalOperator can only be used when {member} is specified with at least one condition"
+        )));
+    }
+    Ok(())
+}
+
 /// `Expected` (+ `ConditionalOperator`) as a condition.
+///
+/// # Errors
+/// Besides the conditions' own: a `ConditionalOperator` without any `Expected` condition.
 pub fn expected(input: &Input<'_>, operator: Option<&str>) -> Result<Option<Condition>, ApiError> {
-    let Some(obj) = input.object("Expected")? else {
+    let obj = input.object("Expected")?;
+    check_operator_has_conditions(operator, "Expected", obj.map_or(0, Map::len))?;
+    let Some(obj) = obj else {
         return Ok(None);
     };
     attribute_name_keys(obj.keys(), "Expected")?;
@@ -99,12 +150,16 @@ pub fn expected(input: &Input<'_>, operator: Option<&str>) -> Result<Option<Cond
             Some(v) => Some(attribute_value_from_json(v)?),
             None => None,
         };
+        let comparison = opt_str(spec.raw("ComparisonOperator"))?;
+        if let Some(op) = comparison {
+            check_operator(op, "Expected", name)?;
+        }
         entries.insert(
             name.clone(),
             ExpectedEntry {
                 value,
                 exists: spec.bool("Exists")?,
-                operator: opt_str(spec.raw("ComparisonOperator"))?.map(str::to_string),
+                operator: comparison.map(str::to_string),
                 values: value_list(spec.raw("AttributeValueList"))?,
             },
         );
@@ -116,12 +171,17 @@ pub fn expected(input: &Input<'_>, operator: Option<&str>) -> Result<Option<Cond
 }
 
 /// `QueryFilter` / `ScanFilter` (+ `ConditionalOperator`) as a filter condition.
+///
+/// # Errors
+/// Besides the conditions' own: a `ConditionalOperator` without any condition in `member`.
 pub fn filter(
     input: &Input<'_>,
     member: &str,
     operator: Option<&str>,
 ) -> Result<Option<Condition>, ApiError> {
-    let Some(conds) = conditions(input, member)? else {
+    let conds = conditions(input, member)?;
+    check_operator_has_conditions(operator, member, conds.as_ref().map_or(0, BTreeMap::len))?;
+    let Some(conds) = conds else {
         return Ok(None);
     };
     Ok(shoal_expr::legacy::convert_filter(conds.iter(), operator)?)

@@ -10,6 +10,7 @@ mod misc;
 mod read;
 mod table;
 mod tags;
+mod unsupported;
 mod validate;
 
 use serde_json::Value;
@@ -82,6 +83,7 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, Ap
         return Err(ApiError::new(ErrorKind::UnknownOperation, ""));
     };
     let input = Input::new(body)?;
+    input.check_member_types()?;
     match operation {
         Operation::CreateTable => table::create_table(ctx, &input).await,
         Operation::DescribeTable => table::describe_table(ctx, &input).await,

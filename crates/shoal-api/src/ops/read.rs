@@ -395,6 +395,7 @@ pub async fn query(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> 
     let mut params = read_params(input, &mut v)?;
     let key_text = input.str("KeyConditionExpression")?;
     let forward = input.bool("ScanIndexForward")?.unwrap_or(true);
+    let operator = legacy::conditional_operator(input, &mut v)?;
     v.into_result()?;
     // `KeyConditions` conflicts only with `KeyConditionExpression`: DynamoDB accepts it with
     // `FilterExpression` and `ProjectionExpression` (and their placeholders).
@@ -410,9 +411,6 @@ pub async fn query(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> 
             "ExpressionAttributeValues",
         ],
     )?;
-    let mut ov = Violations::default();
-    let operator = legacy::conditional_operator(input, &mut ov)?;
-    ov.into_result()?;
     // Which key condition the request gives, checked before its placeholders.
     let key_source = match (key_text, legacy::key_conditions(input)?) {
         (Some(text), _) => KeySource::Expression(text),
@@ -559,6 +557,7 @@ pub async fn scan(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> {
             );
         }
     }
+    let operator = legacy::conditional_operator(input, &mut v)?;
     v.into_result()?;
     legacy::check_mix(
         input,
@@ -570,9 +569,6 @@ pub async fn scan(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> {
             "ExpressionAttributeValues",
         ],
     )?;
-    let mut ov = Violations::default();
-    let operator = legacy::conditional_operator(input, &mut ov)?;
-    ov.into_result()?;
     let (seg, total) = match (segment, total) {
         (None, None) => (0u32, 1u32),
         (Some(_), None) => {

@@ -261,6 +261,7 @@ pub async fn create_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
         &mut v,
     )?;
     v.into_result()?;
+    super::unsupported::check(super::Operation::CreateTable, input)?;
     let name = name.ok_or_else(|| ApiError::validation("Invalid table name"))?;
 
     // Semantic checks, in DynamoDB's order.
@@ -783,16 +784,13 @@ pub async fn update_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
     let request_defs = attribute_definitions(input, &mut v)?;
     let gsi_updates = index::parse_gsi_updates(input, &mut v)?.filter(|u| !u.is_empty());
     v.into_result()?;
+    super::unsupported::check(super::Operation::UpdateTable, input)?;
     let name = name.ok_or_else(|| ApiError::validation("Invalid table name"))?;
-    for unsupported in ["StreamSpecification", "ReplicaUpdates"] {
-        if input.has(unsupported) {
-            return Err(ApiError::validation(format!(
-                "{unsupported} is not supported by this version of Shoal"
-            )));
-        }
-    }
+    // `OnDemandThroughput` is accepted only without a maximum (a no-op), but it is a change.
+    let on_demand = input.has("OnDemandThroughput");
     if billing_mode.is_none()
         && throughput.is_none()
+        && !on_demand
         && table_class.is_none()
         && deletion_protection.is_none()
         && sse_spec.is_none()

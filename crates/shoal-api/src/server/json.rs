@@ -10,6 +10,9 @@ use std::fmt;
 use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
+/// How the error for two equal object keys starts.
+pub(crate) const DUPLICATE_KEY: &str = "duplicate key '";
+
 /// Longest key quoted in a duplicate-key message.
 const QUOTED_KEY_CHARS: usize = 64;
 
@@ -97,7 +100,7 @@ impl<'de> Visitor<'de> for Strict {
                 serde_json::map::Entry::Occupied(slot) => {
                     let key: String = slot.key().chars().take(QUOTED_KEY_CHARS).collect();
                     return Err(A::Error::custom(format!(
-                        "duplicate key '{key}' (object keys must be unique)"
+                        "{DUPLICATE_KEY}{key}' (object keys must be unique)"
                     )));
                 }
             }

@@ -393,3 +393,86 @@ async fn query_filter_on_a_key_attribute_is_refused_naming_query_filter() {
         "QueryFilter can only contain non-primary key attributes: Primary key attribute: sk",
     );
 }
+
+/// `ConditionalOperator` without conditions to join (no `Expected`, `QueryFilter` or
+/// `ScanFilter`, or an empty one) is refused on every operation that takes it, and nothing is
+/// written; with one condition it is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conditional_operator_without_conditions_is_refused() {
+    let (_node, client) = node_with_table("leg", Some(ScalarAttributeType::N)).await;
+    let refused = |member: &str| {
+        format!(
+            "One or more parameter values were invalid: ConditionalOperator can only be used when {member} is specified with at least one condition"
+        )
+    };
+    let put = client
+        .put_item()
+        .table_name("leg")
+        .item("pk", s("a"))
+        .item("sk", n("1"))
+        .conditional_operator(ConditionalOperator::And)
+        .send()
+        .await;
+    assert_validation(put, &refused("Expected"));
+    let update = client
+        .update_item()
+        .table_name("leg")
+        .key("pk", s("a"))
+        .key("sk", n("1"))
+        .attribute_updates("v", AttributeValueUpdate::builder().value(s("x")).build())
+        .conditional_operator(ConditionalOperator::Or)
+        .send()
+        .await;
+    assert_validation(update, &refused("Expected"));
+    let delete = client
+        .delete_item()
+        .table_name("leg")
+        .key("pk", s("a"))
+        .key("sk", n("1"))
+        .set_expected(Some(Default::default()))
+        .conditional_operator(ConditionalOperator::Or)
+        .send()
+        .await;
+    assert_validation(delete, &refused("Expected"));
+    let query = client
+        .query()
+        .table_name("leg")
+        .key_conditions("pk", cond(ComparisonOperator::Eq, vec![s("a")]))
+        .conditional_operator(ConditionalOperator::And)
+        .send()
+        .await;
+    assert_validation(query, &refused("QueryFilter"));
+    let scan = client
+        .scan()
+        .table_name("leg")
+        .conditional_operator(ConditionalOperator::Or)
+        .send()
+        .await;
+    assert_validation(scan, &refused("ScanFilter"));
+    let scan = client.scan().table_name("leg").send().await.unwrap();
+    assert_eq!(scan.count, 0, "nothing was written");
+
+    // One condition is enough.
+    client
+        .put_item()
+        .table_name("leg")
+        .item("pk", s("a"))
+        .item("sk", n("1"))
+        .expected(
+            "pk",
+            ExpectedAttributeValue::builder().exists(false).build(),
+        )
+        .conditional_operator(ConditionalOperator::And)
+        .send()
+        .await
+        .unwrap();
+    let out = client
+        .scan()
+        .table_name("leg")
+        .scan_filter("sk", cond(ComparisonOperator::Eq, vec![n("1")]))
+        .conditional_operator(ConditionalOperator::Or)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.count, 1);
+}

@@ -164,15 +164,28 @@ async fn modeled_errors_use_the_dynamodb_type_prefix_and_message() {
     assert!(msg.starts_with("Requested resource not found"), "{msg}");
 }
 
+/// A body that is not JSON: `SerializationException` with no message, DynamoDB's form.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn malformed_json_is_a_serialization_exception() {
+async fn malformed_json_is_a_serialization_exception_without_a_message() {
     let node = TestNode::start().await;
-    for body in ["{not json", "[1,2", "\"just a string", "{\"TableName\": }"] {
+    for body in [
+        "{not json",
+        "[1,2",
+        "\"just a string",
+        "{\"TableName\": }",
+        "{\"TableName\": \"t\"} trailing",
+    ] {
         let resp = RawRequest::dynamodb(node.addr(), "DescribeTable", body)
             .signed(&node.signing())
             .send(node.addr())
             .await;
         assert_error(&resp, "SerializationException");
+        assert_eq!(
+            resp.json(),
+            json!({"__type": format!("{DDB_PREFIX}SerializationException")}),
+            "{body}"
+        );
+        assert_crc_and_request_id(&resp);
     }
 }
 
