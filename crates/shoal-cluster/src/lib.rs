@@ -130,6 +130,26 @@ pub fn sdk_client(endpoint: &str, timeout: Duration) -> Client {
     Client::from_conf(config)
 }
 
+/// An SDK client for the API at `endpoint` with the admin key and the SDK's default (standard)
+/// retries: what an application uses.
+pub fn sdk_client_with_retries(endpoint: &str, timeout: Duration) -> Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::new(
+            ADMIN_KEY_ID,
+            ADMIN_SECRET,
+            None,
+            None,
+            "shoal-cluster",
+        ))
+        .retry_config(RetryConfig::standard())
+        .timeout_config(TimeoutConfig::builder().operation_timeout(timeout).build())
+        .build();
+    Client::from_conf(config)
+}
+
 /// A `Command` for the `shoal` binary at `bin` with the test process's `SHOAL_*` settings
 /// removed and the admin key and region every node gets, stdin closed.
 pub fn command_for(bin: &Path) -> Command {

@@ -1,6 +1,8 @@
 //! Partitions spread over the nodes: 10 tables are created on 4 real nodes and loaded, then a
-//! fifth node joins and replicas move onto it by themselves until each node holds 3/5 of the
-//! partitions (files on disk included: a moved-away replica is deleted). Every partition has 3
+//! fifth node joins under a write load (SDK clients with default retries) and replicas move onto
+//! it by themselves until each node holds 3/5 of the partitions (files on disk included: a
+//! moved-away replica is deleted). The new node is killed (-9) while the first moves stream to
+//! it, and restarted. No write fails, and every acknowledged one reads back. Every partition has 3
 //! voting replicas on distinct nodes and no learners, no acknowledged item is lost, and every
 //! node serves every table: items written through any node read back with `ConsistentRead`
 //! through every node (the nodes without a replica forward the call), as do Query, Scan, a GSI
@@ -10,6 +12,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::error::DisplayErrorContext;
@@ -18,7 +22,7 @@ use aws_sdk_dynamodb::types::{
     KeyType, Projection, ProjectionType, ScalarAttributeType,
 };
 use serde_json::Value;
-use shoal_cluster::Cluster;
+use shoal_cluster::{Cluster, sdk_client_with_retries};
 
 const NODES: usize = 5;
 const TABLES: usize = 10;
@@ -73,7 +77,35 @@ fn partition_groups(status: &Value) -> Vec<(String, Vec<u64>, Vec<u64>)> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// Puts new items into the tables in turn through `client` until `stop`; returns the
+/// acknowledged (table, key) pairs and the failures.
+async fn writer(
+    client: aws_sdk_dynamodb::Client,
+    name: usize,
+    tables: Vec<String>,
+    stop: Arc<AtomicBool>,
+) -> (Vec<(String, String)>, Vec<String>) {
+    let (mut acked, mut failed) = (Vec::new(), Vec::new());
+    let mut n = 0usize;
+    while !stop.load(Ordering::SeqCst) {
+        n += 1;
+        let table = &tables[n % tables.len()];
+        let key = format!("w{name}-{n}");
+        match client
+            .put_item()
+            .table_name(table)
+            .item("pk", s(key.clone()))
+            .send()
+            .await
+        {
+            Ok(_) => acked.push((table.clone(), key)),
+            Err(e) => failed.push(format!("{table}/{key}: {}", DisplayErrorContext(&e))),
+        }
+    }
+    (acked, failed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn partitions_spread_over_five_nodes_and_every_node_serves_every_table() {
     let mut c = Cluster::start(NODES - 1).await;
     let tables: Vec<String> = (0..TABLES).map(|t| format!("spread_{t}")).collect();
@@ -92,8 +124,38 @@ async fn partitions_spread_over_five_nodes_and_every_node_serves_every_table() {
                 .unwrap_or_else(|e| panic!("PutItem {name}: {}", DisplayErrorContext(&e)));
         }
     }
+    // Writers through the first four nodes for the whole join and rebalancing.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (1..NODES)
+        .map(|via| {
+            tokio::spawn(writer(
+                sdk_client_with_retries(&c.api_url(via), Duration::from_secs(30)),
+                via,
+                tables.clone(),
+                Arc::clone(&stop),
+            ))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let fifth = c.join_new_node().await;
     assert_eq!(fifth, NODES);
+    // Once replicas are being placed on the new node: kill it mid-move, and restart it.
+    c.wait_status(
+        1,
+        Duration::from_secs(60),
+        "a replica placed on the new node",
+        |s: &Value| {
+            s["groups"].as_array().into_iter().flatten().any(|g| {
+                g["replicas"]
+                    .as_array()
+                    .is_some_and(|r| r.iter().any(|v| v.as_u64() == Some(NODES as u64)))
+            })
+        },
+    )
+    .await;
+    c.kill(fifth);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    c.restart(fifth).await;
 
     // Every partition: 3 voters on distinct nodes, no learners; 30 replicas over 5 nodes.
     let placed = |s: &Value| {
@@ -149,6 +211,48 @@ async fn partitions_spread_over_five_nodes_and_every_node_serves_every_table() {
         );
     }
 
+    stop.store(true, Ordering::SeqCst);
+    let mut acked = Vec::new();
+    for w in writers {
+        let (ok, failed) = w.await.unwrap();
+        assert!(
+            failed.is_empty(),
+            "{} writes failed during the join and the moves, e.g. {:?}",
+            failed.len(),
+            &failed[..failed.len().min(3)]
+        );
+        acked.extend(ok);
+    }
+    println!(
+        "{} writes acknowledged during the join, the kill and the moves",
+        acked.len()
+    );
+    assert!(!acked.is_empty(), "the writers wrote nothing");
+    for i in 1..=NODES {
+        let client = c.client(i);
+        for (table, key) in &acked {
+            let got = client
+                .get_item()
+                .table_name(table)
+                .key("pk", s(key.clone()))
+                .consistent_read(true)
+                .send()
+                .await
+                .unwrap_or_else(|e| {
+                    panic!("GetItem through node {i}: {}", DisplayErrorContext(&e))
+                });
+            assert!(
+                got.item.is_some(),
+                "acknowledged {table}/{key} missing through node {i}"
+            );
+        }
+    }
+    // The items each table holds now: 10 old, the writers', and the 20 written below.
+    let mut per_table: BTreeMap<&str, usize> = BTreeMap::new();
+    for (table, _) in &acked {
+        *per_table.entry(table.as_str()).or_default() += 1;
+    }
+
     // Writes through every node (each one forwards to nodes it holds no replica of).
     for (t, name) in tables.iter().enumerate() {
         for k in 0..ITEMS {
@@ -199,10 +303,10 @@ async fn partitions_spread_over_five_nodes_and_every_node_serves_every_table() {
                 .send()
                 .await
                 .unwrap_or_else(|e| panic!("Scan through node {i}: {}", DisplayErrorContext(&e)));
+            let want = ITEMS + ITEMS / 2 + per_table.get(name.as_str()).copied().unwrap_or(0);
             assert_eq!(
-                scanned.count,
-                (ITEMS + ITEMS / 2) as i32,
-                "Scan {name} through node {i}: the items written before the move are there too"
+                scanned.count, want as i32,
+                "Scan {name} through node {i}: the items written before and during the moves are there too"
             );
             let queried = client
                 .query()
@@ -228,9 +332,10 @@ async fn partitions_spread_over_five_nodes_and_every_node_serves_every_table() {
                     DisplayErrorContext(&e)
                 )
             });
+        let want = ITEMS + ITEMS / 2 + per_table.get(tables[0].as_str()).copied().unwrap_or(0);
         assert_eq!(
             described.table.and_then(|t| t.item_count),
-            Some((ITEMS + ITEMS / 2) as i64),
+            Some(want as i64),
             "ItemCount through node {i}"
         );
     }

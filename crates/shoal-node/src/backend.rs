@@ -753,8 +753,10 @@ impl DataPlane for NodeBackend {
 }
 
 /// How long an eventually consistent read waits for a catching-up replica before it is
-/// refused.
-const READY_WAIT: Duration = Duration::from_secs(2);
+/// refused. The wait is one ReadIndex (a heartbeat round with a quorum), far below this unless
+/// the replica is streaming a snapshot; 2 s proved too short on a 2-core machine running the
+/// 3-node conformance suites' clusters side by side (a freshly opened replica refused a read).
+const READY_WAIT: Duration = Duration::from_secs(5);
 
 impl NodeBackend {
     /// Before an eventually consistent read of `part`: a replica that is catching up (just
