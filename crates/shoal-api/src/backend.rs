@@ -38,4 +38,18 @@ pub trait Backend: DataPlane {
     async fn status(&self) -> Option<serde_json::Value> {
         None
     }
+
+    /// Whether `access_key_id` is an admin key (may administer the cluster). The default says
+    /// no.
+    fn is_admin(&self, access_key_id: &str) -> bool {
+        let _ = access_key_id;
+        false
+    }
+
+    /// Starts decommissioning node `id` (`POST /cluster/remove`, `shoal cluster remove`): its
+    /// replicas move to other nodes, then it leaves the cluster. `Err` says why it cannot.
+    async fn remove_node(&self, id: u64) -> Result<serde_json::Value, String> {
+        let _ = id;
+        Err("this node serves no cluster".to_string())
+    }
 }

@@ -112,6 +112,16 @@ impl Api {
         let request_id = RequestId::next();
         let (parts, body) = req.into_parts();
 
+        if parts.method == Method::POST && parts.uri.path() == "/cluster/remove" {
+            let (code, body) = match self.remove_node(&parts).await {
+                Ok(v) => (
+                    StatusCode::OK,
+                    serde_json::to_vec_pretty(&v).unwrap_or_default(),
+                ),
+                Err(e) => (e.kind.status(), e.body()),
+            };
+            return respond(code, "application/json", body, &request_id);
+        }
         if parts.method == Method::GET && parts.uri.path() == "/status" {
             // Readable without credentials (health checkers); a signed request (`shoal status`)
             // must carry a valid signature.
@@ -366,6 +376,48 @@ fn check_content_type(headers: &http::HeaderMap) -> Result<(), ApiError> {
                 )))
             }
         }
+    }
+}
+
+impl Api {
+    /// `POST /cluster/remove?node=ID` (empty body): decommissions a node. Only for requests
+    /// signed with an admin key.
+    async fn remove_node(
+        &self,
+        parts: &http::request::Parts,
+    ) -> Result<serde_json::Value, ApiError> {
+        let identity = self
+            .verifier
+            .verify(
+                &parts.method,
+                &parts.uri,
+                &parts.headers,
+                b"",
+                SystemTime::now(),
+                self.backend.keys(),
+            )
+            .map_err(auth_error)?;
+        if !self.backend.is_admin(&identity.access_key_id) {
+            return Err(ApiError::new(
+                ErrorKind::AccessDenied,
+                format!(
+                    "The access key {} is not an admin key: only an admin key may remove a node",
+                    identity.access_key_id
+                ),
+            ));
+        }
+        let id = parts
+            .uri
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("node="))
+            .and_then(|v| v.parse::<u64>().ok())
+            .ok_or_else(|| ApiError::validation("The query parameter node=ID is required"))?;
+        self.backend
+            .remove_node(id)
+            .await
+            .map_err(ApiError::validation)
     }
 }
 

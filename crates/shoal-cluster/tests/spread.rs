@@ -6,7 +6,8 @@
 //! voting replicas on distinct nodes and no learners, no acknowledged item is lost, and every
 //! node serves every table: items written through any node read back with `ConsistentRead`
 //! through every node (the nodes without a replica forward the call), as do Query, Scan, a GSI
-//! Query and DescribeTable's item count.
+//! Query and DescribeTable's item count. Last, `shoal cluster remove` decommissions a node under
+//! load: its replicas move away, it leaves the cluster and stops, and never starts again.
 // A test fails by panicking.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -430,5 +431,140 @@ async fn partitions_spread_over_five_nodes_and_every_node_serves_every_table() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         assert_eq!(seen, (ITEMS / 2) as i32, "GSI Query through node {i}");
+    }
+
+    decommission(&mut c, &tables).await;
+}
+
+/// `shoal cluster remove` of node 2 under a write load: its replicas move to the four others,
+/// it leaves the membership, stops by itself and never starts again with its data directory;
+/// no write fails and every acknowledged one reads back through the remaining nodes.
+async fn decommission(c: &mut Cluster, tables: &[String]) {
+    const GONE: usize = 2;
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = [1, 3, 4, 5]
+        .into_iter()
+        .map(|via| {
+            tokio::spawn(writer(
+                sdk_client_with_retries(&c.api_url(via), Duration::from_secs(30)),
+                10 + via,
+                tables.to_vec(),
+                Arc::clone(&stop),
+            ))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let remove = |secret: &str| {
+        c.command()
+            .args(["cluster", "remove", "2", "--endpoint", &c.api_url(1)])
+            .env("AWS_ACCESS_KEY_ID", shoal_cluster::ADMIN_KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .env("AWS_REGION", shoal_cluster::REGION)
+            .output()
+            .expect("run shoal cluster remove")
+    };
+    // A wrongly signed request is refused and changes nothing.
+    let refused = remove("not-the-secret");
+    assert!(
+        !refused.status.success(),
+        "a wrongly signed removal was accepted"
+    );
+    // Blocks one of the runtime's workers while it waits; the writers run on the others.
+    let out = remove(shoal_cluster::ADMIN_SECRET);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    println!(
+        "shoal cluster remove 2:\n{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "shoal cluster remove failed");
+    assert!(
+        text.contains("replicas left to move"),
+        "no progress printed"
+    );
+    assert!(text.contains("removed from the cluster"), "no end printed");
+    stop.store(true, Ordering::SeqCst);
+    let mut acked = Vec::new();
+    for w in writers {
+        let (ok, failed) = w.await.unwrap();
+        assert!(
+            failed.is_empty(),
+            "{} writes failed during the removal, e.g. {:?}",
+            failed.len(),
+            &failed[..failed.len().min(3)]
+        );
+        acked.extend(ok);
+    }
+    println!("{} writes acknowledged during the removal", acked.len());
+
+    // No group counts node 2; the four others hold 7 or 8 replicas each; it is not offered to
+    // clients any more.
+    let status = c.status(1).await;
+    for (table, voters, learners) in partition_groups(&status) {
+        assert!(
+            !voters.contains(&(GONE as u64)) && !learners.contains(&(GONE as u64)),
+            "{table} still has a replica on the removed node: {voters:?} {learners:?}"
+        );
+        assert_eq!(voters.len(), 3, "{table}: {voters:?}");
+    }
+    assert!(
+        status["removed_nodes"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|v| v.as_u64() == Some(GONE as u64))),
+        "{status}"
+    );
+    let endpoints = c.client(1).describe_endpoints().send().await.unwrap();
+    assert!(
+        !endpoints
+            .endpoints
+            .iter()
+            .any(|e| e.address.ends_with(&c.api_addr(GONE).to_string())),
+        "DescribeEndpoints still offers the removed node"
+    );
+    // The removed node stops by itself, says why, and refuses to start again.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while c.is_running(GONE) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(!c.is_running(GONE), "the removed node still runs");
+    assert!(
+        c.log_tails(200)
+            .contains("this node was removed from the cluster"),
+        "the removed node's log does not say why it stopped"
+    );
+    let data = c.data_dir(GONE).to_path_buf();
+    let again = c
+        .command()
+        .arg("start")
+        .arg("--listen")
+        .arg(shoal_cluster::free_addr().to_string())
+        .arg("--cluster-listen")
+        .arg(shoal_cluster::free_addr().to_string())
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--keys-dir")
+        .arg(data.parent().unwrap().join("keys"))
+        .output()
+        .expect("start the removed node again");
+    let err = String::from_utf8_lossy(&again.stderr).into_owned();
+    assert!(!again.status.success(), "the removed node started again");
+    assert!(err.contains("removed"), "refusal does not say why: {err}");
+    for i in [1, 3, 4, 5] {
+        let client = c.client(i);
+        for (table, key) in &acked {
+            let got = client
+                .get_item()
+                .table_name(table)
+                .key("pk", s(key.clone()))
+                .consistent_read(true)
+                .send()
+                .await
+                .unwrap_or_else(|e| {
+                    panic!("GetItem through node {i}: {}", DisplayErrorContext(&e))
+                });
+            assert!(
+                got.item.is_some(),
+                "acknowledged {table}/{key} missing through node {i}"
+            );
+        }
     }
 }

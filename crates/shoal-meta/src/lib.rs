@@ -35,6 +35,28 @@ pub struct Member {
     pub cluster_addr: String,
     /// Seconds since the Unix epoch when the node joined.
     pub joined_at: u64,
+    /// Whether the node takes replicas, or is being decommissioned.
+    #[serde(default, skip_serializing_if = "MemberState::is_active")]
+    pub state: MemberState,
+}
+
+/// A member's part in placement.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberState {
+    /// Takes replicas and serves.
+    #[default]
+    Active,
+    /// Being decommissioned (`shoal cluster remove`): its replicas move to other members, then
+    /// it leaves the membership.
+    Leaving,
+}
+
+impl MemberState {
+    /// Whether the member takes replicas.
+    pub fn is_active(&self) -> bool {
+        *self == MemberState::Active
+    }
 }
 
 /// A table: its definition and partition map.
@@ -70,6 +92,10 @@ pub struct MetaState {
     /// [`REVOKED_JOIN_TOKENS_KEPT`]): a node presenting one is told its token was revoked.
     #[serde(default)]
     pub revoked_join_tokens: Vec<String>,
+    /// Ids of members removed from the cluster: never given to another node, and a node with
+    /// one of them is refused.
+    #[serde(default)]
+    pub removed_members: BTreeSet<u64>,
 }
 
 /// Revoked join-token digests remembered (to tell a joiner why it is refused).
@@ -131,6 +157,10 @@ pub enum MetaCommand {
     DeleteAccessKey { id: String },
     /// Makes `token` the cluster's join token; the one it replaces is revoked.
     SetJoinToken { token: JoinTokenRecord },
+    /// Starts decommissioning member `id`: its replicas move to the other members.
+    DecommissionMember { id: u64 },
+    /// Removes member `id` (decommissioned, holding no replica any more) for good.
+    RemoveMember { id: u64 },
     /// Sets the replicas of partition `partition` of table `table_id`, if its generation is
     /// still `generation` (placement computed the change from that state); bumps the generation.
     SetReplicas {
@@ -156,15 +186,24 @@ pub enum MetaResult {
 }
 
 impl MetaState {
-    /// The voters the metadata group should have: the 5 lowest member ids once there are 5
-    /// members or more, else the [`REPLICATION_FACTOR`] lowest.
+    /// The voters the metadata group should have: the 5 lowest active member ids once there are
+    /// 5 active members or more, else the [`REPLICATION_FACTOR`] lowest.
     pub fn desired_meta_voters(&self) -> Vec<u64> {
-        let n = if self.members.len() >= META_VOTERS_LARGE {
+        let active: Vec<u64> = self.active_members().collect();
+        let n = if active.len() >= META_VOTERS_LARGE {
             META_VOTERS_LARGE
         } else {
             REPLICATION_FACTOR
         };
-        self.members.keys().copied().take(n).collect()
+        active.into_iter().take(n).collect()
+    }
+
+    /// The ids of the members that take replicas (not being decommissioned).
+    pub fn active_members(&self) -> impl Iterator<Item = u64> + '_ {
+        self.members
+            .values()
+            .filter(|m| m.state.is_active())
+            .map(|m| m.id)
     }
 
     /// The table with id `id`.
@@ -204,7 +243,15 @@ impl MetaState {
                     // A retried join of the same node gets the same id.
                     return MetaResult::NodeId(m.id);
                 }
-                let id = self.members.keys().next_back().copied().unwrap_or(0) + 1;
+                // Ids are never reused, not even those of removed members.
+                let id = self
+                    .members
+                    .keys()
+                    .chain(self.removed_members.iter())
+                    .max()
+                    .copied()
+                    .unwrap_or(0)
+                    + 1;
                 self.members.insert(
                     id,
                     Member {
@@ -212,6 +259,7 @@ impl MetaState {
                         api_addr,
                         cluster_addr,
                         joined_at,
+                        state: MemberState::Active,
                     },
                 );
                 self.epoch += 1;
@@ -304,6 +352,43 @@ impl MetaState {
                     self.revoked_join_tokens.drain(..excess);
                 }
                 MetaResult::Ok
+            }
+            MetaCommand::DecommissionMember { id } => {
+                let active = self
+                    .members
+                    .values()
+                    .filter(|m| m.state.is_active())
+                    .count();
+                match self.members.get_mut(&id) {
+                    None => MetaResult::NotFound,
+                    Some(m) if !m.state.is_active() => MetaResult::Ok,
+                    Some(_) if active <= 1 => {
+                        MetaResult::Conflict("the last active member cannot be removed".into())
+                    }
+                    Some(m) => {
+                        m.state = MemberState::Leaving;
+                        self.epoch += 1;
+                        MetaResult::Ok
+                    }
+                }
+            }
+            MetaCommand::RemoveMember { id } => {
+                let holds = self
+                    .tables
+                    .values()
+                    .any(|t| t.partitions.all().iter().any(|p| p.replicas.contains(&id)));
+                match self.members.get(&id) {
+                    None => MetaResult::NotFound,
+                    Some(m) if m.state.is_active() || holds => MetaResult::Conflict(format!(
+                        "node {id} still holds replicas or was not decommissioned"
+                    )),
+                    Some(_) => {
+                        self.members.remove(&id);
+                        self.removed_members.insert(id);
+                        self.epoch += 1;
+                        MetaResult::Ok
+                    }
+                }
             }
             MetaCommand::SetReplicas {
                 table_id,

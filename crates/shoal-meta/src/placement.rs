@@ -27,9 +27,10 @@ pub struct ReplicaChange {
 }
 
 impl MetaState {
-    /// How many partition replicas each member holds (members without any count 0).
+    /// How many partition replicas each active member holds (members without any count 0;
+    /// members being decommissioned are not counted: they take no replicas).
     pub fn replica_counts(&self) -> BTreeMap<u64, usize> {
-        let mut counts: BTreeMap<u64, usize> = self.members.keys().map(|&id| (id, 0)).collect();
+        let mut counts: BTreeMap<u64, usize> = self.active_members().map(|id| (id, 0)).collect();
         for t in self.tables.values() {
             for p in t.partitions.all() {
                 for r in &p.replicas {
@@ -45,7 +46,55 @@ impl MetaState {
     /// How many replicas a partition should have: [`REPLICATION_FACTOR`], or every member while
     /// there are fewer.
     pub fn replication(&self) -> usize {
-        REPLICATION_FACTOR.min(self.members.len()).max(1)
+        REPLICATION_FACTOR.min(self.active_members().count()).max(1)
+    }
+
+    /// The next partition with a replica on a node that takes none (being decommissioned, or
+    /// gone): the replica moves to the least-loaded active member it is not on yet, or is
+    /// dropped when too few active members are left to keep [`MetaState::replication`] of them.
+    pub fn next_evacuation(&self) -> Option<ReplicaChange> {
+        let counts = self.replica_counts();
+        let want = self.replication();
+        self.tables.values().find_map(|t| {
+            t.partitions.all().iter().find_map(|p| {
+                let &gone = p.replicas.iter().find(|r| !counts.contains_key(*r))?;
+                let kept: Vec<u64> = p.replicas.iter().copied().filter(|r| *r != gone).collect();
+                let replicas = match least_loaded(&counts, &p.replicas, 1).first() {
+                    Some(&to) => p
+                        .replicas
+                        .iter()
+                        .map(|&r| if r == gone { to } else { r })
+                        .collect(),
+                    None if kept.len() >= want && !kept.is_empty() => kept,
+                    None => return None,
+                };
+                Some(ReplicaChange {
+                    table_id: t.meta.id.clone(),
+                    partition: p.id,
+                    generation: p.generation,
+                    replicas,
+                })
+            })
+        })
+    }
+
+    /// A member being decommissioned that no partition is placed on any more: it can leave
+    /// the membership once no group counts it either.
+    pub fn next_departure(&self) -> Option<u64> {
+        let placed: std::collections::BTreeSet<u64> = self
+            .tables
+            .values()
+            .flat_map(|t| {
+                t.partitions
+                    .all()
+                    .iter()
+                    .flat_map(|p| p.replicas.iter().copied())
+            })
+            .collect();
+        self.members
+            .values()
+            .find(|m| !m.state.is_active() && !placed.contains(&m.id))
+            .map(|m| m.id)
     }
 
     /// The replicas of a new partition: the [`MetaState::replication`] members holding the
@@ -84,7 +133,7 @@ impl MetaState {
     /// holds two or more replicas more than the least loaded, one partition on the first and not
     /// on the second moves there. `None` while a partition still has to grow, or when balanced.
     pub fn next_move(&self) -> Option<ReplicaChange> {
-        if self.next_growth().is_some() {
+        if self.next_growth().is_some() || self.next_evacuation().is_some() {
             return None;
         }
         let counts = self.replica_counts();

@@ -53,6 +53,7 @@ fn state() -> MetaState {
         api_addr: "127.0.0.1:8001".into(),
         cluster_addr: "127.0.0.1:9001".into(),
         joined_at: 0,
+        state: MemberState::Active,
     };
     s.apply(MetaCommand::Init {
         cluster_id: "c".into(),
@@ -335,4 +336,90 @@ fn replicas_move_onto_a_new_member_until_balanced_and_only_about_one_in_n_moves(
         r.dedup();
         assert_eq!(r.len(), 3, "replicas stay on distinct nodes");
     }
+}
+
+/// Applies every change `next` proposes until it proposes none.
+fn settle(s: &mut MetaState, next: fn(&MetaState) -> Option<ReplicaChange>) -> usize {
+    let mut changes = 0;
+    while let Some(c) = next(s) {
+        changes += 1;
+        assert!(changes <= 100, "placement does not converge");
+        let applied = s.apply(MetaCommand::SetReplicas {
+            table_id: c.table_id,
+            partition: c.partition,
+            generation: c.generation,
+            replicas: c.replicas,
+        });
+        assert_eq!(applied, MetaResult::Ok);
+    }
+    changes
+}
+
+#[test]
+fn a_decommissioned_member_is_emptied_then_removed_and_its_id_never_reused() {
+    let mut s = state();
+    for n in 2..=4 {
+        s.apply(member(n));
+    }
+    for i in 0..8 {
+        s.apply(MetaCommand::CreateTable {
+            meta: meta(&format!("t{i}"), 1),
+        });
+    }
+    let on_4 = s.replica_counts()[&4];
+    assert!(on_4 > 0);
+    // Not removable while active, nor while it holds replicas.
+    assert!(matches!(
+        s.apply(MetaCommand::RemoveMember { id: 4 }),
+        MetaResult::Conflict(_)
+    ));
+    assert_eq!(
+        s.apply(MetaCommand::DecommissionMember { id: 4 }),
+        MetaResult::Ok
+    );
+    assert_eq!(s.next_departure(), None);
+    assert!(!s.desired_meta_voters().contains(&4) || s.desired_meta_voters().len() < 4);
+    assert!(matches!(
+        s.apply(MetaCommand::RemoveMember { id: 4 }),
+        MetaResult::Conflict(_)
+    ));
+    // Only node 4's replicas move: one move each, onto the three others.
+    assert_eq!(settle(&mut s, MetaState::next_evacuation), on_4);
+    assert_eq!(s.next_move(), None);
+    for t in s.tables.values() {
+        let r = &t.partitions.all()[0].replicas;
+        assert_eq!(r.len(), 3);
+        assert!(!r.contains(&4));
+    }
+    assert_eq!(s.next_departure(), Some(4));
+    assert_eq!(s.apply(MetaCommand::RemoveMember { id: 4 }), MetaResult::Ok);
+    assert!(!s.members.contains_key(&4));
+    // A node joining later (even from the same address) gets a new id.
+    assert_eq!(
+        s.apply(MetaCommand::AddMember {
+            api_addr: "127.0.0.1:8004".into(),
+            cluster_addr: "127.0.0.1:9004".into(),
+            joined_at: 9,
+        }),
+        MetaResult::NodeId(5)
+    );
+}
+
+#[test]
+fn decommissioning_below_three_nodes_shrinks_partitions_and_keeps_the_last_member() {
+    let mut s = state();
+    s.apply(member(2));
+    s.apply(member(3));
+    s.apply(MetaCommand::CreateTable { meta: meta("a", 1) });
+    s.apply(MetaCommand::DecommissionMember { id: 3 });
+    assert_eq!(settle(&mut s, MetaState::next_evacuation), 1);
+    assert_eq!(s.tables["a"].partitions.all()[0].replicas, vec![1, 2]);
+    s.apply(MetaCommand::RemoveMember { id: 3 });
+    s.apply(MetaCommand::DecommissionMember { id: 2 });
+    settle(&mut s, MetaState::next_evacuation);
+    assert_eq!(s.tables["a"].partitions.all()[0].replicas, vec![1]);
+    assert!(matches!(
+        s.apply(MetaCommand::DecommissionMember { id: 1 }),
+        MetaResult::Conflict(_)
+    ));
 }

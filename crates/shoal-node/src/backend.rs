@@ -897,13 +897,46 @@ impl Backend for NodeBackend {
 
     fn endpoints(&self) -> Vec<String> {
         match self.cluster.get() {
+            // A node being decommissioned is not offered to clients.
             Some(c) => c
                 .meta()
                 .members
                 .values()
+                .filter(|m| m.state.is_active())
                 .map(|m| m.api_addr.clone())
                 .collect(),
             None => self.endpoints.clone(),
+        }
+    }
+
+    fn is_admin(&self, access_key_id: &str) -> bool {
+        self.keys
+            .list()
+            .iter()
+            .any(|k| k.id == access_key_id && k.admin)
+    }
+
+    async fn remove_node(&self, id: u64) -> Result<serde_json::Value, String> {
+        let cluster = self.cluster().map_err(|e| e.to_string())?;
+        cluster.refresh_meta().await.map_err(|e| e.to_string())?;
+        match cluster
+            .meta_propose(MetaCommand::DecommissionMember { id })
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            MetaResult::Ok => {
+                tracing::info!(
+                    node = id,
+                    "decommissioning a node: its replicas move to the others"
+                );
+                Ok(serde_json::json!({ "node": id, "state": "leaving" }))
+            }
+            MetaResult::NotFound if cluster.meta().removed_members.contains(&id) => {
+                Ok(serde_json::json!({ "node": id, "state": "removed" }))
+            }
+            MetaResult::NotFound => Err(format!("node {id} is not a member of this cluster")),
+            MetaResult::Conflict(why) => Err(format!("node {id} cannot be removed: {why}")),
+            other => Err(format!("unexpected metadata result {other:?}")),
         }
     }
 }

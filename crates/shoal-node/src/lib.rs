@@ -159,6 +159,10 @@ pub struct RunningNode {
     _lock: fs::File,
 }
 
+/// Written into the data directory of a node removed from its cluster (`shoal cluster
+/// remove`): such a directory never starts again.
+pub(crate) const REMOVED_FILE: &str = "REMOVED";
+
 fn data_dir_error(path: &Path, message: impl Into<String>) -> NodeError {
     NodeError::DataDir {
         path: path.to_path_buf(),
@@ -179,6 +183,17 @@ fn prepare_data_dir(dir: &Path) -> Result<(fs::File, bool), NodeError> {
     lock.try_lock().map_err(|_| NodeError::Locked {
         path: dir.to_path_buf(),
     })?;
+    if let Ok(why) = fs::read_to_string(dir.join(REMOVED_FILE)) {
+        return Err(data_dir_error(
+            dir,
+            format!(
+                "belongs to a node removed from its cluster ({}); it cannot serve or rejoin with \
+                 this identity: start the node with an empty data directory (and a join token) \
+                 to join again as a new member",
+                why.trim()
+            ),
+        ));
+    }
     let format_path = dir.join(FORMAT_FILE);
     let mut fresh = false;
     match fs::read_to_string(&format_path) {

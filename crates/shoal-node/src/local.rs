@@ -92,8 +92,12 @@ impl NodeBackend {
         let Ok(cluster) = self.cluster() else {
             return;
         };
-        let ddl = self.ddl.lock().await;
         let meta = cluster.meta();
+        if meta.removed_members.contains(&cluster.node_id) {
+            self.removed_from_cluster(&cluster);
+            return;
+        }
+        let ddl = self.ddl.lock().await;
         self.sync_keys(&cluster, &meta);
         let local: Vec<(String, String)> = self
             .tables
@@ -139,6 +143,35 @@ impl NodeBackend {
             )
             .await;
         }
+    }
+
+    /// This node was removed from the cluster (`shoal cluster remove`): it marks its data
+    /// directory so that it never starts with this identity again, and stops serving (fail-stop:
+    /// requests are refused, then the process exits).
+    fn removed_from_cluster(&self, cluster: &Cluster) {
+        if cluster.fail_stop.current().is_some() {
+            return;
+        }
+        let why = format!(
+            "node {} of cluster {}, removed at {} (seconds since the epoch)",
+            cluster.node_id,
+            cluster.identity.cluster_id,
+            crate::catalog::now_secs()
+        );
+        let marker = self.data_dir.join(crate::REMOVED_FILE);
+        if let Err(e) = std::fs::write(&marker, format!("{why}\n"))
+            .and_then(|()| std::fs::File::open(&marker)?.sync_all())
+        {
+            tracing::error!(error = %e, "could not mark the data directory as removed");
+        }
+        tracing::error!(
+            node = cluster.node_id,
+            "this node was removed from the cluster (shoal cluster remove): it stops serving and will not start with this data directory again"
+        );
+        cluster.fail_stop.record(
+            "membership",
+            "this node was removed from the cluster (shoal cluster remove)",
+        );
     }
 
     /// Makes the local access keys match the cluster's, and offers the cluster the local keys it

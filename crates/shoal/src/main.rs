@@ -3,6 +3,7 @@
 
 mod config;
 mod limits;
+mod remove;
 mod status;
 
 use std::process::ExitCode;
@@ -38,9 +39,7 @@ enum Command {
     /// Load-test a DynamoDB-compatible endpoint (Shoal or any other) and report latency and
     /// throughput; one JSON line on stdout, a summary on stderr.
     Bench(Box<shoal_bench::BenchArgs>),
-    /// Manage access keys and rotate encryption keys (through the running node's control
-    /// socket, or directly on the data directory when no node runs).
-    /// Cluster administration
+    /// Cluster administration: join tokens, removing a node
     Cluster {
         #[command(subcommand)]
         command: ClusterCommand,
@@ -57,6 +56,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Manage access keys and rotate encryption keys (through the running node's control
+    /// socket, or directly on the data directory when no node runs).
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
@@ -74,6 +75,20 @@ enum ClusterCommand {
         ttl: Duration,
         #[command(flatten)]
         args: KeysArgs,
+    },
+    /// Decommission a node: its replicas and leaderships move to the other nodes, then it
+    /// leaves every group and the membership, and stops. Signed with the AWS credential
+    /// environment variables, which must be those of an admin key. Waits until the node is gone,
+    /// printing progress, unless --no-wait
+    Remove {
+        /// The id of the node to remove (`shoal status` lists them)
+        node: u64,
+        /// API endpoint of any node
+        #[arg(long, env = "SHOAL_ENDPOINT", default_value = "http://127.0.0.1:8000")]
+        endpoint: String,
+        /// Return once the removal has started
+        #[arg(long)]
+        no_wait: bool,
     },
 }
 
@@ -124,6 +139,14 @@ fn main() -> ExitCode {
         Some(Command::Cluster {
             command: ClusterCommand::JoinToken { ttl, args },
         }) => success(join_token(&args, ttl)),
+        Some(Command::Cluster {
+            command:
+                ClusterCommand::Remove {
+                    node,
+                    endpoint,
+                    no_wait,
+                },
+        }) => success(remove::run(&endpoint, node, !no_wait)),
         Some(Command::Status { endpoint, json }) => success(status::run(&endpoint, json)),
         Some(Command::Bench(args)) => {
             limits::raise_nofile(&mut limits);

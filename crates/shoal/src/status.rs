@@ -12,9 +12,20 @@ use aws_smithy_runtime_api::client::identity::Identity;
 
 /// Prints the status of the cluster seen through `endpoint`.
 pub(crate) fn run(endpoint: &str, json: bool) -> anyhow::Result<()> {
+    let v = fetch(endpoint)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        print!("{}", render(&v));
+    }
+    Ok(())
+}
+
+/// `GET /status` of `endpoint` (signed when credentials are in the environment).
+pub(crate) fn fetch(endpoint: &str) -> anyhow::Result<serde_json::Value> {
     let url = format!("{}/status", endpoint.trim_end_matches('/'));
     let mut request = ureq::get(&url);
-    for (name, value) in signature(&url)? {
+    for (name, value) in signature("GET", &url)? {
         request = request.header(name, value);
     }
     let mut response = request
@@ -31,21 +42,16 @@ pub(crate) fn run(endpoint: &str, json: bool) -> anyhow::Result<()> {
     if !code.is_success() {
         anyhow::bail!("GET {url}: {code}: {body}");
     }
-    let v: serde_json::Value = serde_json::from_str(&body)?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&v)?);
-    } else {
-        print!("{}", render(&v));
-    }
-    Ok(())
+    Ok(serde_json::from_str(&body)?)
 }
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-/// The SigV4 headers for a GET of `url`, when credentials are in the environment.
-fn signature(url: &str) -> anyhow::Result<Vec<(String, String)>> {
+/// The SigV4 headers for a `method` request of `url` with an empty body, when credentials are
+/// in the environment.
+pub(crate) fn signature(method: &str, url: &str) -> anyhow::Result<Vec<(String, String)>> {
     let (Some(key_id), Some(secret)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY"))
     else {
         return Ok(Vec::new());
@@ -62,7 +68,7 @@ fn signature(url: &str) -> anyhow::Result<Vec<(String, String)>> {
         .time(SystemTime::now())
         .settings(SigningSettings::default())
         .build()
-        .map_err(|e| anyhow::anyhow!("signing the status request: {e}"))?
+        .map_err(|e| anyhow::anyhow!("signing the request: {e}"))?
         .into();
     let uri: ureq::http::Uri = url.parse()?;
     let host = uri
@@ -70,10 +76,10 @@ fn signature(url: &str) -> anyhow::Result<Vec<(String, String)>> {
         .map(|a| a.as_str().to_string())
         .ok_or_else(|| anyhow::anyhow!("{url}: no host"))?;
     let headers = [("host", host.as_str())];
-    let signable = SignableRequest::new("GET", url, headers.into_iter(), SignableBody::Bytes(&[]))
-        .map_err(|e| anyhow::anyhow!("signing the status request: {e}"))?;
+    let signable = SignableRequest::new(method, url, headers.into_iter(), SignableBody::Bytes(&[]))
+        .map_err(|e| anyhow::anyhow!("signing the request: {e}"))?;
     let (instructions, _) = sign(signable, &params)
-        .map_err(|e| anyhow::anyhow!("signing the status request: {e}"))?
+        .map_err(|e| anyhow::anyhow!("signing the request: {e}"))?
         .into_parts();
     let (added, _) = instructions.into_parts();
     Ok(added

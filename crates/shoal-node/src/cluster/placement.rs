@@ -136,7 +136,7 @@ struct Timers {
     last_move: Instant,
 }
 
-async fn place_once(cluster: &Cluster, timers: &mut Timers) {
+async fn place_once(cluster: &Arc<Cluster>, timers: &mut Timers) {
     let meta = cluster.meta();
     let members: Vec<NodeId> = meta.members.keys().copied().collect();
     if members.is_empty() {
@@ -199,24 +199,34 @@ async fn place_once(cluster: &Cluster, timers: &mut Timers) {
 }
 
 /// On the metadata leader: gives a partition with fewer replicas than the cluster now allows
-/// (members joined since it was placed) its next replicas, or else moves one replica from the
-/// most to the least loaded member (at most one move every [`MOVE_EVERY`]); see
-/// `shoal_meta`'s placement.
+/// (members joined since it was placed) its next replicas; else, at most once every
+/// [`MOVE_EVERY`], moves a replica off a node being decommissioned, removes a decommissioned
+/// node that holds none any more, or moves one replica from the most to the least loaded
+/// member; see `shoal_meta`'s placement.
 async fn place_partitions(
-    cluster: &Cluster,
+    cluster: &Arc<Cluster>,
     meta: &shoal_meta::MetaState,
     last_move: &mut Instant,
 ) {
     let change = match meta.next_growth() {
         Some(c) => c,
-        None if last_move.elapsed() >= MOVE_EVERY => match meta.next_move() {
-            Some(c) => {
-                *last_move = Instant::now();
-                c
+        None if last_move.elapsed() < MOVE_EVERY => return,
+        None => {
+            *last_move = Instant::now();
+            match meta.next_evacuation() {
+                Some(c) => c,
+                None => {
+                    if let Some(id) = meta.next_departure() {
+                        remove_member(cluster, id).await;
+                        return;
+                    }
+                    match meta.next_move() {
+                        Some(c) => c,
+                        None => return,
+                    }
+                }
             }
-            None => return,
-        },
-        None => return,
+        }
     };
     tracing::info!(
         partition = change.partition,
@@ -231,6 +241,33 @@ async fn place_partitions(
     };
     if let Err(e) = cluster.meta_propose(command).await {
         tracing::debug!(error = %e, "placing replicas not proposed; retrying later");
+    }
+}
+
+/// Removes decommissioned member `id` from the membership once no partition group counts it
+/// any more (every group's leader, asked through `/status`, lists it neither as a voter nor as
+/// a learner): its replicas were moved and their groups shrank.
+async fn remove_member(cluster: &Arc<Cluster>, id: NodeId) {
+    let status = super::status(cluster).await;
+    let counted = status["groups"].as_array().into_iter().flatten().any(|g| {
+        g["kind"] == "partition"
+            && ["voters", "learners"].iter().any(|k| {
+                g[k].as_array()
+                    .is_some_and(|ids| ids.iter().any(|v| v.as_u64() == Some(id)))
+            })
+    });
+    if counted {
+        return;
+    }
+    tracing::info!(
+        node = id,
+        "decommissioned node holds no replica any more: removing it"
+    );
+    if let Err(e) = cluster
+        .meta_propose(shoal_meta::MetaCommand::RemoveMember { id })
+        .await
+    {
+        tracing::debug!(error = %e, "removing the member not proposed; retrying later");
     }
 }
 

@@ -286,6 +286,10 @@ impl shoal_rpc::Handler for NodeRpc {
         let Some((from, rest)) = be_u64(&payload) else {
             return;
         };
+        // A removed member's messages are dropped: it has no say in any group any more.
+        if self.cluster.meta.read().removed_members.contains(&from) {
+            return;
+        }
         match GroupMessage::decode_batch(rest) {
             Ok(msgs) => {
                 // Snapshot offers wait for their data to be pulled (see `snapshot.rs`).

@@ -260,6 +260,7 @@ pub(crate) async fn start(
             api_addr: api_addr.clone(),
             cluster_addr: cluster_addr.clone(),
             joined_at: crate::catalog::now_secs(),
+            state: shoal_meta::MemberState::Active,
         };
         let init = MetaCommand::Init {
             cluster_id: cluster.identity.cluster_id.clone(),

@@ -61,6 +61,7 @@ pub(crate) async fn status(cluster: &Arc<Cluster>) -> Value {
             let local = answers.get(&m.id).and_then(Option::as_ref);
             let state = match local {
                 Some(l) if l.failure.is_some() => "failed",
+                Some(_) if !m.state.is_active() => "leaving",
                 Some(_) => "up",
                 None => "down",
             };
@@ -70,6 +71,9 @@ pub(crate) async fn status(cluster: &Arc<Cluster>) -> Value {
                 "cluster_addr": m.cluster_addr,
                 "state": state,
                 "uptime_secs": local.map(|l| l.uptime_secs),
+                "replicas": meta.replica_counts().get(&m.id).copied().unwrap_or_else(|| {
+                    meta.tables.values().flat_map(|t| t.partitions.all()).filter(|p| p.replicas.contains(&m.id)).count()
+                }),
                 "failure": local.and_then(|l| l.failure.clone()),
             })
         })
@@ -140,6 +144,7 @@ pub(crate) async fn status(cluster: &Arc<Cluster>) -> Value {
         "join_token_expires_at": meta.join_token.as_ref().map(|t| super::join_token::rfc3339(t.expires_at)),
         "epoch": meta.epoch,
         "nodes": nodes,
+        "removed_nodes": meta.removed_members,
         "groups": groups,
     })
 }
