@@ -454,23 +454,47 @@ async fn decommission(c: &mut Cluster, tables: &[String]) {
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let remove = |secret: &str| {
+    let remove = |key: &str, secret: &str| {
         c.command()
             .args(["cluster", "remove", "2", "--endpoint", &c.api_url(1)])
-            .env("AWS_ACCESS_KEY_ID", shoal_cluster::ADMIN_KEY_ID)
+            .env("AWS_ACCESS_KEY_ID", key)
             .env("AWS_SECRET_ACCESS_KEY", secret)
             .env("AWS_REGION", shoal_cluster::REGION)
             .output()
             .expect("run shoal cluster remove")
     };
-    // A wrongly signed request is refused and changes nothing.
-    let refused = remove("not-the-secret");
+    // A wrongly signed request, and one signed by a key that is not an admin key, are refused.
+    let refused = remove(shoal_cluster::ADMIN_KEY_ID, "not-the-secret");
     assert!(
         !refused.status.success(),
         "a wrongly signed removal was accepted"
     );
+    let data1 = c.data_dir(1).to_path_buf();
+    let created = c
+        .command()
+        .args(["keys", "create", "--data-dir"])
+        .arg(&data1)
+        .env("SHOAL_KEYS_DIR", data1.parent().unwrap().join("keys"))
+        .output()
+        .expect("run shoal keys create");
+    let text = String::from_utf8_lossy(&created.stdout).into_owned();
+    assert!(created.status.success(), "shoal keys create: {text}");
+    let printed = |name: &str| {
+        text.split_whitespace()
+            .find_map(|w| w.strip_prefix(name))
+            .map(|v| v.trim_matches(|c| c == '"' || c == '\'').to_string())
+            .unwrap_or_else(|| panic!("{name} not printed: {text}"))
+    };
+    let (id, secret) = (
+        printed("AWS_ACCESS_KEY_ID="),
+        printed("AWS_SECRET_ACCESS_KEY="),
+    );
+    let refused = remove(&id, &secret);
+    let err = String::from_utf8_lossy(&refused.stderr).into_owned();
+    assert!(!refused.status.success(), "a non-admin key removed a node");
+    assert!(err.contains("not an admin key"), "{err}");
     // Blocks one of the runtime's workers while it waits; the writers run on the others.
-    let out = remove(shoal_cluster::ADMIN_SECRET);
+    let out = remove(shoal_cluster::ADMIN_KEY_ID, shoal_cluster::ADMIN_SECRET);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     println!(
         "shoal cluster remove 2:\n{text}{}",
