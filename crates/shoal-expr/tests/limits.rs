@@ -74,6 +74,41 @@ fn update_with_more_than_300_operators_is_rejected() {
     );
 }
 
+/// Functions nested in function arguments count as nesting levels: 32 `list_append` or
+/// `if_not_exists` calls inside one another parse (and apply), 33 are refused.
+#[test]
+fn nested_update_functions_stop_at_32_levels() {
+    let appends = |k: usize| {
+        format!(
+            "SET a = {}:l{}",
+            "list_append(".repeat(k),
+            ", :l)".repeat(k)
+        )
+    };
+    let l1 = l(vec![n("1")]);
+    let it = item(&[("pk", s("k"))]);
+    let out = updated(&appends(32), &[(":l", l1.clone())], &it).unwrap();
+    assert_eq!(out.get("a"), Some(&l(vec![n("1"); 33])));
+    let e = update_err(&appends(33), &[(":l", l1)]);
+    assert_eq!(
+        e,
+        "Invalid UpdateExpression: The expression has too many nested levels; the maximum allowed is: 32"
+    );
+    let defaults = |k: usize| {
+        format!(
+            "SET a = {}:v{}",
+            "if_not_exists(a, ".repeat(k),
+            ")".repeat(k)
+        )
+    };
+    let out = updated(&defaults(32), &[(":v", n("7"))], &it).unwrap();
+    assert_eq!(out.get("a"), Some(&n("7")));
+    let e = update_err(&defaults(33), &[(":v", n("7"))]);
+    assert!(e.contains("too many nested levels"), "{e}");
+    // As deep as 4 KB allows (200 levels) is refused the same way, on the way down.
+    assert!(update_err(&defaults(200), &[(":v", n("7"))]).contains("too many nested levels"));
+}
+
 #[test]
 fn deeply_nested_parentheses_are_rejected_without_overflowing_the_stack() {
     let text = format!("{}a = :v{}", "(".repeat(2000), ")".repeat(2000));

@@ -31,6 +31,30 @@ impl GroupMessage {
         out
     }
 
+    /// Encodes `msgs` as one or more batches (each what [`GroupMessage::encode_batch`] makes), in
+    /// order, each at most `max_len` bytes unless a single message alone is larger (it then travels
+    /// in a batch of its own). A transport whose frames are capped sends each batch as its own frame,
+    /// so one round's messages to a peer (several groups' large entries) never make a frame the
+    /// transport must drop.
+    pub fn encode_batches(msgs: &[GroupMessage], max_len: usize) -> Vec<Vec<u8>> {
+        let mut batches = Vec::new();
+        let mut start = 0;
+        let mut len = 4;
+        for (i, m) in msgs.iter().enumerate() {
+            let size = 12 + m.msg.compute_size() as usize;
+            if i > start && len + size > max_len {
+                batches.push(Self::encode_batch(&msgs[start..i]));
+                start = i;
+                len = 4;
+            }
+            len += size;
+        }
+        if start < msgs.len() {
+            batches.push(Self::encode_batch(&msgs[start..]));
+        }
+        batches
+    }
+
     /// Decodes what [`GroupMessage::encode_batch`] produced.
     ///
     /// # Errors
@@ -93,4 +117,58 @@ pub struct Committed {
     pub data: Vec<u8>,
     /// The proposal's context.
     pub context: Vec<u8>,
+}
+
+#[cfg(test)]
+mod tests {
+    use raft::eraftpb::{Entry, MessageType};
+
+    use super::*;
+
+    fn append(group: GroupId, bytes: usize) -> GroupMessage {
+        let mut msg = Message::default();
+        msg.set_msg_type(MessageType::MsgAppend);
+        let mut entry = Entry::default();
+        entry.data = vec![7u8; bytes].into();
+        msg.entries = vec![entry].into();
+        GroupMessage { group, msg }
+    }
+
+    #[test]
+    fn large_rounds_split_into_batches_under_the_limit_in_order() {
+        const MAX: usize = 1 << 20;
+        let msgs: Vec<_> = (0..7).map(|g| append(g, 400 << 10)).collect();
+        let batches = GroupMessage::encode_batches(&msgs, MAX);
+        assert_eq!(
+            batches.len(),
+            4,
+            "2 messages of 400 KiB fit in 1 MiB, 3 do not"
+        );
+        let mut groups = Vec::new();
+        for b in &batches {
+            assert!(b.len() <= MAX, "a batch of {} bytes", b.len());
+            groups.extend(
+                GroupMessage::decode_batch(b)
+                    .unwrap()
+                    .iter()
+                    .map(|m| m.group),
+            );
+        }
+        assert_eq!(groups, (0..7).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_message_over_the_limit_travels_alone_and_small_rounds_stay_one_batch() {
+        let msgs = vec![append(1, 10), append(2, 3 << 20), append(3, 10)];
+        let batches = GroupMessage::encode_batches(&msgs, 1 << 20);
+        let sizes: Vec<_> = batches
+            .iter()
+            .map(|b| GroupMessage::decode_batch(b).unwrap().len())
+            .collect();
+        assert_eq!(sizes, vec![1, 1, 1]);
+        let small = vec![append(1, 10), append(2, 10)];
+        let one = GroupMessage::encode_batches(&small, 1 << 20);
+        assert_eq!(one, vec![GroupMessage::encode_batch(&small)]);
+        assert!(GroupMessage::encode_batches(&[], 1 << 20).is_empty());
+    }
 }

@@ -185,7 +185,13 @@ impl shoal_raft::LogStore for NodeLog {
     }
 }
 
-/// Sends Raft messages over `shoal_rpc`, one frame per destination per round.
+/// The most a RAFT frame's batch carries before the round's messages to that peer are split over
+/// more frames: well under the RPC frame cap (64 MiB), which a single message (at most one
+/// [`shoal_storage::wire::MAX_COMMAND_LEN`] command plus raft's envelope) always fits.
+const RAFT_BATCH_LEN: usize = 16 << 20;
+
+/// Sends Raft messages over `shoal_rpc`: one frame per destination per round, or several when the
+/// round's messages to that peer are larger than [`RAFT_BATCH_LEN`].
 pub(crate) struct RpcTransport {
     pub(crate) node_id: NodeId,
     pub(crate) rpc: RpcClient,
@@ -200,9 +206,12 @@ impl shoal_raft::Transport for RpcTransport {
         let Some(addr) = self.peers.read().get(&to).cloned() else {
             return;
         };
-        let mut payload = self.node_id.to_be_bytes().to_vec();
-        payload.extend_from_slice(&GroupMessage::encode_batch(&msgs));
-        self.rpc.send(&addr, kind::RAFT, payload.into());
+        for batch in GroupMessage::encode_batches(&msgs, RAFT_BATCH_LEN) {
+            let mut payload = Vec::with_capacity(8 + batch.len());
+            payload.extend_from_slice(&self.node_id.to_be_bytes());
+            payload.extend_from_slice(&batch);
+            self.rpc.send(&addr, kind::RAFT, payload.into());
+        }
     }
 }
 

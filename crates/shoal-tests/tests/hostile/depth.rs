@@ -473,6 +473,36 @@ async fn expressions_at_their_limits_pass_and_one_past_fail() {
         &call(&node, "PutItem", condition_put(&nots(33), v)).await,
         "Invalid ConditionExpression: The expression has too many nested levels; the maximum allowed is: 32",
     );
+    // A key condition nested 33 deep, and update functions nested 32 and 33 deep.
+    invalid(
+        &call(
+            &node,
+            "Query",
+            format!(
+                r#"{{"TableName":"hostile","KeyConditionExpression":"{}pk = :v{}","ExpressionAttributeValues":{{":v":{{"S":"a"}}}}}}"#,
+                "(".repeat(33),
+                ")".repeat(33)
+            ),
+        )
+        .await,
+        "Invalid KeyConditionExpression: The expression has too many nested levels; the maximum allowed is: 32",
+    );
+    let appends = |k: usize| {
+        format!(
+            r#"{{"TableName":"hostile","Key":{{"pk":{{"S":"f"}}}},"UpdateExpression":"SET l = {}:l{}","ExpressionAttributeValues":{{":l":{{"L":[{{"N":"1"}}]}}}},"ReturnValues":"UPDATED_NEW"}}"#,
+            "list_append(".repeat(k),
+            ", :l)".repeat(k)
+        )
+    };
+    let out = ok(&call(&node, "UpdateItem", appends(32)).await);
+    assert_eq!(
+        out["Attributes"]["l"]["L"].as_array().map(Vec::len),
+        Some(33)
+    );
+    invalid(
+        &call(&node, "UpdateItem", appends(33)).await,
+        "Invalid UpdateExpression: The expression has too many nested levels; the maximum allowed is: 32",
+    );
     // IN with 100 operands, 101.
     let ins = |k: usize| format!("NOT a IN ({})", vec![":v"; k].join(","));
     ok(&call(&node, "PutItem", condition_put(&ins(100), v)).await);
