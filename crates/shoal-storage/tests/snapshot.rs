@@ -384,7 +384,13 @@ fn a_streamed_snapshot_is_the_view_not_the_writes_after_it() {
         "reopened: not the view's content"
     );
     assert_same_future(&at_view, &dst);
-    assert!(!dirs.1.path().join("p.db.staging").exists());
+    let left: Vec<_> = std::fs::read_dir(dirs.1.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".staging"))
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "staging files left: {left:?}");
 }
 
 #[test]

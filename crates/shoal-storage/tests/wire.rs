@@ -502,6 +502,70 @@ fn round_trips(cmd: &Command) -> usize {
     bytes.len()
 }
 
+/// Commands with sizes drawn up to the largest the API builds: a string up to 400 KB, up to
+/// 20,000 attributes, values nested up to 32 levels, legacy condition lists of up to 100,000
+/// entries, and `AttributeUpdates` of up to 100,000 entries, in every command kind.
+fn large_command() -> impl Strategy<Value = Command> {
+    (
+        0usize..=400 * 1024,
+        0usize..=20_000,
+        0usize..=32,
+        0usize..=100_000,
+        0usize..=100_000,
+        0u8..3,
+    )
+        .prop_map(|(text, attrs, depth, conditions, updates, kind)| {
+            let mut item: Item = (0..attrs).map(|i| (format!("a{i}"), s("v"))).collect();
+            item.insert("big".to_string(), s(&"x".repeat(text)));
+            item.insert("deep".to_string(), nested(depth));
+            let list: Vec<Condition> = (0..conditions)
+                .map(|i| Condition::Compare {
+                    op: CompareOp::Eq,
+                    left: Operand::Path(DocPath::attr(format!("c{i}"))),
+                    right: Operand::Value(nested(depth)),
+                })
+                .collect();
+            let condition = Some(if conditions % 2 == 0 {
+                Condition::And(list)
+            } else {
+                Condition::Or(list)
+            });
+            match kind {
+                0 => Command::Put { item, condition },
+                1 => Command::Delete {
+                    key: item,
+                    condition,
+                },
+                _ => Command::Update {
+                    key: Item::from([("pk".to_string(), s("k"))]),
+                    update: Update {
+                        set: (0..updates)
+                            .map(|i| (DocPath::attr(format!("u{i}")), UpdateValue::Value(s("v"))))
+                            .collect(),
+                        remove: (0..updates / 2)
+                            .map(|i| DocPath::attr(format!("r{i}")))
+                            .collect(),
+                        add: vec![(DocPath::attr("n"), nested(depth))],
+                        delete: Vec::new(),
+                    },
+                    condition,
+                },
+            }
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    #[test]
+    fn commands_up_to_the_largest_sizes_round_trip(cmd in large_command()) {
+        let bytes = encode_command_checked(&cmd).expect("a command the API can build must encode");
+        prop_assert!(bytes.len() <= MAX_COMMAND_LEN);
+        let decoded = decode_command(&bytes).unwrap();
+        prop_assert!(enc_cmd(&decoded) == bytes, "the decoded command differs from the one encoded");
+    }
+}
+
 #[test]
 fn the_largest_commands_the_api_builds_round_trip() {
     // An item of 400 KB (DynamoDB's item limit) in one attribute, and spread over 20,000.

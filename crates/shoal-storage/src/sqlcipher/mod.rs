@@ -35,6 +35,11 @@ pub struct SqlCipherEngine {
     /// The connections of the read views handed out ([`Engine::read_view`]), closed before the
     /// file is replaced or re-encrypted.
     views: stage::Views,
+    /// The staging files of this engine that a staging engine still holds.
+    staging: stage::LiveStaging,
+    /// Set on a staging engine: marks its file live in its engine's `staging` until dropped.
+    /// Declared last, so the connections above close first.
+    guard: Option<stage::StagingGuard>,
 }
 
 impl std::fmt::Debug for SqlCipherEngine {
@@ -53,8 +58,17 @@ impl SqlCipherEngine {
     /// [`StorageError::WrongKey`] when the file exists but `key` does not decrypt it (or it is
     /// not a database); [`StorageError::Io`] when the file cannot be opened or created.
     pub fn open(path: &Path, key: &[u8; 32], durability: Durability) -> Result<Self, StorageError> {
-        // A snapshot being streamed in when the node stopped: never adopted, so garbage.
-        SqlCipherEngine::destroy(&stage::staging_path(path))?;
+        // Snapshots being streamed in when the node stopped: never adopted, so garbage.
+        stage::remove_staging_files(path)?;
+        Self::open_file(path, key, durability)
+    }
+
+    /// Opens (creating if absent) the database at `path`, leaving staging files alone.
+    fn open_file(
+        path: &Path,
+        key: &[u8; 32],
+        durability: Durability,
+    ) -> Result<Self, StorageError> {
         let writer = open_keyed(path, key, durability)?;
         init_schema(&writer)?;
         let applied = read_applied_index(&writer)?;
@@ -64,6 +78,8 @@ impl SqlCipherEngine {
             readers: ReaderPool::new(path.to_path_buf(), *key, durability, MAX_READERS),
             applied_index: AtomicU64::new(applied),
             views: stage::Views::default(),
+            staging: stage::LiveStaging::default(),
+            guard: None,
         })
     }
 
@@ -373,6 +389,53 @@ mod tests {
             assert!(engine.try_get_in(Space::Items, b"k").is_none());
         }
         assert_eq!(engine.get(b"k").unwrap(), Some(b"v2".to_vec()));
+    }
+
+    fn staging_files_in(dir: &Path) -> usize {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".staging") && !n.ends_with("-wal") && !n.ends_with("-shm"))
+            .count()
+    }
+
+    /// A snapshot transfer that starts while an earlier one waits to be adopted (Raft offers a
+    /// snapshot again before the first is installed) gets a file of its own: adopting the first
+    /// installs exactly its content. An abandoned staging file goes at the next staging, and
+    /// every one goes when the engine opens.
+    #[test]
+    fn a_second_staging_never_touches_one_waiting_to_be_adopted() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine =
+            SqlCipherEngine::open(&dir.path().join("p.db"), &KEY, Durability::Sync).expect("open");
+        put(&engine, 1, b"old", b"1");
+        let first = engine.stage().unwrap();
+        let mut batch = WriteBatch::new(5);
+        batch.put(b"a".to_vec(), b"first".to_vec());
+        first.write(&batch).unwrap();
+        let second = engine.stage().unwrap();
+        let mut batch = WriteBatch::new(6);
+        batch.put(b"b".to_vec(), b"second".to_vec());
+        second.write(&batch).unwrap();
+        assert_eq!(staging_files_in(dir.path()), 2);
+        engine.adopt(first).unwrap();
+        assert_eq!(engine.get(b"a").unwrap(), Some(b"first".to_vec()));
+        assert_eq!(engine.get(b"old").unwrap(), None);
+        assert_eq!(engine.get(b"b").unwrap(), None);
+        assert_eq!(Engine::applied_index(&engine).unwrap(), 5);
+        drop(second);
+        let third = engine.stage().unwrap();
+        assert_eq!(staging_files_in(dir.path()), 1, "the abandoned file stayed");
+        // A staging engine of another engine is refused.
+        let other =
+            SqlCipherEngine::open(&dir.path().join("q.db"), &KEY, Durability::Sync).expect("open");
+        assert!(other.adopt(third).is_err());
+        drop(engine);
+        let engine =
+            SqlCipherEngine::open(&dir.path().join("p.db"), &KEY, Durability::Sync).expect("open");
+        assert_eq!(staging_files_in(dir.path()), 0);
+        assert_eq!(engine.get(b"a").unwrap(), Some(b"first".to_vec()));
     }
 
     #[test]
