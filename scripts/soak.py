@@ -15,7 +15,8 @@ Clients (each a thread unless noted):
              and status recorded
   rss        /proc/<pid>/status VmRSS every 0.5 s
 
-Prints a summary and exits 1 if the RSS reached --max-rss-mib or a probe went unanswered.
+Prints a summary and exits 1 if the RSS reached --max-rss-mib, stayed above --max-rss-after-mib once
+the load ended, or a probe went unanswered.
 """
 
 import argparse
@@ -339,6 +340,9 @@ def main():
     ap.add_argument("--no-batches", action="store_true", help="signed clients send only the refused 10 MiB PutItems (no writes)")
     ap.add_argument("--settle-secs", type=float, default=10, help="wait after the load, then sample RSS again")
     ap.add_argument("--max-rss-mib", type=float, default=1024)
+    ap.add_argument("--max-rss-after-mib", type=float, default=None,
+                    help="fail if RSS --settle-secs after the load is above this (default: start + half the"
+                         " rise to the maximum + 32 MiB, so memory a flood left behind and the allocator kept fails)")
     args = ap.parse_args()
     args.host, _, port = args.endpoint.rpartition(":")
     args.port = int(port)
@@ -389,6 +393,12 @@ def main():
     bad = []
     if rss_max >= args.max_rss_mib:
         bad.append(f"RSS reached {rss_max:.0f} MiB")
+    after_limit = args.max_rss_after_mib
+    if after_limit is None:
+        after_limit = rss_start + (rss_max - rss_start) / 2 + 32
+    print(f"  RSS after the load must be at most {after_limit:.0f} MiB (memory goes back)")
+    if rss_after > after_limit:
+        bad.append(f"RSS {rss_after:.0f} MiB {args.settle_secs:.0f} s after the load, above {after_limit:.0f} MiB: freed memory did not go back")
     if failures:
         bad.append(f"{len(failures)} probes unanswered")
     if not samples or ok < 0.9 * len(samples):
