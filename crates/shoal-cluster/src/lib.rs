@@ -113,26 +113,16 @@ pub fn shoal_bin() -> PathBuf {
 /// An SDK client for the API at `endpoint` (`http://host:port`) with the admin key, retries
 /// disabled, and this operation timeout.
 pub fn sdk_client(endpoint: &str, timeout: Duration) -> Client {
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(Region::new(REGION))
-        .credentials_provider(Credentials::new(
-            ADMIN_KEY_ID,
-            ADMIN_SECRET,
-            None,
-            None,
-            "shoal-cluster",
-        ))
-        .retry_config(RetryConfig::disabled())
-        .timeout_config(TimeoutConfig::builder().operation_timeout(timeout).build())
-        .build();
-    Client::from_conf(config)
+    client_with(endpoint, timeout, RetryConfig::disabled())
 }
 
 /// An SDK client for the API at `endpoint` with the admin key and the SDK's default (standard)
 /// retries: what an application uses.
 pub fn sdk_client_with_retries(endpoint: &str, timeout: Duration) -> Client {
+    client_with(endpoint, timeout, RetryConfig::standard())
+}
+
+fn client_with(endpoint: &str, timeout: Duration, retry: RetryConfig) -> Client {
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(endpoint)
@@ -144,7 +134,7 @@ pub fn sdk_client_with_retries(endpoint: &str, timeout: Duration) -> Client {
             None,
             "shoal-cluster",
         ))
-        .retry_config(RetryConfig::standard())
+        .retry_config(retry)
         .timeout_config(TimeoutConfig::builder().operation_timeout(timeout).build())
         .build();
     Client::from_conf(config)

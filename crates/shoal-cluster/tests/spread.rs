@@ -229,25 +229,7 @@ async fn partitions_spread_over_five_nodes_and_every_node_serves_every_table() {
         acked.len()
     );
     assert!(!acked.is_empty(), "the writers wrote nothing");
-    for i in 1..=NODES {
-        let client = c.client(i);
-        for (table, key) in &acked {
-            let got = client
-                .get_item()
-                .table_name(table)
-                .key("pk", s(key.clone()))
-                .consistent_read(true)
-                .send()
-                .await
-                .unwrap_or_else(|e| {
-                    panic!("GetItem through node {i}: {}", DisplayErrorContext(&e))
-                });
-            assert!(
-                got.item.is_some(),
-                "acknowledged {table}/{key} missing through node {i}"
-            );
-        }
-    }
+    assert_readable(&c, 1..=NODES, &acked).await;
     // The items each table holds now: 10 old, the writers', and the 20 written below.
     let mut per_table: BTreeMap<&str, usize> = BTreeMap::new();
     for (table, _) in &acked {
@@ -572,9 +554,18 @@ async fn decommission(c: &mut Cluster, tables: &[String]) {
     let err = String::from_utf8_lossy(&again.stderr).into_owned();
     assert!(!again.status.success(), "the removed node started again");
     assert!(err.contains("removed"), "refusal does not say why: {err}");
-    for i in [1, 3, 4, 5] {
+    assert_readable(c, [1, 3, 4, 5], &acked).await;
+}
+
+/// Every acknowledged (table, key) reads back with `ConsistentRead` through each of `nodes`.
+async fn assert_readable(
+    c: &Cluster,
+    nodes: impl IntoIterator<Item = usize>,
+    acked: &[(String, String)],
+) {
+    for i in nodes {
         let client = c.client(i);
-        for (table, key) in &acked {
+        for (table, key) in acked {
             let got = client
                 .get_item()
                 .table_name(table)
