@@ -27,6 +27,8 @@
 //! The harness panics on failure (that is how a test fails), so `expect` is allowed here.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+pub mod load;
+
 use std::fs::{File, OpenOptions};
 use std::future::Future;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -180,6 +182,8 @@ pub struct Cluster {
     dir: Option<TempDir>,
     nodes: Vec<NodeProc>,
     started: Instant,
+    /// Environment variables every node gets (settings a test needs, like short timeouts).
+    env: Vec<(String, String)>,
 }
 
 impl Cluster {
@@ -190,6 +194,14 @@ impl Cluster {
     /// If a node cannot start or join, or the cluster does not form within
     /// [`CLUSTER_STARTUP_TIMEOUT`].
     pub async fn start(n: usize) -> Cluster {
+        Cluster::start_with_env(n, &[]).await
+    }
+
+    /// [`Cluster::start`] with environment variables every node gets, on every start.
+    ///
+    /// # Panics
+    /// As [`Cluster::start`].
+    pub async fn start_with_env(n: usize, env: &[(&str, &str)]) -> Cluster {
         assert!(n >= 1, "a cluster needs at least one node");
         let bin = tokio::task::spawn_blocking(shoal_bin)
             .await
@@ -203,6 +215,10 @@ impl Cluster {
             dir: Some(dir),
             nodes: Vec::new(),
             started: Instant::now(),
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+                .collect(),
         };
         let first = cluster.add_node(None);
         cluster.spawn(first);
@@ -368,6 +384,31 @@ impl Cluster {
         self.spawn(i);
         self.wait_healthy(i).await;
         i
+    }
+
+    /// Kills node `i` (-9), wipes its data and key directories (a replaced disk), and starts it
+    /// again at the same addresses, joining through node `through` with a new join token; waits
+    /// for its `GET /health`. The cluster sees a new node (a new id) at a member's address.
+    pub async fn rejoin_wiped(&mut self, i: usize, through: usize) {
+        self.kill(i);
+        let (data, keys) = (
+            self.node_mut(i).data_dir.clone(),
+            self.node_mut(i).keys_dir.clone(),
+        );
+        for dir in [data, keys] {
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => panic!("wiping {}: {e}", dir.display()),
+            }
+        }
+        let token = self.join_token(through).await;
+        let seed = self.nodes[through - 1].cluster;
+        let node = self.node_mut(i);
+        node.join = Some((seed, token));
+        node.node_id = None;
+        self.spawn(i);
+        self.wait_healthy(i).await;
     }
 
     /// Bytes of every file under node `i`'s data directory.
@@ -760,6 +801,7 @@ impl Cluster {
     fn spawn(&mut self, i: usize) {
         let bin = self.bin.clone();
         let elapsed = self.started.elapsed();
+        let env = self.env.clone();
         let node = self.node_mut(i);
         let mut cmd = Command::new(&bin);
         cmd.arg("start")
@@ -791,6 +833,7 @@ impl Cluster {
         if std::env::var_os("SHOAL_LOG").is_none() && std::env::var_os("RUST_LOG").is_none() {
             cmd.env("SHOAL_LOG", "info");
         }
+        cmd.envs(env);
         let joining = if node.join.is_some() {
             " (joining)"
         } else {

@@ -14,24 +14,21 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, ScalarAttributeType,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
 };
 use serde_json::Value;
+use shoal_cluster::load::{assert_readable, partition_groups, s, stop_writers, writer};
 use shoal_cluster::{Cluster, sdk_client_with_retries};
 
 const NODES: usize = 5;
 const TABLES: usize = 10;
 const ITEMS: usize = 20;
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
 
 /// Partition files (`p<id>.db`) under a node's data directory.
 fn partition_files(dir: &Path) -> usize {
@@ -52,58 +49,6 @@ fn partition_files(dir: &Path) -> usize {
         })
     }
     walk(dir)
-}
-
-/// The partition groups of `status` with their voters and learners.
-fn partition_groups(status: &Value) -> Vec<(String, Vec<u64>, Vec<u64>)> {
-    let ids = |v: &Value| -> Vec<u64> {
-        v.as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_u64)
-            .collect()
-    };
-    status["groups"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|g| g["kind"] == "partition")
-        .map(|g| {
-            (
-                g["table"].as_str().unwrap_or("").to_string(),
-                ids(&g["voters"]),
-                ids(&g["learners"]),
-            )
-        })
-        .collect()
-}
-
-/// Puts new items into the tables in turn through `client` until `stop`; returns the
-/// acknowledged (table, key) pairs and the failures.
-async fn writer(
-    client: aws_sdk_dynamodb::Client,
-    name: usize,
-    tables: Vec<String>,
-    stop: Arc<AtomicBool>,
-) -> (Vec<(String, String)>, Vec<String>) {
-    let (mut acked, mut failed) = (Vec::new(), Vec::new());
-    let mut n = 0usize;
-    while !stop.load(Ordering::SeqCst) {
-        n += 1;
-        let table = &tables[n % tables.len()];
-        let key = format!("w{name}-{n}");
-        match client
-            .put_item()
-            .table_name(table)
-            .item("pk", s(key.clone()))
-            .send()
-            .await
-        {
-            Ok(_) => acked.push((table.clone(), key)),
-            Err(e) => failed.push(format!("{table}/{key}: {}", DisplayErrorContext(&e))),
-        }
-    }
-    (acked, failed)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -212,18 +157,7 @@ async fn partitions_spread_over_five_nodes_and_every_node_serves_every_table() {
         );
     }
 
-    stop.store(true, Ordering::SeqCst);
-    let mut acked = Vec::new();
-    for w in writers {
-        let (ok, failed) = w.await.unwrap();
-        assert!(
-            failed.is_empty(),
-            "{} writes failed during the join and the moves, e.g. {:?}",
-            failed.len(),
-            &failed[..failed.len().min(3)]
-        );
-        acked.extend(ok);
-    }
+    let acked = stop_writers(&stop, writers, "during the join and the moves").await;
     println!(
         "{} writes acknowledged during the join, the kill and the moves",
         acked.len()
@@ -488,18 +422,7 @@ async fn decommission(c: &mut Cluster, tables: &[String]) {
         "no progress printed"
     );
     assert!(text.contains("removed from the cluster"), "no end printed");
-    stop.store(true, Ordering::SeqCst);
-    let mut acked = Vec::new();
-    for w in writers {
-        let (ok, failed) = w.await.unwrap();
-        assert!(
-            failed.is_empty(),
-            "{} writes failed during the removal, e.g. {:?}",
-            failed.len(),
-            &failed[..failed.len().min(3)]
-        );
-        acked.extend(ok);
-    }
+    let acked = stop_writers(&stop, writers, "during the removal").await;
     println!("{} writes acknowledged during the removal", acked.len());
 
     // No group counts node 2; the four others hold 7 or 8 replicas each; it is not offered to
@@ -555,31 +478,4 @@ async fn decommission(c: &mut Cluster, tables: &[String]) {
     assert!(!again.status.success(), "the removed node started again");
     assert!(err.contains("removed"), "refusal does not say why: {err}");
     assert_readable(c, [1, 3, 4, 5], &acked).await;
-}
-
-/// Every acknowledged (table, key) reads back with `ConsistentRead` through each of `nodes`.
-async fn assert_readable(
-    c: &Cluster,
-    nodes: impl IntoIterator<Item = usize>,
-    acked: &[(String, String)],
-) {
-    for i in nodes {
-        let client = c.client(i);
-        for (table, key) in acked {
-            let got = client
-                .get_item()
-                .table_name(table)
-                .key("pk", s(key.clone()))
-                .consistent_read(true)
-                .send()
-                .await
-                .unwrap_or_else(|e| {
-                    panic!("GetItem through node {i}: {}", DisplayErrorContext(&e))
-                });
-            assert!(
-                got.item.is_some(),
-                "acknowledged {table}/{key} missing through node {i}"
-            );
-        }
-    }
 }

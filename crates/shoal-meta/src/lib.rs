@@ -35,9 +35,14 @@ pub struct Member {
     pub cluster_addr: String,
     /// Seconds since the Unix epoch when the node joined.
     pub joined_at: u64,
-    /// Whether the node takes replicas, or is being decommissioned.
+    /// Whether the node takes replicas, or is being decommissioned, or was declared dead.
     #[serde(default, skip_serializing_if = "MemberState::is_active")]
     pub state: MemberState,
+    /// The random id the node's process sent when it joined (empty for members that joined
+    /// before nodes sent one): a join from the same address with another instance is a new
+    /// node (a wiped one, say), never the old member with an empty Raft state.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub instance: String,
 }
 
 /// A member's part in placement.
@@ -50,6 +55,10 @@ pub enum MemberState {
     /// Being decommissioned (`shoal cluster remove`): its replicas move to other members, then
     /// it leaves the membership.
     Leaving,
+    /// Unreachable for longer than the dead-node timeout (or its address was taken by a new
+    /// node): its replicas are replaced on live members, then it leaves the membership. Final:
+    /// a dead node that comes back serves its replicas until they moved, then is removed.
+    Dead,
 }
 
 impl MemberState {
@@ -129,6 +138,9 @@ pub enum MetaCommand {
         api_addr: String,
         cluster_addr: String,
         joined_at: u64,
+        /// The joining process's random id ([`Member::instance`]).
+        #[serde(default)]
+        instance: String,
     },
     /// Changes the addresses of a member (a node restarted on other ports).
     UpdateMember {
@@ -159,8 +171,11 @@ pub enum MetaCommand {
     SetJoinToken { token: JoinTokenRecord },
     /// Starts decommissioning member `id`: its replicas move to the other members.
     DecommissionMember { id: u64 },
-    /// Removes member `id` (decommissioned, holding no replica any more) for good.
+    /// Removes member `id` (decommissioned or dead, holding no replica any more) for good.
     RemoveMember { id: u64 },
+    /// Declares member `id` dead (the metadata leader has not heard from it for the dead-node
+    /// timeout): its replicas are replaced on live members, then it is removed.
+    DeclareDead { id: u64 },
     /// Sets the replicas of partition `partition` of table `table_id`, if its generation is
     /// still `generation` (placement computed the change from that state); bumps the generation.
     SetReplicas {
@@ -234,14 +249,22 @@ impl MetaState {
                 api_addr,
                 cluster_addr,
                 joined_at,
+                instance,
             } => {
                 if let Some(m) = self
                     .members
-                    .values()
+                    .values_mut()
                     .find(|m| m.cluster_addr == cluster_addr)
                 {
-                    // A retried join of the same node gets the same id.
-                    return MetaResult::NodeId(m.id);
+                    if instance.is_empty() || m.instance == instance {
+                        // A retried join of the same node gets the same id.
+                        return MetaResult::NodeId(m.id);
+                    }
+                    // Another process at a member's address: the old member's node is gone
+                    // (its data was wiped, or another machine took the address). Giving the new
+                    // node the old id would let it vote again in terms the old one voted in.
+                    m.state = MemberState::Dead;
+                    m.cluster_addr = String::new();
                 }
                 // Ids are never reused, not even those of removed members.
                 let id = self
@@ -260,6 +283,7 @@ impl MetaState {
                         cluster_addr,
                         joined_at,
                         state: MemberState::Active,
+                        instance,
                     },
                 );
                 self.epoch += 1;
@@ -367,6 +391,25 @@ impl MetaState {
                     }
                     Some(m) => {
                         m.state = MemberState::Leaving;
+                        self.epoch += 1;
+                        MetaResult::Ok
+                    }
+                }
+            }
+            MetaCommand::DeclareDead { id } => {
+                let others_active = self
+                    .members
+                    .values()
+                    .filter(|m| m.id != id && m.state.is_active())
+                    .count();
+                match self.members.get_mut(&id) {
+                    None => MetaResult::NotFound,
+                    Some(m) if m.state == MemberState::Dead => MetaResult::Ok,
+                    Some(_) if others_active == 0 => {
+                        MetaResult::Conflict("the last active member cannot be dead".into())
+                    }
+                    Some(m) => {
+                        m.state = MemberState::Dead;
                         self.epoch += 1;
                         MetaResult::Ok
                     }

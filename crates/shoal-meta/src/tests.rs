@@ -43,6 +43,7 @@ fn member(n: u64) -> MetaCommand {
         api_addr: format!("127.0.0.1:{}", 8000 + n),
         cluster_addr: format!("127.0.0.1:{}", 9000 + n),
         joined_at: n,
+        instance: format!("instance-{n}"),
     }
 }
 
@@ -54,6 +55,7 @@ fn state() -> MetaState {
         cluster_addr: "127.0.0.1:9001".into(),
         joined_at: 0,
         state: MemberState::Active,
+        instance: String::new(),
     };
     s.apply(MetaCommand::Init {
         cluster_id: "c".into(),
@@ -400,6 +402,7 @@ fn a_decommissioned_member_is_emptied_then_removed_and_its_id_never_reused() {
             api_addr: "127.0.0.1:8004".into(),
             cluster_addr: "127.0.0.1:9004".into(),
             joined_at: 9,
+            instance: "instance-4".into(),
         }),
         MetaResult::NodeId(5)
     );
@@ -422,4 +425,84 @@ fn decommissioning_below_three_nodes_shrinks_partitions_and_keeps_the_last_membe
         s.apply(MetaCommand::DecommissionMember { id: 1 }),
         MetaResult::Conflict(_)
     ));
+}
+
+#[test]
+fn a_dead_member_is_replaced_on_live_members_then_removed() {
+    let mut s = state();
+    for n in 2..=4 {
+        s.apply(member(n));
+    }
+    for i in 0..8 {
+        s.apply(MetaCommand::CreateTable {
+            meta: meta(&format!("t{i}"), 1),
+        });
+    }
+    let on_3 = s.replica_counts()[&3];
+    assert!(on_3 > 0);
+    let epoch = s.epoch;
+    assert_eq!(s.apply(MetaCommand::DeclareDead { id: 3 }), MetaResult::Ok);
+    assert_eq!(s.members[&3].state, MemberState::Dead);
+    assert!(s.epoch > epoch);
+    // Declaring it again changes nothing; an unknown member is not found.
+    let epoch = s.epoch;
+    assert_eq!(s.apply(MetaCommand::DeclareDead { id: 3 }), MetaResult::Ok);
+    assert_eq!(s.epoch, epoch);
+    assert_eq!(
+        s.apply(MetaCommand::DeclareDead { id: 42 }),
+        MetaResult::NotFound
+    );
+    // It leaves the metadata voters and takes no replica; each of its replicas moves once.
+    assert!(!s.desired_meta_voters().contains(&3));
+    assert!(!s.place_replicas().contains(&3));
+    assert_eq!(settle(&mut s, MetaState::next_evacuation), on_3);
+    for t in s.tables.values() {
+        let r = &t.partitions.all()[0].replicas;
+        assert_eq!(r.len(), 3, "every partition has 3 replicas again");
+        assert!(!r.contains(&3));
+    }
+    assert_eq!(s.next_departure(), Some(3));
+    assert_eq!(s.apply(MetaCommand::RemoveMember { id: 3 }), MetaResult::Ok);
+    assert!(s.removed_members.contains(&3));
+}
+
+#[test]
+fn the_last_active_member_is_never_declared_dead() {
+    let mut s = state();
+    s.apply(member(2));
+    assert_eq!(s.apply(MetaCommand::DeclareDead { id: 2 }), MetaResult::Ok);
+    assert!(matches!(
+        s.apply(MetaCommand::DeclareDead { id: 1 }),
+        MetaResult::Conflict(_)
+    ));
+}
+
+/// A node that rejoins from a member's address with another process instance (its data was
+/// wiped) is a new member: it never gets the old id (whose votes it does not remember). The old
+/// member is dead at once and nobody sends to its address any more. A retried join of the same
+/// instance keeps its id.
+#[test]
+fn a_wiped_node_rejoining_from_the_same_address_is_a_new_member() {
+    let mut s = state();
+    for n in 2..=3 {
+        s.apply(member(n));
+    }
+    assert_eq!(s.apply(member(3)), MetaResult::NodeId(3), "a retried join");
+    let wiped = MetaCommand::AddMember {
+        api_addr: "127.0.0.1:8003".into(),
+        cluster_addr: "127.0.0.1:9003".into(),
+        joined_at: 7,
+        instance: "instance-3-again".into(),
+    };
+    assert_eq!(s.apply(wiped.clone()), MetaResult::NodeId(4));
+    assert_eq!(s.members[&3].state, MemberState::Dead);
+    assert_eq!(s.members[&3].cluster_addr, "");
+    assert_eq!(s.members[&4].cluster_addr, "127.0.0.1:9003");
+    assert_eq!(s.apply(wiped), MetaResult::NodeId(4), "its retried join");
+    // A join recorded before nodes sent an instance keeps the old behaviour (same id).
+    let old_format: MetaCommand = serde_json::from_str(
+        r#"{"AddMember":{"api_addr":"127.0.0.1:8002","cluster_addr":"127.0.0.1:9002","joined_at":1}}"#,
+    )
+    .unwrap();
+    assert_eq!(s.apply(old_format), MetaResult::NodeId(2));
 }

@@ -38,6 +38,7 @@ use std::time::Duration;
 
 pub use cluster::ClusterConfig;
 pub use cluster::health::Failure as NodeFailure;
+pub use cluster::liveness::DEFAULT_DEAD_NODE_TIMEOUT;
 pub use keys::AccessKey;
 pub use shoal_crypto::{KmsConfig, KmsCredentials};
 

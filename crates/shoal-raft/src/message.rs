@@ -128,8 +128,10 @@ mod tests {
     fn append(group: GroupId, bytes: usize) -> GroupMessage {
         let mut msg = Message::default();
         msg.set_msg_type(MessageType::MsgAppend);
-        let mut entry = Entry::default();
-        entry.data = vec![7u8; bytes].into();
+        let entry = Entry {
+            data: vec![7u8; bytes].into(),
+            ..Entry::default()
+        };
         msg.entries = vec![entry].into();
         GroupMessage { group, msg }
     }

@@ -479,6 +479,7 @@ fn member_config(m: &Member, join: Option<(String, String)>) -> shoal_node::Node
         listen: m.cluster,
         join: join.as_ref().map(|j| j.0.clone()),
         join_token: join.map(|j| j.1),
+        ..shoal_node::ClusterConfig::default()
     };
     config
 }

@@ -42,6 +42,11 @@ pub struct StartArgs {
     /// A file holding the cluster's join token (keep it mode 0600) [config: join_token_file]
     #[arg(long, env = "SHOAL_JOIN_TOKEN_FILE")]
     pub join_token_file: Option<PathBuf>,
+    /// Seconds a member may be unreachable before the cluster declares it dead and replaces its
+    /// replicas on live nodes (only while at least three other nodes are live)
+    /// [default: 300; config: dead_node_timeout_secs]
+    #[arg(long, env = "SHOAL_DEAD_NODE_TIMEOUT", value_name = "SECS")]
+    pub dead_node_timeout: Option<u64>,
     /// Data directory [default: ./shoal-data; config: data_dir]
     #[arg(long, env = "SHOAL_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -52,7 +57,7 @@ pub struct StartArgs {
     #[arg(long, env = "SHOAL_REGION")]
     pub region: Option<String>,
     /// TOML config file with keys listen, cluster_listen, join,
-    /// join_token_file, data_dir, keys_dir, region, log_format,
+    /// join_token_file, dead_node_timeout_secs, data_dir, keys_dir, region, log_format,
     /// data_key_rotation_days, key_provider, kms_key_id, kms_endpoint, kms_region, and the API
     /// limits max_connections, header_timeout_ms, idle_timeout_ms, body_timeout_ms,
     /// max_header_bytes, max_body_bytes_in_flight, max_concurrent_requests, max_queued_requests,
@@ -124,6 +129,7 @@ pub struct FileConfig {
     pub cluster_listen: Option<SocketAddr>,
     pub join: Option<String>,
     pub join_token_file: Option<PathBuf>,
+    pub dead_node_timeout_secs: Option<u64>,
     pub data_dir: Option<PathBuf>,
     pub keys_dir: Option<PathBuf>,
     pub region: Option<String>,
@@ -202,6 +208,9 @@ pub fn resolve(args: &StartArgs) -> anyhow::Result<Settings> {
             .unwrap_or_else(|| default_cluster_listen(listen)),
         join: args.join.clone().or(file.join),
         join_token,
+        dead_node_timeout: dead_node_timeout(
+            args.dead_node_timeout.or(file.dead_node_timeout_secs),
+        )?,
     };
     if cluster.join.is_some() && cluster.join_token.is_none() {
         anyhow::bail!(
@@ -276,6 +285,17 @@ fn join_token(
             Ok(Some(token.to_string()))
         }
         (None, None) => Ok(None),
+    }
+}
+
+/// The dead-node timeout: at least 1 second, at most 30 days.
+fn dead_node_timeout(secs: Option<u64>) -> anyhow::Result<Duration> {
+    match secs {
+        None => Ok(shoal_node::DEFAULT_DEAD_NODE_TIMEOUT),
+        Some(s) if (1..=30 * 86_400).contains(&s) => Ok(Duration::from_secs(s)),
+        Some(s) => {
+            anyhow::bail!("invalid dead-node timeout {s}: give seconds from 1 to 2592000 (30 days)")
+        }
     }
 }
 
@@ -432,5 +452,26 @@ mod tests {
         for bad in ["", "h", "1w", "1.5h", "-1s", "99999999999999999999d"] {
             assert!(parse_ttl(bad).is_err(), "{bad:?} parsed");
         }
+    }
+
+    #[test]
+    fn dead_node_timeout_comes_from_the_flag_or_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("shoal.toml");
+        std::fs::write(&config, "dead_node_timeout_secs = 45\n").unwrap();
+        let mut args = StartArgs {
+            config: Some(config),
+            ..StartArgs::default()
+        };
+        let timeout = |args: &StartArgs| resolve(args).unwrap().node.cluster.dead_node_timeout;
+        assert_eq!(timeout(&args), Duration::from_secs(45));
+        args.dead_node_timeout = Some(7);
+        assert_eq!(timeout(&args), Duration::from_secs(7), "the flag wins");
+        args.config = None;
+        args.dead_node_timeout = None;
+        assert_eq!(timeout(&args), shoal_node::DEFAULT_DEAD_NODE_TIMEOUT);
+        args.dead_node_timeout = Some(0);
+        let err = resolve(&args).err().unwrap().to_string();
+        assert!(err.contains("invalid dead-node timeout 0"), "{err}");
     }
 }

@@ -109,22 +109,37 @@ pub(crate) fn render(v: &serde_json::Value) -> String {
     );
     let _ = writeln!(
         out,
-        "\nNODE  STATE  API ADDRESS            CLUSTER ADDRESS        UPTIME"
+        "\nNODE  STATE     API ADDRESS            CLUSTER ADDRESS        UPTIME  REPLICAS"
     );
     for n in v["nodes"].as_array().unwrap_or(&empty) {
         let uptime = n["uptime_secs"]
             .as_u64()
             .map(|s| format!("{s}s"))
             .unwrap_or_else(|| "-".into());
+        let replicas = n["replicas"]
+            .as_u64()
+            .map_or_else(|| "-".to_string(), |r| r.to_string());
+        let dead_in = n["dead_in_secs"]
+            .as_u64()
+            .map(|s| format!("  (declared dead in {s}s)"))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "{:<5} {:<6} {:<22} {:<22} {uptime}",
+            "{:<5} {:<9} {:<22} {:<22} {uptime:<7} {replicas}{dead_in}",
             n["id"],
             n["state"].as_str().unwrap_or("?"),
-            n["api_addr"].as_str().unwrap_or("?"),
-            n["cluster_addr"].as_str().unwrap_or("?")
+            n["api_addr"].as_str().unwrap_or("-"),
+            n["cluster_addr"].as_str().unwrap_or("-")
         );
     }
+    let count = |k: &str| v[k].as_array().map_or(0, Vec::len);
+    let _ = writeln!(
+        out,
+        "\nmoves in progress: {}; under-replicated partitions: {}; dead-node timeout: {}s",
+        count("moves"),
+        count("under_replicated"),
+        v["dead_node_timeout_secs"]
+    );
     let _ = writeln!(
         out,
         "\nGROUP  TABLE                EPOCH  LEADER  VOTERS     LEARNERS   ITEMS      BYTES        COMMIT  LAG"

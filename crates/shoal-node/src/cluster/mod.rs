@@ -18,6 +18,7 @@
 pub mod health;
 pub(crate) mod identity;
 pub mod join_token;
+pub mod liveness;
 mod placement;
 pub(crate) mod rpc;
 pub(crate) mod sm;
@@ -79,6 +80,8 @@ pub struct ClusterConfig {
     pub join: Option<String>,
     /// The cluster's join token (with `join`).
     pub join_token: Option<String>,
+    /// A member unreachable for this long is declared dead and its replicas are replaced.
+    pub dead_node_timeout: Duration,
 }
 
 impl Default for ClusterConfig {
@@ -87,6 +90,7 @@ impl Default for ClusterConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             join: None,
             join_token: None,
+            dead_node_timeout: liveness::DEFAULT_DEAD_NODE_TIMEOUT,
         }
     }
 }
@@ -122,6 +126,8 @@ pub(crate) struct Cluster {
     /// Data-plane calls forwarded here by other nodes that are running (closed when the node
     /// stops, before its cluster server, so none is cut off mid-way).
     pub(crate) data_calls: Gate,
+    /// When this node last heard from each peer (dead-node detection).
+    pub(crate) liveness: liveness::Liveness,
 }
 
 /// Counts calls in progress and, once closed, refuses new ones; [`Gate::close`] waits for the
@@ -203,7 +209,14 @@ pub(crate) struct RpcTransport {
 impl shoal_raft::Transport for RpcTransport {
     fn send(&self, to: NodeId, msgs: Vec<GroupMessage>) {
         let _runtime = self.runtime.enter();
-        let Some(addr) = self.peers.read().get(&to).cloned() else {
+        // A dead member whose address a new node took has none.
+        let Some(addr) = self
+            .peers
+            .read()
+            .get(&to)
+            .filter(|a| !a.is_empty())
+            .cloned()
+        else {
             return;
         };
         for batch in GroupMessage::encode_batches(&msgs, RAFT_BATCH_LEN) {
@@ -227,7 +240,8 @@ impl Cluster {
 
     pub(crate) fn peer_addr(&self, id: NodeId) -> Option<String> {
         if let Some(m) = self.meta.read().members.get(&id) {
-            return Some(m.cluster_addr.clone());
+            // A dead member whose address a new node took has none.
+            return (!m.cluster_addr.is_empty()).then(|| m.cluster_addr.clone());
         }
         self.peers.read().get(&id).cloned()
     }

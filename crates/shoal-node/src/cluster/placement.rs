@@ -144,6 +144,12 @@ async fn place_once(cluster: &Arc<Cluster>, timers: &mut Timers) {
     }
     let meta_voters = meta.desired_meta_voters();
     let groups = cluster.raft.status();
+    let leads_meta = groups.iter().any(|g| {
+        g.group == shoal_raft::META_GROUP && g.leader == Some(cluster.node_id) && g.role == "Leader"
+    });
+    if !leads_meta {
+        cluster.liveness.set_leading(false);
+    }
     if timers.last_transfer.elapsed() >= TRANSFER_EVERY
         && let Some((group, to)) = next_transfer(&groups, cluster.node_id)
     {
@@ -162,6 +168,9 @@ async fn place_once(cluster: &Arc<Cluster>, timers: &mut Timers) {
             continue;
         }
         if g.group == shoal_raft::META_GROUP {
+            if let Some(since) = cluster.liveness.set_leading(true) {
+                declare_dead(cluster, &meta, since).await;
+            }
             place_partitions(cluster, &meta, &mut timers.last_move).await;
         }
         // The metadata group has a replica on every member (learners past its voters); a
@@ -241,6 +250,28 @@ async fn place_partitions(
     };
     if let Err(e) = cluster.meta_propose(command).await {
         tracing::debug!(error = %e, "placing replicas not proposed; retrying later");
+    }
+}
+
+/// On the metadata leader: declares dead the member silent for longer than the dead-node
+/// timeout, if there is one (see `liveness.rs`).
+async fn declare_dead(cluster: &Arc<Cluster>, meta: &shoal_meta::MetaState, since: Instant) {
+    let timeout = cluster.liveness.dead_after;
+    let silent = |id| cluster.liveness.silent_for(id, since);
+    let Some(id) = super::liveness::next_dead(meta, cluster.node_id, silent, timeout) else {
+        return;
+    };
+    tracing::warn!(
+        node = id,
+        silent_secs = silent(id).as_secs(),
+        timeout_secs = timeout.as_secs(),
+        "node unreachable for longer than the dead-node timeout: declaring it dead; its replicas move to live nodes"
+    );
+    if let Err(e) = cluster
+        .meta_propose(shoal_meta::MetaCommand::DeclareDead { id })
+        .await
+    {
+        tracing::debug!(error = %e, "declaring the node dead not proposed; retrying later");
     }
 }
 

@@ -9,6 +9,7 @@
 //! - `STATUS`: empty. Reply: JSON `LocalStatus`.
 //! - `DATA`: a data-plane call forwarded to a node holding a replica (`crate::remote::codec`).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -28,6 +29,9 @@ pub(crate) struct JoinRequest {
     pub(crate) secret: String,
     pub(crate) api_addr: String,
     pub(crate) cluster_addr: String,
+    /// A random id of the joining process ([`shoal_meta::Member::instance`]).
+    #[serde(default)]
+    pub(crate) instance: String,
 }
 
 /// What a joining node gets: everything it needs to talk to the cluster.
@@ -57,6 +61,13 @@ pub(crate) struct LocalStatus {
     /// The node's essential failure, if it has one (it is stopping: see `health.rs`).
     #[serde(default)]
     pub(crate) failure: Option<String>,
+    /// On the metadata leader: how many seconds it has not heard from each other member (what
+    /// dead-node detection goes by); empty on other nodes.
+    #[serde(default)]
+    pub(crate) silent_secs: BTreeMap<NodeId, u64>,
+    /// The node's dead-node timeout.
+    #[serde(default)]
+    pub(crate) dead_node_timeout_secs: u64,
 }
 
 /// A group as one node sees it (`shoal_raft::GroupStatus`, over the wire).
@@ -208,6 +219,7 @@ impl NodeRpc {
                 api_addr: req.api_addr.clone(),
                 cluster_addr: req.cluster_addr.clone(),
                 joined_at: crate::catalog::now_secs(),
+                instance: req.instance.clone(),
             })
             .await
             .map_err(|e| e.to_string())?;
@@ -249,6 +261,19 @@ impl NodeRpc {
                 })
                 .collect(),
             failure: c.fail_stop.current().map(|f| f.to_string()),
+            silent_secs: c
+                .liveness
+                .silences(
+                    c.meta()
+                        .members
+                        .keys()
+                        .copied()
+                        .filter(|id| *id != c.node_id),
+                )
+                .into_iter()
+                .map(|(id, d)| (id, d.as_secs()))
+                .collect(),
+            dead_node_timeout_secs: c.liveness.dead_after.as_secs(),
         }
     }
 }
@@ -290,6 +315,7 @@ impl shoal_rpc::Handler for NodeRpc {
         if self.cluster.meta.read().removed_members.contains(&from) {
             return;
         }
+        self.cluster.liveness.heard(from);
         match GroupMessage::decode_batch(rest) {
             Ok(msgs) => {
                 // Snapshot offers wait for their data to be pulled (see `snapshot.rs`).
@@ -328,6 +354,7 @@ pub(crate) async fn request_join(
         secret: hex::encode(token.secret),
         api_addr,
         cluster_addr,
+        instance: uuid::Uuid::new_v4().to_string(),
     };
     let payload = serde_json::to_vec(&req).map_err(|e| e.to_string())?;
     let reply = shoal_rpc::unauthenticated_call(

@@ -227,6 +227,7 @@ pub(crate) async fn start(
         log_failure,
         fail_stop: FailStop::default(),
         data_calls: super::Gate::default(),
+        liveness: super::liveness::Liveness::new(config.dead_node_timeout),
     });
     let _ = backend.cluster.set(Arc::clone(&cluster));
     // The metadata group: created here the first time (a restart finds it in the log).
@@ -261,6 +262,7 @@ pub(crate) async fn start(
             cluster_addr: cluster_addr.clone(),
             joined_at: crate::catalog::now_secs(),
             state: shoal_meta::MemberState::Active,
+            instance: String::new(),
         };
         let init = MetaCommand::Init {
             cluster_id: cluster.identity.cluster_id.clone(),

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use shoal_meta::MemberState;
 
 use super::rpc::{GroupView, LocalStatus, NodeRpc};
 use super::{Cluster, kind};
@@ -54,22 +55,30 @@ pub(crate) async fn status(cluster: &Arc<Cluster>) -> Value {
             answers.insert(id, s);
         }
     }
-    let nodes: Vec<Value> = meta
+    // Dead-node detection as the metadata leader sees it.
+    let leader_view = answers
+        .values()
+        .flatten()
+        .find(|l| !l.silent_secs.is_empty());
+    let mut nodes: Vec<Value> = meta
         .members
         .values()
         .map(|m| {
             let local = answers.get(&m.id).and_then(Option::as_ref);
-            let state = match local {
-                Some(l) if l.failure.is_some() => "failed",
-                Some(_) if !m.state.is_active() => "leaving",
-                Some(_) => "up",
-                None => "down",
+            let state = node_state(m.state, local);
+            let dead_in_secs = match (state, leader_view) {
+                ("down", Some(l)) => l
+                    .silent_secs
+                    .get(&m.id)
+                    .map(|s| l.dead_node_timeout_secs.saturating_sub(*s)),
+                _ => None,
             };
             json!({
                 "id": m.id,
                 "api_addr": m.api_addr,
                 "cluster_addr": m.cluster_addr,
                 "state": state,
+                "dead_in_secs": dead_in_secs,
                 "uptime_secs": local.map(|l| l.uptime_secs),
                 "replicas": meta.replica_counts().get(&m.id).copied().unwrap_or_else(|| {
                     meta.tables.values().flat_map(|t| t.partitions.all()).filter(|p| p.replicas.contains(&m.id)).count()
@@ -78,6 +87,17 @@ pub(crate) async fn status(cluster: &Arc<Cluster>) -> Value {
             })
         })
         .collect();
+    nodes.extend(
+        meta.removed_members
+            .iter()
+            .map(|id| json!({"id": id, "state": "removed"})),
+    );
+    let up = |id: u64| {
+        answers
+            .get(&id)
+            .and_then(Option::as_ref)
+            .is_some_and(|l| l.failure.is_none())
+    };
     // Each group as reported by its leader (else by this node).
     let mut groups: BTreeMap<u64, GroupView> = BTreeMap::new();
     for g in NodeRpc::local_status(cluster).groups {
@@ -88,6 +108,33 @@ pub(crate) async fn status(cluster: &Arc<Cluster>) -> Value {
             if g.role == "Leader" {
                 groups.insert(g.group, g.clone());
             }
+        }
+    }
+    let mut moves = Vec::new();
+    let mut under_replicated = Vec::new();
+    for g in groups.values() {
+        let Some((_, p)) = meta.partition(g.group) else {
+            continue;
+        };
+        let adding: Vec<u64> = p
+            .replicas
+            .iter()
+            .copied()
+            .filter(|r| !g.voters.contains(r))
+            .collect();
+        let removing: Vec<u64> = g
+            .voters
+            .iter()
+            .chain(&g.learners)
+            .copied()
+            .filter(|v| !p.replicas.contains(v))
+            .collect();
+        if !adding.is_empty() || !removing.is_empty() {
+            moves.push(json!({"group": g.group, "adding": adding, "removing": removing}));
+        }
+        let live_voters = g.voters.iter().filter(|v| up(**v)).count();
+        if live_voters < meta.replication().max(p.replicas.len()) {
+            under_replicated.push(g.group);
         }
     }
     let groups: Vec<Value> = groups
@@ -145,6 +192,22 @@ pub(crate) async fn status(cluster: &Arc<Cluster>) -> Value {
         "epoch": meta.epoch,
         "nodes": nodes,
         "removed_nodes": meta.removed_members,
+        "dead_node_timeout_secs": cluster.liveness.dead_after.as_secs(),
+        "moves": moves,
+        "under_replicated": under_replicated,
         "groups": groups,
     })
+}
+
+/// A member's state in the status: `dead` (declared dead: its replicas are being replaced),
+/// `failed` (it answered that it is stopping), `down` (this node cannot reach it now),
+/// `draining` (being decommissioned), else `up`.
+fn node_state(placement: MemberState, local: Option<&LocalStatus>) -> &'static str {
+    match local {
+        _ if placement == MemberState::Dead => "dead",
+        Some(l) if l.failure.is_some() => "failed",
+        None => "down",
+        Some(_) if placement == MemberState::Leaving => "draining",
+        Some(_) => "up",
+    }
 }
