@@ -11,6 +11,8 @@
 //!    addresses with a join token. It is a new member (a new id, so it can never vote again in a
 //!    term its old self voted in); the old id is declared dead at once, its replicas are rebuilt
 //!    on the new node from the two others, and every acknowledged write reads back through it.
+//! 3. Two of three replicas are lost at once: a write fails within seconds with a retryable
+//!    error saying the partition lost its quorum, and succeeds again once one is back.
 // A test fails by panicking.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -190,4 +192,59 @@ async fn lost_nodes_are_replaced_and_a_wiped_node_rejoins_as_a_new_member() {
     );
     let all: Vec<(String, String)> = acked.into_iter().chain(rejoined).collect();
     assert_readable(&c, 1..=3, &all).await;
+
+    // 3. Two of the three replicas of every partition are lost at once: a write fails fast
+    //    with a retryable error that says why (no 12 s hang), and works again once a quorum is
+    //    back.
+    c.kill(2);
+    c.kill(3);
+    let once = shoal_cluster::sdk_client(&c.api_url(1), Duration::from_secs(30));
+    let asked = Instant::now();
+    let err = once
+        .put_item()
+        .table_name(&tables[0])
+        .item("pk", s("during-quorum-loss"))
+        .send()
+        .await
+        .expect_err("a write without a quorum succeeded");
+    let waited = asked.elapsed();
+    let text = format!("{}", DisplayErrorContext(&err));
+    println!("without a quorum: failed after {waited:?}: {text}");
+    assert!(text.contains("lost its quorum"), "{text}");
+    assert!(
+        text.contains("InternalServerError"),
+        "not retryable: {text}"
+    );
+    assert!(
+        waited < Duration::from_secs(8),
+        "took {waited:?} to fail (the route deadline is 12 s)"
+    );
+    c.restart(2).await;
+    let retrying = sdk_client_with_retries(&c.api_url(1), Duration::from_secs(30));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match retrying
+            .put_item()
+            .table_name(&tables[0])
+            .item("pk", s("quorum-back"))
+            .send()
+            .await
+        {
+            Ok(_) => break,
+            Err(e) if Instant::now() < deadline => {
+                println!("waiting for the quorum: {}", DisplayErrorContext(&e));
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => panic!(
+                "no write once a quorum is back: {}",
+                DisplayErrorContext(&e)
+            ),
+        }
+    }
+    assert_readable(
+        &c,
+        [1, 2],
+        &[(tables[0].clone(), "quorum-back".to_string())],
+    )
+    .await;
 }

@@ -19,6 +19,12 @@ use parking_lot::Mutex;
 use shoal_meta::MetaState;
 use shoal_raft::NodeId;
 
+/// How long a probe's answer about a peer is trusted.
+const PROBE_FRESH: Duration = Duration::from_secs(1);
+
+/// How long a probe waits for a peer's answer.
+pub(crate) const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// The default dead-node timeout: long enough for a restart or a reboot, short enough that a
 /// lost machine's partitions are back to three copies within minutes.
 pub const DEFAULT_DEAD_NODE_TIMEOUT: Duration = Duration::from_secs(300);
@@ -28,6 +34,8 @@ pub(crate) struct Liveness {
     heard: Mutex<HashMap<NodeId, Instant>>,
     /// Since when this node leads the metadata group (`None`: it does not).
     leading_since: Mutex<Option<Instant>>,
+    /// The last probe of each peer: when, and whether it answered.
+    probes: Mutex<HashMap<NodeId, (Instant, bool)>>,
     /// Silence after which the metadata leader declares a member dead.
     pub(crate) dead_after: Duration,
 }
@@ -37,8 +45,33 @@ impl Liveness {
         Liveness {
             heard: Mutex::default(),
             leading_since: Mutex::default(),
+            probes: Mutex::default(),
             dead_after,
         }
+    }
+
+    /// Whether `id` is known to be reachable without asking it: a Raft message or a probe
+    /// answer from it within the last second (`Some(true)`), a fresh probe it did not answer
+    /// (`Some(false)`), else `None`.
+    pub(crate) fn known_reachable(&self, id: NodeId) -> Option<bool> {
+        if self
+            .heard
+            .lock()
+            .get(&id)
+            .is_some_and(|t| t.elapsed() < PROBE_FRESH)
+        {
+            return Some(true);
+        }
+        self.probes
+            .lock()
+            .get(&id)
+            .filter(|(at, _)| at.elapsed() < PROBE_FRESH)
+            .map(|(_, ok)| *ok)
+    }
+
+    /// Notes a probe's outcome.
+    pub(crate) fn probed(&self, id: NodeId, answered: bool) {
+        self.probes.lock().insert(id, (Instant::now(), answered));
     }
 
     /// Notes whether this node leads the metadata group; returns since when it does.
@@ -92,6 +125,24 @@ pub(crate) fn next_dead(
             && active.iter().filter(|&&o| o != id && live(o)).count()
                 >= shoal_meta::REPLICATION_FACTOR
     })
+}
+
+/// The message for a group that has lost its quorum, if `unreachable` of its `voters` leave
+/// fewer than a majority.
+pub(crate) fn quorum_lost(group: u64, voters: &[NodeId], unreachable: &[NodeId]) -> Option<String> {
+    let n = voters.len();
+    if n == 0 || n - unreachable.len() > n / 2 {
+        return None;
+    }
+    let what = if group == shoal_raft::META_GROUP {
+        "the metadata group".to_string()
+    } else {
+        format!("partition group {group}")
+    };
+    Some(format!(
+        "{what} has lost its quorum: {} of its {n} replicas are unreachable (nodes {unreachable:?}); retry once they are back",
+        unreachable.len()
+    ))
 }
 
 #[cfg(test)]
@@ -172,6 +223,39 @@ mod tests {
             None,
             "3 is dead already, 4 is leaving"
         );
+    }
+
+    #[test]
+    fn a_quorum_is_lost_when_a_majority_of_voters_is_unreachable() {
+        assert_eq!(quorum_lost(5, &[1, 2, 3], &[3]), None);
+        let msg = quorum_lost(5, &[1, 2, 3], &[2, 3]).unwrap();
+        assert!(
+            msg.starts_with("partition group 5 has lost its quorum: 2 of its 3 replicas"),
+            "{msg}"
+        );
+        assert!(
+            quorum_lost(0, &[1, 2, 3, 4], &[3, 4])
+                .unwrap()
+                .starts_with("the metadata group")
+        );
+        assert_eq!(quorum_lost(0, &[1, 2, 3, 4, 5], &[4, 5]), None);
+        assert_eq!(quorum_lost(7, &[1], &[]), None);
+    }
+
+    #[test]
+    fn reachability_is_known_from_recent_messages_and_probes() {
+        let l = Liveness::new(T);
+        assert_eq!(l.known_reachable(3), None);
+        l.probed(3, false);
+        assert_eq!(l.known_reachable(3), Some(false));
+        l.heard(3);
+        assert_eq!(
+            l.known_reachable(3),
+            Some(true),
+            "a message beats a failed probe"
+        );
+        l.probed(4, true);
+        assert_eq!(l.known_reachable(4), Some(true));
     }
 
     #[test]

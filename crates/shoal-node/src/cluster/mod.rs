@@ -48,6 +48,10 @@ use sm::{Pending, Reply};
 
 /// How long a request waits for its partition to have a leader (elections take 1-3 s).
 pub(crate) const ROUTE_DEADLINE: Duration = Duration::from_secs(12);
+
+/// How long a request waits for a leader before it checks, once a second, whether its group has
+/// lost its quorum (and then fails at once with a retryable error).
+const QUORUM_CHECK_AFTER: Duration = Duration::from_millis(1500);
 /// How long a proposal waits for its entry to be applied.
 const APPLY_TIMEOUT: Duration = Duration::from_secs(10);
 /// RPC timeout of a forwarded request.
@@ -328,7 +332,9 @@ impl Cluster {
         F: FnMut(Option<NodeId>) -> Fut,
         Fut: std::future::Future<Output = Result<Routed<T>, DataError>>,
     {
-        let deadline = Instant::now() + ROUTE_DEADLINE;
+        let started = Instant::now();
+        let deadline = started + ROUTE_DEADLINE;
+        let mut next_quorum_check = started + QUORUM_CHECK_AFTER;
         let mut backoff = Duration::from_millis(5);
         loop {
             // A stopped driver leads nothing: say why at once rather than wait for a leader.
@@ -338,6 +344,14 @@ impl Cluster {
             if let Routed::Done(v) = attempt(self.raft.leader(group)).await? {
                 return Ok(v);
             }
+            // Still no leader to serve it: an election takes a second or two, but a group that
+            // lost a majority of its replicas has none to elect. Say so rather than hang.
+            if Instant::now() >= next_quorum_check {
+                next_quorum_check = Instant::now() + QUORUM_CHECK_AFTER;
+                if let Some(why) = self.quorum_lost(group).await {
+                    return Err(DataError::Unavailable(why));
+                }
+            }
             if Instant::now() >= deadline {
                 return Err(unavailable(format!(
                     "partition group {group} has no reachable leader"
@@ -346,6 +360,54 @@ impl Cluster {
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_millis(200));
         }
+    }
+
+    /// Why `group` cannot have a leader now, if a majority of its voters (as this node's
+    /// replica knows them, else as placed) is unreachable: known from recent Raft messages,
+    /// else probed (at most once a second per peer).
+    async fn quorum_lost(&self, group: GroupId) -> Option<String> {
+        let meta = self.meta();
+        let voters = match self.raft.status().into_iter().find(|g| g.group == group) {
+            Some(g) => g.voters,
+            None if group == shoal_raft::META_GROUP => meta.desired_meta_voters(),
+            None => meta.partition(group)?.1.replicas.clone(),
+        };
+        let checks: Vec<_> = voters
+            .iter()
+            .filter(|v| **v != self.node_id)
+            .map(|&v| {
+                let known = self.liveness.known_reachable(v);
+                let addr = self.peer_addr(v);
+                let rpc = self.rpc.clone();
+                tokio::spawn(async move {
+                    let reachable = match (known, addr) {
+                        (Some(k), _) => return (v, k),
+                        (None, None) => false,
+                        (None, Some(addr)) => rpc
+                            .call(
+                                &addr,
+                                kind::STATUS,
+                                bytes::Bytes::new(),
+                                liveness::PROBE_TIMEOUT,
+                            )
+                            .await
+                            .is_ok(),
+                    };
+                    (v, reachable)
+                })
+            })
+            .collect();
+        let mut unreachable = Vec::new();
+        for check in checks {
+            let Ok((v, reachable)) = check.await else {
+                continue;
+            };
+            self.liveness.probed(v, reachable);
+            if !reachable {
+                unreachable.push(v);
+            }
+        }
+        liveness::quorum_lost(group, &voters, &unreachable)
     }
 
     /// Applies `command` through the partition group `group`'s leader.
