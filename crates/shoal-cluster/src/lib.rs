@@ -725,6 +725,26 @@ impl Cluster {
         out
     }
 
+    /// The lines of every node's log (all its starts) on which the API logged an answer with
+    /// status 5xx (`InternalServerError`: "internal error" or "request refused").
+    pub fn server_errors(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .flat_map(|(k, node)| {
+                std::fs::read_to_string(&node.log)
+                    .unwrap_or_default()
+                    .lines()
+                    .filter(|l| {
+                        l.contains("ERROR shoal_api")
+                            && (l.contains("internal error") || l.contains("request refused"))
+                    })
+                    .map(|l| format!("node {}: {l}", k + 1))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
     /// Panics with `msg` (dropping the cluster during the unwind prints every node's log tail).
     pub fn fail(&self, msg: &str) -> ! {
         panic!("{msg}");

@@ -2,7 +2,7 @@
 //! supervisor or an upgrade does) while writers keep writing through the other nodes, and
 //! started again. A stopping node first hands the groups it leads to another voter and declines
 //! leadership, and a write in flight when leadership moves follows its entry to the new leader,
-//! so no write fails and none is lost.
+//! so no write fails (the clients retry nothing), no node logs a 5xx answer, and none is lost.
 // A test fails by panicking.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -125,6 +125,14 @@ async fn rolling_restart(n: usize) {
         eprintln!("node {stopped}: {acked} writes acknowledged, none failed");
         assert!(acked > 20, "too few writes for the test to mean anything");
     }
+    // No node answered a 5xx to anyone, as its log shows.
+    let errors = c.server_errors();
+    assert!(
+        errors.is_empty(),
+        "{} 5xx answers in the server logs, e.g. {:?}",
+        errors.len(),
+        &errors[..errors.len().min(3)]
+    );
     // Nothing acknowledged is lost: every write reads back, consistently, through every node.
     for i in 1..=n {
         let client = c.client_with_timeout(i, Duration::from_secs(10));

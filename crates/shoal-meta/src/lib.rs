@@ -15,7 +15,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 pub use shoal_catalog::{PartitionEntry, PartitionMap, TableMeta};
 
+pub mod format;
 mod placement;
+pub use format::{META_FORMAT_VERSION, decode_command, decode_state, encode_command, encode_state};
 pub use placement::ReplicaChange;
 
 /// Most replicas (voters) a group has.

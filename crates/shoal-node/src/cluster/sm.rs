@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
-use shoal_meta::{MetaCommand, MetaResult, MetaState};
+use shoal_meta::{MetaResult, MetaState};
 use shoal_raft::{Committed, GroupId, NodeId, StateMachine};
 use shoal_storage::{Applied, ApplyError, Command, Engine, Partition, SqlCipherEngine, WriteBatch};
 use tokio::sync::{oneshot, watch};
@@ -313,7 +313,7 @@ impl MetaSm {
             .get(META_KEY)
             .map_err(|e| crate::NodeError::storage_in(e, path))?
         {
-            Some(bytes) => serde_json::from_slice(&bytes)
+            Some(bytes) => shoal_meta::decode_state(&bytes)
                 .map_err(|e| crate::NodeError::Storage(format!("{}: {e}", path.display())))?,
             None => MetaState::default(),
         };
@@ -328,9 +328,8 @@ impl MetaSm {
     }
 
     fn persist(&mut self, state: &MetaState, index: u64) -> Result<(), String> {
-        let json = serde_json::to_vec(state).map_err(|e| e.to_string())?;
         let mut batch = WriteBatch::new(index);
-        batch.put(META_KEY.to_vec(), json);
+        batch.put(META_KEY.to_vec(), shoal_meta::encode_state(state));
         self.engine.write(&batch).map_err(|e| e.to_string())?;
         self.applied = index;
         Ok(())
@@ -350,7 +349,7 @@ impl StateMachine for MetaSm {
         let mut state = (**self.state.read()).clone();
         let mut replies = Vec::with_capacity(entries.len());
         for e in &entries {
-            let result = match serde_json::from_slice::<MetaCommand>(&e.data) {
+            let result = match shoal_meta::decode_command(&e.data) {
                 Ok(command) => state.apply(command),
                 Err(err) => {
                     tracing::error!(index = e.index, error = %err, "undecodable metadata command skipped");
@@ -374,11 +373,11 @@ impl StateMachine for MetaSm {
     }
 
     fn snapshot(&mut self) -> Result<Vec<u8>, String> {
-        serde_json::to_vec(&**self.state.read()).map_err(|e| e.to_string())
+        Ok(shoal_meta::encode_state(&self.state.read()))
     }
 
     fn restore(&mut self, data: &[u8], index: u64) -> Result<(), String> {
-        let state: MetaState = serde_json::from_slice(data).map_err(|e| e.to_string())?;
+        let state = shoal_meta::decode_state(data).map_err(|e| e.to_string())?;
         self.persist(&state, index)?;
         self.publish(state, index);
         self.pending.unknown_through(shoal_raft::META_GROUP, index);

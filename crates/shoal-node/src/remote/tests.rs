@@ -28,9 +28,9 @@ fn round_trip(call: &DataCall) -> DataCall {
     DataCall::decode(&call.encode()).unwrap()
 }
 
-#[test]
-fn every_call_round_trips() {
-    let calls = vec![
+/// One call of every kind.
+fn sample_calls() -> Vec<DataCall> {
+    vec![
         DataCall::Get {
             table: "t".into(),
             key: item(&[("pk", "a")]),
@@ -82,14 +82,18 @@ fn every_call_round_trips() {
             table: "t".into(),
             index: 4,
         },
-    ];
-    for call in calls {
+    ]
+}
+
+#[test]
+fn every_call_round_trips() {
+    for call in sample_calls() {
         assert_eq!(format!("{:?}", round_trip(&call)), format!("{call:?}"));
     }
 }
 
-#[test]
-fn results_round_trip_with_their_errors() {
+/// One result of every kind, with the call each answers.
+fn sample_results() -> Vec<(DataCall, Result<DataReply, DataError>)> {
     let get = DataCall::Get {
         table: "t".into(),
         key: item(&[("pk", "a")]),
@@ -119,11 +123,12 @@ fn results_round_trip_with_their_errors() {
         table: "t".into(),
         index: None,
     };
+    let (get, scan, write, stats) = (&get, &scan, &write, &stats);
     let cases: Vec<(&DataCall, Result<DataReply, DataError>)> = vec![
-        (&get, Ok(DataReply::Item(Some(item(&[("pk", "a")]))))),
-        (&get, Ok(DataReply::Item(None))),
+        (get, Ok(DataReply::Item(Some(item(&[("pk", "a")]))))),
+        (get, Ok(DataReply::Item(None))),
         (
-            &scan,
+            scan,
             Ok(DataReply::Page(Page {
                 items: vec![item(&[("pk", "a")]), item(&[("pk", "b")])],
                 scanned_count: 3,
@@ -132,38 +137,87 @@ fn results_round_trip_with_their_errors() {
             })),
         ),
         (
-            &write,
+            write,
             Ok(DataReply::Applied(Applied {
                 old: Some(item(&[("pk", "a")])),
                 new: None,
             })),
         ),
         (
-            &stats,
+            stats,
             Ok(DataReply::Stats(TableStats {
                 item_count: 4,
                 size_bytes: 5,
             })),
         ),
         (
-            &write,
+            write,
             Err(DataError::Apply(ApplyError::ConditionalCheckFailed {
                 item: Some(item(&[("pk", "a")])),
             })),
         ),
-        (&get, Err(DataError::TableNotFound("t".into()))),
+        (get, Err(DataError::TableNotFound("t".into()))),
         (
-            &get,
+            get,
             Err(DataError::Unavailable("catching up: retry".into())),
         ),
-        (&get, Err(DataError::Internal("x".into()))),
-        (&get, Err(DataError::IndexNotFound("i".into()))),
+        (get, Err(DataError::Internal("x".into()))),
+        (get, Err(DataError::IndexNotFound("i".into()))),
     ];
-    for (call, result) in cases {
+    cases
+        .into_iter()
+        .map(|(call, result)| (call.clone(), result))
+        .collect()
+}
+
+#[test]
+fn results_round_trip_with_their_errors() {
+    for (call, result) in sample_results() {
         let want = format!("{result:?}");
-        let got = decode_result(call, &encode_result(result)).unwrap();
+        let got = decode_result(&call, &encode_result(result)).unwrap();
         assert_eq!(format!("{got:?}"), want);
     }
+}
+
+/// The `DATA` payloads are part of the cluster protocol (`shoal_rpc::PROTOCOL_VERSION`, carried
+/// in every frame): checked-in encodings of the sample decode to it, and the sample still
+/// encodes to them byte for byte, so a payload change without a protocol version bump fails.
+/// After a deliberate change: bump the version, keep reading the old payloads, and write new
+/// fixtures with `SHOAL_WRITE_FIXTURES=1 cargo test -p shoal-node --lib remote`.
+#[test]
+fn data_payload_fixtures_of_the_protocol_version_still_hold() {
+    let version = shoal_rpc::frame::PROTOCOL_VERSION;
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("src/remote/fixtures/data-v{version}.hex"));
+    let mut lines: Vec<String> = sample_calls()
+        .iter()
+        .map(|c| hex::encode(c.encode()))
+        .collect();
+    lines.push(String::new());
+    lines.extend(
+        sample_results()
+            .into_iter()
+            .map(|(_, r)| hex::encode(encode_result(r))),
+    );
+    let now = lines.join("\n") + "\n";
+    if std::env::var_os("SHOAL_WRITE_FIXTURES").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &now).unwrap();
+    }
+    let checked_in = std::fs::read_to_string(&path).unwrap();
+    let (calls, results) = checked_in.split_once("\n\n").unwrap();
+    for (line, want) in calls.lines().zip(sample_calls()) {
+        let got = DataCall::decode(&hex::decode(line).unwrap()).unwrap();
+        assert_eq!(format!("{got:?}"), format!("{want:?}"));
+    }
+    for (line, (call, want)) in results.lines().zip(sample_results()) {
+        let got = decode_result(&call, &hex::decode(line).unwrap()).unwrap();
+        assert_eq!(format!("{got:?}"), format!("{want:?}"));
+    }
+    assert!(
+        now == checked_in,
+        "the DATA payload encoding changed but the protocol version ({version}) did not"
+    );
 }
 
 #[test]
