@@ -9,6 +9,11 @@
 //! - Format 2 adds the envelope, [`MetaCommand::DeclareDead`] and the joining process's
 //!   `instance` ([`crate::Member::instance`]).
 //!
+//! Members record the newest format they read ([`crate::Member::format`]), and the cluster writes
+//! the oldest of them ([`MetaState::write_format`]): during a rolling upgrade the upgraded nodes
+//! keep writing format 1 until every member runs a binary that reads format 2. Commands an older
+//! binary cannot apply ([`MetaCommand::DeclareDead`]) are not proposed until then either.
+//!
 //! A node refuses a format newer than its own ([`META_FORMAT_VERSION`]) with an error naming
 //! both, rather than misreading it. `tests/format.rs` decodes checked-in fixtures of every
 //! format, and fails when the encoding of its sample changes while the version stays the same.
@@ -48,18 +53,23 @@ enum Body<'a, T> {
     State(&'a T),
 }
 
-/// Encodes a command in the current format.
-pub fn encode_command(command: &MetaCommand) -> Vec<u8> {
-    encode(Body::Command(command))
+/// Encodes a command in format `format` (1: bare; else the current format's envelope). The
+/// cluster writes [`MetaState::write_format`]: the oldest format any member reads.
+pub fn encode_command(command: &MetaCommand, format: u64) -> Vec<u8> {
+    encode(Body::Command(command), format)
 }
 
-/// Encodes a state in the current format.
-pub fn encode_state(state: &MetaState) -> Vec<u8> {
-    encode(Body::State(state))
+/// Encodes a state in format `format` (see [`encode_command`]).
+pub fn encode_state(state: &MetaState, format: u64) -> Vec<u8> {
+    encode(Body::State(state), format)
 }
 
-fn encode<T: Serialize>(body: Body<'_, T>) -> Vec<u8> {
+fn encode<T: Serialize>(body: Body<'_, T>, format: u64) -> Vec<u8> {
     // Plain data with string keys: serializing it cannot fail.
+    if format <= 1 {
+        let (Body::Command(v) | Body::State(v)) = body;
+        return serde_json::to_vec(v).unwrap_or_default();
+    }
     serde_json::to_vec(&Envelope {
         format: META_FORMAT_VERSION,
         body,

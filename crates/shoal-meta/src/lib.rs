@@ -45,6 +45,20 @@ pub struct Member {
     /// node (a wiped one, say), never the old member with an empty Raft state.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub instance: String,
+    /// The newest metadata format the node reads ([`META_FORMAT_VERSION`] of its binary, as it
+    /// last said; 1 for members recorded before nodes said). The cluster writes the oldest
+    /// format any member reads ([`MetaState::write_format`]), so a rolling upgrade never has a
+    /// node read a format it does not know.
+    #[serde(default = "format_one", skip_serializing_if = "is_format_one")]
+    pub format: u64,
+}
+
+fn format_one() -> u64 {
+    1
+}
+
+fn is_format_one(f: &u64) -> bool {
+    *f == 1
 }
 
 /// A member's part in placement.
@@ -143,12 +157,18 @@ pub enum MetaCommand {
         /// The joining process's random id ([`Member::instance`]).
         #[serde(default)]
         instance: String,
+        /// The newest metadata format the joining node reads ([`Member::format`]).
+        #[serde(default = "format_one")]
+        format: u64,
     },
-    /// Changes the addresses of a member (a node restarted on other ports).
+    /// Changes the addresses of a member (a node restarted on other ports), and records the
+    /// newest metadata format it reads (a node restarted on a newer binary).
     UpdateMember {
         id: u64,
         api_addr: String,
         cluster_addr: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        format: Option<u64>,
     },
     /// Creates a table with one partition covering the whole hash space.
     CreateTable { meta: TableMeta },
@@ -215,6 +235,17 @@ impl MetaState {
         active.into_iter().take(n).collect()
     }
 
+    /// The metadata format the cluster writes: the oldest any member reads (at most this
+    /// binary's [`META_FORMAT_VERSION`]).
+    pub fn write_format(&self) -> u64 {
+        self.members
+            .values()
+            .map(|m| m.format)
+            .min()
+            .unwrap_or(META_FORMAT_VERSION)
+            .min(META_FORMAT_VERSION)
+    }
+
     /// The ids of the members that take replicas (not being decommissioned).
     pub fn active_members(&self) -> impl Iterator<Item = u64> + '_ {
         self.members
@@ -252,6 +283,7 @@ impl MetaState {
                 cluster_addr,
                 joined_at,
                 instance,
+                format,
             } => {
                 if let Some(m) = self
                     .members
@@ -286,6 +318,7 @@ impl MetaState {
                         joined_at,
                         state: MemberState::Active,
                         instance,
+                        format,
                     },
                 );
                 self.epoch += 1;
@@ -295,10 +328,14 @@ impl MetaState {
                 id,
                 api_addr,
                 cluster_addr,
+                format,
             } => {
                 if let Some(m) = self.members.get_mut(&id) {
                     m.api_addr = api_addr;
                     m.cluster_addr = cluster_addr;
+                    if let Some(f) = format {
+                        m.format = f;
+                    }
                     self.epoch += 1;
                 }
                 MetaResult::Ok

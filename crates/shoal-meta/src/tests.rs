@@ -44,6 +44,7 @@ fn member(n: u64) -> MetaCommand {
         cluster_addr: format!("127.0.0.1:{}", 9000 + n),
         joined_at: n,
         instance: format!("instance-{n}"),
+        format: META_FORMAT_VERSION,
     }
 }
 
@@ -56,6 +57,7 @@ fn state() -> MetaState {
         joined_at: 0,
         state: MemberState::Active,
         instance: String::new(),
+        format: META_FORMAT_VERSION,
     };
     s.apply(MetaCommand::Init {
         cluster_id: "c".into(),
@@ -403,6 +405,7 @@ fn a_decommissioned_member_is_emptied_then_removed_and_its_id_never_reused() {
             cluster_addr: "127.0.0.1:9004".into(),
             joined_at: 9,
             instance: "instance-4".into(),
+            format: META_FORMAT_VERSION,
         }),
         MetaResult::NodeId(5)
     );
@@ -493,6 +496,7 @@ fn a_wiped_node_rejoining_from_the_same_address_is_a_new_member() {
         cluster_addr: "127.0.0.1:9003".into(),
         joined_at: 7,
         instance: "instance-3-again".into(),
+        format: META_FORMAT_VERSION,
     };
     assert_eq!(s.apply(wiped.clone()), MetaResult::NodeId(4));
     assert_eq!(s.members[&3].state, MemberState::Dead);

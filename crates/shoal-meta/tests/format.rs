@@ -65,6 +65,7 @@ fn sample(version: u64) -> Vec<MetaCommand> {
             String::new()
         }
     };
+    let format = version;
     let mut commands = vec![
         MetaCommand::Init {
             cluster_id: "cluster-1".into(),
@@ -75,6 +76,7 @@ fn sample(version: u64) -> Vec<MetaCommand> {
                 joined_at: 1_700_000_000,
                 state: MemberState::Active,
                 instance: String::new(),
+                format,
             },
         },
         MetaCommand::AddMember {
@@ -82,17 +84,20 @@ fn sample(version: u64) -> Vec<MetaCommand> {
             cluster_addr: "10.0.0.2:9000".into(),
             joined_at: 1_700_000_100,
             instance: instance("5f0c6a1e-2b7d-4c1a-9d3e-0a1b2c3d4e5f"),
+            format,
         },
         MetaCommand::AddMember {
             api_addr: "10.0.0.3:8000".into(),
             cluster_addr: "10.0.0.3:9000".into(),
             joined_at: 1_700_000_200,
             instance: instance("b1e2c3d4-0000-4000-8000-000000000003"),
+            format: 1,
         },
         MetaCommand::UpdateMember {
             id: 2,
             api_addr: "10.0.0.2:8001".into(),
             cluster_addr: "10.0.0.2:9001".into(),
+            format: (version >= 2).then_some(2),
         },
         MetaCommand::CreateTable {
             meta: table("orders", 1),
@@ -200,9 +205,13 @@ fn fixtures_of_every_format_decode_to_their_sample() {
 fn the_current_format_still_encodes_its_sample_to_its_fixtures() {
     let encoded: Vec<String> = sample(META_FORMAT_VERSION)
         .iter()
-        .map(|c| String::from_utf8(encode_command(c)).unwrap())
+        .map(|c| String::from_utf8(encode_command(c, META_FORMAT_VERSION)).unwrap())
         .collect();
-    let state = String::from_utf8(encode_state(&sample_state(META_FORMAT_VERSION))).unwrap();
+    let state = String::from_utf8(encode_state(
+        &sample_state(META_FORMAT_VERSION),
+        META_FORMAT_VERSION,
+    ))
+    .unwrap();
     if std::env::var_os("SHOAL_WRITE_FIXTURES").is_some() {
         let dir = fixtures(META_FORMAT_VERSION);
         std::fs::create_dir_all(&dir).unwrap();
@@ -240,4 +249,35 @@ fn a_newer_format_is_refused_and_junk_is_malformed() {
             String::from_utf8_lossy(junk)
         );
     }
+}
+
+/// During a rolling upgrade the cluster writes the oldest format a member reads: format 1 (what
+/// the previous binary reads) until every member said it reads format 2.
+#[test]
+fn the_cluster_writes_the_oldest_format_a_member_reads() {
+    let mut state = sample_state(1);
+    assert_eq!(state.write_format(), 1);
+    let c = MetaCommand::RemoveMember { id: 9 };
+    assert_eq!(
+        encode_command(&c, state.write_format()),
+        br#"{"RemoveMember":{"id":9}}"#
+    );
+    let ids: Vec<u64> = state.members.keys().copied().collect();
+    for id in &ids {
+        assert_eq!(state.write_format(), 1, "before member {id} upgraded");
+        let m = state.members[id].clone();
+        state.apply(MetaCommand::UpdateMember {
+            id: *id,
+            api_addr: m.api_addr,
+            cluster_addr: m.cluster_addr,
+            format: Some(2),
+        });
+    }
+    assert_eq!(state.write_format(), 2);
+    let enveloped = encode_command(&c, state.write_format());
+    assert!(enveloped.starts_with(br#"{"format":2,"#));
+    assert_eq!(decode_command(&enveloped).unwrap(), c);
+    // The state written for older binaries reads back the same.
+    let bare = encode_state(&state, 1);
+    assert_eq!(decode_state(&bare).unwrap(), state);
 }

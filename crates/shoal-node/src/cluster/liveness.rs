@@ -162,6 +162,7 @@ mod tests {
                 joined_at: 0,
                 state: MemberState::Active,
                 instance: String::new(),
+                format: 2,
             },
         });
         for i in 2..=n {
@@ -170,6 +171,7 @@ mod tests {
                 cluster_addr: format!("c{i}"),
                 joined_at: 0,
                 instance: format!("i{i}"),
+                format: 2,
             });
         }
         s

@@ -495,7 +495,7 @@ impl Cluster {
     /// Proposes a metadata change through the metadata leader and waits until this node's
     /// replica applied it.
     pub(crate) async fn meta_propose(&self, command: MetaCommand) -> Result<MetaResult, DataError> {
-        let data = shoal_meta::encode_command(&command);
+        let data = shoal_meta::encode_command(&command, self.meta().write_format());
         let group = shoal_raft::META_GROUP;
         let (index, result) = self
             .with_retries(group, |leader| {

@@ -256,6 +256,10 @@ async fn place_partitions(
 /// On the metadata leader: declares dead the member silent for longer than the dead-node
 /// timeout, if there is one (see `liveness.rs`).
 async fn declare_dead(cluster: &Arc<Cluster>, meta: &shoal_meta::MetaState, since: Instant) {
+    // A member still running an older binary could not apply the declaration.
+    if meta.write_format() < 2 {
+        return;
+    }
     let timeout = cluster.liveness.dead_after;
     let silent = |id| cluster.liveness.silent_for(id, since);
     let Some(id) = super::liveness::next_dead(meta, cluster.node_id, silent, timeout) else {

@@ -32,6 +32,13 @@ pub(crate) struct JoinRequest {
     /// A random id of the joining process ([`shoal_meta::Member::instance`]).
     #[serde(default)]
     pub(crate) instance: String,
+    /// The newest metadata format the joining node reads.
+    #[serde(default = "format_one")]
+    pub(crate) format: u64,
+}
+
+fn format_one() -> u64 {
+    1
 }
 
 /// What a joining node gets: everything it needs to talk to the cluster.
@@ -219,7 +226,14 @@ impl NodeRpc {
                 api_addr: req.api_addr.clone(),
                 cluster_addr: req.cluster_addr.clone(),
                 joined_at: crate::catalog::now_secs(),
-                instance: req.instance.clone(),
+                // Members still running an older binary apply a join by address alone: the
+                // instance takes effect once every member reads format 2, so all apply alike.
+                instance: if c.meta().write_format() >= 2 {
+                    req.instance.clone()
+                } else {
+                    String::new()
+                },
+                format: req.format,
             })
             .await
             .map_err(|e| e.to_string())?;
@@ -355,6 +369,7 @@ pub(crate) async fn request_join(
         api_addr,
         cluster_addr,
         instance: uuid::Uuid::new_v4().to_string(),
+        format: shoal_meta::META_FORMAT_VERSION,
     };
     let payload = serde_json::to_vec(&req).map_err(|e| e.to_string())?;
     let reply = shoal_rpc::unauthenticated_call(

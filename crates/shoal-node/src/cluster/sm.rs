@@ -329,7 +329,10 @@ impl MetaSm {
 
     fn persist(&mut self, state: &MetaState, index: u64) -> Result<(), String> {
         let mut batch = WriteBatch::new(index);
-        batch.put(META_KEY.to_vec(), shoal_meta::encode_state(state));
+        batch.put(
+            META_KEY.to_vec(),
+            shoal_meta::encode_state(state, state.write_format()),
+        );
         self.engine.write(&batch).map_err(|e| e.to_string())?;
         self.applied = index;
         Ok(())
@@ -373,7 +376,8 @@ impl StateMachine for MetaSm {
     }
 
     fn snapshot(&mut self) -> Result<Vec<u8>, String> {
-        Ok(shoal_meta::encode_state(&self.state.read()))
+        let state = self.state.read();
+        Ok(shoal_meta::encode_state(&state, state.write_format()))
     }
 
     fn restore(&mut self, data: &[u8], index: u64) -> Result<(), String> {

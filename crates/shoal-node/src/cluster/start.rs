@@ -263,6 +263,7 @@ pub(crate) async fn start(
             joined_at: crate::catalog::now_secs(),
             state: shoal_meta::MemberState::Active,
             instance: String::new(),
+            format: shoal_meta::META_FORMAT_VERSION,
         };
         let init = MetaCommand::Init {
             cluster_id: cluster.identity.cluster_id.clone(),
@@ -343,14 +344,19 @@ fn spawn_reconciler(
     })
 }
 
-/// Records this node's addresses in the membership if they changed (restarted on other ports).
+/// Records this node's addresses in the membership if they changed (restarted on other ports),
+/// and the metadata format its binary reads if the membership has an older one (upgraded).
 fn spawn_address_update(cluster: Arc<Cluster>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             let member = cluster.meta().members.get(&cluster.node_id).cloned();
             match member {
+                // A dead member's address may belong to a new node now: leave it.
                 Some(m)
-                    if m.api_addr == cluster.api_addr && m.cluster_addr == cluster.cluster_addr =>
+                    if m.state == shoal_meta::MemberState::Dead
+                        || (m.api_addr == cluster.api_addr
+                            && m.cluster_addr == cluster.cluster_addr
+                            && m.format >= shoal_meta::META_FORMAT_VERSION) =>
                 {
                     return;
                 }
@@ -359,6 +365,7 @@ fn spawn_address_update(cluster: Arc<Cluster>) -> tokio::task::JoinHandle<()> {
                         id: cluster.node_id,
                         api_addr: cluster.api_addr.clone(),
                         cluster_addr: cluster.cluster_addr.clone(),
+                        format: Some(shoal_meta::META_FORMAT_VERSION),
                     };
                     if cluster.meta_propose(update).await.is_ok() {
                         return;
