@@ -1,5 +1,6 @@
 //! Key conditions on multi-attribute index keys: every partition attribute with `=`, sort
 //! conditions on a left prefix of the sort attributes.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 use common::*;

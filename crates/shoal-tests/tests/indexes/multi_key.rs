@@ -125,11 +125,14 @@ fn t1_eu(keep: impl Fn(u32, u32) -> bool) -> Vec<String> {
     out
 }
 
-fn vals(pairs: &[(&'static str, AttributeValue)]) -> Vec<(&'static str, AttributeValue)> {
+/// Expression attribute values.
+type Values = Vec<(&'static str, AttributeValue)>;
+
+fn vals(pairs: &[(&'static str, AttributeValue)]) -> Values {
     pairs.to_vec()
 }
 
-fn hash_values() -> Vec<(&'static str, AttributeValue)> {
+fn hash_values() -> Values {
     vals(&[(":t", s("t1")), (":r", s("eu"))])
 }
 
@@ -197,7 +200,7 @@ async fn multi_attribute_gsi_indexes_full_items_and_answers_prefix_queries() {
     }
 
     // Sort conditions: a prefix of equalities, then one condition on the next attribute.
-    let cases: Vec<(&str, Vec<(&'static str, AttributeValue)>, Vec<String>)> = vec![
+    let cases: Vec<(&str, Values, Vec<String>)> = vec![
         (
             "tenant = :t AND area = :r AND ymd = :d",
             vals(&[(":d", s("d2"))]),
@@ -282,7 +285,7 @@ async fn multi_attribute_gsi_indexes_full_items_and_answers_prefix_queries() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multi_attribute_key_conditions_are_checked() {
     let (_node, client) = setup().await;
-    let query = |text: &'static str, values: Vec<(&'static str, AttributeValue)>| {
+    let query = |text: &'static str, values: Values| {
         let client = client.clone();
         async move {
             let mut req = client

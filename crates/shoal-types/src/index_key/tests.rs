@@ -225,7 +225,7 @@ fn sort_item(t: &(String, Number, Vec<u8>)) -> Item {
         ("tenant", s("t")),
         ("region", s("eu")),
         ("day", AttributeValue::S(t.0.clone())),
-        ("seq", AttributeValue::N(t.1.clone())),
+        ("seq", AttributeValue::N(t.1)),
         ("tag", AttributeValue::B(t.2.clone())),
     ])
 }
