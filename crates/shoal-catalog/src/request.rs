@@ -6,7 +6,13 @@ use shoal_types::{AttributeValue, Item};
 /// A Query of one partition key (owned, so it can move to the storage threads or another node).
 #[derive(Debug, Clone)]
 pub struct QueryRequest {
+    /// The partition key value; for a multi-attribute index key, the list of its partition
+    /// attributes' values (`shoal_types::index_key::partition_key_value`).
     pub partition_key: AttributeValue,
+    /// Values the first sort attributes of a multi-attribute index key must equal, in schema
+    /// order; empty otherwise.
+    pub sort_prefix: Vec<AttributeValue>,
+    /// The condition on the sort attribute after `sort_prefix`.
     pub sort: Option<SortKeyCondition>,
     /// `ScanIndexForward`.
     pub forward: bool,

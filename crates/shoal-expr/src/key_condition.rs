@@ -1,8 +1,9 @@
 //! Key condition expressions (Query): [`KeyCondition`], [`ResolvedKeyCondition`],
 //! [`SortKeyCondition`].
 
-use shoal_types::AttributeValue;
+use shoal_types::index_key::{IndexKeySchema, partition_key_value};
 use shoal_types::key::KeySchema;
+use shoal_types::{AttributeValue, Item};
 
 use crate::compare::{self, compare_scalars, values_equal};
 use crate::condition::{CompareOp, Condition, Operand};
@@ -29,9 +30,13 @@ pub struct KeyCondition {
 /// A key condition checked against a key schema.
 #[derive(Debug, Clone)]
 pub struct ResolvedKeyCondition {
-    /// The partition key value (`pk = :v`).
+    /// The partition key value (`pk = :v`); for several partition attributes the list of
+    /// their values ([`partition_key_value`]).
     pub partition_key: AttributeValue,
-    /// The sort key condition, if any.
+    /// The values of the `=` conditions on the first sort attributes, in schema order, before
+    /// the one [`ResolvedKeyCondition::sort`] applies to (always empty with one sort attribute).
+    pub sort_prefix: Vec<AttributeValue>,
+    /// The condition on the sort attribute after the prefix, if any.
     pub sort: Option<SortKeyCondition>,
 }
 
@@ -193,15 +198,31 @@ fn flatten(c: Condition, out: &mut Vec<KeyPart>) -> Result<(), ExprError> {
 }
 
 impl KeyCondition {
-    /// Checks the condition against a table's or index's key schema: exactly one `=` on the
-    /// partition key, at most one condition on the sort key, nothing else; values of the key's
-    /// type.
+    /// Checks the condition against a table's key schema; see [`KeyCondition::resolve_index`].
     ///
     /// # Errors
-    /// `Query condition missed key schema element: {pk}`, `Query key condition not supported`,
-    /// `KeyConditionExpressions must only contain one condition per key`,
-    /// `One or more parameter values were invalid: Condition parameter type does not match schema type`.
+    /// As [`KeyCondition::resolve_index`].
     pub fn resolve(&self, schema: &KeySchema) -> Result<ResolvedKeyCondition, ExprError> {
+        self.resolve_index(&IndexKeySchema::from(schema))
+    }
+
+    /// Checks the condition against a table's or index's key schema: one `=` on every partition
+    /// (`HASH`) attribute; on the sort (`RANGE`) attributes, `=` on a left prefix of them,
+    /// optionally followed by one condition of any kind on the next one; nothing else; values of
+    /// the key's type. With one sort attribute this is DynamoDB's classic rule (one condition on
+    /// the sort key).
+    ///
+    /// # Errors
+    /// `Query condition missed key schema element: {pk}` (the first partition attribute without
+    /// a condition), `Query key condition not supported` (and, for multi-attribute sort keys,
+    /// a condition on a sort attribute whose predecessor has none, or after a non-equality
+    /// condition, with the attributes named), `KeyConditionExpressions must only contain one
+    /// condition per key`, `One or more parameter values were invalid: Condition parameter type
+    /// does not match schema type`.
+    pub fn resolve_index(
+        &self,
+        schema: &IndexKeySchema,
+    ) -> Result<ResolvedKeyCondition, ExprError> {
         for (i, a) in self.parts.iter().enumerate() {
             if self.parts.iter().skip(i + 1).any(|b| b.name == a.name) {
                 return Err(ExprError::new(
@@ -215,21 +236,29 @@ impl KeyCondition {
                 "One or more parameter values were invalid: Condition parameter type does not match schema type",
             )
         };
-        let Some(pk) = self.parts.iter().find(|p| p.name == schema.hash.name) else {
-            return Err(ExprError::new(format!(
-                "Query condition missed key schema element: {}",
-                schema.hash.name
-            )));
-        };
-        let SortKeyCondition::Eq(pk_value) = &pk.cond else {
-            return Err(unsupported());
-        };
-        if pk_value.scalar_type() != Some(schema.hash.ty) {
-            return Err(mismatch());
+        let part_of = |name: &str| self.parts.iter().find(|p| p.name == name);
+        let mut hash_values = Vec::with_capacity(schema.hash().len());
+        for attr in schema.hash() {
+            let Some(pk) = part_of(&attr.name) else {
+                return Err(ExprError::new(format!(
+                    "Query condition missed key schema element: {}",
+                    attr.name
+                )));
+            };
+            let SortKeyCondition::Eq(value) = &pk.cond else {
+                return Err(unsupported());
+            };
+            if value.scalar_type() != Some(attr.ty) {
+                return Err(mismatch());
+            }
+            hash_values.push(value.clone());
         }
-        let mut sort = None;
-        for part in self.parts.iter().filter(|p| p.name != schema.hash.name) {
-            let Some(range) = schema.range.as_ref().filter(|r| r.name == part.name) else {
+        for part in self
+            .parts
+            .iter()
+            .filter(|p| !schema.hash().iter().any(|a| a.name == p.name))
+        {
+            let Some(range) = schema.range().iter().find(|r| r.name == part.name) else {
                 return Err(unsupported());
             };
             if part
@@ -245,11 +274,74 @@ impl KeyCondition {
             {
                 return Err(unsupported());
             }
-            sort = Some(part.cond.clone());
+        }
+        // The sort attributes with a condition must be a left prefix, all `=` but the last.
+        let conds: Vec<Option<&SortKeyCondition>> = schema
+            .range()
+            .iter()
+            .map(|r| part_of(&r.name).map(|p| &p.cond))
+            .collect();
+        let used = conds.iter().take_while(|c| c.is_some()).count();
+        if let Some(skipped) = conds.iter().skip(used).position(Option::is_some) {
+            let later = schema
+                .range()
+                .get(used + skipped)
+                .map_or("", |a| a.name.as_str());
+            let missing = schema.range().get(used).map_or("", |a| a.name.as_str());
+            return Err(ExprError::new(format!(
+                "Query key condition not supported: the condition on sort key attribute {later} \
+                 needs an equality condition on the sort key attribute {missing} before it"
+            )));
+        }
+        let mut sort_prefix = Vec::with_capacity(used.saturating_sub(1));
+        let mut sort = None;
+        for (i, cond) in conds.into_iter().flatten().enumerate() {
+            if i + 1 == used {
+                sort = Some(cond.clone());
+            } else if let SortKeyCondition::Eq(v) = cond {
+                sort_prefix.push(v.clone());
+            } else {
+                let name = schema.range().get(i).map_or("", |a| a.name.as_str());
+                let next = schema.range().get(i + 1).map_or("", |a| a.name.as_str());
+                return Err(ExprError::new(format!(
+                    "Query key condition not supported: only the last sort key attribute with a \
+                     condition may use a condition other than equality; {name} has one and {next} \
+                     follows it"
+                )));
+            }
         }
         Ok(ResolvedKeyCondition {
-            partition_key: pk_value.clone(),
+            partition_key: partition_key_value(hash_values),
+            sort_prefix,
             sort,
         })
+    }
+}
+
+impl ResolvedKeyCondition {
+    /// Whether `key` (an `ExclusiveStartKey`) has the partition key value the condition asks
+    /// for.
+    pub fn matches_partition(&self, schema: &IndexKeySchema, key: &Item) -> bool {
+        schema.partition_value(key).as_ref() == Some(&self.partition_key)
+    }
+
+    /// Whether `key`'s sort attributes satisfy the condition: the `=` of the prefix, then the
+    /// last condition on the next sort attribute.
+    pub fn matches_sort(&self, schema: &IndexKeySchema, key: &Item) -> bool {
+        let mut range = schema.range().iter();
+        let prefix_ok = self.sort_prefix.iter().all(|v| {
+            range
+                .next()
+                .and_then(|a| key.get(&a.name))
+                .is_some_and(|k| values_equal(k, v))
+        });
+        prefix_ok
+            && match &self.sort {
+                None => true,
+                Some(cond) => range
+                    .next()
+                    .and_then(|a| key.get(&a.name))
+                    .is_some_and(|k| cond.matches(k)),
+            }
     }
 }

@@ -6,7 +6,8 @@
 //! - [`parse_projection`] → [`Projection`], applied with [`Projection::apply`].
 //! - [`parse_update`] → [`Update`], applied with [`Update::apply`].
 //! - [`parse_key_condition`] → [`KeyCondition`], checked against a key schema with
-//!   [`KeyCondition::resolve`] into a [`ResolvedKeyCondition`].
+//!   [`KeyCondition::resolve`] (a table) or [`KeyCondition::resolve_index`] (an index, possibly
+//!   with multi-attribute keys) into a [`ResolvedKeyCondition`].
 //! - [`ExprContext`] holds one request's `ExpressionAttributeNames` / `Values` and reports unused
 //!   ones; every failure is an [`ExprError`] carrying DynamoDB's exact `ValidationException` text.
 //!

@@ -568,6 +568,7 @@ impl DataPlane for NodeBackend {
         blocking(move || {
             target.query(&QuerySpec {
                 partition_key: &request.partition_key,
+                sort_prefix: &request.sort_prefix,
                 sort: request.sort.as_ref(),
                 forward: request.forward,
                 exclusive_start: request.exclusive_start.as_ref(),
@@ -609,14 +610,14 @@ impl DataPlane for NodeBackend {
         }
         let def = index_of(table, request.index)?;
         // The hash space walked: the index's own for a GSI, the table's otherwise.
-        let hash_attr = match def {
-            Some(d) if d.kind == IndexKind::Global => &d.key_schema.hash.name,
-            _ => &table.key_schema.hash.name,
+        let partition_value = |key: &Item| match def {
+            Some(d) if d.kind == IndexKind::Global => d.key_schema.partition_value(key),
+            _ => key.get(&table.key_schema.hash.name).cloned(),
         };
         let resume_hash = match &request.exclusive_start {
             Some(key) => Some(
-                key.get(hash_attr)
-                    .map(partition_hash)
+                partition_value(key)
+                    .map(|v| partition_hash(&v))
                     .ok_or_else(|| internal("exclusive start key without partition key"))?,
             ),
             None => None,

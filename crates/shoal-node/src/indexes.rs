@@ -251,7 +251,8 @@ mod tests {
             key_schema: KeySchema {
                 hash: attr("g"),
                 range: None,
-            },
+            }
+            .into(),
             projection: Projection {
                 kind: ProjectionType::All,
                 non_key_attributes: Vec::new(),
@@ -290,6 +291,7 @@ mod tests {
                     &meta,
                     QueryRequest {
                         partition_key: AttributeValue::S("x".into()),
+                        sort_prefix: Vec::new(),
                         sort: None,
                         forward: true,
                         exclusive_start: None,

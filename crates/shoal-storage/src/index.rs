@@ -4,7 +4,9 @@
 //! `index_id (u32 BE) ‖ encode_key(hash(index pk), index pk, index sk) ‖ table pk ‖ table sk`
 //! (each key value in `encode_key_value`'s order-preserving encoding): the entries of one index
 //! partition key are contiguous and ordered by index sort key, and the table key makes entries
-//! with equal index keys unique. The value is the projected entry (`IndexDef::entry`) in the
+//! with equal index keys unique. For a multi-attribute index key, `index pk` is the list of the
+//! partition attributes' values and `index sk` the concatenated encodings of the sort
+//! attributes' values ([`IndexKeySchema::encode`]); single-attribute entries are unchanged. The value is the projected entry (`IndexDef::entry`) in the
 //! binary item codec.
 //!
 //! Metadata in [`Space::Index`] uses keys that no entry can have: `index_id` alone (4 bytes:
@@ -12,6 +14,8 @@
 
 use shoal_types::codec::encode_item;
 use shoal_types::index::IndexDef;
+#[cfg(doc)]
+use shoal_types::index_key::IndexKeySchema;
 use shoal_types::key::{KeySchema, encode_key, encode_key_value, partition_hash};
 use shoal_types::size::item_size;
 use shoal_types::{AttributeValue, Item};
@@ -53,18 +57,14 @@ pub(crate) fn entry_key(def: &IndexDef, table: &KeySchema, entry: &Item) -> Opti
     let typed = |a: &shoal_types::key::KeyAttr| {
         entry.get(&a.name).filter(|v| v.scalar_type() == Some(a.ty))
     };
-    let ipk = typed(&def.key_schema.hash)?;
-    let isk = match &def.key_schema.range {
-        Some(r) => Some(typed(r)?),
-        None => None,
-    };
+    let index_key = def.key_schema.encode(entry)?;
     let tpk = typed(&table.hash)?;
     let tsk = match &table.range {
         Some(r) => Some(typed(r)?),
         None => None,
     };
     let mut key = def.id.to_be_bytes().to_vec();
-    key.extend_from_slice(&encode_key(partition_hash(ipk), ipk, isk));
+    key.extend_from_slice(&index_key);
     encode_key_value(tpk, &mut key);
     if let Some(tsk) = tsk {
         encode_key_value(tsk, &mut key);
@@ -128,16 +128,25 @@ impl IndexReader<'_> {
         entry_key(self.def, self.table, esk).ok_or_else(invalid_start_key)
     }
 
-    /// A Query of one index partition key (see [`crate::Partition::query_index`]).
+    /// A Query of one index partition key (see [`crate::Partition::query_index`]), narrowed to
+    /// the spec's sort prefix; the sort condition applies to the sort attribute after it.
     pub(crate) fn query(&self, spec: &QuerySpec<'_>) -> Result<Page, StorageError> {
         let pk = spec.partition_key;
         let mut prefix = self.def.id.to_be_bytes().to_vec();
         prefix.extend_from_slice(&encode_key(partition_hash(pk), pk, None));
+        for v in spec.sort_prefix {
+            encode_key_value(v, &mut prefix);
+        }
         let start = spec
             .exclusive_start
             .map(|e| self.start_key(e))
             .transpose()?;
-        let range_attr = self.def.key_schema.range.as_ref().map(|r| r.name.as_str());
+        let range_attr = self
+            .def
+            .key_schema
+            .range()
+            .get(spec.sort_prefix.len())
+            .map(|r| r.name.as_str());
         self.source().query(
             &prefix,
             entry_sort_key_range,

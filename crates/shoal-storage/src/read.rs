@@ -1,7 +1,7 @@
 //! Query and Scan over a [`Partition`]: key ranges, paging, limits and filters.
 
 use shoal_expr::{Condition, SortKeyCondition};
-use shoal_types::key::{encode_key, partition_hash};
+use shoal_types::key::{encode_key, encode_key_value, partition_hash};
 use shoal_types::size::item_size;
 use shoal_types::{AttributeValue, Item};
 
@@ -18,9 +18,13 @@ const MIN_STORAGE_KEY: usize = 8;
 /// A Query of one partition key.
 #[derive(Debug, Clone, Copy)]
 pub struct QuerySpec<'a> {
-    /// The partition key value (of the schema's type).
+    /// The partition key value (of the schema's type; for a multi-attribute index key, the
+    /// list of its partition attributes' values).
     pub partition_key: &'a AttributeValue,
-    /// The sort key condition, if any.
+    /// Values the first sort attributes must equal, in schema order (multi-attribute index
+    /// keys only; empty otherwise).
+    pub sort_prefix: &'a [AttributeValue],
+    /// The condition on the sort attribute after `sort_prefix`, if any.
     pub sort: Option<&'a SortKeyCondition>,
     /// Ascending sort key order when true (`ScanIndexForward`), descending otherwise.
     pub forward: bool,
@@ -83,12 +87,21 @@ impl Partition {
     /// [`StorageError::InvalidKey`] when `exclusive_start` lacks the key attributes; engine
     /// failures; [`StorageError::Corrupt`] if a stored item does not decode.
     pub fn query(&self, spec: &QuerySpec<'_>) -> Result<crate::Page, StorageError> {
-        let prefix = encode_key(partition_hash(spec.partition_key), spec.partition_key, None);
+        let mut prefix = encode_key(partition_hash(spec.partition_key), spec.partition_key, None);
+        for v in spec.sort_prefix {
+            encode_key_value(v, &mut prefix);
+        }
         let start = spec
             .exclusive_start
             .map(|e| self.start_key(e))
             .transpose()?;
-        let range_attr = self.schema.range.as_ref().map(|r| r.name.as_str());
+        // A sort prefix (never sent for a table) fixes the one sort key: nothing is left to test.
+        let range_attr = self
+            .schema
+            .range
+            .as_ref()
+            .filter(|_| spec.sort_prefix.is_empty())
+            .map(|r| r.name.as_str());
         self.source()
             .query(&prefix, sort_key_range, start, spec, range_attr, |item| {
                 self.schema.key_of(item)

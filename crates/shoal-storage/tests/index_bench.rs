@@ -30,7 +30,8 @@ fn def(id: u32, kind: IndexKind, hash: &str, range: &str) -> IndexDef {
                 name: range.into(),
                 ty: ScalarType::N,
             }),
-        },
+        }
+        .into(),
         projection: Projection {
             kind: ProjectionType::All,
             non_key_attributes: vec![],

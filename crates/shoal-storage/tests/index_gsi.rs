@@ -42,7 +42,8 @@ fn gsi(status: IndexStatus) -> IndexDef {
                 name: "v".into(),
                 ty: ScalarType::N,
             }),
-        },
+        }
+        .into(),
         projection: Projection {
             kind: ProjectionType::Include,
             non_key_attributes: vec!["x".into()],
@@ -255,6 +256,7 @@ fn check(ix: &IndexPartition, model: &BTreeMap<(u8, u8), Item>) {
             let page = ix
                 .query(&QuerySpec {
                     partition_key: &gv,
+                    sort_prefix: &[],
                     sort: None,
                     forward: true,
                     exclusive_start: esk.as_ref(),
@@ -275,6 +277,7 @@ fn check(ix: &IndexPartition, model: &BTreeMap<(u8, u8), Item>) {
         let page = ix
             .query(&QuerySpec {
                 partition_key: &gv,
+                sort_prefix: &[],
                 sort: Some(&ge),
                 forward: false,
                 exclusive_start: None,

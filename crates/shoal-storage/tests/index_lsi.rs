@@ -40,7 +40,8 @@ fn lsi() -> IndexDef {
                 name: "v".into(),
                 ty: ScalarType::N,
             }),
-        },
+        }
+        .into(),
         projection: Projection {
             kind: ProjectionType::Include,
             non_key_attributes: vec!["x".into()],
@@ -56,12 +57,13 @@ fn lsi_w() -> IndexDef {
         id: 4,
         name: "by_w".into(),
         key_schema: KeySchema {
-            hash: lsi().key_schema.hash,
+            hash: lsi().key_schema.hash()[0].clone(),
             range: Some(KeyAttr {
                 name: "w".into(),
                 ty: ScalarType::S,
             }),
-        },
+        }
+        .into(),
         projection: Projection {
             kind: ProjectionType::KeysOnly,
             non_key_attributes: vec![],
@@ -161,6 +163,7 @@ fn query_spec<'a>(
 ) -> QuerySpec<'a> {
     QuerySpec {
         partition_key: pk,
+        sort_prefix: &[],
         sort,
         forward,
         exclusive_start: esk,
@@ -201,7 +204,7 @@ fn expected(
     pk: u8,
     keep: impl Fn(&AttributeValue) -> bool,
 ) -> Vec<Item> {
-    let range = def.key_schema.range.as_ref().unwrap().name.clone();
+    let range = def.key_schema.range()[0].name.clone();
     let mut entries: Vec<(AttributeValue, u8, Item)> = model
         .iter()
         .filter(|((p, _), _)| *p == pk)

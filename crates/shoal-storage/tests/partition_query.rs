@@ -42,6 +42,7 @@ fn numbers(schema_dir: Option<&std::path::Path>) -> Partition {
 fn spec<'a>(pk: &'a AttributeValue) -> QuerySpec<'a> {
     QuerySpec {
         partition_key: pk,
+        sort_prefix: &[],
         sort: None,
         forward: true,
         exclusive_start: None,

@@ -32,7 +32,8 @@ fn indexes() -> Vec<IndexDef> {
                 name: "v".into(),
                 ty: ScalarType::N,
             }),
-        },
+        }
+        .into(),
         projection: Projection {
             kind: ProjectionType::Include,
             non_key_attributes: vec!["x".into()],
@@ -53,7 +54,8 @@ fn indexes() -> Vec<IndexDef> {
                 name: "v".into(),
                 ty: ScalarType::N,
             }),
-        },
+        }
+        .into(),
         ..lsi.clone()
     };
     vec![lsi, gsi]
@@ -153,6 +155,7 @@ fn assert_same(a: &Partition, b: &Partition) {
         for forward in [true, false] {
             let spec = QuerySpec {
                 partition_key: &pk_value,
+                sort_prefix: &[],
                 sort: None,
                 forward,
                 exclusive_start: None,

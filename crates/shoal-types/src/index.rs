@@ -3,10 +3,12 @@
 //! A table has up to 5 local secondary indexes (LSI: the table's partition key, another sort key,
 //! stored in the base partition and written in the same apply as the item) and up to 20 global
 //! secondary indexes (GSI: their own partition and sort keys, stored as a separately partitioned
-//! index table, updated asynchronously through a durable outbox).
+//! index table, updated asynchronously through a durable outbox). A GSI key may have up to four
+//! partition and four sort attributes ([`IndexKeySchema`]).
 
 use serde::{Deserialize, Serialize};
 
+use crate::index_key::IndexKeySchema;
 use crate::key::KeySchema;
 use crate::{Item, TypeError};
 
@@ -79,8 +81,9 @@ pub struct IndexDef {
     /// `IndexName`.
     pub name: String,
     pub kind: IndexKind,
-    /// The index's key schema (for an LSI the partition key is the table's).
-    pub key_schema: KeySchema,
+    /// The index's key schema (for an LSI the partition key is the table's and there is one
+    /// sort key; a GSI may have several attributes of each kind).
+    pub key_schema: IndexKeySchema,
     pub projection: Projection,
     pub status: IndexStatus,
     /// True while a new GSI is being backfilled (`Backfilling` in DescribeTable).
@@ -94,13 +97,14 @@ impl IndexDef {
     /// an empty string or binary. Missing attributes are fine (the item is not indexed).
     ///
     /// # Errors
-    /// `TypeError::Validation` with DynamoDB's message, checking the partition key, then the sort
-    /// key: `One or more parameter values were invalid: Type mismatch for Index Key {attr}
+    /// `TypeError::Validation` with DynamoDB's message, checking the key attributes in schema
+    /// order (partition attributes first): `One or more parameter values were invalid: Type mismatch for Index Key {attr}
     /// Expected: {S} Actual: {N} IndexName: {index}`, or for an empty value `One or more
     /// parameter values are not valid. A value specified for a secondary index key is not
     /// supported. The AttributeValue for a key attribute cannot contain an empty string value.
     /// IndexName: {index}, IndexKey: {attr}`; an index key value over the key size limits
-    /// (partition 2048 bytes, sort 1024 bytes) with the table keys' messages.
+    /// (each partition attribute 2048 bytes, the sort attributes together 1024 bytes) with the
+    /// table keys' messages.
     pub fn check_item(&self, item: &Item) -> Result<(), TypeError> {
         for attr in self.key_schema.attrs() {
             let Some(v) = item.get(&attr.name) else {
@@ -130,7 +134,8 @@ impl IndexDef {
     }
 
     /// The index entry of `item`, or `None` when the item lacks one of the index's key
-    /// attributes or has it with another type (sparse index: the item is not indexed).
+    /// attributes (every one of a multi-attribute key) or has it with another type (sparse
+    /// index: the item is not indexed).
     ///
     /// The entry holds the table's key attributes, the index's key attributes and the projected
     /// attributes.
@@ -185,7 +190,8 @@ mod tests {
             key_schema: KeySchema {
                 hash: attr("city", ScalarType::S),
                 range: Some(attr("age", ScalarType::N)),
-            },
+            }
+            .into(),
             projection: Projection {
                 kind,
                 non_key_attributes: include.iter().map(|s| s.to_string()).collect(),
@@ -303,7 +309,8 @@ mod tests {
         lsi.key_schema = KeySchema {
             hash: attr("pk", ScalarType::S),
             range: Some(attr("city", ScalarType::S)),
-        };
+        }
+        .into();
         assert_eq!(
             lsi.check_item(&item(&[("pk", s("a")), ("city", s(&"c".repeat(1024)))])),
             Ok(())
@@ -331,6 +338,44 @@ mod tests {
                 &item(&[("pk", s("a")), ("city", n("1")), ("age", n("1"))])
             ),
             None
+        );
+    }
+
+    #[test]
+    fn multi_attribute_keys_index_only_items_with_every_key_attribute() {
+        use crate::index_key::{IndexKeySchema, KeyRole};
+        let mut d = def(ProjectionType::KeysOnly, &[]);
+        d.key_schema = IndexKeySchema::from_elements(vec![
+            (attr("city", ScalarType::S), KeyRole::Hash),
+            (attr("zip", ScalarType::S), KeyRole::Hash),
+            (attr("age", ScalarType::N), KeyRole::Range),
+            (attr("rank", ScalarType::N), KeyRole::Range),
+        ])
+        .unwrap();
+        let full = item(&[
+            ("pk", s("a")),
+            ("city", s("Oslo")),
+            ("zip", s("0150")),
+            ("age", n("3")),
+            ("rank", n("1")),
+            ("name", s("x")),
+        ]);
+        let keys: Vec<_> = d.entry(&table(), &full).unwrap().into_keys().collect();
+        assert_eq!(keys, ["age", "city", "pk", "rank", "zip"]);
+        let mut sparse = full.clone();
+        sparse.remove("rank");
+        assert_eq!(d.entry(&table(), &sparse), None);
+        assert_eq!(d.check_item(&sparse), Ok(()));
+        let mut wrong = full;
+        wrong.insert("zip".into(), n("150"));
+        assert_eq!(d.entry(&table(), &wrong), None);
+        assert_eq!(
+            d.check_item(&wrong),
+            Err(TypeError::Validation(
+                "One or more parameter values were invalid: Type mismatch for Index Key zip \
+                 Expected: S Actual: N IndexName: by_city"
+                    .to_string()
+            ))
         );
     }
 }

@@ -7,6 +7,8 @@
 //! - [`size`]: item size computed the DynamoDB way (400 KB limit).
 //! - [`key`]: key schema, the 64-bit partition hash, and the order-preserving storage key encoding.
 //! - [`codec`]: a compact binary encoding of items for storage.
+//! - [`index`], [`index_key`]: secondary index definitions and their (possibly multi-attribute)
+//!   key schemas.
 //!
 //! ```
 //! use shoal_types::{AttributeValue, Number};
@@ -44,6 +46,7 @@
 pub mod codec;
 pub mod error;
 pub mod index;
+pub mod index_key;
 pub mod json;
 pub mod key;
 pub mod number;

@@ -8,11 +8,12 @@
 use serde_json::{Map, Value, json};
 use shoal_types::ScalarType;
 use shoal_types::index::{IndexDef, IndexKind, IndexStatus, Projection, ProjectionType};
-use shoal_types::key::KeySchema;
+use shoal_types::index_key::{IndexKeySchema, KeyRole, MAX_HASH_ATTRS, MAX_RANGE_ATTRS};
+use shoal_types::key::{KeyAttr, KeySchema};
 
 use super::table::{
     ThroughputInput, build_key_structure, check_duplicate_definitions, check_throughput_limits,
-    key_schema_elems, now_seconds, throughput_from,
+    defined_key_attrs, key_schema_elems, now_seconds, throughput_from,
 };
 use super::validate::{enum_value, name_constraints};
 use crate::backend::{BillingMode, IndexThroughput, TableMeta, TableStats, TableStatus};
@@ -62,7 +63,18 @@ pub fn parse_index(
         }
         Some(n) => name_constraints(n, &format!("{field}.indexName"), v),
     };
-    let key_elems = key_schema_elems(el.array("KeySchema")?, &format!("{field}.keySchema"), v)?;
+    // A GSI key may have up to 4 HASH and 4 RANGE elements; an LSI key is a table key.
+    let max_elems = if global {
+        MAX_HASH_ATTRS + MAX_RANGE_ATTRS
+    } else {
+        2
+    };
+    let key_elems = key_schema_elems(
+        el.array("KeySchema")?,
+        &format!("{field}.keySchema"),
+        max_elems,
+        v,
+    )?;
     let mut projection_type = None;
     let mut non_key = None;
     let mut projection_ok = true;
@@ -163,7 +175,7 @@ pub fn parse_index_list(
 fn build_projection(
     ix: &IndexInput,
     table_keys: &KeySchema,
-    index_keys: &KeySchema,
+    index_keys: &IndexKeySchema,
 ) -> Result<Projection, ApiError> {
     let Some(kind) = ix.projection_type else {
         return Err(invalid(format!(
@@ -216,21 +228,25 @@ fn build_index(
     table_keys: &KeySchema,
     defs: &[(String, Option<ScalarType>)],
 ) -> Result<IndexDef, ApiError> {
-    let key_schema = build_key_structure(&ix.key_elems, defs)?;
-    if kind == IndexKind::Local {
-        if key_schema.hash.name != table_keys.hash.name {
-            return Err(invalid(format!(
-                "Index KeySchema does not have the same leading hash key as table KeySchema for index: {}. index hash key: {}, table hash key: {}",
-                ix.name, key_schema.hash.name, table_keys.hash.name
-            )));
+    let key_schema = match kind {
+        IndexKind::Global => build_global_key_schema(&ix.key_elems, defs)?,
+        IndexKind::Local => {
+            let key_schema = build_key_structure(&ix.key_elems, defs)?;
+            if key_schema.hash.name != table_keys.hash.name {
+                return Err(invalid(format!(
+                    "Index KeySchema does not have the same leading hash key as table KeySchema for index: {}. index hash key: {}, table hash key: {}",
+                    ix.name, key_schema.hash.name, table_keys.hash.name
+                )));
+            }
+            if key_schema.range.is_none() {
+                return Err(invalid(format!(
+                    "Index KeySchema does not have a range key for index: {}",
+                    ix.name
+                )));
+            }
+            key_schema.into()
         }
-        if key_schema.range.is_none() {
-            return Err(invalid(format!(
-                "Index KeySchema does not have a range key for index: {}",
-                ix.name
-            )));
-        }
-    }
+    };
     let projection = build_projection(ix, table_keys, &key_schema)?;
     Ok(IndexDef {
         id: 0,
@@ -241,6 +257,29 @@ fn build_index(
         status: IndexStatus::Active,
         backfilling: false,
     })
+}
+
+/// A global index's key schema: 1-4 `HASH` elements then 0-4 `RANGE` elements, no attribute
+/// twice ([`IndexKeySchema::check_shape`]), every attribute defined.
+fn build_global_key_schema(
+    elems: &[(String, String)],
+    defs: &[(String, Option<ScalarType>)],
+) -> Result<IndexKeySchema, ApiError> {
+    let role = |kt: &str| {
+        if kt == "HASH" {
+            KeyRole::Hash
+        } else {
+            KeyRole::Range
+        }
+    };
+    let shape: Vec<(&str, KeyRole)> = elems.iter().map(|(n, kt)| (n.as_str(), role(kt))).collect();
+    IndexKeySchema::check_shape(&shape).map_err(|e| ApiError::validation(e.to_string()))?;
+    let attrs: Vec<KeyAttr> = defined_key_attrs(elems, defs)?;
+    let elements = attrs
+        .into_iter()
+        .zip(shape.iter().map(|(_, r)| *r))
+        .collect();
+    IndexKeySchema::from_elements(elements).map_err(|e| ApiError::validation(e.to_string()))
 }
 
 /// The `ProvisionedThroughput` rules of a global index for the table's billing mode: required
@@ -288,14 +327,13 @@ fn new_throughput(index: u32, units: (u64, u64)) -> IndexThroughput {
 /// Names of every attribute used as a key by the table or the given indexes, in first-use order.
 fn used_key_names<'a>(
     table_keys: &'a KeySchema,
-    indexes: impl Iterator<Item = &'a KeySchema>,
+    indexes: impl Iterator<Item = &'a IndexKeySchema>,
 ) -> Vec<&'a str> {
     let mut used: Vec<&str> = Vec::new();
-    for schema in std::iter::once(table_keys).chain(indexes) {
-        for a in schema.attrs() {
-            if !used.contains(&a.name.as_str()) {
-                used.push(&a.name);
-            }
+    let index_attrs = indexes.flat_map(IndexKeySchema::attrs);
+    for a in table_keys.attrs().chain(index_attrs) {
+        if !used.contains(&a.name.as_str()) {
+            used.push(&a.name);
         }
     }
     used
@@ -711,13 +749,24 @@ fn key_in_use(meta: &TableMeta, name: &str) -> bool {
             .any(|i| i.status != IndexStatus::Deleting && i.key_schema.is_key_attr(name))
 }
 
-/// `KeySchema` JSON of a table or index.
+/// `KeySchema` JSON of a table.
 pub fn key_schema_json(schema: &KeySchema) -> Value {
-    let mut ks = vec![json!({"AttributeName": schema.hash.name, "KeyType": "HASH"})];
-    if let Some(r) = &schema.range {
-        ks.push(json!({"AttributeName": r.name, "KeyType": "RANGE"}));
-    }
-    ks.into()
+    key_elements_json(std::slice::from_ref(&schema.hash), schema.range.as_slice())
+}
+
+/// `KeySchema` JSON of an index: every `HASH` element, then every `RANGE` element, in schema
+/// order.
+pub fn index_key_schema_json(schema: &IndexKeySchema) -> Value {
+    key_elements_json(schema.hash(), schema.range())
+}
+
+fn key_elements_json(hash: &[KeyAttr], range: &[KeyAttr]) -> Value {
+    let hash = hash.iter().map(|a| (a, "HASH"));
+    let range = range.iter().map(|a| (a, "RANGE"));
+    hash.chain(range)
+        .map(|(a, kt)| json!({"AttributeName": a.name, "KeyType": kt}))
+        .collect::<Vec<_>>()
+        .into()
 }
 
 fn projection_json(p: &Projection) -> Value {
@@ -749,7 +798,7 @@ pub fn describe_indexes(
             .unwrap_or_default();
         let mut o = Map::new();
         o.insert("IndexName".into(), def.name.clone().into());
-        o.insert("KeySchema".into(), key_schema_json(&def.key_schema));
+        o.insert("KeySchema".into(), index_key_schema_json(&def.key_schema));
         o.insert("Projection".into(), projection_json(&def.projection));
         // Global indexes have a status and their own throughput; local ones share the table's.
         if def.kind == IndexKind::Global {

@@ -5,8 +5,9 @@ use shoal_expr::{ConditionKind, ExprContext, Projection};
 use shoal_storage::Page;
 use shoal_types::Item;
 use shoal_types::index::{IndexDef, IndexKind, IndexStatus, ProjectionType};
+use shoal_types::index_key::IndexKeySchema;
 use shoal_types::json::item_to_json;
-use shoal_types::key::{KeySchema, partition_hash};
+use shoal_types::key::partition_hash;
 use shoal_types::size::item_size;
 
 use super::Ctx;
@@ -434,26 +435,24 @@ pub async fn query(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> 
 
     let table = active_table(ctx, params.table).await?;
     let index = params.index(&table)?;
-    let key_schema = index.map(|i| &i.key_schema).unwrap_or(&table.key_schema);
-    let resolved = key_condition.resolve(key_schema)?;
+    let key_schema = key_schema_of(&table, index);
+    let resolved = key_condition.resolve_index(&key_schema)?;
     if let Some(filter) = &filter {
         let source = if params.filter_text.is_some() {
             "Filter Expression"
         } else {
             "QueryFilter"
         };
-        check_filter_keys(filter, key_schema, source)?;
+        check_filter_keys(filter, &key_schema, source)?;
     }
     if let Some(start) = &params.exclusive_start {
         check_start_key(&table, index, start)?;
-        if start.get(&key_schema.hash.name) != Some(&resolved.partition_key) {
+        if !resolved.matches_partition(&key_schema, start) {
             return Err(ApiError::validation(
                 "The provided starting key is invalid: The provided starting key does not match the key condition",
             ));
         }
-        if let (Some(sort), Some(range)) = (&resolved.sort, &key_schema.range)
-            && !start.get(&range.name).is_some_and(|sk| sort.matches(sk))
-        {
+        if !resolved.matches_sort(&key_schema, start) {
             return Err(ApiError::validation(
                 "The provided starting key does not match the range key predicate",
             ));
@@ -467,6 +466,7 @@ pub async fn query(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> 
             &table,
             QueryRequest {
                 partition_key: resolved.partition_key,
+                sort_prefix: resolved.sort_prefix,
                 sort: resolved.sort,
                 forward,
                 exclusive_start: params.exclusive_start.clone(),
@@ -496,9 +496,17 @@ pub async fn query(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> 
 /// rule).
 /// A Query's filter may not name a key attribute ("QueryFilter does not allow key attributes",
 /// LegacyConditionalParameters.QueryFilter.md); `source` names the parameter in the message.
+/// The key schema a Query or Scan reads by: the index's, or the table's.
+fn key_schema_of(table: &TableMeta, index: Option<&IndexDef>) -> IndexKeySchema {
+    match index {
+        Some(ix) => ix.key_schema.clone(),
+        None => IndexKeySchema::from(&table.key_schema),
+    }
+}
+
 fn check_filter_keys(
     filter: &shoal_expr::Condition,
-    keys: &KeySchema,
+    keys: &IndexKeySchema,
     source: &str,
 ) -> Result<(), ApiError> {
     for name in filter.top_level_names() {
@@ -598,13 +606,13 @@ pub async fn scan(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> {
 
     let table = active_table(ctx, params.table).await?;
     let index = params.index(&table)?;
-    let key_schema = index.map(|i| &i.key_schema).unwrap_or(&table.key_schema);
+    let key_schema = key_schema_of(&table, index);
     let (hash_start, hash_end) = segment_range(seg, total);
     if let Some(start) = &params.exclusive_start {
         check_start_key(&table, index, start)?;
-        let h = start
-            .get(&key_schema.hash.name)
-            .map(partition_hash)
+        let h = key_schema
+            .partition_value(start)
+            .map(|v| partition_hash(&v))
             .unwrap_or(0);
         if h < hash_start || h > hash_end {
             return Err(ApiError::validation(

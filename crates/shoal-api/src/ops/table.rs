@@ -228,7 +228,7 @@ pub async fn create_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
             Vec::new()
         }
     };
-    let key_elems = key_schema_elems(input.array("KeySchema")?, "keySchema", &mut v)?;
+    let key_elems = key_schema_elems(input.array("KeySchema")?, "keySchema", 2, &mut v)?;
 
     let billing_mode = enum_value(
         input.str("BillingMode")?,
@@ -394,10 +394,12 @@ fn attribute_definitions(
 }
 
 /// Reads a `KeySchema` list as `(AttributeName, KeyType)` pairs; `field` is its model path
-/// (`keySchema`, `globalSecondaryIndexes.1.member.keySchema`).
+/// (`keySchema`, `globalSecondaryIndexes.1.member.keySchema`); `max` elements at most (2 for a
+/// table or LSI, 8 for a GSI).
 pub fn key_schema_elems(
     list: Option<&Vec<Value>>,
     field: &str,
+    max: usize,
     v: &mut Violations,
 ) -> Result<Vec<(String, String)>, ApiError> {
     let mut key_elems: Vec<(String, String)> = Vec::new();
@@ -412,11 +414,11 @@ pub fn key_schema_elems(
             "Member must have length greater than or equal to 1",
         );
     }
-    if list.len() > 2 {
+    if list.len() > max {
         v.constraint(
             &format!("{} elements", list.len()),
             field,
-            "Member must have length less than or equal to 2",
+            &format!("Member must have length less than or equal to {max}"),
         );
     }
     for (i, el) in list.iter().enumerate() {
@@ -534,11 +536,31 @@ pub fn build_key_structure(
             ));
         }
     }
+    let attrs = defined_key_attrs(elems, defs)?;
+    let mut attrs = attrs.into_iter();
+    let hash = attrs
+        .next()
+        .ok_or_else(|| ApiError::validation("Invalid KeySchema"))?;
+    Ok(KeySchema {
+        hash,
+        range: attrs.next(),
+    })
+}
+
+/// The key attributes named by `elems`, in order, with their types from the attribute
+/// definitions.
+///
+/// # Errors
+/// `Some index key attributes are not defined in AttributeDefinitions. Keys: [...],
+/// AttributeDefinitions: [...]` naming the undefined ones.
+pub fn defined_key_attrs(
+    elems: &[(String, String)],
+    defs: &[(String, Option<ScalarType>)],
+) -> Result<Vec<KeyAttr>, ApiError> {
     let lookup = |name: &str| defs.iter().find(|(n, _)| n == name).and_then(|(_, t)| *t);
-    let key_names: Vec<&str> = elems.iter().map(|(n, _)| n.as_str()).collect();
-    let undefined: Vec<&str> = key_names
+    let undefined: Vec<&str> = elems
         .iter()
-        .copied()
+        .map(|(n, _)| n.as_str())
         .filter(|n| lookup(n).is_none())
         .collect();
     if !undefined.is_empty() {
@@ -549,17 +571,15 @@ pub fn build_key_structure(
             def_names.join(", ")
         )));
     }
-    let attr = |name: &str| -> Result<KeyAttr, ApiError> {
-        let ty = lookup(name).ok_or_else(|| ApiError::validation("Invalid KeySchema"))?;
-        Ok(KeyAttr {
-            name: name.to_string(),
-            ty,
+    Ok(elems
+        .iter()
+        .filter_map(|(name, _)| {
+            lookup(name).map(|ty| KeyAttr {
+                name: name.clone(),
+                ty,
+            })
         })
-    };
-    Ok(KeySchema {
-        hash: attr(&hash.0)?,
-        range: range.map(|r| attr(&r.0)).transpose()?,
-    })
+        .collect())
 }
 
 /// Parses a `Tags` list: keys 1-128 and values 0-256 characters, at most 50, keys unique.

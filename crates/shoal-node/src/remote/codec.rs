@@ -65,6 +65,10 @@ const CALL_WRITE: u8 = 4;
 const CALL_SIZE: u8 = 5;
 const CALL_STATS: u8 = 6;
 const CALL_INDEX_ACTIVE: u8 = 7;
+/// A Query with a sort prefix (multi-attribute index keys): [`CALL_QUERY`]'s fields with the
+/// prefix, as one list value, after the partition key. A Query without one keeps
+/// [`CALL_QUERY`], which nodes of earlier versions read.
+const CALL_QUERY_PREFIXED: u8 = 8;
 
 const SORT_EQ: u8 = 1;
 const SORT_LT: u8 = 2;
@@ -297,9 +301,16 @@ impl DataCall {
                 w.bool(*consistent);
             }
             DataCall::Query { table, request: r } => {
-                w.u8(CALL_QUERY);
-                w.str(table);
-                w.value(&r.partition_key);
+                if r.sort_prefix.is_empty() {
+                    w.u8(CALL_QUERY);
+                    w.str(table);
+                    w.value(&r.partition_key);
+                } else {
+                    w.u8(CALL_QUERY_PREFIXED);
+                    w.str(table);
+                    w.value(&r.partition_key);
+                    w.value(&AttributeValue::L(r.sort_prefix.clone()));
+                }
                 w.sort(r.sort.as_ref());
                 w.bool(r.forward);
                 w.opt_item(r.exclusive_start.as_ref());
@@ -358,10 +369,18 @@ impl DataCall {
                 key: r.item()?,
                 consistent: r.bool()?,
             },
-            CALL_QUERY => DataCall::Query {
+            tag @ (CALL_QUERY | CALL_QUERY_PREFIXED) => DataCall::Query {
                 table: r.str()?,
                 request: QueryRequest {
                     partition_key: r.value()?,
+                    sort_prefix: if tag == CALL_QUERY_PREFIXED {
+                        match r.value()? {
+                            AttributeValue::L(values) => values,
+                            _ => return Err("query sort prefix is not a list".to_string()),
+                        }
+                    } else {
+                        Vec::new()
+                    },
                     sort: r.sort()?,
                     forward: r.bool()?,
                     exclusive_start: r.opt_item()?,

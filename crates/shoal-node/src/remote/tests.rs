@@ -40,6 +40,7 @@ fn sample_calls() -> Vec<DataCall> {
             table: "t".into(),
             request: QueryRequest {
                 partition_key: s("a"),
+                sort_prefix: Vec::new(),
                 sort: Some(SortKeyCondition::Between(s("b"), s("c"))),
                 forward: false,
                 exclusive_start: Some(item(&[("pk", "a"), ("sk", "b")])),
@@ -48,6 +49,21 @@ fn sample_calls() -> Vec<DataCall> {
                 filter: Some(filter()),
                 consistent: false,
                 index: Some(3),
+            },
+        },
+        DataCall::Query {
+            table: "t".into(),
+            request: QueryRequest {
+                partition_key: AttributeValue::L(vec![s("a"), s("b")]),
+                sort_prefix: vec![s("x"), s("y")],
+                sort: Some(SortKeyCondition::BeginsWith(s("p"))),
+                forward: true,
+                exclusive_start: None,
+                limit: None,
+                byte_limit: 1 << 20,
+                filter: None,
+                consistent: false,
+                index: Some(4),
             },
         },
         DataCall::Scan {
@@ -260,4 +276,26 @@ fn malformed_payloads_are_refused_not_trusted() {
     };
     assert!(decode_result(&as_scan, &lie).is_err());
     assert!(decode_result(&scan, &[0]).is_err());
+}
+
+#[test]
+fn queries_without_a_sort_prefix_keep_the_encoding_earlier_nodes_read() {
+    let query = |sort_prefix: Vec<AttributeValue>| DataCall::Query {
+        table: "t".into(),
+        request: QueryRequest {
+            partition_key: s("a"),
+            sort_prefix,
+            sort: None,
+            forward: true,
+            exclusive_start: None,
+            limit: None,
+            byte_limit: 1,
+            filter: None,
+            consistent: false,
+            index: None,
+        },
+    };
+    // Tag 2 is the Query call of every version; 8 only carries a sort prefix.
+    assert_eq!(query(Vec::new()).encode().first(), Some(&2));
+    assert_eq!(query(vec![s("x")]).encode().first(), Some(&8));
 }

@@ -9,6 +9,7 @@ mod at_rest;
 mod gsi;
 mod latency;
 mod lsi;
+mod multi_key;
 mod online;
 mod support;
 mod validation;
