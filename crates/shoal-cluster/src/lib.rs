@@ -1032,6 +1032,36 @@ fn tail(path: &Path, lines: usize) -> String {
     let mut buf = Vec::new();
     let _ = f.read_to_end(&mut buf);
     let text = String::from_utf8_lossy(&buf);
-    let all: Vec<&str> = text.lines().collect();
+    let all = collapse_repeats(text.lines());
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Log lines with runs of the same message (timestamps aside) folded into one line and a
+/// count, so a message logged every second does not push everything else out of a tail.
+fn collapse_repeats<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<String> {
+    // Text log lines start with an RFC 3339 timestamp and a space.
+    let message = |l: &'a str| l.split_once(' ').map_or(l, |(_, rest)| rest);
+    let mut out: Vec<String> = Vec::new();
+    let mut last: Option<&str> = None;
+    let mut repeats = 0usize;
+    for line in lines {
+        if last.is_some_and(|m| m == message(line)) {
+            repeats += 1;
+            continue;
+        }
+        if repeats > 0 {
+            out.push(format!(
+                "    (the line above repeated {repeats} more times)"
+            ));
+            repeats = 0;
+        }
+        last = Some(message(line));
+        out.push(line.to_string());
+    }
+    if repeats > 0 {
+        out.push(format!(
+            "    (the line above repeated {repeats} more times)"
+        ));
+    }
+    out
 }

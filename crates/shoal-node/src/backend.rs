@@ -394,6 +394,7 @@ impl DataPlane for NodeBackend {
 
     async fn create_table(&self, meta: TableMeta) -> Result<Arc<TableMeta>, DataError> {
         let cluster = self.cluster()?;
+        every_member_reads(&cluster, &meta)?;
         let mut meta = meta;
         // The partitions are created before the reply, so the table is usable at once; the reply
         // still says CREATING, as DynamoDB's does.
@@ -444,6 +445,7 @@ impl DataPlane for NodeBackend {
         meta: TableMeta,
     ) -> Result<Arc<TableMeta>, DataError> {
         let cluster = self.cluster()?;
+        every_member_reads(&cluster, &meta)?;
         let handle = self.handle(&meta.name)?;
         let current = handle.meta.read().clone();
         let mut meta = meta;
@@ -940,4 +942,23 @@ impl Backend for NodeBackend {
             other => Err(format!("unexpected metadata result {other:?}")),
         }
     }
+}
+
+/// Refuses a table definition that members still running an older binary could not read: a
+/// multi-attribute index key is written in a catalog form they do not know, so it waits until
+/// every member reads metadata format 2 (a rolling upgrade finished).
+fn every_member_reads(
+    cluster: &crate::cluster::Cluster,
+    meta: &TableMeta,
+) -> Result<(), DataError> {
+    let multi = meta
+        .indexes
+        .iter()
+        .any(|i| i.key_schema.as_simple().is_none());
+    if multi && cluster.meta().write_format() < 2 {
+        return Err(DataError::Apply(shoal_storage::ApplyError::Validation(
+            "Multi-attribute index keys are not available until every node of the cluster runs a Shoal version that supports them".to_string(),
+        )));
+    }
+    Ok(())
 }

@@ -313,10 +313,19 @@ impl Cluster {
         };
         match rx {
             Ok(Ok(reply)) => Ok(Routed::Done((index, reply))),
-            // Leadership moved before the entry applied here: it may still commit.
-            Ok(Err(_)) => Err(unavailable(
-                "leadership changed while the write was in flight; its outcome is unknown",
-            )),
+            // Leadership moved before the entry applied here: it may still commit. Said to the
+            // client (a retry may apply it twice, so it must know), with the lost quorum if
+            // that is why.
+            Ok(Err(_)) => {
+                let why = self
+                    .quorum_lost(group)
+                    .await
+                    .map(|q| format!(" ({q})"))
+                    .unwrap_or_default();
+                Err(DataError::Unavailable(format!(
+                    "leadership of the partition changed while the write was in flight; its outcome is unknown{why}"
+                )))
+            }
             Err(_) => {
                 self.pending.forget(seq);
                 Err(unavailable(
