@@ -33,9 +33,18 @@ const MOVE_EVERY: Duration = Duration::from_secs(2);
 /// Least time between two leadership transfers this node starts.
 pub(crate) const TRANSFER_EVERY: Duration = Duration::from_secs(1);
 
+/// Least time before the balancer hands the same group over again. Raft drops the group's
+/// proposals while a transfer runs (up to an election timeout when it does not complete), so a
+/// transfer that keeps failing must not be retried every second.
+const TRANSFER_SAME_GROUP_EVERY: Duration = Duration::from_secs(30);
+
 /// The leadership transfer that balances partition leaders, if this node leads too many: one
 /// of its groups and the voter (caught up) of that group that leads fewest partition groups.
-fn next_transfer(groups: &[GroupStatus], me: NodeId) -> Option<(u64, NodeId)> {
+fn next_transfer(
+    groups: &[GroupStatus],
+    me: NodeId,
+    skip: impl Fn(u64) -> bool,
+) -> Option<(u64, NodeId)> {
     let partitions: Vec<&GroupStatus> = groups
         .iter()
         .filter(|g| g.group != shoal_raft::META_GROUP)
@@ -52,7 +61,7 @@ fn next_transfer(groups: &[GroupStatus], me: NodeId) -> Option<(u64, NodeId)> {
     let mine = *led.get(&me)?;
     partitions
         .iter()
-        .filter(|g| g.leader == Some(me) && g.role == "Leader")
+        .filter(|g| g.leader == Some(me) && g.role == "Leader" && !skip(g.group))
         .filter_map(|g| {
             g.voters
                 .iter()
@@ -134,6 +143,8 @@ fn next_step(g: &GroupStatus, members: &[NodeId], voters: &[NodeId], me: NodeId)
 struct Timers {
     last_transfer: Instant,
     last_move: Instant,
+    /// When the balancer last handed each group over.
+    transferred: BTreeMap<u64, Instant>,
 }
 
 async fn place_once(cluster: &Arc<Cluster>, timers: &mut Timers) {
@@ -151,9 +162,18 @@ async fn place_once(cluster: &Arc<Cluster>, timers: &mut Timers) {
         cluster.liveness.set_leading(false);
     }
     if timers.last_transfer.elapsed() >= TRANSFER_EVERY
-        && let Some((group, to)) = next_transfer(&groups, cluster.node_id)
+        && let Some((group, to)) = next_transfer(&groups, cluster.node_id, |g| {
+            timers
+                .transferred
+                .get(&g)
+                .is_some_and(|t| t.elapsed() < TRANSFER_SAME_GROUP_EVERY)
+        })
     {
         timers.last_transfer = Instant::now();
+        timers
+            .transferred
+            .retain(|_, t| t.elapsed() < TRANSFER_SAME_GROUP_EVERY);
+        timers.transferred.insert(group, Instant::now());
         tracing::info!(
             group,
             to,
@@ -353,6 +373,7 @@ pub(crate) fn spawn_placement(
         let mut timers = Timers {
             last_transfer: Instant::now() + 2 * TRANSFER_EVERY,
             last_move: Instant::now(),
+            transferred: BTreeMap::new(),
         };
         loop {
             tokio::select! {
@@ -393,11 +414,15 @@ mod tests {
             group(11, 1, 10, &[(1, 10), (2, 10), (3, 4)]),
             group(12, 1, 10, &caught_up),
         ];
-        let (g, to) = next_transfer(&groups, 1).unwrap();
+        let (g, to) = next_transfer(&groups, 1, |_| false).unwrap();
         assert_ne!(to, 1);
         assert!(!(g == 11 && to == 3), "never to a voter that is behind");
+        // A group handed over recently is left alone: another is chosen, or none.
+        let (other, _) = next_transfer(&groups, 1, |x| x == g).unwrap();
+        assert_ne!(other, g);
+        assert_eq!(next_transfer(&groups, 1, |x| x >= 10), None);
         // Nodes other than the one leading too many do nothing.
-        assert_eq!(next_transfer(&groups, 2), None);
+        assert_eq!(next_transfer(&groups, 2, |_| false), None);
         // Balanced (2, 1, 1 is within one): nothing moves; the metadata group does not count.
         let balanced = vec![
             group(0, 1, 10, &caught_up),
@@ -406,7 +431,7 @@ mod tests {
             group(12, 3, 10, &caught_up),
             group(13, 1, 10, &caught_up),
         ];
-        assert_eq!(next_transfer(&balanced, 1), None);
+        assert_eq!(next_transfer(&balanced, 1, |_| false), None);
     }
 
     fn shaped(voters: &[NodeId], learners: &[NodeId], progress: &[(NodeId, u64)]) -> GroupStatus {
