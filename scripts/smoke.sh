@@ -74,7 +74,7 @@ deadline = time.time() + 60
 while time.time() < deadline:
     try:
         with urllib.request.urlopen(sys.argv[1] + "/", timeout=2) as r:
-            if r.status == 200 and r.read().startswith(b"healthy:"):
+            if r.status == 200 and r.read() == b"healthy":
                 sys.exit(0)
     except Exception:
         pass

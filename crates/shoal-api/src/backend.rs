@@ -39,6 +39,25 @@ pub trait Backend: DataPlane {
         None
     }
 
+    /// The node's own Prometheus metrics for `GET /metrics`, in the OpenMetrics text format
+    /// without the `# EOF` marker (the API adds its own families and the marker). The default
+    /// has none.
+    async fn metrics(&self) -> String {
+        String::new()
+    }
+
+    /// Whether this node knows a table named `name` (cheap, no I/O): the metrics label a request
+    /// with its table only then. The default knows none.
+    fn knows_table(&self, name: &str) -> bool {
+        let _ = name;
+        false
+    }
+
+    /// This node's id in its cluster, if it has one (the console shows it).
+    fn node_id(&self) -> Option<u64> {
+        None
+    }
+
     /// Whether `access_key_id` is an admin key (may administer the cluster). The default says
     /// no.
     fn is_admin(&self, access_key_id: &str) -> bool {

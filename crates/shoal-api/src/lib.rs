@@ -19,6 +19,7 @@
 pub mod backend;
 pub mod error;
 pub mod input;
+pub mod metrics;
 pub mod ops;
 pub mod server;
 pub mod sigv4;

@@ -19,8 +19,10 @@ mod admission;
 pub mod config;
 mod conn;
 mod json;
+mod pages;
 mod response;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -30,9 +32,11 @@ use http_body_util::{BodyExt, Full};
 
 pub use accept::{REFUSING_AT_ONCE, serve};
 pub use config::{ConfigError, MAX_REQUEST_BYTES, ServerConfig};
+pub use pages::MetricsToken;
 
 use crate::backend::Backend;
 use crate::error::{ApiError, ErrorKind};
+use crate::metrics::{self, ApiMetrics};
 use crate::sigv4::{AuthError, Verifier};
 use admission::Admission;
 use response::{RESPONSE_CAPACITY, RequestId, respond};
@@ -72,6 +76,7 @@ pub struct Api {
     verifier: Verifier,
     config: ServerConfig,
     admission: Admission,
+    metrics: ApiMetrics,
 }
 
 impl Api {
@@ -90,6 +95,7 @@ impl Api {
             verifier,
             config,
             admission,
+            metrics: ApiMetrics::new(),
         }
     }
 
@@ -102,8 +108,9 @@ impl Api {
         self.backend.as_ref()
     }
 
-    /// Handles one HTTP request; never fails (errors become DynamoDB error responses).
-    pub async fn handle<B>(&self, req: Request<B>) -> Response<Full<Bytes>>
+    /// Handles one HTTP request from `peer`; never fails (errors become DynamoDB error
+    /// responses).
+    pub async fn handle<B>(&self, req: Request<B>, peer: IpAddr) -> Response<Full<Bytes>>
     where
         B: hyper::body::Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -122,49 +129,12 @@ impl Api {
             };
             return respond(code, "application/json", body, &request_id);
         }
-        if parts.method == Method::GET && parts.uri.path() == "/status" {
-            // Readable without credentials (health checkers); a signed request (`shoal status`)
-            // must carry a valid signature.
-            if parts.headers.contains_key(hyper::header::AUTHORIZATION)
-                && let Err(e) = self.verifier.verify(
-                    &parts.method,
-                    &parts.uri,
-                    &parts.headers,
-                    b"",
-                    SystemTime::now(),
-                    self.backend.keys(),
-                )
-            {
-                let error = auth_error(e);
-                return respond(
-                    error.kind.status(),
-                    "application/x-amz-json-1.0",
-                    error.body(),
-                    &request_id,
-                );
-            }
-            let (code, body) = match self.backend.status().await {
-                Some(v) => (
-                    StatusCode::OK,
-                    serde_json::to_vec_pretty(&v).unwrap_or_default(),
-                ),
-                None => (StatusCode::NOT_FOUND, b"{}".to_vec()),
-            };
-            return respond(code, "application/json", body, &request_id);
-        }
-        if parts.method == Method::GET && matches!(parts.uri.path(), "/health" | "/") {
-            let (code, body) = match self.backend.health() {
-                Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("unhealthy: {why}")),
-                Ok(()) if parts.uri.path() == "/health" => (StatusCode::OK, "ok".to_string()),
-                Ok(()) => (
-                    StatusCode::OK,
-                    format!("healthy: shoal {}", self.backend.region()),
-                ),
-            };
-            return respond(code, "text/plain", body.into_bytes(), &request_id);
+        if let Some(response) = self.page(&parts, peer, &request_id).await {
+            return response;
         }
 
-        let result = self.handle_post(&parts, body).await;
+        let ((result, table), consumed) = metrics::collecting(self.handle_post(&parts, body)).await;
+        self.observe(&result, table.as_deref(), &consumed, started);
         let (status, body, op, close) = match result {
             Ok((op, value)) => {
                 // Sized for a typical 1 KB item so the buffer does not grow four times.
@@ -192,10 +162,56 @@ impl Api {
         response
     }
 
+    /// [`Api::handle_post_named`], with the `TableName` the request named (for the metrics).
     async fn handle_post<B>(
         &self,
         parts: &http::request::Parts,
         body: B,
+    ) -> (
+        Result<(Option<String>, serde_json::Value), Refused>,
+        Option<String>,
+    )
+    where
+        B: hyper::body::Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let mut table = None;
+        let result = self.handle_post_named(parts, body, &mut table).await;
+        (result, table)
+    }
+
+    /// Records an answered request in the metrics. The table label is only ever a table this
+    /// node knows, so clients cannot make label values up.
+    fn observe(
+        &self,
+        result: &Result<(Option<String>, serde_json::Value), Refused>,
+        table: Option<&str>,
+        consumed: &[(String, f64)],
+        started: Instant,
+    ) {
+        let (op, error) = match result {
+            Ok((op, _)) => (op.as_deref(), None),
+            Err(r) => (r.op.as_deref(), Some(r.error.kind.name())),
+        };
+        let operation = op
+            .and_then(crate::ops::Operation::parse)
+            .map_or("unknown", crate::ops::Operation::name);
+        let table = table.filter(|t| self.backend.knows_table(t)).unwrap_or("");
+        self.metrics
+            .observe(operation, table, error, started.elapsed());
+        let write = crate::ops::Operation::parse(operation).is_some_and(|o| o.writes_items());
+        for (t, units) in consumed {
+            if self.backend.knows_table(t) {
+                self.metrics.consumed(operation, t, *units, write);
+            }
+        }
+    }
+
+    async fn handle_post_named<B>(
+        &self,
+        parts: &http::request::Parts,
+        body: B,
+        table: &mut Option<String>,
     ) -> Result<(Option<String>, serde_json::Value), Refused>
     where
         B: hyper::body::Body<Data = Bytes>,
@@ -286,6 +302,11 @@ impl Api {
             json::parse(&body).map_err(|e| Refused::new(op_name.clone(), malformed_json(&e)))?
         };
         drop(body);
+        *table = input
+            .get("TableName")
+            .and_then(serde_json::Value::as_str)
+            .filter(|t| t.len() <= 255)
+            .map(str::to_owned);
         let ctx = crate::ops::Ctx {
             backend: self.backend.as_ref(),
             identity: &identity,
@@ -386,26 +407,7 @@ impl Api {
         &self,
         parts: &http::request::Parts,
     ) -> Result<serde_json::Value, ApiError> {
-        let identity = self
-            .verifier
-            .verify(
-                &parts.method,
-                &parts.uri,
-                &parts.headers,
-                b"",
-                SystemTime::now(),
-                self.backend.keys(),
-            )
-            .map_err(auth_error)?;
-        if !self.backend.is_admin(&identity.access_key_id) {
-            return Err(ApiError::new(
-                ErrorKind::AccessDenied,
-                format!(
-                    "The access key {} is not an admin key: only an admin key may remove a node",
-                    identity.access_key_id
-                ),
-            ));
-        }
+        self.verify_admin(parts, "remove a node")?;
         let id = parts
             .uri
             .query()
@@ -418,6 +420,39 @@ impl Api {
             .remove_node(id)
             .await
             .map_err(ApiError::validation)
+    }
+}
+
+impl Api {
+    /// Checks that a request without a body (`GET` pages, `POST /cluster/remove`) is SigV4-signed
+    /// by an admin key; `what` completes "only an admin key may ..." in the refusal.
+    pub(crate) fn verify_admin(
+        &self,
+        parts: &http::request::Parts,
+        what: &str,
+    ) -> Result<(), ApiError> {
+        let identity = self
+            .verifier
+            .verify(
+                &parts.method,
+                &parts.uri,
+                &parts.headers,
+                b"",
+                SystemTime::now(),
+                self.backend.keys(),
+            )
+            .map_err(auth_error)?;
+        if self.backend.is_admin(&identity.access_key_id) {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                ErrorKind::AccessDenied,
+                format!(
+                    "The access key {} is not an admin key: only an admin key may {what}",
+                    identity.access_key_id
+                ),
+            ))
+        }
     }
 }
 

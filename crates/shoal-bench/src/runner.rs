@@ -143,7 +143,7 @@ pub async fn run<C: Caller>(plan: Plan, callers: Vec<C>) -> anyhow::Result<Measu
     let live = Arc::new(Live::default());
     let progress = plan
         .progress
-        .then(|| tokio::spawn(progress_loop(Arc::clone(&live), start)));
+        .then(|| tokio::spawn(progress_loop(Arc::clone(&live), start, plan.duration)));
 
     let mut histogram = new_histogram()?;
     let mut tasks = Vec::with_capacity(callers.len());
@@ -234,14 +234,23 @@ async fn worker<C: Caller>(
     }
 }
 
-/// Prints `elapsed, ops, ops/s over the last second, errors` about once a second to stderr:
-/// rewriting one line on a terminal, one line per second otherwise.
-async fn progress_loop(live: Arc<Live>, start: Instant) {
-    let tty = std::io::stderr().is_terminal();
+/// Shows `ops, ops/s over the last second, errors` about once a second on stderr: an
+/// `indicatif` bar over the run's duration on a terminal, one line per second otherwise (logs).
+async fn progress_loop(live: Arc<Live>, start: Instant, duration: Duration) {
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(duration.as_secs().max(1));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:30}] {pos}/{len}s {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar
+    });
     let mut tick = tokio::time::interval_at(start + Duration::from_secs(1), Duration::from_secs(1));
     let mut last_ops = 0;
     let mut last_at = start;
-    let mut printed = false;
     while !live.done.load(Ordering::Relaxed) {
         tick.tick().await;
         if live.done.load(Ordering::Relaxed) {
@@ -251,21 +260,19 @@ async fn progress_loop(live: Arc<Live>, start: Instant) {
         let ops = live.ops.load(Ordering::Relaxed);
         let errors = live.errors.load(Ordering::Relaxed);
         let rate = (ops - last_ops) as f64 / (now - last_at).as_secs_f64().max(1e-9);
-        let line = format!(
-            "{:>6.1}s {ops:>10} ops {rate:>10.0} ops/s {errors:>6} errors",
-            (now - start).as_secs_f64()
-        );
-        if tty {
-            eprint!("\r{line}");
-        } else {
-            eprintln!("{line}");
+        let line = format!("{ops:>10} ops {rate:>10.0} ops/s {errors:>6} errors");
+        match &bar {
+            Some(bar) => {
+                bar.set_position((now - start).as_secs());
+                bar.set_message(line);
+            }
+            None => eprintln!("{:>6.1}s {line}", (now - start).as_secs_f64()),
         }
-        printed = true;
         last_ops = ops;
         last_at = now;
     }
-    if tty && printed {
-        eprintln!();
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
     }
 }
 

@@ -166,6 +166,8 @@ pub struct NodeBackend {
     pub(crate) cluster: std::sync::OnceLock<Arc<Cluster>>,
     /// Raft groups already created for the local partitions.
     pub(crate) groups: parking_lot::Mutex<std::collections::HashSet<u64>>,
+    /// The node's event counters (`GET /metrics`).
+    pub(crate) metrics: Arc<crate::metrics::NodeMetrics>,
 }
 
 pub(crate) fn internal(e: impl std::fmt::Display) -> DataError {
@@ -342,6 +344,7 @@ impl NodeBackend {
             ddl: Arc::default(),
             cluster: std::sync::OnceLock::new(),
             groups: parking_lot::Mutex::default(),
+            metrics: Arc::default(),
         };
         // Index creations and deletions a restart interrupted carry on.
         let work = backend.index_work();
@@ -910,6 +913,18 @@ impl Backend for NodeBackend {
                 .collect(),
             None => self.endpoints.clone(),
         }
+    }
+
+    async fn metrics(&self) -> String {
+        crate::metrics::render(self)
+    }
+
+    fn knows_table(&self, name: &str) -> bool {
+        self.tables.read().contains_key(name)
+    }
+
+    fn node_id(&self) -> Option<u64> {
+        self.cluster.get().map(|c| c.node_id)
     }
 
     fn is_admin(&self, access_key_id: &str) -> bool {

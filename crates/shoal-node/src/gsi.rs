@@ -214,6 +214,8 @@ struct ShipState {
     resets: AtomicU64,
     /// Held while a snapshot replaces the partition's content, and by each trim.
     replacing: parking_lot::Mutex<()>,
+    /// The last outbox seq shipped (for the backlog metric).
+    shipped: AtomicU64,
 }
 
 /// The shipper of one base partition: a task carrying its outbox to the table's GSIs. Dropping
@@ -236,6 +238,7 @@ impl Shipper {
             caught_up,
             resets: AtomicU64::new(0),
             replacing: parking_lot::Mutex::new(()),
+            shipped: AtomicU64::new(0),
         });
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(run(
@@ -282,6 +285,11 @@ impl Shipper {
         };
         self.poke();
         result
+    }
+
+    /// The last outbox seq shipped to the GSIs.
+    pub(crate) fn shipped(&self) -> u64 {
+        self.state.shipped.load(Ordering::Relaxed)
     }
 
     /// Waits until every outbox record written before this call has been shipped.
@@ -338,6 +346,7 @@ async fn run(
             match round {
                 Ok(Ok((last, read))) => {
                     after = last;
+                    state.shipped.store(last, Ordering::Relaxed);
                     backoff = Duration::from_millis(50);
                     if after > trimmed
                         && (after - trimmed >= TRIM_EVERY

@@ -22,6 +22,7 @@ mod gsi;
 mod indexes;
 pub mod keys;
 mod local;
+pub mod metrics;
 mod moves;
 mod remote;
 pub mod rotation;

@@ -22,6 +22,9 @@ use crate::process::free_addr;
 
 /// The moto version the harness installs.
 pub const MOTO_VERSION: &str = "5.2.5";
+/// The version of Prometheus' Python client installed beside it: its OpenMetrics parser checks
+/// what `GET /metrics` serves.
+pub const PROMETHEUS_CLIENT_VERSION: &str = "0.26.0";
 /// The region KMS keys are created in.
 pub const KMS_REGION: &str = "us-east-1";
 /// Access key id used to sign KMS requests to moto (moto accepts any).
@@ -41,7 +44,9 @@ pub fn moto_venv() -> PathBuf {
 }
 
 fn marker(venv: &Path) -> PathBuf {
-    venv.join(format!(".shoal-moto-{MOTO_VERSION}"))
+    venv.join(format!(
+        ".shoal-moto-{MOTO_VERSION}-prometheus-client-{PROMETHEUS_CLIENT_VERSION}"
+    ))
 }
 
 fn run(cmd: &mut Command, what: &str) {
@@ -88,7 +93,7 @@ pub fn ensure_moto() -> PathBuf {
             fs::remove_dir_all(&venv).expect("remove an incomplete venv");
         }
         eprintln!(
-            "installing moto[server]=={MOTO_VERSION} into {} (once)",
+            "installing moto[server]=={MOTO_VERSION} and prometheus-client=={PROMETHEUS_CLIENT_VERSION} into {} (once)",
             venv.display()
         );
         run(
@@ -101,8 +106,9 @@ pub fn ensure_moto() -> PathBuf {
                 "--quiet",
                 "--disable-pip-version-check",
                 &format!("moto[server]=={MOTO_VERSION}"),
+                &format!("prometheus-client=={PROMETHEUS_CLIENT_VERSION}"),
             ]),
-            "pip install moto[server]",
+            "pip install moto[server] prometheus-client",
         );
         fs::write(marker(&venv), MOTO_VERSION).expect("write the venv marker");
     }

@@ -362,7 +362,7 @@ pub async fn health_ok(addr: SocketAddr) -> bool {
         return false;
     }
     match conn.read_response_within(Duration::from_secs(5)).await {
-        Ok(r) => r.status == 200 && r.text().starts_with("healthy:"),
+        Ok(r) => r.status == 200 && r.text() == "healthy",
         Err(_) => false,
     }
 }

@@ -61,7 +61,7 @@ pub struct StartArgs {
     /// data_key_rotation_days, key_provider, kms_key_id, kms_endpoint, kms_region, and the API
     /// limits max_connections, header_timeout_ms, idle_timeout_ms, body_timeout_ms,
     /// max_header_bytes, max_body_bytes_in_flight, max_concurrent_requests, max_queued_requests,
-    /// queue_timeout_ms
+    /// queue_timeout_ms, metrics_token
     #[arg(long, env = "SHOAL_CONFIG")]
     pub config: Option<PathBuf>,
     /// Log format [default: text; config: log_format]; the level comes from SHOAL_LOG or RUST_LOG
@@ -148,6 +148,7 @@ pub struct FileConfig {
     pub max_concurrent_requests: Option<usize>,
     pub max_queued_requests: Option<usize>,
     pub queue_timeout_ms: Option<u64>,
+    pub metrics_token: Option<String>,
 }
 
 impl FileConfig {

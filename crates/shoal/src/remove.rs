@@ -49,12 +49,24 @@ pub(crate) fn run(endpoint: &str, node: u64, wait: bool) -> anyhow::Result<()> {
     }
     let started = Instant::now();
     let mut last = None;
+    // A bar of the replicas moved so far on a terminal (indicatif hides it otherwise); the
+    // lines below are printed either way, for scripts and logs.
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] {pos}/{len} replicas moved",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let mut total = 0;
     loop {
         let status = fetch(endpoint)?;
         let removed = status["removed_nodes"]
             .as_array()
             .is_some_and(|ids| ids.iter().any(|v| v.as_u64() == Some(node)));
         if removed {
+            bar.finish_and_clear();
             println!(
                 "node {node}: removed from the cluster after {}s",
                 started.elapsed().as_secs()
@@ -66,10 +78,15 @@ pub(crate) fn run(endpoint: &str, node: u64, wait: bool) -> anyhow::Result<()> {
             .and_then(|ns| ns.iter().find(|n| n["id"].as_u64() == Some(node)))
             .map(|n| n["replicas"].as_u64().unwrap_or(0));
         if left != last {
-            match left {
+            if let Some(n) = left {
+                total = total.max(n);
+                bar.set_length(total);
+                bar.set_position(total - n);
+            }
+            bar.suspend(|| match left {
                 Some(n) => println!("node {node}: {n} replicas left to move"),
                 None => println!("node {node}: no longer a member"),
-            }
+            });
             last = left;
         }
         if started.elapsed() > WAIT {

@@ -321,12 +321,15 @@ pub async fn batch_write_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value,
                 .write(&table, command)
                 .await
                 .map_err(backend_error)?;
+            let old_size = applied.old.as_ref().map(item_size).unwrap_or(0);
+            let table_units = capacity::write_units(new_size.max(old_size));
+            // The table's own units count in its metrics, asked for or not.
+            crate::metrics::charge(&table.name, table_units);
             // Index entries are only built when the capacity is reported.
             if level != Level::None {
-                let old_size = applied.old.as_ref().map(item_size).unwrap_or(0);
                 charge.add(
                     &table,
-                    capacity::write_units(new_size.max(old_size)),
+                    table_units,
                     applied.old.as_ref(),
                     applied.new.as_ref(),
                 );

@@ -41,8 +41,10 @@ pub fn read_units(bytes: usize, consistent: bool) -> f64 {
     if consistent { units } else { units / 2.0 }
 }
 
-/// One `ConsumedCapacity` entry, or `None` when the level is NONE.
+/// One `ConsumedCapacity` entry of a read, or `None` when the level is NONE. The units count in
+/// the table's metrics whether or not the client asked for them.
 pub fn entry(level: Level, table: &str, units: f64) -> Option<Value> {
+    crate::metrics::charge(table, units);
     entry_with(level, table, units, |e| {
         e.insert("Table".into(), json!({"CapacityUnits": units}));
     })
@@ -87,6 +89,7 @@ pub fn index_read_entry(
     global: bool,
     index_units: f64,
 ) -> Option<Value> {
+    crate::metrics::charge(table, table_units + index_units);
     entry_with(level, table, table_units + index_units, |e| {
         if table_units > 0.0 {
             e.insert("Table".into(), json!({"CapacityUnits": table_units}));

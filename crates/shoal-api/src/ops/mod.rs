@@ -74,6 +74,41 @@ impl Operation {
             _ => return None,
         })
     }
+
+    /// The operation's name, as in `X-Amz-Target`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::CreateTable => "CreateTable",
+            Operation::DescribeTable => "DescribeTable",
+            Operation::ListTables => "ListTables",
+            Operation::DeleteTable => "DeleteTable",
+            Operation::UpdateTable => "UpdateTable",
+            Operation::PutItem => "PutItem",
+            Operation::GetItem => "GetItem",
+            Operation::DeleteItem => "DeleteItem",
+            Operation::UpdateItem => "UpdateItem",
+            Operation::TagResource => "TagResource",
+            Operation::UntagResource => "UntagResource",
+            Operation::ListTagsOfResource => "ListTagsOfResource",
+            Operation::DescribeEndpoints => "DescribeEndpoints",
+            Operation::DescribeLimits => "DescribeLimits",
+            Operation::Query => "Query",
+            Operation::Scan => "Scan",
+            Operation::BatchGetItem => "BatchGetItem",
+            Operation::BatchWriteItem => "BatchWriteItem",
+        }
+    }
+
+    /// Whether the operation writes items (its capacity is write capacity).
+    pub fn writes_items(self) -> bool {
+        matches!(
+            self,
+            Operation::PutItem
+                | Operation::DeleteItem
+                | Operation::UpdateItem
+                | Operation::BatchWriteItem
+        )
+    }
 }
 
 /// Runs the operation named `op` on `body`. Operations Shoal does not implement (yet) answer

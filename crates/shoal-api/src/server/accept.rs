@@ -68,11 +68,13 @@ pub async fn serve(
                 Ok((stream, peer)) => match Arc::clone(&slots).try_acquire_owned() {
                     Ok(slot) => spawn_connection(stream, peer, slot, &api, &config, &graceful),
                     Err(_) => {
+                        api.metrics.refused_connection("connection_limit");
                         warned.connections(limit);
                         refuse(stream, &refusing, Refusal::Connections(limit));
                     }
                 },
                 Err(e) if is_fd_exhaustion(&e) => {
+                    api.metrics.refused_connection("file_descriptors");
                     warned.descriptors(&e);
                     if spare.take().is_some() {
                         // One descriptor is free now: use it to answer the waiting client.
@@ -124,7 +126,7 @@ fn spawn_connection(
             let state = Arc::clone(&state);
             async move {
                 state.request_started();
-                let response = api.handle(req).await;
+                let response = api.handle(req, peer.ip()).await;
                 state.request_finished();
                 Ok::<_, Infallible>(response)
             }
@@ -137,8 +139,13 @@ fn spawn_connection(
         .serve_connection(io, service);
     let conn = graceful.watch(conn);
     let (header, idle) = (config.header_timeout, config.idle_timeout);
+    let connections = api.metrics.connections.clone();
+    connections.inc();
     tokio::spawn(async move {
         let _slot = slot;
+        let _open = scopeguard(move || {
+            connections.dec();
+        });
         tokio::select! {
             result = conn => if let Err(e) = result {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
@@ -306,6 +313,19 @@ pub(crate) fn connection_limit(config: &ServerConfig, fd_limit: Option<usize>) -
         .max_connections
         .min(fds.saturating_sub(reserve))
         .max(1)
+}
+
+/// Runs `f` when dropped (a connection's task ends, however it ends).
+fn scopeguard<F: FnOnce()>(f: F) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    Guard(Some(f))
 }
 
 #[cfg(test)]

@@ -60,6 +60,10 @@ pub struct ServerConfig {
     /// File descriptors kept free for the node's own files (tables, logs); `None`: a quarter of
     /// the process's limit, at least 64. Only tests set it (to exercise descriptor exhaustion).
     pub reserved_fds: Option<usize>,
+    /// The bearer token `GET /metrics` accepts besides an admin key's signature
+    /// (`--metrics-token`, `SHOAL_METRICS_TOKEN`); `None`: none.
+    #[serde(skip)]
+    pub metrics_token: Option<super::pages::MetricsToken>,
 }
 
 impl Default for ServerConfig {
@@ -75,6 +79,7 @@ impl Default for ServerConfig {
             max_queued_requests: 4096,
             queue_timeout: Duration::from_secs(2),
             reserved_fds: None,
+            metrics_token: None,
         }
     }
 }

@@ -132,6 +132,7 @@ pub(crate) struct Cluster {
     pub(crate) data_calls: Gate,
     /// When this node last heard from each peer (dead-node detection).
     pub(crate) liveness: liveness::Liveness,
+    pub(crate) metrics: Arc<crate::metrics::NodeMetrics>,
 }
 
 /// Counts calls in progress and, once closed, refuses new ones; [`Gate::close`] waits for the
@@ -178,6 +179,7 @@ impl Gate {
 pub(crate) struct NodeLog {
     pub(crate) inner: shoal_raft::SqlLogStore,
     pub(crate) failure: watch::Sender<Option<String>>,
+    pub(crate) metrics: Arc<crate::metrics::NodeMetrics>,
 }
 
 impl shoal_raft::LogStore for NodeLog {
@@ -186,7 +188,9 @@ impl shoal_raft::LogStore for NodeLog {
     }
 
     fn write(&mut self, batch: &shoal_raft::LogBatch) -> Result<(), RaftError> {
+        let started = Instant::now();
         let result = self.inner.write(batch);
+        self.metrics.log_fsync(started.elapsed());
         if let Err(e) = &result {
             tracing::error!(error = %e, "writing the Raft log failed: this node stops replicating until it is restarted");
             self.failure.send_replace(Some(e.to_string()));
@@ -280,6 +284,7 @@ impl Cluster {
         let index = match self.raft.propose(group, ctx, data).await {
             Ok(index) => {
                 self.pending.set_index(seq, index);
+                self.metrics.proposed();
                 index
             }
             Err(RaftError::NotLeader { .. } | RaftError::Dropped | RaftError::GroupNotFound(_)) => {
@@ -578,10 +583,15 @@ pub(crate) fn start_raft(
     transport: Arc<RpcTransport>,
     factory: Arc<dyn shoal_raft::GroupFactory>,
     failure: watch::Sender<Option<String>>,
+    metrics: Arc<crate::metrics::NodeMetrics>,
 ) -> Result<RaftNode, NodeError> {
     let inner = shoal_raft::SqlLogStore::open(&data_dir.join("raft.db"), node_key)
         .map_err(|e| NodeError::Storage(format!("raft log: {e}")))?;
-    let log = NodeLog { inner, failure };
+    let log = NodeLog {
+        inner,
+        failure,
+        metrics,
+    };
     let config = shoal_raft::Config {
         node_id,
         ..shoal_raft::Config::default()

@@ -165,12 +165,17 @@ pub(crate) struct Snapshots {
     downloading: Mutex<HashSet<GroupId>>,
     staged: Mutex<HashMap<u64, Staged>>,
     next_staged: AtomicU64,
+    metrics: Arc<crate::metrics::NodeMetrics>,
 }
 
 impl Snapshots {
-    pub(crate) fn new(node_id: NodeId) -> Arc<Snapshots> {
+    pub(crate) fn new(
+        node_id: NodeId,
+        metrics: Arc<crate::metrics::NodeMetrics>,
+    ) -> Arc<Snapshots> {
         Arc::new(Snapshots {
             node_id,
+            metrics,
             sessions: Mutex::default(),
             replicas: Mutex::default(),
             downloading: Mutex::default(),
@@ -288,6 +293,7 @@ impl Snapshots {
             None => out.push(0),
         }
         out.extend_from_slice(&chunk.data);
+        self.metrics.snapshot_chunk_sent(chunk.data.len() as u64);
         Ok(out.into())
     }
 
@@ -313,6 +319,7 @@ impl Snapshots {
             let index = m.msg.get_snapshot().get_metadata().index;
             match this.transfer(&cluster, group, &offer).await {
                 Ok((id, bytes)) => {
+                    this.metrics.snapshot_received(Ok(bytes), started.elapsed());
                     let secs = started.elapsed().as_secs_f64();
                     tracing::info!(
                         group,
@@ -329,13 +336,16 @@ impl Snapshots {
                     msg.mut_snapshot().set_data(local.into());
                     cluster.raft.step(from, vec![GroupMessage { group, msg }]);
                 }
-                Err(e) => tracing::warn!(
-                    group,
-                    index,
-                    from = offer.source,
-                    error = %e,
-                    "partition snapshot transfer failed; the leader will offer it again"
-                ),
+                Err(e) => {
+                    this.metrics.snapshot_received(Err(()), started.elapsed());
+                    tracing::warn!(
+                        group,
+                        index,
+                        from = offer.source,
+                        error = %e,
+                        "partition snapshot transfer failed; the leader will offer it again"
+                    );
+                }
             }
             this.downloading.lock().remove(&group);
         });

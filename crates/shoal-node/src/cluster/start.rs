@@ -173,7 +173,7 @@ pub(crate) async fn start(
     let tls = identity.tls()?;
     let rpc = RpcClient::new(&tls);
     let pending = Pending::new(node_id);
-    let snapshots = super::snapshot::Snapshots::new(node_id);
+    let snapshots = super::snapshot::Snapshots::new(node_id, Arc::clone(&backend.metrics));
     let key = backend.ring.node_key();
     let meta_sm = MetaSm::open(
         &backend.data_dir.join("meta.db"),
@@ -205,8 +205,9 @@ pub(crate) async fn start(
     let raft = {
         let (dir, key) = (backend.data_dir.clone(), *key.as_bytes());
         let factory: Arc<dyn GroupFactory> = factory.clone();
+        let metrics = Arc::clone(&backend.metrics);
         tokio::task::spawn_blocking(move || {
-            super::start_raft(&dir, &key, node_id, transport, factory, failure)
+            super::start_raft(&dir, &key, node_id, transport, factory, failure, metrics)
         })
         .await
         .map_err(cluster_err)??
@@ -228,6 +229,7 @@ pub(crate) async fn start(
         fail_stop: FailStop::default(),
         data_calls: super::Gate::default(),
         liveness: super::liveness::Liveness::new(config.dead_node_timeout),
+        metrics: Arc::clone(&backend.metrics),
     });
     let _ = backend.cluster.set(Arc::clone(&cluster));
     // The metadata group: created here the first time (a restart finds it in the log).

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use clap::Args;
-use shoal_api::server::ServerConfig;
+use shoal_api::server::{MetricsToken, ServerConfig};
 
 use super::FileConfig;
 
@@ -49,6 +49,11 @@ pub struct ApiArgs {
     /// [default: 2000; config: queue_timeout_ms]
     #[arg(long, env = "SHOAL_QUEUE_TIMEOUT_MS")]
     pub queue_timeout_ms: Option<u64>,
+    /// Bearer token `GET /metrics` accepts (for Prometheus) besides a request signed by an admin
+    /// key; anonymous requests are answered only from loopback addresses. Prefer the
+    /// environment variable or the config file: a flag is visible in `ps` [config: metrics_token]
+    #[arg(long, env = "SHOAL_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
     /// File descriptors kept free for the node's files (tests only) [default: a quarter of the
     /// limit, at least 64]
     #[arg(long, env = "SHOAL_RESERVED_FDS", hide = true)]
@@ -95,6 +100,11 @@ pub fn resolve(args: &ApiArgs, file: &FileConfig) -> anyhow::Result<ServerConfig
             d.queue_timeout,
         ),
         reserved_fds: args.reserved_fds.or(d.reserved_fds),
+        metrics_token: args
+            .metrics_token
+            .clone()
+            .or_else(|| file.metrics_token.clone())
+            .and_then(MetricsToken::new),
     };
     config.validate()?;
     Ok(config)
