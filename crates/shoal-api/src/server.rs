@@ -18,6 +18,7 @@ mod accept;
 mod admission;
 pub mod config;
 mod conn;
+mod encoding;
 mod json;
 mod pages;
 mod response;
@@ -154,6 +155,7 @@ impl Api {
             "request"
         );
         let mut response = respond(status, "application/x-amz-json-1.0", body, &request_id);
+        pages::cors_for_api(&parts, &mut response);
         if close {
             response
                 .headers_mut()
@@ -241,6 +243,7 @@ impl Api {
         if declared > MAX_REQUEST_BYTES as u64 {
             return Err(Refused::closing(too_large()));
         }
+        let encoding = encoding::Encoding::of(&parts.headers).map_err(unread)?;
         let prechecked = self
             .verifier
             .precheck(&parts.headers, SystemTime::now(), self.backend.keys())
@@ -296,6 +299,13 @@ impl Api {
             .enter()
             .await
             .map_err(|o| Refused::new(op_name.clone(), o.into()))?;
+        // The signature covered the body as sent; a compressed one is inflated now.
+        let (body, _inflated_memory) =
+            match encoding::inflate(encoding, &body, &self.admission).await {
+                Ok(Some((inflated, permits))) => (inflated, permits),
+                Ok(None) => (body, Vec::new()),
+                Err(e) => return Err(Refused::new(op_name, e)),
+            };
         let input: serde_json::Value = if body.iter().all(u8::is_ascii_whitespace) {
             serde_json::Value::Object(serde_json::Map::new())
         } else {

@@ -64,6 +64,36 @@ pub struct TableSse {
     pub kms_master_key_arn: String,
 }
 
+/// The key id in the ARN of Shoal's stand-in for DynamoDB's AWS managed key (never a real KMS
+/// key id: those are UUIDs or `mrk-` ids).
+const SHOAL_MANAGED_KEY_ID: &str = "shoal-managed";
+
+impl TableSse {
+    /// `SSESpecification.Enabled` without a `KMSMasterKeyId` on a node with no KMS: DynamoDB would
+    /// use its AWS managed key; Shoal wraps the table's data key with its own master keys (as for
+    /// every table) and describes it as `SSEType` `KMS` with this ARN, so templates that ask for
+    /// it (CloudFormation, CDK, Terraform) work.
+    pub fn shoal_managed(region: &str, account_id: &str) -> TableSse {
+        TableSse {
+            kms_master_key_arn: format!(
+                "arn:aws:kms:{region}:{account_id}:key/{SHOAL_MANAGED_KEY_ID}"
+            ),
+        }
+    }
+
+    /// Whether this is [`TableSse::shoal_managed`]: no KMS key wraps the data key.
+    pub fn is_shoal_managed(&self) -> bool {
+        self.kms_master_key_arn
+            .strip_suffix(SHOAL_MANAGED_KEY_ID)
+            .is_some_and(|rest| rest.starts_with("arn:aws:kms:") && rest.ends_with(":key/"))
+    }
+
+    /// The KMS key that wraps the table's data key, `None` when Shoal's master keys do.
+    pub fn kms_key_arn(&self) -> Option<&str> {
+        (!self.is_shoal_managed()).then_some(self.kms_master_key_arn.as_str())
+    }
+}
+
 /// One table's catalog entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TableMeta {

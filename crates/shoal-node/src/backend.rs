@@ -189,7 +189,8 @@ pub(crate) fn partition_path(dir: &Path, id: u64) -> PathBuf {
 pub(crate) fn table_kms_key(meta: &TableMeta) -> Option<shoal_crypto::KeyId> {
     meta.sse
         .as_ref()
-        .map(|s| shoal_crypto::KeyId::new(s.kms_master_key_arn.clone()))
+        .and_then(|s| s.kms_key_arn())
+        .map(|arn| shoal_crypto::KeyId::new(arn.to_string()))
 }
 
 /// The KMS alias of DynamoDB's AWS managed key, used for `SSESpecification.Enabled` without a
@@ -388,6 +389,13 @@ impl DataPlane for NodeBackend {
     async fn resolve_kms_key(&self, key_id: Option<&str>) -> Result<String, KmsKeyError> {
         let requested = key_id.unwrap_or(AWS_MANAGED_KEY_ALIAS).to_string();
         let Some(kms) = self.ring.kms().cloned() else {
+            if key_id.is_none() {
+                // DynamoDB's AWS managed key, without a KMS: Shoal's own keys stand in.
+                return Ok(
+                    shoal_catalog::TableSse::shoal_managed(&self.region, &self.account_id)
+                        .kms_master_key_arn,
+                );
+            }
             return Err(KmsKeyError::Unusable(format!(
                 "One or more parameter values were invalid: KMSMasterKeyId {requested} cannot be used: this node has no KMS endpoint configured"
             )));

@@ -285,10 +285,7 @@ impl Rotator {
         // 1. The new key, stored as pending before any file changes.
         let (table_id, kms_key) = {
             let meta = handle.meta.read();
-            let kms_key = meta
-                .sse
-                .as_ref()
-                .map(|s| shoal_crypto::KeyId::new(s.kms_master_key_arn.clone()));
+            let kms_key = crate::backend::table_kms_key(&meta);
             (meta.id.clone(), kms_key)
         };
         let mut keys = handle.keys.read().clone();

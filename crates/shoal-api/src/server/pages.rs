@@ -80,7 +80,11 @@ impl Api {
         let path = parts.uri.path();
         let readable_across_origins = matches!(path, "/status" | "/metrics");
         if parts.method == Method::OPTIONS && readable_across_origins {
-            return Some(preflight(request_id));
+            return Some(preflight(parts, "GET, OPTIONS", request_id));
+        }
+        // Browser apps using an AWS SDK call the API across origins, as they call DynamoDB.
+        if parts.method == Method::OPTIONS && path == "/" {
+            return Some(preflight(parts, "POST, GET, OPTIONS", request_id));
         }
         if parts.method != Method::GET {
             return None;
@@ -200,24 +204,54 @@ fn refused(e: &ApiError, request_id: &RequestId) -> Response<Full<Bytes>> {
     respond(code, "application/x-amz-json-1.0", e.body(), request_id)
 }
 
-/// The answer to a CORS preflight of `/status` or `/metrics`.
-fn preflight(request_id: &RequestId) -> Response<Full<Bytes>> {
-    let mut response = respond(StatusCode::NO_CONTENT, "text/plain", Vec::new(), request_id);
+/// The headers a preflight allows when it names none.
+const DEFAULT_ALLOWED_HEADERS: &str = "authorization, content-type, x-amz-date, x-amz-target, \
+    x-amz-content-sha256, x-amz-security-token, x-amz-user-agent, amz-sdk-invocation-id, \
+    amz-sdk-request, content-encoding";
+
+/// The response headers a browser script may read (the SDKs check the request id and CRC).
+const EXPOSED_HEADERS: &str = "x-amzn-requestid, x-amzn-errortype, x-amz-crc32, date";
+
+/// The answer to a CORS preflight of the API (`/`) or of `/status` and `/metrics`: any origin,
+/// the `methods` given, and the request headers the browser asks for (credentials travel in the
+/// signature, never in cookies, so no origin needs to be singled out).
+fn preflight(
+    parts: &http::request::Parts,
+    methods: &'static str,
+    request_id: &RequestId,
+) -> Response<Full<Bytes>> {
+    let mut response = respond(StatusCode::OK, "text/plain", Vec::new(), request_id);
     allow_any_origin(&mut response);
+    let asked = parts
+        .headers
+        .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+        .filter(|v| !v.is_empty())
+        .cloned();
     let h = response.headers_mut();
     h.insert(
         header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("GET, OPTIONS"),
+        HeaderValue::from_static(methods),
     );
     h.insert(
         header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static("authorization, x-amz-date, x-amz-content-sha256"),
+        asked.unwrap_or(HeaderValue::from_static(DEFAULT_ALLOWED_HEADERS)),
     );
     h.insert(
         header::ACCESS_CONTROL_MAX_AGE,
-        HeaderValue::from_static("600"),
+        HeaderValue::from_static("86400"),
     );
     response
+}
+
+/// Adds the CORS headers of an API answer to a request that came with an `Origin`.
+pub(super) fn cors_for_api(parts: &http::request::Parts, response: &mut Response<Full<Bytes>>) {
+    if parts.headers.contains_key(header::ORIGIN) {
+        allow_any_origin(response);
+        response.headers_mut().insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(EXPOSED_HEADERS),
+        );
+    }
 }
 
 /// One file of the console (`/console` and `/console/` are `index.html`).

@@ -55,6 +55,10 @@ impl ClusterRuntime {
                 "stopping with forwarded calls still running"
             );
         }
+        // The RPC server abandons replies not yet written when it stops; a refusal ("not run
+        // here") that is lost that way looks to a forwarding node like a write whose outcome is
+        // unknown. Keep refusing for a moment so those replies go out and callers move on.
+        tokio::time::sleep(REFUSAL_GRACE).await;
         let _ = self.stop.send(true);
         for t in self.tasks {
             t.abort();
@@ -64,6 +68,9 @@ impl ClusterRuntime {
         let _ = tokio::task::spawn_blocking(move || raft.shutdown()).await;
     }
 }
+
+/// How long a stopping node keeps its RPC server up after it stopped running forwarded calls.
+const REFUSAL_GRACE: Duration = Duration::from_millis(300);
 
 /// Rebuilds the state machines of groups found in the Raft log at start.
 struct Factory {

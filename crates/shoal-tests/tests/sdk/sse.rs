@@ -505,5 +505,50 @@ async fn invalid_sse_specifications_are_validation_errors() {
     // Enabled false is fine without KMS.
     let owned = SseSpecification::builder().enabled(false).build();
     must_create_with_key(&client, "owned", owned, None).await;
+    // Enabled true without a key (what CloudFormation, CDK and Terraform templates send) is
+    // DynamoDB's AWS managed key: without a KMS, Shoal's own keys stand in, described as KMS.
+    let managed = "arn:aws:kms:us-east-1:000000000000:key/shoal-managed";
+    let account = sse_arn_prefix(&client, "owned").await;
+    let managed = managed.replace("000000000000", &account);
+    must_create_with_key(&client, "managed", sse(None), Some(&managed)).await;
+    let enabled_only = SseSpecification::builder().enabled(true).build();
+    must_create_with_key(&client, "managed2", enabled_only, Some(&managed)).await;
+    put_and_check(&client, "managed", "v1").await;
+    // UpdateTable can turn it on and off too.
+    client
+        .update_table()
+        .table_name("owned")
+        .sse_specification(sse(None))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        sse_arn(&client, "owned").await.as_deref(),
+        Some(managed.as_str())
+    );
     node.shutdown().await;
+
+    // The data survives a restart (the data key is wrapped by the master key, not a KMS).
+    let (node, client) = start(config(dir.path(), KeyProviderKind::File, None)).await;
+    check(&client, "managed", "v1").await;
+    assert_eq!(
+        sse_arn(&client, "managed").await.as_deref(),
+        Some(managed.as_str())
+    );
+    node.shutdown().await;
+}
+
+/// The account id in `table`'s ARN.
+async fn sse_arn_prefix(client: &Client, table: &str) -> String {
+    let arn = client
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap()
+        .table_arn
+        .unwrap();
+    arn.split(':').nth(4).unwrap().to_string()
 }
