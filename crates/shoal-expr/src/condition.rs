@@ -318,6 +318,31 @@ fn comparator(t: Option<&Tok>) -> Option<CompareOp> {
     }
 }
 
+/// Two constant bounds of `BETWEEN` must be of one type (`BETWEEN` orders values of one type,
+/// so `:n AND :s` could never hold) and in order. Checked at parse in every expression kind;
+/// bounds read from the item are not (such a `BETWEEN` is simply false).
+fn check_between_bounds(
+    kind: ExprKind,
+    lo: &AttributeValue,
+    hi: &AttributeValue,
+) -> Result<(), ExprError> {
+    if lo.type_name() != hi.type_name() {
+        return Err(kind.invalid(format!(
+            "The BETWEEN operator requires same data type for lower and upper bounds; lower bound operand: AttributeValue: {}, upper bound operand: AttributeValue: {}",
+            compare::render(lo),
+            compare::render(hi)
+        )));
+    }
+    if compare_scalars(lo, hi).is_some_and(|o| o.is_gt()) {
+        return Err(kind.invalid(format!(
+            "The BETWEEN operator requires upper bound to be greater than or equal to lower bound; lower bound operand: AttributeValue: {}, upper bound operand: AttributeValue: {}",
+            compare::render(lo),
+            compare::render(hi)
+        )));
+    }
+    Ok(())
+}
+
 fn is_condition_function(name: &str) -> bool {
     matches!(
         name,
@@ -391,14 +416,8 @@ impl Parser<'_, '_, '_> {
                 return Err(self.syntax_error());
             }
             let high = self.parse_operand()?;
-            if let (Operand::Value(lo), Operand::Value(hi)) = (&low, &high)
-                && compare_scalars(lo, hi).is_some_and(|o| o.is_gt())
-            {
-                return Err(self.kind.invalid(format!(
-                        "The BETWEEN operator requires upper bound to be greater than or equal to lower bound; lower bound operand: AttributeValue: {}, upper bound operand: AttributeValue: {}",
-                        compare::render(lo),
-                        compare::render(hi)
-                    )));
+            if let (Operand::Value(lo), Operand::Value(hi)) = (&low, &high) {
+                check_between_bounds(self.kind, lo, hi)?;
             }
             return Ok(Condition::Between {
                 value: left,

@@ -385,6 +385,50 @@ fn between_with_reversed_constant_bounds_is_rejected() {
     );
 }
 
+/// `BETWEEN` orders within one type (the legacy documentation: "two AttributeValue elements of
+/// the same type"), so constant bounds of two types are refused at parse, in every expression
+/// kind, before the order check.
+#[test]
+fn between_with_constant_bounds_of_two_types_is_rejected() {
+    assert_eq!(
+        cond_err("a BETWEEN :n AND :s", &[(":n", n("1")), (":s", s("z"))]),
+        "Invalid ConditionExpression: The BETWEEN operator requires same data type for lower and upper bounds; lower bound operand: AttributeValue: {N:1}, upper bound operand: AttributeValue: {S:z}"
+    );
+    assert_eq!(
+        cond_err(
+            "size(a) BETWEEN :s AND :n",
+            &[(":n", n("1")), (":s", s("z"))]
+        ),
+        "Invalid ConditionExpression: The BETWEEN operator requires same data type for lower and upper bounds; lower bound operand: AttributeValue: {S:z}, upper bound operand: AttributeValue: {N:1}"
+    );
+    assert!(
+        cond_err("a BETWEEN :b AND :s", &[(":b", b(b"x")), (":s", s("a"))])
+            .contains("requires same data type for lower and upper bounds")
+    );
+    let vals = values(&[(":n", n("1")), (":s", s("z"))]);
+    let mut ctx = ExprContext::new(None, Some(&vals));
+    let e =
+        parse_condition("NOT (a BETWEEN :n AND :s)", &mut ctx, ConditionKind::Filter).unwrap_err();
+    assert!(
+        e.message
+            .starts_with("Invalid FilterExpression: The BETWEEN operator requires same data type"),
+        "{e}"
+    );
+    // Bounds of one type in order, and bounds read from the item, still parse.
+    cond_with(
+        "a BETWEEN :x AND :y",
+        &[],
+        &[(":x", s("a")), (":y", s("b"))],
+    )
+    .unwrap();
+    cond_with("a BETWEEN b AND :s", &[], &[(":s", s("z"))]).unwrap();
+    assert!(!holds(
+        "a BETWEEN b AND :s",
+        &[(":s", s("z"))],
+        &item(&[("a", s("c")), ("b", n("1"))])
+    ));
+}
+
 #[test]
 fn negative_or_fractional_list_index_is_a_syntax_error() {
     assert!(cond_err("a[-1] = :v", &[(":v", n("1"))]).contains("Syntax error; token: \"-\""));

@@ -217,3 +217,31 @@ fn key_condition_empty_is_rejected() {
         "Invalid KeyConditionExpression: The expression can not be empty;"
     );
 }
+
+#[test]
+fn key_condition_between_bounds_of_two_types_or_reversed_are_rejected() {
+    assert_eq!(
+        key_condition(
+            "pk = :p AND sk BETWEEN :x AND :y",
+            &[(":p", s("a")), (":x", n("1")), (":y", s("9"))]
+        )
+        .unwrap_err()
+        .message,
+        "Invalid KeyConditionExpression: The BETWEEN operator requires same data type for lower and upper bounds; lower bound operand: AttributeValue: {N:1}, upper bound operand: AttributeValue: {S:9}"
+    );
+    assert_eq!(
+        key_condition(
+            "pk = :p AND sk BETWEEN :x AND :y",
+            &[(":p", s("a")), (":x", n("9")), (":y", n("1"))]
+        )
+        .unwrap_err()
+        .message,
+        "Invalid KeyConditionExpression: The BETWEEN operator requires upper bound to be greater than or equal to lower bound; lower bound operand: AttributeValue: {N:9}, upper bound operand: AttributeValue: {N:1}"
+    );
+    // Equal bounds are a range of one value.
+    key_condition(
+        "pk = :p AND sk BETWEEN :x AND :x",
+        &[(":p", s("a")), (":x", n("9"))],
+    )
+    .unwrap();
+}

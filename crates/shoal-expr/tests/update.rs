@@ -271,6 +271,67 @@ fn delete_removes_set_elements_and_the_attribute_when_empty() {
     assert!(!out.contains_key("Nope"));
 }
 
+/// `DELETE` "supports only Set data types" (Expressions.UpdateExpressions.md): a set operand
+/// against a stored value that is not a set of the same type is DynamoDB's type error
+/// ("An operand in the update expression has an incorrect data type", the wording the model's
+/// TransactionCanceledException lists), and the item is left as it was.
+#[test]
+fn delete_from_an_attribute_of_another_type_is_an_error() {
+    let wrong = "An operand in the update expression has an incorrect data type";
+    let stored = item(&[
+        ("Str", s("Red")),
+        ("Num", n("1")),
+        ("Nums", ns(&["1", "2"])),
+        ("Strs", ss(&["Red"])),
+        ("Bins", AttributeValue::Bs(vec![b"x".to_vec()])),
+        ("Lst", l(vec![s("Red")])),
+        ("Dict", m(&[("Red", n("1"))])),
+    ]);
+    for (text, v) in [
+        ("DELETE Str :v", ss(&["Red"])),
+        ("DELETE Num :v", ss(&["1"])),
+        ("DELETE Num :v", ns(&["1"])),
+        ("DELETE Nums :v", ss(&["1"])),
+        ("DELETE Strs :v", ns(&["1"])),
+        ("DELETE Bins :v", ss(&["x"])),
+        ("DELETE Lst :v", ss(&["Red"])),
+        ("DELETE Dict :v", ss(&["Red"])),
+    ] {
+        assert_eq!(
+            updated(text, &[(":v", v)], &stored).unwrap_err(),
+            wrong,
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn add_to_a_set_or_number_of_another_type_is_an_error() {
+    let wrong = "An operand in the update expression has an incorrect data type";
+    let stored = item(&[
+        ("Str", s("Red")),
+        ("Num", n("1")),
+        ("Nums", ns(&["1"])),
+        ("Strs", ss(&["Red"])),
+        ("Lst", l(vec![n("1")])),
+    ]);
+    for (text, v) in [
+        ("ADD Str :v", ss(&["Red"])),
+        ("ADD Str :v", n("1")),
+        ("ADD Num :v", ns(&["1"])),
+        ("ADD Nums :v", n("1")),
+        ("ADD Nums :v", ss(&["1"])),
+        ("ADD Strs :v", ns(&["1"])),
+        ("ADD Lst :v", n("1")),
+    ] {
+        assert_eq!(
+            updated(text, &[(":v", v)], &stored).unwrap_err(),
+            wrong,
+            "{text}"
+        );
+    }
+}
+
 #[test]
 fn delete_with_a_number_operand_is_rejected_at_parse() {
     assert_eq!(

@@ -405,6 +405,39 @@ async fn delete_removes_set_elements_and_an_emptied_set_disappears() {
     assert!(!it.contains_key("nums"), "an empty set is removed: {it:?}");
 }
 
+/// `DELETE` "supports only Set data types" (Expressions.UpdateExpressions.md): a set operand
+/// against a stored string, number, set of another type or list is DynamoDB's type error, and
+/// the item is unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_from_a_mismatched_type_is_rejected() {
+    let start = vec![
+        ("str", s("a")),
+        ("num", n("1")),
+        ("nums", ns(["1", "2"])),
+        ("tags", ss(["a"])),
+        ("lst", list([s("a")])),
+    ];
+    let (_node, client) = with_item(start.clone()).await;
+    for (expr, v) in [
+        ("DELETE str :v", ss(["a"])),
+        ("DELETE num :v", ss(["1"])),
+        ("DELETE num :v", ns(["1"])),
+        ("DELETE nums :v", ss(["1"])),
+        ("DELETE tags :v", ns(["1"])),
+        ("DELETE lst :v", ss(["a"])),
+    ] {
+        let r = update(&client, expr, &[], vec![(":v", v)]).await;
+        assert_validation(
+            r,
+            "An operand in the update expression has an incorrect data type",
+        );
+    }
+    let it = stored(&client).await;
+    for (name, v) in &start {
+        assert!(same_value(it.get(*name).unwrap(), v), "{name}: {it:?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_four_clauses_in_one_update() {
     let (_node, client) = with_item(vec![
