@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Browser test of the web console (crates/shoal-api/console/): starts a real node, then drives the
-# console in headless Chromium with playwright-core (console.test.mjs). Screenshots go to
+# console in headless Chromium with playwright-core (console.test.mjs), then in headless Firefox
+# with puppeteer-core over WebDriver BiDi (firefox.test.mjs). Screenshots go to
 # target/console-screenshots/.
 #
 #   scripts/console-test/run.sh
@@ -12,9 +13,9 @@
 #                      /console itself yet); default: the node serves it
 #   KEEP_TMP           1: keep the node's temporary directory (its log is printed on failure anyway)
 #
-# Installs what it needs: Debian's chromium (apt-get) when /usr/bin/chromium is missing, and
-# playwright-core (pinned in package-lock.json) into scripts/console-test/node_modules. Playwright's
-# own browser downloads are never used.
+# Installs what it needs: Debian's chromium and firefox-esr (apt-get) when missing, and
+# playwright-core and puppeteer-core (pinned in package-lock.json) into
+# scripts/console-test/node_modules. Their own browser downloads are never used.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -22,17 +23,18 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 SHOAL_BIN="${SHOAL_BIN:-${CARGO_TARGET_DIR:-$HOME/.cache/shoal-target}/release/shoal}"
 SHOTS="$ROOT/target/console-screenshots"
 
-if [ ! -x /usr/bin/chromium ]; then
-    echo "== installing Debian's chromium"
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/firefox-esr ]; then
+    echo "== installing Debian's chromium and firefox-esr"
     SUDO=""
     [ "$(id -u)" -eq 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium firefox-esr >/dev/null
 fi
 if [ ! -f "$HERE/node_modules/playwright-core/package.json" ] ||
     [ "$HERE/package-lock.json" -nt "$HERE/node_modules/.package-lock.json" ]; then
     echo "== installing playwright-core"
-    (cd "$HERE" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+    (cd "$HERE" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 PUPPETEER_SKIP_DOWNLOAD=1 \
+        npm ci --no-audit --no-fund --loglevel=error)
 fi
 [ -x "$SHOAL_BIN" ] || { echo "no shoal binary at $SHOAL_BIN (set SHOAL_BIN)" >&2; exit 2; }
 
@@ -98,4 +100,7 @@ rm -rf "$SHOTS"
 mkdir -p "$SHOTS"
 BASE_URL="$BASE" SHOAL_KEY_ID="$KEY_ID" SHOAL_SECRET="$SECRET" SCREENSHOT_DIR="$SHOTS" \
     node "$HERE/console.test.mjs"
+# The same console in Firefox (stock Firefox ESR over WebDriver BiDi), on what the first run made.
+BASE_URL="$BASE" SHOAL_KEY_ID="$KEY_ID" SHOAL_SECRET="$SECRET" SCREENSHOT_DIR="$SHOTS" \
+    node "$HERE/firefox.test.mjs"
 echo "screenshots: $SHOTS"
