@@ -3,7 +3,9 @@
 #
 # Installs boto3 and the AWS CLI into a virtualenv (.venv, reused between runs), builds the
 # current tree, starts a server on a free port with a fresh data directory, and runs
-# create/put/get/update/delete/describe/list round trips, asserting every output.
+# create/put/get/update/delete/describe/list round trips, asserting every output. The server
+# also serves HTTPS (`--tls self-signed`): the AWS CLI (`--ca-bundle`) and boto3 (`verify=`) use
+# the certificate file it prints, and its printed fingerprint must match openssl's.
 # Prints "smoke: N passed, M failed" and exits non-zero on any failure.
 #
 # Environment: SHOAL_SMOKE_RELEASE=1 builds with --release; SHOAL_SMOKE_VENV picks the venv dir.
@@ -60,11 +62,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+PORT=$(free_port)
+TLS_PORT=$(free_port)
 ENDPOINT="http://127.0.0.1:$PORT"
 export SHOAL_ADMIN_ACCESS_KEY_ID=AKIDSMOKETEST0000001
 export SHOAL_ADMIN_SECRET_ACCESS_KEY=smoke-secret-0000000000000000000000000000
-"$BIN" start --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" --keys-dir "$WORK/keys" >"$WORK/stdout.log" 2>"$WORK/stderr.log" &
+"$BIN" start --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" --keys-dir "$WORK/keys" \
+    --tls self-signed --tls-listen "127.0.0.1:$TLS_PORT" >"$WORK/stdout.log" 2>"$WORK/stderr.log" &
 SERVER_PID=$!
 
 echo "smoke: waiting for $ENDPOINT"
@@ -301,6 +306,58 @@ if COUNTS=$(echo "$BOTO_OUT" | grep '^BOTO3 '); then
 fi
 if [ "$BOTO_STATUS" -ne 0 ] && [ -z "${COUNTS:-}" ]; then
     fail "boto3 script" "exited with $BOTO_STATUS"
+fi
+
+# --- HTTPS (--tls self-signed) ------------------------------------------------------------
+echo "smoke: https"
+TLS_ENDPOINT="https://localhost:$TLS_PORT"
+PEM=$(sed -n 's/^ *TLS certificate (PEM; clients may use it as their CA bundle): //p' "$WORK/stdout.log")
+PRINTED_FP=$(sed -n 's/^ *TLS certificate SHA-256 fingerprint: //p' "$WORK/stdout.log")
+OPENSSL_FP=$(openssl x509 -in "$PEM" -noout -fingerprint -sha256 2>&1 | sed 's/^.*Fingerprint=//')
+if [ -n "$PRINTED_FP" ] && [ "$PRINTED_FP" = "$OPENSSL_FP" ]; then
+    pass "printed fingerprint matches openssl's"
+else
+    fail "printed fingerprint matches openssl's" "printed '$PRINTED_FP', openssl '$OPENSSL_FP', stdout: $(cat "$WORK/stdout.log")"
+fi
+TDDB=("$AWS" dynamodb --endpoint-url "$TLS_ENDPOINT" --ca-bundle "$PEM" --output json)
+check "https cli create-table" 'out["TableDescription"]["TableName"] == "smoke_tls"' -- \
+    "${TDDB[@]}" create-table --table-name smoke_tls \
+    --attribute-definitions AttributeName=pk,AttributeType=S \
+    --key-schema AttributeName=pk,KeyType=HASH --billing-mode PAY_PER_REQUEST
+check "https cli put-item" 'True' -- \
+    "${TDDB[@]}" put-item --table-name smoke_tls --item '{"pk":{"S":"tls"},"v":{"N":"7"}}'
+check "https cli get-item" 'out["Item"]["v"] == {"N": "7"}' -- \
+    "${TDDB[@]}" get-item --table-name smoke_tls --consistent-read --key '{"pk":{"S":"tls"}}'
+check "http sees the https write" 'out["Item"]["v"] == {"N": "7"}' -- \
+    "${DDB[@]}" get-item --table-name smoke_tls --consistent-read --key '{"pk":{"S":"tls"}}'
+check_fails "https cli without the CA bundle refused" "SSL" -- \
+    "$AWS" dynamodb --endpoint-url "$TLS_ENDPOINT" --output json list-tables
+if TLS_OUT=$("$PY" - "https://127.0.0.1:$TLS_PORT" "$PEM" <<'EOF' 2>&1
+import sys
+import boto3
+from botocore.config import Config
+from botocore.exceptions import SSLError
+
+endpoint, pem = sys.argv[1], sys.argv[2]
+cfg = Config(retries={"max_attempts": 1, "mode": "standard"})
+ddb = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1", config=cfg, verify=pem)
+ddb.put_item(TableName="smoke_tls", Item={"pk": {"S": "boto"}, "v": {"N": "8"}})
+got = ddb.get_item(TableName="smoke_tls", Key={"pk": {"S": "boto"}}, ConsistentRead=True)["Item"]
+assert got["v"] == {"N": "8"}, got
+assert "smoke_tls" in ddb.list_tables()["TableNames"]
+untrusting = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1", config=cfg)
+try:
+    untrusting.list_tables()
+    raise SystemExit("a client without the CA bundle was not refused")
+except SSLError:
+    pass
+ddb.delete_table(TableName="smoke_tls")
+print("ok")
+EOF
+); then
+    pass "https boto3 verify=<pem> round trip"
+else
+    fail "https boto3 verify=<pem> round trip" "$TLS_OUT"
 fi
 
 # --- Shutdown -----------------------------------------------------------------------------

@@ -12,7 +12,8 @@
 //!
 //! Modules: [`config`] (limits and timeouts), `accept` (the accept loop, connection limit,
 //! descriptor exhaustion), `conn` (per-connection deadlines), `admission` (body memory and
-//! processing slots), `json` (strict parsing), `response` (request ids, headers).
+//! processing slots), `json` (strict parsing), `response` (request ids, headers), [`tls`] (HTTPS:
+//! the certificate in force, reloaded when its files change).
 
 mod accept;
 mod admission;
@@ -22,6 +23,7 @@ mod encoding;
 mod json;
 mod pages;
 mod response;
+pub mod tls;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -31,9 +33,10 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 
-pub use accept::{REFUSING_AT_ONCE, serve};
+pub use accept::{Listener, REFUSING_AT_ONCE, serve, serve_all};
 pub use config::{ConfigError, MAX_REQUEST_BYTES, ServerConfig};
 pub use pages::MetricsToken;
+pub use tls::{CertFiles, CertResolver, TlsError, acceptor};
 
 use crate::backend::Backend;
 use crate::error::{ApiError, ErrorKind};

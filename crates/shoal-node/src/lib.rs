@@ -14,6 +14,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod api_tls;
 pub mod backend;
 pub mod catalog;
 pub mod cluster;
@@ -37,6 +38,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use api_tls::{ApiTlsConfig, ApiTlsInfo, TlsSource};
 pub use cluster::ClusterConfig;
 pub use cluster::health::Failure as NodeFailure;
 pub use cluster::liveness::DEFAULT_DEAD_NODE_TIMEOUT;
@@ -81,6 +83,8 @@ pub struct NodeConfig {
     /// Limits and timeouts of the DynamoDB API server (connections, timeouts, body memory,
     /// queued work).
     pub api: shoal_api::server::ServerConfig,
+    /// An HTTPS listener for the API besides the HTTP one; `None`: HTTP only.
+    pub tls: Option<ApiTlsConfig>,
 }
 
 /// Default [`NodeConfig::data_key_rotation`]: 30 days.
@@ -110,6 +114,7 @@ impl Default for NodeConfig {
             data_key_rotation_check: Duration::from_secs(60),
             cluster: ClusterConfig::default(),
             api: shoal_api::server::ServerConfig::default(),
+            tls: None,
         }
     }
 }
@@ -149,6 +154,9 @@ pub struct Node;
 /// A running node.
 pub struct RunningNode {
     addr: SocketAddr,
+    tls: Option<ApiTlsInfo>,
+    /// Reloads the HTTPS certificate files when they change (aborted at shutdown).
+    cert_watch: Option<tokio::task::JoinHandle<()>>,
     created_admin_key: Option<AccessKey>,
     shutdown: tokio::sync::oneshot::Sender<()>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -293,16 +301,21 @@ impl Node {
         // A node joining a cluster takes the cluster's access keys rather than making its own.
         let joining = config.cluster.join.is_some() && !dir.join("cluster.json").exists();
         let (lock, ring, keys, created_admin_key) = open_dir(&config, !joining).await?;
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| NodeError::Listen {
-                addr: config.listen,
-                source,
-            })?;
-        let addr = listener.local_addr().map_err(|source| NodeError::Listen {
-            addr: config.listen,
-            source,
-        })?;
+        let (listener, addr) = bind(config.listen).await?;
+        let tls = match &config.tls {
+            None => None,
+            Some(tls) => {
+                let prepared = {
+                    let (tls, dir, key) = (tls.clone(), dir.clone(), ring.node_key());
+                    let api = config.listen;
+                    tokio::task::spawn_blocking(move || api_tls::prepare(&tls, api, &dir, &key))
+                        .await
+                        .map_err(|e| NodeError::Crypto(e.to_string()))??
+                };
+                let (tcp, tls_addr) = bind(tls.listen).await?;
+                Some((prepared, tcp, tls_addr))
+            }
+        };
         let region = config.region.clone();
         let backend = {
             let dir = dir.clone();
@@ -320,8 +333,33 @@ impl Node {
             backend,
             config.api.clone(),
         ));
+        let mut listeners = vec![shoal_api::server::Listener::http(listener)];
+        let mut tls_info = None;
+        let mut cert_watch = None;
+        if let Some((prepared, tcp, tls_addr)) = tls {
+            let acceptor = shoal_api::server::acceptor(Arc::clone(&prepared.resolver))
+                .map_err(|e| NodeError::Crypto(format!("API TLS: {e}")))?;
+            listeners.push(shoal_api::server::Listener::https(tcp, acceptor));
+            if let Some(files) = prepared.watch {
+                cert_watch = Some(tokio::spawn(files.watch(
+                    Arc::clone(&prepared.resolver),
+                    shoal_api::server::tls::CERT_CHECK_INTERVAL,
+                )));
+            }
+            tracing::info!(
+                addr = %tls_addr,
+                cert = %prepared.cert_path.display(),
+                sha256 = %prepared.fingerprint,
+                "serving the DynamoDB API over HTTPS too"
+            );
+            tls_info = Some(ApiTlsInfo {
+                addr: tls_addr,
+                fingerprint: prepared.fingerprint,
+                cert_path: prepared.cert_path,
+            });
+        }
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let serving = tokio::spawn(shoal_api::server::serve(listener, api, async move {
+        let serving = tokio::spawn(shoal_api::server::serve_all(listeners, api, async move {
             let _ = rx.await;
         }));
         // The API server is essential: a panic in its accept loop fails the node (fail-stop).
@@ -363,6 +401,8 @@ impl Node {
         tracing::info!(%addr, data_dir = %config.data_dir.display(), region = %config.region, "Shoal node serving the DynamoDB API");
         Ok(RunningNode {
             addr,
+            tls: tls_info,
+            cert_watch,
             created_admin_key,
             shutdown: tx,
             server,
@@ -374,6 +414,14 @@ impl Node {
             _lock: lock,
         })
     }
+}
+
+/// Binds a TCP listener for the API; returns it with its address.
+async fn bind(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr), NodeError> {
+    let listen = |source| NodeError::Listen { addr, source };
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(listen)?;
+    let bound = listener.local_addr().map_err(listen)?;
+    Ok((listener, bound))
 }
 
 /// The open parts of a data directory: its LOCK, key ring and access keys (plus an admin key
@@ -535,9 +583,15 @@ impl RunningNode {
         self.cluster.cluster.fail_stop.failed().await
     }
 
-    /// The address the API is bound to.
+    /// The address the API is bound to (plain HTTP).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The HTTPS listener, when [`NodeConfig::tls`] asked for one: its address, its
+    /// certificate's fingerprint and file.
+    pub fn tls(&self) -> Option<&ApiTlsInfo> {
+        self.tls.as_ref()
     }
 
     /// Admin operations (access keys, key rotation) on this node, as the control socket runs
@@ -557,6 +611,9 @@ impl RunningNode {
         // Leaderships first, while the API still serves: writes in flight follow their entries.
         self.cluster.hand_off().await;
         let _ = self.shutdown.send(());
+        if let Some(watch) = &self.cert_watch {
+            watch.abort();
+        }
         match self.server.await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "server stopped with an error"),

@@ -61,7 +61,7 @@ pub struct StartArgs {
     /// data_key_rotation_days, key_provider, kms_key_id, kms_endpoint, kms_region, and the API
     /// limits max_connections, header_timeout_ms, idle_timeout_ms, body_timeout_ms,
     /// max_header_bytes, max_body_bytes_in_flight, max_concurrent_requests, max_queued_requests,
-    /// queue_timeout_ms, metrics_token
+    /// queue_timeout_ms, metrics_token, and HTTPS tls_cert, tls_key, tls, tls_listen
     #[arg(long, env = "SHOAL_CONFIG")]
     pub config: Option<PathBuf>,
     /// Log format [default: text; config: log_format]; the level comes from SHOAL_LOG or RUST_LOG
@@ -149,6 +149,10 @@ pub struct FileConfig {
     pub max_queued_requests: Option<usize>,
     pub queue_timeout_ms: Option<u64>,
     pub metrics_token: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub tls: Option<api::TlsMode>,
+    pub tls_listen: Option<SocketAddr>,
 }
 
 impl FileConfig {
@@ -177,6 +181,11 @@ pub fn resolve(args: &StartArgs) -> anyhow::Result<Settings> {
     let (key_provider, kms) = kms_settings(args, &file)?;
     let api = api::resolve(&args.api, &file)?;
     let defaults = shoal_node::NodeConfig::default();
+    let tls = api::resolve_tls(
+        &args.api,
+        &file,
+        args.listen.or(file.listen).unwrap_or(defaults.listen),
+    )?;
     let region = args
         .region
         .clone()
@@ -237,6 +246,7 @@ pub fn resolve(args: &StartArgs) -> anyhow::Result<Settings> {
             data_key_rotation,
             data_key_rotation_check,
             api,
+            tls,
             ..defaults_rest
         },
         log_format: args.log_format.or(file.log_format).unwrap_or_default(),

@@ -228,6 +228,14 @@ fn start(args: StartArgs, mut limits: limits::Applied) -> anyhow::Result<ExitCod
             println!("  AWS_SECRET_ACCESS_KEY={}", key.secret);
         }
         println!("Shoal is serving the DynamoDB API on http://{}", node.local_addr());
+        if let Some(tls) = node.tls() {
+            println!("Shoal is serving the DynamoDB API on https://{}", tls.addr);
+            println!("  TLS certificate SHA-256 fingerprint: {}", tls.fingerprint);
+            println!(
+                "  TLS certificate (PEM; clients may use it as their CA bundle): {}",
+                tls.cert_path.display()
+            );
+        }
         println!("Cluster address (mutual TLS): {}", node.cluster_addr());
         let failure = tokio::select! {
             () = shutdown_signal() => None,

@@ -8,20 +8,27 @@
 //!   open for this, accepts the waiting connection, answers it 503 ("out of file descriptors"),
 //!   closes it and takes the spare back, so clients see an error instead of a hang while the
 //!   node keeps the descriptors its open files need. The error is logged at most once a second.
+//! - An HTTPS [`Listener`] runs each connection's TLS handshake inside the connection's task,
+//!   under the same connection limit, within the header timeout; a failed handshake only ends
+//!   that task. Refused TLS connections are closed without an answer (a plain 503 would be
+//!   garbage to a TLS client). Several listeners (HTTP and HTTPS) share one limit.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::TlsAcceptor;
 
 use super::Api;
 use super::config::ServerConfig;
@@ -37,14 +44,63 @@ const REFUSAL_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long in-flight requests get to finish at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// Serves the API on `listener` until `shutdown` resolves, then lets in-flight requests finish
-/// (for up to 10 s). Limits and timeouts come from [`Api::config`].
+/// A socket the API serves: plain HTTP, or HTTPS through a TLS acceptor.
+pub struct Listener {
+    tcp: TcpListener,
+    tls: Option<TlsAcceptor>,
+}
+
+impl Listener {
+    /// Plain HTTP on `tcp`.
+    pub fn http(tcp: TcpListener) -> Self {
+        Listener { tcp, tls: None }
+    }
+
+    /// HTTPS on `tcp`: each connection's TLS handshake runs in its own task and must finish
+    /// within the header timeout.
+    pub fn https(tcp: TcpListener, tls: TlsAcceptor) -> Self {
+        Listener {
+            tcp,
+            tls: Some(tls),
+        }
+    }
+}
+
+/// Serves the API on `listener` (plain HTTP) until `shutdown` resolves; see [`serve_all`].
+///
+/// # Errors
+/// None today (see [`serve_all`]).
+pub async fn serve(
+    listener: TcpListener,
+    api: Arc<Api>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    serve_all(vec![Listener::http(listener)], api, shutdown).await
+}
+
+/// One listener's accept loop (it never ends by itself).
+type AcceptLoop<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+/// What the accept loops of one server share: the connection limit counts the connections of
+/// every listener.
+struct Shared {
+    api: Arc<Api>,
+    config: ServerConfig,
+    limit: usize,
+    slots: Arc<Semaphore>,
+    refusing: Arc<Semaphore>,
+    graceful: GracefulShutdown,
+}
+
+/// Serves the API on every listener until `shutdown` resolves, then lets in-flight requests
+/// finish (for up to 10 s). Limits and timeouts come from [`Api::config`]; the connection limit
+/// is shared by all listeners.
 ///
 /// # Errors
 /// None today: accept errors are logged and survived; the `Result` leaves room for start-up
 /// failures.
-pub async fn serve(
-    listener: TcpListener,
+pub async fn serve_all(
+    listeners: Vec<Listener>,
     api: Arc<Api>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
@@ -56,70 +112,129 @@ pub async fn serve(
         fd_limit = fd_limit.map_or_else(|| "unknown".to_owned(), |n| n.to_string()),
         "API connection limit"
     );
-    let slots = Arc::new(Semaphore::new(limit));
-    let refusing = Arc::new(Semaphore::new(REFUSING_AT_ONCE));
+    let shared = Shared {
+        api,
+        config,
+        limit,
+        slots: Arc::new(Semaphore::new(limit)),
+        refusing: Arc::new(Semaphore::new(REFUSING_AT_ONCE)),
+        graceful: GracefulShutdown::new(),
+    };
+    {
+        // The loops never end by themselves; they (and their sockets) are dropped at shutdown.
+        let mut loops: Vec<AcceptLoop<'_>> = listeners
+            .into_iter()
+            .map(|l| Box::pin(accept_loop(l, &shared)) as AcceptLoop<'_>)
+            .collect();
+        let all = std::future::poll_fn(|cx| {
+            for l in &mut loops {
+                let _ = l.as_mut().poll(cx);
+            }
+            Poll::<()>::Pending
+        });
+        tokio::select! {
+            () = all => {}
+            () = shutdown => {}
+        }
+    }
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, shared.graceful.shutdown()).await;
+    Ok(())
+}
+
+/// Accepts connections on one listener until dropped.
+async fn accept_loop(listener: Listener, shared: &Shared) {
+    let Listener { tcp, tls } = listener;
     let mut spare = open_spare();
     let mut warned = Warnings::default();
-    let graceful = GracefulShutdown::new();
-    tokio::pin!(shutdown);
+    let api = &shared.api;
     loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => match Arc::clone(&slots).try_acquire_owned() {
-                    Ok(slot) => spawn_connection(stream, peer, slot, &api, &config, &graceful),
-                    Err(_) => {
-                        api.metrics.refused_connection("connection_limit");
-                        warned.connections(limit);
-                        refuse(stream, &refusing, Refusal::Connections(limit));
-                    }
-                },
-                Err(e) if is_fd_exhaustion(&e) => {
-                    api.metrics.refused_connection("file_descriptors");
-                    warned.descriptors(&e);
-                    if spare.take().is_some() {
-                        // One descriptor is free now: use it to answer the waiting client.
-                        if let Ok(Ok((stream, _))) =
-                            tokio::time::timeout(Duration::from_millis(10), listener.accept()).await
-                        {
-                            refuse_now(stream, Refusal::Descriptors).await;
-                        }
-                    } else {
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                    }
-                    spare = open_spare();
-                }
-                Err(e) => {
-                    // A connection reset before it was accepted and the like: nothing to do.
-                    tracing::debug!(error = %e, "accept failed");
-                    if !matches!(
-                        e.kind(),
-                        std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset
-                    ) {
-                        tokio::time::sleep(Duration::from_millis(10)).await;
+        match tcp.accept().await {
+            Ok((stream, peer)) => match Arc::clone(&shared.slots).try_acquire_owned() {
+                Ok(slot) => spawn_connection(stream, peer, slot, tls.clone(), shared),
+                Err(_) => {
+                    api.metrics.refused_connection("connection_limit");
+                    warned.connections(shared.limit);
+                    // A TLS client cannot read a plain answer: it is just closed.
+                    if tls.is_none() {
+                        refuse(stream, &shared.refusing, Refusal::Connections(shared.limit));
                     }
                 }
             },
-            () = &mut shutdown => break,
+            Err(e) if is_fd_exhaustion(&e) => {
+                api.metrics.refused_connection("file_descriptors");
+                warned.descriptors(&e);
+                if spare.take().is_some() {
+                    // One descriptor is free now: use it to answer (or close) the waiting client.
+                    if let Ok(Ok((stream, _))) =
+                        tokio::time::timeout(Duration::from_millis(10), tcp.accept()).await
+                        && tls.is_none()
+                    {
+                        refuse_now(stream, Refusal::Descriptors).await;
+                    }
+                } else {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                spare = open_spare();
+            }
+            Err(e) => {
+                // A connection reset before it was accepted and the like: nothing to do.
+                tracing::debug!(error = %e, "accept failed");
+                if !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset
+                ) {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
         }
     }
-    drop(listener);
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
-    Ok(())
 }
 
 fn spawn_connection(
     stream: TcpStream,
     peer: SocketAddr,
     slot: OwnedSemaphorePermit,
-    api: &Arc<Api>,
-    config: &ServerConfig,
-    graceful: &GracefulShutdown,
+    tls: Option<TlsAcceptor>,
+    shared: &Shared,
 ) {
     let _ = stream.set_nodelay(true);
+    // Taken now, so a shutdown that starts during a TLS handshake still waits for this one.
+    let watcher = shared.graceful.watcher();
+    let api = Arc::clone(&shared.api);
+    let config = shared.config.clone();
+    let connections = api.metrics.connections.clone();
+    connections.inc();
+    tokio::spawn(async move {
+        let _slot = slot;
+        let _open = scopeguard(move || {
+            connections.dec();
+        });
+        let Some(acceptor) = tls else {
+            return serve_connection(stream, peer, api, &config, watcher).await;
+        };
+        // A client that never completes its handshake costs a slot for the header timeout.
+        match tokio::time::timeout(config.header_timeout, acceptor.accept(stream)).await {
+            Ok(Ok(stream)) => serve_connection(stream, peer, api, &config, watcher).await,
+            Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+        }
+    });
+}
+
+/// Serves HTTP/1.1 on one connection (plain or TLS) until it closes, fails, or a deadline of
+/// [`watchdog`] passes.
+async fn serve_connection<IO>(
+    io: IO,
+    peer: SocketAddr,
+    api: Arc<Api>,
+    config: &ServerConfig,
+    watcher: Watcher,
+) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let state = Arc::new(ConnState::new());
-    let io = TokioIo::new(WatchedIo::new(stream, Arc::clone(&state)));
+    let io = TokioIo::new(WatchedIo::new(io, Arc::clone(&state)));
     let service = {
-        let api = Arc::clone(api);
         let state = Arc::clone(&state);
         service_fn(move |req: hyper::Request<Incoming>| {
             let api = Arc::clone(&api);
@@ -137,24 +252,15 @@ fn spawn_connection(
         // hyper refuses a head that does not fit its buffer (431/414); 8 KiB is its minimum.
         .max_buf_size(config.max_header_bytes.max(8192))
         .serve_connection(io, service);
-    let conn = graceful.watch(conn);
-    let (header, idle) = (config.header_timeout, config.idle_timeout);
-    let connections = api.metrics.connections.clone();
-    connections.inc();
-    tokio::spawn(async move {
-        let _slot = slot;
-        let _open = scopeguard(move || {
-            connections.dec();
-        });
-        tokio::select! {
-            result = conn => if let Err(e) = result {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            },
-            expired = watchdog(&state, header, idle) => {
-                tracing::debug!(%peer, ?expired, "closing connection: timeout");
-            }
+    let conn = watcher.watch(conn);
+    tokio::select! {
+        result = conn => if let Err(e) = result {
+            tracing::debug!(%peer, error = %e, "connection ended with an error");
+        },
+        expired = watchdog(&state, config.header_timeout, config.idle_timeout) => {
+            tracing::debug!(%peer, ?expired, "closing connection: timeout");
         }
-    });
+    }
 }
 
 /// Why a connection is refused.

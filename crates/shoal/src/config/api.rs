@@ -2,9 +2,12 @@
 //! also an environment variable and a config-file key), composed into a
 //! [`shoal_api::server::ServerConfig`].
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
+use serde::Deserialize;
 use shoal_api::server::{MetricsToken, ServerConfig};
 
 use super::FileConfig;
@@ -54,10 +57,95 @@ pub struct ApiArgs {
     /// environment variable or the config file: a flag is visible in `ps` [config: metrics_token]
     #[arg(long, env = "SHOAL_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
+    /// Serve the API over HTTPS too, with this PEM certificate chain (leaf first; needs
+    /// --tls-key). Reloaded when the file changes [config: tls_cert]
+    #[arg(long, env = "SHOAL_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1) [config: tls_key]
+    #[arg(long, env = "SHOAL_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// `self-signed`: serve the API over HTTPS too, with a certificate the node generates once
+    /// and keeps in its data directory (its SHA-256 fingerprint and PEM file are printed at
+    /// start) [config: tls]
+    #[arg(long, env = "SHOAL_TLS", value_enum)]
+    pub tls: Option<TlsMode>,
+    /// Address of the HTTPS listener (HTTP stays on --listen) [default: the API host with the
+    /// API port + 443, so 8000 gives 8443 (port 0 when the API port is 0); config: tls_listen]
+    #[arg(long, env = "SHOAL_TLS_LISTEN")]
+    pub tls_listen: Option<SocketAddr>,
     /// File descriptors kept free for the node's files (tests only) [default: a quarter of the
     /// limit, at least 64]
     #[arg(long, env = "SHOAL_RESERVED_FDS", hide = true)]
     pub reserved_fds: Option<usize>,
+}
+
+/// `--tls`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsMode {
+    /// A self-signed certificate kept in the data directory.
+    SelfSigned,
+}
+
+/// The HTTPS listener, if one is asked for (flags over config-file keys). `api` is the HTTP
+/// address (the default HTTPS address derives from it).
+///
+/// # Errors
+/// A certificate without its key (or the reverse), both a certificate and `--tls self-signed`,
+/// or `--tls-listen` without either, or on the HTTP address.
+pub fn resolve_tls(
+    args: &ApiArgs,
+    file: &FileConfig,
+    api: SocketAddr,
+) -> anyhow::Result<Option<shoal_node::ApiTlsConfig>> {
+    let cert = args.tls_cert.clone().or_else(|| file.tls_cert.clone());
+    let key = args.tls_key.clone().or_else(|| file.tls_key.clone());
+    let mode = args.tls.or(file.tls);
+    let listen = args.tls_listen.or(file.tls_listen);
+    let source = match (cert, key, mode) {
+        (Some(_), _, Some(TlsMode::SelfSigned)) | (_, Some(_), Some(TlsMode::SelfSigned)) => {
+            anyhow::bail!(
+                "--tls self-signed and --tls-cert/--tls-key both give the HTTPS certificate: choose one"
+            )
+        }
+        (Some(cert), Some(key), None) => shoal_node::TlsSource::Files { cert, key },
+        (Some(cert), None, None) => anyhow::bail!(
+            "--tls-cert {} needs --tls-key FILE (its private key)",
+            cert.display()
+        ),
+        (None, Some(key), None) => anyhow::bail!(
+            "--tls-key {} needs --tls-cert FILE (its certificate chain)",
+            key.display()
+        ),
+        (None, None, Some(TlsMode::SelfSigned)) => shoal_node::TlsSource::SelfSigned,
+        (None, None, None) => {
+            if let Some(listen) = listen {
+                anyhow::bail!(
+                    "--tls-listen {listen} needs a certificate: --tls-cert FILE --tls-key FILE, or --tls self-signed"
+                );
+            }
+            return Ok(None);
+        }
+    };
+    let listen = listen.unwrap_or_else(|| default_tls_listen(api));
+    if listen.port() != 0
+        && listen.port() == api.port()
+        && (listen.ip() == api.ip() || listen.ip().is_unspecified() || api.ip().is_unspecified())
+    {
+        anyhow::bail!(
+            "the HTTPS address {listen} is the HTTP address {api}: give --tls-listen another port"
+        );
+    }
+    Ok(Some(shoal_node::ApiTlsConfig { listen, source }))
+}
+
+/// The HTTPS address when none is given: the API host, port + 443 (0 stays 0; past 65535, 0).
+fn default_tls_listen(api: SocketAddr) -> SocketAddr {
+    let port = match api.port() {
+        0 => 0,
+        p => p.checked_add(443).unwrap_or(0),
+    };
+    SocketAddr::new(api.ip(), port)
 }
 
 /// Flags over config-file keys over defaults, validated.
@@ -126,6 +214,72 @@ mod tests {
         assert_eq!(c.max_connections, 20);
         assert_eq!(c.idle_timeout, Duration::from_millis(1500));
         assert_eq!(c.header_timeout, ServerConfig::default().header_timeout);
+    }
+
+    #[test]
+    fn tls_settings_need_a_complete_certificate_and_one_mode() {
+        let api: SocketAddr = "127.0.0.1:8000".parse().unwrap();
+        let none = FileConfig::default();
+        let tls = |args: &ApiArgs| resolve_tls(args, &none, api);
+        assert!(tls(&ApiArgs::default()).unwrap().is_none());
+        let self_signed = ApiArgs {
+            tls: Some(TlsMode::SelfSigned),
+            ..ApiArgs::default()
+        };
+        let c = tls(&self_signed).unwrap().unwrap();
+        assert_eq!(c.listen, "127.0.0.1:8443".parse().unwrap());
+        assert_eq!(c.source, shoal_node::TlsSource::SelfSigned);
+        let cert_only = ApiArgs {
+            tls_cert: Some("c.pem".into()),
+            ..ApiArgs::default()
+        };
+        let e = tls(&cert_only).unwrap_err().to_string();
+        assert!(e.contains("needs --tls-key"), "{e}");
+        let key_only = ApiArgs {
+            tls_key: Some("k.pem".into()),
+            ..ApiArgs::default()
+        };
+        let e = tls(&key_only).unwrap_err().to_string();
+        assert!(e.contains("needs --tls-cert"), "{e}");
+        let both = ApiArgs {
+            tls_cert: Some("c.pem".into()),
+            tls_key: Some("k.pem".into()),
+            tls: Some(TlsMode::SelfSigned),
+            ..ApiArgs::default()
+        };
+        let e = tls(&both).unwrap_err().to_string();
+        assert!(e.contains("choose one"), "{e}");
+        let listen_only = ApiArgs {
+            tls_listen: Some("127.0.0.1:9443".parse().unwrap()),
+            ..ApiArgs::default()
+        };
+        assert!(tls(&listen_only).is_err());
+        let same = ApiArgs {
+            tls_listen: Some(api),
+            ..self_signed.clone()
+        };
+        assert!(tls(&same).is_err());
+        let file: FileConfig = toml::from_str(
+            "tls_cert = \"c.pem\"\ntls_key = \"k.pem\"\ntls_listen = \"0.0.0.0:9443\"\n",
+        )
+        .unwrap();
+        let c = resolve_tls(&ApiArgs::default(), &file, api)
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.listen, "0.0.0.0:9443".parse().unwrap());
+        assert_eq!(
+            c.source,
+            shoal_node::TlsSource::Files {
+                cert: "c.pem".into(),
+                key: "k.pem".into()
+            }
+        );
+        let file: FileConfig = toml::from_str("tls = \"self-signed\"\n").unwrap();
+        assert!(
+            resolve_tls(&ApiArgs::default(), &file, api)
+                .unwrap()
+                .is_some()
+        );
     }
 
     #[test]
