@@ -336,6 +336,10 @@ check "http sees the https write" 'out["Item"]["v"] == {"N": "7"}' -- \
     "${DDB[@]}" get-item --table-name smoke_tls --consistent-read --key '{"pk":{"S":"tls"}}'
 check_fails "https cli without the CA bundle refused" "SSL" -- \
     "$AWS" dynamodb --endpoint-url "$TLS_ENDPOINT" --output json list-tables
+check "https shoal status --ca-bundle (signed)" 'out["health"] == "ok"' -- \
+    "$BIN" status --json --endpoint "$TLS_ENDPOINT" --ca-bundle "$PEM"
+check_fails "https shoal status without the CA bundle refused" "certificate" -- \
+    env -u AWS_CA_BUNDLE "$BIN" status --json --endpoint "$TLS_ENDPOINT"
 if TLS_OUT=$("$PY" - "https://127.0.0.1:$TLS_PORT" "$PEM" <<'EOF' 2>&1
 import sys
 import boto3

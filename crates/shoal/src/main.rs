@@ -6,6 +6,7 @@ mod limits;
 mod remove;
 mod status;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -55,6 +56,10 @@ enum Command {
         /// Print the JSON of `GET /status` instead of tables
         #[arg(long)]
         json: bool,
+        /// PEM certificates to trust for an https:// endpoint (e.g. a node's --tls self-signed
+        /// certificate)
+        #[arg(long, env = "AWS_CA_BUNDLE")]
+        ca_bundle: Option<PathBuf>,
     },
     /// Manage access keys and rotate encryption keys (through the running node's control
     /// socket, or directly on the data directory when no node runs).
@@ -89,6 +94,9 @@ enum ClusterCommand {
         /// Return once the removal has started
         #[arg(long)]
         no_wait: bool,
+        /// PEM certificates to trust for an https:// endpoint
+        #[arg(long, env = "AWS_CA_BUNDLE")]
+        ca_bundle: Option<PathBuf>,
     },
 }
 
@@ -145,9 +153,20 @@ fn main() -> ExitCode {
                     node,
                     endpoint,
                     no_wait,
+                    ca_bundle,
                 },
-        }) => success(remove::run(&endpoint, node, !no_wait)),
-        Some(Command::Status { endpoint, json }) => success(status::run(&endpoint, json)),
+        }) => success(
+            status::Endpoint::new(&endpoint, ca_bundle.as_deref())
+                .and_then(|e| remove::run(&e, node, !no_wait)),
+        ),
+        Some(Command::Status {
+            endpoint,
+            json,
+            ca_bundle,
+        }) => success(
+            status::Endpoint::new(&endpoint, ca_bundle.as_deref())
+                .and_then(|e| status::run(&e, json)),
+        ),
         Some(Command::Bench(args)) => {
             limits::raise_nofile(&mut limits);
             success(bench(*args))

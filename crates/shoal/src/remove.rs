@@ -5,30 +5,24 @@
 
 use std::time::{Duration, Instant};
 
-use crate::status::{fetch, signature};
+use crate::status::{Endpoint, fetch, signature};
 
 /// How long `shoal cluster remove` waits for the node to be gone.
 const WAIT: Duration = Duration::from_secs(30 * 60);
 
-pub(crate) fn run(endpoint: &str, node: u64, wait: bool) -> anyhow::Result<()> {
-    let url = format!(
-        "{}/cluster/remove?node={node}",
-        endpoint.trim_end_matches('/')
-    );
+pub(crate) fn run(endpoint: &Endpoint, node: u64, wait: bool) -> anyhow::Result<()> {
+    let url = format!("{}/cluster/remove?node={node}", endpoint.url);
     let headers = signature("POST", &url)?;
     if headers.is_empty() {
         anyhow::bail!(
             "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY to an admin key: removing a node is signed"
         );
     }
-    let mut request = ureq::post(&url);
+    let mut request = endpoint.agent.post(&url);
     for (name, value) in headers {
         request = request.header(name, value);
     }
     let mut response = request
-        .config()
-        .http_status_as_error(false)
-        .build()
         .send_empty()
         .map_err(|e| anyhow::anyhow!("POST {url}: {e}"))?;
     let code = response.status();

@@ -1,8 +1,11 @@
 //! `shoal status`: `GET /status` of a node, as tables for people or as the JSON itself
 //! (`--json`). Signed with SigV4 (service `dynamodb`) from the AWS credential environment
-//! variables when `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` are set; the node then checks
-//! the signature (an unsigned request is answered too, for health checkers).
+//! variables when `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` are set; the node answers an
+//! unsigned request only from a loopback address. An `https://` endpoint is verified against the
+//! certificates of `--ca-bundle` (or `AWS_CA_BUNDLE`), e.g. a node's `--tls self-signed`
+//! certificate, else the usual public roots.
 
+use std::path::Path;
 use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
@@ -10,8 +13,46 @@ use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, si
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 
+/// A node's API endpoint and the HTTP agent that reaches it.
+pub(crate) struct Endpoint {
+    /// The base URL, without a trailing `/`.
+    pub(crate) url: String,
+    pub(crate) agent: ureq::Agent,
+}
+
+impl Endpoint {
+    /// `url`, trusting the PEM certificates in `ca_bundle` for HTTPS when given.
+    pub(crate) fn new(url: &str, ca_bundle: Option<&Path>) -> anyhow::Result<Endpoint> {
+        let mut config = ureq::Agent::config_builder().http_status_as_error(false);
+        if let Some(path) = ca_bundle {
+            let pem = std::fs::read(path)
+                .map_err(|e| anyhow::anyhow!("--ca-bundle {}: {e}", path.display()))?;
+            let certs: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(&pem)
+                .filter_map(|item| match item {
+                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c)),
+                    Ok(_) => None,
+                    Err(e) => Some(Err(e)),
+                })
+                .collect::<Result<_, _>>()
+                .map_err(|e| anyhow::anyhow!("--ca-bundle {}: {e}", path.display()))?;
+            if certs.is_empty() {
+                anyhow::bail!("--ca-bundle {}: no PEM certificate in it", path.display());
+            }
+            config = config.tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(ureq::tls::RootCerts::new_with_certs(&certs))
+                    .build(),
+            );
+        }
+        Ok(Endpoint {
+            url: url.trim_end_matches('/').to_string(),
+            agent: config.build().new_agent(),
+        })
+    }
+}
+
 /// Prints the status of the cluster seen through `endpoint`.
-pub(crate) fn run(endpoint: &str, json: bool) -> anyhow::Result<()> {
+pub(crate) fn run(endpoint: &Endpoint, json: bool) -> anyhow::Result<()> {
     let v = fetch(endpoint)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&v)?);
@@ -22,16 +63,13 @@ pub(crate) fn run(endpoint: &str, json: bool) -> anyhow::Result<()> {
 }
 
 /// `GET /status` of `endpoint` (signed when credentials are in the environment).
-pub(crate) fn fetch(endpoint: &str) -> anyhow::Result<serde_json::Value> {
-    let url = format!("{}/status", endpoint.trim_end_matches('/'));
-    let mut request = ureq::get(&url);
+pub(crate) fn fetch(endpoint: &Endpoint) -> anyhow::Result<serde_json::Value> {
+    let url = format!("{}/status", endpoint.url);
+    let mut request = endpoint.agent.get(&url);
     for (name, value) in signature("GET", &url)? {
         request = request.header(name, value);
     }
     let mut response = request
-        .config()
-        .http_status_as_error(false)
-        .build()
         .call()
         .map_err(|e| anyhow::anyhow!("GET {url}: {e}"))?;
     let code = response.status();
