@@ -2,6 +2,8 @@
 //! come from `shoal-catalog` (re-exported here); this trait adds what only the HTTP front end
 //! needs: the region, the access keys SigV4 verifies against, the endpoints and the status page.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 pub use shoal_catalog::{
     Billing, BillingMode, DataError, DataPlane, IndexThroughput, KmsKeyError, QueryRequest,
@@ -63,6 +65,14 @@ pub trait Backend: DataPlane {
     fn is_admin(&self, access_key_id: &str) -> bool {
         let _ = access_key_id;
         false
+    }
+
+    /// The policy of access key `access_key_id`, parsed (cheap: called for every request).
+    /// `None`: the key has no policy and may do everything except what a table's resource-based
+    /// policy explicitly denies. The default has none.
+    fn key_policy(&self, access_key_id: &str) -> Option<Arc<shoal_policy::Policy>> {
+        let _ = access_key_id;
+        None
     }
 
     /// Starts decommissioning node `id` (`POST /cluster/remove`, `shoal cluster remove`): its

@@ -19,6 +19,8 @@ pub enum ErrorKind {
     AccessDenied,
     ResourceNotFound,
     ResourceInUse,
+    /// A resource-based policy that is not there (or not at the `ExpectedRevisionId`).
+    PolicyNotFound,
     ConditionalCheckFailed,
     LimitExceeded,
     ItemCollectionSizeLimitExceeded,
@@ -44,6 +46,7 @@ impl ErrorKind {
             ErrorKind::AccessDenied => "AccessDeniedException",
             ErrorKind::ResourceNotFound => "ResourceNotFoundException",
             ErrorKind::ResourceInUse => "ResourceInUseException",
+            ErrorKind::PolicyNotFound => "PolicyNotFoundException",
             ErrorKind::ConditionalCheckFailed => "ConditionalCheckFailedException",
             ErrorKind::LimitExceeded => "LimitExceededException",
             ErrorKind::ItemCollectionSizeLimitExceeded => {

@@ -6,6 +6,8 @@
 //!   signature → `X-Amz-Target` → JSON → [`ops::dispatch`].
 //! - [`backend::Backend`] is everything the API needs from a node (catalog, partitions), so the
 //!   API can be tested without a cluster; `shoal-node` implements it.
+//! - [`authz`] checks every request against the caller's policy and the tables' resource-based
+//!   policies (`shoal-policy`) before the operation runs.
 //! - [`error::ApiError`] is the only place errors become DynamoDB `__type` names and statuses.
 //!
 //! ```no_run
@@ -16,6 +18,7 @@
 //! # }
 //! ```
 
+pub mod authz;
 pub mod backend;
 pub mod error;
 pub mod input;

@@ -81,6 +81,7 @@ pub struct Api {
     config: ServerConfig,
     admission: Admission,
     metrics: ApiMetrics,
+    policies: crate::authz::PolicyCache,
 }
 
 impl Api {
@@ -100,6 +101,7 @@ impl Api {
             config,
             admission,
             metrics: ApiMetrics::new(),
+            policies: crate::authz::PolicyCache::default(),
         }
     }
 
@@ -124,7 +126,7 @@ impl Api {
         let (parts, body) = req.into_parts();
 
         if parts.method == Method::POST && parts.uri.path() == "/cluster/remove" {
-            let (code, body) = match self.remove_node(&parts).await {
+            let (code, body) = match self.remove_node(&parts, peer).await {
                 Ok(v) => (
                     StatusCode::OK,
                     serde_json::to_vec_pretty(&v).unwrap_or_default(),
@@ -137,7 +139,8 @@ impl Api {
             return response;
         }
 
-        let ((result, table), consumed) = metrics::collecting(self.handle_post(&parts, body)).await;
+        let ((result, table), consumed) =
+            metrics::collecting(self.handle_post(&parts, body, peer)).await;
         self.observe(&result, table.as_deref(), &consumed, started);
         let (status, body, op, close) = match result {
             Ok((op, value)) => {
@@ -172,6 +175,7 @@ impl Api {
         &self,
         parts: &http::request::Parts,
         body: B,
+        peer: IpAddr,
     ) -> (
         Result<(Option<String>, serde_json::Value), Refused>,
         Option<String>,
@@ -181,7 +185,7 @@ impl Api {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let mut table = None;
-        let result = self.handle_post_named(parts, body, &mut table).await;
+        let result = self.handle_post_named(parts, body, peer, &mut table).await;
         (result, table)
     }
 
@@ -216,6 +220,7 @@ impl Api {
         &self,
         parts: &http::request::Parts,
         body: B,
+        peer: IpAddr,
         table: &mut Option<String>,
     ) -> Result<(Option<String>, serde_json::Value), Refused>
     where
@@ -323,6 +328,8 @@ impl Api {
         let ctx = crate::ops::Ctx {
             backend: self.backend.as_ref(),
             identity: &identity,
+            peer,
+            policies: &self.policies,
         };
         crate::ops::dispatch(&ctx, op, &input)
             .await
@@ -415,12 +422,18 @@ fn check_content_type(headers: &http::HeaderMap) -> Result<(), ApiError> {
 
 impl Api {
     /// `POST /cluster/remove?node=ID` (empty body): decommissions a node. Only for requests
-    /// signed with an admin key.
+    /// signed with an admin key or a key whose policy allows `shoal:RemoveNode`.
     async fn remove_node(
         &self,
         parts: &http::request::Parts,
+        peer: IpAddr,
     ) -> Result<serde_json::Value, ApiError> {
-        self.verify_admin(parts, "remove a node")?;
+        self.verify_admin(
+            parts,
+            peer,
+            shoal_policy::arn::ACTION_REMOVE_NODE,
+            "remove a node",
+        )?;
         let id = parts
             .uri
             .query()
@@ -438,10 +451,15 @@ impl Api {
 
 impl Api {
     /// Checks that a request without a body (`GET` pages, `POST /cluster/remove`) is SigV4-signed
-    /// by an admin key; `what` completes "only an admin key may ..." in the refusal.
+    /// by an admin key, or by a key whose policy allows `action` (`shoal:RemoveNode`,
+    /// `shoal:ReadStatus`, `shoal:ReadMetrics`) on the cluster
+    /// (`arn:aws:shoal:<region>:<account>:cluster`); `what` completes "only an admin key may ..."
+    /// in the refusal.
     pub(crate) fn verify_admin(
         &self,
         parts: &http::request::Parts,
+        peer: IpAddr,
+        action: &str,
         what: &str,
     ) -> Result<(), ApiError> {
         let identity = self
@@ -455,16 +473,33 @@ impl Api {
                 self.backend.keys(),
             )
             .map_err(auth_error)?;
-        if self.backend.is_admin(&identity.access_key_id) {
-            Ok(())
-        } else {
-            Err(ApiError::new(
+        let key_id = &identity.access_key_id;
+        if self.backend.is_admin(key_id) {
+            return Ok(());
+        }
+        let Some(policy) = self.backend.key_policy(key_id) else {
+            return Err(ApiError::new(
                 ErrorKind::AccessDenied,
                 format!(
-                    "The access key {} is not an admin key: only an admin key may {what}",
-                    identity.access_key_id
+                    "The access key {key_id} is not an admin key: only an admin key, or a key whose policy allows {action}, may {what}"
                 ),
-            ))
+            ));
+        };
+        let principal = shoal_policy::Principal::access_key(key_id, self.backend.account_id());
+        let resource = shoal_policy::arn::cluster(self.backend.region(), self.backend.account_id());
+        let mut context = shoal_policy::Context::new();
+        context.set("aws:SourceIp", peer.to_string());
+        let request = shoal_policy::Request {
+            principal: &principal,
+            action,
+            resource: &resource,
+            context: &context,
+        };
+        let verdict =
+            shoal_policy::authorize(shoal_policy::Identity::Policy(&policy), None, &request);
+        match verdict.message(&request) {
+            None => Ok(()),
+            Some(message) => Err(ApiError::new(ErrorKind::AccessDenied, message)),
         }
     }
 }

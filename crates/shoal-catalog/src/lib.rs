@@ -49,5 +49,6 @@ pub use partition::{
 };
 pub use request::{QueryRequest, ScanRequest};
 pub use table::{
-    Billing, BillingMode, IndexThroughput, TableMeta, TableSse, TableStats, TableStatus,
+    Billing, BillingMode, IndexThroughput, TableMeta, TablePolicy, TableSse, TableStats,
+    TableStatus,
 };

@@ -128,6 +128,20 @@ pub struct TableMeta {
     /// PAY_PER_REQUEST tables and for local indexes, which share the table's).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub index_throughput: Vec<IndexThroughput>,
+    /// The table's resource-based policy (`PutResourcePolicy`, `CreateTable`'s
+    /// `ResourcePolicy`), if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_policy: Option<TablePolicy>,
+}
+
+/// A table's resource-based policy: the document as the client sent it (validated by the API
+/// before it is stored) and its revision id, which changes whenever the document does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TablePolicy {
+    /// The JSON policy document, verbatim.
+    pub document: String,
+    /// `RevisionId`: opaque, unique per stored document.
+    pub revision_id: String,
 }
 
 /// The provisioned throughput of one global secondary index and its history

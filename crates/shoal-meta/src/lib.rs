@@ -142,6 +142,10 @@ pub struct JoinTokenRecord {
 pub struct AccessKeyEntry {
     pub secret: String,
     pub admin: bool,
+    /// The key's IAM policy document (JSON, validated by `shoal-policy` before it is proposed);
+    /// `None`: the key may do everything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
 }
 
 /// A change to the metadata, proposed to the metadata group.
@@ -205,6 +209,13 @@ pub enum MetaCommand {
         partition: u64,
         generation: u64,
         replicas: Vec<u64>,
+    },
+    /// Sets (or with `None` removes) the policy of access key `id`; `NotFound` for an unknown
+    /// key.
+    SetAccessKeyPolicy {
+        id: String,
+        #[serde(default)]
+        policy: Option<String>,
     },
 }
 
@@ -388,8 +399,14 @@ impl MetaState {
             },
             MetaCommand::PutAccessKey { id, secret, admin } => {
                 if !self.deleted_access_keys.contains(&id) {
-                    self.access_keys
-                        .insert(id, AccessKeyEntry { secret, admin });
+                    self.access_keys.insert(
+                        id,
+                        AccessKeyEntry {
+                            secret,
+                            admin,
+                            policy: None,
+                        },
+                    );
                 }
                 MetaResult::Ok
             }
@@ -402,6 +419,13 @@ impl MetaState {
                     MetaResult::NotFound
                 }
             }
+            MetaCommand::SetAccessKeyPolicy { id, policy } => match self.access_keys.get_mut(&id) {
+                Some(entry) => {
+                    entry.policy = policy;
+                    MetaResult::Ok
+                }
+                None => MetaResult::NotFound,
+            },
             MetaCommand::SetJoinToken { token } => {
                 if let Some(old) = self.join_token.replace(token)
                     && Some(&old.secret_sha256)

@@ -30,6 +30,7 @@ fn meta(name: &str, version: u64) -> TableMeta {
         deletion_protection: false,
         table_class: None,
         tags: Vec::new(),
+        resource_policy: None,
         version,
         sse: None,
         indexes: Vec::new(),

@@ -48,6 +48,7 @@ fn table(name: &str, version: u64) -> TableMeta {
         deletion_protection: true,
         table_class: Some("STANDARD".into()),
         tags: vec![("team".into(), "blue".into())],
+        resource_policy: None,
         version,
         sse: None,
         indexes: Vec::new(),

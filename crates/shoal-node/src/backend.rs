@@ -942,6 +942,10 @@ impl Backend for NodeBackend {
             .any(|k| k.id == access_key_id && k.admin)
     }
 
+    fn key_policy(&self, access_key_id: &str) -> Option<Arc<shoal_policy::Policy>> {
+        self.keys.policy(access_key_id)
+    }
+
     async fn remove_node(&self, id: u64) -> Result<serde_json::Value, String> {
         let cluster = self.cluster().map_err(|e| e.to_string())?;
         cluster.refresh_meta().await.map_err(|e| e.to_string())?;

@@ -33,8 +33,20 @@ const MAX_REQUEST: u64 = 64 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
-    /// Create an access key; the reply carries its secret (the only time it is shown).
-    CreateKey,
+    /// Create an access key, with an IAM policy document or without one (full access); the
+    /// reply carries its secret (the only time it is shown).
+    CreateKey {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        policy: Option<String>,
+    },
+    /// Set the IAM policy of an access key (`None`: remove it, full access again).
+    SetKeyPolicy {
+        /// The access key id.
+        id: String,
+        /// The policy document.
+        #[serde(default)]
+        policy: Option<String>,
+    },
     /// List access keys (no secrets).
     ListKeys,
     /// Delete an access key.
@@ -77,6 +89,11 @@ pub enum Response {
     },
     /// [`Request::DeleteKey`].
     KeyDeleted {
+        /// Whether a key with that id existed.
+        existed: bool,
+    },
+    /// [`Request::SetKeyPolicy`].
+    PolicySet {
         /// Whether a key with that id existed.
         existed: bool,
     },
@@ -124,6 +141,10 @@ impl std::fmt::Debug for Response {
             Response::Keys { keys } => f.debug_struct("Keys").field("keys", keys).finish(),
             Response::KeyDeleted { existed } => f
                 .debug_struct("KeyDeleted")
+                .field("existed", existed)
+                .finish(),
+            Response::PolicySet { existed } => f
+                .debug_struct("PolicySet")
                 .field("existed", existed)
                 .finish(),
             Response::MasterRotated(r) => f.debug_tuple("MasterRotated").field(r).finish(),
@@ -197,21 +218,54 @@ impl Admin {
     pub async fn execute(&self, request: Request) -> Response {
         let keys = &self.rotator.backend().keys;
         let result = match request {
-            Request::CreateKey => match keys.create() {
-                // Shared with the cluster before it is shown, so it works on every node.
-                Ok(k) => self
-                    .share(shoal_meta::MetaCommand::PutAccessKey {
+            Request::CreateKey { policy } => match keys.create_with_policy(policy.as_deref()) {
+                // Shared with the cluster (policy included) before it is shown, so it works on
+                // every node, restricted from its first request.
+                Ok(k) => {
+                    let mut shared = self
+                        .share(shoal_meta::MetaCommand::PutAccessKey {
+                            id: k.id.clone(),
+                            secret: k.secret.clone(),
+                            admin: false,
+                        })
+                        .await;
+                    if shared.is_ok() && policy.is_some() {
+                        shared = self
+                            .share(shoal_meta::MetaCommand::SetAccessKeyPolicy {
+                                id: k.id.clone(),
+                                policy,
+                            })
+                            .await;
+                    }
+                    shared.map(|_| Response::KeyCreated {
                         id: k.id.clone(),
                         secret: k.secret.clone(),
-                        admin: false,
                     })
-                    .await
-                    .map(|_| Response::KeyCreated {
-                        id: k.id.clone(),
-                        secret: k.secret.clone(),
-                    }),
+                }
                 Err(e) => Err(e),
             },
+            Request::SetKeyPolicy { id, policy } => {
+                // Validated before the cluster sees it; then the cluster, then this node's file.
+                match policy.as_deref().map(crate::keys::parse_policy).transpose() {
+                    Err(e) => Err(e),
+                    Ok(_) => {
+                        let shared = self
+                            .share(shoal_meta::MetaCommand::SetAccessKeyPolicy {
+                                id: id.clone(),
+                                policy: policy.clone(),
+                            })
+                            .await;
+                        match shared {
+                            Err(e) => Err(e),
+                            Ok(in_cluster) => keys.set_policy(&id, policy.as_deref()).map(|here| {
+                                Response::PolicySet {
+                                    existed: here || in_cluster,
+                                }
+                            }),
+                        }
+                    }
+                }
+            }
             Request::ListKeys => Ok(Response::Keys { keys: keys.list() }),
             Request::DeleteKey { id } => {
                 let shared = self

@@ -9,6 +9,10 @@
 //! Only the process holding the data directory's LOCK writes the file: the running node, which
 //! `shoal keys` reaches through the control socket (see [`crate::control`]), or `shoal keys`
 //! itself when no node runs. Secrets are zeroised when dropped and never logged.
+//!
+//! A key may carry an IAM policy (`shoal keys create --policy FILE`, `shoal keys set-policy`),
+//! validated by `shoal-policy` before it is stored and kept parsed for the API
+//! ([`KeyStore::policy`]); a key without one may do everything.
 
 use std::collections::HashMap;
 use std::fs;
@@ -23,6 +27,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use shoal_api::sigv4::{KeyLookup, SecretKey};
 use shoal_crypto::DataKey;
+use shoal_policy::{Policy, PolicyKind};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::NodeError;
@@ -87,6 +92,9 @@ struct StoredKey {
     /// Seconds since the epoch.
     created: u64,
     admin: bool,
+    /// The key's IAM policy document; `None`: full access.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    policy: Option<String>,
 }
 
 impl Drop for StoredKey {
@@ -104,6 +112,42 @@ pub struct KeyInfo {
     pub created: u64,
     /// Whether this is the node's admin key.
     pub admin: bool,
+    /// The key's IAM policy document; `None`: the key may do everything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+}
+
+/// A local key the cluster does not know yet, to propose to it.
+pub(crate) struct Unshared {
+    pub key: AccessKey,
+    pub admin: bool,
+    pub policy: Option<String>,
+}
+
+/// Parses an access key's policy document.
+///
+/// # Errors
+/// `NodeError::Keys` saying why the document is refused (see `shoal_policy::PolicyError`).
+pub fn parse_policy(document: &str) -> Result<Arc<Policy>, NodeError> {
+    Policy::parse(document, PolicyKind::Identity)
+        .map(Arc::new)
+        .map_err(|e| NodeError::Keys(format!("the policy is refused: {e}")))
+}
+
+/// A stored policy, parsed; one that no longer parses (it was validated when stored) denies
+/// everything rather than granting full access.
+fn parse_stored(id: &str, document: &str) -> Arc<Policy> {
+    parse_policy(document).unwrap_or_else(|e| {
+        tracing::error!(access_key_id = %id, error = %e, "a stored access-key policy does not parse; the key is denied everything");
+        Arc::new(Policy::deny_all(PolicyKind::Identity))
+    })
+}
+
+/// The parsed policies of `keys` (id → policy), for keys that have one.
+fn parse_all<'a>(keys: impl IntoIterator<Item = &'a StoredKey>) -> HashMap<String, Arc<Policy>> {
+    keys.into_iter()
+        .filter_map(|k| Some((k.id.clone(), parse_stored(&k.id, k.policy.as_deref()?))))
+        .collect()
 }
 
 fn key_path(data_dir: &Path) -> PathBuf {
@@ -174,6 +218,8 @@ pub struct KeyStore {
     file: Mutex<KeyFile>,
     /// Access key id → secret (zeroised when the last reference drops).
     secrets: RwLock<Arc<HashMap<String, Zeroizing<String>>>>,
+    /// Access key id → its parsed policy (keys without one are absent).
+    policies: RwLock<Arc<HashMap<String, Arc<Policy>>>>,
 }
 
 impl std::fmt::Debug for KeyStore {
@@ -220,6 +266,7 @@ impl KeyStore {
             node_key,
             file: Mutex::new(KeyFile::default()),
             secrets: RwLock::new(Arc::new(HashMap::new())),
+            policies: RwLock::new(Arc::new(HashMap::new())),
         };
         let mut secrets = store.unseal_all(&file)?;
         let mut created = None;
@@ -247,6 +294,7 @@ impl KeyStore {
         if changed || (create_admin && !store.path.exists()) {
             write_file(&store.path, &file)?;
         }
+        *store.policies.write() = Arc::new(parse_all(&file.keys));
         *store.file.lock() = file;
         *store.secrets.write() = Arc::new(secrets);
         Ok((store, created))
@@ -286,27 +334,82 @@ impl KeyStore {
             secret: None,
             created: now_secs(),
             admin,
+            policy: None,
         })
     }
 
-    /// Creates a new (non-admin) key, stores it durably, and returns it: the only time its
-    /// secret leaves the node.
+    /// Creates a new (non-admin) key without a policy (full access); see
+    /// [`KeyStore::create_with_policy`].
     ///
     /// # Errors
     /// The key file cannot be written.
     pub fn create(&self) -> Result<AccessKey, NodeError> {
+        self.create_with_policy(None)
+    }
+
+    /// Creates a new (non-admin) key with `policy` (an IAM policy document; `None`: full
+    /// access), stores it durably, and returns it: the only time its secret leaves the node.
+    ///
+    /// # Errors
+    /// The policy is refused (invalid, too large, unsupported); the key file cannot be written.
+    pub fn create_with_policy(&self, policy: Option<&str>) -> Result<AccessKey, NodeError> {
+        let parsed = policy.map(parse_policy).transpose()?;
         let key = AccessKey::generate();
         let mut file = self.file.lock();
-        file.keys.push(self.stored(&key, false)?);
+        let mut stored = self.stored(&key, false)?;
+        stored.policy = policy.map(str::to_owned);
+        file.keys.push(stored);
         if let Err(e) = write_file(&self.path, &file) {
             file.keys.retain(|k| k.id != key.id);
             return Err(e);
         }
+        if let Some(parsed) = parsed {
+            let mut policies = HashMap::clone(&self.policies.read());
+            policies.insert(key.id.clone(), parsed);
+            *self.policies.write() = Arc::new(policies);
+        }
         let mut secrets = HashMap::clone(&self.secrets.read());
         secrets.insert(key.id.clone(), Zeroizing::new(key.secret.clone()));
         *self.secrets.write() = Arc::new(secrets);
-        tracing::info!(access_key_id = %key.id, "access key created");
+        tracing::info!(access_key_id = %key.id, policy = policy.is_some(), "access key created");
         Ok(key)
+    }
+
+    /// Sets the policy of key `id` (`None` removes it: full access again), durably; it applies
+    /// to the key's next request. `Ok(false)` if there is no such key.
+    ///
+    /// # Errors
+    /// The policy is refused; the key file cannot be written.
+    pub fn set_policy(&self, id: &str, policy: Option<&str>) -> Result<bool, NodeError> {
+        let parsed = policy.map(parse_policy).transpose()?;
+        let mut file = self.file.lock();
+        let Some(pos) = file.keys.iter().position(|k| k.id == id) else {
+            return Ok(false);
+        };
+        let previous = file.keys.get(pos).and_then(|k| k.policy.clone());
+        if let Some(k) = file.keys.get_mut(pos) {
+            k.policy = policy.map(str::to_owned);
+        }
+        if let Err(e) = write_file(&self.path, &file) {
+            if let Some(k) = file.keys.get_mut(pos) {
+                k.policy = previous;
+            }
+            return Err(e);
+        }
+        let mut policies = HashMap::clone(&self.policies.read());
+        match parsed {
+            Some(p) => policies.insert(id.to_string(), p),
+            None => policies.remove(id),
+        };
+        *self.policies.write() = Arc::new(policies);
+        tracing::info!(access_key_id = %id, policy = policy.is_some(), "access key policy set");
+        Ok(true)
+    }
+
+    /// The parsed policy of key `id`; `None` when it has none (or there is no such key).
+    /// Cheap: one read lock and a map lookup.
+    pub fn policy(&self, id: &str) -> Option<Arc<Policy>> {
+        self.policies.read().get(id).cloned()
     }
 
     /// Makes the local keys match the cluster's: adds `keys` missing here, deletes `deleted`
@@ -318,7 +421,7 @@ impl KeyStore {
         &self,
         keys: &std::collections::BTreeMap<String, shoal_meta::AccessKeyEntry>,
         deleted: &std::collections::BTreeSet<String>,
-    ) -> Result<Vec<(AccessKey, bool)>, NodeError> {
+    ) -> Result<Vec<Unshared>, NodeError> {
         let mut file = self.file.lock();
         let before = file.keys.len();
         let mut secrets = HashMap::clone(&self.secrets.read());
@@ -327,6 +430,13 @@ impl KeyStore {
         let mut changed = file.keys.len() != before;
         for (id, entry) in keys {
             if secrets.get(id).is_some_and(|s| s.as_str() == entry.secret) {
+                // The cluster's policy is the key's policy.
+                if let Some(k) = file.keys.iter_mut().find(|k| k.id == *id)
+                    && k.policy != entry.policy
+                {
+                    k.policy.clone_from(&entry.policy);
+                    changed = true;
+                }
                 continue;
             }
             let key = AccessKey {
@@ -334,13 +444,16 @@ impl KeyStore {
                 secret: entry.secret.clone(),
             };
             file.keys.retain(|k| k.id != *id);
-            file.keys.push(self.stored(&key, entry.admin)?);
+            let mut stored = self.stored(&key, entry.admin)?;
+            stored.policy.clone_from(&entry.policy);
+            file.keys.push(stored);
             secrets.insert(id.clone(), Zeroizing::new(entry.secret.clone()));
             changed = true;
         }
         if changed {
             write_file(&self.path, &file)?;
             *self.secrets.write() = Arc::new(secrets.clone());
+            *self.policies.write() = Arc::new(parse_all(&file.keys));
         }
         Ok(file
             .keys
@@ -348,13 +461,14 @@ impl KeyStore {
             .filter(|k| !keys.contains_key(&k.id))
             .filter_map(|k| {
                 let secret = secrets.get(&k.id)?;
-                Some((
-                    AccessKey {
+                Some(Unshared {
+                    key: AccessKey {
                         id: k.id.clone(),
                         secret: String::clone(secret),
                     },
-                    k.admin,
-                ))
+                    admin: k.admin,
+                    policy: k.policy.clone(),
+                })
             })
             .collect())
     }
@@ -369,6 +483,7 @@ impl KeyStore {
                 id: k.id.clone(),
                 created: k.created,
                 admin: k.admin,
+                policy: k.policy.clone(),
             })
             .collect()
     }
@@ -388,6 +503,9 @@ impl KeyStore {
             file.keys.insert(pos, removed);
             return Err(e);
         }
+        let mut policies = HashMap::clone(&self.policies.read());
+        policies.remove(id);
+        *self.policies.write() = Arc::new(policies);
         let mut secrets = HashMap::clone(&self.secrets.read());
         secrets.remove(id);
         *self.secrets.write() = Arc::new(secrets);

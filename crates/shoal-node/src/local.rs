@@ -184,7 +184,7 @@ impl NodeBackend {
                 return;
             }
         };
-        for (key, admin) in unknown {
+        for crate::keys::Unshared { key, admin, policy } in unknown {
             let cluster = Arc::clone(cluster);
             tokio::spawn(async move {
                 let put = shoal_meta::MetaCommand::PutAccessKey {
@@ -192,7 +192,15 @@ impl NodeBackend {
                     secret: key.secret.clone(),
                     admin,
                 };
-                if let Err(e) = cluster.meta_propose(put).await {
+                let mut result = cluster.meta_propose(put).await.map(|_| ());
+                if result.is_ok() && policy.is_some() {
+                    let set = shoal_meta::MetaCommand::SetAccessKeyPolicy {
+                        id: key.id.clone(),
+                        policy,
+                    };
+                    result = cluster.meta_propose(set).await.map(|_| ());
+                }
+                if let Err(e) = result {
                     tracing::warn!(access_key_id = %key.id, error = %e, "sharing an access key with the cluster failed; retrying");
                 }
             });

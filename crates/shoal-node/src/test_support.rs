@@ -44,6 +44,7 @@ pub(crate) fn table_meta(name: &str, extra: &[&str]) -> TableMeta {
         deletion_protection: false,
         table_class: None,
         tags: Vec::new(),
+        resource_policy: None,
         version: 1,
         sse: None,
         indexes: Vec::new(),

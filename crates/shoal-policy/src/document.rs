@@ -157,6 +157,31 @@ impl Policy {
         Ok(Policy { kind, statements })
     }
 
+    /// A policy whose one statement denies every action on every resource to everyone: what a
+    /// caller uses in place of a stored document that no longer parses (fail closed).
+    pub fn deny_all(kind: PolicyKind) -> Policy {
+        Policy {
+            kind,
+            statements: vec![Statement {
+                sid: Some("ShoalDenyAll".into()),
+                effect: Effect::Deny,
+                actions: Patterns {
+                    negated: false,
+                    items: vec!["*".into()],
+                },
+                resources: Patterns {
+                    negated: false,
+                    items: vec![Text::literal("*")],
+                },
+                principals: (kind == PolicyKind::Resource).then(|| Principals {
+                    anyone: true,
+                    ..Principals::default()
+                }),
+                conditions: Vec::new(),
+            }],
+        }
+    }
+
     /// The kind this policy was parsed as.
     pub fn kind(&self) -> PolicyKind {
         self.kind

@@ -196,6 +196,6 @@ fn applies(s: &Statement, request: &Request<'_>, context: &Context, values: &Val
 /// account's identity-based policies, as in IAM); in a `Deny` it covers every key of the account.
 fn principal_matches(p: &Principals, effect: Effect, principal: &Principal) -> bool {
     p.anyone
-        || p.arns.iter().any(|a| *a == principal.arn)
-        || (effect == Effect::Deny && p.accounts.iter().any(|a| *a == principal.account))
+        || p.arns.contains(&principal.arn)
+        || (effect == Effect::Deny && p.accounts.contains(&principal.account))
 }

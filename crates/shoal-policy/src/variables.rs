@@ -80,6 +80,13 @@ pub(crate) fn parse(text: &str, enabled: bool) -> Result<Text, PolicyError> {
 }
 
 impl Text {
+    /// Literal text, without variables.
+    pub(crate) fn literal(text: &str) -> Text {
+        Text {
+            parts: vec![Part::Literal(text.to_string())],
+        }
+    }
+
     /// The text with the request's values in place of its variables.
     pub fn render(&self, values: &Values<'_>) -> Option<Cow<'_, str>> {
         if let [Part::Literal(s)] = self.parts.as_slice() {

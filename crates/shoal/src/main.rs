@@ -110,7 +110,28 @@ const FAIL_STOP_GRACE: Duration = Duration::from_secs(5);
 #[derive(Subcommand, Debug)]
 enum KeysCommand {
     /// Create an access key and print it (the secret is shown only this once).
-    Create(KeysArgs),
+    Create {
+        /// An IAM policy document (JSON) that limits what the key may do [default: none, the key
+        /// may do everything]. See docs/SECURITY.md, "Policies".
+        #[arg(long, value_name = "FILE")]
+        policy: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        args: KeysArgs,
+    },
+    /// Set the IAM policy of an access key from FILE, or remove it with --remove (the key may
+    /// then do everything). Applies to the key's next request, on every node.
+    SetPolicy {
+        /// The access key id.
+        id: String,
+        /// The IAM policy document (JSON).
+        #[arg(required_unless_present = "remove", conflicts_with = "remove")]
+        file: Option<std::path::PathBuf>,
+        /// Remove the key's policy instead.
+        #[arg(long)]
+        remove: bool,
+        #[command(flatten)]
+        args: KeysArgs,
+    },
     /// List access key ids.
     List(KeysArgs),
     /// Delete an access key.
@@ -337,10 +358,44 @@ fn bench(args: shoal_bench::BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Reads a policy file and validates it here, so a refused policy is reported before the node
+/// is contacted (the node validates it again).
+fn read_policy(path: &std::path::Path) -> anyhow::Result<String> {
+    /// Larger than any valid policy (6,144 characters without whitespace) with room for layout.
+    const MAX_FILE: u64 = 32 * 1024;
+    let len = std::fs::metadata(path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?
+        .len();
+    if len > MAX_FILE {
+        anyhow::bail!(
+            "{} is {len} bytes: a policy file is at most {MAX_FILE} bytes (IAM's limit is {} characters without whitespace)",
+            path.display(),
+            shoal_policy::IDENTITY_POLICY_MAX_CHARS
+        );
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    shoal_node::keys::parse_policy(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(text)
+}
+
 fn keys(command: KeysCommand) -> anyhow::Result<()> {
     use shoal_node::control::{Request, Response};
     let (args, request) = match command {
-        KeysCommand::Create(args) => (args, Request::CreateKey),
+        KeysCommand::Create { policy, args } => (
+            args,
+            Request::CreateKey {
+                policy: policy.as_deref().map(read_policy).transpose()?,
+            },
+        ),
+        KeysCommand::SetPolicy { id, file, args, .. } => (
+            args,
+            Request::SetKeyPolicy {
+                id,
+                policy: file.as_deref().map(read_policy).transpose()?,
+            },
+        ),
         KeysCommand::List(args) => (args, Request::ListKeys),
         KeysCommand::Delete { id, args } => (args, Request::DeleteKey { id }),
         KeysCommand::RotateMaster(args) => (args, Request::RotateMaster),
@@ -352,7 +407,7 @@ fn keys(command: KeysCommand) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let deleted = match &request {
-        Request::DeleteKey { id } => Some(id.clone()),
+        Request::DeleteKey { id } | Request::SetKeyPolicy { id, .. } => Some(id.clone()),
         _ => None,
     };
     let response = runtime.block_on(shoal_node::admin_request(&config, request))?;
@@ -372,11 +427,19 @@ fn keys(command: KeysCommand) -> anyhow::Result<()> {
                     })
                     .unwrap_or_default();
                 println!(
-                    "{}\t{created}{}",
+                    "{}\t{created}{}{}",
                     key.id,
-                    if key.admin { "\tadmin" } else { "" }
+                    if key.admin { "\tadmin" } else { "" },
+                    if key.policy.is_some() { "\tpolicy" } else { "" }
                 );
             }
+        }
+        Response::PolicySet { existed } => {
+            let id = deleted.unwrap_or_default();
+            if !existed {
+                anyhow::bail!("no access key {id}");
+            }
+            println!("policy of {id} set");
         }
         Response::KeyDeleted { existed } => {
             let id = deleted.unwrap_or_default();

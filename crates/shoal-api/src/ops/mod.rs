@@ -7,6 +7,7 @@ mod index;
 mod item;
 mod legacy;
 mod misc;
+mod policy;
 mod read;
 mod table;
 mod tags;
@@ -20,10 +21,13 @@ use crate::error::{ApiError, ErrorKind};
 use crate::input::Input;
 use crate::sigv4::Identity;
 
-/// What a handler gets besides its input: the backend and the verified caller.
+/// What a handler gets besides its input: the backend, the verified caller, the address it
+/// called from, and the parsed resource-based policies.
 pub struct Ctx<'a> {
     pub backend: &'a dyn Backend,
     pub identity: &'a Identity,
+    pub peer: std::net::IpAddr,
+    pub policies: &'a crate::authz::PolicyCache,
 }
 
 /// Every operation of the DynamoDB API model, and whether Shoal implements it yet.
@@ -47,6 +51,9 @@ pub enum Operation {
     Scan,
     BatchGetItem,
     BatchWriteItem,
+    PutResourcePolicy,
+    GetResourcePolicy,
+    DeleteResourcePolicy,
 }
 
 impl Operation {
@@ -71,6 +78,9 @@ impl Operation {
             "Scan" => Operation::Scan,
             "BatchGetItem" => Operation::BatchGetItem,
             "BatchWriteItem" => Operation::BatchWriteItem,
+            "PutResourcePolicy" => Operation::PutResourcePolicy,
+            "GetResourcePolicy" => Operation::GetResourcePolicy,
+            "DeleteResourcePolicy" => Operation::DeleteResourcePolicy,
             _ => return None,
         })
     }
@@ -96,6 +106,9 @@ impl Operation {
             Operation::Scan => "Scan",
             Operation::BatchGetItem => "BatchGetItem",
             Operation::BatchWriteItem => "BatchWriteItem",
+            Operation::PutResourcePolicy => "PutResourcePolicy",
+            Operation::GetResourcePolicy => "GetResourcePolicy",
+            Operation::DeleteResourcePolicy => "DeleteResourcePolicy",
         }
     }
 
@@ -111,14 +124,17 @@ impl Operation {
     }
 }
 
-/// Runs the operation named `op` on `body`. Operations Shoal does not implement (yet) answer
-/// `UnknownOperationException`, as DynamoDB does for any operation it does not know.
+/// Runs the operation named `op` on `body`, once the caller's policy and the resource-based
+/// policies of the tables it touches allow it ([`crate::authz::check`]). Operations Shoal does
+/// not implement (yet) answer `UnknownOperationException`, as DynamoDB does for any operation it
+/// does not know.
 pub async fn dispatch(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
     let Some(operation) = Operation::parse(op) else {
         return Err(ApiError::new(ErrorKind::UnknownOperation, ""));
     };
     let input = Input::new(body)?;
     input.check_member_types()?;
+    crate::authz::check(ctx, operation, body).await?;
     match operation {
         Operation::CreateTable => table::create_table(ctx, &input).await,
         Operation::DescribeTable => table::describe_table(ctx, &input).await,
@@ -138,5 +154,8 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, Ap
         Operation::Scan => read::scan(ctx, &input).await,
         Operation::BatchGetItem => batch::batch_get_item(ctx, &input).await,
         Operation::BatchWriteItem => batch::batch_write_item(ctx, &input).await,
+        Operation::PutResourcePolicy => policy::put_resource_policy(ctx, &input).await,
+        Operation::GetResourcePolicy => policy::get_resource_policy(ctx, &input).await,
+        Operation::DeleteResourcePolicy => policy::delete_resource_policy(ctx, &input).await,
     }
 }

@@ -246,6 +246,7 @@ pub async fn create_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
     let deletion_protection = input.bool("DeletionProtectionEnabled")?.unwrap_or(false);
     let tags = parse_tags(input.array("Tags")?, "tags", &mut v)?;
     let sse_spec = sse_specification(input, &mut v)?;
+    let resource_policy = input.str("ResourcePolicy")?;
     let local = index::parse_index_list(
         input,
         "LocalSecondaryIndexes",
@@ -311,6 +312,16 @@ pub async fn create_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
         Some(spec) => resolve_sse(ctx, spec).await?,
         None => None,
     };
+    let resource_policy = match resource_policy {
+        Some(document) => {
+            super::policy::validate_document(document)?;
+            Some(shoal_catalog::TablePolicy {
+                document: document.to_string(),
+                revision_id: super::policy::next_revision(None),
+            })
+        }
+        None => None,
+    };
 
     let id = uuid::Uuid::new_v4().to_string();
     let arn = table_arn(ctx, name);
@@ -334,6 +345,7 @@ pub async fn create_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
         indexes: Vec::new(),
         next_index_id: 1,
         index_throughput: Vec::new(),
+        resource_policy,
     };
     if has_indexes {
         index::create_table_indexes(&mut meta, &defs, local.as_deref(), global.as_deref())?;

@@ -17,7 +17,6 @@ fn refused(op: Operation) -> &'static [&'static str] {
     match op {
         Operation::CreateTable => &[
             "WarmThroughput",
-            "ResourcePolicy",
             "GlobalTableSourceArn",
             "GlobalTableSettingsReplicationMode",
             "VectorIndexes",
@@ -165,7 +164,7 @@ mod tests {
     fn refused_members_are_named() {
         for (op, member) in [
             (Operation::CreateTable, "WarmThroughput"),
-            (Operation::CreateTable, "ResourcePolicy"),
+            (Operation::CreateTable, "GlobalTableSourceArn"),
             (Operation::UpdateTable, "ReplicaUpdates"),
             (Operation::UpdateTable, "VectorIndexUpdates"),
         ] {

@@ -153,7 +153,12 @@ impl Api {
                 )),
             };
         }
-        self.verify_admin(parts, &format!("read {}", parts.uri.path()))
+        let action = if parts.uri.path() == "/metrics" {
+            shoal_policy::arn::ACTION_READ_METRICS
+        } else {
+            shoal_policy::arn::ACTION_READ_STATUS
+        };
+        self.verify_admin(parts, peer, action, &format!("read {}", parts.uri.path()))
     }
 
     async fn status_page(

@@ -1,0 +1,269 @@
+//! The condition keys of one target:
+//!
+//! - `aws:SourceIp`: the client's address (the TCP peer).
+//! - `aws:ResourceTag/<key>`: the table's tags (for an index, its table's).
+//! - `dynamodb:Select`: `GetItem` and `BatchGetItem` `SPECIFIC_ATTRIBUTES` with a projection, else
+//!   `ALL_ATTRIBUTES`; `Query`/`Scan` their `Select`, else `SPECIFIC_ATTRIBUTES` with a projection,
+//!   `ALL_PROJECTED_ATTRIBUTES` on an index, `ALL_ATTRIBUTES` otherwise.
+//! - `dynamodb:ReturnValues`: `PutItem`, `UpdateItem`, `DeleteItem`: the request's, else `NONE`.
+//! - `dynamodb:ReturnConsumedCapacity`: item and batch operations: the request's, else `NONE`.
+//! - `dynamodb:LeadingKeys`: the partition-key values the request reads or writes: `Key` or
+//!   `Item`, every key of a batch entry, a `Query`'s partition-key equality (the index's
+//!   partition key on an index). Absent for `Scan`. Strings as they are, numbers as sent,
+//!   binaries in base64.
+//! - `dynamodb:Attributes`: the top-level attribute names the request names: keys, items,
+//!   projections and `AttributesToGet`, condition and filter expressions, the attributes an
+//!   update writes, the legacy `Expected`, `AttributeUpdates`, `KeyConditions`, `QueryFilter`,
+//!   `ScanFilter`.
+//! - `dynamodb:EnclosingOperation` is never set: Shoal has no transactions yet.
+//!
+//! `LeadingKeys` and `Attributes` are computed only when a policy in force looks at them.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+use shoal_expr::{ConditionKind, ExprContext, SortKeyCondition};
+use shoal_policy::Context;
+
+use super::Target;
+use crate::backend::TableMeta;
+use crate::error::ApiError;
+use crate::input::Input;
+use crate::ops::{Ctx, Operation};
+
+/// Where in the request a target's item-level keys come from.
+pub(crate) enum Part {
+    /// Nowhere: a table or account operation.
+    Whole,
+    /// The request's own members (single-item operations, `Query`, `Scan`).
+    Request,
+    /// The `RequestItems` entry of this table name.
+    Batch(String),
+}
+
+/// The context of `target`; `needs(key)` says whether a policy in force reads a costly key.
+///
+/// # Errors
+/// `ValidationException` when an expression needed for `dynamodb:Attributes` or
+/// `dynamodb:LeadingKeys` does not parse (the operation refuses it too).
+pub(crate) fn build(
+    ctx: &Ctx<'_>,
+    op: Operation,
+    body: &Value,
+    target: &Target,
+    needs: &dyn Fn(&str) -> bool,
+) -> Result<Context, ApiError> {
+    let mut c = Context::new();
+    c.set("aws:SourceIp", ctx.peer.to_string());
+    if let Some(meta) = &target.table
+        && needs(shoal_policy::RESOURCE_TAG_PREFIX)
+    {
+        for (k, v) in &meta.tags {
+            c.set(&format!("aws:ResourceTag/{k}"), v.clone());
+        }
+    }
+    let src = match &target.part {
+        Part::Whole => return Ok(c),
+        Part::Request => body,
+        Part::Batch(name) => match body.get("RequestItems").and_then(|r| r.get(name)) {
+            Some(v) => v,
+            None => return Ok(c),
+        },
+    };
+    let text = |name: &str| src.get(name).and_then(Value::as_str);
+    let projected =
+        src.get("ProjectionExpression").is_some() || src.get("AttributesToGet").is_some();
+    match op {
+        Operation::GetItem | Operation::BatchGetItem => c.set(
+            "dynamodb:Select",
+            if projected {
+                "SPECIFIC_ATTRIBUTES"
+            } else {
+                "ALL_ATTRIBUTES"
+            },
+        ),
+        Operation::Query | Operation::Scan => {
+            let default = if projected {
+                "SPECIFIC_ATTRIBUTES"
+            } else if src.get("IndexName").is_some() {
+                "ALL_PROJECTED_ATTRIBUTES"
+            } else {
+                "ALL_ATTRIBUTES"
+            };
+            c.set("dynamodb:Select", text("Select").unwrap_or(default));
+        }
+        Operation::PutItem | Operation::UpdateItem | Operation::DeleteItem => {
+            c.set(
+                "dynamodb:ReturnValues",
+                text("ReturnValues").unwrap_or("NONE"),
+            );
+        }
+        _ => {}
+    }
+    c.set(
+        "dynamodb:ReturnConsumedCapacity",
+        body.get("ReturnConsumedCapacity")
+            .and_then(Value::as_str)
+            .unwrap_or("NONE"),
+    );
+    if needs("dynamodb:leadingkeys")
+        && let Some(meta) = &target.table
+    {
+        c.set_all("dynamodb:LeadingKeys", leading_keys(op, src, meta)?);
+    }
+    if needs("dynamodb:attributes") {
+        c.set_all("dynamodb:Attributes", attributes(op, src)?);
+    }
+    Ok(c)
+}
+
+/// The text of a key value: a string as it is, a number as sent, a binary in base64.
+fn key_text(v: &Value) -> Option<String> {
+    let obj = v.as_object()?;
+    ["S", "N", "B"]
+        .iter()
+        .find_map(|t| obj.get(*t).and_then(Value::as_str).map(str::to_owned))
+}
+
+fn leading_keys(op: Operation, src: &Value, meta: &TableMeta) -> Result<Vec<String>, ApiError> {
+    let hash = meta.key_schema.hash.name.as_str();
+    let of_item = |item: Option<&Value>| item.and_then(|i| i.get(hash)).and_then(key_text);
+    let mut out = Vec::new();
+    match op {
+        Operation::GetItem | Operation::DeleteItem | Operation::UpdateItem => {
+            out.extend(of_item(src.get("Key")));
+        }
+        Operation::PutItem => out.extend(of_item(src.get("Item"))),
+        Operation::BatchGetItem => {
+            for key in src
+                .get("Keys")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                out.extend(of_item(Some(key)));
+            }
+        }
+        Operation::BatchWriteItem => {
+            for req in src.as_array().into_iter().flatten() {
+                out.extend(of_item(req.get("PutRequest").and_then(|p| p.get("Item"))));
+                out.extend(of_item(req.get("DeleteRequest").and_then(|d| d.get("Key"))));
+            }
+        }
+        Operation::Query => {
+            let hash_names: Vec<String> = match src.get("IndexName").and_then(Value::as_str) {
+                Some(index) => match meta.index(index) {
+                    Some(def) => def
+                        .key_schema
+                        .hash()
+                        .iter()
+                        .map(|k| k.name.clone())
+                        .collect(),
+                    None => Vec::new(),
+                },
+                None => vec![hash.to_string()],
+            };
+            let input = Input::new(src)?;
+            if let Some(text) = input.str("KeyConditionExpression")? {
+                let names = input.string_map("ExpressionAttributeNames")?;
+                let values = input.value_map("ExpressionAttributeValues")?;
+                let mut ectx = ExprContext::new(names.as_ref(), values.as_ref());
+                let kc = shoal_expr::parse_key_condition(text, &mut ectx)?;
+                for part in kc.parts {
+                    if let SortKeyCondition::Eq(v) = &part.cond
+                        && hash_names.contains(&part.name)
+                    {
+                        out.extend(key_text(&shoal_types::json::attribute_value_to_json(v)));
+                    }
+                }
+            }
+            if let Some(conds) = src.get("KeyConditions").and_then(Value::as_object) {
+                for (name, c) in conds {
+                    if hash_names.contains(name)
+                        && c.get("ComparisonOperator").and_then(Value::as_str) == Some("EQ")
+                    {
+                        let first = c
+                            .get("AttributeValueList")
+                            .and_then(Value::as_array)
+                            .and_then(|l| l.first());
+                        out.extend(first.and_then(key_text));
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(out)
+}
+
+fn attributes(op: Operation, src: &Value) -> Result<Vec<String>, ApiError> {
+    let mut out = BTreeSet::new();
+    let keys_of = |v: Option<&Value>, out: &mut BTreeSet<String>| {
+        if let Some(obj) = v.and_then(Value::as_object) {
+            out.extend(obj.keys().cloned());
+        }
+    };
+    if op == Operation::BatchWriteItem {
+        for req in src.as_array().into_iter().flatten() {
+            keys_of(req.get("PutRequest").and_then(|p| p.get("Item")), &mut out);
+            keys_of(
+                req.get("DeleteRequest").and_then(|d| d.get("Key")),
+                &mut out,
+            );
+        }
+        return Ok(out.into_iter().collect());
+    }
+    keys_of(src.get("Key"), &mut out);
+    keys_of(src.get("Item"), &mut out);
+    for key in src
+        .get("Keys")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        keys_of(Some(key), &mut out);
+    }
+    for legacy in [
+        "Expected",
+        "AttributeUpdates",
+        "KeyConditions",
+        "QueryFilter",
+        "ScanFilter",
+    ] {
+        keys_of(src.get(legacy), &mut out);
+    }
+    for a in src
+        .get("AttributesToGet")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        out.extend(a.as_str().map(str::to_owned));
+    }
+    let input = Input::new(src)?;
+    let names = input.string_map("ExpressionAttributeNames")?;
+    let values = input.value_map("ExpressionAttributeValues")?;
+    let mut ectx = ExprContext::new(names.as_ref(), values.as_ref());
+    if let Some(t) = input.str("ProjectionExpression")? {
+        let p = shoal_expr::parse_projection(t, &mut ectx)?;
+        out.extend(p.top_level_names().map(str::to_owned));
+    }
+    if let Some(t) = input.str("KeyConditionExpression")? {
+        let kc = shoal_expr::parse_key_condition(t, &mut ectx)?;
+        out.extend(kc.parts.into_iter().map(|p| p.name));
+    }
+    for (member, kind) in [
+        ("ConditionExpression", ConditionKind::Condition),
+        ("FilterExpression", ConditionKind::Filter),
+    ] {
+        if let Some(t) = input.str(member)? {
+            let c = shoal_expr::parse_condition(t, &mut ectx, kind)?;
+            out.extend(c.top_level_names().into_iter().map(str::to_owned));
+        }
+    }
+    if let Some(t) = input.str("UpdateExpression")? {
+        let u = shoal_expr::parse_update(t, &mut ectx)?;
+        out.extend(u.top_level_names().into_iter().map(str::to_owned));
+    }
+    Ok(out.into_iter().collect())
+}

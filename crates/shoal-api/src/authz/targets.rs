@@ -1,0 +1,171 @@
+//! The (action, resource) pairs a request is checked for, as DynamoDB names them: the table's
+//! ARN for table and item operations, the index's ARN for a `Query` or `Scan` of an index, every
+//! table of a batch, `.../table/*` for `ListTables`, `*` for `DescribeEndpoints` and
+//! `DescribeLimits`, the given `ResourceArn` for tag and resource-policy operations.
+//! `CreateTable` with a `ResourcePolicy` also needs `dynamodb:PutResourcePolicy`.
+
+use serde_json::Value;
+
+use super::Target;
+use super::context::Part;
+use crate::ops::{Ctx, Operation};
+
+/// Longest table name or ARN checked: anything longer is refused by the operation's own
+/// validation (names are at most 255 characters, ARNs 1,283), so it needs no check here and
+/// never reaches a denial message.
+const MAX_NAME: usize = 1283;
+
+/// The targets of `op` with `body`. Names the request does not give (it will be refused as
+/// invalid) yield no target.
+pub(crate) async fn of(ctx: &Ctx<'_>, op: Operation, body: &Value) -> Vec<Target> {
+    let region = ctx.backend.region();
+    let account = ctx.backend.account_id();
+    let action = format!("dynamodb:{}", op.name());
+    let mut out = Vec::new();
+    match op {
+        Operation::ListTables => out.push(Target {
+            action,
+            resource: shoal_policy::arn::all_tables(region, account),
+            table: None,
+            part: Part::Whole,
+        }),
+        Operation::DescribeEndpoints | Operation::DescribeLimits => out.push(Target {
+            action,
+            resource: "*".into(),
+            table: None,
+            part: Part::Whole,
+        }),
+        Operation::CreateTable => {
+            if let Some(resource) = table_param(ctx, body.get("TableName")).map(|(_, arn)| arn) {
+                if body.get("ResourcePolicy").is_some() {
+                    out.push(Target {
+                        action: "dynamodb:PutResourcePolicy".into(),
+                        resource: resource.clone(),
+                        table: None,
+                        part: Part::Whole,
+                    });
+                }
+                out.push(Target {
+                    action,
+                    resource,
+                    table: None,
+                    part: Part::Whole,
+                });
+            }
+        }
+        Operation::DescribeTable | Operation::DeleteTable | Operation::UpdateTable => {
+            if let Some((name, resource)) = table_param(ctx, body.get("TableName")) {
+                out.push(Target {
+                    action,
+                    resource,
+                    table: lookup(ctx, name.as_deref()).await,
+                    part: Part::Whole,
+                });
+            }
+        }
+        Operation::PutItem
+        | Operation::GetItem
+        | Operation::DeleteItem
+        | Operation::UpdateItem
+        | Operation::Query
+        | Operation::Scan => {
+            if let Some((name, mut resource)) = table_param(ctx, body.get("TableName")) {
+                let index = body.get("IndexName").and_then(Value::as_str);
+                if let Some(index) =
+                    index.filter(|_| matches!(op, Operation::Query | Operation::Scan))
+                {
+                    resource = format!("{resource}/index/{index}");
+                }
+                out.push(Target {
+                    action,
+                    resource,
+                    table: lookup(ctx, name.as_deref()).await,
+                    part: Part::Request,
+                });
+            }
+        }
+        Operation::BatchGetItem | Operation::BatchWriteItem => {
+            if let Some(items) = body.get("RequestItems").and_then(Value::as_object) {
+                for key in items.keys() {
+                    let Some((name, resource)) = table_param_str(ctx, key) else {
+                        continue;
+                    };
+                    out.push(Target {
+                        action: action.clone(),
+                        resource,
+                        table: lookup(ctx, name.as_deref()).await,
+                        part: Part::Batch(key.clone()),
+                    });
+                }
+            }
+        }
+        Operation::TagResource
+        | Operation::UntagResource
+        | Operation::ListTagsOfResource
+        | Operation::PutResourcePolicy
+        | Operation::GetResourcePolicy
+        | Operation::DeleteResourcePolicy => {
+            if let Some(arn) = body
+                .get("ResourceArn")
+                .and_then(Value::as_str)
+                .filter(|a| !a.is_empty() && a.len() <= MAX_NAME)
+            {
+                let name = table_of_arn(ctx, arn, true);
+                out.push(Target {
+                    action,
+                    resource: arn.to_string(),
+                    table: lookup(ctx, name).await,
+                    part: Part::Whole,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// A `TableName` member: (the table's name when it is one of this account's, its ARN).
+fn table_param(ctx: &Ctx<'_>, v: Option<&Value>) -> Option<(Option<String>, String)> {
+    table_param_str(ctx, v?.as_str()?)
+}
+
+fn table_param_str(ctx: &Ctx<'_>, given: &str) -> Option<(Option<String>, String)> {
+    if given.is_empty() || given.len() > MAX_NAME {
+        return None;
+    }
+    if given.starts_with("arn:") {
+        let name = table_of_arn(ctx, given, false).map(str::to_owned);
+        return Some((name, given.to_string()));
+    }
+    Some((
+        Some(given.to_string()),
+        shoal_policy::arn::table(ctx.backend.region(), ctx.backend.account_id(), given),
+    ))
+}
+
+/// The table name in `arn` when it is a table ARN of this region and account (with
+/// `sub_resources`, also an index or stream ARN under the table).
+pub(crate) fn table_of_arn<'a>(
+    ctx: &Ctx<'_>,
+    arn: &'a str,
+    sub_resources: bool,
+) -> Option<&'a str> {
+    let prefix = format!(
+        "arn:aws:dynamodb:{}:{}:table/",
+        ctx.backend.region(),
+        ctx.backend.account_id()
+    );
+    let rest = arn.strip_prefix(&prefix)?;
+    let name = match rest.split_once('/') {
+        Some((name, _)) if sub_resources => name,
+        Some(_) => return None,
+        None => rest,
+    };
+    (!name.is_empty()).then_some(name)
+}
+
+async fn lookup(
+    ctx: &Ctx<'_>,
+    name: Option<&str>,
+) -> Option<std::sync::Arc<crate::backend::TableMeta>> {
+    ctx.backend.table(name?).await.ok()
+}
