@@ -23,11 +23,12 @@ use crate::ops::{Ctx, Operation};
 
 pub(crate) use targets::table_of_arn;
 
-/// Parsed resource-based policies by revision id (a revision id names one document for good),
-/// so a request does not parse its table's policy again. Bounded: cleared when full.
+/// Parsed resource-based policies by table id and revision id (together they name one document
+/// for good: revision ids are unique per table only), so a request does not parse its table's
+/// policy again. Bounded: cleared when full.
 #[derive(Default)]
 pub struct PolicyCache {
-    parsed: Mutex<HashMap<String, Arc<Policy>>>,
+    parsed: Mutex<HashMap<(String, String), Arc<Policy>>>,
 }
 
 /// Entries kept before the cache starts over.
@@ -39,7 +40,8 @@ impl PolicyCache {
     /// except to admin keys, and is logged.
     fn of(&self, meta: &TableMeta) -> Option<Arc<Policy>> {
         let stored = meta.resource_policy.as_ref()?;
-        if let Some(p) = self.parsed.lock().get(&stored.revision_id) {
+        let key = (meta.id.clone(), stored.revision_id.clone());
+        if let Some(p) = self.parsed.lock().get(&key) {
             return Some(Arc::clone(p));
         }
         let policy = match Policy::parse(&stored.document, PolicyKind::Resource) {
@@ -53,7 +55,7 @@ impl PolicyCache {
         if parsed.len() >= CACHE_ENTRIES {
             parsed.clear();
         }
-        parsed.insert(stored.revision_id.clone(), Arc::clone(&policy));
+        parsed.insert(key, Arc::clone(&policy));
         Some(policy)
     }
 }
