@@ -575,6 +575,200 @@ async fn resource_policies_grant_and_deny_with_revision_ids() {
     assert!(got.revision_id().is_some());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conditions_read_the_request_the_table_and_the_client() {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+        ProjectionType, PutRequest, ScalarAttributeType, Tag, WriteRequest,
+    };
+    let node = start().await;
+    let admin = node.client();
+    admin
+        .create_table()
+        .table_name("profiles")
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("city")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("by_city")
+                .key_schema(
+                    KeySchemaElement::builder()
+                        .attribute_name("city")
+                        .key_type(KeyType::Hash)
+                        .build()
+                        .unwrap(),
+                )
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .tags(Tag::builder().key("team").value("blue").build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    must_wait_active(&admin, "profiles").await;
+    must_put(
+        &admin,
+        "profiles",
+        item([
+            ("pk", s("u-1")),
+            ("name", s("Ann")),
+            ("city", s("Oslo")),
+            ("secret", s("x")),
+        ]),
+    )
+    .await;
+    let table_arn = format!("{}profiles", arn_prefix(&admin, "profiles").await);
+    let policy = format!(
+        r#"{{"Version": "2012-10-17", "Statement": [
+            {{"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": "{table_arn}",
+              "Condition": {{"ForAllValues:StringEquals": {{"dynamodb:Attributes": ["pk", "name"]}},
+                             "StringEquals": {{"dynamodb:Select": "SPECIFIC_ATTRIBUTES", "aws:ResourceTag/team": "blue"}}}}}},
+            {{"Effect": "Allow", "Action": "dynamodb:Query", "Resource": "{table_arn}/index/by_city"}},
+            {{"Effect": "Allow", "Action": "dynamodb:BatchWriteItem", "Resource": "{table_arn}",
+              "Condition": {{"ForAllValues:StringLike": {{"dynamodb:LeadingKeys": "u-*"}}}}}},
+            {{"Effect": "Deny", "Action": "*", "Resource": "*",
+              "Condition": {{"NotIpAddress": {{"aws:SourceIp": ["127.0.0.0/8", "::1"]}}}}}}
+        ]}}"#
+    );
+    let (id, _, user) = key_with_policy(&node, &policy).await;
+    let get = |projection: Option<&str>| {
+        let mut r = user
+            .get_item()
+            .table_name("profiles")
+            .set_key(Some(key("u-1")));
+        if let Some(p) = projection {
+            r = r.projection_expression(p);
+        }
+        r.send()
+    };
+    let ok = user
+        .get_item()
+        .table_name("profiles")
+        .set_key(Some(key("u-1")))
+        .projection_expression("pk, #n")
+        .expression_attribute_names("#n", "name")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.item().unwrap().len(), 2);
+    // No projection: Select is ALL_ATTRIBUTES.
+    assert_code(get(None).await, "AccessDeniedException");
+    // An attribute the policy does not list.
+    assert_code(get(Some("pk, secret")).await, "AccessDeniedException");
+    // The index, named by its own ARN; a Scan of it is another action.
+    let q = user
+        .query()
+        .table_name("profiles")
+        .index_name("by_city")
+        .key_condition_expression("city = :c")
+        .expression_attribute_values(":c", s("Oslo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(q.count(), 1);
+    let e = assert_code(
+        user.scan()
+            .table_name("profiles")
+            .index_name("by_city")
+            .send()
+            .await,
+        "AccessDeniedException",
+    );
+    assert!(
+        e.message
+            .contains(&format!("on resource: {table_arn}/index/by_city ")),
+        "{}",
+        e.message
+    );
+    // BatchWriteItem: every partition key must match u-*.
+    let put = |pk: &str| {
+        WriteRequest::builder()
+            .put_request(
+                PutRequest::builder()
+                    .set_item(Some(key(pk)))
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    };
+    user.batch_write_item()
+        .request_items("profiles", vec![put("u-2"), put("u-3")])
+        .send()
+        .await
+        .unwrap();
+    assert_code(
+        user.batch_write_item()
+            .request_items("profiles", vec![put("u-4"), put("x-1")])
+            .send()
+            .await,
+        "AccessDeniedException",
+    );
+    assert!(must_get(&admin, "profiles", key("u-4")).await.is_none());
+    // The table's tags are read at each request.
+    admin
+        .untag_resource()
+        .resource_arn(&table_arn)
+        .tag_keys("team")
+        .send()
+        .await
+        .unwrap();
+    assert_code(
+        user.get_item()
+            .table_name("profiles")
+            .set_key(Some(key("u-1")))
+            .projection_expression("pk")
+            .send()
+            .await,
+        "AccessDeniedException",
+    );
+    // aws:SourceIp: this client is on loopback.
+    set_policy(
+        &node,
+        &id,
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},
+            {"Effect":"Deny","Action":"dynamodb:ListTables","Resource":"*","Condition":{"IpAddress":{"aws:SourceIp":["127.0.0.0/8","::1/128"]}}}]}"#,
+    );
+    eventually(|| async { user.list_tables().send().await.is_err() }).await;
+    let e = assert_code(user.list_tables().send().await, "AccessDeniedException");
+    assert!(
+        e.message.contains("table/*")
+            && e.message
+                .ends_with("explicit deny in an identity-based policy"),
+        "{}",
+        e.message
+    );
+    user.describe_table()
+        .table_name("profiles")
+        .send()
+        .await
+        .unwrap();
+}
+
 /// A key without a policy (full access).
 async fn key_with_policy_none(node: &ProcessNode) -> (String, String, Client) {
     let (ok, out, err) = keys(node, &["create"]);
