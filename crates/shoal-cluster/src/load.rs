@@ -102,6 +102,14 @@ pub async fn assert_readable(
 
 /// The partition groups of `status` with their table, voters and learners.
 pub fn partition_groups(status: &Value) -> Vec<(String, Vec<u64>, Vec<u64>)> {
+    partition_groups_with_items(status)
+        .into_iter()
+        .map(|(table, voters, learners, _)| (table, voters, learners))
+        .collect()
+}
+
+/// [`partition_groups`] with each group's item count (as its leader reports it).
+pub fn partition_groups_with_items(status: &Value) -> Vec<(String, Vec<u64>, Vec<u64>, u64)> {
     let ids = |v: &Value| -> Vec<u64> {
         v.as_array()
             .into_iter()
@@ -119,6 +127,7 @@ pub fn partition_groups(status: &Value) -> Vec<(String, Vec<u64>, Vec<u64>)> {
                 g["table"].as_str().unwrap_or("").to_string(),
                 ids(&g["voters"]),
                 ids(&g["learners"]),
+                g["items"].as_u64().unwrap_or(0),
             )
         })
         .collect()

@@ -8,6 +8,9 @@
 //!   still read, so a node reads every log entry and snapshot a previous version wrote.
 //! - Format 2 adds the envelope, [`MetaCommand::DeclareDead`] and the joining process's
 //!   `instance` ([`crate::Member::instance`]).
+//! - Format 3 adds the partition count of [`MetaCommand::CreateTable`] (a provisioned table
+//!   starts with as many partitions as its throughput needs); written only once every member
+//!   reads format 3, so an older node never creates one partition where the others create four.
 //!
 //! Members record the newest format they read ([`crate::Member::format`]), and the cluster writes
 //! the oldest of them ([`MetaState::write_format`]): during a rolling upgrade the upgraded nodes
@@ -24,7 +27,7 @@ use serde_json::Value;
 use crate::{MetaCommand, MetaState};
 
 /// The metadata format this version writes.
-pub const META_FORMAT_VERSION: u64 = 2;
+pub const META_FORMAT_VERSION: u64 = 3;
 
 /// Metadata bytes this node cannot read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -71,7 +74,8 @@ fn encode<T: Serialize>(body: Body<'_, T>, format: u64) -> Vec<u8> {
         return serde_json::to_vec(v).unwrap_or_default();
     }
     serde_json::to_vec(&Envelope {
-        format: META_FORMAT_VERSION,
+        // The version the readers know: a cluster still writing format 2 says 2.
+        format: format.min(META_FORMAT_VERSION),
         body,
     })
     .unwrap_or_default()

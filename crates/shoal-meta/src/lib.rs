@@ -20,6 +20,10 @@ mod placement;
 pub use format::{META_FORMAT_VERSION, decode_command, decode_state, encode_command, encode_state};
 pub use placement::ReplicaChange;
 
+/// Most partitions a table starts with (a provisioned throughput asking for more starts with
+/// this many).
+pub const MAX_INITIAL_PARTITIONS: u64 = 256;
+
 /// Most replicas (voters) a group has.
 pub const REPLICATION_FACTOR: usize = 3;
 
@@ -55,6 +59,14 @@ pub struct Member {
 
 fn format_one() -> u64 {
     1
+}
+
+fn one() -> u64 {
+    1
+}
+
+fn is_one(n: &u64) -> bool {
+    *n == 1
 }
 
 fn is_format_one(f: &u64) -> bool {
@@ -174,8 +186,13 @@ pub enum MetaCommand {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         format: Option<u64>,
     },
-    /// Creates a table with one partition covering the whole hash space.
-    CreateTable { meta: TableMeta },
+    /// Creates a table with `partitions` partitions of equal hash ranges (one, covering the
+    /// whole hash space, unless the table's provisioned throughput asks for more; format 3).
+    CreateTable {
+        meta: TableMeta,
+        #[serde(default = "one", skip_serializing_if = "is_one")]
+        partitions: u64,
+    },
     /// Replaces a table's definition if its version is still `expected_version`.
     ReplaceTable {
         expected_version: u64,
@@ -351,25 +368,38 @@ impl MetaState {
                 }
                 MetaResult::Ok
             }
-            MetaCommand::CreateTable { meta } => {
+            MetaCommand::CreateTable { meta, partitions } => {
                 if self.tables.contains_key(&meta.name) {
                     return MetaResult::TableExists(meta.name);
                 }
-                let id = self.next_partition_id.max(1);
-                self.next_partition_id = id + 1;
                 self.epoch += 1;
-                let entry = TableEntry {
-                    partitions: PartitionMap::new(vec![PartitionEntry {
+                let mut counts = self.replica_counts();
+                let ranges =
+                    shoal_catalog::even_ranges(partitions.clamp(1, MAX_INITIAL_PARTITIONS));
+                let mut entries = Vec::with_capacity(ranges.len());
+                for (hash_start, hash_end) in ranges {
+                    let id = self.next_partition_id.max(1);
+                    self.next_partition_id = id + 1;
+                    // Each partition on the members holding the fewest replicas, counting the
+                    // ones placed just before it, so a table's partitions spread over the nodes.
+                    let replicas = placement::least_loaded(&counts, &[], self.replication());
+                    for r in &replicas {
+                        *counts.entry(*r).or_default() += 1;
+                    }
+                    entries.push(PartitionEntry {
                         id,
                         index: None,
-                        hash_start: 0,
-                        hash_end: u64::MAX,
+                        hash_start,
+                        hash_end,
                         epoch: self.epoch,
-                        replicas: self.place_replicas(),
-                        generation: 0,
+                        replicas,
                         preferred_leader: None,
+                        generation: 0,
                         parent: None,
-                    }]),
+                    });
+                }
+                let entry = TableEntry {
+                    partitions: PartitionMap::new(entries),
                     meta,
                 };
                 self.tables.insert(entry.meta.name.clone(), entry.clone());

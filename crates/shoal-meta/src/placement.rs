@@ -164,7 +164,7 @@ impl MetaState {
 }
 
 /// The `n` members of `counts` not in `exclude` with the lowest counts (ties: lowest id).
-fn least_loaded(counts: &BTreeMap<u64, usize>, exclude: &[u64], n: usize) -> Vec<u64> {
+pub(crate) fn least_loaded(counts: &BTreeMap<u64, usize>, exclude: &[u64], n: usize) -> Vec<u64> {
     let mut candidates: Vec<(usize, u64)> = counts
         .iter()
         .filter(|(id, _)| !exclude.contains(id))

@@ -86,16 +86,25 @@ fn members_get_increasing_ids_and_a_retried_join_keeps_its_id() {
 fn tables_get_fresh_partition_ids_and_their_creators_voters() {
     let mut s = state();
     s.apply(member(2));
-    let MetaResult::Table(t) = s.apply(MetaCommand::CreateTable { meta: meta("a", 1) }) else {
+    let MetaResult::Table(t) = s.apply(MetaCommand::CreateTable {
+        meta: meta("a", 1),
+        partitions: 1,
+    }) else {
         panic!("create failed")
     };
     assert_eq!(t.partitions.all()[0].replicas, vec![1, 2]);
-    let MetaResult::Table(u) = s.apply(MetaCommand::CreateTable { meta: meta("b", 1) }) else {
+    let MetaResult::Table(u) = s.apply(MetaCommand::CreateTable {
+        meta: meta("b", 1),
+        partitions: 1,
+    }) else {
         panic!("create failed")
     };
     assert_ne!(t.partitions.all()[0].id, u.partitions.all()[0].id);
     assert_eq!(
-        s.apply(MetaCommand::CreateTable { meta: meta("a", 1) }),
+        s.apply(MetaCommand::CreateTable {
+            meta: meta("a", 1),
+            partitions: 1,
+        }),
         MetaResult::TableExists("a".into())
     );
     assert_eq!(
@@ -108,7 +117,10 @@ fn tables_get_fresh_partition_ids_and_their_creators_voters() {
         name: "a".into(),
         id: "id-a".into(),
     });
-    let MetaResult::Table(again) = s.apply(MetaCommand::CreateTable { meta: meta("a", 1) }) else {
+    let MetaResult::Table(again) = s.apply(MetaCommand::CreateTable {
+        meta: meta("a", 1),
+        partitions: 1,
+    }) else {
         panic!("create failed")
     };
     assert!(again.partitions.all()[0].id > u.partitions.all()[0].id);
@@ -117,7 +129,10 @@ fn tables_get_fresh_partition_ids_and_their_creators_voters() {
 #[test]
 fn replace_checks_the_version_and_the_id() {
     let mut s = state();
-    s.apply(MetaCommand::CreateTable { meta: meta("a", 1) });
+    s.apply(MetaCommand::CreateTable {
+        meta: meta("a", 1),
+        partitions: 1,
+    });
     let epoch = s.epoch;
     assert_eq!(
         s.apply(MetaCommand::ReplaceTable {
@@ -149,9 +164,15 @@ fn replace_checks_the_version_and_the_id() {
 fn replicas_that_apply_the_same_log_agree() {
     let log = vec![
         member(2),
-        MetaCommand::CreateTable { meta: meta("a", 1) },
+        MetaCommand::CreateTable {
+            meta: meta("a", 1),
+            partitions: 1,
+        },
         member(3),
-        MetaCommand::CreateTable { meta: meta("b", 1) },
+        MetaCommand::CreateTable {
+            meta: meta("b", 1),
+            partitions: 1,
+        },
         MetaCommand::DeleteTable {
             name: "a".into(),
             id: "id-a".into(),
@@ -252,6 +273,7 @@ fn new_partitions_go_to_the_least_loaded_members() {
     for i in 0..10 {
         s.apply(MetaCommand::CreateTable {
             meta: meta(&format!("t{i}"), 1),
+            partitions: 1,
         });
     }
     // 10 partitions x 3 replicas over 5 members: 6 each.
@@ -268,7 +290,10 @@ fn new_partitions_go_to_the_least_loaded_members() {
 #[test]
 fn partitions_grow_onto_joining_members_and_stale_changes_are_refused() {
     let mut s = state();
-    s.apply(MetaCommand::CreateTable { meta: meta("a", 1) });
+    s.apply(MetaCommand::CreateTable {
+        meta: meta("a", 1),
+        partitions: 1,
+    });
     assert_eq!(s.tables["a"].partitions.all()[0].replicas, vec![1]);
     assert_eq!(s.next_growth(), None);
     s.apply(member(2));
@@ -305,6 +330,7 @@ fn replicas_move_onto_a_new_member_until_balanced_and_only_about_one_in_n_moves(
     for i in 0..10 {
         s.apply(MetaCommand::CreateTable {
             meta: meta(&format!("t{i}"), 1),
+            partitions: 1,
         });
     }
     assert_eq!(
@@ -369,6 +395,7 @@ fn a_decommissioned_member_is_emptied_then_removed_and_its_id_never_reused() {
     for i in 0..8 {
         s.apply(MetaCommand::CreateTable {
             meta: meta(&format!("t{i}"), 1),
+            partitions: 1,
         });
     }
     let on_4 = s.replica_counts()[&4];
@@ -417,7 +444,10 @@ fn decommissioning_below_three_nodes_shrinks_partitions_and_keeps_the_last_membe
     let mut s = state();
     s.apply(member(2));
     s.apply(member(3));
-    s.apply(MetaCommand::CreateTable { meta: meta("a", 1) });
+    s.apply(MetaCommand::CreateTable {
+        meta: meta("a", 1),
+        partitions: 1,
+    });
     s.apply(MetaCommand::DecommissionMember { id: 3 });
     assert_eq!(settle(&mut s, MetaState::next_evacuation), 1);
     assert_eq!(s.tables["a"].partitions.all()[0].replicas, vec![1, 2]);
@@ -440,6 +470,7 @@ fn a_dead_member_is_replaced_on_live_members_then_removed() {
     for i in 0..8 {
         s.apply(MetaCommand::CreateTable {
             meta: meta(&format!("t{i}"), 1),
+            partitions: 1,
         });
     }
     let on_3 = s.replica_counts()[&3];
@@ -510,4 +541,41 @@ fn a_wiped_node_rejoining_from_the_same_address_is_a_new_member() {
     )
     .unwrap();
     assert_eq!(s.apply(old_format), MetaResult::NodeId(2));
+}
+
+#[test]
+fn a_table_of_several_partitions_spreads_them_over_the_members() {
+    let mut s = state();
+    for n in 2..=5 {
+        s.apply(member(n));
+    }
+    let MetaResult::Table(t) = s.apply(MetaCommand::CreateTable {
+        meta: meta("wide", 1),
+        partitions: 4,
+    }) else {
+        panic!("create");
+    };
+    let parts: Vec<&PartitionEntry> = t.partitions.of(None).collect();
+    assert_eq!(parts.len(), 4);
+    assert!(t.partitions.is_complete());
+    // Distinct ids, each with 3 replicas on distinct members.
+    let ids: BTreeSet<u64> = parts.iter().map(|p| p.id).collect();
+    assert_eq!(ids.len(), 4);
+    for p in &parts {
+        assert_eq!(p.replicas.iter().collect::<BTreeSet<_>>().len(), 3, "{p:?}");
+    }
+    // 12 replicas over 5 members: no member holds more than one above another.
+    let counts = s.replica_counts();
+    let (lo, hi) = (counts.values().min(), counts.values().max());
+    assert!(hi.zip(lo).is_some_and(|(h, l)| h - l <= 1), "{counts:?}");
+    assert_eq!(counts.values().sum::<usize>(), 12);
+    // The next table gets the next ids.
+    let MetaResult::Table(u) = s.apply(MetaCommand::CreateTable {
+        meta: meta("next", 1),
+        partitions: 1,
+    }) else {
+        panic!("create");
+    };
+    let next = u.partitions.all()[0].id;
+    assert!(ids.iter().all(|id| *id < next));
 }

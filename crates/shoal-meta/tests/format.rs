@@ -102,6 +102,7 @@ fn sample(version: u64) -> Vec<MetaCommand> {
         },
         MetaCommand::CreateTable {
             meta: table("orders", 1),
+            partitions: 1,
         },
         MetaCommand::ReplaceTable {
             expected_version: 1,
@@ -112,6 +113,7 @@ fn sample(version: u64) -> Vec<MetaCommand> {
         },
         MetaCommand::CreateTable {
             meta: table("gone", 1),
+            partitions: 1,
         },
         MetaCommand::DeleteTable {
             name: "gone".into(),
@@ -148,6 +150,12 @@ fn sample(version: u64) -> Vec<MetaCommand> {
     ];
     if version >= 2 {
         commands.push(MetaCommand::DeclareDead { id: 2 });
+    }
+    if version >= 3 {
+        commands.push(MetaCommand::CreateTable {
+            meta: table("wide", 1),
+            partitions: 4,
+        });
     }
     commands
 }

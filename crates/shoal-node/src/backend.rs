@@ -136,16 +136,6 @@ impl TableHandle {
             .cloned()
             .ok_or_else(|| DataError::IndexNotFound(index.name.clone()))
     }
-
-    fn stats(&self) -> TableStats {
-        let mut s = TableStats::default();
-        for p in &self.partitions {
-            let ps = p.partition.stats();
-            s.item_count += ps.item_count;
-            s.size_bytes += ps.size_bytes;
-        }
-        s
-    }
 }
 
 /// The node's backend.
@@ -410,8 +400,13 @@ impl DataPlane for NodeBackend {
         // The partitions are created before the reply, so the table is usable at once; the reply
         // still says CREATING, as DynamoDB's does.
         meta.status = TableStatus::Active;
+        let partitions = if cluster.meta().write_format() >= 3 {
+            initial_partitions(&meta)
+        } else {
+            1
+        };
         match cluster
-            .meta_propose(MetaCommand::CreateTable { meta })
+            .meta_propose(MetaCommand::CreateTable { meta, partitions })
             .await?
         {
             MetaResult::Table(entry) => {
@@ -429,15 +424,21 @@ impl DataPlane for NodeBackend {
     }
 
     async fn table_stats(&self, name: &str) -> Result<TableStats, DataError> {
-        let handle = self.handle(name)?;
-        if handle.partitions.is_empty() {
-            return self.remote_stats(name, None).await;
-        }
-        Ok(handle.stats())
+        self.spread_stats(name, None).await
     }
 
     async fn index_stats(&self, name: &str, index: u32) -> Result<TableStats, DataError> {
-        if self.handle(name)?.partitions.is_empty() {
+        let handle = self.handle(name)?;
+        let local_index = handle
+            .meta
+            .read()
+            .indexes
+            .iter()
+            .any(|d| d.id == index && d.kind == IndexKind::Local);
+        if local_index {
+            return self.spread_stats(name, Some(index)).await;
+        }
+        if handle.partitions.is_empty() {
             return self.remote_stats(name, Some(index)).await;
         }
         self.local_index_stats(name, index)
@@ -461,6 +462,7 @@ impl DataPlane for NodeBackend {
         let current = handle.meta.read().clone();
         let mut meta = meta;
         shoal_catalog::changes::rebase_indexes(&mut meta, &current);
+        refuse_spread_global_index(&cluster, &meta, &current)?;
         match cluster
             .meta_propose(MetaCommand::ReplaceTable {
                 expected_version,
@@ -488,12 +490,8 @@ impl DataPlane for NodeBackend {
     async fn delete_table(&self, name: &str) -> Result<(Arc<TableMeta>, TableStats), DataError> {
         let cluster = self.cluster()?;
         let handle = self.handle_fresh(name).await?;
-        let stats = if handle.partitions.is_empty() {
-            // The description DeleteTable returns: best effort from a replica.
-            self.remote_stats(name, None).await.unwrap_or_default()
-        } else {
-            handle.stats()
-        };
+        // The description DeleteTable returns: best effort from the replicas.
+        let stats = self.spread_stats(name, None).await.unwrap_or_default();
         let meta = handle.meta.read().clone();
         drop(handle);
         match cluster
@@ -596,6 +594,9 @@ impl DataPlane for NodeBackend {
 
     async fn scan(&self, table: &TableMeta, request: ScanRequest) -> Result<Page, DataError> {
         let handle = self.handle_for(table)?;
+        if let Some(parts) = self.spread_scan_parts(&handle, table, &request)? {
+            return self.scan_spread(&handle, table, request, parts).await;
+        }
         if handle.partitions.is_empty() {
             let call = DataCall::Scan {
                 table: table.name.clone(),
@@ -603,102 +604,7 @@ impl DataPlane for NodeBackend {
             };
             return self.forward(call).await.and_then(DataReply::into_page);
         }
-        for p in &handle.partitions {
-            p.check_readable()?;
-        }
-        if request.consistent {
-            for p in &handle.partitions {
-                if p.record.hash_end >= request.hash_start
-                    && p.record.hash_start <= request.hash_end
-                {
-                    self.cluster()?.read_index(p.record.id).await?;
-                }
-            }
-        } else {
-            let gsi = is_global(index_of(table, request.index)?);
-            self.ensure_ready_where(&handle, gsi, |p| {
-                p.hash_end >= request.hash_start && p.hash_start <= request.hash_end
-            })
-            .await?;
-        }
-        let def = index_of(table, request.index)?;
-        // The hash space walked: the index's own for a GSI, the table's otherwise.
-        let partition_value = |key: &Item| match def {
-            Some(d) if d.kind == IndexKind::Global => d.key_schema.partition_value(key),
-            _ => key.get(&table.key_schema.hash.name).cloned(),
-        };
-        let resume_hash = match &request.exclusive_start {
-            Some(key) => Some(
-                partition_value(key)
-                    .map(|v| partition_hash(&v))
-                    .ok_or_else(|| internal("exclusive start key without partition key"))?,
-            ),
-            None => None,
-        };
-        let overlaps = |start: u64, end: u64| {
-            end >= request.hash_start
-                && start <= request.hash_end
-                && resume_hash.is_none_or(|h| end >= h)
-        };
-        let clip =
-            |start: u64, end: u64| (start.max(request.hash_start), end.min(request.hash_end));
-        let mut parts: Vec<(u64, u64, ReadTarget, Arc<Path>)> = match def {
-            Some(d) if d.kind == IndexKind::Global => handle
-                .gsi(d)?
-                .partitions
-                .iter()
-                .filter(|p| overlaps(p.record.hash_start, p.record.hash_end))
-                .map(|p| {
-                    let (start, end) = clip(p.record.hash_start, p.record.hash_end);
-                    let target = ReadTarget::Global(Arc::clone(&p.partition));
-                    (start, end, target, Arc::clone(&p.path))
-                })
-                .collect(),
-            _ => handle
-                .partitions
-                .iter()
-                .filter(|p| overlaps(p.record.hash_start, p.record.hash_end))
-                .map(|p| {
-                    let (start, end) = clip(p.record.hash_start, p.record.hash_end);
-                    let target = ReadTarget::base(&p.partition, request.index);
-                    (start, end, target, Arc::clone(&p.path))
-                })
-                .collect(),
-        };
-        parts.sort_by_key(|(start, _, _, _)| *start);
-        blocking(move || -> Result<Page, DataError> {
-            let mut page = Page::default();
-            for (i, (start, end, target, path)) in parts.iter().enumerate() {
-                let remaining = request.limit.map(|l| l.saturating_sub(page.scanned_count));
-                if remaining == Some(0) {
-                    break;
-                }
-                let part_page = target
-                    .scan(&ScanSpec {
-                        hash_start: *start,
-                        hash_end: *end,
-                        // Only the partition holding the resume point uses it.
-                        exclusive_start: if i == 0 {
-                            request.exclusive_start.as_ref()
-                        } else {
-                            None
-                        },
-                        limit: remaining,
-                        byte_limit: request.byte_limit.saturating_sub(page.scanned_bytes).max(1),
-                        filter: request.filter.as_ref(),
-                    })
-                    .map_err(|e| storage_failure(e, path))?;
-                page.items.extend(part_page.items);
-                page.scanned_count += part_page.scanned_count;
-                page.scanned_bytes += part_page.scanned_bytes;
-                if part_page.last_evaluated_key.is_some() {
-                    page.last_evaluated_key = part_page.last_evaluated_key;
-                    break;
-                }
-            }
-            Ok(page)
-        })
-        .await?
+        self.scan_local(&handle, table, request).await
     }
 
     async fn get(
@@ -818,6 +724,205 @@ impl NodeBackend {
         Ok(())
     }
 
+    /// A scan of the partitions held here (every one the request's range touches).
+    async fn scan_local(
+        &self,
+        handle: &TableHandle,
+        table: &TableMeta,
+        request: ScanRequest,
+    ) -> Result<Page, DataError> {
+        for p in &handle.partitions {
+            p.check_readable()?;
+        }
+        if request.consistent {
+            for p in &handle.partitions {
+                if p.record.hash_end >= request.hash_start
+                    && p.record.hash_start <= request.hash_end
+                {
+                    self.cluster()?.read_index(p.record.id).await?;
+                }
+            }
+        } else {
+            let gsi = is_global(index_of(table, request.index)?);
+            self.ensure_ready_where(handle, gsi, |p| {
+                p.hash_end >= request.hash_start && p.hash_start <= request.hash_end
+            })
+            .await?;
+        }
+        let def = index_of(table, request.index)?;
+        let resume_hash = Self::scan_resume_hash(table, &request)?;
+        let overlaps = |start: u64, end: u64| {
+            end >= request.hash_start
+                && start <= request.hash_end
+                && resume_hash.is_none_or(|h| end >= h)
+        };
+        let clip =
+            |start: u64, end: u64| (start.max(request.hash_start), end.min(request.hash_end));
+        let mut parts: Vec<(u64, u64, ReadTarget, Arc<Path>)> = match def {
+            Some(d) if d.kind == IndexKind::Global => handle
+                .gsi(d)?
+                .partitions
+                .iter()
+                .filter(|p| overlaps(p.record.hash_start, p.record.hash_end))
+                .map(|p| {
+                    let (start, end) = clip(p.record.hash_start, p.record.hash_end);
+                    let target = ReadTarget::Global(Arc::clone(&p.partition));
+                    (start, end, target, Arc::clone(&p.path))
+                })
+                .collect(),
+            _ => handle
+                .partitions
+                .iter()
+                .filter(|p| overlaps(p.record.hash_start, p.record.hash_end))
+                .map(|p| {
+                    let (start, end) = clip(p.record.hash_start, p.record.hash_end);
+                    let target = ReadTarget::base(&p.partition, request.index);
+                    (start, end, target, Arc::clone(&p.path))
+                })
+                .collect(),
+        };
+        parts.sort_by_key(|(start, _, _, _)| *start);
+        blocking(move || -> Result<Page, DataError> {
+            let mut page = Page::default();
+            for (i, (start, end, target, path)) in parts.iter().enumerate() {
+                let remaining = request.limit.map(|l| l.saturating_sub(page.scanned_count));
+                if remaining == Some(0) {
+                    break;
+                }
+                let part_page = target
+                    .scan(&ScanSpec {
+                        hash_start: *start,
+                        hash_end: *end,
+                        // Only the partition holding the resume point uses it.
+                        exclusive_start: if i == 0 {
+                            request.exclusive_start.as_ref()
+                        } else {
+                            None
+                        },
+                        limit: remaining,
+                        byte_limit: request.byte_limit.saturating_sub(page.scanned_bytes).max(1),
+                        filter: request.filter.as_ref(),
+                    })
+                    .map_err(|e| storage_failure(e, path))?;
+                if append_part(&mut page, part_page) {
+                    break;
+                }
+            }
+            Ok(page)
+        })
+        .await?
+    }
+
+    /// The resume hash of a scan: the partition-key hash of its `ExclusiveStartKey` (in the
+    /// hash space it walks: the index's own for a GSI, the table's otherwise).
+    fn scan_resume_hash(
+        table: &TableMeta,
+        request: &ScanRequest,
+    ) -> Result<Option<u64>, DataError> {
+        let def = index_of(table, request.index)?;
+        let Some(key) = &request.exclusive_start else {
+            return Ok(None);
+        };
+        let value = match def {
+            Some(d) if d.kind == IndexKind::Global => d.key_schema.partition_value(key),
+            _ => key.get(&table.key_schema.hash.name).cloned(),
+        };
+        value
+            .map(|v| Some(partition_hash(&v)))
+            .ok_or_else(|| internal("exclusive start key without partition key"))
+    }
+
+    /// The parts of a scan of the table (or an LSI) when they are not all held here: each
+    /// partition's share of the requested hash range still to walk, in hash order, and whether
+    /// this node holds it. `None` when this node holds every partition the scan touches (or the
+    /// scan reads a GSI, whose files every replica of a one-partition table holds).
+    fn spread_scan_parts(
+        &self,
+        handle: &TableHandle,
+        table: &TableMeta,
+        request: &ScanRequest,
+    ) -> Result<Option<Vec<ScanPart>>, DataError> {
+        if is_global(index_of(table, request.index)?) {
+            return Ok(None);
+        }
+        let Ok(cluster) = self.cluster() else {
+            return Ok(None);
+        };
+        let resume = Self::scan_resume_hash(table, request)?.unwrap_or(0);
+        let start = request.hash_start.max(resume);
+        if start > request.hash_end {
+            return Ok(None);
+        }
+        let meta = cluster.meta();
+        let Some(entry) = meta
+            .tables
+            .get(&table.name)
+            .filter(|t| t.meta.id == table.id)
+        else {
+            return Ok(None);
+        };
+        let parts: Vec<ScanPart> = entry
+            .partitions
+            .overlapping(None, start, request.hash_end)
+            .map(|p| {
+                let local = handle.partitions.iter().any(|h| h.record.id == p.id);
+                (
+                    p.hash_start.max(start),
+                    p.hash_end.min(request.hash_end),
+                    local,
+                )
+            })
+            .collect();
+        Ok((!parts.iter().all(|(_, _, local)| *local)).then_some(parts))
+    }
+
+    /// A scan over partitions held by different nodes: each part read here or by a replica
+    /// holding it, in hash order, until the limit, the page size or the end of the range. Only
+    /// the first part resumes from the `ExclusiveStartKey`; a part that stops early ends the
+    /// page with its `LastEvaluatedKey`.
+    async fn scan_spread(
+        &self,
+        handle: &TableHandle,
+        table: &TableMeta,
+        request: ScanRequest,
+        parts: Vec<ScanPart>,
+    ) -> Result<Page, DataError> {
+        let mut page = Page::default();
+        for (i, (start, end, local)) in parts.into_iter().enumerate() {
+            let remaining = request.limit.map(|l| l.saturating_sub(page.scanned_count));
+            if remaining == Some(0) {
+                break;
+            }
+            let part = ScanRequest {
+                hash_start: start,
+                hash_end: end,
+                exclusive_start: if i == 0 {
+                    request.exclusive_start.clone()
+                } else {
+                    None
+                },
+                limit: remaining,
+                byte_limit: request.byte_limit.saturating_sub(page.scanned_bytes).max(1),
+                filter: request.filter.clone(),
+                consistent: request.consistent,
+                index: request.index,
+            };
+            let part_page = if local {
+                self.scan_local(handle, table, part).await?
+            } else {
+                let call = DataCall::Scan {
+                    table: table.name.clone(),
+                    request: part,
+                };
+                self.forward(call).await.and_then(DataReply::into_page)?
+            };
+            if append_part(&mut page, part_page) {
+                break;
+            }
+        }
+        Ok(page)
+    }
+
     /// Waits until the local replica of the partition holding `hash` may serve a linearizable
     /// read.
     async fn read_point(&self, handle: &TableHandle, hash: u64) -> Result<(), DataError> {
@@ -828,6 +933,22 @@ impl NodeBackend {
             .id;
         self.cluster()?.read_index(group).await
     }
+}
+
+/// One partition's share of a scan: its first and last hash, and whether this node holds it.
+type ScanPart = (u64, u64, bool);
+
+/// Adds one partition's part of a scan to `page`; true when the part stopped early (its
+/// `LastEvaluatedKey` ends the page).
+fn append_part(page: &mut Page, part: Page) -> bool {
+    page.items.extend(part.items);
+    page.scanned_count += part.scanned_count;
+    page.scanned_bytes += part.scanned_bytes;
+    if part.last_evaluated_key.is_some() {
+        page.last_evaluated_key = part.last_evaluated_key;
+        return true;
+    }
+    false
 }
 
 /// Whether `def` (from [`index_of`]) is a global secondary index.
@@ -969,6 +1090,49 @@ impl Backend for NodeBackend {
             other => Err(format!("unexpected metadata result {other:?}")),
         }
     }
+}
+
+/// How many partitions a new table starts with: as many as DynamoDB's per-partition limits
+/// (3,000 RCU, 1,000 WCU) imply for a provisioned table, else one. A table with global secondary
+/// indexes starts with one: a node's GSI files are fed from its own base partitions, so an index
+/// over partitions placed on different nodes would answer from part of the table.
+fn initial_partitions(meta: &TableMeta) -> u64 {
+    let global = meta.indexes.iter().any(|d| d.kind == IndexKind::Global);
+    if meta.billing.mode != shoal_catalog::BillingMode::Provisioned || global {
+        return 1;
+    }
+    shoal_catalog::initial_partition_count(
+        meta.billing.read_capacity_units,
+        meta.billing.write_capacity_units,
+    )
+}
+
+/// Refuses a new global secondary index on a table of more than one partition (see
+/// [`initial_partitions`]) with a message that says so, rather than an index that answers from
+/// part of the table.
+fn refuse_spread_global_index(
+    cluster: &crate::cluster::Cluster,
+    meta: &TableMeta,
+    current: &TableMeta,
+) -> Result<(), DataError> {
+    let added = meta
+        .indexes
+        .iter()
+        .any(|d| d.kind == IndexKind::Global && !current.indexes.iter().any(|c| c.id == d.id));
+    let spread = cluster
+        .meta()
+        .tables
+        .get(&meta.name)
+        .is_some_and(|t| t.partitions.of(None).nth(1).is_some());
+    if added && spread {
+        return Err(DataError::Apply(shoal_storage::ApplyError::Validation(
+            format!(
+                "Table {} has more than one partition (its provisioned throughput needs them): Shoal does not support global secondary indexes on such tables yet",
+                meta.name
+            ),
+        )));
+    }
+    Ok(())
 }
 
 /// Refuses a table definition that members still running an older binary could not read: a

@@ -40,6 +40,14 @@ pub(crate) enum DataCall {
         table: String,
         index: Option<u32>,
     },
+    /// The stats of one partition of the table (`index` `None`) or of one of its local indexes
+    /// in that partition: a table of several partitions sums them over the replicas holding
+    /// each.
+    PartitionStats {
+        table: String,
+        partition: u64,
+        index: Option<u32>,
+    },
     /// Whether global index `index` is active on the replica (its backfill finished there):
     /// `Size(1)` if so, else `Size(0)`.
     IndexActive {
@@ -69,6 +77,9 @@ const CALL_INDEX_ACTIVE: u8 = 7;
 /// prefix, as one list value, after the partition key. A Query without one keeps
 /// [`CALL_QUERY`], which nodes of earlier versions read.
 const CALL_QUERY_PREFIXED: u8 = 8;
+/// [`DataCall::PartitionStats`] (sent only for tables of several partitions, which exist once
+/// every member reads metadata format 3).
+const CALL_PARTITION_STATS: u8 = 9;
 
 const SORT_EQ: u8 = 1;
 const SORT_LT: u8 = 2;
@@ -283,6 +294,7 @@ impl DataCall {
             | DataCall::Write { table, .. }
             | DataCall::CollectionSize { table, .. }
             | DataCall::Stats { table, .. }
+            | DataCall::PartitionStats { table, .. }
             | DataCall::IndexActive { table, .. } => table,
         }
     }
@@ -352,6 +364,16 @@ impl DataCall {
                 w.str(table);
                 w.opt_u64(index.map(u64::from));
             }
+            DataCall::PartitionStats {
+                table,
+                partition,
+                index,
+            } => {
+                w.u8(CALL_PARTITION_STATS);
+                w.str(table);
+                w.u64(*partition);
+                w.opt_u64(index.map(u64::from));
+            }
             DataCall::IndexActive { table, index } => {
                 w.u8(CALL_INDEX_ACTIVE);
                 w.str(table);
@@ -414,6 +436,11 @@ impl DataCall {
             },
             CALL_STATS => DataCall::Stats {
                 table: r.str()?,
+                index: r.opt_index()?,
+            },
+            CALL_PARTITION_STATS => DataCall::PartitionStats {
+                table: r.str()?,
+                partition: r.u64()?,
                 index: r.opt_index()?,
             },
             CALL_INDEX_ACTIVE => DataCall::IndexActive {
@@ -505,10 +532,12 @@ pub(crate) fn decode_result(
             DataCall::CollectionSize { .. } | DataCall::IndexActive { .. } => {
                 DataReply::Size(r.u64()?)
             }
-            DataCall::Stats { .. } => DataReply::Stats(TableStats {
-                item_count: r.u64()?,
-                size_bytes: r.u64()?,
-            }),
+            DataCall::Stats { .. } | DataCall::PartitionStats { .. } => {
+                DataReply::Stats(TableStats {
+                    item_count: r.u64()?,
+                    size_bytes: r.u64()?,
+                })
+            }
         })
     } else {
         Err(match r.u8()? {

@@ -36,9 +36,11 @@ const NOT_A_REPLICA: &str = "this node holds no replica of the partition";
 
 impl NodeBackend {
     /// Whether this node holds the replica `call` needs (of `handle`, open at `meta`): the
-    /// partition of the key for point operations and base-table or LSI queries; any partition of
-    /// the table for scans, GSI queries and stats (one partition per table today, and a node's
-    /// GSI files are fed from its own base partitions).
+    /// partition of the key for point operations and base-table or LSI queries; the partitions
+    /// covering a scan's hash range (the router sends each partition's part of a scan to a
+    /// replica of it); any partition of the table for GSI queries and scans and table stats (a
+    /// table with a GSI has one partition, and a node's GSI files are fed from its own base
+    /// partitions).
     pub(crate) fn holds(&self, handle: &TableHandle, meta: &TableMeta, call: &DataCall) -> bool {
         let key_hash = |pk: Option<&shoal_types::AttributeValue>| {
             pk.map(partition_hash)
@@ -51,6 +53,12 @@ impl NodeBackend {
             }
             DataCall::CollectionSize { partition_key, .. } => key_hash(Some(partition_key)),
             DataCall::Query { request, .. } => holds_query(handle, meta, request),
+            DataCall::Scan { request, .. } if !is_global_read(meta, request.index) => {
+                covers(handle, request.hash_start, request.hash_end)
+            }
+            DataCall::PartitionStats { partition, .. } => {
+                handle.partitions.iter().any(|p| p.record.id == *partition)
+            }
             DataCall::Scan { .. } | DataCall::Stats { .. } | DataCall::IndexActive { .. } => {
                 !handle.partitions.is_empty()
             }
@@ -139,11 +147,14 @@ impl NodeBackend {
             DataCall::CollectionSize { partition_key, .. } => Some(partition_hash(partition_key)),
             DataCall::Query { request, .. } => Some(partition_hash(&request.partition_key)),
             DataCall::Scan { request, .. } => Some(request.hash_start),
-            DataCall::Stats { .. } | DataCall::IndexActive { .. } => None,
+            DataCall::Stats { .. }
+            | DataCall::IndexActive { .. }
+            | DataCall::PartitionStats { .. } => None,
         };
-        let part = match hash {
-            Some(h) => entry.partitions.find(None, h),
-            None => entry.partitions.of(None).next(),
+        let part = match (hash, call) {
+            (Some(h), _) => entry.partitions.find(None, h),
+            (None, DataCall::PartitionStats { partition, .. }) => entry.partitions.get(*partition),
+            (None, _) => entry.partitions.of(None).next(),
         };
         let Some(part) = part else {
             return Vec::new();
@@ -193,6 +204,11 @@ impl NodeBackend {
                 None => self.table_stats(&table).await?,
                 Some(i) => self.index_stats(&table, i).await?,
             }),
+            DataCall::PartitionStats {
+                table,
+                partition,
+                index,
+            } => DataReply::Stats(self.local_partition_stats(&table, partition, index)?),
             DataCall::IndexActive { index, .. } => {
                 let active = meta
                     .indexes
@@ -230,17 +246,35 @@ impl NodeBackend {
 /// Whether this node holds what `request` reads: the partition of its key for the table or an
 /// LSI, any partition of the table for a GSI (fed from this node's base partitions).
 pub(crate) fn holds_query(handle: &TableHandle, meta: &TableMeta, request: &QueryRequest) -> bool {
-    let global = request.index.is_some_and(|id| {
-        meta.indexes
-            .iter()
-            .any(|d| d.id == id && d.kind == IndexKind::Global)
-    });
-    if global {
+    if is_global_read(meta, request.index) {
         !handle.partitions.is_empty()
     } else {
         handle
             .partition_for_hash(partition_hash(&request.partition_key))
             .is_some()
+    }
+}
+
+/// Whether a read of `index` on `meta` reads a global secondary index.
+fn is_global_read(meta: &TableMeta, index: Option<u32>) -> bool {
+    index.is_some_and(|id| {
+        meta.indexes
+            .iter()
+            .any(|d| d.id == id && d.kind == IndexKind::Global)
+    })
+}
+
+/// Whether the local partitions of `handle` cover the hashes `start..=end` without a gap.
+pub(crate) fn covers(handle: &TableHandle, start: u64, end: u64) -> bool {
+    let mut at = start;
+    loop {
+        let Some(p) = handle.partition_for_hash(at) else {
+            return false;
+        };
+        if p.record.hash_end >= end {
+            return true;
+        }
+        at = p.record.hash_end + 1;
     }
 }
 
@@ -251,6 +285,74 @@ fn is_retryable(why: &str) -> bool {
 }
 
 impl NodeBackend {
+    /// The stats of table `name` (or of its index `index`): summed over its partitions, each
+    /// from the local replica or a node holding one. A table of one partition that this node
+    /// holds no replica of asks one node for all (as nodes before partition stats did).
+    pub(crate) async fn spread_stats(
+        &self,
+        name: &str,
+        index: Option<u32>,
+    ) -> Result<shoal_catalog::TableStats, DataError> {
+        let handle = self.handle(name)?;
+        let partitions: Vec<u64> = match self.cluster() {
+            Ok(cluster) => cluster
+                .meta()
+                .tables
+                .get(name)
+                .map(|t| t.partitions.of(None).map(|p| p.id).collect())
+                .unwrap_or_default(),
+            // No cluster (unit tests): every partition is local.
+            Err(_) => handle.partitions.iter().map(|p| p.record.id).collect(),
+        };
+        let local = |id: u64| handle.partitions.iter().any(|p| p.record.id == id);
+        if partitions.len() <= 1 && !partitions.iter().copied().all(local) {
+            return self.remote_stats(name, index).await;
+        }
+        let mut total = shoal_catalog::TableStats::default();
+        for id in partitions {
+            let s = if local(id) {
+                self.local_partition_stats(name, id, index)?
+            } else {
+                let call = DataCall::PartitionStats {
+                    table: name.to_string(),
+                    partition: id,
+                    index,
+                };
+                match self.forward(call).await? {
+                    DataReply::Stats(s) => s,
+                    other => return Err(wrong_reply(&other)),
+                }
+            };
+            total.item_count += s.item_count;
+            total.size_bytes += s.size_bytes;
+        }
+        Ok(total)
+    }
+
+    /// The stats of the local replica of partition `id` of table `name` (or of its local index
+    /// `index` in it).
+    fn local_partition_stats(
+        &self,
+        name: &str,
+        id: u64,
+        index: Option<u32>,
+    ) -> Result<shoal_catalog::TableStats, DataError> {
+        let handle = self.handle(name)?;
+        let p = handle
+            .partitions
+            .iter()
+            .find(|p| p.record.id == id)
+            .ok_or_else(|| DataError::Unavailable(NOT_A_REPLICA.to_string()))?;
+        let s = match index {
+            None => p.partition.stats(),
+            Some(i) => p.partition.index_stats(i),
+        };
+        Ok(shoal_catalog::TableStats {
+            item_count: s.item_count,
+            size_bytes: s.size_bytes,
+        })
+    }
+
     /// The stats of table `name` (or of its index `index`) from a node holding a replica.
     pub(crate) async fn remote_stats(
         &self,

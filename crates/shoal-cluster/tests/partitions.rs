@@ -1,0 +1,376 @@
+//! A table of several partitions spread over 5 real nodes. A provisioned table asking for
+//! 4,000 WCU starts with 4 partitions (DynamoDB's documented 1,000 WCU per partition), each
+//! with 3 voting replicas on distinct nodes, so each node holds about 3/5 of the table's items.
+//! Every operation works across partitions held by different nodes, through any node: items
+//! written with BatchWriteItem and PutItem read back with `ConsistentRead` through every node;
+//! a paged Scan walks every partition in hash order and returns each item once; parallel scan
+//! segments split the table between them; BatchGetItem gathers keys from every partition;
+//! Query and DescribeTable's item count see the whole table. An on-demand table keeps one
+//! partition, and a global secondary index is refused on a table of several partitions (not
+//! supported yet) with a message that says so.
+// A test fails by panicking.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndexUpdate, KeySchemaElement,
+    KeyType, KeysAndAttributes, Projection, ProjectionType, ProvisionedThroughput, PutRequest,
+    ScalarAttributeType, WriteRequest,
+};
+use serde_json::Value;
+use shoal_cluster::Cluster;
+use shoal_cluster::load::{partition_groups_with_items, s};
+
+const NODES: usize = 5;
+const TABLE: &str = "wide";
+/// Partition keys written; each has `SORTS` items.
+const KEYS: usize = 100;
+const SORTS: usize = 4;
+
+fn n(v: usize) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// The table's partition groups in `/status`: (voters, learners, items).
+fn table_groups(status: &Value, table: &str) -> Vec<(Vec<u64>, Vec<u64>, u64)> {
+    partition_groups_with_items(status)
+        .into_iter()
+        .filter(|(t, _, _, _)| t == table)
+        .map(|(_, voters, learners, items)| (voters, learners, items))
+        .collect()
+}
+
+async fn create_provisioned(client: &Client, name: &str, write_units: i64) {
+    client
+        .create_table()
+        .table_name(name)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("sk")
+                .attribute_type(ScalarAttributeType::N)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("sk")
+                .key_type(KeyType::Range)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::Provisioned)
+        .provisioned_throughput(
+            ProvisionedThroughput::builder()
+                .read_capacity_units(5)
+                .write_capacity_units(write_units)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("CreateTable {name}: {}", DisplayErrorContext(&e)));
+}
+
+/// Every item of `table` by a paged Scan through `client` (`limit` items a page, optionally
+/// one segment of a parallel scan), as (pk, sk) pairs; panics on a duplicate.
+async fn scan_all(
+    client: &Client,
+    table: &str,
+    limit: i32,
+    segment: Option<(i32, i32)>,
+) -> BTreeSet<(String, String)> {
+    let mut seen = BTreeSet::new();
+    let mut start: Option<HashMap<String, AttributeValue>> = None;
+    loop {
+        let mut req = client
+            .scan()
+            .table_name(table)
+            .limit(limit)
+            .set_exclusive_start_key(start.take());
+        if let Some((seg, total)) = segment {
+            req = req.segment(seg).total_segments(total);
+        }
+        let page = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("Scan: {}", DisplayErrorContext(&e)));
+        for item in page.items() {
+            let key = (
+                item["pk"].as_s().unwrap().clone(),
+                item["sk"].as_n().unwrap().clone(),
+            );
+            assert!(seen.insert(key.clone()), "Scan returned {key:?} twice");
+        }
+        match page.last_evaluated_key {
+            Some(k) if !k.is_empty() => start = Some(k),
+            _ => return seen,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_provisioned_table_spreads_its_partitions_and_every_operation_spans_them() {
+    let mut c = Cluster::start(NODES).await;
+    create_provisioned(&c.client(1), TABLE, 4_000).await;
+
+    // BatchWriteItem through node 2 (25 a batch), the rest with PutItem through node 3.
+    let mut expected: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut batch = Vec::new();
+    for k in 0..KEYS {
+        for sort in 0..SORTS {
+            expected.insert((format!("k{k}"), sort.to_string()));
+            let item = HashMap::from([
+                ("pk".to_string(), s(format!("k{k}"))),
+                ("sk".to_string(), n(sort)),
+                ("v".to_string(), s("x".repeat(100))),
+            ]);
+            if k % 2 == 0 {
+                batch.push(
+                    WriteRequest::builder()
+                        .put_request(PutRequest::builder().set_item(Some(item)).build().unwrap())
+                        .build(),
+                );
+            } else {
+                c.client(3)
+                    .put_item()
+                    .table_name(TABLE)
+                    .set_item(Some(item))
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("PutItem: {}", DisplayErrorContext(&e)));
+            }
+            if batch.len() == 25 {
+                write_batch(&c.client(2), std::mem::take(&mut batch)).await;
+            }
+        }
+    }
+    write_batch(&c.client(2), batch).await;
+
+    // Four partitions, 3 voters each on distinct nodes, no learners; each node holds 40-80% of
+    // the items (ideal 3/5).
+    let total = (KEYS * SORTS) as u64;
+    let status = c
+        .wait_status(
+            1,
+            Duration::from_secs(60),
+            "4 partitions of the table with 3 voters each and every item counted",
+            |s: &Value| {
+                let groups = table_groups(s, TABLE);
+                groups.len() == 4
+                    && groups.iter().all(|(voters, learners, _)| {
+                        voters.iter().collect::<BTreeSet<_>>().len() == 3 && learners.is_empty()
+                    })
+                    && groups.iter().map(|(_, _, items)| items).sum::<u64>() == total
+            },
+        )
+        .await;
+    let mut share: BTreeMap<u64, u64> = BTreeMap::new();
+    for (voters, _, items) in table_groups(&status, TABLE) {
+        for v in voters {
+            *share.entry(v).or_default() += items;
+        }
+    }
+    assert_eq!(share.len(), NODES, "every node holds a replica: {share:?}");
+    for (node, items) in &share {
+        let pct = *items * 100 / total;
+        assert!(
+            (40..=80).contains(&pct),
+            "node {node} holds {pct}% of the items (want 40-80%): {share:?}"
+        );
+    }
+
+    // Every item reads back with ConsistentRead through every node.
+    for i in 1..=NODES {
+        let client = c.client(i);
+        for (pk, sk) in &expected {
+            let got = client
+                .get_item()
+                .table_name(TABLE)
+                .key("pk", s(pk.clone()))
+                .key("sk", AttributeValue::N(sk.clone()))
+                .consistent_read(true)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("GetItem via {i}: {}", DisplayErrorContext(&e)));
+            assert!(got.item.is_some(), "{pk}/{sk} missing through node {i}");
+        }
+    }
+
+    // A paged Scan through every node walks every partition and returns each item once.
+    for i in 1..=NODES {
+        let got = scan_all(&c.client(i), TABLE, 37, None).await;
+        assert_eq!(got, expected, "Scan through node {i}");
+    }
+    // Parallel scan: disjoint segments that together hold the table.
+    let mut union = BTreeSet::new();
+    for seg in 0..3 {
+        let part = scan_all(&c.client(4), TABLE, 50, Some((seg, 3))).await;
+        for key in part {
+            assert!(union.insert(key.clone()), "{key:?} in two segments");
+        }
+    }
+    assert_eq!(union, expected, "parallel scan segments");
+
+    // BatchGetItem of keys from every partition through node 5.
+    let keys: Vec<HashMap<String, AttributeValue>> = (0..KEYS)
+        .map(|k| {
+            HashMap::from([
+                ("pk".to_string(), s(format!("k{k}"))),
+                ("sk".to_string(), n(k % SORTS)),
+            ])
+        })
+        .collect();
+    let mut found = 0;
+    for chunk in keys.chunks(100) {
+        let mut pending = Some(
+            KeysAndAttributes::builder()
+                .set_keys(Some(chunk.to_vec()))
+                .consistent_read(true)
+                .build()
+                .unwrap(),
+        );
+        while let Some(request) = pending.take() {
+            let out = c
+                .client(5)
+                .batch_get_item()
+                .request_items(TABLE, request)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("BatchGetItem: {}", DisplayErrorContext(&e)));
+            found += out
+                .responses()
+                .and_then(|r| r.get(TABLE))
+                .map_or(0, Vec::len);
+            pending = out.unprocessed_keys().and_then(|u| u.get(TABLE)).cloned();
+        }
+    }
+    assert_eq!(found, KEYS, "BatchGetItem found every key");
+
+    // Query of one partition key through each node.
+    for i in 1..=NODES {
+        let out = c
+            .client(i)
+            .query()
+            .table_name(TABLE)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(format!("k{}", i * 7)))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("Query via {i}: {}", DisplayErrorContext(&e)));
+        assert_eq!(out.count(), SORTS as i32, "Query through node {i}");
+    }
+
+    // DescribeTable counts the items of every partition, through every node.
+    for i in 1..=NODES {
+        let d = c
+            .client(i)
+            .describe_table()
+            .table_name(TABLE)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("DescribeTable via {i}: {}", DisplayErrorContext(&e)));
+        assert_eq!(
+            d.table().and_then(|t| t.item_count()),
+            Some(total as i64),
+            "DescribeTable ItemCount through node {i}"
+        );
+    }
+
+    // A global secondary index on a table of several partitions is refused, saying why.
+    let err = c
+        .client(1)
+        .update_table()
+        .table_name(TABLE)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("v")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .global_secondary_index_updates(
+            GlobalSecondaryIndexUpdate::builder()
+                .create(
+                    aws_sdk_dynamodb::types::CreateGlobalSecondaryIndexAction::builder()
+                        .index_name("by_v")
+                        .key_schema(
+                            KeySchemaElement::builder()
+                                .attribute_name("v")
+                                .key_type(KeyType::Hash)
+                                .build()
+                                .unwrap(),
+                        )
+                        .projection(
+                            Projection::builder()
+                                .projection_type(ProjectionType::KeysOnly)
+                                .build(),
+                        )
+                        .provisioned_throughput(
+                            ProvisionedThroughput::builder()
+                                .read_capacity_units(5)
+                                .write_capacity_units(5)
+                                .build()
+                                .unwrap(),
+                        )
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect_err("a GSI on a table of 4 partitions");
+    let text = format!("{}", DisplayErrorContext(&err));
+    assert!(
+        text.contains("ValidationException") && text.contains("more than one partition"),
+        "{text}"
+    );
+
+    // A provisioned table within one partition's limits has one partition.
+    create_provisioned(&c.client(2), "narrow", 1_000).await;
+    c.wait_status(
+        1,
+        Duration::from_secs(30),
+        "the narrow table with one partition",
+        |s: &Value| table_groups(s, "narrow").len() == 1,
+    )
+    .await;
+    let errors = c.server_errors();
+    assert!(errors.is_empty(), "server errors: {errors:?}");
+}
+
+/// Writes `requests` with BatchWriteItem, resending unprocessed items.
+async fn write_batch(client: &Client, requests: Vec<WriteRequest>) {
+    let mut pending = requests;
+    while !pending.is_empty() {
+        let out = client
+            .batch_write_item()
+            .request_items(TABLE, pending)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("BatchWriteItem: {}", DisplayErrorContext(&e)));
+        pending = out
+            .unprocessed_items()
+            .and_then(|u| u.get(TABLE))
+            .cloned()
+            .unwrap_or_default();
+    }
+}
