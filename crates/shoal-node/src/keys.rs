@@ -528,3 +528,86 @@ impl KeyLookup for KeyStore {
             .map(|s| SecretKey::new(String::clone(s)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use shoal_meta::AccessKeyEntry;
+
+    use super::*;
+
+    const READ_ONLY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"dynamodb:GetItem","Resource":"*"}]}"#;
+
+    fn store(dir: &Path) -> KeyStore {
+        let node_key = Arc::new(DataKey::generate().unwrap());
+        KeyStore::open(dir, node_key, None, false).unwrap().0
+    }
+
+    #[test]
+    fn policies_are_stored_parsed_and_reloaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let node_key = Arc::new(DataKey::generate().unwrap());
+        let (keys, _) = KeyStore::open(dir.path(), Arc::clone(&node_key), None, false).unwrap();
+        let full = keys.create().unwrap();
+        let limited = keys.create_with_policy(Some(READ_ONLY)).unwrap();
+        assert!(keys.policy(&full.id).is_none());
+        assert!(keys.policy(&limited.id).is_some());
+        // Refused documents change nothing.
+        assert!(keys.create_with_policy(Some("{}")).is_err());
+        assert_eq!(keys.list().len(), 2);
+        assert!(keys.set_policy(&full.id, Some("not json")).is_err());
+        assert!(keys.policy(&full.id).is_none());
+
+        assert!(keys.set_policy(&full.id, Some(READ_ONLY)).unwrap());
+        assert!(keys.set_policy(&limited.id, None).unwrap());
+        assert!(!keys.set_policy("AKIANOSUCHKEY", None).unwrap());
+        drop(keys);
+        let (again, _) = KeyStore::open(dir.path(), node_key, None, false).unwrap();
+        assert!(again.policy(&full.id).is_some());
+        assert!(again.policy(&limited.id).is_none());
+        let listed: Vec<bool> = again.list().iter().map(|k| k.policy.is_some()).collect();
+        assert_eq!(listed, vec![true, false]);
+    }
+
+    #[test]
+    fn sync_takes_the_clusters_policies_and_offers_local_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = store(dir.path());
+        let local = keys.create_with_policy(Some(READ_ONLY)).unwrap();
+        let shared = keys.create().unwrap();
+        let mut cluster = BTreeMap::new();
+        cluster.insert(
+            shared.id.clone(),
+            AccessKeyEntry {
+                secret: shared.secret.clone(),
+                admin: false,
+                policy: Some(READ_ONLY.to_string()),
+            },
+        );
+        cluster.insert(
+            "AKIAFROMCLUSTER".to_string(),
+            AccessKeyEntry {
+                secret: "s".repeat(40),
+                admin: false,
+                policy: Some(READ_ONLY.to_string()),
+            },
+        );
+        let unshared = keys.sync(&cluster, &BTreeSet::new()).unwrap();
+        assert!(keys.policy(&shared.id).is_some());
+        assert!(keys.policy("AKIAFROMCLUSTER").is_some());
+        // The key the cluster does not know is offered with its policy.
+        assert_eq!(unshared.len(), 1);
+        assert_eq!(unshared[0].key.id, local.id);
+        assert_eq!(unshared[0].policy.as_deref(), Some(READ_ONLY));
+
+        // The cluster removing a policy removes it here.
+        if let Some(e) = cluster.get_mut(&shared.id) {
+            e.policy = None;
+        }
+        keys.sync(&cluster, &BTreeSet::new()).unwrap();
+        assert!(keys.policy(&shared.id).is_none());
+    }
+}

@@ -425,7 +425,7 @@ async fn resource_policies_grant_and_deny_with_revision_ids() {
         admin
             .put_resource_policy()
             .resource_arn(&arn)
-            .policy(&grant.replace("GetItem", "Query"))
+            .policy(grant.replace("GetItem", "Query"))
             .expected_revision_id("12345")
             .send()
             .await,
