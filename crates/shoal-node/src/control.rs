@@ -200,6 +200,15 @@ impl Admin {
         }
     }
 
+    /// Whether the cluster (if any) can take access-key policy changes now.
+    fn policies_shareable(&self) -> bool {
+        self.rotator
+            .backend()
+            .cluster
+            .get()
+            .is_none_or(|c| crate::keys::policies_shareable(&c.meta()))
+    }
+
     async fn create_join_token(&self, ttl_secs: Option<u64>) -> Result<Response, NodeError> {
         let Some(cluster) = self.rotator.backend().cluster.get().cloned() else {
             return Err(NodeError::Admin(
@@ -218,6 +227,12 @@ impl Admin {
     pub async fn execute(&self, request: Request) -> Response {
         let keys = &self.rotator.backend().keys;
         let result = match request {
+            Request::CreateKey { policy } if policy.is_some() && !self.policies_shareable() => {
+                Err(crate::keys::policies_not_shareable())
+            }
+            Request::SetKeyPolicy { .. } if !self.policies_shareable() => {
+                Err(crate::keys::policies_not_shareable())
+            }
             Request::CreateKey { policy } => match keys.create_with_policy(policy.as_deref()) {
                 // Shared with the cluster (policy included) before it is shown, so it works on
                 // every node, restricted from its first request.

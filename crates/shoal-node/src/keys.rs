@@ -134,6 +134,27 @@ pub fn parse_policy(document: &str) -> Result<Arc<Policy>, NodeError> {
         .map_err(|e| NodeError::Keys(format!("the policy is refused: {e}")))
 }
 
+/// The first metadata format whose readers know `MetaCommand::SetAccessKeyPolicy`: the format
+/// after 2 (the one every binary with policies writes once its members all read it). A binary of
+/// format 2 may predate policies, so while any member reads only format 2 a policy change is not
+/// proposed: such a member could not apply it.
+const POLICY_META_FORMAT: u64 = 3;
+
+/// Whether access-key policies may be proposed to `meta`'s cluster now (see
+/// [`POLICY_META_FORMAT`]). Binaries whose newest format is 2 propose them regardless: they are
+/// the development builds that introduced policies, before the format was raised.
+pub(crate) fn policies_shareable(meta: &shoal_meta::MetaState) -> bool {
+    shoal_meta::META_FORMAT_VERSION < POLICY_META_FORMAT
+        || meta.write_format() >= POLICY_META_FORMAT
+}
+
+/// The refusal when [`policies_shareable`] says no.
+pub(crate) fn policies_not_shareable() -> NodeError {
+    NodeError::Keys(
+        "access-key policies need every node of the cluster to run a version that has them: upgrade the other nodes first".into(),
+    )
+}
+
 /// A stored policy, parsed; one that no longer parses (it was validated when stored) denies
 /// everything rather than granting full access.
 fn parse_stored(id: &str, document: &str) -> Arc<Policy> {

@@ -184,7 +184,13 @@ impl NodeBackend {
                 return;
             }
         };
+        let policies = crate::keys::policies_shareable(meta);
         for crate::keys::Unshared { key, admin, policy } in unknown {
+            if policy.is_some() && !policies {
+                // Shared without its policy, the key would get the cluster's (none: full access).
+                tracing::warn!(access_key_id = %key.id, "an access key with a policy stays on this node until every node runs a version with policies");
+                continue;
+            }
             let cluster = Arc::clone(cluster);
             tokio::spawn(async move {
                 let put = shoal_meta::MetaCommand::PutAccessKey {
