@@ -655,7 +655,23 @@ async fn conditions_read_the_request_the_table_and_the_client() {
               "Condition": {{"NotIpAddress": {{"aws:SourceIp": ["127.0.0.0/8", "::1"]}}}}}}
         ]}}"#
     );
-    let (id, _, user) = key_with_policy(&node, &policy).await;
+    let (id, secret, user) = key_with_policy(&node, &policy).await;
+    // A `null` projection is no projection (the operation reads it so): Select is ALL_ATTRIBUTES.
+    let addr = node.addr();
+    let raw = RawRequest::dynamodb(
+        addr,
+        "GetItem",
+        r#"{"TableName":"profiles","Key":{"pk":{"S":"u-1"}},"ProjectionExpression":null}"#,
+    )
+    .signed(&Signing::new(&id, &secret))
+    .send(addr)
+    .await;
+    assert_eq!(
+        raw.error_type().as_deref(),
+        Some("AccessDeniedException"),
+        "{}",
+        raw.text()
+    );
     let get = |projection: Option<&str>| {
         let mut r = user
             .get_item()

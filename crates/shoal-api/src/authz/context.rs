@@ -71,8 +71,9 @@ pub(crate) fn build(
         },
     };
     let text = |name: &str| src.get(name).and_then(Value::as_str);
-    let projected =
-        src.get("ProjectionExpression").is_some() || src.get("AttributesToGet").is_some();
+    // `null` members are absent, as the operations read them.
+    let given = |name: &str| src.get(name).is_some_and(|v| !v.is_null());
+    let projected = given("ProjectionExpression") || given("AttributesToGet");
     match op {
         Operation::GetItem | Operation::BatchGetItem => c.set(
             "dynamodb:Select",
@@ -85,7 +86,7 @@ pub(crate) fn build(
         Operation::Query | Operation::Scan => {
             let default = if projected {
                 "SPECIFIC_ATTRIBUTES"
-            } else if src.get("IndexName").is_some() {
+            } else if given("IndexName") {
                 "ALL_PROJECTED_ATTRIBUTES"
             } else {
                 "ALL_ATTRIBUTES"

@@ -37,7 +37,7 @@ pub(crate) async fn of(ctx: &Ctx<'_>, op: Operation, body: &Value) -> Vec<Target
         }),
         Operation::CreateTable => {
             if let Some(resource) = table_param(ctx, body.get("TableName")).map(|(_, arn)| arn) {
-                if body.get("ResourcePolicy").is_some() {
+                if body.get("ResourcePolicy").is_some_and(|v| !v.is_null()) {
                     out.push(Target {
                         action: "dynamodb:PutResourcePolicy".into(),
                         resource: resource.clone(),
