@@ -9,8 +9,10 @@
 //! - Format 2 adds the envelope, [`MetaCommand::DeclareDead`] and the joining process's
 //!   `instance` ([`crate::Member::instance`]).
 //! - Format 3 adds the partition count of [`MetaCommand::CreateTable`] (a provisioned table
-//!   starts with as many partitions as its throughput needs); written only once every member
-//!   reads format 3, so an older node never creates one partition where the others create four.
+//!   starts with as many partitions as its throughput needs) and
+//!   [`MetaCommand::SetAccessKeyPolicy`]; both are written only once every member reads format 3,
+//!   so an older node never creates one partition where the others create four, nor misses a
+//!   key's policy.
 //!
 //! Members record the newest format they read ([`crate::Member::format`]), and the cluster writes
 //! the oldest of them ([`MetaState::write_format`]): during a rolling upgrade the upgraded nodes

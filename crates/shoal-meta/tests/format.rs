@@ -156,6 +156,13 @@ fn sample(version: u64) -> Vec<MetaCommand> {
             meta: table("wide", 1),
             partitions: 4,
         });
+        commands.push(MetaCommand::SetAccessKeyPolicy {
+            id: "AKIDEXAMPLE".into(),
+            policy: Some(
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"dynamodb:GetItem","Resource":"*"}]}"#
+                    .into(),
+            ),
+        });
     }
     commands
 }
