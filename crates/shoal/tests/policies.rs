@@ -144,6 +144,22 @@ async fn leading_keys_confine_a_key_to_its_own_partition_keys() {
         )
     );
 
+    // A table named by an ARN of another region and account is still this node's table: the
+    // check is on it, under its own ARN.
+    let e = assert_code(
+        user.get_item()
+            .table_name("arn:aws:dynamodb:eu-west-9:999999999999:table/scores")
+            .set_key(Some(key("someone-else")))
+            .send()
+            .await,
+        "AccessDeniedException",
+    );
+    assert!(
+        e.message.contains(&format!("on resource: {table_arn} ")),
+        "{}",
+        e.message
+    );
+
     // Query.
     let q = |pk: &str| {
         user.query()

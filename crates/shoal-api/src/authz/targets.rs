@@ -128,17 +128,17 @@ fn table_param(ctx: &Ctx<'_>, v: Option<&Value>) -> Option<(Option<String>, Stri
     table_param_str(ctx, v?.as_str()?)
 }
 
+/// A table named as the operations read it ([`crate::ops::validate::name_of`]: an ARN of any
+/// region or account names this node's table of that name), so the check is on the table the
+/// operation will use, under its canonical ARN.
 fn table_param_str(ctx: &Ctx<'_>, given: &str) -> Option<(Option<String>, String)> {
     if given.is_empty() || given.len() > MAX_NAME {
         return None;
     }
-    if given.starts_with("arn:") {
-        let name = table_of_arn(ctx, given, false).map(str::to_owned);
-        return Some((name, given.to_string()));
-    }
+    let name = crate::ops::validate::name_of(given);
     Some((
-        Some(given.to_string()),
-        shoal_policy::arn::table(ctx.backend.region(), ctx.backend.account_id(), given),
+        Some(name.to_string()),
+        shoal_policy::arn::table(ctx.backend.region(), ctx.backend.account_id(), name),
     ))
 }
 

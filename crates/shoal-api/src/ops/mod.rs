@@ -12,7 +12,7 @@ mod read;
 mod table;
 mod tags;
 mod unsupported;
-mod validate;
+pub(crate) mod validate;
 
 use serde_json::Value;
 

@@ -10,11 +10,18 @@ pub fn table_name<'a>(value: Option<&'a str>, field: &str, v: &mut Violations) -
         v.missing(field);
         return None;
     };
-    let name = match raw.strip_prefix("arn:") {
+    let name = name_of(raw);
+    name_constraints(name, field, v).then_some(name)
+}
+
+/// The table a `TableName` (or `RequestItems` key) names: an ARN (any region and account) is
+/// reduced to the name after its last `:table/`. Authorization reads names the same way
+/// (`crate::authz`), so it checks the table the operation will use.
+pub fn name_of(raw: &str) -> &str {
+    match raw.strip_prefix("arn:") {
         Some(_) => raw.rsplit_once(":table/").map(|(_, n)| n).unwrap_or(raw),
         None => raw,
-    };
-    name_constraints(name, field, v).then_some(name)
+    }
 }
 
 /// The model constraints of table and index names (3-255 characters of `[a-zA-Z0-9_.-]`);
