@@ -19,6 +19,10 @@ pub const BOOTSTRAP_INDEX: u64 = 5;
 /// Term of a bootstrapped group's initial snapshot.
 pub const BOOTSTRAP_TERM: u64 = 5;
 
+/// Ticks after which a leadership transfer that has not completed is abandoned (the leader
+/// takes proposals again): 300 ms at the default tick, against a whole election timeout in raft.
+pub const TRANSFER_TIMEOUT_TICKS: usize = 3;
+
 /// The sans-I/O core: all groups' RawNodes, their in-memory logs and state machines. Deterministic given the
 /// same calls (the simulator drives it directly; [`crate::RaftNode`] drives it from a thread).
 ///
@@ -188,6 +192,14 @@ impl Core {
     pub fn tick(&mut self) {
         for g in self.groups.values_mut() {
             g.node.tick();
+            // A leader drops every proposal while it hands leadership over; raft gives up on a
+            // transfer only after a whole election timeout (1 s by default). One that has not
+            // completed in a few ticks (the transferee is lagging, unreachable or declining) is
+            // abandoned sooner, so writes stall for at most that long.
+            let raft = &mut g.node.raft;
+            if raft.lead_transferee.is_some() && raft.election_elapsed >= TRANSFER_TIMEOUT_TICKS {
+                raft.abort_leader_transfer();
+            }
         }
     }
 

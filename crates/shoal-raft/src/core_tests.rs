@@ -335,3 +335,24 @@ fn default_jitter_spreads_election_timeouts() {
         "30 groups drew the same timeout: {ticks:?}"
     );
 }
+
+#[test]
+fn a_leadership_transfer_that_does_not_complete_is_abandoned_after_a_few_ticks() {
+    let factories: Vec<Arc<KvFactory>> = (0..3).map(|_| Arc::new(KvFactory::default())).collect();
+    let mut net = three_nodes(&factories, 1000);
+    elect_and_write(&mut net, &factories, 1);
+    let leader = &mut net.cores.get_mut(&1).unwrap().0;
+    // The transfer's messages are never delivered (the transferee is unreachable).
+    leader.transfer_leader(1, 3);
+    assert!(
+        leader.propose(1, vec![], b"a=1".to_vec()).is_err(),
+        "proposals are dropped while the transfer runs"
+    );
+    for _ in 0..TRANSFER_TIMEOUT_TICKS {
+        leader.tick();
+    }
+    assert_eq!(leader.leader(1), Some(1));
+    leader
+        .propose(1, vec![], b"a=1".to_vec())
+        .expect("the transfer was abandoned: proposals are taken again");
+}

@@ -63,7 +63,7 @@ pub use raft::eraftpb::{
 };
 
 pub use crate::config::{Config, GroupInit};
-pub use crate::core::{BOOTSTRAP_INDEX, BOOTSTRAP_TERM, Core};
+pub use crate::core::{BOOTSTRAP_INDEX, BOOTSTRAP_TERM, Core, TRANSFER_TIMEOUT_TICKS};
 pub use crate::error::RaftError;
 pub use crate::exit::DriverExit;
 pub use crate::log::{GroupState, GroupWrite, LogBatch, MemLogStore};
