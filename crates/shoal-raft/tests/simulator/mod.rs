@@ -1,4 +1,5 @@
-//! Deterministic simulation of the multi-Raft layer.
+//! Deterministic simulation of the multi-Raft layer (the harness; the tests are `tests/sim.rs`
+//! and `tests/sim_wiped_node.rs`).
 //!
 //! A seeded, single-threaded simulator drives N (3, sometimes 5) `Core`s directly (sans-I/O)
 //! over a simulated network (random delay, loss, reordering, duplication, partitions) with node
@@ -7,17 +8,26 @@
 //! machine. Simulated clients issue puts, deletes, conditional puts and linearizable reads
 //! (`Core::read_index`) against random nodes; the history is checked with `shoal-lincheck`.
 //!
+//! With [`WipeMode`], nodes also lose their whole disk (Raft log and state machines) and come
+//! back from the same address: as a new node id that the groups add by conf change while they
+//! remove the old id (what Shoal's metadata does, [`WipeMode::NewId`]), or under the same id
+//! with an empty Raft state (the unsafe way, [`WipeMode::SameId`], which the checks must catch).
+//!
 //! Checked along the way:
 //! - at most one leader per (group, term);
+//! - no node votes for two candidates in one term of a group (every persisted hard state);
 //! - every replica applies the same entry at an index (the committed logs agree) and applies
 //!   each client operation at most once;
 //! - every replica's state machine equals the replay of the committed log up to its applied
 //!   index (checked every few virtual seconds and at the end);
-//! - the history of client results is linearizable;
-//! - after the faults stop, every group makes progress and all replicas converge.
+//! - after the faults stop, every group makes progress and all replicas converge, every
+//!   acknowledged write is in the committed log below the converged applied index, and a final
+//!   read of every key (the converged state) is added to the history;
+//! - the history of client results is linearizable.
 //!
-//! `SHOAL_SIM_SEEDS` (default 64) seeds run; `SHOAL_SIM_SEED=<n>` runs exactly one;
-//! `SHOAL_SIM_SECS` sets the faulty period per seed in virtual seconds.
+//! `SHOAL_SIM_SEEDS` seeds run (default: per test); `SHOAL_SIM_SEED=<n>` runs exactly one;
+//! `SHOAL_SIM_SEED_BASE` is the first seed; `SHOAL_SIM_SECS` sets the faulty period per seed in
+//! virtual seconds.
 //!
 //! A run is a pure function of its seed: every random choice comes from the seeded RNG, all
 //! collections iterated are ordered (`BTreeMap`/`Vec`), and the nodes run with a fixed election
@@ -27,6 +37,7 @@
 //! of the run's trace to compare two runs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers panic on failure by design
+#![allow(dead_code)] // each test binary uses part of the harness
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
@@ -40,7 +51,7 @@ use rand::{Rng, SeedableRng};
 use shoal_lincheck::{CheckResult, Event, Op, Ret};
 use shoal_raft::{
     Committed, ConfChangeSingle, ConfChangeType, ConfChangeV2, Config, Core, GroupFactory, GroupId,
-    GroupInit, GroupMessage, LogStore, MemLogStore, NodeId, RaftError, StateMachine,
+    GroupInit, GroupMessage, LogBatch, LogStore, MemLogStore, NodeId, RaftError, StateMachine,
 };
 
 /// Groups hosted by every node: the meta group (0) and two partitions.
@@ -162,6 +173,8 @@ struct Checker {
     applied_ops: BTreeMap<GroupId, BTreeMap<(u64, u64), u64>>,
     /// (group, term) -> the node seen as leader.
     leaders: BTreeMap<(GroupId, u64), NodeId>,
+    /// (group, term, voter) -> the candidate it voted for (from every persisted hard state).
+    votes: BTreeMap<(GroupId, u64, NodeId), NodeId>,
     violations: Vec<String>,
     /// Snapshots restored by replicas (to see that the runs exercise them).
     restores: u64,
@@ -357,6 +370,8 @@ struct Node {
     crash_mid_round: bool,
     /// Virtual time until which the node stays down.
     down_until: u64,
+    /// Wiped ([`WipeMode::NewId`]): comes back as a new node ([`Ev::Rejoin`]), never restarts.
+    rejoin_pending: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -423,6 +438,45 @@ enum Ev {
     Heal,
     Placement,
     CheckStates,
+    /// Wipe a node's disk (wipe modes; retried until a node can be wiped).
+    Wipe,
+    /// A wiped node comes back as a new node id ([`WipeMode::NewId`]).
+    Rejoin(usize),
+}
+
+/// Whether and how nodes lose their disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WipeMode {
+    /// Disks survive crashes.
+    Off,
+    /// A wiped node restarts under its old id with an empty Raft state (hard state, log) and
+    /// empty state machines: the unsafe way, which the checks must catch. A raft panic on such a
+    /// node (it detects some lost-log symptoms, e.g. a commit index past its log) crashes the
+    /// node, as it would end Shoal's driver thread, instead of failing the seed.
+    SameId,
+    /// A wiped node comes back as a new node id (Shoal's metadata gives a rejoining process with
+    /// another instance a new id and declares the old one dead): the groups' leaders add it as a
+    /// learner (it catches up by snapshot), promote it once caught up, then remove the old id by
+    /// conf change. Messages to the old id go nowhere (its address now belongs to the new id).
+    NewId,
+}
+
+/// Options of a run.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Self-test: serve reads from local state (must be caught by the linearizability check).
+    pub stale_reads: bool,
+    /// Whether and how nodes lose their disk.
+    pub wipe: WipeMode,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            stale_reads: false,
+            wipe: WipeMode::Off,
+        }
+    }
 }
 
 struct Scheduled {
@@ -460,6 +514,11 @@ struct Stats {
     unknown: u64,
     retried_lost: u64,
     read_errors: u64,
+    wipes: u64,
+    /// Wiped nodes replaced in every group (new id a member, old id removed).
+    replaced: u64,
+    /// Raft panics turned into crashes ([`WipeMode::SameId`] only).
+    panics: u64,
 }
 
 struct Sim {
@@ -482,6 +541,17 @@ struct Sim {
     faults: bool,
     /// Self-test: serve reads from local state (must be caught by the linearizability check).
     stale_reads: bool,
+    wipe: WipeMode,
+    /// Wipe modes: the membership every group is moved to (bootstrap voters and node 4 vote,
+    /// higher ids learn; a replacement id takes its wiped predecessor's role).
+    target_voters: BTreeSet<NodeId>,
+    target_learners: BTreeSet<NodeId>,
+    /// `(old id, new id)` of the replacement in progress ([`WipeMode::NewId`]; one at a time).
+    replacing: Option<(NodeId, NodeId)>,
+    /// The id a replacement node gets next.
+    next_id: NodeId,
+    /// `(group, client context)` of every acknowledged write.
+    acked: Vec<(GroupId, (u64, u64))>,
     clients_on: bool,
     history: Vec<Event>,
     last_stamp: u64,
@@ -491,7 +561,8 @@ struct Sim {
     trace: u64,
 }
 
-fn env_u64(name: &str) -> Option<u64> {
+/// The variable `name` as a number, if set and numeric.
+pub fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
 }
 
@@ -529,6 +600,7 @@ impl Sim {
                 factory,
                 crash_mid_round: false,
                 down_until: 0,
+                rejoin_pending: false,
             });
         }
         let clients = (0..5)
@@ -549,6 +621,12 @@ impl Sim {
             queue: BinaryHeap::new(),
             nodes,
             voters: (1..=n.min(3) as NodeId).collect(),
+            target_voters: (1..=n.min(4) as NodeId).collect(),
+            target_learners: (5..=n as NodeId).collect(),
+            replacing: None,
+            next_id: n as NodeId + 1,
+            acked: Vec::new(),
+            wipe: WipeMode::Off,
             clients,
             checker,
             notes,
@@ -573,6 +651,9 @@ impl Sim {
                 unknown: 0,
                 retried_lost: 0,
                 read_errors: 0,
+                wipes: 0,
+                replaced: 0,
+                panics: 0,
             },
             trace: 0xcbf2_9ce4_8422_2325,
         }
@@ -664,10 +745,9 @@ impl Sim {
     fn drive(&mut self, i: usize) {
         for _ in 0..32 {
             let id = self.nodes[i].id;
-            let Some(core) = self.nodes[i].core.as_mut() else {
+            let Some(mut round) = self.on_core(i, Core::ready) else {
                 return;
             };
-            let mut round = core.ready();
             if round.is_empty() {
                 break;
             }
@@ -686,11 +766,13 @@ impl Sim {
             if let Err(e) = self.nodes[i].disk.write(&round.log) {
                 self.violation(format!("node {id}: log write failed: {e}"));
             }
-            let Some(core) = self.nodes[i].core.as_mut() else {
+            self.check_votes(id, &round.log);
+            let Some(out) = self.on_core(i, |core| core.persisted(round)) else {
                 return;
             };
-            let out = core.persisted(round);
-            let status = core.status();
+            let Some(status) = self.nodes[i].core.as_ref().map(Core::status) else {
+                return;
+            };
             for (to, msgs) in out.send {
                 self.send(id, to, msgs);
             }
@@ -718,6 +800,57 @@ impl Sim {
             self.take_notes(i);
         }
         self.take_notes(i);
+    }
+
+    /// Runs `f` on node `i`'s core (None when the node is down). In [`WipeMode::SameId`] runs a
+    /// panic crashes the node (it restarts later); in other runs it fails the seed.
+    fn on_core<T>(&mut self, i: usize, f: impl FnOnce(&mut Core) -> T) -> Option<T> {
+        let core = self.nodes[i].core.as_mut()?;
+        if self.wipe != WipeMode::SameId {
+            return Some(f(core));
+        }
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(core))) {
+            Ok(v) => Some(v),
+            Err(_) => {
+                self.stats.panics += 1;
+                self.crash(i);
+                let back = self.rng.random_range(500..5_000);
+                self.nodes[i].down_until = self.now + back;
+                self.schedule(back, Ev::Restart(i));
+                None
+            }
+        }
+    }
+
+    /// Records the votes a round persisted (a vote goes out only after its hard state is
+    /// durable): a node votes for at most one candidate per term of a group.
+    fn check_votes(&mut self, id: NodeId, log: &LogBatch) {
+        let mut checker = self.checker.lock();
+        for w in &log.groups {
+            let Some(hs) = w.hard_state.as_ref().filter(|hs| hs.vote != 0) else {
+                continue;
+            };
+            let first = *checker
+                .votes
+                .entry((w.group, hs.term, id))
+                .or_insert(hs.vote);
+            if first != hs.vote {
+                let now = self.now;
+                checker.violation(
+                    now,
+                    format!(
+                        "group {}: node {id} voted for {first} and for {} in term {}",
+                        w.group, hs.vote, hs.term
+                    ),
+                );
+            }
+        }
+    }
+
+    /// The slot of the node running as `id` (None: no node has that id, e.g. a wiped node's
+    /// old id).
+    fn slot_of(&self, id: NodeId) -> Option<usize> {
+        self.nodes.iter().position(|n| n.id == id)
     }
 
     fn send(&mut self, from: NodeId, to: NodeId, msgs: Vec<GroupMessage>) {
@@ -755,7 +888,10 @@ impl Sim {
     }
 
     fn deliver(&mut self, from: NodeId, to: NodeId, bytes: Vec<u8>) {
-        let i = (to - 1) as usize;
+        let Some(i) = self.slot_of(to) else {
+            self.stats.dropped += 1;
+            return;
+        };
         if self.nodes[i].core.is_none()
             || self.isolated.contains(&from) != self.isolated.contains(&to)
         {
@@ -773,10 +909,9 @@ impl Sim {
         let mut h = DefaultHasher::new(); // fixed keys: the same in every process
         (self.now, from, to, &bytes).hash(&mut h);
         self.trace = mix(self.trace, h.finish());
-        if let Some(core) = self.nodes[i].core.as_mut() {
-            core.step(from, msgs);
+        if self.on_core(i, |core| core.step(from, msgs)).is_some() {
+            self.drive(i);
         }
-        self.drive(i);
     }
 
     // --- clients -------------------------------------------------------------------------
@@ -873,11 +1008,11 @@ impl Sim {
         let n = self.nodes.len() as NodeId;
         let target = match self.clients[c].hint.get(&p.group) {
             Some(&h) if self.rng.random_bool(0.8) => h,
-            _ => self.rng.random_range(1..=n),
+            _ => self.nodes[(self.rng.random_range(1..=n) - 1) as usize].id,
         };
-        let i = (target - 1) as usize;
+        let slot = self.slot_of(target);
         let retry = self.rng.random_range(20..200);
-        if self.nodes[i].core.is_none() {
+        let Some(i) = slot.filter(|&i| self.nodes[i].core.is_some()) else {
             // Connection refused.
             self.clients[c].hint.remove(&p.group);
             let generation = self.bump(c);
@@ -889,7 +1024,7 @@ impl Sim {
                 },
             );
             return;
-        }
+        };
         let client_id = self.clients[c].id;
         if matches!(p.op, ClientOp::Read) && self.stale_reads {
             // Self-test mode: serve the read from the replica's local state, without a read
@@ -983,6 +1118,9 @@ impl Sim {
             Ret::Ok => self.stats.ok_writes += 1,
             Ret::CondFailed => self.stats.cond_failed += 1,
             Ret::Read(_) => self.stats.reads += 1,
+        }
+        if ret == Ret::Ok {
+            self.acked.push((p.group, (self.clients[c].id, p.op_id)));
         }
         match (&p.op, &ret) {
             (_, Ret::Read(v)) => {
@@ -1144,8 +1282,8 @@ impl Sim {
                 // Partition: cut a random minority off from the rest for a while.
                 let size = self.rng.random_range(1..=n / 2);
                 while self.isolated.len() < size {
-                    let id = self.rng.random_range(1..=n as NodeId);
-                    self.isolated.insert(id);
+                    let slot = self.rng.random_range(1..=n as NodeId) - 1;
+                    self.isolated.insert(self.nodes[slot as usize].id);
                 }
                 self.stats.partitions += 1;
                 let heal = self.rng.random_range(1_000..20_000);
@@ -1158,7 +1296,11 @@ impl Sim {
             75..85 => {
                 // A leader transfer to a random voter.
                 let g = GROUPS[self.rng.random_range(0..GROUPS.len())];
-                let to = self.voters[self.rng.random_range(0..self.voters.len())];
+                let pool: Vec<NodeId> = match self.wipe {
+                    WipeMode::Off => self.voters.clone(),
+                    _ => self.target_voters.iter().copied().collect(),
+                };
+                let to = pool[self.rng.random_range(0..pool.len())];
                 if let Some(i) = self.leader_index(g) {
                     if let Some(core) = self.nodes[i].core.as_mut() {
                         core.transfer_leader(g, to);
@@ -1166,10 +1308,63 @@ impl Sim {
                     self.drive(i);
                 }
             }
+            85..95 if self.wipe != WipeMode::Off => {
+                self.wipe_node();
+            }
             _ => {}
         }
         let next = self.rng.random_range(500..4_000);
         self.schedule(next, Ev::Fault);
+    }
+
+    /// Wipes a random live node's disk (Raft log and state machines), if every node is up and no
+    /// replacement is in progress; returns whether it did. [`WipeMode::SameId`]: the node
+    /// restarts under its id; [`WipeMode::NewId`]: it comes back as a new id ([`Sim::rejoin`]).
+    fn wipe_node(&mut self) -> bool {
+        if self.nodes.iter().any(|x| x.core.is_none()) || self.replacing.is_some() {
+            return false;
+        }
+        let i = self.rng.random_range(0..self.nodes.len());
+        let back = self.rng.random_range(500..5_000);
+        self.crash(i);
+        self.stats.wipes += 1;
+        self.nodes[i].disk = MemLogStore::new();
+        self.nodes[i].factory.sms.lock().clear();
+        self.nodes[i].down_until = self.now + back;
+        match self.wipe {
+            WipeMode::NewId => {
+                self.nodes[i].rejoin_pending = true;
+                self.schedule(back, Ev::Rejoin(i));
+            }
+            _ => self.schedule(back, Ev::Restart(i)),
+        }
+        true
+    }
+
+    /// The wiped node in slot `i` comes back from the same address as a new node id: it creates
+    /// every group empty (joining), and takes the old id's place in the target membership.
+    fn rejoin(&mut self, i: usize) {
+        let old = self.nodes[i].id;
+        let new = self.next_id;
+        self.next_id += 1;
+        self.nodes[i].id = new;
+        self.nodes[i].rejoin_pending = false;
+        self.nodes[i].factory = Arc::new(Factory {
+            node: new,
+            sms: Arc::default(),
+            checker: self.checker.clone(),
+            notes: self.notes[i].clone(),
+            clock: self.clock.clone(),
+        });
+        if self.target_voters.remove(&old) {
+            self.target_voters.insert(new);
+        }
+        if self.target_learners.remove(&old) {
+            self.target_learners.insert(new);
+        }
+        self.replacing = Some((old, new));
+        self.isolated.remove(&old);
+        self.start_node(i, true);
     }
 
     fn leader_index(&self, group: GroupId) -> Option<usize> {
@@ -1185,6 +1380,11 @@ impl Sim {
     /// Adds nodes beyond the bootstrap voters as learners of every group, then promotes node 4
     /// to voter (5-node runs only).
     fn placement(&mut self) {
+        if self.wipe != WipeMode::Off {
+            self.placement_to_targets();
+            self.schedule(1_000, Ev::Placement);
+            return;
+        }
         let n = self.nodes.len() as NodeId;
         if n > 3 {
             for g in GROUPS {
@@ -1215,6 +1415,73 @@ impl Sim {
             }
         }
         self.schedule(1_000, Ev::Placement);
+    }
+
+    /// Wipe modes: moves every group's membership one conf change at a time toward the targets,
+    /// as Shoal's placement does: a missing member is added as a learner, a learner meant to
+    /// vote is promoted once within 8 entries of the commit index, and only then is a member
+    /// that is not a target (a wiped node's old id) removed.
+    fn placement_to_targets(&mut self) {
+        let targets: BTreeSet<NodeId> = self
+            .target_voters
+            .union(&self.target_learners)
+            .copied()
+            .collect();
+        let mut done = true;
+        for g in GROUPS {
+            let Some(i) = self.leader_index(g) else {
+                done = false;
+                continue;
+            };
+            let Some(core) = self.nodes[i].core.as_mut() else {
+                done = false;
+                continue;
+            };
+            let Some(s) = core.status().into_iter().find(|s| s.group == g) else {
+                done = false;
+                continue;
+            };
+            let members: BTreeSet<NodeId> = s.voters.iter().chain(&s.learners).copied().collect();
+            let voters: BTreeSet<NodeId> = s.voters.iter().copied().collect();
+            done &= voters == self.target_voters && members == targets;
+            let caught_up = |id: NodeId| {
+                s.progress
+                    .iter()
+                    .any(|&(n, matched)| n == id && matched + 8 >= s.commit)
+            };
+            let change = targets
+                .iter()
+                .find(|id| !members.contains(id))
+                .map(|&id| (id, ConfChangeType::AddLearnerNode))
+                .or_else(|| {
+                    self.target_voters
+                        .iter()
+                        .find(|&&id| s.learners.contains(&id) && caught_up(id))
+                        .map(|&id| (id, ConfChangeType::AddNode))
+                })
+                .or_else(|| {
+                    let promoted = self.target_voters.iter().all(|id| s.voters.contains(id));
+                    members
+                        .iter()
+                        .find(|id| promoted && !targets.contains(id))
+                        .map(|&id| (id, ConfChangeType::RemoveNode))
+                });
+            let Some((node, kind)) = change else {
+                continue;
+            };
+            let single = ConfChangeSingle {
+                node_id: node,
+                change_type: kind,
+                ..ConfChangeSingle::default()
+            };
+            let mut cc = ConfChangeV2::default();
+            cc.mut_changes().push(single);
+            let _ = core.propose_conf_change(g, cc);
+            self.drive(i);
+        }
+        if done && self.replacing.take().is_some() {
+            self.stats.replaced += 1;
+        }
     }
 
     /// Every replica's state equals the replay of the committed log up to its applied index.
@@ -1269,6 +1536,11 @@ impl Sim {
         self.schedule(1_000, Ev::Fault);
         self.schedule(500, Ev::Placement);
         self.schedule(5_000, Ev::CheckStates);
+        if self.wipe != WipeMode::Off {
+            // At least one wipe per run, early enough to be repaired under faults.
+            let at = self.rng.random_range(5_000..(fault_secs * 500).max(5_001));
+            self.schedule(at, Ev::Wipe);
+        }
         let fault_end = fault_secs * 1_000;
         self.run_until(fault_end)?;
         // Heal everything and let the system settle with clients still running.
@@ -1277,7 +1549,9 @@ impl Sim {
         self.drop_prob = 0.0;
         self.dup_prob = 0.0;
         for i in 0..self.nodes.len() {
-            if self.nodes[i].core.is_none() {
+            if self.nodes[i].rejoin_pending {
+                self.rejoin(i);
+            } else if self.nodes[i].core.is_none() {
                 self.start_node(i, false);
             }
         }
@@ -1286,7 +1560,18 @@ impl Sim {
         let progress_before = self.stats.ok_writes + self.stats.cond_failed;
         self.run_until(fault_end + 40_000)?;
         if self.stats.ok_writes + self.stats.cond_failed == progress_before {
-            return Err("no write completed in the 20 s after the faults stopped".to_string());
+            let status: Vec<String> = self
+                .nodes
+                .iter()
+                .map(|n| match n.core.as_ref() {
+                    Some(c) => format!("node {}: {:?}", n.id, c.status()),
+                    None => format!("node {}: down", n.id),
+                })
+                .collect();
+            return Err(format!(
+                "no write completed in the 20 s after the faults stopped\n{}",
+                status.join("\n")
+            ));
         }
         // Quiesce: no new operations; pending ones finish or time out.
         self.clients_on = false;
@@ -1310,10 +1595,28 @@ impl Sim {
                     "group {g}: replicas did not converge after healing: applied indexes {applied:?}"
                 ));
             }
-            if self.leader_index(g).is_none() {
+            let Some(i) = self.leader_index(g) else {
                 return Err(format!("group {g} has no leader after healing"));
+            };
+            if self.wipe != WipeMode::Off
+                && let Some(s) = self.nodes[i]
+                    .core
+                    .as_ref()
+                    .and_then(|c| c.status().into_iter().find(|s| s.group == g))
+            {
+                let voters: BTreeSet<NodeId> = s.voters.iter().copied().collect();
+                let learners: BTreeSet<NodeId> = s.learners.iter().copied().collect();
+                if voters != self.target_voters || learners != self.target_learners {
+                    return Err(format!(
+                        "group {g}: voters {voters:?} and learners {learners:?} after healing, \
+                         expected {:?} and {:?}",
+                        self.target_voters, self.target_learners
+                    ));
+                }
             }
         }
+        self.check_acked_writes()?;
+        self.final_reads();
         if self.stats.ok_writes == 0 || self.stats.reads == 0 {
             return Err("no write or no read succeeded: the run proves nothing".to_string());
         }
@@ -1328,6 +1631,54 @@ impl Sim {
                     self.seed
                 );
                 Ok(())
+            }
+        }
+    }
+
+    /// After convergence: every acknowledged write is in the committed log at an index every
+    /// replica applied.
+    fn check_acked_writes(&self) -> Result<(), String> {
+        let checker = self.checker.lock();
+        for (g, ctx) in &self.acked {
+            let at = checker.applied_ops.get(g).and_then(|ops| ops.get(ctx));
+            let lost = self.nodes.iter().find(|n| {
+                let applied = n.factory.sms.lock().get(g).map(|d| d.lock().applied);
+                at.is_none_or(|&at| applied.is_none_or(|a| a < at))
+            });
+            if let Some(n) = lost {
+                return Err(format!(
+                    "acknowledged write {ctx:?} of group {g} (committed at {at:?}) is missing \
+                     on node {} after recovery",
+                    n.id
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a read of every key, answered from the converged state, to the history: the
+    /// linearizability check then also proves the final state holds every acknowledged write.
+    fn final_reads(&mut self) {
+        for g in GROUPS {
+            let Some(i) = self.leader_index(g) else {
+                continue;
+            };
+            let Some(data) = self.nodes[i].factory.sms.lock().get(&g).cloned() else {
+                continue;
+            };
+            for k in 0..KEYS_PER_GROUP {
+                let key = format!("g{g}/k{k}");
+                let value = data.lock().map.get(&key).cloned();
+                let call = self.stamp();
+                let ret_at = self.stamp();
+                self.history.push(Event {
+                    client: 0,
+                    key,
+                    op: Op::Read,
+                    ret: Ret::Read(value),
+                    call,
+                    ret_at,
+                });
             }
         }
     }
@@ -1351,8 +1702,7 @@ impl Sim {
             *self.clock.lock() = s.at;
             match s.ev {
                 Ev::Tick(i) => {
-                    if let Some(core) = self.nodes[i].core.as_mut() {
-                        core.tick();
+                    if self.on_core(i, Core::tick).is_some() {
                         self.drive(i);
                     }
                     self.schedule(TICK_MS, Ev::Tick(i));
@@ -1364,6 +1714,7 @@ impl Sim {
                     }
                 }
                 Ev::Fault => self.fault(),
+                Ev::Restart(i) if self.nodes[i].rejoin_pending => {}
                 Ev::Restart(i) => {
                     if self.nodes[i].core.is_none() && self.now >= self.nodes[i].down_until {
                         self.start_node(i, false);
@@ -1376,6 +1727,16 @@ impl Sim {
                 Ev::Heal => self.isolated.clear(),
                 Ev::Placement => self.placement(),
                 Ev::CheckStates => self.check_states(),
+                Ev::Wipe => {
+                    if self.faults && !self.wipe_node() {
+                        self.schedule(1_000, Ev::Wipe);
+                    }
+                }
+                Ev::Rejoin(i) => {
+                    if self.nodes[i].rejoin_pending {
+                        self.rejoin(i);
+                    }
+                }
             }
             self.check_violations()?;
         }
@@ -1385,10 +1746,17 @@ impl Sim {
 
     fn summary(&self) -> String {
         let s = &self.stats;
+        let wipes = match self.wipe {
+            WipeMode::Off => String::new(),
+            _ => format!(
+                ", {} wipes, {} replaced, {} raft panics",
+                s.wipes, s.replaced, s.panics
+            ),
+        };
         format!(
             "seed {}: {} nodes, {} events in history ({} ok writes, {} cond failed, {} reads, \
              {} unknown, {} lost proposals retried, {} read errors), {} messages delivered, \
-             {} dropped, {} crashes, {} partitions, {} snapshots restored, trace {:016x}",
+             {} dropped, {} crashes, {} partitions, {} snapshots restored{wipes}, trace {:016x}",
             self.seed,
             self.nodes.len(),
             self.history.len(),
@@ -1410,23 +1778,36 @@ impl Sim {
 
 /// What a passing run produced.
 #[derive(Debug, PartialEq)]
-struct Outcome {
-    summary: String,
+pub struct Outcome {
+    /// One line: the seed, what happened, the trace hash.
+    pub summary: String,
     /// Hash of every delivered message (time, endpoints, bytes) and client result.
-    trace: u64,
+    pub trace: u64,
     /// The client history checked for linearizability.
-    history: Vec<Event>,
+    pub history: Vec<Event>,
+    /// Nodes wiped, and wiped nodes replaced in every group by a new id.
+    pub wipes: u64,
+    pub replaced: u64,
 }
 
-fn run_seed(seed: u64, secs: u64) -> Result<Outcome, String> {
-    run_seed_with(seed, secs, false)
+/// Runs one seed with default options.
+///
+/// # Errors
+/// The summary and what failed: a check, a panic, or no progress after healing.
+pub fn run_seed(seed: u64, secs: u64) -> Result<Outcome, String> {
+    run_seed_with(seed, secs, Options::default())
 }
 
-fn run_seed_with(seed: u64, secs: u64, stale_reads: bool) -> Result<Outcome, String> {
+/// Runs one seed: `secs` virtual seconds of faults, then healing and the final checks.
+///
+/// # Errors
+/// As [`run_seed`].
+pub fn run_seed_with(seed: u64, secs: u64, options: Options) -> Result<Outcome, String> {
     // A panic (in the Core or in raft) fails this seed, with its reproduction line.
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut sim = Sim::new(seed);
-        sim.stale_reads = stale_reads;
+        sim.stale_reads = options.stale_reads;
+        sim.wipe = options.wipe;
         let result = sim.run(secs);
         let summary = sim.summary();
         match result {
@@ -1434,6 +1815,8 @@ fn run_seed_with(seed: u64, secs: u64, stale_reads: bool) -> Result<Outcome, Str
                 summary,
                 trace: sim.trace,
                 history: std::mem::take(&mut sim.history),
+                wipes: sim.stats.wipes,
+                replaced: sim.stats.replaced,
             }),
             Err(e) => Err(format!("{summary}\n{e}")),
         }
@@ -1452,10 +1835,31 @@ fn run_seed_with(seed: u64, secs: u64, stale_reads: bool) -> Result<Outcome, Str
 }
 
 /// Virtual seconds of faults per seed unless `SHOAL_SIM_SECS` says otherwise.
-const DEFAULT_SECS: u64 = 120;
+pub const DEFAULT_SECS: u64 = 120;
 
-#[test]
-fn simulated_clusters_stay_linearizable() {
+/// The seeds to run: `SHOAL_SIM_SEED` alone, else `SHOAL_SIM_SEEDS` (default `default_count`)
+/// from `SHOAL_SIM_SEED_BASE` (default 0).
+pub fn seeds_from_env(default_count: u64) -> Vec<u64> {
+    match env_u64("SHOAL_SIM_SEED") {
+        Some(s) => vec![s],
+        None => {
+            let count = env_u64("SHOAL_SIM_SEEDS").unwrap_or(default_count);
+            let base = env_u64("SHOAL_SIM_SEED_BASE").unwrap_or(0);
+            (base..base + count).collect()
+        }
+    }
+}
+
+/// Runs the seeds from the environment (see [`seeds_from_env`]) for `SHOAL_SIM_SECS` (default
+/// [`DEFAULT_SECS`]) virtual seconds each, prints each summary, and panics naming every failed
+/// seed with the command that replays it (`test`: the test target). `check` adds a condition on
+/// a passing run's outcome.
+pub fn run_seeds(
+    test: &str,
+    default_count: u64,
+    options: Options,
+    check: impl Fn(&Outcome) -> Result<(), String>,
+) {
     let secs = env_u64("SHOAL_SIM_SECS").unwrap_or(DEFAULT_SECS);
     // The run depends on the seed and the length of the faulty period only.
     let secs_env = if secs == DEFAULT_SECS {
@@ -1463,18 +1867,10 @@ fn simulated_clusters_stay_linearizable() {
     } else {
         format!("SHOAL_SIM_SECS={secs} ")
     };
-    let seeds: Vec<u64> = match env_u64("SHOAL_SIM_SEED") {
-        Some(s) => vec![s],
-        None => {
-            let count = env_u64("SHOAL_SIM_SEEDS").unwrap_or(64);
-            let base = env_u64("SHOAL_SIM_SEED_BASE").unwrap_or(0);
-            (base..base + count).collect()
-        }
-    };
     let mut failures = Vec::new();
-    for seed in seeds {
+    for seed in seeds_from_env(default_count) {
         let started = std::time::Instant::now();
-        match run_seed(seed, secs) {
+        match run_seed_with(seed, secs, options).and_then(|o| check(&o).map(|()| o)) {
             Ok(outcome) => {
                 eprintln!(
                     "{} [{:.1}s]",
@@ -1484,7 +1880,7 @@ fn simulated_clusters_stay_linearizable() {
             }
             Err(e) => {
                 eprintln!(
-                    "FAILED {e}\nreproduce with: {secs_env}SHOAL_SIM_SEED={seed} cargo test -p shoal-raft --test sim"
+                    "FAILED {e}\nreproduce with: {secs_env}SHOAL_SIM_SEED={seed} cargo test -p shoal-raft --test {test}"
                 );
                 failures.push(seed);
             }
@@ -1492,41 +1888,6 @@ fn simulated_clusters_stay_linearizable() {
     }
     assert!(
         failures.is_empty(),
-        "simulation failed for seeds {failures:?} (reproduce with: {secs_env}SHOAL_SIM_SEED=<n> cargo test -p shoal-raft --test sim)"
-    );
-}
-
-/// Exact replay: two runs of a seed deliver the same messages at the same virtual times and
-/// produce the same client history (what makes a failing seed reproducible by one command).
-#[test]
-fn the_same_seed_replays_identically() {
-    for seed in [7, 1_001, 31_337] {
-        let a = run_seed(seed, 20).unwrap_or_else(|e| panic!("seed {seed} failed: {e}"));
-        let b = run_seed(seed, 20).unwrap_or_else(|e| panic!("seed {seed} failed: {e}"));
-        assert_eq!(a.summary, b.summary, "seed {seed}: two runs differ");
-        assert_eq!(
-            a.trace, b.trace,
-            "seed {seed}: two runs sent different messages"
-        );
-        assert_eq!(
-            a.history, b.history,
-            "seed {seed}: two runs' histories differ"
-        );
-        assert!(!a.history.is_empty(), "seed {seed}: empty history");
-        eprintln!("{}", a.summary);
-    }
-}
-
-/// The checks are not vacuous: serving reads from a replica's local state (no read index) is
-/// caught as a linearizability violation.
-#[test]
-fn the_checks_catch_stale_reads() {
-    let caught = (0..32u64).find(|&seed| {
-        run_seed_with(seed, 60, true).is_err_and(|e| e.contains("linearizability violation"))
-    });
-    eprintln!("stale reads caught with seed {caught:?}");
-    assert!(
-        caught.is_some(),
-        "32 seeds of stale reads passed the checks"
+        "simulation failed for seeds {failures:?} (reproduce with: {secs_env}SHOAL_SIM_SEED=<n> cargo test -p shoal-raft --test {test})"
     );
 }
