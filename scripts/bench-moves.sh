@@ -13,7 +13,7 @@
 #
 # Settings (environment variables, defaults in brackets):
 #   TABLES [12]  ITEMS [2000]  ITEM_SIZE [1024]  RATE [300]  DURATION [30s]  PORT [18650]
-#   NO_BUILD [0]
+#   NO_BUILD [0]  KEEP_LOGS [unset: a directory to copy the node logs into]
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -44,6 +44,9 @@ PIDS=()
 cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
+    if [ -n "${KEEP_LOGS:-}" ]; then
+        mkdir -p "$KEEP_LOGS" && cp "$WORK"/n*.log "$KEEP_LOGS"/ && log "node logs kept in $KEEP_LOGS"
+    fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT

@@ -80,6 +80,25 @@ fn next_transfer(
         .map(|(_, group, to)| (group, to))
 }
 
+/// Whether partition group `group` is not in its placed shape yet (a replica being added,
+/// caught up, promoted or removed). The balancer leaves such a group alone: the move hands
+/// leadership over itself when its leader is the replica leaving, and two transfers started
+/// at once (one to balance, one to leave) elect two candidates that split the vote, so the
+/// group has no leader until an election timeout (seen as 1.4 s write stalls during moves).
+fn moving(groups: &[GroupStatus], meta: &shoal_meta::MetaState, group: u64) -> bool {
+    let Some(g) = groups.iter().find(|g| g.group == group) else {
+        return false;
+    };
+    let Some((_, p)) = meta.partition(group) else {
+        return false;
+    };
+    let mut voters = g.voters.clone();
+    voters.sort_unstable();
+    let mut placed = p.replicas.clone();
+    placed.sort_unstable();
+    !g.learners.is_empty() || voters != placed
+}
+
 /// What a group's leader does next to bring the group to its placed shape.
 #[derive(Debug, PartialEq)]
 enum Step {
@@ -167,6 +186,7 @@ async fn place_once(cluster: &Arc<Cluster>, timers: &mut Timers) {
                 .transferred
                 .get(&g)
                 .is_some_and(|t| t.elapsed() < TRANSFER_SAME_GROUP_EVERY)
+                || moving(&groups, &meta, g)
         })
     {
         timers.last_transfer = Instant::now();
@@ -486,5 +506,73 @@ mod tests {
         );
         let g = shaped(&[1, 2, 4], &[], &all);
         assert_eq!(kind(next_step(&g, &want, &want, 1)), None);
+    }
+}
+
+#[cfg(test)]
+mod moving_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use shoal_meta::{MetaCommand, MetaResult, MetaState};
+
+    use super::*;
+
+    #[test]
+    fn a_group_mid_move_is_left_to_the_move_not_the_balancer() {
+        let mut meta = MetaState::default();
+        meta.apply(MetaCommand::Init {
+            cluster_id: "c".into(),
+            first: shoal_meta::Member {
+                id: 1,
+                api_addr: "a1".into(),
+                cluster_addr: "c1".into(),
+                joined_at: 0,
+                state: shoal_meta::MemberState::Active,
+                instance: String::new(),
+                format: shoal_meta::META_FORMAT_VERSION,
+            },
+        });
+        for n in 2..=4u64 {
+            meta.apply(MetaCommand::AddMember {
+                api_addr: format!("a{n}"),
+                cluster_addr: format!("c{n}"),
+                joined_at: n,
+                instance: format!("i{n}"),
+                format: shoal_meta::META_FORMAT_VERSION,
+            });
+        }
+        let MetaResult::Table(t) = meta.apply(MetaCommand::CreateTable {
+            meta: crate::test_support::table_meta("t", &[]),
+            partitions: 1,
+        }) else {
+            panic!("create");
+        };
+        let p = t.partitions.all()[0].clone();
+        assert_eq!(p.replicas, vec![1, 2, 3]);
+        let status = |voters: &[NodeId], learners: &[NodeId]| GroupStatus {
+            group: p.id,
+            role: "Leader".to_string(),
+            leader: Some(1),
+            term: 1,
+            commit: 10,
+            applied: 10,
+            voters: voters.to_vec(),
+            learners: learners.to_vec(),
+            progress: vec![],
+        };
+        // In its placed shape (in any order): the balancer may hand it over.
+        assert!(!moving(&[status(&[3, 1, 2], &[])], &meta, p.id));
+        // Moving from node 1 to node 4: a learner being caught up, then 4 voters.
+        meta.apply(MetaCommand::SetReplicas {
+            table_id: t.meta.id.clone(),
+            partition: p.id,
+            generation: p.generation,
+            replicas: vec![2, 3, 4],
+        });
+        assert!(moving(&[status(&[1, 2, 3], &[4])], &meta, p.id));
+        assert!(moving(&[status(&[1, 2, 3, 4], &[])], &meta, p.id));
+        assert!(!moving(&[status(&[2, 3, 4], &[])], &meta, p.id));
+        // A group this node knows nothing of is not held back.
+        assert!(!moving(&[], &meta, p.id));
     }
 }
