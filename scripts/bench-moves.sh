@@ -102,7 +102,8 @@ load() {
         p50: (map(.latency_us.p50) | add / length),
         p99: (map(.latency_us.p99) | max),
         p999: (map(.latency_us.p999) | max),
-        max: (map(.latency_us.max) | max)
+        max: (map(.latency_us.max) | max),
+        error_types: (map(.error_types // {} | to_entries) | add | group_by(.key) | map({(.[0].key): (map(.value) | add)}) | add // {})
     }' "$WORK/$name"*.json
 }
 
@@ -134,4 +135,7 @@ DATA_MB=$(du -sm "$WORK/d1" | cut -f1)
     echo "$MOVED replicas moved onto node 4 during the second run (of $TABLES partitions x 3 replicas;"
     echo "about $DATA_MB MB of data on node 1). p99 ratio (moving / baseline): $(jq -rn \
         --argjson a "$BASE" --argjson b "$MOVING" '($b.p99 / $a.p99 * 100 | floor) / 100')"
+    for r in "$BASE" "$MOVING"; do
+        jq -r 'select(.errors > 0) | "Errors in the \(.name) run: \(.error_types | to_entries | map("\(.key) x\(.value)") | join(", "))"' <<<"$r"
+    done
 } | tee "$TARGET_DIR/bench-moves.md"

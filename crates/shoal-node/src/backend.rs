@@ -524,15 +524,26 @@ impl DataPlane for NodeBackend {
         let group = part.record.id;
         drop(handle);
         // Replicated: answered once a quorum has the entry durable and the leader applied it.
-        self.cluster()?
+        let written = match self
+            .cluster()?
             .write(group, &command, || partition.applied_index())
-            .await?
-            .map_err(|e| match e {
-                shoal_storage::ApplyError::Storage(e) => {
-                    crate::storage_failure::replicated_failure(e)
-                }
-                other => DataError::Apply(other),
-            })
+            .await
+        {
+            // This replica was moved away while the write waited (it did not run): the
+            // partition's current replicas take it.
+            Err(DataError::Unavailable(why)) if why == crate::remote::NOT_A_REPLICA => {
+                let call = DataCall::Write {
+                    table: table.name.clone(),
+                    command,
+                };
+                return self.forward(call).await.and_then(DataReply::into_applied);
+            }
+            other => other?,
+        };
+        written.map_err(|e| match e {
+            shoal_storage::ApplyError::Storage(e) => crate::storage_failure::replicated_failure(e),
+            other => DataError::Apply(other),
+        })
     }
 
     async fn query(&self, table: &TableMeta, request: QueryRequest) -> Result<Page, DataError> {

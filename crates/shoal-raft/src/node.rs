@@ -254,6 +254,15 @@ impl RaftHandle {
         self.status.read().clone()
     }
 
+    /// Whether `node` is in `group`'s configuration (a voter or a learner) as this node's
+    /// replica last published it; reads the published status in place, without copying it.
+    pub fn is_member(&self, group: GroupId, node: NodeId) -> bool {
+        self.status
+            .read()
+            .iter()
+            .any(|g| g.group == group && (g.voters.contains(&node) || g.learners.contains(&node)))
+    }
+
     /// Why the driver thread ended; `None` while it runs.
     pub fn exit(&self) -> Option<DriverExit> {
         self.exit.borrow().clone()

@@ -457,17 +457,42 @@ impl Cluster {
                     Some(l) => {
                         let Some((index, outcome)) = self.forward_write(l, group, data).await?
                         else {
-                            return Ok(Routed::Retry);
+                            return self.retry_if_member(group);
                         };
-                        // Read-your-writes through this node: wait briefly for the local replica.
-                        wait_until(Duration::from_secs(1), || local_applied() >= index).await;
+                        // Read-your-writes through this node: wait briefly for the local
+                        // replica, unless it left the group (its partition moved away: it
+                        // applies nothing more, and reads through this node go elsewhere).
+                        if self.is_member(group) {
+                            wait_until(Duration::from_secs(1), || local_applied() >= index).await;
+                        }
                         Ok(Routed::Done(outcome))
                     }
-                    None => Ok(Routed::Retry),
+                    None => self.retry_if_member(group),
                 }
             }
         })
         .await
+    }
+
+    /// Whether this node's replica of `group` is in the group's configuration (a voter or a
+    /// learner), as its own replica last learned it.
+    fn is_member(&self, group: GroupId) -> bool {
+        self.raft.is_member(group, self.node_id)
+    }
+
+    /// After a write to `group` was not proposed: retry while this node is still a member of
+    /// the group. A replica removed from it (its partition moved to another node) hears from
+    /// no leader again, so its leader hint stays stale and retrying would last until the route
+    /// deadline; it answers [`crate::remote::NOT_A_REPLICA`] instead (the write did not run),
+    /// and the router sends the write to the partition's current replicas.
+    fn retry_if_member<T>(&self, group: GroupId) -> Result<Routed<T>, DataError> {
+        if self.is_member(group) {
+            Ok(Routed::Retry)
+        } else {
+            Err(DataError::Unavailable(
+                crate::remote::NOT_A_REPLICA.to_string(),
+            ))
+        }
     }
 
     /// Sends a write to the leader `to`; `None` when it was not proposed there (retry).

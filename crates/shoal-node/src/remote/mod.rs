@@ -32,7 +32,7 @@ const DATA_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// What a node answers for a call on a partition it holds no replica of, or any call once it is
 /// stopping: the call did not run.
-const NOT_A_REPLICA: &str = "this node holds no replica of the partition";
+pub(crate) const NOT_A_REPLICA: &str = "this node holds no replica of the partition";
 
 impl NodeBackend {
     /// Whether this node holds the replica `call` needs (of `handle`, open at `meta`): the
