@@ -33,7 +33,6 @@ use tokio_rustls::TlsAcceptor;
 use super::Api;
 use super::config::ServerConfig;
 use super::conn::{ConnState, WatchedIo, watchdog};
-use super::response::RequestId;
 
 /// Connections being refused (answered 503) at once; more are closed without an answer.
 pub const REFUSING_AT_ONCE: usize = 64;
@@ -233,7 +232,11 @@ async fn serve_connection<IO>(
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let state = Arc::new(ConnState::new());
-    let io = TokioIo::new(WatchedIo::new(io, Arc::clone(&state)));
+    let io = TokioIo::new(WatchedIo::new(
+        io,
+        Arc::clone(&state),
+        config.max_header_bytes.max(8192),
+    ));
     let service = {
         let state = Arc::clone(&state);
         service_fn(move |req: hyper::Request<Incoming>| {
@@ -249,7 +252,8 @@ async fn serve_connection<IO>(
     };
     let conn = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)
-        // hyper refuses a head that does not fit its buffer (431/414); 8 KiB is its minimum.
+        // hyper refuses a head that does not fit its buffer (431/414; 8 KiB is its minimum) or
+        // has more than 100 headers (431); `WatchedIo` turns those answers into a 400.
         .max_buf_size(config.max_header_bytes.max(8192))
         .serve_connection(io, service);
     let conn = watcher.watch(conn);
@@ -283,22 +287,12 @@ impl Refusal {
                 "The server is out of file descriptors; retry later.".to_owned()
             }
         };
-        let body = serde_json::json!({
-            "__type": "com.amazonaws.dynamodb.v20120810#ThrottlingException",
-            "message": message,
-        })
-        .to_string();
-        let id = RequestId::next();
-        format!(
-            "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/x-amz-json-1.0\r\n\
-             connection: close\r\nretry-after: 1\r\nserver: {}\r\nx-amzn-requestid: {}\r\n\
-             x-amz-crc32: {}\r\ncontent-length: {}\r\n\r\n{body}",
-            super::response::SERVER,
-            id.as_str(),
-            crc32fast::hash(body.as_bytes()),
-            body.len()
+        super::response::raw_error_response(
+            "503 Service Unavailable",
+            "com.amazonaws.dynamodb.v20120810#ThrottlingException",
+            &message,
+            "retry-after: 1\r\n",
         )
-        .into_bytes()
     }
 }
 

@@ -39,8 +39,9 @@ pub struct ServerConfig {
     /// Default 30 s.
     #[serde(rename = "body_timeout_ms", with = "millis")]
     pub body_timeout: Duration,
-    /// Largest request head (request line plus headers) in bytes; larger heads get HTTP 431 (or
-    /// 414 for a long request line). At least 8192. Default 32 KiB.
+    /// Largest request head (request line plus headers) in bytes; a larger head, or one with
+    /// more than 100 headers, gets HTTP 400 `ValidationException` and the connection is closed.
+    /// At least 8192. Default 32 KiB.
     pub max_header_bytes: usize,
     /// Total bytes of request bodies held in memory at once, across all connections: a request
     /// reserves its `Content-Length` before its body is read and keeps it until it is answered.

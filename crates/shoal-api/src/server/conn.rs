@@ -119,16 +119,78 @@ pub(crate) async fn watchdog(state: &ConnState, header: Duration, idle: Duration
     }
 }
 
-/// A socket that reports reads and writes to its [`ConnState`].
+/// A socket that reports reads and writes to its [`ConnState`], and answers a refused request
+/// head with a 400.
+///
+/// hyper refuses a request head larger than its buffer (`max_header_bytes`) or with more than
+/// 100 headers itself, with a bodiless 431 (or 414 for a long request line) that no handler
+/// sees. Clients expect DynamoDB's 400 with an error body, so when hyper starts writing such an
+/// answer while a request head is arriving (no request of this connection is being handled),
+/// the answer written instead is a 400 `ValidationException`; hyper closes the connection after
+/// it, and what it writes meanwhile is dropped.
 #[derive(Debug)]
 pub(crate) struct WatchedIo<T> {
     inner: T,
     state: std::sync::Arc<ConnState>,
+    /// The largest request head hyper accepts (for the refusal's message).
+    max_head: usize,
+    /// The 400 being written in place of hyper's refusal, and how much of it is written.
+    refusal: Option<(Vec<u8>, usize)>,
 }
 
 impl<T> WatchedIo<T> {
-    pub(crate) fn new(inner: T, state: std::sync::Arc<ConnState>) -> Self {
-        WatchedIo { inner, state }
+    pub(crate) fn new(inner: T, state: std::sync::Arc<ConnState>, max_head: usize) -> Self {
+        WatchedIo {
+            inner,
+            state,
+            max_head,
+            refusal: None,
+        }
+    }
+}
+
+/// Whether `first` (the start of what hyper writes) is its refusal of a request head.
+fn is_head_refusal(first: &[u8]) -> bool {
+    first.starts_with(b"HTTP/1.1 431 ") || first.starts_with(b"HTTP/1.1 414 ")
+}
+
+impl<T: AsyncWrite + Unpin> WatchedIo<T> {
+    /// Starts the 400 in place of hyper's refusal when `first` is one (see [`WatchedIo`]).
+    fn check_refusal(&mut self, first: &[u8]) {
+        if self.refusal.is_none()
+            && self.state.phase.load(Ordering::Acquire) == HEAD
+            && is_head_refusal(first)
+        {
+            let message = format!(
+                "The request line and headers must total at most {} bytes, in at most 100 header fields",
+                self.max_head
+            );
+            let response = super::response::raw_error_response(
+                "400 Bad Request",
+                "com.amazon.coral.validate#ValidationException",
+                &message,
+                "",
+            );
+            self.refusal = Some((response, 0));
+        }
+    }
+
+    /// Writes the rest of the 400; ready once all of it is written.
+    fn poll_refusal(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while let Some((bytes, written)) = self.refusal.as_mut()
+            && *written < bytes.len()
+        {
+            match Pin::new(&mut self.inner).poll_write(cx, &bytes[*written..]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => {
+                    *written += n;
+                    self.state.on_write();
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -153,6 +215,10 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for WatchedIo<T> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        self.check_refusal(buf);
+        if self.refusal.is_some() {
+            return self.poll_refusal(cx).map_ok(|()| buf.len());
+        }
         let result = Pin::new(&mut self.inner).poll_write(cx, buf);
         if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
             self.state.on_write();
@@ -165,6 +231,13 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for WatchedIo<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        if let Some(first) = bufs.iter().find(|b| !b.is_empty()) {
+            self.check_refusal(first);
+        }
+        if self.refusal.is_some() {
+            let total = bufs.iter().map(|b| b.len()).sum();
+            return self.poll_refusal(cx).map_ok(|()| total);
+        }
         let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
             self.state.on_write();
@@ -177,10 +250,12 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for WatchedIo<T> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        std::task::ready!(self.poll_refusal(cx))?;
         Pin::new(&mut self.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        std::task::ready!(self.poll_refusal(cx))?;
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
@@ -188,6 +263,44 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for WatchedIo<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the peer of a `WatchedIo` receives when hyper writes `written` in `phase`.
+    async fn through_watched_io(busy: bool, written: &[u8]) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (ours, mut peer) = tokio::io::duplex(1 << 16);
+        let state = std::sync::Arc::new(ConnState::new());
+        if busy {
+            state.request_started();
+        }
+        let mut io = WatchedIo::new(ours, state, 16384);
+        io.write_all(written).await.unwrap();
+        io.shutdown().await.unwrap();
+        drop(io);
+        let mut got = String::new();
+        peer.read_to_string(&mut got).await.unwrap();
+        got
+    }
+
+    #[tokio::test]
+    async fn a_refused_request_head_is_answered_400_with_an_error_body() {
+        let refusal = b"HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
+        let got = through_watched_io(false, refusal).await;
+        assert!(got.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{got}");
+        assert!(got.contains("ValidationException"), "{got}");
+        assert!(got.contains("at most 16384 bytes"), "{got}");
+        assert!(!got.contains("431"), "{got}");
+        let long_line = b"HTTP/1.1 414 URI Too Long\r\ncontent-length: 0\r\n\r\n";
+        assert!(
+            through_watched_io(false, long_line)
+                .await
+                .starts_with("HTTP/1.1 400 ")
+        );
+        // A response to a request being handled passes through untouched, whatever it says.
+        let answer = "HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\n\r\n";
+        assert_eq!(through_watched_io(true, answer.as_bytes()).await, answer);
+        let ok = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}";
+        assert_eq!(through_watched_io(false, ok.as_bytes()).await, ok);
+    }
 
     #[tokio::test]
     async fn busy_connections_are_not_expired_and_idle_ones_are() {

@@ -51,6 +51,29 @@ impl RequestId {
 }
 
 /// SplitMix64's finaliser: a bijection on `u64` that scatters consecutive inputs.
+/// A complete HTTP/1.1 error response written straight to a socket (for answers the HTTP stack
+/// does not produce: refused connections, refused request heads): `status` is the status line's
+/// code and reason, `extra` more header lines (each ending in CRLF). The connection closes after
+/// it.
+pub(crate) fn raw_error_response(
+    status: &str,
+    error_type: &str,
+    message: &str,
+    extra: &str,
+) -> Vec<u8> {
+    let body = serde_json::json!({ "__type": error_type, "message": message }).to_string();
+    let id = RequestId::next();
+    format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/x-amz-json-1.0\r\n\
+         connection: close\r\n{extra}server: {SERVER}\r\nx-amzn-requestid: {}\r\n\
+         x-amz-crc32: {}\r\ncontent-length: {}\r\n\r\n{body}",
+        id.as_str(),
+        crc32fast::hash(body.as_bytes()),
+        body.len()
+    )
+    .into_bytes()
+}
+
 fn mix64(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
