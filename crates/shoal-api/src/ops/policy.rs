@@ -26,22 +26,9 @@ async fn target(
     input: &Input<'_>,
     v: &mut Violations,
 ) -> Result<Option<(String, Arc<TableMeta>)>, ApiError> {
-    let Some(arn) = input.str("ResourceArn")? else {
-        v.missing("resourceArn");
+    let Some(arn) = super::tags::resource_arn(input, v)? else {
         return Ok(None);
     };
-    if arn.is_empty() || arn.len() > 1283 {
-        v.constraint(
-            arn,
-            "resourceArn",
-            if arn.is_empty() {
-                "Member must have length greater than or equal to 1"
-            } else {
-                "Member must have length less than or equal to 1283"
-            },
-        );
-        return Ok(None);
-    }
     if arn.contains("/stream/") {
         return Err(ApiError::validation(format!(
             "Streams are not supported by this version of Shoal: resource-based policies attach to tables only ({arn})"

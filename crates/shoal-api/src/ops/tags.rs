@@ -9,14 +9,13 @@ use crate::backend::{DataError, TableMeta};
 use crate::error::{ApiError, ErrorKind, Violations};
 use crate::input::Input;
 
-/// Resolves `ResourceArn` to the table it names: it must be a table ARN of this region and account.
-async fn table_by_arn(
-    ctx: &Ctx<'_>,
-    input: &Input<'_>,
+/// The `ResourceArn` member, present and 1 to 1283 characters long (else the violation is
+/// recorded in `v` and `None` returned).
+pub(super) fn resource_arn<'a>(
+    input: &Input<'a>,
     v: &mut Violations,
-) -> Result<Option<(String, std::sync::Arc<TableMeta>)>, ApiError> {
-    let arn = input.str("ResourceArn")?;
-    let Some(arn) = arn else {
+) -> Result<Option<&'a str>, ApiError> {
+    let Some(arn) = input.str("ResourceArn")? else {
         v.missing("resourceArn");
         return Ok(None);
     };
@@ -32,6 +31,18 @@ async fn table_by_arn(
         );
         return Ok(None);
     }
+    Ok(Some(arn))
+}
+
+/// Resolves `ResourceArn` to the table it names: it must be a table ARN of this region and account.
+async fn table_by_arn(
+    ctx: &Ctx<'_>,
+    input: &Input<'_>,
+    v: &mut Violations,
+) -> Result<Option<(String, std::sync::Arc<TableMeta>)>, ApiError> {
+    let Some(arn) = resource_arn(input, v)? else {
+        return Ok(None);
+    };
     let prefix = format!(
         "arn:aws:dynamodb:{}:{}:table/",
         ctx.backend.region(),
