@@ -27,6 +27,7 @@
 //!             generation: 0,
 //!             preferred_leader: None,
 //!             parent: None,
+//!             splitting: false,
 //!         })
 //!         .collect(),
 //! );

@@ -46,6 +46,11 @@ pub struct PartitionEntry {
     /// (copied by each replica of the parent), not from a bootstrap.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<u64>,
+    /// Set while a partition split off its parent is not running yet (its replicas are copying
+    /// the parent's rows and starting its group): placement leaves it where it is until its
+    /// first leader clears this.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub splitting: bool,
 }
 
 impl PartitionEntry {
@@ -196,6 +201,7 @@ mod tests {
             generation: 0,
             preferred_leader: None,
             parent: None,
+            splitting: false,
         }
     }
 

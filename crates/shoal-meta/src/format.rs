@@ -14,6 +14,9 @@
 //!   so an older node never creates one partition where the others create four, nor misses a
 //!   key's policy.
 //!
+//! - Format 4 adds [`MetaCommand::SplitPartition`], proposed only once every member reads
+//!   format 4 (an older node could not apply it, and would not copy the child's rows).
+//!
 //! Members record the newest format they read ([`crate::Member::format`]), and the cluster writes
 //! the oldest of them ([`MetaState::write_format`]): during a rolling upgrade the upgraded nodes
 //! keep writing format 1 until every member runs a binary that reads format 2. Commands an older
@@ -29,7 +32,7 @@ use serde_json::Value;
 use crate::{MetaCommand, MetaState};
 
 /// The metadata format this version writes.
-pub const META_FORMAT_VERSION: u64 = 3;
+pub const META_FORMAT_VERSION: u64 = 4;
 
 /// Metadata bytes this node cannot read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

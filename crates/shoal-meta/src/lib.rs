@@ -227,6 +227,21 @@ pub enum MetaCommand {
         generation: u64,
         replicas: Vec<u64>,
     },
+    /// Splits partition `partition` of table `table_id` at hash `at`, if its epoch is still
+    /// `epoch` (format 4): it keeps the hashes below `at`, and a new partition on the same
+    /// replicas, with `parent` set, takes the rest; both get the new epoch. The partition's own
+    /// log then carries the split (`shoal_storage::Command::Split`), and the child's replicas
+    /// start from their copy of the parent's rows. `Conflict` when the epoch moved, `NotFound`
+    /// for an unknown partition or an `at` outside its range (or at its start).
+    SplitPartition {
+        table_id: String,
+        partition: u64,
+        epoch: u64,
+        at: u64,
+    },
+    /// Partition `partition` of table `table_id`, split off its parent, runs (its leader
+    /// says so): placement may move it from now on (format 4).
+    SplitSettled { table_id: String, partition: u64 },
     /// Sets (or with `None` removes) the policy of access key `id`; `NotFound` for an unknown
     /// key.
     SetAccessKeyPolicy {
@@ -396,6 +411,7 @@ impl MetaState {
                         preferred_leader: None,
                         generation: 0,
                         parent: None,
+                        splitting: false,
                     });
                 }
                 let entry = TableEntry {
@@ -549,6 +565,31 @@ impl MetaState {
                 self.epoch = epoch;
                 MetaResult::Ok
             }
+            MetaCommand::SplitPartition {
+                table_id,
+                partition,
+                epoch,
+                at,
+            } => self.split_partition(&table_id, partition, epoch, at),
+            MetaCommand::SplitSettled {
+                table_id,
+                partition,
+            } => {
+                let epoch = self.epoch + 1;
+                let Some(p) = self
+                    .tables
+                    .values_mut()
+                    .filter(|t| t.meta.id == table_id)
+                    .find_map(|t| t.partitions.get_mut(partition))
+                else {
+                    return MetaResult::NotFound;
+                };
+                if p.splitting {
+                    p.splitting = false;
+                    self.epoch = epoch;
+                }
+                MetaResult::Ok
+            }
             MetaCommand::DeleteTable { name, id } => match self.tables.get(&name) {
                 Some(t) if t.meta.id == id => {
                     self.tables.remove(&name);
@@ -558,6 +599,49 @@ impl MetaState {
                 _ => MetaResult::TableNotFound(name),
             },
         }
+    }
+}
+
+impl MetaState {
+    fn split_partition(
+        &mut self,
+        table_id: &str,
+        partition: u64,
+        epoch: u64,
+        at: u64,
+    ) -> MetaResult {
+        let child_id = self.next_partition_id.max(1);
+        let new_epoch = self.epoch + 1;
+        let Some(table) = self.tables.values_mut().find(|t| t.meta.id == table_id) else {
+            return MetaResult::NotFound;
+        };
+        let Some(p) = table.partitions.get_mut(partition) else {
+            return MetaResult::NotFound;
+        };
+        if p.epoch != epoch {
+            return MetaResult::Conflict(format!("partition {partition}"));
+        }
+        if at <= p.hash_start || at > p.hash_end {
+            return MetaResult::NotFound;
+        }
+        let child = PartitionEntry {
+            id: child_id,
+            index: p.index,
+            hash_start: at,
+            hash_end: p.hash_end,
+            epoch: new_epoch,
+            replicas: p.replicas.clone(),
+            generation: 0,
+            preferred_leader: p.preferred_leader,
+            parent: Some(partition),
+            splitting: true,
+        };
+        p.hash_end = at - 1;
+        p.epoch = new_epoch;
+        table.partitions.insert(child);
+        self.next_partition_id = child_id + 1;
+        self.epoch = new_epoch;
+        MetaResult::Ok
     }
 }
 

@@ -7,7 +7,8 @@
 //! members join, partitions with fewer replicas than that grow onto the least-loaded members
 //! ([`MetaState::next_growth`]); then replicas move, one at a time, from the most loaded member
 //! to the least loaded until no two members differ by more than one replica
-//! ([`MetaState::next_move`]). Only about 1/N of the replicas move when a node joins.
+//! ([`MetaState::next_move`]). A partition split off its parent stays where it is until it runs
+//! (`splitting`): its replicas start from their own copy of the parent's rows. Only about 1/N of the replicas move when a node joins.
 
 use std::collections::BTreeMap;
 
@@ -56,25 +57,30 @@ impl MetaState {
         let counts = self.replica_counts();
         let want = self.replication();
         self.tables.values().find_map(|t| {
-            t.partitions.all().iter().find_map(|p| {
-                let &gone = p.replicas.iter().find(|r| !counts.contains_key(*r))?;
-                let kept: Vec<u64> = p.replicas.iter().copied().filter(|r| *r != gone).collect();
-                let replicas = match least_loaded(&counts, &p.replicas, 1).first() {
-                    Some(&to) => p
-                        .replicas
-                        .iter()
-                        .map(|&r| if r == gone { to } else { r })
-                        .collect(),
-                    None if kept.len() >= want && !kept.is_empty() => kept,
-                    None => return None,
-                };
-                Some(ReplicaChange {
-                    table_id: t.meta.id.clone(),
-                    partition: p.id,
-                    generation: p.generation,
-                    replicas,
+            t.partitions
+                .all()
+                .iter()
+                .filter(|p| settled(t, p))
+                .find_map(|p| {
+                    let &gone = p.replicas.iter().find(|r| !counts.contains_key(*r))?;
+                    let kept: Vec<u64> =
+                        p.replicas.iter().copied().filter(|r| *r != gone).collect();
+                    let replicas = match least_loaded(&counts, &p.replicas, 1).first() {
+                        Some(&to) => p
+                            .replicas
+                            .iter()
+                            .map(|&r| if r == gone { to } else { r })
+                            .collect(),
+                        None if kept.len() >= want && !kept.is_empty() => kept,
+                        None => return None,
+                    };
+                    Some(ReplicaChange {
+                        table_id: t.meta.id.clone(),
+                        partition: p.id,
+                        generation: p.generation,
+                        replicas,
+                    })
                 })
-            })
         })
     }
 
@@ -110,20 +116,24 @@ impl MetaState {
         let want = self.replication();
         let counts = self.replica_counts();
         self.tables.values().find_map(|t| {
-            t.partitions.all().iter().find_map(|p| {
-                let missing = want.saturating_sub(p.replicas.len());
-                if missing == 0 {
-                    return None;
-                }
-                let mut replicas = p.replicas.clone();
-                replicas.extend(least_loaded(&counts, &p.replicas, missing));
-                (replicas.len() > p.replicas.len()).then(|| ReplicaChange {
-                    table_id: t.meta.id.clone(),
-                    partition: p.id,
-                    generation: p.generation,
-                    replicas,
+            t.partitions
+                .all()
+                .iter()
+                .filter(|p| settled(t, p))
+                .find_map(|p| {
+                    let missing = want.saturating_sub(p.replicas.len());
+                    if missing == 0 {
+                        return None;
+                    }
+                    let mut replicas = p.replicas.clone();
+                    replicas.extend(least_loaded(&counts, &p.replicas, missing));
+                    (replicas.len() > p.replicas.len()).then(|| ReplicaChange {
+                        table_id: t.meta.id.clone(),
+                        partition: p.id,
+                        generation: p.generation,
+                        replicas,
+                    })
                 })
-            })
         })
     }
 }
@@ -145,22 +155,38 @@ impl MetaState {
             return None;
         }
         self.tables.values().find_map(|t| {
-            t.partitions.all().iter().find_map(|p| {
-                (p.replicas.contains(&most) && !p.replicas.contains(&least)).then(|| {
-                    ReplicaChange {
-                        table_id: t.meta.id.clone(),
-                        partition: p.id,
-                        generation: p.generation,
-                        replicas: p
-                            .replicas
-                            .iter()
-                            .map(|&r| if r == most { least } else { r })
-                            .collect(),
-                    }
+            t.partitions
+                .all()
+                .iter()
+                .filter(|p| settled(t, p))
+                .find_map(|p| {
+                    (p.replicas.contains(&most) && !p.replicas.contains(&least)).then(|| {
+                        ReplicaChange {
+                            table_id: t.meta.id.clone(),
+                            partition: p.id,
+                            generation: p.generation,
+                            replicas: p
+                                .replicas
+                                .iter()
+                                .map(|&r| if r == most { least } else { r })
+                                .collect(),
+                        }
+                    })
                 })
-            })
         })
     }
+}
+
+/// Whether placement may change `p`'s replicas: neither it nor a partition split off it is still
+/// splitting (the child's replicas start from their copies of the parent's rows, on the
+/// parent's replicas as they were at the split).
+fn settled(t: &crate::TableEntry, p: &shoal_catalog::PartitionEntry) -> bool {
+    !p.splitting
+        && !t
+            .partitions
+            .all()
+            .iter()
+            .any(|c| c.splitting && c.parent == Some(p.id))
 }
 
 /// The `n` members of `counts` not in `exclude` with the lowest counts (ties: lowest id).

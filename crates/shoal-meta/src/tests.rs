@@ -579,3 +579,58 @@ fn a_table_of_several_partitions_spreads_them_over_the_members() {
     let next = u.partitions.all()[0].id;
     assert!(ids.iter().all(|id| *id < next));
 }
+
+#[test]
+fn a_split_halves_a_partition_and_placement_waits_until_the_child_runs() {
+    let mut s = state();
+    for n in 2..=4 {
+        s.apply(member(n));
+    }
+    s.apply(MetaCommand::CreateTable {
+        meta: meta("a", 1),
+        partitions: 1,
+    });
+    let p = s.tables["a"].partitions.all()[0].clone();
+    let table_id = s.tables["a"].meta.id.clone();
+    let at = p.midpoint().unwrap();
+    let split = |epoch, at| MetaCommand::SplitPartition {
+        table_id: table_id.clone(),
+        partition: p.id,
+        epoch,
+        at,
+    };
+    // Outside the range, at its start, or from a stale epoch: refused, nothing changes.
+    assert_eq!(s.apply(split(p.epoch, 0)), MetaResult::NotFound);
+    assert!(matches!(
+        s.apply(split(p.epoch + 1, at)),
+        MetaResult::Conflict(_)
+    ));
+    assert_eq!(s.tables["a"].partitions.all().len(), 1);
+    assert_eq!(s.apply(split(p.epoch, at)), MetaResult::Ok);
+    // Applied twice (a retried proposal): the epoch moved, so the second is refused.
+    assert!(matches!(
+        s.apply(split(p.epoch, at)),
+        MetaResult::Conflict(_)
+    ));
+    let map = &s.tables["a"].partitions;
+    assert!(map.is_complete());
+    let (parent, child) = (&map.all()[0], &map.all()[1]);
+    assert_eq!((parent.hash_start, parent.hash_end), (0, at - 1));
+    assert_eq!((child.hash_start, child.hash_end), (at, u64::MAX));
+    assert!(parent.epoch > p.epoch && child.epoch == parent.epoch);
+    assert_eq!(child.parent, Some(p.id));
+    assert_eq!(child.replicas, parent.replicas);
+    assert!(child.splitting);
+    // Unbalanced (node 4 holds nothing), but neither half moves while the child starts.
+    assert_eq!(s.next_move(), None);
+    let child_id = child.id;
+    assert_eq!(
+        s.apply(MetaCommand::SplitSettled {
+            table_id: table_id.clone(),
+            partition: child_id,
+        }),
+        MetaResult::Ok
+    );
+    assert!(!s.tables["a"].partitions.get(child_id).unwrap().splitting);
+    assert!(s.next_move().is_some());
+}

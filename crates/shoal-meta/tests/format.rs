@@ -164,6 +164,18 @@ fn sample(version: u64) -> Vec<MetaCommand> {
             ),
         });
     }
+    if version >= 4 {
+        commands.push(MetaCommand::SplitPartition {
+            table_id: "id-wide".into(),
+            partition: 3,
+            epoch: 13,
+            at: 1 << 61,
+        });
+        commands.push(MetaCommand::SplitSettled {
+            table_id: "id-wide".into(),
+            partition: 7,
+        });
+    }
     commands
 }
 

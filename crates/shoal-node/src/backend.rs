@@ -510,112 +510,17 @@ impl DataPlane for NodeBackend {
     }
 
     async fn write(&self, table: &TableMeta, command: Command) -> Result<Applied, DataError> {
-        let handle = self.handle_for(table)?;
-        let Some(part) = handle.partition_for(command.key_item(), table) else {
-            return self
-                .forward(DataCall::Write {
-                    table: table.name.clone(),
-                    command,
-                })
-                .await
-                .and_then(DataReply::into_applied);
-        };
-        let partition = Arc::clone(&part.partition);
-        let group = part.record.id;
-        drop(handle);
-        // Replicated: answered once a quorum has the entry durable and the leader applied it.
-        let written = match self
-            .cluster()?
-            .write(group, &command, || partition.applied_index())
-            .await
-        {
-            // This replica was moved away while the write waited (it did not run): the
-            // partition's current replicas take it.
-            Err(DataError::Unavailable(why)) if why == crate::remote::NOT_A_REPLICA => {
-                let call = DataCall::Write {
-                    table: table.name.clone(),
-                    command,
-                };
-                return self.forward(call).await.and_then(DataReply::into_applied);
-            }
-            other => other?,
-        };
-        written.map_err(|e| match e {
-            shoal_storage::ApplyError::Storage(e) => crate::storage_failure::replicated_failure(e),
-            other => DataError::Apply(other),
-        })
+        self.rerouted(|| self.write_once(table, &command)).await
     }
 
     async fn query(&self, table: &TableMeta, request: QueryRequest) -> Result<Page, DataError> {
-        let handle = self.handle_for(table)?;
-        if !holds_query(&handle, table, &request) {
-            let call = DataCall::Query {
-                table: table.name.clone(),
-                request,
-            };
-            return self.forward(call).await.and_then(DataReply::into_page);
-        }
-        let hash = partition_hash(&request.partition_key);
-        if request.consistent {
-            self.read_point(&handle, hash).await?;
-        } else {
-            let gsi = is_global(index_of(table, request.index)?);
-            self.ensure_ready_where(&handle, gsi, |p| p.hash_start <= hash && hash <= p.hash_end)
-                .await?;
-        }
-        let (target, path) = match index_of(table, request.index)? {
-            None
-            | Some(IndexDef {
-                kind: IndexKind::Local,
-                ..
-            }) => {
-                let part = handle
-                    .partition_for_hash(hash)
-                    .ok_or_else(|| internal("no partition covers the key's hash"))?;
-                part.check_readable()?;
-                let target = ReadTarget::base(&part.partition, request.index);
-                (target, Arc::clone(&part.path))
-            }
-            Some(def) => {
-                let gsi = handle.gsi(def)?;
-                let part = gsi
-                    .partition_for_hash(hash)
-                    .ok_or_else(|| internal("no index partition covers the key's hash"))?;
-                (
-                    ReadTarget::Global(Arc::clone(&part.partition)),
-                    Arc::clone(&part.path),
-                )
-            }
-        };
-        blocking(move || {
-            target.query(&QuerySpec {
-                partition_key: &request.partition_key,
-                sort_prefix: &request.sort_prefix,
-                sort: request.sort.as_ref(),
-                forward: request.forward,
-                exclusive_start: request.exclusive_start.as_ref(),
-                limit: request.limit,
-                byte_limit: request.byte_limit,
-                filter: request.filter.as_ref(),
-            })
-        })
-        .await?
-        .map_err(|e| storage_failure(e, &path))
+        self.rerouted(|| self.query_once(table, request.clone()))
+            .await
     }
 
     async fn scan(&self, table: &TableMeta, request: ScanRequest) -> Result<Page, DataError> {
-        let handle = self.handle_for(table)?;
-        if let Some(parts) = self.spread_scan_parts(&handle, table, &request)? {
-            return self.scan_spread(&handle, table, request, parts).await;
-        }
-        if handle.partitions.is_empty() {
-            let call = DataCall::Scan {
-                table: table.name.clone(),
-                request,
-            };
-            return self.forward(call).await.and_then(DataReply::into_page);
-        }
-        self.scan_local(&handle, table, request).await
+        self.rerouted(|| self.scan_once(table, request.clone()))
+            .await
     }
 
     async fn get(
@@ -624,42 +529,8 @@ impl DataPlane for NodeBackend {
         key: &Item,
         consistent: bool,
     ) -> Result<Option<Item>, DataError> {
-        let handle = self.handle_for(table)?;
-        let Some(part) = handle.partition_for(key, table) else {
-            let call = DataCall::Get {
-                table: table.name.clone(),
-                key: key.clone(),
-                consistent,
-            };
-            return self.forward(call).await.and_then(DataReply::into_item);
-        };
-        // Strongly consistent: the replica first catches up to the leader's commit index as of
-        // now (ReadIndex); eventually consistent reads take the local replica as it is.
-        part.check_readable()?;
-        if consistent {
-            self.cluster()?.read_index(part.record.id).await?;
-        } else {
-            self.ensure_ready(part).await?;
-        }
-        //
-        // Served in place on the async worker, not through `spawn_blocking` (BatchGetItem and
-        // TransactGetItems come through here too). A point read is one b-tree descent whose
-        // pages are almost always in the connection's page cache or the kernel's: microseconds,
-        // less than the hand-off to the blocking pool and back (a futex wake-up and a context
-        // switch each way). Measured: 29-35% less server CPU per GetItem (docs/PERFORMANCE.md).
-        // The trade-off: a read that misses the OS page cache blocks this worker for one
-        // `pread` per missing page. Waiting is never done here: when no reader connection is
-        // idle (all busy, none opened yet, or a rekey running), the read goes to the blocking
-        // pool as before. Query and Scan, which read many pages, always run there.
-        if let Some(read) = part.partition.try_get(key) {
-            return read.map_err(|e| storage_failure(e, &part.path));
-        }
-        let partition = part.partition.clone();
-        let path = part.path.clone();
-        let key = key.clone();
-        blocking(move || partition.get(&key))
-            .await?
-            .map_err(|e| storage_failure(e, &path))
+        self.rerouted(|| self.get_once(table, key, consistent))
+            .await
     }
 
     async fn item_collection_size(
@@ -690,6 +561,174 @@ impl DataPlane for NodeBackend {
 const READY_WAIT: Duration = Duration::from_secs(5);
 
 impl NodeBackend {
+    /// [`DataPlane::write`] routed with the current map once.
+    async fn write_once(&self, table: &TableMeta, command: &Command) -> Result<Applied, DataError> {
+        let handle = self.handle_for(table)?;
+        let part = command
+            .key_item()
+            .and_then(|key| handle.partition_for(key, table));
+        let Some(part) = part else {
+            return self
+                .forward(DataCall::Write {
+                    table: table.name.clone(),
+                    command: command.clone(),
+                })
+                .await
+                .and_then(DataReply::into_applied);
+        };
+        let partition = Arc::clone(&part.partition);
+        let group = part.record.id;
+        drop(handle);
+        // Replicated: answered once a quorum has the entry durable and the leader applied it.
+        let written = match self
+            .cluster()?
+            .write(group, command, || partition.applied_index())
+            .await
+        {
+            // This replica was moved away while the write waited (it did not run): the
+            // partition's current replicas take it.
+            Err(DataError::Unavailable(why)) if why == crate::remote::NOT_A_REPLICA => {
+                let call = DataCall::Write {
+                    table: table.name.clone(),
+                    command: command.clone(),
+                };
+                return self.forward(call).await.and_then(DataReply::into_applied);
+            }
+            other => other?,
+        };
+        written.map_err(|e| match e {
+            shoal_storage::ApplyError::Storage(e) => crate::storage_failure::replicated_failure(e),
+            other => DataError::Apply(other),
+        })
+    }
+
+    /// [`DataPlane::query`] routed with the current map once.
+    async fn query_once(
+        &self,
+        table: &TableMeta,
+        request: QueryRequest,
+    ) -> Result<Page, DataError> {
+        let handle = self.handle_for(table)?;
+        if !holds_query(&handle, table, &request) {
+            let call = DataCall::Query {
+                table: table.name.clone(),
+                request,
+            };
+            return self.forward(call).await.and_then(DataReply::into_page);
+        }
+        let hash = partition_hash(&request.partition_key);
+        if request.consistent {
+            self.read_point(&handle, hash).await?;
+        } else {
+            let gsi = is_global(index_of(table, request.index)?);
+            self.ensure_ready_where(&handle, gsi, |p| p.hash_start <= hash && hash <= p.hash_end)
+                .await?;
+        }
+        let (target, path) = match index_of(table, request.index)? {
+            None
+            | Some(IndexDef {
+                kind: IndexKind::Local,
+                ..
+            }) => {
+                let part = handle
+                    .partition_for_hash(hash)
+                    .ok_or_else(|| internal("no partition covers the key's hash"))?;
+                part.check_readable()?;
+                crate::split::check_owns(part, hash)?;
+                let target = ReadTarget::base(&part.partition, request.index);
+                (target, Arc::clone(&part.path))
+            }
+            Some(def) => {
+                let gsi = handle.gsi(def)?;
+                let part = gsi
+                    .partition_for_hash(hash)
+                    .ok_or_else(|| internal("no index partition covers the key's hash"))?;
+                (
+                    ReadTarget::Global(Arc::clone(&part.partition)),
+                    Arc::clone(&part.path),
+                )
+            }
+        };
+        blocking(move || {
+            target.query(&QuerySpec {
+                partition_key: &request.partition_key,
+                sort_prefix: &request.sort_prefix,
+                sort: request.sort.as_ref(),
+                forward: request.forward,
+                exclusive_start: request.exclusive_start.as_ref(),
+                limit: request.limit,
+                byte_limit: request.byte_limit,
+                filter: request.filter.as_ref(),
+            })
+        })
+        .await?
+        .map_err(|e| storage_failure(e, &path))
+    }
+
+    /// [`DataPlane::scan`] routed with the current map once.
+    async fn scan_once(&self, table: &TableMeta, request: ScanRequest) -> Result<Page, DataError> {
+        let handle = self.handle_for(table)?;
+        if let Some(parts) = self.spread_scan_parts(&handle, table, &request)? {
+            return self.scan_spread(&handle, table, request, parts).await;
+        }
+        if handle.partitions.is_empty() {
+            let call = DataCall::Scan {
+                table: table.name.clone(),
+                request,
+            };
+            return self.forward(call).await.and_then(DataReply::into_page);
+        }
+        self.scan_local(&handle, table, request).await
+    }
+
+    /// [`DataPlane::get`] routed with the current map once.
+    async fn get_once(
+        &self,
+        table: &TableMeta,
+        key: &Item,
+        consistent: bool,
+    ) -> Result<Option<Item>, DataError> {
+        let handle = self.handle_for(table)?;
+        let Some(part) = handle.partition_for(key, table) else {
+            let call = DataCall::Get {
+                table: table.name.clone(),
+                key: key.clone(),
+                consistent,
+            };
+            return self.forward(call).await.and_then(DataReply::into_item);
+        };
+        // Strongly consistent: the replica first catches up to the leader's commit index as of
+        // now (ReadIndex); eventually consistent reads take the local replica as it is.
+        part.check_readable()?;
+        if consistent {
+            self.cluster()?.read_index(part.record.id).await?;
+        } else {
+            self.ensure_ready(part).await?;
+        }
+        if let Some(pk) = key.get(&table.key_schema.hash.name) {
+            crate::split::check_owns(part, partition_hash(pk))?;
+        }
+        //
+        // Served in place on the async worker, not through `spawn_blocking` (BatchGetItem and
+        // TransactGetItems come through here too). A point read is one b-tree descent whose
+        // pages are almost always in the connection's page cache or the kernel's: microseconds,
+        // less than the hand-off to the blocking pool and back (a futex wake-up and a context
+        // switch each way). Measured: 29-35% less server CPU per GetItem (docs/PERFORMANCE.md).
+        // The trade-off: a read that misses the OS page cache blocks this worker for one
+        // `pread` per missing page. Waiting is never done here: when no reader connection is
+        // idle (all busy, none opened yet, or a rekey running), the read goes to the blocking
+        // pool as before. Query and Scan, which read many pages, always run there.
+        if let Some(read) = part.partition.try_get(key) {
+            return read.map_err(|e| storage_failure(e, &part.path));
+        }
+        let partition = part.partition.clone();
+        let path = part.path.clone();
+        let key = key.clone();
+        blocking(move || partition.get(&key))
+            .await?
+            .map_err(|e| storage_failure(e, &path))
+    }
+
     /// Before an eventually consistent read of `part`: a replica that is catching up (just
     /// opened, or installing a snapshot) never answers with data from before its catch-up. It
     /// first reaches the leader's commit index as of now (ReadIndex), for up to [`READY_WAIT`];
@@ -787,10 +826,11 @@ impl NodeBackend {
                 .filter(|p| overlaps(p.record.hash_start, p.record.hash_end))
                 .map(|p| {
                     let (start, end) = clip(p.record.hash_start, p.record.hash_end);
+                    crate::split::check_covers(p, start, end)?;
                     let target = ReadTarget::base(&p.partition, request.index);
-                    (start, end, target, Arc::clone(&p.path))
+                    Ok((start, end, target, Arc::clone(&p.path)))
                 })
-                .collect(),
+                .collect::<Result<_, DataError>>()?,
         };
         parts.sort_by_key(|(start, _, _, _)| *start);
         blocking(move || -> Result<Page, DataError> {

@@ -27,6 +27,7 @@ pub mod metrics;
 mod moves;
 mod remote;
 pub mod rotation;
+mod split;
 mod storage_failure;
 #[cfg(test)]
 mod test_support;
@@ -44,6 +45,7 @@ pub use cluster::health::Failure as NodeFailure;
 pub use cluster::liveness::DEFAULT_DEAD_NODE_TIMEOUT;
 pub use keys::AccessKey;
 pub use shoal_crypto::{KmsConfig, KmsCredentials};
+pub use split::{DEFAULT_SPLIT_SIZE_BYTES, MIN_SPLIT_SIZE_BYTES, SPLIT_HEAT_WRITES_PER_SEC};
 
 /// The on-disk format this version reads and writes. Format 2: SQLCipher files keyed with data
 /// keys wrapped by the master keys of the key directory (format 1 used a fixed placeholder key).

@@ -126,6 +126,7 @@ impl NodeBackend {
                 continue;
             }
             self.ensure_groups(&cluster, entry).await;
+            self.drop_split_rows(&cluster, &entry.meta.name).await;
         }
         drop(ddl);
         // Tables this node holds no replica of follow their replicas' index transitions.
@@ -226,15 +227,25 @@ impl NodeBackend {
                 continue;
             };
             // The first replicas bootstrap the group; replicas placed later join it and catch up.
-            let init = if p.generation == 0 {
+            // A partition split off another starts from the copies of its rows: only a replica
+            // holding a complete copy bootstraps it.
+            let first = p.generation == 0
+                && (p.parent.is_none()
+                    || handle
+                        .partitions
+                        .iter()
+                        .find(|h| h.record.id == p.id)
+                        .is_some_and(|h| h.partition.is_built().unwrap_or(false)));
+            let init = if first {
                 crate::cluster::group_init(cluster.node_id, &p.replicas)
             } else {
                 shoal_raft::GroupInit::Join
             };
+            let bootstrapped = matches!(init, shoal_raft::GroupInit::Bootstrap { .. });
             match cluster.raft.create_group(p.id, init, Box::new(sm)).await {
                 Ok(()) => {
                     self.groups.lock().insert(p.id);
-                    if p.replicas == [cluster.node_id] {
+                    if bootstrapped && p.replicas == [cluster.node_id] {
                         // The only voter: leader at once, no election timeout.
                         let _ = cluster.raft.campaign(p.id).await;
                     }

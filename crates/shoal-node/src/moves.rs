@@ -29,6 +29,7 @@ impl NodeBackend {
         handle: &Arc<TableHandle>,
         entry: &TableEntry,
     ) -> Result<(), DataError> {
+        let handle = &self.sync_ranges(handle, entry).await?;
         self.add_partitions(handle, entry, cluster.node_id).await?;
         let displaced: Vec<u64> = handle
             .partitions
@@ -48,6 +49,44 @@ impl NodeBackend {
             }
         }
         Ok(())
+    }
+
+    /// Gives the local replicas of `handle`'s table the hash ranges `entry` maps them to (a
+    /// split narrowed one); returns the table's current handle.
+    async fn sync_ranges(
+        &self,
+        handle: &Arc<TableHandle>,
+        entry: &TableEntry,
+    ) -> Result<Arc<TableHandle>, DataError> {
+        let range_of = |id: u64| entry.partitions.get(id).map(|p| (p.hash_start, p.hash_end));
+        if handle.partitions.iter().all(|h| {
+            range_of(h.record.id).is_none_or(|r| r == (h.record.hash_start, h.record.hash_end))
+        }) {
+            return Ok(Arc::clone(handle));
+        }
+        let partitions = handle
+            .partitions
+            .iter()
+            .map(|h| {
+                let mut h = h.clone();
+                if let Some((start, end)) = range_of(h.record.id) {
+                    h.record.hash_start = start;
+                    h.record.hash_end = end;
+                }
+                h
+            })
+            .collect();
+        let meta = handle.meta.read().clone();
+        let next = Arc::new(handle.with_partitions(partitions));
+        let record = next.record_with((*meta).clone());
+        let catalog = self.catalog.clone();
+        blocking(move || catalog.put(&record))
+            .await?
+            .map_err(internal)?;
+        self.tables
+            .write()
+            .insert(meta.name.clone(), Arc::clone(&next));
+        Ok(next)
     }
 
     /// Whether the leader of group `id` (asked among the partition's placed replicas) no longer
@@ -133,10 +172,24 @@ impl NodeBackend {
         entry: &TableEntry,
         me: u64,
     ) -> Result<(), DataError> {
-        let added: Vec<PartitionRecord> = local_partitions(entry, me)
-            .into_iter()
-            .filter(|p| !handle.partitions.iter().any(|h| h.record.id == p.id))
-            .collect();
+        let mut added: Vec<PartitionRecord> = Vec::new();
+        // Children split off a local replica: their rows are copied from it first.
+        let mut copies = Vec::new();
+        for record in local_partitions(entry, me) {
+            if handle.partitions.iter().any(|h| h.record.id == record.id) {
+                continue;
+            }
+            let Some(p) = entry.partitions.get(record.id) else {
+                continue;
+            };
+            match self.child_rows(handle, p) {
+                // The parent's replica has not applied the split yet.
+                Err(()) => continue,
+                Ok(Some((parent, child))) => copies.push((record.id, parent.partition, child)),
+                Ok(None) => {}
+            }
+            added.push(record);
+        }
         if added.is_empty() {
             return Ok(());
         }
@@ -150,6 +203,9 @@ impl NodeBackend {
             );
             let added = added.clone();
             blocking(move || {
+                for (id, parent, child) in &copies {
+                    crate::split::copy_child(&dir, *id, parent, child, &key)?;
+                }
                 added
                     .iter()
                     .map(|p| crate::backend::open_partition(&dir, p, &meta, &key, &gsis))

@@ -4,6 +4,7 @@ use shoal_expr::{Condition, Update};
 use shoal_types::Item;
 
 use crate::StorageError;
+use crate::split::SplitChild;
 
 /// One write to a partition, as replicated through Raft. Applying the same commands in the
 /// same order yields the same state on every replica.
@@ -28,14 +29,25 @@ pub enum Command {
         update: Update,
         condition: Option<Condition>,
     },
+    /// Splits the partition: from this entry on it serves only the hashes `start..=end` (at
+    /// `epoch`), and the rest of its former range goes to partition `child` (see `split.rs`).
+    /// Already applied (the replica's epoch is `epoch` or newer): a no-op.
+    Split {
+        start: u64,
+        end: u64,
+        epoch: u64,
+        child: SplitChild,
+    },
 }
 
 impl Command {
-    /// The item holding the key the command writes (the whole new item for a put).
-    pub fn key_item(&self) -> &Item {
+    /// The item holding the key the command writes (the whole new item for a put); `None` for
+    /// a split, which writes no item.
+    pub fn key_item(&self) -> Option<&Item> {
         match self {
-            Command::Put { item, .. } => item,
-            Command::Delete { key, .. } | Command::Update { key, .. } => key,
+            Command::Put { item, .. } => Some(item),
+            Command::Delete { key, .. } | Command::Update { key, .. } => Some(key),
+            Command::Split { .. } => None,
         }
     }
 }
@@ -68,6 +80,10 @@ pub enum ApplyError {
     /// (`ItemCollectionSizeLimitExceededException`). Writes that shrink it are still accepted.
     #[error("Item collection size limit exceeded")]
     ItemCollectionSizeLimitExceeded,
+    /// The command's key is outside the partition's range: the partition was split since the
+    /// command was routed. Nothing was written; the router retries it with a fresh map.
+    #[error("the key is outside this partition's range (it was split): retry")]
+    WrongPartition,
     /// The engine failed; the command's effect is unknown to the caller and its index was not
     /// recorded, so it may be applied again.
     #[error(transparent)]

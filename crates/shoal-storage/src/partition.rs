@@ -14,6 +14,7 @@ use crate::index::{EntryOf, collection_key, entry_size, stats_key};
 use crate::outbox::outbox_key;
 use crate::stats::{OUTBOX_SEQ_KEY, STATS_KEY, to_u64};
 
+use crate::split::{OwnedRange, SplitChild};
 use crate::{
     Applied, ApplyError, Command, Engine, OutboxRecord, PartitionStats, Space, StorageError,
     WriteBatch,
@@ -49,6 +50,8 @@ pub(crate) struct State {
     pub(crate) outbox_loaded: bool,
     /// Entry count and bytes of each local secondary index set so far.
     pub(crate) index_stats: HashMap<u32, PartitionStats>,
+    /// The hash range this replica serves, once a split set it (see `split.rs`).
+    pub(crate) range: Option<OwnedRange>,
 }
 
 /// Whether a write maintains `def`'s entries: local indexes always, global ones while creating
@@ -101,6 +104,7 @@ impl Partition {
     pub fn new(engine: Box<dyn Engine>, schema: KeySchema) -> Result<Self, StorageError> {
         let applied_index = engine.applied_index()?;
         let stats = PartitionStats::decode_stored(engine.get(STATS_KEY)?.as_deref())?;
+        let range = crate::split::load_range(|k| engine.get(k))?;
         Ok(Partition {
             engine,
             schema,
@@ -111,6 +115,7 @@ impl Partition {
                 outbox_seq: 0,
                 outbox_loaded: false,
                 index_stats: HashMap::new(),
+                range,
             }),
             indexes: RwLock::new(Arc::new(Vec::new())),
         })
@@ -185,6 +190,8 @@ impl Partition {
         // the command's result without a copy.
         let mut overlay: HashMap<Vec<u8>, Option<Vec<u8>>> = HashMap::new();
         let mut pending = Pending::default();
+        // The pending children after the batch's splits, if it has any.
+        let mut split: Option<Vec<SplitChild>> = None;
         let mut results = Vec::with_capacity(cmds.len());
         let mut last_index = current.applied_index;
         for (i, cmd) in cmds.iter().enumerate() {
@@ -194,6 +201,31 @@ impl Partition {
                 continue;
             }
             last_index = index;
+            if let Command::Split {
+                start,
+                end,
+                epoch,
+                child,
+            } = cmd
+            {
+                if next.range.is_none_or(|r| r.epoch < *epoch) {
+                    let children = split.get_or_insert(crate::split::load_children(|k| {
+                        self.engine.get_for_write(Space::Items, k)
+                    })?);
+                    children.push(*child);
+                    next.range = Some(OwnedRange {
+                        start: *start,
+                        end: *end,
+                        epoch: *epoch,
+                    });
+                }
+                results.push(Ok(Applied::default()));
+                continue;
+            }
+            if !self.routed_here(cmd, next.range) {
+                results.push(Err(ApplyError::WrongPartition));
+                continue;
+            }
             let decided = self.decide(cmd, &overlay).and_then(|d| match d {
                 Decision::Write { key, old, new } => {
                     self.index_writes(
@@ -223,7 +255,7 @@ impl Partition {
                 Err(rejected) => results.push(Err(rejected)),
             }
         }
-        if overlay.is_empty() {
+        if overlay.is_empty() && split.is_none() {
             // Nothing to write: the indexes are recorded with the next write.
             if last_index > current.applied_index {
                 self.state.write().applied_index = last_index;
@@ -231,6 +263,9 @@ impl Partition {
             return Ok(results);
         }
         let mut batch = WriteBatch::new(last_index);
+        if let (Some(children), Some(range)) = (&split, next.range) {
+            crate::split::split_rows(&mut batch, range, children);
+        }
         for (key, value) in overlay {
             match value {
                 Some(value) => batch.put(key, value),
@@ -422,6 +457,8 @@ impl Partition {
                     },
                 })
             }
+            // Handled by the apply loop.
+            Command::Split { .. } => Ok(Decision::Noop(Applied::default())),
             Command::Update {
                 key,
                 update,
@@ -462,6 +499,17 @@ impl Partition {
                 })
             }
         }
+    }
+
+    /// Whether `cmd`'s key is in `range` (a replica never split serves every key; a key
+    /// without its partition key attribute is refused by `decide`).
+    fn routed_here(&self, cmd: &Command, range: Option<OwnedRange>) -> bool {
+        let Some(range) = range else {
+            return true;
+        };
+        cmd.key_item()
+            .and_then(|k| k.get(&self.schema.hash.name))
+            .is_none_or(|pk| range.contains(shoal_types::key::partition_hash(pk)))
     }
 
     /// The storage key of a command's item or key, or DynamoDB's validation message.

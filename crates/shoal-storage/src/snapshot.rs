@@ -148,6 +148,7 @@ pub(crate) struct RestoredMeta {
     stats: PartitionStats,
     outbox_seq: u64,
     index_stats: HashMap<u32, PartitionStats>,
+    range: Option<crate::OwnedRange>,
 }
 
 impl Partition {
@@ -172,10 +173,12 @@ impl Partition {
             let stored = get(Space::Index, &stats_key(def.id))?;
             index_stats.insert(def.id, PartitionStats::decode_stored(stored.as_deref())?);
         }
+        let range = crate::split::load_range(|k| get(Space::Items, k))?;
         Ok(RestoredMeta {
             stats,
             outbox_seq,
             index_stats,
+            range,
         })
     }
 
@@ -187,6 +190,7 @@ impl Partition {
         state.outbox_seq = meta.outbox_seq;
         state.outbox_loaded = true;
         state.index_stats = meta.index_stats;
+        state.range = meta.range;
     }
 }
 

@@ -104,6 +104,7 @@ pub enum WireError {
 const CMD_PUT: u8 = 1;
 const CMD_DELETE: u8 = 2;
 const CMD_UPDATE: u8 = 3;
+const CMD_SPLIT: u8 = 4;
 
 const COND_COMPARE: u8 = 1;
 const COND_BETWEEN: u8 = 2;
@@ -138,6 +139,7 @@ const OUT_CONDITION_FAILED: u8 = 1;
 const OUT_VALIDATION: u8 = 2;
 const OUT_COLLECTION_LIMIT: u8 = 3;
 const OUT_STORAGE: u8 = 4;
+const OUT_WRONG_PARTITION: u8 = 5;
 
 const SE_WRONG_KEY: u8 = 1;
 const SE_CORRUPT: u8 = 2;
@@ -176,6 +178,25 @@ pub fn encode_command(c: &Command, out: &mut Vec<u8>) {
             put_item(key, out);
             put_update(update, out);
             put_opt_condition(condition.as_ref(), out);
+        }
+        Command::Split {
+            start,
+            end,
+            epoch,
+            child,
+        } => {
+            out.push(CMD_SPLIT);
+            for n in [
+                *start,
+                *end,
+                *epoch,
+                child.child,
+                child.start,
+                child.end,
+                child.epoch,
+            ] {
+                put_varint(n, out);
+            }
         }
     }
 }
@@ -240,6 +261,7 @@ pub fn encode_outcome(r: &Result<Applied, ApplyError>, out: &mut Vec<u8>) {
             put_str(msg, out);
         }
         Err(ApplyError::ItemCollectionSizeLimitExceeded) => out.push(OUT_COLLECTION_LIMIT),
+        Err(ApplyError::WrongPartition) => out.push(OUT_WRONG_PARTITION),
         Err(ApplyError::Storage(e)) => {
             out.push(OUT_STORAGE);
             put_storage_error(e, out);
@@ -519,6 +541,17 @@ pub fn decode_command(b: &[u8]) -> Result<Command, WireError> {
             update: r.update()?,
             condition: r.opt_condition()?,
         },
+        CMD_SPLIT => Command::Split {
+            start: r.varint()?,
+            end: r.varint()?,
+            epoch: r.varint()?,
+            child: crate::SplitChild {
+                child: r.varint()?,
+                start: r.varint()?,
+                end: r.varint()?,
+                epoch: r.varint()?,
+            },
+        },
         tag => {
             return Err(WireError::UnknownTag {
                 what: "command",
@@ -553,6 +586,7 @@ pub fn decode_outcome(b: &[u8]) -> Result<Result<Applied, ApplyError>, WireError
         }),
         OUT_VALIDATION => Err(ApplyError::Validation(r.string()?)),
         OUT_COLLECTION_LIMIT => Err(ApplyError::ItemCollectionSizeLimitExceeded),
+        OUT_WRONG_PARTITION => Err(ApplyError::WrongPartition),
         OUT_STORAGE => Err(ApplyError::Storage(r.storage_error()?)),
         tag => {
             return Err(WireError::UnknownTag {

@@ -79,6 +79,7 @@ fn outcome(r: &Result<Applied, ApplyError>) -> String {
         Err(ApplyError::Validation(m)) => format!("validation {m}"),
         Err(ApplyError::Storage(e)) => format!("storage {e}"),
         Err(e @ ApplyError::ItemCollectionSizeLimitExceeded) => format!("limit {e}"),
+        Err(e @ ApplyError::WrongPartition) => format!("wrong partition {e}"),
     }
 }
 

@@ -47,6 +47,10 @@ pub struct StartArgs {
     /// [default: 300; config: dead_node_timeout_secs]
     #[arg(long, env = "SHOAL_DEAD_NODE_TIMEOUT", value_name = "SECS")]
     pub dead_node_timeout: Option<u64>,
+    /// A partition whose items take more than this many bytes is split in two (online; the
+    /// halves then spread over the nodes) [default: 1073741824 (1 GiB); config: split_size_bytes]
+    #[arg(long, env = "SHOAL_SPLIT_SIZE_BYTES", value_name = "BYTES")]
+    pub split_size_bytes: Option<u64>,
     /// Data directory [default: ./shoal-data; config: data_dir]
     #[arg(long, env = "SHOAL_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -57,7 +61,7 @@ pub struct StartArgs {
     #[arg(long, env = "SHOAL_REGION")]
     pub region: Option<String>,
     /// TOML config file with keys listen, cluster_listen, join,
-    /// join_token_file, dead_node_timeout_secs, data_dir, keys_dir, region, log_format,
+    /// join_token_file, dead_node_timeout_secs, split_size_bytes, data_dir, keys_dir, region, log_format,
     /// data_key_rotation_days, key_provider, kms_key_id, kms_endpoint, kms_region, and the API
     /// limits max_connections, header_timeout_ms, idle_timeout_ms, body_timeout_ms,
     /// max_header_bytes, max_body_bytes_in_flight, max_concurrent_requests, max_queued_requests,
@@ -130,6 +134,7 @@ pub struct FileConfig {
     pub join: Option<String>,
     pub join_token_file: Option<PathBuf>,
     pub dead_node_timeout_secs: Option<u64>,
+    pub split_size_bytes: Option<u64>,
     pub data_dir: Option<PathBuf>,
     pub keys_dir: Option<PathBuf>,
     pub region: Option<String>,
@@ -221,6 +226,7 @@ pub fn resolve(args: &StartArgs) -> anyhow::Result<Settings> {
         dead_node_timeout: dead_node_timeout(
             args.dead_node_timeout.or(file.dead_node_timeout_secs),
         )?,
+        split_size_bytes: split_size_bytes(args.split_size_bytes.or(file.split_size_bytes))?,
     };
     if cluster.join.is_some() && cluster.join_token.is_none() {
         anyhow::bail!(
@@ -300,6 +306,17 @@ fn join_token(
 }
 
 /// The dead-node timeout: at least 1 second, at most 30 days.
+fn split_size_bytes(bytes: Option<u64>) -> anyhow::Result<u64> {
+    match bytes {
+        None => Ok(shoal_node::DEFAULT_SPLIT_SIZE_BYTES),
+        Some(b) if b < shoal_node::MIN_SPLIT_SIZE_BYTES => anyhow::bail!(
+            "--split-size-bytes {b} is too small: at least {} bytes",
+            shoal_node::MIN_SPLIT_SIZE_BYTES
+        ),
+        Some(b) => Ok(b),
+    }
+}
+
 fn dead_node_timeout(secs: Option<u64>) -> anyhow::Result<Duration> {
     match secs {
         None => Ok(shoal_node::DEFAULT_DEAD_NODE_TIMEOUT),

@@ -290,6 +290,10 @@ pub async fn batch_write_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value,
                     key
                 }
                 Command::Update { key, .. } => key,
+                // Never parsed from a request.
+                Command::Split { .. } => {
+                    return Err(ApiError::internal("a split in a batch write"));
+                }
             };
             if !seen.insert(table.key_schema.storage_key(key_source)) {
                 return Err(duplicates());
@@ -315,6 +319,7 @@ pub async fn batch_write_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value,
                 Command::Delete { key, .. } | Command::Update { key, .. } => {
                     key.get(&table.key_schema.hash.name).cloned()
                 }
+                Command::Split { .. } => None,
             };
             let applied = ctx
                 .backend

@@ -86,6 +86,8 @@ pub struct ClusterConfig {
     pub join_token: Option<String>,
     /// A member unreachable for this long is declared dead and its replicas are replaced.
     pub dead_node_timeout: Duration,
+    /// A partition whose items take more bytes than this is split in two (`--split-size-bytes`).
+    pub split_size_bytes: u64,
 }
 
 impl Default for ClusterConfig {
@@ -95,6 +97,7 @@ impl Default for ClusterConfig {
             join: None,
             join_token: None,
             dead_node_timeout: liveness::DEFAULT_DEAD_NODE_TIMEOUT,
+            split_size_bytes: crate::split::DEFAULT_SPLIT_SIZE_BYTES,
         }
     }
 }

@@ -299,6 +299,16 @@ pub(crate) async fn start(
             fail,
             super::spawn_placement(Arc::clone(&cluster), stop_rx.clone()),
         ),
+        super::health::supervise(
+            "splitter",
+            cluster.fail_stop.clone(),
+            crate::split::spawn_splitter(
+                Arc::clone(&backend),
+                Arc::clone(&cluster),
+                config.split_size_bytes,
+                stop_rx.clone(),
+            ),
+        ),
         spawn_address_update(Arc::clone(&cluster)),
     ];
     Ok(ClusterRuntime {

@@ -48,9 +48,11 @@ impl NodeBackend {
         };
         match call {
             DataCall::Get { key, .. } => key_hash(key.get(&meta.key_schema.hash.name)),
-            DataCall::Write { command, .. } => {
-                key_hash(command.key_item().get(&meta.key_schema.hash.name))
-            }
+            DataCall::Write { command, .. } => key_hash(
+                command
+                    .key_item()
+                    .and_then(|k| k.get(&meta.key_schema.hash.name)),
+            ),
             DataCall::CollectionSize { partition_key, .. } => key_hash(Some(partition_key)),
             DataCall::Query { request, .. } => holds_query(handle, meta, request),
             DataCall::Scan { request, .. } if !is_global_read(meta, request.index) => {
@@ -102,6 +104,8 @@ impl NodeBackend {
                     }
                 };
                 match codec::decode_result(&call, &reply) {
+                    // Split since it was routed: the caller routes it again.
+                    Ok(Err(e)) if crate::split::is_wrong_partition(&e) => return Err(e),
                     Ok(Err(DataError::Unavailable(why)))
                         if why == NOT_A_REPLICA || (!write && is_retryable(&why)) =>
                     {
@@ -122,9 +126,50 @@ impl NodeBackend {
             }
             // The placement may have changed: ask the metadata leader before the next round.
             let _ = cluster.refresh_meta().await;
+            if self.split_apart(&call) || self.holds_now(&call) {
+                return Err(DataError::Unavailable(
+                    crate::split::WRONG_PARTITION.to_string(),
+                ));
+            }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_millis(500));
         }
+    }
+
+    /// Whether this node now holds the replica `call` needs (a child partition split off a
+    /// local replica opened here meanwhile): the router serves it here.
+    fn holds_now(&self, call: &DataCall) -> bool {
+        let routed = matches!(
+            call,
+            DataCall::Get { .. }
+                | DataCall::Write { .. }
+                | DataCall::Query { .. }
+                | DataCall::Scan { .. }
+        );
+        routed
+            && self.handle(call.table()).is_ok_and(|h| {
+                let meta = h.meta.read().clone();
+                !h.partitions.is_empty() && self.holds(&h, &meta, call)
+            })
+    }
+
+    /// Whether `call` is a part of a scan whose hash range no longer lies in one partition (it
+    /// was split since): the router cuts the scan again.
+    fn split_apart(&self, call: &DataCall) -> bool {
+        let DataCall::Scan { request, .. } = call else {
+            return false;
+        };
+        let Ok(cluster) = self.cluster() else {
+            return false;
+        };
+        let meta = cluster.meta();
+        meta.tables.get(call.table()).is_some_and(|t| {
+            !is_global_read(&t.meta, request.index)
+                && t.partitions
+                    .overlapping(None, request.hash_start, request.hash_end)
+                    .count()
+                    > 1
+        })
     }
 
     /// The nodes holding the replica `call` needs, the preferred one first.
@@ -142,7 +187,7 @@ impl NodeBackend {
                 .map(partition_hash),
             DataCall::Write { command, .. } => command
                 .key_item()
-                .get(&entry.meta.key_schema.hash.name)
+                .and_then(|k| k.get(&entry.meta.key_schema.hash.name))
                 .map(partition_hash),
             DataCall::CollectionSize { partition_key, .. } => Some(partition_hash(partition_key)),
             DataCall::Query { request, .. } => Some(partition_hash(&request.partition_key)),
