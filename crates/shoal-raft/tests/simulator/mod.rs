@@ -1,5 +1,5 @@
-//! Deterministic simulation of the multi-Raft layer (the harness; the tests are `tests/sim.rs`
-//! and `tests/sim_wiped_node.rs`).
+//! Deterministic simulation of the multi-Raft layer (the harness; the tests are `tests/sim.rs`,
+//! `tests/sim_wiped_node.rs` and `tests/sim_split.rs`).
 //!
 //! A seeded, single-threaded simulator drives N (3, sometimes 5) `Core`s directly (sans-I/O)
 //! over a simulated network (random delay, loss, reordering, duplication, partitions) with node
@@ -13,13 +13,29 @@
 //! remove the old id (what Shoal's metadata does, [`WipeMode::NewId`]), or under the same id
 //! with an empty Raft state (the unsafe way, [`WipeMode::SameId`], which the checks must catch).
 //!
+//! With [`Options::splits`], the nodes start with one group over the whole key space (keys
+//! `k0`..`k7`) that is split at random times, its children too, as Shoal splits partitions: the
+//! split is an entry of the parent's log; from it on the parent refuses the upper range as
+//! "wrong partition" and keeps its rows frozen; each node then creates the child, from a copy of
+//! the frozen rows (`GroupInit::Bootstrap`, on the child's placed voters: the parent's voters at
+//! the split) or empty (`GroupInit::Join`: not a placed voter, or no rows here because the parent
+//! replica came by a snapshot without them), and drops the rows from the parent once the child's
+//! creation is durable ([`Sim::split_work`]). Clients route by key with a map that may be stale,
+//! and retry a refused operation on the group the key moved to. Nodes also crash between a
+//! split's apply and the child's creation, and in the round that would persist the creation.
+//!
 //! Checked along the way:
 //! - at most one leader per (group, term);
 //! - no node votes for two candidates in one term of a group (every persisted hard state);
 //! - every replica applies the same entry at an index (the committed logs agree) and applies
 //!   each client operation at most once;
 //! - every replica's state machine equals the replay of the committed log up to its applied
-//!   index (checked every few virtual seconds and at the end);
+//!   index (checked every few virtual seconds and at the end; split runs: a child's replay
+//!   starts from its range's rows in the replay of its parent up to the split, and a replica is
+//!   compared on its range and on the frozen rows it still holds);
+//! - split runs: no key is served by two groups (a client write is applied only when its key is
+//!   in the group's range at that index, per the splits recorded; the parent refuses the rest);
+//!   after healing every node holds every group with its range and no frozen rows are left;
 //! - after the faults stop, every group makes progress and all replicas converge, every
 //!   acknowledged write is in the committed log below the converged applied index, and a final
 //!   read of every key (the converged state) is added to the history;
@@ -50,14 +66,21 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use shoal_lincheck::{CheckResult, Event, Op, Ret};
 use shoal_raft::{
-    Committed, ConfChangeSingle, ConfChangeType, ConfChangeV2, Config, Core, GroupFactory, GroupId,
-    GroupInit, GroupMessage, LogBatch, LogStore, MemLogStore, NodeId, RaftError, StateMachine,
+    BOOTSTRAP_INDEX, Committed, ConfChangeSingle, ConfChangeType, ConfChangeV2, Config, Core,
+    GroupFactory, GroupId, GroupInit, GroupMessage, LogBatch, LogStore, MemLogStore, NodeId,
+    RaftError, StateMachine,
 };
 
 /// Groups hosted by every node: the meta group (0) and two partitions.
 const GROUPS: [GroupId; 3] = [0, 17, 42];
 /// Keys per group.
 const KEYS_PER_GROUP: usize = 3;
+/// Split runs: the one group that starts over the whole key space (children get the next ids).
+const ROOT: GroupId = 100;
+/// Split runs: keys `k0`..`k7` (in key order), spread over the ranges by the splits.
+const SPLIT_KEYS: usize = 8;
+/// Split runs: how many splits a run makes (one of 1..=MAX_SPLITS, drawn from the seed).
+const MAX_SPLITS: u64 = 3;
 /// Virtual milliseconds between two ticks of a node.
 const TICK_MS: u64 = 100;
 /// How long a client waits for the result of an accepted proposal or read.
@@ -81,6 +104,42 @@ enum Cmd {
         expect: Option<String>,
         value: String,
     },
+    /// Split runs ([`Options::splits`]): the group keeps `[lo, at)` and hands `[at, hi)` to the
+    /// new group `child`, whose replicas start as `voters`. Applied at most once per epoch.
+    Split {
+        lo: String,
+        at: String,
+        hi: Option<String>,
+        child: GroupId,
+        epoch: u64,
+        voters: Vec<NodeId>,
+    },
+}
+
+/// What applying a command did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Res {
+    Done,
+    CondFailed,
+    /// The key is outside the replica's range (split runs): "wrong partition", nothing written.
+    Refused,
+    /// A split took effect.
+    Split,
+    /// A split of an epoch already applied: nothing happened.
+    NoOp,
+}
+
+fn opt_str(s: &Option<String>) -> &str {
+    s.as_deref().unwrap_or("~")
+}
+
+fn str_opt(s: &str) -> Option<String> {
+    (s != "~").then(|| s.to_string())
+}
+
+/// `key` in `[lo, hi)` (`hi` None: unbounded).
+fn in_range(key: &str, lo: &str, hi: &Option<String>) -> bool {
+    key >= lo && hi.as_deref().is_none_or(|h| key < h)
 }
 
 impl Cmd {
@@ -90,6 +149,21 @@ impl Cmd {
             Cmd::Delete(k) => format!("D\n{k}"),
             Cmd::CondPut { key, expect, value } => {
                 format!("C\n{key}\n{}\n{value}", expect.as_deref().unwrap_or("~"))
+            }
+            Cmd::Split {
+                lo,
+                at,
+                hi,
+                child,
+                epoch,
+                voters,
+            } => {
+                let voters: Vec<String> = voters.iter().map(|v| v.to_string()).collect();
+                format!(
+                    "S\n{lo}\n{at}\n{}\n{child}\n{epoch}\n{}",
+                    opt_str(hi),
+                    voters.join(",")
+                )
             }
         }
         .into_bytes()
@@ -106,28 +180,80 @@ impl Cmd {
                 expect: (*e != "~").then(|| e.to_string()),
                 value: v.to_string(),
             }),
+            ["S", lo, at, hi, child, epoch, voters] => Some(Cmd::Split {
+                lo: lo.to_string(),
+                at: at.to_string(),
+                hi: str_opt(hi),
+                child: child.parse().ok()?,
+                epoch: epoch.parse().ok()?,
+                voters: voters
+                    .split(',')
+                    .map(|v| v.parse().ok())
+                    .collect::<Option<Vec<NodeId>>>()?,
+            }),
             _ => None,
         }
     }
 
-    /// Applies the command; true = done, false = the condition failed.
-    fn apply(&self, map: &mut BTreeMap<String, String>) -> bool {
+    /// The key a client command touches (None: a split).
+    fn key(&self) -> Option<&str> {
+        match self {
+            Cmd::Put(k, _) | Cmd::Delete(k) | Cmd::CondPut { key: k, .. } => Some(k),
+            Cmd::Split { .. } => None,
+        }
+    }
+
+    /// Applies the command. `refuse`: refuse keys outside the range (always, except in the
+    /// broken variant [`BrokenSplit::NoRefuse`]).
+    fn apply(&self, data: &mut SmData, refuse: bool) -> Res {
+        if let Some(key) = self.key()
+            && refuse
+            && !in_range(key, &data.lo, &data.hi)
+        {
+            return Res::Refused;
+        }
+        let map = &mut data.map;
         match self {
             Cmd::Put(k, v) => {
                 map.insert(k.clone(), v.clone());
-                true
+                Res::Done
             }
             Cmd::Delete(k) => {
                 map.remove(k);
-                true
+                Res::Done
             }
             Cmd::CondPut { key, expect, value } => {
                 if map.get(key) == expect.as_ref() {
                     map.insert(key.clone(), value.clone());
-                    true
+                    Res::Done
                 } else {
-                    false
+                    Res::CondFailed
                 }
+            }
+            Cmd::Split {
+                at,
+                hi,
+                child,
+                epoch,
+                voters,
+                ..
+            } => {
+                if *epoch <= data.epoch {
+                    return Res::NoOp;
+                }
+                // The upper range's rows stay, frozen, until this node created the child.
+                data.hi = Some(at.clone());
+                data.epoch = *epoch;
+                data.pending.insert(
+                    *child,
+                    ChildInfo {
+                        lo: at.clone(),
+                        hi: hi.clone(),
+                        epoch: *epoch,
+                        voters: voters.clone(),
+                    },
+                );
+                Res::Split
             }
         }
     }
@@ -144,10 +270,50 @@ fn decode_context(b: &[u8]) -> Option<(u64, u64)> {
 }
 
 /// A state machine's "disk": it persists at every apply, so a crash loses nothing of it.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct SmData {
     map: BTreeMap<String, String>,
     applied: u64,
+    /// The range served, `[lo, hi)` (split runs; the whole key space otherwise).
+    lo: String,
+    hi: Option<String>,
+    /// The epoch of the last split that took effect (or that created the group).
+    epoch: u64,
+    /// Children split off whose rows this replica still holds, frozen (until this node created
+    /// the child locally).
+    pending: BTreeMap<GroupId, ChildInfo>,
+}
+
+/// A child group split off: its range, the split's epoch, its placed voters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ChildInfo {
+    lo: String,
+    hi: Option<String>,
+    epoch: u64,
+    voters: Vec<NodeId>,
+}
+
+impl ChildInfo {
+    fn contains(&self, key: &str) -> bool {
+        in_range(key, &self.lo, &self.hi)
+    }
+
+    /// The child's state at its bootstrap index: the frozen rows of its range in `parent`.
+    fn initial_state(&self, parent: &SmData) -> SmData {
+        SmData {
+            map: parent
+                .map
+                .iter()
+                .filter(|(k, _)| self.contains(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            applied: BOOTSTRAP_INDEX,
+            lo: self.lo.clone(),
+            hi: self.hi.clone(),
+            epoch: self.epoch,
+            pending: BTreeMap::new(),
+        }
+    }
 }
 
 /// What a replica applied, for the proposer's client to pick up.
@@ -158,7 +324,16 @@ struct ApplyNote {
     prev_applied: u64,
     index: u64,
     context: Option<(u64, u64)>,
-    done: bool,
+    res: Res,
+}
+
+/// A split as first applied (split runs): the child's range and where it came from.
+#[derive(Clone, Debug)]
+struct SplitRec {
+    parent: GroupId,
+    /// Index of the split entry in the parent's log.
+    index: u64,
+    child: ChildInfo,
 }
 
 /// Per group: index -> (data, context) of the entry applied there.
@@ -178,6 +353,10 @@ struct Checker {
     violations: Vec<String>,
     /// Snapshots restored by replicas (to see that the runs exercise them).
     restores: u64,
+    /// The groups that exist (the metadata): the factories open these only.
+    groups: BTreeSet<GroupId>,
+    /// Split runs: every split that took effect, by child (first replica to apply it).
+    splits: BTreeMap<GroupId, SplitRec>,
 }
 
 impl Checker {
@@ -186,6 +365,72 @@ impl Checker {
             self.violations.push(format!("t={now}ms: {msg}"));
         }
     }
+
+    /// The range `group` serves at log index `index` (from the splits recorded so far, an
+    /// independent account of the state machines' own ranges): the range it was created with,
+    /// narrowed by its last split before `index`.
+    fn range_at(&self, group: GroupId, index: u64) -> (String, Option<String>) {
+        let (lo, mut hi) = match self.splits.get(&group) {
+            Some(r) => (r.child.lo.clone(), r.child.hi.clone()),
+            None => (String::new(), None),
+        };
+        if let Some(r) = self
+            .splits
+            .values()
+            .filter(|r| r.parent == group && r.index < index)
+            .max_by_key(|r| r.index)
+        {
+            hi = Some(r.child.lo.clone());
+        }
+        (lo, hi)
+    }
+
+    /// The epoch of `group` before log index `index`: that of its last split before `index`, or
+    /// the one it was created with.
+    fn epoch_at(&self, group: GroupId, index: u64) -> u64 {
+        self.splits
+            .values()
+            .filter(|r| r.parent == group && r.index < index)
+            .max_by_key(|r| r.index)
+            .or_else(|| self.splits.get(&group))
+            .map_or(0, |r| r.child.epoch)
+    }
+
+    /// The routing map: every group's current range, from the splits that took effect.
+    fn routes(&self) -> Vec<Route> {
+        let mut routes = vec![Route {
+            group: ROOT,
+            lo: String::new(),
+            hi: None,
+        }];
+        // Children have increasing ids: a parent's split is recorded before its child splits.
+        for (&child, r) in &self.splits {
+            if let Some(p) = routes.iter_mut().find(|x| x.group == r.parent) {
+                p.hi = Some(r.child.lo.clone());
+            }
+            routes.push(Route {
+                group: child,
+                lo: r.child.lo.clone(),
+                hi: r.child.hi.clone(),
+            });
+        }
+        routes
+    }
+}
+
+/// Where a client sends the operations on a range of keys.
+#[derive(Clone, Debug)]
+struct Route {
+    group: GroupId,
+    lo: String,
+    hi: Option<String>,
+}
+
+fn route_of(routes: &[Route], key: &str) -> GroupId {
+    routes
+        .iter()
+        .find(|r| in_range(key, &r.lo, &r.hi))
+        .map_or(ROOT, |r| r.group)
 }
 
 struct KvSm {
@@ -195,6 +440,7 @@ struct KvSm {
     checker: Shared<Checker>,
     notes: Shared<Vec<ApplyNote>>,
     clock: Shared<u64>,
+    broken: BrokenSplit,
 }
 
 impl StateMachine for KvSm {
@@ -213,10 +459,9 @@ impl StateMachine for KvSm {
                 );
                 continue;
             }
-            let recorded = checker
-                .committed
-                .entry(self.group)
-                .or_default()
+            let log = checker.committed.entry(self.group).or_default();
+            let first = !log.contains_key(&e.index);
+            let recorded = log
                 .entry(e.index)
                 .or_insert_with(|| (e.data.clone(), e.context.clone()))
                 .clone();
@@ -251,16 +496,20 @@ impl StateMachine for KvSm {
                     );
                 }
             }
-            let done = match Cmd::decode(&e.data) {
-                Some(cmd) => cmd.apply(&mut data.map),
+            let cmd = Cmd::decode(&e.data);
+            let res = match &cmd {
+                Some(cmd) => cmd.apply(&mut data, self.broken != BrokenSplit::NoRefuse),
                 None => {
                     checker.violation(
                         now,
                         format!("group {}: undecodable entry at {}", self.group, e.index),
                     );
-                    false
+                    Res::CondFailed
                 }
             };
+            if let Some(cmd) = &cmd {
+                self.check_split_rules(&mut checker, now, cmd, res, e.index, first);
+            }
             let prev_applied = data.applied;
             data.applied = e.index;
             self.notes.lock().push(ApplyNote {
@@ -268,7 +517,7 @@ impl StateMachine for KvSm {
                 prev_applied,
                 index: e.index,
                 context,
-                done,
+                res,
             });
         }
     }
@@ -280,6 +529,26 @@ impl StateMachine for KvSm {
     fn snapshot(&mut self) -> Result<Vec<u8>, String> {
         let data = self.data.lock();
         let mut out = format!("{}\n", data.applied);
+        // Split runs: the range and the pending children (with their rows, below: a snapshot
+        // listing a pending child holds all its rows). Absent otherwise (same bytes as before).
+        if !data.lo.is_empty() || data.hi.is_some() || data.epoch != 0 {
+            out.push_str(&format!(
+                "#range\t{}\t{}\t{}\n",
+                data.lo,
+                opt_str(&data.hi),
+                data.epoch
+            ));
+        }
+        for (child, c) in &data.pending {
+            let voters: Vec<String> = c.voters.iter().map(|v| v.to_string()).collect();
+            out.push_str(&format!(
+                "#child\t{child}\t{}\t{}\t{}\t{}\n",
+                c.lo,
+                opt_str(&c.hi),
+                c.epoch,
+                voters.join(",")
+            ));
+        }
         for (k, v) in &data.map {
             out.push_str(&format!("{k}\t{v}\n"));
         }
@@ -293,10 +562,36 @@ impl StateMachine for KvSm {
             .next()
             .and_then(|l| l.parse().ok())
             .ok_or("bad snapshot header")?;
-        let mut map = BTreeMap::new();
+        let mut restored = SmData::default();
         for line in lines {
-            let (k, v) = line.split_once('\t').ok_or("bad snapshot line")?;
-            map.insert(k.to_string(), v.to_string());
+            let fields: Vec<&str> = line.split('\t').collect();
+            match fields.as_slice() {
+                ["#range", lo, hi, epoch] => {
+                    restored.lo = lo.to_string();
+                    restored.hi = str_opt(hi);
+                    restored.epoch = epoch.parse().map_err(|_| "bad epoch")?;
+                }
+                ["#child", child, lo, hi, epoch, voters] => {
+                    let voters = voters
+                        .split(',')
+                        .map(|v| v.parse().ok())
+                        .collect::<Option<Vec<NodeId>>>()
+                        .ok_or("bad voters")?;
+                    restored.pending.insert(
+                        child.parse().map_err(|_| "bad child")?,
+                        ChildInfo {
+                            lo: lo.to_string(),
+                            hi: str_opt(hi),
+                            epoch: epoch.parse().map_err(|_| "bad epoch")?,
+                            voters,
+                        },
+                    );
+                }
+                [k, v] => {
+                    restored.map.insert(k.to_string(), v.to_string());
+                }
+                _ => return Err("bad snapshot line".to_string()),
+            }
         }
         let now = *self.clock.lock();
         let mut data = self.data.lock();
@@ -318,10 +613,96 @@ impl StateMachine for KvSm {
                 ),
             );
         }
-        data.map = map;
-        data.applied = index;
+        restored.applied = index;
+        *data = restored;
         self.checker.lock().restores += 1;
         Ok(())
+    }
+}
+
+impl KvSm {
+    /// Split runs: records a split the first time it is applied, and checks that no key is
+    /// served by two groups: a client command is applied (not refused) only when its key is in
+    /// the group's range at that index, as the recorded splits define it.
+    fn check_split_rules(
+        &self,
+        checker: &mut Checker,
+        now: u64,
+        cmd: &Cmd,
+        res: Res,
+        index: u64,
+        first: bool,
+    ) {
+        let g = self.group;
+        match cmd {
+            Cmd::Split {
+                at,
+                hi,
+                child,
+                epoch,
+                voters,
+                ..
+            } => {
+                let current = checker.epoch_at(g, index);
+                let expected = if *epoch > current {
+                    Res::Split
+                } else {
+                    Res::NoOp
+                };
+                if res != expected {
+                    checker.violation(
+                        now,
+                        format!(
+                            "node {} group {g}: split at index {index} (epoch {epoch}) gave \
+                             {res:?}, expected {expected:?}",
+                            self.node
+                        ),
+                    );
+                }
+                if first && expected == Res::Split {
+                    checker.groups.insert(*child);
+                    checker.splits.insert(
+                        *child,
+                        SplitRec {
+                            parent: g,
+                            index,
+                            child: ChildInfo {
+                                lo: at.clone(),
+                                hi: hi.clone(),
+                                epoch: *epoch,
+                                voters: voters.clone(),
+                            },
+                        },
+                    );
+                }
+            }
+            _ => {
+                let Some(key) = cmd.key() else { return };
+                let (lo, hi) = checker.range_at(g, index);
+                let inside = in_range(key, &lo, &hi);
+                if res == Res::Refused && inside {
+                    checker.violation(
+                        now,
+                        format!(
+                            "node {} group {g} refused key {key} at index {index}, in its range \
+                             [{lo}, {})",
+                            self.node,
+                            opt_str(&hi)
+                        ),
+                    );
+                } else if res != Res::Refused && !inside {
+                    checker.violation(
+                        now,
+                        format!(
+                            "key served by two groups: node {} group {g} applied a write of \
+                             key {key} at index {index}, outside its range [{lo}, {})",
+                            self.node,
+                            opt_str(&hi)
+                        ),
+                    );
+                }
+            }
+        }
     }
 }
 
@@ -332,6 +713,7 @@ struct Factory {
     checker: Shared<Checker>,
     notes: Shared<Vec<ApplyNote>>,
     clock: Shared<u64>,
+    broken: BrokenSplit,
 }
 
 impl Factory {
@@ -344,15 +726,17 @@ impl Factory {
             checker: self.checker.clone(),
             notes: self.notes.clone(),
             clock: self.clock.clone(),
+            broken: self.broken,
         }
     }
 }
 
 impl GroupFactory for Factory {
     fn open(&self, group: GroupId) -> Option<Box<dyn StateMachine>> {
-        GROUPS
-            .contains(&group)
-            .then(|| Box::new(self.sm(group)) as Box<dyn StateMachine>)
+        // Every node hosts every group that exists (split runs: the children too, as they are
+        // created; a message of a child this node has not created yet makes a joining replica).
+        let exists = self.checker.lock().groups.contains(&group);
+        exists.then(|| Box::new(self.sm(group)) as Box<dyn StateMachine>)
     }
 }
 
@@ -413,6 +797,8 @@ struct Pending {
 
 struct Client {
     id: u64,
+    /// Split runs: the client's routing map (stale until refreshed after a refusal).
+    routes: Vec<Route>,
     pending: Option<Pending>,
     /// Bumped at every state change: stale wake-ups are ignored.
     generation: u64,
@@ -442,6 +828,8 @@ enum Ev {
     Wipe,
     /// A wiped node comes back as a new node id ([`WipeMode::NewId`]).
     Rejoin(usize),
+    /// Split runs: propose the planned split (again), or plan the next one.
+    Split,
 }
 
 /// Whether and how nodes lose their disk.
@@ -461,6 +849,17 @@ pub enum WipeMode {
     NewId,
 }
 
+/// A deliberately broken split protocol (split runs; the checks must catch it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BrokenSplit {
+    /// The protocol as Shoal runs it.
+    No,
+    /// The parent keeps applying writes of the child's range after the split.
+    NoRefuse,
+    /// A node that holds the frozen rows bootstraps the child from an empty state.
+    EmptyBootstrap,
+}
+
 /// Options of a run.
 #[derive(Clone, Copy, Debug)]
 pub struct Options {
@@ -468,6 +867,11 @@ pub struct Options {
     pub stale_reads: bool,
     /// Whether and how nodes lose their disk.
     pub wipe: WipeMode,
+    /// Partition splits: the run starts with one group over the whole key space (no meta
+    /// group) and splits it, and its children, at random times (see [`Sim::split_event`]).
+    pub splits: bool,
+    /// Split runs: a deliberately broken variant of the protocol.
+    pub broken_split: BrokenSplit,
 }
 
 impl Default for Options {
@@ -475,8 +879,19 @@ impl Default for Options {
         Options {
             stale_reads: false,
             wipe: WipeMode::Off,
+            splits: false,
+            broken_split: BrokenSplit::No,
         }
     }
+}
+
+/// A split planned by the simulator (proposed until it takes effect).
+#[derive(Clone, Debug)]
+struct PlannedSplit {
+    group: GroupId,
+    at: String,
+    child: GroupId,
+    epoch: u64,
 }
 
 struct Scheduled {
@@ -519,6 +934,19 @@ struct Stats {
     replaced: u64,
     /// Raft panics turned into crashes ([`WipeMode::SameId`] only).
     panics: u64,
+    /// Split runs: splits that took effect; operations refused as "wrong partition" (and
+    /// re-routed); children created from the local copy / joining empty; crashes injected
+    /// between a split's apply and the child's creation, or during its bootstrap.
+    splits: u64,
+    refused: u64,
+    bootstraps: u64,
+    joins: u64,
+    split_crashes: u64,
+    /// Children bootstrapped from the local copy after the child had elected a leader (the
+    /// node was down or lagging); children joined empty by a node that should have held the
+    /// rows (a placed voter whose parent replica has none).
+    late_bootstraps: u64,
+    rowless_joins: u64,
 }
 
 struct Sim {
@@ -559,6 +987,13 @@ struct Sim {
     /// (client, read id) per pending read, by node.
     stats: Stats,
     trace: u64,
+    /// Split runs ([`Options::splits`]).
+    splits: bool,
+    broken_split: BrokenSplit,
+    /// The split being proposed, and how many more to make.
+    split_plan: Option<PlannedSplit>,
+    splits_left: u64,
+    next_child: GroupId,
 }
 
 /// The variable `name` as a number, if set and numeric.
@@ -578,6 +1013,7 @@ impl Sim {
         let mut timeouts: Vec<usize> = (10..20).collect();
         timeouts.shuffle(&mut rng);
         let checker: Shared<Checker> = Arc::default();
+        checker.lock().groups = GROUPS.into_iter().collect();
         let clock: Shared<u64> = Arc::default();
         let mut nodes = Vec::new();
         let mut notes = Vec::new();
@@ -591,6 +1027,7 @@ impl Sim {
                 checker: checker.clone(),
                 notes: node_notes,
                 clock: clock.clone(),
+                broken: BrokenSplit::No,
             });
             nodes.push(Node {
                 id,
@@ -606,6 +1043,11 @@ impl Sim {
         let clients = (0..5)
             .map(|c| Client {
                 id: c + 1,
+                routes: vec![Route {
+                    group: ROOT,
+                    lo: String::new(),
+                    hi: None,
+                }],
                 pending: None,
                 generation: 0,
                 hint: BTreeMap::new(),
@@ -654,8 +1096,38 @@ impl Sim {
                 wipes: 0,
                 replaced: 0,
                 panics: 0,
+                splits: 0,
+                refused: 0,
+                bootstraps: 0,
+                joins: 0,
+                split_crashes: 0,
+                late_bootstraps: 0,
+                rowless_joins: 0,
             },
             trace: 0xcbf2_9ce4_8422_2325,
+            splits: false,
+            broken_split: BrokenSplit::No,
+            split_plan: None,
+            splits_left: 0,
+            next_child: ROOT + 1,
+        }
+    }
+
+    /// Split runs: one group ([`ROOT`]) over the whole key space to start with.
+    fn enable_splits(&mut self, broken: BrokenSplit) {
+        assert_eq!(self.wipe, WipeMode::Off, "split runs do not wipe nodes");
+        self.splits = true;
+        self.broken_split = broken;
+        self.checker.lock().groups = BTreeSet::from([ROOT]);
+        for node in &mut self.nodes {
+            node.factory = Arc::new(Factory {
+                node: node.id,
+                sms: Arc::default(),
+                checker: self.checker.clone(),
+                notes: node.factory.notes.clone(),
+                clock: self.clock.clone(),
+                broken,
+            });
         }
     }
 
@@ -696,7 +1168,7 @@ impl Sim {
         let id = self.nodes[i].id;
         let mut core = Core::new(self.config(i), self.nodes[i].factory.clone());
         if first {
-            for g in GROUPS {
+            for g in self.group_list() {
                 let init = if self.voters.contains(&id) {
                     GroupInit::Bootstrap {
                         voters: self.voters.clone(),
@@ -741,8 +1213,16 @@ impl Sim {
         }
     }
 
-    /// Runs rounds on node `i` until it has nothing to do.
+    /// Runs rounds on node `i` until it has nothing to do (split runs: then carries out the
+    /// node's part of the splits it applied, [`Sim::split_work`]).
     fn drive(&mut self, i: usize) {
+        self.drive_rounds(i);
+        if self.splits {
+            self.split_work(i);
+        }
+    }
+
+    fn drive_rounds(&mut self, i: usize) {
         for _ in 0..32 {
             let id = self.nodes[i].id;
             let Some(mut round) = self.on_core(i, Core::ready) else {
@@ -968,8 +1448,19 @@ impl Sim {
     }
 
     fn new_op(&mut self, c: usize) {
-        let group = GROUPS[self.rng.random_range(0..GROUPS.len())];
-        let key = format!("g{group}/k{}", self.rng.random_range(0..KEYS_PER_GROUP));
+        let (group, key) = if self.splits {
+            // Route by key with the client's map, refreshed now and then (else only after a
+            // refusal): clients with stale maps keep sending to the parent.
+            if self.rng.random_bool(0.03) {
+                self.clients[c].routes = self.checker.lock().routes();
+            }
+            let key = format!("k{}", self.rng.random_range(0..SPLIT_KEYS));
+            (route_of(&self.clients[c].routes, &key), key)
+        } else {
+            let group = GROUPS[self.rng.random_range(0..GROUPS.len())];
+            let key = format!("g{group}/k{}", self.rng.random_range(0..KEYS_PER_GROUP));
+            (group, key)
+        };
         let client = &mut self.clients[c];
         let op_id = client.next_op;
         client.next_op += 1;
@@ -1178,8 +1669,13 @@ impl Sim {
         match result {
             Ok(()) => {
                 let data = self.nodes[i].factory.sms.lock().get(&group).cloned();
-                let value = data.and_then(|d| d.lock().map.get(&p.key).cloned());
-                self.finish(c, Ret::Read(value));
+                let d = data.map(|d| d.lock().clone()).unwrap_or_default();
+                if self.splits && !in_range(&p.key, &d.lo, &d.hi) {
+                    // The key left this group's range: wrong partition.
+                    self.reroute(c);
+                    return;
+                }
+                self.finish(c, Ret::Read(d.map.get(&p.key).cloned()));
             }
             Err(e) => {
                 // The read failed: retry it (elsewhere) later.
@@ -1230,8 +1726,11 @@ impl Sim {
                             note.group, note.index
                         ));
                     }
-                    let ret = if note.done { Ret::Ok } else { Ret::CondFailed };
-                    self.finish(c, ret);
+                    match note.res {
+                        Res::Done => self.finish(c, Ret::Ok),
+                        Res::Refused => self.reroute(c),
+                        _ => self.finish(c, Ret::CondFailed),
+                    }
                 } else if note.index == index || (note.prev_applied < index && index < note.index) {
                     // Another entry was committed at our index: the proposal was lost and
                     // definitely did not happen; propose it again.
@@ -1295,7 +1794,8 @@ impl Sim {
             }
             75..85 => {
                 // A leader transfer to a random voter.
-                let g = GROUPS[self.rng.random_range(0..GROUPS.len())];
+                let groups = self.group_list();
+                let g = groups[self.rng.random_range(0..groups.len())];
                 let pool: Vec<NodeId> = match self.wipe {
                     WipeMode::Off => self.voters.clone(),
                     _ => self.target_voters.iter().copied().collect(),
@@ -1355,6 +1855,7 @@ impl Sim {
             checker: self.checker.clone(),
             notes: self.notes[i].clone(),
             clock: self.clock.clone(),
+            broken: self.broken_split,
         });
         if self.target_voters.remove(&old) {
             self.target_voters.insert(new);
@@ -1365,6 +1866,247 @@ impl Sim {
         self.replacing = Some((old, new));
         self.isolated.remove(&old);
         self.start_node(i, true);
+    }
+
+    /// The groups that exist, ascending (split runs: a parent before its children).
+    fn group_list(&self) -> Vec<GroupId> {
+        self.checker.lock().groups.iter().copied().collect()
+    }
+
+    // --- splits ------------------------------------------------------------------------------
+
+    /// Split runs: proposes the planned split again until it took effect, then plans the next
+    /// one (while the faults last): a random group whose range holds two keys or more is split
+    /// at one of its keys, its upper part going to a new group.
+    fn split_event(&mut self) {
+        if let Some(plan) = self.split_plan.clone() {
+            if self.checker.lock().splits.contains_key(&plan.child) {
+                self.split_plan = None;
+                self.stats.splits += 1;
+                self.splits_left = self.splits_left.saturating_sub(1);
+                if self.splits_left > 0 {
+                    let next = self.rng.random_range(2_000..20_000);
+                    self.schedule(next, Ev::Split);
+                }
+            } else {
+                self.propose_split(&plan);
+                self.schedule(1_000, Ev::Split);
+            }
+            return;
+        }
+        if !self.faults || self.splits_left == 0 {
+            return;
+        }
+        let routes = self.checker.lock().routes();
+        let candidates: Vec<(GroupId, Vec<String>)> = routes
+            .iter()
+            .map(|r| {
+                let keys = (0..SPLIT_KEYS)
+                    .map(|k| format!("k{k}"))
+                    .filter(|k| in_range(k, &r.lo, &r.hi))
+                    .collect::<Vec<_>>();
+                (r.group, keys)
+            })
+            .filter(|(_, keys)| keys.len() >= 2)
+            .collect();
+        if candidates.is_empty() {
+            return;
+        }
+        let (group, keys) = candidates[self.rng.random_range(0..candidates.len())].clone();
+        let plan = PlannedSplit {
+            group,
+            at: keys[self.rng.random_range(1..keys.len())].clone(),
+            child: self.next_child,
+            epoch: self.checker.lock().epoch_at(group, u64::MAX) + 1,
+        };
+        self.next_child += 1;
+        self.split_plan = Some(plan.clone());
+        self.propose_split(&plan);
+        self.schedule(1_000, Ev::Split);
+    }
+
+    /// Proposes `plan` through its group's leader, with the leader's voters as the child's.
+    fn propose_split(&mut self, plan: &PlannedSplit) {
+        let Some(i) = self.leader_index(plan.group) else {
+            return;
+        };
+        let routes = self.checker.lock().routes();
+        let Some(route) = routes.iter().find(|r| r.group == plan.group) else {
+            return;
+        };
+        let Some(core) = self.nodes[i].core.as_mut() else {
+            return;
+        };
+        let Some(status) = core.status().into_iter().find(|s| s.group == plan.group) else {
+            return;
+        };
+        let cmd = Cmd::Split {
+            lo: route.lo.clone(),
+            at: plan.at.clone(),
+            hi: route.hi.clone(),
+            child: plan.child,
+            epoch: plan.epoch,
+            voters: status.voters.clone(),
+        };
+        if core.propose(plan.group, Vec::new(), cmd.encode()).is_ok() {
+            self.drive(i);
+        }
+    }
+
+    /// Whether one more node may go down (at most a minority down at once).
+    fn may_crash(&self) -> bool {
+        let n = self.nodes.len();
+        let down = self
+            .nodes
+            .iter()
+            .filter(|x| x.core.is_none() || x.crash_mid_round)
+            .count();
+        down < (n - 1) / 2
+    }
+
+    /// Split runs: node `i`'s part of the splits, after each of its rounds (and at start):
+    /// - for every child whose frozen rows a local replica holds: if the child is not created
+    ///   here yet, create it, from a copy of the rows (bootstrap, when this node is one of the
+    ///   child's placed voters) or empty (join); once the child's creation is durable here,
+    ///   drop the rows from the parent's replica (locally, not through Raft);
+    /// - a child this node should hold but has no rows of (its parent replica applied the split
+    ///   and dropped the rows, or came by a snapshot without them, or there is no parent
+    ///   replica here): join empty, to receive the child leader's snapshot.
+    ///
+    /// While the faults last, the node may crash between the split's apply and the child's
+    /// creation, or in the round that would persist the child's creation.
+    fn split_work(&mut self, i: usize) {
+        let Some(core) = self.nodes[i].core.as_ref() else {
+            return;
+        };
+        let id = self.nodes[i].id;
+        let hosted: Vec<GroupId> = self
+            .group_list()
+            .into_iter()
+            .filter(|&g| core.has_group(g))
+            .collect();
+        let sms = self.nodes[i].factory.sms.lock().clone();
+        let mut created = false;
+        for p in hosted {
+            let Some(data) = sms.get(&p) else {
+                continue;
+            };
+            let pending = data.lock().pending.clone();
+            for (child, info) in pending {
+                let Some(core) = self.nodes[i].core.as_ref() else {
+                    return;
+                };
+                if core.has_group(child) {
+                    if self.nodes[i].disk.group(child).is_some() {
+                        let mut d = data.lock();
+                        d.map.retain(|k, _| !info.contains(k));
+                        d.pending.remove(&child);
+                    }
+                    continue;
+                }
+                if self.faults && self.may_crash() && self.rng.random_bool(0.05) {
+                    // Down between the split's apply and the child's creation.
+                    self.stats.split_crashes += 1;
+                    let back = self.rng.random_range(500..5_000);
+                    self.nodes[i].down_until = self.now + back;
+                    self.crash(i);
+                    self.schedule(back, Ev::Restart(i));
+                    return;
+                }
+                let init = if info.voters.contains(&id) {
+                    // The copy: every replica applied the same log up to the split, and the
+                    // rows are frozen since, so every copy is the same.
+                    let mut state = info.initial_state(&data.lock());
+                    if self.broken_split == BrokenSplit::EmptyBootstrap {
+                        state.map.clear();
+                    }
+                    self.nodes[i]
+                        .factory
+                        .sms
+                        .lock()
+                        .insert(child, Arc::new(Mutex::new(state)));
+                    self.stats.bootstraps += 1;
+                    if self.checker.lock().leaders.keys().any(|&(g, _)| g == child) {
+                        self.stats.late_bootstraps += 1;
+                    }
+                    GroupInit::Bootstrap {
+                        voters: info.voters.clone(),
+                    }
+                } else {
+                    self.stats.joins += 1;
+                    GroupInit::Join
+                };
+                self.create_child(i, child, init);
+                created = true;
+            }
+        }
+        let splits = self.checker.lock().splits.clone();
+        for (child, rec) in splits {
+            let Some(core) = self.nodes[i].core.as_ref() else {
+                return;
+            };
+            if core.has_group(child) {
+                continue;
+            }
+            let no_rows_here = match sms.get(&rec.parent) {
+                Some(d) if core.has_group(rec.parent) => {
+                    let d = d.lock();
+                    d.epoch >= rec.child.epoch && !d.pending.contains_key(&child)
+                }
+                _ => true,
+            };
+            if no_rows_here {
+                self.stats.joins += 1;
+                if rec.child.voters.contains(&id) {
+                    self.stats.rowless_joins += 1;
+                }
+                self.create_child(i, child, GroupInit::Join);
+                created = true;
+            }
+        }
+        if created {
+            self.drive(i);
+        }
+    }
+
+    fn create_child(&mut self, i: usize, child: GroupId, init: GroupInit) {
+        let id = self.nodes[i].id;
+        let sm = Box::new(self.nodes[i].factory.sm(child));
+        if let Some(core) = self.nodes[i].core.as_mut()
+            && let Err(e) = core.create_group(child, init, sm)
+        {
+            self.violation(format!("node {id}: create_group({child}) failed: {e}"));
+        }
+        if self.faults && self.may_crash() && self.rng.random_bool(0.05) {
+            // Crash in the round that would persist the child's creation.
+            self.stats.split_crashes += 1;
+            let back = self.rng.random_range(500..5_000);
+            self.nodes[i].down_until = self.now + back;
+            self.nodes[i].crash_mid_round = true;
+            self.schedule(back, Ev::Restart(i));
+        }
+    }
+
+    /// The pending operation was refused as "wrong partition" (nothing happened): refresh the
+    /// client's map and send it to the group that holds the key now.
+    fn reroute(&mut self, c: usize) {
+        self.stats.refused += 1;
+        let routes = self.checker.lock().routes();
+        let Some(p) = self.clients[c].pending.as_mut() else {
+            return;
+        };
+        p.group = route_of(&routes, &p.key);
+        p.accepted = None;
+        self.clients[c].routes = routes;
+        let generation = self.bump(c);
+        let retry = self.rng.random_range(0..100);
+        self.schedule(
+            retry,
+            Ev::Client {
+                client: c,
+                generation,
+            },
+        );
     }
 
     fn leader_index(&self, group: GroupId) -> Option<usize> {
@@ -1387,7 +2129,7 @@ impl Sim {
         }
         let n = self.nodes.len() as NodeId;
         if n > 3 {
-            for g in GROUPS {
+            for g in self.group_list() {
                 let Some(i) = self.leader_index(g) else {
                     continue;
                 };
@@ -1428,7 +2170,7 @@ impl Sim {
             .copied()
             .collect();
         let mut done = true;
-        for g in GROUPS {
+        for g in self.group_list() {
             let Some(i) = self.leader_index(g) else {
                 done = false;
                 continue;
@@ -1485,41 +2227,107 @@ impl Sim {
     }
 
     /// Every replica's state equals the replay of the committed log up to its applied index.
+    /// Split runs: the replay follows the protocol (a group refuses keys outside its range; a
+    /// child starts from its range's rows in the replay of its parent up to the split), and a
+    /// replica is compared on its range and the children whose frozen rows it still holds
+    /// (it drops them once it created the child).
     fn check_states(&mut self) {
-        let committed = self.checker.lock().committed.clone();
-        for g in GROUPS {
+        let (committed, splits) = {
+            let c = self.checker.lock();
+            (c.committed.clone(), c.splits.clone())
+        };
+        let mut initial: BTreeMap<GroupId, SmData> = BTreeMap::new();
+        // Ascending ids: a parent before its children.
+        for g in self.group_list() {
+            let start = if splits.contains_key(&g) {
+                let Some(s) = initial.remove(&g) else {
+                    self.violation(format!(
+                        "group {g}: the replay of its parent never reached its split"
+                    ));
+                    continue;
+                };
+                s
+            } else {
+                SmData::default()
+            };
             let log = committed.get(&g).cloned().unwrap_or_default();
-            let mut replicas: Vec<(u64, NodeId, BTreeMap<String, String>)> = self
+            let mut replicas: Vec<(u64, NodeId, SmData)> = self
                 .nodes
                 .iter()
                 .filter_map(|n| {
                     let data = n.factory.sms.lock().get(&g).cloned()?;
-                    let d = data.lock();
-                    Some((d.applied, n.id, d.map.clone()))
+                    let d = data.lock().clone();
+                    // A child replica without state yet (joining, waiting for a snapshot).
+                    let empty = splits.contains_key(&g) && d.applied < BOOTSTRAP_INDEX;
+                    (!empty).then_some((d.applied, n.id, d))
                 })
                 .collect();
             replicas.sort_by_key(|r| r.0);
-            let mut state = BTreeMap::new();
-            let mut it = log.iter().peekable();
-            for (applied, node, map) in replicas {
-                while let Some(&(&idx, (data, _))) = it.peek() {
-                    if idx > applied {
-                        break;
-                    }
-                    if let Some(cmd) = Cmd::decode(data) {
-                        cmd.apply(&mut state);
-                    }
-                    it.next();
+            let mut state = start;
+            let mut next = replicas.iter().peekable();
+            for (&idx, (data, _)) in &log {
+                while let Some((applied, node, replica)) = next.next_if(|r| r.0 < idx) {
+                    self.compare_replica(g, *applied, *node, replica, &state);
                 }
-                if map != state {
-                    self.violation(format!(
-                        "group {g}: node {node}'s state at applied index {applied} is {map:?}, \
-                         the replay of the committed log gives {state:?}"
-                    ));
+                if let Some(cmd) = Cmd::decode(data)
+                    && cmd.apply(&mut state, true) == Res::Split
+                    && let Cmd::Split { child, .. } = &cmd
+                    && let Some(c) = state.pending.get(child)
+                {
+                    initial.insert(*child, c.initial_state(&state));
                 }
+                state.applied = idx;
+            }
+            for (applied, node, replica) in next {
+                self.compare_replica(g, *applied, *node, replica, &state);
             }
         }
         self.schedule(5_000, Ev::CheckStates);
+    }
+
+    /// A replica at `applied` against the replay `state` up to there: the same range, epoch and
+    /// rows in its range; the same rows of the children it still holds rows of; nothing else.
+    fn compare_replica(
+        &self,
+        g: GroupId,
+        applied: u64,
+        node: NodeId,
+        replica: &SmData,
+        state: &SmData,
+    ) {
+        let expected: BTreeMap<String, String> = state
+            .map
+            .iter()
+            .filter(|(k, _)| {
+                in_range(k, &replica.lo, &replica.hi)
+                    || replica.pending.values().any(|c| c.contains(k))
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let same = replica.lo == state.lo
+            && replica.hi == state.hi
+            && replica.epoch == state.epoch
+            && replica
+                .pending
+                .iter()
+                .all(|(c, info)| state.pending.get(c) == Some(info))
+            && replica.map == expected;
+        if !same {
+            self.violation(format!(
+                "group {g}: node {node}'s state at applied index {applied} is {:?} (range \
+                 [{}, {}), epoch {}, pending children {:?}), the replay of the committed log \
+                 gives {:?} (range [{}, {}), epoch {})",
+                replica.map,
+                replica.lo,
+                opt_str(&replica.hi),
+                replica.epoch,
+                replica.pending.keys().collect::<Vec<_>>(),
+                expected,
+                state.lo,
+                opt_str(&state.hi),
+                state.epoch
+            ));
+        }
     }
 
     // --- the run ---------------------------------------------------------------------------
@@ -1540,6 +2348,11 @@ impl Sim {
             // At least one wipe per run, early enough to be repaired under faults.
             let at = self.rng.random_range(5_000..(fault_secs * 500).max(5_001));
             self.schedule(at, Ev::Wipe);
+        }
+        if self.splits {
+            self.splits_left = self.rng.random_range(1..=MAX_SPLITS);
+            let at = self.rng.random_range(2_000..(fault_secs * 300).max(2_001));
+            self.schedule(at, Ev::Split);
         }
         let fault_end = fault_secs * 1_000;
         self.run_until(fault_end)?;
@@ -1584,7 +2397,7 @@ impl Sim {
         self.check_states();
         self.check_violations()?;
         // All replicas converged.
-        for g in GROUPS {
+        for g in self.group_list() {
             let applied: BTreeSet<u64> = self
                 .nodes
                 .iter()
@@ -1614,6 +2427,9 @@ impl Sim {
                     ));
                 }
             }
+        }
+        if self.splits {
+            self.check_split_ends()?;
         }
         self.check_acked_writes()?;
         self.final_reads();
@@ -1659,7 +2475,32 @@ impl Sim {
     /// Adds a read of every key, answered from the converged state, to the history: the
     /// linearizability check then also proves the final state holds every acknowledged write.
     fn final_reads(&mut self) {
-        for g in GROUPS {
+        if self.splits {
+            let routes = self.checker.lock().routes();
+            for k in 0..SPLIT_KEYS {
+                let key = format!("k{k}");
+                let g = route_of(&routes, &key);
+                let Some(i) = self.leader_index(g) else {
+                    continue;
+                };
+                let Some(data) = self.nodes[i].factory.sms.lock().get(&g).cloned() else {
+                    continue;
+                };
+                let value = data.lock().map.get(&key).cloned();
+                let call = self.stamp();
+                let ret_at = self.stamp();
+                self.history.push(Event {
+                    client: 0,
+                    key,
+                    op: Op::Read,
+                    ret: Ret::Read(value),
+                    call,
+                    ret_at,
+                });
+            }
+            return;
+        }
+        for g in self.group_list() {
             let Some(i) = self.leader_index(g) else {
                 continue;
             };
@@ -1681,6 +2522,35 @@ impl Sim {
                 });
             }
         }
+    }
+
+    /// Split runs, after healing: every node holds a replica of every group, with the group's
+    /// range as the splits define it, and no frozen rows left (every child was created
+    /// everywhere and its rows dropped from the parents).
+    fn check_split_ends(&self) -> Result<(), String> {
+        let routes = self.checker.lock().routes();
+        for r in &routes {
+            for n in &self.nodes {
+                let Some(data) = n.factory.sms.lock().get(&r.group).cloned() else {
+                    return Err(format!("node {}: no replica of group {}", n.id, r.group));
+                };
+                let d = data.lock();
+                if d.lo != r.lo || d.hi != r.hi || !d.pending.is_empty() {
+                    return Err(format!(
+                        "group {} on node {}: range [{}, {}) with pending children {:?} after \
+                         healing, expected [{}, {}) and none",
+                        r.group,
+                        n.id,
+                        d.lo,
+                        opt_str(&d.hi),
+                        d.pending.keys().collect::<Vec<_>>(),
+                        r.lo,
+                        opt_str(&r.hi)
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn check_violations(&self) -> Result<(), String> {
@@ -1737,6 +2607,7 @@ impl Sim {
                         self.rejoin(i);
                     }
                 }
+                Ev::Split => self.split_event(),
             }
             self.check_violations()?;
         }
@@ -1753,10 +2624,25 @@ impl Sim {
                 s.wipes, s.replaced, s.panics
             ),
         };
+        let splits = if self.splits {
+            format!(
+                ", {} splits ({} children bootstrapped, {} of them late, {} joined, {} of them \
+                 by a voter without the rows), {} refused as wrong partition, {} split crashes",
+                s.splits,
+                s.bootstraps,
+                s.late_bootstraps,
+                s.joins,
+                s.rowless_joins,
+                s.refused,
+                s.split_crashes
+            )
+        } else {
+            String::new()
+        };
         format!(
             "seed {}: {} nodes, {} events in history ({} ok writes, {} cond failed, {} reads, \
              {} unknown, {} lost proposals retried, {} read errors), {} messages delivered, \
-             {} dropped, {} crashes, {} partitions, {} snapshots restored{wipes}, trace {:016x}",
+             {} dropped, {} crashes, {} partitions, {} snapshots restored{wipes}{splits}, trace {:016x}",
             self.seed,
             self.nodes.len(),
             self.history.len(),
@@ -1788,6 +2674,8 @@ pub struct Outcome {
     /// Nodes wiped, and wiped nodes replaced in every group by a new id.
     pub wipes: u64,
     pub replaced: u64,
+    /// Splits that took effect (split runs).
+    pub splits: u64,
 }
 
 /// Runs one seed with default options.
@@ -1808,6 +2696,9 @@ pub fn run_seed_with(seed: u64, secs: u64, options: Options) -> Result<Outcome, 
         let mut sim = Sim::new(seed);
         sim.stale_reads = options.stale_reads;
         sim.wipe = options.wipe;
+        if options.splits {
+            sim.enable_splits(options.broken_split);
+        }
         let result = sim.run(secs);
         let summary = sim.summary();
         match result {
@@ -1817,6 +2708,7 @@ pub fn run_seed_with(seed: u64, secs: u64, options: Options) -> Result<Outcome, 
                 history: std::mem::take(&mut sim.history),
                 wipes: sim.stats.wipes,
                 replaced: sim.stats.replaced,
+                splits: sim.stats.splits,
             }),
             Err(e) => Err(format!("{summary}\n{e}")),
         }
@@ -1861,8 +2753,19 @@ pub fn run_seeds(
     check: impl Fn(&Outcome) -> Result<(), String>,
 ) {
     let secs = env_u64("SHOAL_SIM_SECS").unwrap_or(DEFAULT_SECS);
+    run_seeds_for(test, default_count, secs, options, check);
+}
+
+/// As [`run_seeds`], for `secs` virtual seconds of faults per seed.
+pub fn run_seeds_for(
+    test: &str,
+    default_count: u64,
+    secs: u64,
+    options: Options,
+    check: impl Fn(&Outcome) -> Result<(), String>,
+) {
     // The run depends on the seed and the length of the faulty period only.
-    let secs_env = if secs == DEFAULT_SECS {
+    let secs_env = if env_u64("SHOAL_SIM_SECS").is_none() {
         String::new()
     } else {
         format!("SHOAL_SIM_SECS={secs} ")
