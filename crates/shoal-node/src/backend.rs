@@ -156,6 +156,8 @@ pub struct NodeBackend {
     pub(crate) cluster: std::sync::OnceLock<Arc<Cluster>>,
     /// Raft groups already created for the local partitions.
     pub(crate) groups: parking_lot::Mutex<std::collections::HashSet<u64>>,
+    /// Wakes the reconciler at once (a local replica applied a split: its child opens here).
+    pub(crate) reconcile_soon: Arc<tokio::sync::Notify>,
     /// The node's event counters (`GET /metrics`).
     pub(crate) metrics: Arc<crate::metrics::NodeMetrics>,
 }
@@ -335,6 +337,7 @@ impl NodeBackend {
             ddl: Arc::default(),
             cluster: std::sync::OnceLock::new(),
             groups: parking_lot::Mutex::default(),
+            reconcile_soon: Arc::default(),
             metrics: Arc::default(),
         };
         // Index creations and deletions a restart interrupted carry on.
@@ -700,10 +703,22 @@ impl NodeBackend {
         // Strongly consistent: the replica first catches up to the leader's commit index as of
         // now (ReadIndex); eventually consistent reads take the local replica as it is.
         part.check_readable()?;
-        if consistent {
-            self.cluster()?.read_index(part.record.id).await?;
+        let ready = if consistent {
+            self.cluster()?.read_index(part.record.id).await
         } else {
-            self.ensure_ready(part).await?;
+            self.ensure_ready(part).await
+        };
+        match ready {
+            // This replica left its group (moved away): a current replica serves the read.
+            Err(DataError::Unavailable(why)) if why == crate::remote::NOT_A_REPLICA => {
+                let call = DataCall::Get {
+                    table: table.name.clone(),
+                    key: key.clone(),
+                    consistent,
+                };
+                return self.forward(call).await.and_then(DataReply::into_item);
+            }
+            other => other?,
         }
         if let Some(pk) = key.get(&table.key_schema.hash.name) {
             crate::split::check_owns(part, partition_hash(pk))?;
@@ -742,12 +757,18 @@ impl NodeBackend {
             return Ok(());
         };
         let group = part.record.id;
-        if !cluster.snapshots.downloading(group)
-            && let Ok(Ok(())) = tokio::time::timeout(READY_WAIT, cluster.read_index(group)).await
-            && !cluster.snapshots.downloading(group)
-        {
-            part.ready.store(true, Ordering::Release);
-            return Ok(());
+        if !cluster.snapshots.downloading(group) {
+            match tokio::time::timeout(READY_WAIT, cluster.read_index(group)).await {
+                Ok(Ok(())) if !cluster.snapshots.downloading(group) => {
+                    part.ready.store(true, Ordering::Release);
+                    return Ok(());
+                }
+                // Left its group (moved away): the caller sends the read elsewhere.
+                Ok(Err(DataError::Unavailable(why))) if why == crate::remote::NOT_A_REPLICA => {
+                    return Err(DataError::Unavailable(why));
+                }
+                _ => {}
+            }
         }
         Err(DataError::Unavailable(
             "this node's replica of the partition is still catching up with the cluster: retry"

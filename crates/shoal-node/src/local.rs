@@ -223,7 +223,13 @@ impl NodeBackend {
             if self.groups.lock().contains(&p.id) {
                 continue;
             }
-            let Some(sm) = partition_sm(&handle, p.id, &cluster.pending, &cluster.snapshots) else {
+            let Some(sm) = partition_sm(
+                &handle,
+                p.id,
+                &cluster.pending,
+                &cluster.snapshots,
+                &self.reconcile_soon,
+            ) else {
                 continue;
             };
             // The first replicas bootstrap the group; replicas placed later join it and catch up.
@@ -267,7 +273,7 @@ impl NodeBackend {
         let handles: Vec<Arc<TableHandle>> = self.tables.read().values().cloned().collect();
         handles
             .iter()
-            .find_map(|h| partition_sm(h, group, pending, snapshots))
+            .find_map(|h| partition_sm(h, group, pending, snapshots, &self.reconcile_soon))
     }
 
     /// Opens the replicas of a table the cluster created: data key, files, local catalog. A node
@@ -515,6 +521,7 @@ fn partition_sm(
     id: u64,
     pending: &Arc<Pending>,
     snapshots: &Arc<Snapshots>,
+    split_applied: &Arc<tokio::sync::Notify>,
 ) -> Option<PartitionSm> {
     let p = handle.partitions.iter().find(|p| p.record.id == id)?;
     snapshots.register(
@@ -535,5 +542,6 @@ fn partition_sm(
         snapshots: Arc::clone(snapshots),
         pending: Arc::clone(pending),
         poisoned: Arc::clone(&p.poisoned),
+        split_applied: Arc::clone(split_applied),
     })
 }

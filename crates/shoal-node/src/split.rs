@@ -60,6 +60,12 @@ pub(crate) fn is_wrong_partition(e: &DataError) -> bool {
     }
 }
 
+/// Whether `e` says the request ran into a local replica that left its group (moved away; the
+/// node drops it shortly): it did not run, and the router routes it again.
+fn is_moved_away(e: &DataError) -> bool {
+    matches!(e, DataError::Unavailable(why) if why == crate::remote::NOT_A_REPLICA)
+}
+
 /// The refusal of a read of `part` outside its range.
 pub(crate) fn check_owns(part: &PartitionHandle, hash: u64) -> Result<(), DataError> {
     if part.partition.owns(hash) {
@@ -110,7 +116,10 @@ impl NodeBackend {
         let mut backoff = Duration::from_millis(5);
         loop {
             match call().await {
-                Err(e) if is_wrong_partition(&e) && Instant::now() < deadline => {
+                Err(e)
+                    if (is_wrong_partition(&e) || is_moved_away(&e))
+                        && Instant::now() < deadline =>
+                {
                     if let Ok(cluster) = self.cluster() {
                         let _ = cluster.refresh_meta().await;
                     }
@@ -293,7 +302,16 @@ async fn split_once(
                 continue;
             };
             if p.splitting {
-                settle(cluster, &table_id, id).await;
+                // Every voter holds the child's rows (its own copy, or the leader's snapshot)
+                // and its log: from now on placement may move the child and its parent.
+                let caught_up = g.voters.iter().all(|v| {
+                    g.progress
+                        .iter()
+                        .any(|(id, matched)| id == v && *matched >= g.commit)
+                });
+                if caught_up {
+                    settle(cluster, &table_id, id).await;
+                }
                 continue;
             }
             // The metadata split it, and this replica still serves past its new end (never

@@ -528,7 +528,9 @@ impl Cluster {
             match self.raft.read_index(group).await {
                 Ok(()) => Ok(Routed::Done(())),
                 Err(RaftError::Stopped) => Err(self.stopped()),
-                Err(_) => Ok(Routed::Retry),
+                // A replica removed from its group (moved away) never hears of a leader again:
+                // the read goes to the partition's current replicas instead.
+                Err(_) => self.retry_if_member(group),
             }
         })
         .await

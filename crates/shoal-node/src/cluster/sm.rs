@@ -128,6 +128,8 @@ pub(crate) struct PartitionSm {
     pub(crate) snapshots: Arc<super::snapshot::Snapshots>,
     pub(crate) pending: Arc<Pending>,
     pub(crate) poisoned: Poison,
+    /// Woken when this replica applies a split (the node opens the child).
+    pub(crate) split_applied: Arc<tokio::sync::Notify>,
 }
 
 impl PartitionSm {
@@ -154,6 +156,9 @@ impl PartitionSm {
         if decoded.iter().all(Result::is_ok) {
             let commands: Vec<Command> = decoded.into_iter().filter_map(Result::ok).collect();
             let results = self.partition.apply_batch(first, &commands);
+            if commands.iter().any(|c| matches!(c, Command::Split { .. })) {
+                self.split_applied.notify_one();
+            }
             for (e, result) in run.iter().zip(results) {
                 self.answer(e, result);
             }

@@ -357,6 +357,7 @@ fn spawn_reconciler(
             tokio::select! {
                 _ = stop.changed() => break,
                 _ = applied.changed() => {}
+                () = backend.reconcile_soon.notified() => {}
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
         }
