@@ -5,8 +5,9 @@
 //! written with BatchWriteItem and PutItem read back with `ConsistentRead` through every node;
 //! a paged Scan walks every partition in hash order and returns each item once; parallel scan
 //! segments split the table between them; BatchGetItem gathers keys from every partition;
-//! Query and DescribeTable's item count see the whole table. An on-demand table keeps one
-//! partition, and a global secondary index is refused on a table of several partitions (not
+//! Query and DescribeTable's item count see the whole table. A table within one partition's
+//! limits has one, and splits online when its provisioned throughput is raised; a global
+//! secondary index is refused on a table of several partitions (not
 //! supported yet) with a message that says so.
 // A test fails by panicking.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -353,6 +354,57 @@ async fn a_provisioned_table_spreads_its_partitions_and_every_operation_spans_th
         |s: &Value| table_groups(s, "narrow").len() == 1,
     )
     .await;
+    // Raising its throughput to 3,000 WCU splits it (online) into at least 3 partitions, and
+    // the items written before read back through every node.
+    let narrow = c.client(2);
+    for i in 0..40 {
+        narrow
+            .put_item()
+            .table_name("narrow")
+            .item("pk", s(format!("n{i}")))
+            .item("sk", n(0))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("PutItem narrow: {}", DisplayErrorContext(&e)));
+    }
+    narrow
+        .update_table()
+        .table_name("narrow")
+        .provisioned_throughput(
+            ProvisionedThroughput::builder()
+                .read_capacity_units(5)
+                .write_capacity_units(3_000)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("UpdateTable narrow: {}", DisplayErrorContext(&e)));
+    c.wait_status(
+        1,
+        Duration::from_secs(60),
+        "the narrow table split to at least 3 partitions after its throughput rose",
+        |s: &Value| table_groups(s, "narrow").len() >= 3,
+    )
+    .await;
+    for i in 1..=NODES {
+        let client = c.client(i);
+        for k in 0..40 {
+            let got = client
+                .get_item()
+                .table_name("narrow")
+                .key("pk", s(format!("n{k}")))
+                .key("sk", n(0))
+                .consistent_read(true)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("GetItem narrow: {}", DisplayErrorContext(&e)));
+            assert!(
+                got.item().is_some(),
+                "n{k} through node {i} after the split"
+            );
+        }
+    }
     let errors = c.server_errors();
     assert!(errors.is_empty(), "server errors: {errors:?}");
 }

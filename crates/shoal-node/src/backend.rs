@@ -1168,7 +1168,7 @@ impl Backend for NodeBackend {
 /// (3,000 RCU, 1,000 WCU) imply for a provisioned table, else one. A table with global secondary
 /// indexes starts with one: a node's GSI files are fed from its own base partitions, so an index
 /// over partitions placed on different nodes would answer from part of the table.
-fn initial_partitions(meta: &TableMeta) -> u64 {
+pub(crate) fn initial_partitions(meta: &TableMeta) -> u64 {
     let global = meta.indexes.iter().any(|d| d.kind == IndexKind::Global);
     if meta.billing.mode != shoal_catalog::BillingMode::Provisioned || global {
         return 1;

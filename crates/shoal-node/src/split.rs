@@ -293,6 +293,12 @@ async fn split_once(
             || crate::gsi::stored_gsis(&entry.meta.indexes)
                 .next()
                 .is_some();
+        // Provisioned throughput raised since the table was created: as many partitions as
+        // DynamoDB's per-partition limits imply, by halving the widest ranges.
+        let wanted =
+            crate::backend::initial_partitions(&entry.meta).min(shoal_meta::MAX_INITIAL_PARTITIONS);
+        let width_wanted = u64::MAX / wanted.max(1);
+        let short = (entry.partitions.of(None).count() as u64) < wanted;
         for part in &handle.partitions {
             let id = part.record.id;
             let Some(g) = led.iter().find(|g| g.group == id) else {
@@ -335,7 +341,8 @@ async fn split_once(
                 })
                 .hot(g.applied, SPLIT_HEAT_WRITES_PER_SEC);
             let size = part.partition.stats().size_bytes;
-            if global || (size < split_size && !hot) {
+            let throughput = short && p.hash_end - p.hash_start > width_wanted;
+            if global || (size < split_size && !hot && !throughput) {
                 continue;
             }
             let settled = g.learners.is_empty() && {
@@ -355,6 +362,7 @@ async fn split_once(
                 group = id,
                 size_bytes = size,
                 hot,
+                throughput,
                 at,
                 "splitting a partition"
             );
