@@ -27,8 +27,11 @@ const WRITERS: usize = 4;
 /// Kill/restart rounds of the nemesis.
 const ROUNDS: usize = 4;
 
-/// The table's partition groups: (hash range, voters, learners).
-fn groups(status: &Value) -> Vec<((u64, u64), Vec<u64>, Vec<u64>)> {
+/// One partition group of the table: (hash range, voters, learners).
+type Group = ((u64, u64), Vec<u64>, Vec<u64>);
+
+/// The table's partition groups.
+fn groups(status: &Value) -> Vec<Group> {
     let hex = |v: &Value| u64::from_str_radix(v.as_str().unwrap_or(""), 16).ok();
     status["groups"]
         .as_array()
