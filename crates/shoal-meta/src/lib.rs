@@ -615,6 +615,16 @@ impl MetaState {
         let Some(table) = self.tables.values_mut().find(|t| t.meta.id == table_id) else {
             return MetaResult::NotFound;
         };
+        // A global index is fed from the table's one partition: such a table does not split
+        // (one may have been added since the leader decided to split).
+        if table
+            .meta
+            .indexes
+            .iter()
+            .any(|d| d.kind == shoal_types::index::IndexKind::Global)
+        {
+            return MetaResult::Conflict(table.meta.name.clone());
+        }
         let Some(p) = table.partitions.get_mut(partition) else {
             return MetaResult::NotFound;
         };

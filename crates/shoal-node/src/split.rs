@@ -33,9 +33,9 @@ use shoal_storage::{ApplyError, Command, SplitChild};
 use crate::backend::{NodeBackend, PartitionHandle, TableHandle, blocking};
 use crate::cluster::{Cluster, ROUTE_DEADLINE};
 
-/// Default split size: a partition whose items take more than 1 GiB is split (see
-/// docs/OPERATIONS.md for why).
-pub const DEFAULT_SPLIT_SIZE_BYTES: u64 = 1 << 30;
+/// Default split size: a partition whose items take more than 256 MiB is split (see
+/// docs/OPERATIONS.md for why: the child's copy stays well inside the route deadline).
+pub const DEFAULT_SPLIT_SIZE_BYTES: u64 = 256 << 20;
 /// The smallest split size accepted (tests use small ones).
 pub const MIN_SPLIT_SIZE_BYTES: u64 = 64 << 10;
 /// Heat: a partition whose leader applies more writes per second than this, on average over
@@ -440,5 +440,50 @@ async fn settle(cluster: &Cluster, table_id: &str, id: u64) {
     };
     if let Err(e) = cluster.meta_propose(command).await {
         tracing::debug!(group = id, error = %e, "settling a split partition not proposed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heat_is_the_write_rate_over_a_whole_window() {
+        let window_ago = Instant::now() - HEAT_WINDOW;
+        let mut heat = Heat {
+            since: window_ago,
+            applied: 100,
+        };
+        // Just over 1,000 writes/s over the window: hot, and a new window starts.
+        let applied = 100 + SPLIT_HEAT_WRITES_PER_SEC * (HEAT_WINDOW.as_secs() + 1);
+        assert!(heat.hot(applied, SPLIT_HEAT_WRITES_PER_SEC));
+        assert_eq!(heat.applied, applied);
+        // Within the new window nothing is decided yet.
+        assert!(!heat.hot(applied * 10, SPLIT_HEAT_WRITES_PER_SEC));
+        // Half the rate over a whole window: not hot.
+        let mut cool = Heat {
+            since: window_ago,
+            applied: 0,
+        };
+        assert!(!cool.hot(
+            SPLIT_HEAT_WRITES_PER_SEC * HEAT_WINDOW.as_secs() / 2,
+            SPLIT_HEAT_WRITES_PER_SEC
+        ));
+    }
+
+    #[test]
+    fn wrong_partition_and_moved_away_are_rerouted() {
+        assert!(is_wrong_partition(&DataError::Apply(
+            ApplyError::WrongPartition
+        )));
+        assert!(is_wrong_partition(&DataError::Unavailable(
+            WRONG_PARTITION.to_string()
+        )));
+        assert!(is_moved_away(&DataError::Unavailable(
+            crate::remote::NOT_A_REPLICA.to_string()
+        )));
+        assert!(!is_wrong_partition(&DataError::Unavailable(
+            "the write was not applied in time; its outcome is unknown".to_string()
+        )));
     }
 }

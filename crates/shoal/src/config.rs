@@ -48,7 +48,7 @@ pub struct StartArgs {
     #[arg(long, env = "SHOAL_DEAD_NODE_TIMEOUT", value_name = "SECS")]
     pub dead_node_timeout: Option<u64>,
     /// A partition whose items take more than this many bytes is split in two (online; the
-    /// halves then spread over the nodes) [default: 1073741824 (1 GiB); config: split_size_bytes]
+    /// halves then spread over the nodes) [default: 268435456 (256 MiB); config: split_size_bytes]
     #[arg(long, env = "SHOAL_SPLIT_SIZE_BYTES", value_name = "BYTES")]
     pub split_size_bytes: Option<u64>,
     /// Data directory [default: ./shoal-data; config: data_dir]
