@@ -35,6 +35,10 @@ pub struct Core {
     groups: BTreeMap<GroupId, Group>,
     /// Groups removed since the last round (their deletion goes into the next batch).
     removed: Vec<GroupId>,
+    /// Groups removed from this node since it started: messages for them are dropped rather
+    /// than recreate an empty replica (its peers may still count the removed one's log, and an
+    /// empty replica told of a commit index it lacks stops raft). [`Core::create_group`] lifts it.
+    tombstones: std::collections::HashSet<GroupId>,
     /// Results produced outside a round, returned by the next `persisted`.
     out: OutputBuilder,
     /// Set while the node stops: it refuses leadership handed to it ([`Core::set_draining`]).
@@ -50,6 +54,7 @@ impl Core {
             logger: crate::logger::logger(),
             groups: BTreeMap::new(),
             removed: Vec::new(),
+            tombstones: std::collections::HashSet::new(),
             out: OutputBuilder::default(),
             draining: false,
         }
@@ -114,6 +119,7 @@ impl Core {
         if self.groups.contains_key(&group) {
             return Ok(());
         }
+        self.tombstones.remove(&group);
         let g = match init {
             GroupInit::Bootstrap { voters } => self.bootstrap(group, voters, sm)?,
             GroupInit::Join => self.join(group, sm)?,
@@ -160,6 +166,7 @@ impl Core {
         if let Some(mut g) = self.groups.remove(&group) {
             g.fail_reads(&mut self.out, || RaftError::GroupNotFound(group));
             self.removed.push(group);
+            self.tombstones.insert(group);
         }
     }
 
@@ -173,6 +180,9 @@ impl Core {
                 continue;
             }
             if !self.groups.contains_key(&m.group) {
+                if self.tombstones.contains(&m.group) {
+                    continue;
+                }
                 let Some(sm) = self.factory.open(m.group) else {
                     continue;
                 };

@@ -356,3 +356,24 @@ fn a_leadership_transfer_that_does_not_complete_is_abandoned_after_a_few_ticks()
         .propose(1, vec![], b"a=1".to_vec())
         .expect("the transfer was abandoned: proposals are taken again");
 }
+
+/// A replica removed from a node (its table dropped there first) is not recreated empty by the
+/// messages its peers still send: the leader counts the log the removed replica had, and an empty
+/// replica told of a commit index beyond its log stops raft ("to_commit out of range").
+#[test]
+fn messages_for_a_removed_group_do_not_recreate_it() {
+    let factories: Vec<Arc<KvFactory>> = (0..3).map(|_| Arc::new(KvFactory::default())).collect();
+    let mut net = three_nodes(&factories, 1000);
+    elect_and_write(&mut net, &factories, 5);
+    net.cores.get_mut(&2).unwrap().0.remove_group(1);
+    net.settle();
+    for _ in 0..10 {
+        net.cores.get_mut(&1).unwrap().0.tick();
+        net.settle();
+    }
+    assert!(
+        net.cores[&2].0.status().iter().all(|g| g.group != 1),
+        "the removed group came back on node 2"
+    );
+    assert_eq!(net.cores.get_mut(&1).unwrap().0.leader(1), Some(1));
+}
