@@ -549,12 +549,7 @@ impl MetaState {
                 replicas,
             } => {
                 let epoch = self.epoch + 1;
-                let Some(p) = self
-                    .tables
-                    .values_mut()
-                    .filter(|t| t.meta.id == table_id)
-                    .find_map(|t| t.partitions.get_mut(partition))
-                else {
+                let Some(p) = self.partition_mut(&table_id, partition) else {
                     return MetaResult::NotFound;
                 };
                 if p.generation != generation {
@@ -576,12 +571,7 @@ impl MetaState {
                 partition,
             } => {
                 let epoch = self.epoch + 1;
-                let Some(p) = self
-                    .tables
-                    .values_mut()
-                    .filter(|t| t.meta.id == table_id)
-                    .find_map(|t| t.partitions.get_mut(partition))
-                else {
+                let Some(p) = self.partition_mut(&table_id, partition) else {
                     return MetaResult::NotFound;
                 };
                 if p.splitting {
@@ -603,6 +593,14 @@ impl MetaState {
 }
 
 impl MetaState {
+    /// Partition `partition` of the table with id `table_id`, to change.
+    fn partition_mut(&mut self, table_id: &str, partition: u64) -> Option<&mut PartitionEntry> {
+        self.tables
+            .values_mut()
+            .filter(|t| t.meta.id == table_id)
+            .find_map(|t| t.partitions.get_mut(partition))
+    }
+
     fn split_partition(
         &mut self,
         table_id: &str,

@@ -517,7 +517,9 @@ impl DataPlane for NodeBackend {
     }
 
     async fn query(&self, table: &TableMeta, request: QueryRequest) -> Result<Page, DataError> {
-        self.rerouted(|| self.query_once(table, request.clone()))
+        // Shared, not copied, by the attempts (one, unless a split re-routes it).
+        let request = Arc::new(request);
+        self.rerouted(|| self.query_once(table, Arc::clone(&request)))
             .await
     }
 
@@ -609,13 +611,13 @@ impl NodeBackend {
     async fn query_once(
         &self,
         table: &TableMeta,
-        request: QueryRequest,
+        request: Arc<QueryRequest>,
     ) -> Result<Page, DataError> {
         let handle = self.handle_for(table)?;
         if !holds_query(&handle, table, &request) {
             let call = DataCall::Query {
                 table: table.name.clone(),
-                request,
+                request: Arc::unwrap_or_clone(request),
             };
             return self.forward(call).await.and_then(DataReply::into_page);
         }

@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use shoal_catalog::DataError;
+use shoal_catalog::{DataError, TableMeta};
 use shoal_meta::TableEntry;
 use shoal_storage::SqlCipherEngine;
 use shoal_types::index::{IndexKind, IndexStatus};
@@ -78,15 +78,22 @@ impl NodeBackend {
             .collect();
         let meta = handle.meta.read().clone();
         let next = Arc::new(handle.with_partitions(partitions));
-        let record = next.record_with((*meta).clone());
+        self.install(&meta, &next).await?;
+        Ok(next)
+    }
+
+    /// Makes `next` the table's handle: in the local catalog first (with `meta`), then for
+    /// requests.
+    async fn install(&self, meta: &TableMeta, next: &Arc<TableHandle>) -> Result<(), DataError> {
+        let record = next.record_with(meta.clone());
         let catalog = self.catalog.clone();
         blocking(move || catalog.put(&record))
             .await?
             .map_err(internal)?;
         self.tables
             .write()
-            .insert(meta.name.clone(), Arc::clone(&next));
-        Ok(next)
+            .insert(meta.name.clone(), Arc::clone(next));
+        Ok(())
     }
 
     /// Whether the leader of group `id` (asked among the partition's placed replicas) no longer
@@ -142,14 +149,7 @@ impl NodeBackend {
                     .collect(),
             ),
         );
-        let record = next.record_with((*meta).clone());
-        let catalog = self.catalog.clone();
-        blocking(move || catalog.put(&record))
-            .await?
-            .map_err(internal)?;
-        self.tables
-            .write()
-            .insert(meta.name.clone(), Arc::clone(&next));
+        self.install(&meta, &next).await?;
         // The file goes once the catalog no longer names it (a crash in between leaves an orphan
         // file, never a catalog entry without its file).
         let path = partition_path(&handle.dir, id);
@@ -219,14 +219,7 @@ impl NodeBackend {
         partitions.sort_by_key(|p| p.record.hash_start);
         let next = Arc::new(handle.with_partitions(partitions));
         next.set_indexes(&meta.indexes).map_err(internal)?;
-        let record = next.record_with((*meta).clone());
-        let catalog = self.catalog.clone();
-        blocking(move || catalog.put(&record))
-            .await?
-            .map_err(internal)?;
-        self.tables
-            .write()
-            .insert(meta.name.clone(), Arc::clone(&next));
+        self.install(&meta, &next).await?;
         // A backfill running on the old handle stops when it sees the handle replaced.
         let work = self.index_work();
         for def in meta

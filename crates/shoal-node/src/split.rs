@@ -154,7 +154,7 @@ impl NodeBackend {
         if epoch < p.epoch {
             return Err(());
         }
-        let children = parent.partition.split_children().unwrap_or_default();
+        let children = parent.partition.split_children();
         tracing::debug!(
             child = p.id,
             parent = parent_id,
@@ -180,14 +180,7 @@ impl NodeBackend {
             return;
         };
         for part in &handle.partitions {
-            let children = match part.partition.split_children() {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!(group = part.record.id, error = %e, "reading split children failed");
-                    continue;
-                }
-            };
-            for child in children {
+            for child in part.partition.split_children() {
                 let Some(placed) = entry.partitions.get(child.child) else {
                     continue;
                 };
@@ -345,14 +338,9 @@ async fn split_once(
             if global || (size < split_size && !hot && !throughput) {
                 continue;
             }
-            let settled = g.learners.is_empty() && {
-                let mut voters = g.voters.clone();
-                voters.sort_unstable();
-                let mut placed = p.replicas.clone();
-                placed.sort_unstable();
-                voters == placed
-            };
-            if !settled || !part.partition.split_children().is_ok_and(|c| c.is_empty()) {
+            if crate::cluster::moving(&groups, &meta, id)
+                || !part.partition.split_children().is_empty()
+            {
                 continue;
             }
             let Some(at) = p.midpoint() else {

@@ -52,6 +52,8 @@ pub(crate) struct State {
     pub(crate) index_stats: HashMap<u32, PartitionStats>,
     /// The hash range this replica serves, once a split set it (see `split.rs`).
     pub(crate) range: Option<OwnedRange>,
+    /// The children split off whose rows are still in the file (as stored; see `split.rs`).
+    pub(crate) children: Vec<SplitChild>,
 }
 
 /// Whether a write maintains `def`'s entries: local indexes always, global ones while creating
@@ -105,6 +107,7 @@ impl Partition {
         let applied_index = engine.applied_index()?;
         let stats = PartitionStats::decode_stored(engine.get(STATS_KEY)?.as_deref())?;
         let range = crate::split::load_range(|k| engine.get(k))?;
+        let children = crate::split::load_children(|k| engine.get(k))?;
         Ok(Partition {
             engine,
             schema,
@@ -116,6 +119,7 @@ impl Partition {
                 outbox_loaded: false,
                 index_stats: HashMap::new(),
                 range,
+                children,
             }),
             indexes: RwLock::new(Arc::new(Vec::new())),
         })
@@ -190,8 +194,8 @@ impl Partition {
         // the command's result without a copy.
         let mut overlay: HashMap<Vec<u8>, Option<Vec<u8>>> = HashMap::new();
         let mut pending = Pending::default();
-        // The pending children after the batch's splits, if it has any.
-        let mut split: Option<Vec<SplitChild>> = None;
+        // Whether the batch splits the partition (its range and children rows change).
+        let mut split = false;
         let mut results = Vec::with_capacity(cmds.len());
         let mut last_index = current.applied_index;
         for (i, cmd) in cmds.iter().enumerate() {
@@ -209,10 +213,8 @@ impl Partition {
             } = cmd
             {
                 if next.range.is_none_or(|r| r.epoch < *epoch) {
-                    let children = split.get_or_insert(crate::split::load_children(|k| {
-                        self.engine.get_for_write(Space::Items, k)
-                    })?);
-                    children.push(*child);
+                    split = true;
+                    next.children.push(*child);
                     next.range = Some(OwnedRange {
                         start: *start,
                         end: *end,
@@ -255,7 +257,7 @@ impl Partition {
                 Err(rejected) => results.push(Err(rejected)),
             }
         }
-        if overlay.is_empty() && split.is_none() {
+        if overlay.is_empty() && !split {
             // Nothing to write: the indexes are recorded with the next write.
             if last_index > current.applied_index {
                 self.state.write().applied_index = last_index;
@@ -263,8 +265,8 @@ impl Partition {
             return Ok(results);
         }
         let mut batch = WriteBatch::new(last_index);
-        if let (Some(children), Some(range)) = (&split, next.range) {
-            crate::split::split_rows(&mut batch, range, children);
+        if split && let Some(range) = next.range {
+            crate::split::split_rows(&mut batch, range, &next.children);
         }
         for (key, value) in overlay {
             match value {

@@ -149,6 +149,7 @@ pub(crate) struct RestoredMeta {
     outbox_seq: u64,
     index_stats: HashMap<u32, PartitionStats>,
     range: Option<crate::OwnedRange>,
+    children: Vec<crate::SplitChild>,
 }
 
 impl Partition {
@@ -174,11 +175,13 @@ impl Partition {
             index_stats.insert(def.id, PartitionStats::decode_stored(stored.as_deref())?);
         }
         let range = crate::split::load_range(|k| get(Space::Items, k))?;
+        let children = crate::split::load_children(|k| get(Space::Items, k))?;
         Ok(RestoredMeta {
             stats,
             outbox_seq,
             index_stats,
             range,
+            children,
         })
     }
 
@@ -191,6 +194,7 @@ impl Partition {
         state.outbox_loaded = true;
         state.index_stats = meta.index_stats;
         state.range = meta.range;
+        state.children = meta.children;
     }
 }
 

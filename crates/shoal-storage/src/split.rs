@@ -161,11 +161,8 @@ impl Partition {
     }
 
     /// The children split off this replica whose rows are still in its file.
-    ///
-    /// # Errors
-    /// Engine failures; a malformed row.
-    pub fn split_children(&self) -> Result<Vec<SplitChild>, StorageError> {
-        load_children(|k| self.engine.get(k))
+    pub fn split_children(&self) -> Vec<SplitChild> {
+        self.state.read().children.clone()
     }
 
     /// Whether this replica is a child's copy that [`Partition::build_child`] completed.
@@ -270,29 +267,25 @@ impl Partition {
     /// Engine failures; the rest is dropped by a later call.
     pub fn drop_split_off(&self, child: u64) -> Result<bool, StorageError> {
         let _serial = self.apply_lock.lock();
-        let mut children = load_children(|k| self.engine.get(k))?;
+        let mut children = self.state.read().children.clone();
         let Some(pos) = children.iter().position(|c| c.child == child) else {
             return Ok(false);
         };
         let gone = children.remove(pos);
         let mut first = true;
         for rows in self.row_kinds() {
-            let (mut start, end) = bounds(&rows.prefix(), gone.start, gone.end);
-            loop {
-                let chunk = self.engine.scan_in(
-                    rows.space(),
-                    Some(&start),
-                    end.as_deref(),
-                    false,
-                    SCAN_CHUNK,
-                )?;
+            self.walk(rows, &gone, |chunk| {
+                if chunk.is_empty() && !first {
+                    return Ok(());
+                }
                 let mut next = self.state.read().clone();
                 let mut batch = WriteBatch::new(next.applied_index);
                 if first {
                     batch.put(CHILDREN_KEY.to_vec(), json(&children));
+                    next.children.clone_from(&children);
                     first = false;
                 }
-                for (key, value) in &chunk {
+                for (key, value) in chunk {
                     match rows {
                         Rows::Items => next.stats.remove(item_size(&decode_stored(value)?)),
                         Rows::Entries(id) => {
@@ -314,13 +307,8 @@ impl Partition {
                 }
                 self.engine.write(&batch)?;
                 *self.state.write() = next;
-                match chunk.last() {
-                    Some((key, _)) if chunk.len() == SCAN_CHUNK => {
-                        start = crate::range::key_successor(key);
-                    }
-                    _ => break,
-                }
-            }
+                Ok(())
+            })?;
         }
         Ok(true)
     }
@@ -390,7 +378,7 @@ mod tests {
         assert_eq!(parent.applied_index(), at);
         // Applied again (a replay): nothing changes.
         parent.apply(at + 1, &split()).unwrap();
-        assert_eq!(parent.split_children().unwrap().len(), 1);
+        assert_eq!(parent.split_children().len(), 1);
         let upper = (0..n).find(|i| hash(*i) >= MID).unwrap();
         let lower = (0..n).find(|i| hash(*i) < MID).unwrap();
         let refused = parent.apply(
@@ -405,7 +393,7 @@ mod tests {
         assert!(parent.covers(0, MID - 1) && !parent.covers(0, MID));
 
         let engine = MemEngine::new();
-        let child_def = parent.split_children().unwrap()[0];
+        let child_def = parent.split_children()[0];
         parent.build_child(&child_def, &engine).unwrap();
         let child = Partition::new(Box::new(engine), schema()).unwrap();
         assert!(child.is_built().unwrap());
@@ -420,7 +408,7 @@ mod tests {
         );
         assert!(parent.drop_split_off(7).unwrap());
         assert!(!parent.drop_split_off(7).unwrap());
-        assert!(parent.split_children().unwrap().is_empty());
+        assert!(parent.split_children().is_empty());
         let (p, c) = (parent.stats(), child.stats());
         assert_eq!(p.item_count + c.item_count, before.item_count);
         assert_eq!(p.size_bytes + c.size_bytes, before.size_bytes);
@@ -464,9 +452,6 @@ mod tests {
         copy.import_snapshot(&parent.export_snapshot().unwrap())
             .unwrap();
         assert_eq!(copy.owned_range(), parent.owned_range());
-        assert_eq!(
-            copy.split_children().unwrap(),
-            parent.split_children().unwrap()
-        );
+        assert_eq!(copy.split_children(), parent.split_children());
     }
 }

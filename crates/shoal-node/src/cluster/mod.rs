@@ -670,4 +670,4 @@ pub(crate) fn group_init(me: NodeId, voters: &[NodeId]) -> GroupInit {
     }
 }
 
-pub(crate) use placement::spawn_placement;
+pub(crate) use placement::{moving, spawn_placement};

@@ -85,7 +85,7 @@ fn next_transfer(
 /// leadership over itself when its leader is the replica leaving, and two transfers started
 /// at once (one to balance, one to leave) elect two candidates that split the vote, so the
 /// group has no leader until an election timeout (seen as 1.4 s write stalls during moves).
-fn moving(groups: &[GroupStatus], meta: &shoal_meta::MetaState, group: u64) -> bool {
+pub(crate) fn moving(groups: &[GroupStatus], meta: &shoal_meta::MetaState, group: u64) -> bool {
     let Some(g) = groups.iter().find(|g| g.group == group) else {
         return false;
     };
