@@ -17,6 +17,11 @@
 //! - Format 4 adds [`MetaCommand::SplitPartition`], proposed only once every member reads
 //!   format 4 (an older node could not apply it, and would not copy the child's rows).
 //!
+//! - Format 5 encodes as format 4. A member that reads it keeps each global index in shards of
+//!   the table's base partitions, so once every member does ([`crate::GLOBAL_INDEX_SPLIT_FORMAT`])
+//!   `SplitPartition` applies to tables with global indexes too, and such tables may start with
+//!   several partitions.
+//!
 //! Members record the newest format they read ([`crate::Member::format`]), and the cluster writes
 //! the oldest of them ([`MetaState::write_format`]): during a rolling upgrade the upgraded nodes
 //! keep writing format 1 until every member runs a binary that reads format 2. Commands an older
@@ -32,7 +37,7 @@ use serde_json::Value;
 use crate::{MetaCommand, MetaState};
 
 /// The metadata format this version writes.
-pub const META_FORMAT_VERSION: u64 = 4;
+pub const META_FORMAT_VERSION: u64 = 5;
 
 /// Metadata bytes this node cannot read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

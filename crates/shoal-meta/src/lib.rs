@@ -20,6 +20,10 @@ mod placement;
 pub use format::{META_FORMAT_VERSION, decode_command, decode_state, encode_command, encode_state};
 pub use placement::ReplicaChange;
 
+/// The metadata format from which every member keeps a global index in shards of the base
+/// partitions (so a table with global indexes may split and start with several partitions).
+pub const GLOBAL_INDEX_SPLIT_FORMAT: u64 = 5;
+
 /// Most partitions a table starts with (a provisioned throughput asking for more starts with
 /// this many).
 pub const MAX_INITIAL_PARTITIONS: u64 = 256;
@@ -610,16 +614,19 @@ impl MetaState {
     ) -> MetaResult {
         let child_id = self.next_partition_id.max(1);
         let new_epoch = self.epoch + 1;
+        let write_format = self.write_format();
         let Some(table) = self.tables.values_mut().find(|t| t.meta.id == table_id) else {
             return MetaResult::NotFound;
         };
-        // A global index is fed from the table's one partition: such a table does not split
-        // (one may have been added since the leader decided to split).
-        if table
-            .meta
-            .indexes
-            .iter()
-            .any(|d| d.kind == shoal_types::index::IndexKind::Global)
+        // Members before format 5 feed a table's global indexes from its one partition: while
+        // one of them is in the cluster such a table does not split (one may have been added
+        // since the leader decided to split).
+        if write_format < GLOBAL_INDEX_SPLIT_FORMAT
+            && table
+                .meta
+                .indexes
+                .iter()
+                .any(|d| d.kind == shoal_types::index::IndexKind::Global)
         {
             return MetaResult::Conflict(table.meta.name.clone());
         }

@@ -20,8 +20,8 @@ use shoal_catalog::{
     TableStatus,
 };
 use shoal_storage::{
-    Applied, Command, Durability, IndexPartition, Page, Partition, QuerySpec, ScanSpec,
-    SqlCipherEngine, StorageError,
+    Applied, Command, Durability, Page, Partition, QuerySpec, ScanSpec, SqlCipherEngine,
+    StorageError,
 };
 use shoal_types::index::{IndexDef, IndexKind, IndexStatus};
 use shoal_types::key::partition_hash;
@@ -31,21 +31,25 @@ use crate::NodeError;
 use crate::catalog::{Catalog, PartitionRecord, TableRecord};
 use crate::cluster::Cluster;
 use crate::gsi::{Gsi, GsiMap, Shipper};
+use crate::gsi_read::GsiRead;
 use crate::indexes::IndexWork;
 use crate::keys::KeyStore;
 use crate::remote::codec::{DataCall, DataReply};
 use crate::remote::holds_query;
 use crate::storage_failure::storage_failure;
 use shoal_crypto::KeyRing;
-use shoal_meta::{MetaCommand, MetaResult};
+use shoal_meta::{GLOBAL_INDEX_SPLIT_FORMAT, MetaCommand, MetaResult};
 
 /// One open partition replica.
 #[derive(Clone)]
 pub(crate) struct PartitionHandle {
     pub(crate) record: PartitionRecord,
     pub(crate) partition: Arc<Partition>,
-    /// Carries the partition's GSI outbox to the index partitions.
+    /// Carries the partition's GSI outbox to its GSI shards.
     pub(crate) shipper: Arc<Shipper>,
+    /// The partition's shards of the table's global secondary indexes (not those being
+    /// deleted).
+    pub(crate) gsis: GsiMap,
     /// The partition file, named in storage errors (corruption, disk full).
     pub(crate) path: Arc<Path>,
     /// Set when the replica failed to apply a committed write (see `cluster::sm::Poison`).
@@ -57,8 +61,18 @@ pub(crate) struct PartitionHandle {
 }
 
 impl PartitionHandle {
+    /// The partition's shard of GSI `index` (gone if it was deleted since the request was
+    /// validated).
+    pub(crate) fn gsi(&self, index: &IndexDef) -> Result<Arc<Gsi>, DataError> {
+        self.gsis
+            .read()
+            .get(&index.id)
+            .cloned()
+            .ok_or_else(|| DataError::IndexNotFound(index.name.clone()))
+    }
+
     /// Refuses reads of a replica that stopped applying.
-    fn check_readable(&self) -> Result<(), DataError> {
+    pub(crate) fn check_readable(&self) -> Result<(), DataError> {
         match self.poisoned.lock().as_ref() {
             Some(why) => Err(DataError::Unavailable(why.clone())),
             None => Ok(()),
@@ -70,8 +84,6 @@ impl PartitionHandle {
 pub(crate) struct TableHandle {
     pub(crate) meta: RwLock<Arc<TableMeta>>,
     pub(crate) partitions: Vec<PartitionHandle>,
-    /// The open global secondary indexes (not those being deleted).
-    pub(crate) gsis: GsiMap,
     pub(crate) dir: PathBuf,
     /// The table's data keys wrapped by a master key, as stored in the catalog (changed by
     /// key rotation, see `rotation.rs`).
@@ -97,7 +109,6 @@ impl TableHandle {
         TableHandle {
             meta: RwLock::new(self.meta.read().clone()),
             partitions,
-            gsis: Arc::clone(&self.gsis),
             dir: self.dir.clone(),
             keys: RwLock::new(self.keys.read().clone()),
         }
@@ -127,15 +138,6 @@ impl TableHandle {
         }
         Ok(())
     }
-
-    /// The open GSI `index` (gone if it was deleted since the request was validated).
-    fn gsi(&self, index: &IndexDef) -> Result<Arc<Gsi>, DataError> {
-        self.gsis
-            .read()
-            .get(&index.id)
-            .cloned()
-            .ok_or_else(|| DataError::IndexNotFound(index.name.clone()))
-    }
 }
 
 /// The node's backend.
@@ -158,6 +160,10 @@ pub struct NodeBackend {
     pub(crate) groups: parking_lot::Mutex<std::collections::HashSet<u64>>,
     /// Wakes the reconciler at once (a local replica applied a split: its child opens here).
     pub(crate) reconcile_soon: Arc<tokio::sync::Notify>,
+    /// The global indexes (table id, index id) being created whose backfill finished on every
+    /// local replica of their table: they become active once every other partition's has too
+    /// (`follow_index_status`).
+    pub(crate) gsi_built: Arc<parking_lot::Mutex<std::collections::HashSet<(String, u32)>>>,
     /// The node's event counters (`GET /metrics`).
     pub(crate) metrics: Arc<crate::metrics::NodeMetrics>,
 }
@@ -245,26 +251,27 @@ fn check_table_kms_keys(ring: &KeyRing, records: &[TableRecord]) -> Result<(), N
     Ok(())
 }
 
-/// Opens the file of partition `p` of a table with its data key and starts its shipper (the
-/// caller hands it the index definitions).
+/// Opens the file of partition `p` of a table and its GSI shards with the table's data key and
+/// starts its shipper (the caller hands it the index definitions).
 pub(crate) fn open_partition(
     dir: &Path,
     p: &PartitionRecord,
     meta: &TableMeta,
     key: &shoal_crypto::DataKey,
-    gsis: &GsiMap,
 ) -> Result<PartitionHandle, NodeError> {
+    let gsis = Gsi::open_all(dir, &meta.indexes, &meta.key_schema, key.as_bytes(), p.id)?;
     let path: Arc<Path> = partition_path(dir, p.id).into();
     let engine = SqlCipherEngine::open(&path, key.as_bytes(), Durability::Sync)
         .map_err(|e| NodeError::storage_in(e, &path))?;
     let partition = Partition::new(Box::new(engine), meta.key_schema.clone())
         .map_err(|e| NodeError::storage_in(e, &path))?;
     let partition = Arc::new(partition);
-    let shipper = Arc::new(Shipper::start(&partition, p.id, gsis));
+    let shipper = Arc::new(Shipper::start(&partition, p.id, &gsis));
     Ok(PartitionHandle {
         record: p.clone(),
         partition,
         shipper,
+        gsis,
         path,
         poisoned: Arc::default(),
         // Not ready until the first eventually consistent read found it caught up: a new replica
@@ -273,7 +280,7 @@ pub(crate) fn open_partition(
     })
 }
 
-/// Opens a table's partition files and its GSI files with its data key, hands the index
+/// Opens a table's partition files and their GSI shards with its data key, hands the index
 /// definitions to the partitions and starts their shippers.
 pub(crate) fn open_table(
     dir: &Path,
@@ -282,20 +289,16 @@ pub(crate) fn open_table(
 ) -> Result<TableHandle, NodeError> {
     std::fs::create_dir_all(dir)
         .map_err(|e| NodeError::Storage(format!("cannot create {}: {e}", dir.display())))?;
-    let gsis: GsiMap = Arc::default();
-    for def in crate::gsi::stored_gsis(&record.meta.indexes) {
-        let gsi = Gsi::open(dir, def, &record.meta.key_schema, key.as_bytes())?;
-        gsis.write().insert(def.id, Arc::new(gsi));
-    }
+    let ids: Vec<u64> = record.partitions.iter().map(|p| p.id).collect();
+    crate::gsi::adopt_legacy_files(dir, &record.meta.indexes, &ids)?;
     let partitions = record
         .partitions
         .iter()
-        .map(|p| open_partition(dir, p, &record.meta, key, &gsis))
+        .map(|p| open_partition(dir, p, &record.meta, key))
         .collect::<Result<Vec<_>, NodeError>>()?;
     let handle = TableHandle {
         meta: RwLock::new(Arc::new(record.meta.clone())),
         partitions,
-        gsis,
         dir: dir.to_path_buf(),
         keys: RwLock::new(record.keys.clone()),
     };
@@ -338,6 +341,7 @@ impl NodeBackend {
             cluster: std::sync::OnceLock::new(),
             groups: parking_lot::Mutex::default(),
             reconcile_soon: Arc::default(),
+            gsi_built: Arc::default(),
             metrics: Arc::default(),
         };
         // Index creations and deletions a restart interrupted carry on.
@@ -355,6 +359,9 @@ impl NodeBackend {
             catalog: Arc::clone(&self.catalog),
             tables: Arc::downgrade(&self.tables),
             ddl: Arc::clone(&self.ddl),
+            built: Arc::clone(&self.gsi_built),
+            wake: Arc::clone(&self.reconcile_soon),
+            clustered: self.cluster.get().is_some(),
         }
     }
 
@@ -368,7 +375,7 @@ impl NodeBackend {
 
     /// The table handle for an item operation, checking it is still the same table (not deleted
     /// and re-created since the caller looked it up).
-    fn handle_for(&self, meta: &TableMeta) -> Result<Arc<TableHandle>, DataError> {
+    pub(crate) fn handle_for(&self, meta: &TableMeta) -> Result<Arc<TableHandle>, DataError> {
         let handle = self.handle(&meta.name)?;
         if handle.meta.read().id != meta.id {
             return Err(DataError::TableNotFound(meta.name.clone()));
@@ -403,7 +410,9 @@ impl DataPlane for NodeBackend {
         // The partitions are created before the reply, so the table is usable at once; the reply
         // still says CREATING, as DynamoDB's does.
         meta.status = TableStatus::Active;
-        let partitions = if cluster.meta().write_format() >= 3 {
+        let format = cluster.meta().write_format();
+        let global = meta.indexes.iter().any(|d| d.kind == IndexKind::Global);
+        let partitions = if format >= 3 && (!global || format >= GLOBAL_INDEX_SPLIT_FORMAT) {
             initial_partitions(&meta)
         } else {
             1
@@ -431,20 +440,8 @@ impl DataPlane for NodeBackend {
     }
 
     async fn index_stats(&self, name: &str, index: u32) -> Result<TableStats, DataError> {
-        let handle = self.handle(name)?;
-        let local_index = handle
-            .meta
-            .read()
-            .indexes
-            .iter()
-            .any(|d| d.id == index && d.kind == IndexKind::Local);
-        if local_index {
-            return self.spread_stats(name, Some(index)).await;
-        }
-        if handle.partitions.is_empty() {
-            return self.remote_stats(name, Some(index)).await;
-        }
-        self.local_index_stats(name, index)
+        // Local and global indexes alike: each base partition holds its entries.
+        self.spread_stats(name, Some(index)).await
     }
 
     async fn list_tables(&self) -> Result<Vec<String>, DataError> {
@@ -613,6 +610,9 @@ impl NodeBackend {
         table: &TableMeta,
         request: Arc<QueryRequest>,
     ) -> Result<Page, DataError> {
+        if let Some(def) = index_of(table, request.index)?.filter(|d| d.kind == IndexKind::Global) {
+            return self.read_gsi(table, def, GsiRead::Query(request)).await;
+        }
         let handle = self.handle_for(table)?;
         if !holds_query(&handle, table, &request) {
             let call = DataCall::Query {
@@ -622,38 +622,18 @@ impl NodeBackend {
             return self.forward(call).await.and_then(DataReply::into_page);
         }
         let hash = partition_hash(&request.partition_key);
+        let part = handle
+            .partition_for_hash(hash)
+            .ok_or_else(|| internal("no partition covers the key's hash"))?;
         if request.consistent {
             self.read_point(&handle, hash).await?;
         } else {
-            let gsi = is_global(index_of(table, request.index)?);
-            self.ensure_ready_where(&handle, gsi, |p| p.hash_start <= hash && hash <= p.hash_end)
-                .await?;
+            self.ensure_ready(part).await?;
         }
-        let (target, path) = match index_of(table, request.index)? {
-            None
-            | Some(IndexDef {
-                kind: IndexKind::Local,
-                ..
-            }) => {
-                let part = handle
-                    .partition_for_hash(hash)
-                    .ok_or_else(|| internal("no partition covers the key's hash"))?;
-                part.check_readable()?;
-                crate::split::check_owns(part, hash)?;
-                let target = ReadTarget::base(&part.partition, request.index);
-                (target, Arc::clone(&part.path))
-            }
-            Some(def) => {
-                let gsi = handle.gsi(def)?;
-                let part = gsi
-                    .partition_for_hash(hash)
-                    .ok_or_else(|| internal("no index partition covers the key's hash"))?;
-                (
-                    ReadTarget::Global(Arc::clone(&part.partition)),
-                    Arc::clone(&part.path),
-                )
-            }
-        };
+        part.check_readable()?;
+        crate::split::check_owns(part, hash)?;
+        let target = ReadTarget::base(&part.partition, request.index);
+        let path = Arc::clone(&part.path);
         blocking(move || {
             target.query(&QuerySpec {
                 partition_key: &request.partition_key,
@@ -672,6 +652,11 @@ impl NodeBackend {
 
     /// [`DataPlane::scan`] routed with the current map once.
     async fn scan_once(&self, table: &TableMeta, request: ScanRequest) -> Result<Page, DataError> {
+        if let Some(def) = index_of(table, request.index)?.filter(|d| d.kind == IndexKind::Global) {
+            return self
+                .read_gsi(table, def, GsiRead::Scan(Arc::new(request)))
+                .await;
+        }
         let handle = self.handle_for(table)?;
         if let Some(parts) = self.spread_scan_parts(&handle, table, &request)? {
             return self.scan_spread(&handle, table, request, parts).await;
@@ -750,7 +735,7 @@ impl NodeBackend {
     /// opened, or installing a snapshot) never answers with data from before its catch-up. It
     /// first reaches the leader's commit index as of now (ReadIndex), for up to [`READY_WAIT`];
     /// past that the read is refused (retryable), and the client retries here or elsewhere.
-    async fn ensure_ready(&self, part: &PartitionHandle) -> Result<(), DataError> {
+    pub(crate) async fn ensure_ready(&self, part: &PartitionHandle) -> Result<(), DataError> {
         if part.ready.load(Ordering::Acquire) {
             return Ok(());
         }
@@ -778,25 +763,6 @@ impl NodeBackend {
         ))
     }
 
-    /// [`NodeBackend::ensure_ready`] for the partitions of `handle` a read touches: those
-    /// `touched` selects, or every one when it reads a GSI (fed from every local base
-    /// partition).
-    async fn ensure_ready_where(
-        &self,
-        handle: &TableHandle,
-        gsi: bool,
-        touched: impl Fn(&PartitionRecord) -> bool,
-    ) -> Result<(), DataError> {
-        for p in handle
-            .partitions
-            .iter()
-            .filter(|p| gsi || touched(&p.record))
-        {
-            self.ensure_ready(p).await?;
-        }
-        Ok(())
-    }
-
     /// A scan of the partitions held here (every one the request's range touches).
     async fn scan_local(
         &self,
@@ -816,11 +782,11 @@ impl NodeBackend {
                 }
             }
         } else {
-            let gsi = is_global(index_of(table, request.index)?);
-            self.ensure_ready_where(handle, gsi, |p| {
-                p.hash_end >= request.hash_start && p.hash_start <= request.hash_end
-            })
-            .await?;
+            for p in handle.partitions.iter().filter(|p| {
+                p.record.hash_end >= request.hash_start && p.record.hash_start <= request.hash_end
+            }) {
+                self.ensure_ready(p).await?;
+            }
         }
         let def = index_of(table, request.index)?;
         let resume_hash = Self::scan_resume_hash(table, &request)?;
@@ -831,30 +797,17 @@ impl NodeBackend {
         };
         let clip =
             |start: u64, end: u64| (start.max(request.hash_start), end.min(request.hash_end));
-        let mut parts: Vec<(u64, u64, ReadTarget, Arc<Path>)> = match def {
-            Some(d) if d.kind == IndexKind::Global => handle
-                .gsi(d)?
-                .partitions
-                .iter()
-                .filter(|p| overlaps(p.record.hash_start, p.record.hash_end))
-                .map(|p| {
-                    let (start, end) = clip(p.record.hash_start, p.record.hash_end);
-                    let target = ReadTarget::Global(Arc::clone(&p.partition));
-                    (start, end, target, Arc::clone(&p.path))
-                })
-                .collect(),
-            _ => handle
-                .partitions
-                .iter()
-                .filter(|p| overlaps(p.record.hash_start, p.record.hash_end))
-                .map(|p| {
-                    let (start, end) = clip(p.record.hash_start, p.record.hash_end);
-                    crate::split::check_covers(p, start, end)?;
-                    let target = ReadTarget::base(&p.partition, request.index);
-                    Ok((start, end, target, Arc::clone(&p.path)))
-                })
-                .collect::<Result<_, DataError>>()?,
-        };
+        let mut parts: Vec<(u64, u64, ReadTarget, Arc<Path>)> = handle
+            .partitions
+            .iter()
+            .filter(|p| overlaps(p.record.hash_start, p.record.hash_end))
+            .map(|p| {
+                let (start, end) = clip(p.record.hash_start, p.record.hash_end);
+                crate::split::check_covers(p, start, end)?;
+                let target = ReadTarget::base(&p.partition, def.map(|d| d.id));
+                Ok((start, end, target, Arc::clone(&p.path)))
+            })
+            .collect::<Result<_, DataError>>()?;
         parts.sort_by_key(|(start, _, _, _)| *start);
         blocking(move || -> Result<Page, DataError> {
             let mut page = Page::default();
@@ -1048,7 +1001,6 @@ fn index_of(table: &TableMeta, id: Option<u32>) -> Result<Option<&IndexDef>, Dat
 enum ReadTarget {
     Table(Arc<Partition>),
     Local(Arc<Partition>, u32),
-    Global(Arc<IndexPartition>),
 }
 
 impl ReadTarget {
@@ -1065,7 +1017,6 @@ impl ReadTarget {
         match self {
             ReadTarget::Table(p) => p.query(spec),
             ReadTarget::Local(p, id) => p.query_index(*id, spec),
-            ReadTarget::Global(p) => p.query(spec),
         }
     }
 
@@ -1073,7 +1024,6 @@ impl ReadTarget {
         match self {
             ReadTarget::Table(p) => p.scan(spec),
             ReadTarget::Local(p, id) => p.scan_index(*id, spec),
-            ReadTarget::Global(p) => p.scan(spec),
         }
     }
 }
@@ -1171,8 +1121,7 @@ impl Backend for NodeBackend {
 /// indexes starts with one: a node's GSI files are fed from its own base partitions, so an index
 /// over partitions placed on different nodes would answer from part of the table.
 pub(crate) fn initial_partitions(meta: &TableMeta) -> u64 {
-    let global = meta.indexes.iter().any(|d| d.kind == IndexKind::Global);
-    if meta.billing.mode != shoal_catalog::BillingMode::Provisioned || global {
+    if meta.billing.mode != shoal_catalog::BillingMode::Provisioned {
         return 1;
     }
     shoal_catalog::initial_partition_count(
@@ -1198,10 +1147,10 @@ fn refuse_spread_global_index(
         .tables
         .get(&meta.name)
         .is_some_and(|t| t.partitions.of(None).nth(1).is_some());
-    if added && spread {
+    if added && spread && cluster.meta().write_format() < GLOBAL_INDEX_SPLIT_FORMAT {
         return Err(DataError::Apply(shoal_storage::ApplyError::Validation(
             format!(
-                "Table {} has more than one partition (its provisioned throughput needs them): Shoal does not support global secondary indexes on such tables yet",
+                "Table {} has more than one partition: a global secondary index can be added to it once every node of the cluster runs a Shoal version that shards global indexes by partition",
                 meta.name
             ),
         )));

@@ -1,15 +1,17 @@
-//! Global secondary indexes on one node: their files, the shippers that carry base-partition
+//! Global secondary indexes on one node: their shards, the shippers that carry base-partition
 //! outbox records to them, and the background work of creating (backfill) and deleting them.
 //!
-//! Layout: each GSI is a separately partitioned index table in the table's directory,
-//! `tables/<table-id>/i<index-id>-p<partition-id>.db`, encrypted with the table's data key. For
-//! now one partition covers the index's whole partition-key hash space; records are still routed
-//! by the hash of the index partition key (bytes 4..12 of an entry key), so splitting an index
-//! later changes nothing here.
+//! Layout: a GSI is sharded by base partition. Each base partition replica has one shard file
+//! per global index next to its own file, `tables/<table-id>/i<index-id>-p<partition-id>.db`,
+//! encrypted with the table's data key, holding the index entries of that partition's items.
+//! So a shard lives, moves, splits and catches up with its base partition: a snapshot of the
+//! partition carries its shards, a split child builds its shards from its own rows, and every
+//! replica of a partition has the same shard. A GSI Query or Scan reads every base partition's
+//! shard (here or on a node holding it) and merges them in index order (`gsi_read.rs`).
 //!
 //! Flow: a base partition's apply writes, in the same transaction as the item, one outbox record
 //! per changed GSI entry. After each group commit the base partition's [`Shipper`] is poked; it
-//! reads the outbox in sequence order, applies the records to the index partitions
+//! reads the outbox in sequence order, applies the records to the partition's shards
 //! (`IndexPartition::apply_outbox`, idempotent per source partition and sequence number: a record
 //! applied twice — after a crash between apply and trim — is skipped). Shipped records are
 //! trimmed from the outbox lazily (every [`TRIM_EVERY`] records or [`TRIM_AFTER`]), to spare the
@@ -26,14 +28,12 @@ use std::time::Duration;
 use parking_lot::RwLock;
 use shoal_storage::{
     Durability, IndexPartition, OutboxRecord, Partition, SqlCipherEngine, StorageError,
-    entry_key_hash,
 };
 use shoal_types::index::{IndexDef, IndexKind, IndexStatus};
 use shoal_types::key::KeySchema;
 use tokio::sync::{Notify, watch};
 
 use crate::NodeError;
-use crate::catalog::PartitionRecord;
 
 /// Outbox records read (and shipped) per round.
 const SHIP_BATCH: usize = 1024;
@@ -44,18 +44,9 @@ const TRIM_AFTER: Duration = Duration::from_millis(500);
 /// Items backfilled per base-partition transaction (each chunk holds the apply lock).
 pub(crate) const BACKFILL_CHUNK: usize = 256;
 
-/// The file of partition `part` of index `index`.
+/// The file of index `index`'s shard of base partition `part`.
 pub(crate) fn gsi_path(dir: &Path, index: u32, part: u64) -> PathBuf {
     dir.join(format!("i{index}-p{part:08}.db"))
-}
-
-/// The partitions of a GSI: one covering the whole index hash space (splits are a later issue).
-pub(crate) fn gsi_partitions(_def: &IndexDef) -> Vec<PartitionRecord> {
-    vec![PartitionRecord {
-        id: 1,
-        hash_start: 0,
-        hash_end: u64::MAX,
-    }]
 }
 
 /// The global indexes of `indexes` whose entries are stored (not being deleted).
@@ -65,83 +56,150 @@ pub(crate) fn stored_gsis(indexes: &[IndexDef]) -> impl Iterator<Item = &IndexDe
         .filter(|d| d.kind == IndexKind::Global && d.status != IndexStatus::Deleting)
 }
 
-/// Every GSI file of a table's index list (including indexes being deleted).
-pub(crate) fn gsi_files(dir: &Path, indexes: &[IndexDef]) -> Vec<PathBuf> {
-    indexes
-        .iter()
-        .filter(|d| d.kind == IndexKind::Global)
-        .flat_map(|d| {
-            gsi_partitions(d)
-                .into_iter()
-                .map(move |p| gsi_path(dir, d.id, p.id))
+/// The GSI shard files in the table directory `dir` of index `index` and base partition `part`
+/// (`None`: any), as found on disk: those of partitions that moved away or were dropped too.
+pub(crate) fn gsi_files(dir: &Path, index: Option<u32>, part: Option<u64>) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|path| {
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                return false;
+            };
+            let Some((id, rest)) = name
+                .strip_prefix('i')
+                .and_then(|n| n.strip_suffix(".db"))
+                .and_then(|n| n.split_once("-p"))
+            else {
+                return false;
+            };
+            let (Ok(id), Ok(shard)) = (id.parse::<u32>(), rest.parse::<u64>()) else {
+                return false;
+            };
+            index.is_none_or(|i| i == id) && part.is_none_or(|p| p == shard)
         })
-        .collect()
+        .collect();
+    files.sort();
+    files
 }
 
-/// One open partition of a GSI.
-pub(crate) struct GsiPartition {
-    pub(crate) record: PartitionRecord,
-    pub(crate) partition: Arc<IndexPartition>,
+/// One base partition's shard of a GSI: the entries of that partition's items.
+pub(crate) struct Gsi {
+    pub(crate) def: IndexDef,
+    pub(crate) shard: Arc<IndexPartition>,
     pub(crate) path: Arc<Path>,
 }
 
-/// One open GSI.
-pub(crate) struct Gsi {
-    pub(crate) def: IndexDef,
-    pub(crate) partitions: Vec<GsiPartition>,
-}
-
-/// The open GSIs of a table by index id, shared with its shippers.
+/// The open GSI shards of one base partition by index id, shared with its shipper.
 pub(crate) type GsiMap = Arc<RwLock<BTreeMap<u32, Arc<Gsi>>>>;
 
+/// The partition id in the name of a GSI file from before GSIs were sharded by base partition
+/// (one file per index, named as partition 1 of the index).
+const LEGACY_SHARD: u64 = 1;
+
 impl Gsi {
-    /// Opens (creating if missing) the files of `def` in `dir` with the table's data key.
+    /// Opens (creating if missing) base partition `part`'s shard of `def` in `dir` with the
+    /// table's data key.
     pub(crate) fn open(
         dir: &Path,
         def: &IndexDef,
         table: &KeySchema,
         key: &[u8; 32],
+        part: u64,
     ) -> Result<Gsi, NodeError> {
-        let mut partitions = Vec::new();
-        for record in gsi_partitions(def) {
-            let path: Arc<Path> = gsi_path(dir, def.id, record.id).into();
-            let engine = SqlCipherEngine::open(&path, key, Durability::Sync)
-                .map_err(|e| NodeError::storage_in(e, &path))?;
-            let partition = IndexPartition::new(Box::new(engine), def.clone(), table.clone())
-                .map_err(|e| NodeError::storage_in(e, &path))?;
-            partitions.push(GsiPartition {
-                record,
-                partition: Arc::new(partition),
-                path,
-            });
-        }
+        let path: Arc<Path> = gsi_path(dir, def.id, part).into();
+        let engine = SqlCipherEngine::open(&path, key, Durability::Sync)
+            .map_err(|e| NodeError::storage_in(e, &path))?;
+        let shard = IndexPartition::new(Box::new(engine), def.clone(), table.clone())
+            .map_err(|e| NodeError::storage_in(e, &path))?;
         Ok(Gsi {
             def: def.clone(),
-            partitions,
+            shard: Arc::new(shard),
+            path,
         })
     }
 
-    /// The partition whose index-hash range holds `hash`.
-    pub(crate) fn partition_for_hash(&self, hash: u64) -> Option<&GsiPartition> {
-        self.partitions
-            .iter()
-            .find(|p| p.record.hash_start <= hash && hash <= p.record.hash_end)
+    /// Opens base partition `part`'s shards of every stored GSI of `indexes`.
+    pub(crate) fn open_all(
+        dir: &Path,
+        indexes: &[IndexDef],
+        table: &KeySchema,
+        key: &[u8; 32],
+        part: u64,
+    ) -> Result<GsiMap, NodeError> {
+        let map: GsiMap = Arc::default();
+        for def in stored_gsis(indexes) {
+            let gsi = Gsi::open(dir, def, table, key, part)?;
+            map.write().insert(def.id, Arc::new(gsi));
+        }
+        Ok(map)
     }
 
-    /// Item count and entry bytes over the partitions.
+    /// Entry count and bytes of the shard.
     pub(crate) fn stats(&self) -> shoal_catalog::TableStats {
-        let mut s = shoal_catalog::TableStats::default();
-        for p in &self.partitions {
-            let ps = p.partition.stats();
-            s.item_count += ps.item_count;
-            s.size_bytes += ps.size_bytes;
+        let s = self.shard.stats();
+        shoal_catalog::TableStats {
+            item_count: s.item_count,
+            size_bytes: s.size_bytes,
         }
-        s
     }
 }
 
-/// Ships one round: up to [`SHIP_BATCH`] outbox records after `after` are applied to their index
-/// partitions. Returns the last sequence number shipped and how many records were
+/// At open, before the shards: a node that ran a Shoal whose GSIs had one file per index
+/// (`i<index>-p00000001.db`, always of a table with one partition, since such tables never
+/// split) renames each to the shard name of the table's partition `part`. Partition ids count
+/// from 1 over the cluster, so only the first table ever created has a partition 1, and its
+/// old file already has its shard's name.
+pub(crate) fn adopt_legacy_files(
+    dir: &Path,
+    indexes: &[IndexDef],
+    partitions: &[u64],
+) -> Result<(), NodeError> {
+    let [part] = partitions else {
+        return Ok(());
+    };
+    if *part == LEGACY_SHARD {
+        return Ok(());
+    }
+    for def in stored_gsis(indexes) {
+        let (legacy, path) = (
+            gsi_path(dir, def.id, LEGACY_SHARD),
+            gsi_path(dir, def.id, *part),
+        );
+        if legacy.exists() && !path.exists() {
+            adopt_legacy(&legacy, &path)?;
+        }
+    }
+    Ok(())
+}
+
+/// Renames a one-file-per-index GSI file (with its WAL) to the shard name of its partition.
+fn adopt_legacy(legacy: &Path, path: &Path) -> Result<(), NodeError> {
+    for suffix in ["", "-wal", "-shm"] {
+        let (mut from, mut to) = (legacy.as_os_str().to_owned(), path.as_os_str().to_owned());
+        from.push(suffix);
+        to.push(suffix);
+        match std::fs::rename(&from, &to) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(NodeError::Storage(format!(
+                    "cannot rename {} to {}: {e}",
+                    legacy.display(),
+                    path.display()
+                )));
+            }
+        }
+    }
+    tracing::info!(from = %legacy.display(), to = %path.display(), "GSI file renamed to its partition's shard");
+    Ok(())
+}
+
+/// Ships one round: up to [`SHIP_BATCH`] outbox records after `after` are applied to the
+/// partition's GSI shards. Returns the last sequence number shipped and how many records were
 /// read. Records of indexes that are no longer open (deleted) are dropped.
 fn ship_round(
     source: &Partition,
@@ -156,44 +214,17 @@ fn ship_round(
     let read = records.len();
     let gsis: Vec<Arc<Gsi>> = gsis.read().values().cloned().collect();
     for gsi in &gsis {
-        // Route each half of each record of this index to the partition owning its hash.
-        let mut per_partition: Vec<Vec<OutboxRecord>> = vec![Vec::new(); gsi.partitions.len()];
-        for r in records.iter().filter(|r| r.index_id == gsi.def.id) {
-            let slot = |key: &[u8]| {
-                let h = entry_key_hash(key).unwrap_or(0);
-                gsi.partitions
-                    .iter()
-                    .position(|p| p.record.hash_start <= h && h <= p.record.hash_end)
-            };
-            let del = r.delete.as_deref().and_then(slot);
-            let put = r.put.as_ref().and_then(|(k, _)| slot(k));
-            if del == put || r.delete.is_none() || r.put.is_none() {
-                if let Some(i) = put.or(del) {
-                    per_partition[i].push(r.clone());
-                }
-                continue;
-            }
-            if let Some(i) = del {
-                per_partition[i].push(OutboxRecord {
-                    put: None,
-                    ..r.clone()
-                });
-            }
-            if let Some(i) = put {
-                per_partition[i].push(OutboxRecord {
-                    delete: None,
-                    ..r.clone()
-                });
-            }
+        let recs: Vec<OutboxRecord> = records
+            .iter()
+            .filter(|r| r.index_id == gsi.def.id)
+            .cloned()
+            .collect();
+        if recs.is_empty() {
+            continue;
         }
-        for (part, recs) in gsi.partitions.iter().zip(per_partition) {
-            if recs.is_empty() {
-                continue;
-            }
-            part.partition
-                .apply_outbox(source_id, &recs)
-                .map_err(|e| e.in_file(&part.path))?;
-        }
+        gsi.shard
+            .apply_outbox(source_id, &recs)
+            .map_err(|e| e.in_file(&gsi.path))?;
     }
     Ok((last, read))
 }
@@ -225,7 +256,7 @@ pub(crate) struct Shipper {
 }
 
 impl Shipper {
-    /// Starts the shipper of `partition` (id `source_id`) for the GSIs in `gsis`. It ships once
+    /// Starts the shipper of `partition` (id `source_id`) for its GSI shards in `gsis`. It ships once
     /// at start (records a crash left behind). Without a tokio runtime it does nothing.
     pub(crate) fn start(partition: &Arc<Partition>, source_id: u64, gsis: &GsiMap) -> Shipper {
         let (caught_up, _) = watch::channel(0);
@@ -405,5 +436,75 @@ async fn run(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use shoal_types::index::{Projection, ProjectionType};
+    use shoal_types::key::{KeyAttr, KeySchema};
+
+    use super::*;
+
+    fn global(id: u32, status: IndexStatus) -> IndexDef {
+        IndexDef {
+            id,
+            name: format!("i{id}"),
+            kind: IndexKind::Global,
+            key_schema: KeySchema {
+                hash: KeyAttr {
+                    name: "g".into(),
+                    ty: shoal_types::ScalarType::S,
+                },
+                range: None,
+            }
+            .into(),
+            projection: Projection {
+                kind: ProjectionType::All,
+                non_key_attributes: Vec::new(),
+            },
+            status,
+            backfilling: false,
+        }
+    }
+
+    #[test]
+    fn a_one_file_index_of_an_earlier_version_becomes_its_partitions_shard() {
+        let dir = tempfile::tempdir().unwrap();
+        let indexes = [global(2, IndexStatus::Active)];
+        for suffix in ["", "-wal"] {
+            let mut name = gsi_path(dir.path(), 2, LEGACY_SHARD).into_os_string();
+            name.push(suffix);
+            std::fs::write(&name, suffix).unwrap();
+        }
+        // A table of several partitions (never one with a legacy file) is left alone.
+        adopt_legacy_files(dir.path(), &indexes, &[5, 6]).unwrap();
+        assert!(gsi_path(dir.path(), 2, LEGACY_SHARD).exists());
+        adopt_legacy_files(dir.path(), &indexes, &[5]).unwrap();
+        assert!(!gsi_path(dir.path(), 2, LEGACY_SHARD).exists());
+        assert!(gsi_path(dir.path(), 2, 5).exists());
+        let mut wal = gsi_path(dir.path(), 2, 5).into_os_string();
+        wal.push("-wal");
+        assert_eq!(std::fs::read_to_string(wal).unwrap(), "-wal");
+        assert_eq!(
+            gsi_files(dir.path(), Some(2), None),
+            vec![gsi_path(dir.path(), 2, 5)]
+        );
+        assert_eq!(
+            gsi_files(dir.path(), None, Some(5)),
+            vec![gsi_path(dir.path(), 2, 5)]
+        );
+        assert!(gsi_files(dir.path(), Some(3), None).is_empty());
+    }
+
+    #[test]
+    fn the_first_tables_partition_one_keeps_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let indexes = [global(0, IndexStatus::Active)];
+        std::fs::write(gsi_path(dir.path(), 0, 1), "x").unwrap();
+        adopt_legacy_files(dir.path(), &indexes, &[1]).unwrap();
+        assert!(gsi_path(dir.path(), 0, 1).exists());
     }
 }

@@ -7,9 +7,12 @@
 //! chunks (`Partition::backfill`, under the partition's apply lock, so each chunk is ordered with
 //! the writes) and writes an outbox `put` of every existing item's entry; the shippers apply those
 //! in the same order as the writes, so an entry can never be overwritten by an older state. Once
-//! every shipper has shipped past the end of the backfill, the index becomes `Active` (catalog
-//! record, version bump). A restart before that runs the backfill again from the start (puts of
-//! the current state are idempotent).
+//! every local shipper has shipped past the end of the backfill, the index is built on this
+//! node's replicas (`NodeBackend::gsi_built`); it becomes `Active` here (catalog record) once the
+//! reconciler has heard the same from a replica of every other base partition
+//! (`NodeBackend::follow_index_status`), so no node calls an index active while a shard of it
+//! elsewhere is still being filled. A restart before that runs the backfill again from the start
+//! (puts of the current state are idempotent).
 //!
 //! These transitions do not bump `TableMeta::version`: they are the node's, not a client's, so
 //! a concurrent UpdateTable must not fail because of them; `replace_table` rebases the client's
@@ -30,7 +33,7 @@ use shoal_types::index::{IndexKind, IndexStatus};
 use crate::NodeError;
 use crate::backend::TableHandle;
 use crate::catalog::Catalog;
-use crate::gsi::{BACKFILL_CHUNK, gsi_partitions, gsi_path};
+use crate::gsi::{BACKFILL_CHUNK, gsi_files};
 
 /// What the background index work needs of the node (cheap to clone).
 #[derive(Clone)]
@@ -41,6 +44,13 @@ pub(crate) struct IndexWork {
     pub(crate) tables: Weak<RwLock<HashMap<String, Arc<TableHandle>>>>,
     /// The node's DDL lock: catalog changes are serialized with table DDL and key rotation.
     pub(crate) ddl: Arc<tokio::sync::Mutex<()>>,
+    /// See `NodeBackend::gsi_built`.
+    pub(crate) built: Arc<parking_lot::Mutex<std::collections::HashSet<(String, u32)>>>,
+    /// Whether the node serves a cluster: a backfill finished here then leaves the activation
+    /// to the reconciler, which first asks the replicas of the partitions held elsewhere.
+    pub(crate) clustered: bool,
+    /// Wakes the reconciler (a backfill finished here).
+    pub(crate) wake: Arc<tokio::sync::Notify>,
 }
 
 fn storage(e: impl std::fmt::Display) -> NodeError {
@@ -112,6 +122,9 @@ impl IndexWork {
             // follows their status (`NodeBackend::follow_index_status`).
             return Ok(());
         }
+        let key = (handle.meta.read().id.clone(), index);
+        // Not built here until every local replica (including ones opened since) is.
+        self.built.lock().remove(&key);
         let started = std::time::Instant::now();
         let mut items = 0usize;
         for part in &handle.partitions {
@@ -139,13 +152,21 @@ impl IndexWork {
         for part in &handle.partitions {
             part.shipper.caught_up().await;
         }
-        self.mark_active(handle, index).await?;
+        if !self.still_open(handle) {
+            return Ok(());
+        }
+        if self.clustered {
+            self.built.lock().insert(key);
+            self.wake.notify_one();
+        } else {
+            self.mark_active(handle, index).await?;
+        }
         tracing::info!(
             index,
             chunks_of = BACKFILL_CHUNK,
             at_most_items = items,
             millis = started.elapsed().as_millis() as u64,
-            "global secondary index backfilled and active"
+            "global secondary index backfilled on the local replicas"
         );
         Ok(())
     }
@@ -190,20 +211,16 @@ impl IndexWork {
         if !self.still_open(handle) {
             return Ok(()); // DeleteTable removes every file
         }
-        let Some(def) = handle
+        let deleting = handle
             .meta
             .read()
             .indexes
             .iter()
-            .find(|d| d.id == index && d.status == IndexStatus::Deleting)
-            .cloned()
-        else {
+            .any(|d| d.id == index && d.status == IndexStatus::Deleting);
+        if !deleting {
             return Ok(());
-        };
-        let paths: Vec<_> = gsi_partitions(&def)
-            .into_iter()
-            .map(|p| gsi_path(&handle.dir, index, p.id))
-            .collect();
+        }
+        let paths = gsi_files(&handle.dir, Some(index), None);
         tokio::task::spawn_blocking(move || {
             paths
                 .iter()

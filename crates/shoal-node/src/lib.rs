@@ -20,6 +20,7 @@ pub mod catalog;
 pub mod cluster;
 pub mod control;
 mod gsi;
+mod gsi_read;
 mod indexes;
 pub mod keys;
 mod local;

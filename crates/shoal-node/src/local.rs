@@ -6,10 +6,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use shoal_catalog::{DataError, TableMeta, TableStats};
+use shoal_catalog::{DataError, TableMeta};
 use shoal_meta::TableEntry;
 use shoal_storage::SqlCipherEngine;
-use shoal_types::index::{IndexDef, IndexKind, IndexStatus};
+use shoal_types::index::{IndexDef, IndexStatus};
 
 use crate::NodeError;
 use crate::backend::{
@@ -129,17 +129,22 @@ impl NodeBackend {
             self.drop_split_rows(&cluster, &entry.meta.name).await;
         }
         drop(ddl);
-        // Tables this node holds no replica of follow their replicas' index transitions.
+        // Global indexes being created become active once every partition's backfill is done.
         let followed: Vec<Arc<TableHandle>> = self
             .tables
             .read()
             .values()
-            .filter(|h| h.partitions.is_empty())
+            .filter(|h| {
+                h.meta.read().indexes.iter().any(|d| {
+                    d.kind == shoal_types::index::IndexKind::Global
+                        && d.status == IndexStatus::Creating
+                })
+            })
             .cloned()
             .collect();
         for handle in followed {
             let _ = tokio::time::timeout(
-                std::time::Duration::from_secs(1),
+                std::time::Duration::from_secs(2),
                 self.follow_index_status(&handle),
             )
             .await;
@@ -326,40 +331,6 @@ impl NodeBackend {
         Ok(handle)
     }
 
-    pub(crate) fn local_index_stats(
-        &self,
-        name: &str,
-        index: u32,
-    ) -> Result<TableStats, DataError> {
-        let handle = self.handle(name)?;
-        let kind = handle
-            .meta
-            .read()
-            .indexes
-            .iter()
-            .find(|d| d.id == index)
-            .map(|d| d.kind);
-        match kind {
-            Some(IndexKind::Local) => {
-                let mut s = TableStats::default();
-                for p in &handle.partitions {
-                    let ps = p.partition.index_stats(index);
-                    s.item_count += ps.item_count;
-                    s.size_bytes += ps.size_bytes;
-                }
-                Ok(s)
-            }
-            // A GSI being deleted has no files any more.
-            Some(IndexKind::Global) => Ok(handle
-                .gsis
-                .read()
-                .get(&index)
-                .map(|g| g.stats())
-                .unwrap_or_default()),
-            None => Ok(TableStats::default()),
-        }
-    }
-
     /// Applies a new definition of a table to the local replicas (SSE key, index files).
     async fn replace_local(
         &self,
@@ -382,27 +353,34 @@ impl NodeBackend {
         // GlobalSecondaryIndexUpdates: the files of new indexes are created before the catalog
         // names them; indexes no longer stored stop being shipped to at once.
         let stored: Vec<IndexDef> = crate::gsi::stored_gsis(&meta.indexes).cloned().collect();
-        let open_ids: Vec<u32> = handle.gsis.read().keys().copied().collect();
+        let was_stored: Vec<u32> = crate::gsi::stored_gsis(&current.indexes)
+            .map(|d| d.id)
+            .collect();
         let added: Vec<IndexDef> = stored
             .iter()
-            .filter(|d| !open_ids.contains(&d.id))
+            .filter(|d| !was_stored.contains(&d.id))
             .cloned()
             .collect();
-        let removed: Vec<u32> = open_ids
+        let removed: Vec<u32> = was_stored
             .iter()
             .copied()
             .filter(|id| !stored.iter().any(|d| d.id == *id))
             .collect();
+        // Each local partition's shard of each new index.
         let opened = if added.is_empty() {
             Vec::new()
         } else {
             let key = self.ring.data_key_for(&meta.id).map_err(internal)?;
             let (dir, schema, added) = (handle.dir.clone(), meta.key_schema.clone(), added.clone());
+            let parts: Vec<u64> = handle.partitions.iter().map(|p| p.record.id).collect();
             blocking(move || {
-                added
-                    .iter()
-                    .map(|def| Gsi::open(&dir, def, &schema, key.as_bytes()))
-                    .collect::<Result<Vec<Gsi>, NodeError>>()
+                let mut opened = Vec::new();
+                for part in parts {
+                    for def in &added {
+                        opened.push((part, Gsi::open(&dir, def, &schema, key.as_bytes(), part)?));
+                    }
+                }
+                Ok::<_, NodeError>(opened)
             })
             .await?
             .map_err(internal)?
@@ -419,11 +397,13 @@ impl NodeBackend {
         let indexes_changed = meta.indexes != current.indexes;
         let meta = Arc::new(meta);
         *handle.keys.write() = keys;
-        {
-            let mut gsis = handle.gsis.write();
-            for gsi in opened {
-                gsis.insert(gsi.def.id, Arc::new(gsi));
+        for (part, gsi) in opened {
+            if let Some(p) = handle.partitions.iter().find(|p| p.record.id == part) {
+                p.gsis.write().insert(gsi.def.id, Arc::new(gsi));
             }
+        }
+        for p in &handle.partitions {
+            let mut gsis = p.gsis.write();
             for id in &removed {
                 gsis.remove(id);
             }
@@ -443,9 +423,9 @@ impl NodeBackend {
         for id in removed {
             if meta.indexes.iter().any(|d| d.id == id) {
                 work.spawn_delete(handle, id);
-            } else if let Some(def) = current.indexes.iter().find(|d| d.id == id) {
+            } else {
                 // Dropped from the definition outright: only the files are left to remove.
-                let paths = crate::gsi::gsi_files(&handle.dir, std::slice::from_ref(def));
+                let paths = crate::gsi::gsi_files(&handle.dir, Some(id), None);
                 blocking(move || {
                     for path in &paths {
                         if let Err(e) = SqlCipherEngine::destroy(path) {
@@ -484,7 +464,7 @@ impl NodeBackend {
             .iter()
             .map(|p| partition_path(&handle.dir, p.record.id))
             .collect();
-        paths.extend(crate::gsi::gsi_files(&handle.dir, &meta.indexes));
+        paths.extend(crate::gsi::gsi_files(&handle.dir, None, None));
         let dir = handle.dir.clone();
         drop(handle);
         blocking(move || {
@@ -528,7 +508,7 @@ fn partition_sm(
         id,
         LocalReplica {
             partition: Arc::downgrade(&p.partition),
-            gsis: Arc::downgrade(&handle.gsis),
+            gsis: Arc::downgrade(&p.gsis),
             shipper: Arc::downgrade(&p.shipper),
             ready: Arc::clone(&p.ready),
         },
@@ -538,7 +518,7 @@ fn partition_sm(
         partition: Arc::clone(&p.partition),
         path: Arc::clone(&p.path),
         shipper: Arc::clone(&p.shipper),
-        gsis: Arc::clone(&handle.gsis),
+        gsis: Arc::clone(&p.gsis),
         snapshots: Arc::clone(snapshots),
         pending: Arc::clone(pending),
         poisoned: Arc::clone(&p.poisoned),

@@ -305,7 +305,7 @@ fn table_states(out: &mut String, backend: &NodeBackend) {
         "Outbox records of the table's partitions on this node not yet applied to its global secondary indexes",
     );
     for (name, h) in &handles {
-        if h.gsis.read().is_empty() {
+        if h.partitions.iter().all(|p| p.gsis.read().is_empty()) {
             continue;
         }
         let backlog: u64 = h

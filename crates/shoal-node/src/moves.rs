@@ -150,12 +150,16 @@ impl NodeBackend {
             ),
         );
         self.install(&meta, &next).await?;
-        // The file goes once the catalog no longer names it (a crash in between leaves an orphan
-        // file, never a catalog entry without its file).
-        let path = partition_path(&handle.dir, id);
+        // The files (the partition's and its GSI shards) go once the catalog no longer names it
+        // (a crash in between leaves an orphan file, never a catalog entry without its file).
+        let dir = handle.dir.clone();
         blocking(move || {
-            if let Err(e) = SqlCipherEngine::destroy(&path) {
-                tracing::warn!(path = %path.display(), error = %e, "could not remove partition file");
+            let mut paths = vec![partition_path(&dir, id)];
+            paths.extend(crate::gsi::gsi_files(&dir, None, Some(id)));
+            for path in paths {
+                if let Err(e) = SqlCipherEngine::destroy(&path) {
+                    tracing::warn!(path = %path.display(), error = %e, "could not remove partition file");
+                }
             }
         })
         .await?;
@@ -196,11 +200,7 @@ impl NodeBackend {
         let meta = handle.meta.read().clone();
         let key = self.ring.data_key_for(&meta.id).map_err(internal)?;
         let opened = {
-            let (dir, meta, gsis) = (
-                handle.dir.clone(),
-                Arc::clone(&meta),
-                Arc::clone(&handle.gsis),
-            );
+            let (dir, meta) = (handle.dir.clone(), Arc::clone(&meta));
             let added = added.clone();
             blocking(move || {
                 for (id, parent, child) in &copies {
@@ -208,7 +208,7 @@ impl NodeBackend {
                 }
                 added
                     .iter()
-                    .map(|p| crate::backend::open_partition(&dir, p, &meta, &key, &gsis))
+                    .map(|p| crate::backend::open_partition(&dir, p, &meta, &key))
                     .collect::<Result<Vec<_>, NodeError>>()
             })
             .await?

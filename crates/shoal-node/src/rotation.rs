@@ -313,17 +313,20 @@ impl Rotator {
 
         // 2. Re-encrypt every partition file while the table serves.
         let started = std::time::Instant::now();
-        // The base partitions and every GSI partition: all are under the table's data key.
+        // The base partitions and their GSI shards: all are under the table's data key.
         let mut partitions: Vec<Store> = handle
             .partitions
             .iter()
             .map(|p| Store::Table(Arc::clone(&p.partition)))
             .collect();
-        partitions.extend(handle.gsis.read().values().flat_map(|g| {
-            g.partitions
-                .iter()
-                .map(|p| Store::Index(Arc::clone(&p.partition)))
-        }));
+        for p in &handle.partitions {
+            partitions.extend(
+                p.gsis
+                    .read()
+                    .values()
+                    .map(|g| Store::Index(Arc::clone(&g.shard))),
+            );
+        }
         let count = partitions.len();
         let (new_for_files, old_for_files) = (Arc::clone(&new_key), Arc::clone(&old_key));
         let rekeyed =
@@ -448,7 +451,7 @@ pub(crate) fn finish_interrupted_rotations(
             .iter()
             .map(|p| partition_path(&dir, p.id))
             .collect();
-        files.extend(crate::gsi::gsi_files(&dir, &record.meta.indexes));
+        files.extend(crate::gsi::gsi_files(&dir, None, None));
         for file in files {
             if !file.exists() {
                 continue;

@@ -191,6 +191,8 @@ impl NodeBackend {
                 }
                 let partition = Arc::clone(&part.partition);
                 let dropped = blocking(move || partition.drop_split_off(child.child)).await;
+                // The drop wrote outbox deletes of the rows' GSI entries.
+                part.shipper.poke();
                 match dropped {
                     Ok(Ok(_)) => tracing::info!(
                         group = part.record.id,
@@ -218,8 +220,12 @@ pub(crate) fn copy_child(
 ) -> Result<(), crate::NodeError> {
     let path = crate::backend::partition_path(dir, id);
     let started = Instant::now();
-    shoal_storage::SqlCipherEngine::destroy(&path)
-        .map_err(|e| crate::NodeError::storage_in(e, &path))?;
+    // With the GSI shards an interrupted copy's replica may have filled: the new file's outbox
+    // feeds them again from its first record.
+    for stale in std::iter::once(path.clone()).chain(crate::gsi::gsi_files(dir, None, Some(id))) {
+        shoal_storage::SqlCipherEngine::destroy(&stale)
+            .map_err(|e| crate::NodeError::storage_in(e, &stale))?;
+    }
     let engine = shoal_storage::SqlCipherEngine::open(
         &path,
         key.as_bytes(),
@@ -281,11 +287,13 @@ async fn split_once(
         let Some(entry) = meta.table_by_id(&table_id) else {
             continue;
         };
-        // A table with global indexes keeps one partition: its index files are fed from it.
+        // Until every member shards global indexes by partition, a table with one keeps one
+        // partition (an older member feeds the index from it).
         let global = entry.partitions.all().iter().any(|p| p.index.is_some())
-            || crate::gsi::stored_gsis(&entry.meta.indexes)
-                .next()
-                .is_some();
+            || (meta.write_format() < shoal_meta::GLOBAL_INDEX_SPLIT_FORMAT
+                && crate::gsi::stored_gsis(&entry.meta.indexes)
+                    .next()
+                    .is_some());
         // Provisioned throughput raised since the table was created: as many partitions as
         // DynamoDB's per-partition limits imply, by halving the widest ranges.
         let wanted =

@@ -1,5 +1,5 @@
-//! [`IndexPartition`]: one partition of a global secondary index, fed from base partitions'
-//! outboxes.
+//! [`IndexPartition`]: one shard of a global secondary index, fed from the outbox of the base
+//! partition it belongs to.
 
 use std::collections::HashMap;
 
@@ -178,11 +178,12 @@ impl IndexPartition {
         self.shipped_locked(source)
     }
 
-    fn reader(&self) -> IndexReader<'_> {
+    fn reader(&self, owned: Option<(u64, u64)>) -> IndexReader<'_> {
         IndexReader {
             engine: self.engine.as_ref(),
             def: &self.def,
             table: &self.table,
+            owned,
         }
     }
 
@@ -190,22 +191,31 @@ impl IndexPartition {
     /// value, `spec.sort` a condition on its sort key; entries in index sort key order (ties in
     /// table key order); `exclusive_start` and `last_evaluated_key` hold the table's and the
     /// index's key attributes. Sees every record applied so far (eventually consistent with
-    /// the table).
+    /// the table). With `owned`, only the entries of items whose table partition key hash lies
+    /// in that range are read (the others are skipped, not counted).
     ///
     /// # Errors
     /// [`StorageError::InvalidKey`] when `exclusive_start` lacks a key attribute; engine
     /// failures; [`StorageError::Corrupt`].
-    pub fn query(&self, spec: &QuerySpec<'_>) -> Result<Page, StorageError> {
-        self.reader().query(spec)
+    pub fn query(
+        &self,
+        spec: &QuerySpec<'_>,
+        owned: Option<(u64, u64)>,
+    ) -> Result<Page, StorageError> {
+        self.reader(owned).query(spec)
     }
 
     /// A Scan of the entries whose index partition key hash lies in `[hash_start, hash_end]`,
-    /// in entry key order; keys as in [`IndexPartition::query`].
+    /// in entry key order; keys and `owned` as in [`IndexPartition::query`].
     ///
     /// # Errors
     /// As [`IndexPartition::query`].
-    pub fn scan(&self, spec: &ScanSpec<'_>) -> Result<Page, StorageError> {
-        self.reader().scan(spec)
+    pub fn scan(
+        &self,
+        spec: &ScanSpec<'_>,
+        owned: Option<(u64, u64)>,
+    ) -> Result<Page, StorageError> {
+        self.reader(owned).scan(spec)
     }
 
     /// Entry count and bytes (each entry's item size plus 100 bytes) of this index partition.

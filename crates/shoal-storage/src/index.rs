@@ -53,7 +53,7 @@ pub(crate) fn collection_key(pk: &AttributeValue) -> Vec<u8> {
 
 /// The entry key of `entry` (an item or an entry holding the index's and the table's key
 /// attributes), or `None` when one of them is missing or has another type.
-pub(crate) fn entry_key(def: &IndexDef, table: &KeySchema, entry: &Item) -> Option<Vec<u8>> {
+pub fn entry_key(def: &IndexDef, table: &KeySchema, entry: &Item) -> Option<Vec<u8>> {
     let typed = |a: &shoal_types::key::KeyAttr| {
         entry.get(&a.name).filter(|v| v.scalar_type() == Some(a.ty))
     };
@@ -105,6 +105,8 @@ pub(crate) struct IndexReader<'a> {
     pub engine: &'a dyn Engine,
     pub def: &'a IndexDef,
     pub table: &'a KeySchema,
+    /// Read only the entries of the items whose partition key hash lies in this range.
+    pub owned: Option<(u64, u64)>,
 }
 
 impl IndexReader<'_> {
@@ -113,6 +115,9 @@ impl IndexReader<'_> {
             engine: self.engine,
             space: Space::Index,
             min_key_len: MIN_ENTRY_KEY,
+            owned: self
+                .owned
+                .map(|(start, end)| (self.table.hash.name.as_str(), start, end)),
         }
     }
 

@@ -56,7 +56,7 @@ pub use command::{Applied, ApplyError, Command};
 pub use engine::{Durability, Engine, Entry, ReadView, Space, WriteBatch};
 pub use error::StorageError;
 pub use gsi::IndexPartition;
-pub use index::entry_key_hash;
+pub use index::{entry_key, entry_key_hash};
 pub use mem::MemEngine;
 pub use outbox::OutboxRecord;
 pub use partition::{MAX_ITEM_COLLECTION_SIZE, Partition};

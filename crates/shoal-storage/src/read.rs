@@ -135,6 +135,7 @@ impl Partition {
             engine: self.engine.as_ref(),
             space: Space::Items,
             min_key_len: MIN_STORAGE_KEY,
+            owned: None,
         }
     }
 }
@@ -199,6 +200,10 @@ pub(crate) struct RangeSource<'a> {
     pub space: Space,
     /// Shorter keys are metadata, skipped.
     pub min_key_len: usize,
+    /// Only the entries whose item's partition key (this attribute) hashes into this range
+    /// are read; the others are skipped and not counted (a GSI shard of a base partition that
+    /// was split keeps the entries of the half split off until they are dropped).
+    pub owned: Option<(&'a str, u64, u64)>,
 }
 
 impl RangeSource<'_> {
@@ -304,6 +309,12 @@ impl RangeSource<'_> {
                     continue;
                 }
                 let item = decode_stored(&value)?;
+                if let Some((name, start, end)) = self.owned {
+                    let hash = item.get(name).map(partition_hash);
+                    if !hash.is_some_and(|h| start <= h && h <= end) {
+                        continue;
+                    }
+                }
                 match accept(&item) {
                     Accept::Take => {}
                     Accept::Skip => continue,

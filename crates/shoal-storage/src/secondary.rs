@@ -55,14 +55,7 @@ impl Partition {
                 }
             }
         }
-        let outbox_seq = if self.state.read().outbox_loaded {
-            None
-        } else {
-            Some(match self.engine.get(OUTBOX_SEQ_KEY)? {
-                Some(bytes) => decode_u64(&bytes, "outbox seq")?,
-                None => 0,
-            })
-        };
+        let outbox_seq = self.stored_outbox_seq()?;
         let mut stats = Vec::with_capacity(loaded.len());
         for id in loaded {
             let s = PartitionStats::decode_stored(
@@ -79,6 +72,28 @@ impl Partition {
             }
         }
         *self.indexes.write() = Arc::new(indexes);
+        Ok(())
+    }
+
+    /// The outbox seq stored in the file, unless it is loaded already.
+    fn stored_outbox_seq(&self) -> Result<Option<u64>, StorageError> {
+        if self.state.read().outbox_loaded {
+            return Ok(None);
+        }
+        Ok(Some(match self.engine.get(OUTBOX_SEQ_KEY)? {
+            Some(bytes) => decode_u64(&bytes, "outbox seq")?,
+            None => 0,
+        }))
+    }
+
+    /// Loads the outbox seq from the file if it is not loaded yet (the caller holds the apply
+    /// lock).
+    pub(crate) fn load_outbox_seq(&self) -> Result<(), StorageError> {
+        if let Some(seq) = self.stored_outbox_seq()? {
+            let mut state = self.state.write();
+            state.outbox_seq = seq;
+            state.outbox_loaded = true;
+        }
         Ok(())
     }
 
@@ -124,6 +139,7 @@ impl Partition {
             engine: self.engine.as_ref(),
             def,
             table: &self.schema,
+            owned: None,
         }
     }
 

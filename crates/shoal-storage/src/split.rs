@@ -13,14 +13,16 @@
 //! of its rows.
 
 use serde::{Deserialize, Serialize};
-use shoal_types::index::IndexKind;
+use shoal_types::index::{IndexDef, IndexKind, IndexStatus};
 use shoal_types::size::item_size;
 
-use crate::index::{COLLECTIONS_ID, entry_size, stats_key};
+use crate::index::{COLLECTIONS_ID, EntryOf, entry_size, stats_key};
+use crate::outbox::outbox_key;
 use crate::partition::{decode_stored, decode_u64};
 use crate::snapshot::SCAN_CHUNK;
+use crate::stats::OUTBOX_SEQ_KEY;
 use crate::stats::STATS_KEY;
-use crate::{Engine, Partition, PartitionStats, Space, StorageError, WriteBatch};
+use crate::{Engine, OutboxRecord, Partition, PartitionStats, Space, StorageError, WriteBatch};
 
 /// The engine key of the replica's own range ([`OwnedRange`]), once a split set it. Short, like
 /// the stats key, so it never collides with a storage key.
@@ -173,6 +175,16 @@ impl Partition {
         Ok(self.engine.get(BUILT_KEY)?.is_some())
     }
 
+    /// The global indexes whose entries the outbox feeds (not being deleted).
+    fn global_indexes(&self) -> Vec<IndexDef> {
+        self.indexes
+            .read()
+            .iter()
+            .filter(|d| d.kind == IndexKind::Global && d.status != IndexStatus::Deleting)
+            .cloned()
+            .collect()
+    }
+
     fn row_kinds(&self) -> Vec<Rows> {
         let mut kinds = vec![Rows::Items, Rows::Collections];
         kinds.extend(
@@ -197,13 +209,36 @@ impl Partition {
     pub fn build_child(&self, child: &SplitChild, target: &dyn Engine) -> Result<(), StorageError> {
         let mut stats = PartitionStats::default();
         let mut index_stats: Vec<(u32, PartitionStats)> = Vec::new();
+        let globals = self.global_indexes();
+        let mut outbox_seq = 0u64;
         for rows in self.row_kinds() {
             let mut sizes = PartitionStats::default();
             self.walk(rows, child, |chunk| {
                 let mut batch = WriteBatch::new(0);
                 for (key, value) in chunk {
                     match rows {
-                        Rows::Items => sizes.add(item_size(&decode_stored(value)?)),
+                        Rows::Items => {
+                            let item = decode_stored(value)?;
+                            sizes.add(item_size(&item));
+                            // The child's GSI shards are fed from its own outbox, like a
+                            // backfill: one `put` per entry of each copied item.
+                            for def in &globals {
+                                if let Some(e) = EntryOf::of(def, &self.schema, Some(&item)) {
+                                    outbox_seq += 1;
+                                    let record = OutboxRecord {
+                                        seq: outbox_seq,
+                                        index_id: def.id,
+                                        delete: None,
+                                        put: Some((e.key, e.entry)),
+                                    };
+                                    batch.put_in(
+                                        Space::Outbox,
+                                        outbox_key(outbox_seq),
+                                        record.encode(),
+                                    );
+                                }
+                            }
+                        }
                         Rows::Entries(_) => sizes.add(entry_size(&decode_stored(value)?)),
                         Rows::Collections => {}
                     }
@@ -228,6 +263,9 @@ impl Partition {
             epoch: child.epoch,
         };
         last.put(RANGE_KEY.to_vec(), json(&range));
+        if outbox_seq > 0 {
+            last.put(OUTBOX_SEQ_KEY.to_vec(), outbox_seq.to_be_bytes().to_vec());
+        }
         last.put(BUILT_KEY.to_vec(), vec![1]);
         target.write(&last)
     }
@@ -272,6 +310,10 @@ impl Partition {
             return Ok(false);
         };
         let gone = children.remove(pos);
+        let globals = self.global_indexes();
+        if !globals.is_empty() {
+            self.load_outbox_seq()?;
+        }
         let mut first = true;
         for rows in self.row_kinds() {
             self.walk(rows, &gone, |chunk| {
@@ -285,9 +327,31 @@ impl Partition {
                     next.children.clone_from(&children);
                     first = false;
                 }
+                let outbox_before = next.outbox_seq;
                 for (key, value) in chunk {
                     match rows {
-                        Rows::Items => next.stats.remove(item_size(&decode_stored(value)?)),
+                        Rows::Items => {
+                            let item = decode_stored(value)?;
+                            next.stats.remove(item_size(&item));
+                            // The entries of the rows split off leave this replica's GSI
+                            // shards through the outbox, as deletes do.
+                            for def in &globals {
+                                if let Some(e) = EntryOf::of(def, &self.schema, Some(&item)) {
+                                    next.outbox_seq = next.outbox_seq.saturating_add(1);
+                                    let record = OutboxRecord {
+                                        seq: next.outbox_seq,
+                                        index_id: def.id,
+                                        delete: Some(e.key),
+                                        put: None,
+                                    };
+                                    batch.put_in(
+                                        Space::Outbox,
+                                        outbox_key(record.seq),
+                                        record.encode(),
+                                    );
+                                }
+                            }
+                        }
                         Rows::Entries(id) => {
                             if let Some(s) = next.index_stats.get_mut(&id) {
                                 s.remove(entry_size(&decode_stored(value)?));
@@ -300,6 +364,12 @@ impl Partition {
                     batch.delete_in(rows.space(), key.clone());
                 }
                 batch.put(STATS_KEY.to_vec(), next.stats.encode());
+                if next.outbox_seq != outbox_before {
+                    batch.put(
+                        OUTBOX_SEQ_KEY.to_vec(),
+                        next.outbox_seq.to_be_bytes().to_vec(),
+                    );
+                }
                 if let Rows::Entries(id) = rows
                     && let Some(s) = next.index_stats.get(&id)
                 {
@@ -435,6 +505,136 @@ mod tests {
             child.apply(7, &wrong),
             Err(ApplyError::WrongPartition)
         ));
+    }
+
+    /// Item `i` with a GSI key `g` from item 1 on.
+    fn gitem(i: usize) -> Item {
+        let mut item = item(i);
+        if i > 0 {
+            item.insert("g".to_string(), AttributeValue::S(format!("g{}", i % 7)));
+        }
+        item
+    }
+
+    /// A global index on `g`, all attributes projected.
+    fn by_v() -> IndexDef {
+        use shoal_types::index::{Projection, ProjectionType};
+        IndexDef {
+            id: 3,
+            name: "by_v".into(),
+            kind: IndexKind::Global,
+            key_schema: KeySchema {
+                hash: KeyAttr {
+                    name: "g".into(),
+                    ty: ScalarType::S,
+                },
+                range: None,
+            }
+            .into(),
+            projection: Projection {
+                kind: ProjectionType::All,
+                non_key_attributes: Vec::new(),
+            },
+            status: IndexStatus::Active,
+            backfilling: false,
+        }
+    }
+
+    /// Ships every outbox record of `part` (partition `id`) to `shard`.
+    fn ship(part: &Partition, id: u64, shard: &crate::IndexPartition) {
+        let records = part.outbox(0, usize::MAX).unwrap();
+        shard.apply_outbox(id, &records).unwrap();
+    }
+
+    /// The table keys of every entry of `shard` read with `owned`.
+    fn shard_keys(shard: &crate::IndexPartition, owned: Option<(u64, u64)>) -> Vec<String> {
+        let page = shard
+            .scan(
+                &crate::ScanSpec {
+                    hash_start: 0,
+                    hash_end: u64::MAX,
+                    exclusive_start: None,
+                    limit: None,
+                    byte_limit: usize::MAX,
+                    filter: None,
+                },
+                owned,
+            )
+            .unwrap();
+        let mut keys: Vec<String> = page
+            .items
+            .iter()
+            .map(|i| match i.get("pk") {
+                Some(AttributeValue::S(s)) => s.clone(),
+                _ => String::new(),
+            })
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    #[test]
+    fn gsi_shards_follow_a_split() {
+        let parent = Partition::new(Box::new(MemEngine::new()), schema()).unwrap();
+        parent.set_indexes(vec![by_v()]).unwrap();
+        let parent_shard =
+            crate::IndexPartition::new(Box::new(MemEngine::new()), by_v(), schema()).unwrap();
+        // Items 1.. have a `g` (item 0 none, so it is not indexed).
+        let n = 400;
+        for i in 0..n {
+            let put = Command::Put {
+                item: gitem(i),
+                condition: None,
+            };
+            parent.apply(i as u64 + 1, &put).unwrap();
+        }
+        ship(&parent, 1, &parent_shard);
+        let indexed = |pred: &dyn Fn(u64) -> bool| {
+            let mut keys: Vec<String> = (1..n)
+                .filter(|i| pred(hash(*i)))
+                .map(|i| format!("k{i}"))
+                .collect();
+            keys.sort();
+            keys
+        };
+        assert_eq!(shard_keys(&parent_shard, None), indexed(&|_| true));
+        parent.apply(n as u64 + 1, &split()).unwrap();
+        // Until the rows split off are dropped, the parent's shard still has their entries:
+        // read with the parent's range, it shows only its own.
+        assert_eq!(
+            shard_keys(&parent_shard, Some((0, MID - 1))),
+            indexed(&|h| h < MID)
+        );
+        // The child's file gets an outbox `put` of each of its items' entries.
+        let engine = MemEngine::new();
+        parent
+            .build_child(&parent.split_children()[0], &engine)
+            .unwrap();
+        let child = Partition::new(Box::new(engine), schema()).unwrap();
+        child.set_indexes(vec![by_v()]).unwrap();
+        let child_shard =
+            crate::IndexPartition::new(Box::new(MemEngine::new()), by_v(), schema()).unwrap();
+        ship(&child, 7, &child_shard);
+        assert_eq!(shard_keys(&child_shard, None), indexed(&|h| h >= MID));
+        // The drop writes outbox deletes: shipped, the parent's shard holds its half only.
+        assert!(parent.drop_split_off(7).unwrap());
+        ship(&parent, 1, &parent_shard);
+        assert_eq!(shard_keys(&parent_shard, None), indexed(&|h| h < MID));
+        // The child's own writes keep numbering its outbox after the copied records.
+        let upper = (1..n).find(|i| hash(*i) >= MID).unwrap();
+        child
+            .apply(
+                1,
+                &Command::Delete {
+                    key: gitem(upper),
+                    condition: None,
+                },
+            )
+            .unwrap();
+        ship(&child, 7, &child_shard);
+        let mut left = indexed(&|h| h >= MID);
+        left.retain(|k| *k != format!("k{upper}"));
+        assert_eq!(shard_keys(&child_shard, None), left);
     }
 
     #[test]

@@ -201,11 +201,14 @@ fn full_scan(gsi: &IndexPartition, page_limit: usize) -> Vec<Item> {
     let mut esk: Option<Item> = None;
     loop {
         let page = gsi
-            .scan(&ScanSpec {
-                exclusive_start: esk.as_ref(),
-                limit: Some(page_limit),
-                ..scan_all()
-            })
+            .scan(
+                &ScanSpec {
+                    exclusive_start: esk.as_ref(),
+                    limit: Some(page_limit),
+                    ..scan_all()
+                },
+                None,
+            )
             .unwrap();
         out.extend(page.items);
         match page.last_evaluated_key {
@@ -254,16 +257,19 @@ fn check(ix: &IndexPartition, model: &BTreeMap<(u8, u8), Item>) {
         let mut esk: Option<Item> = None;
         loop {
             let page = ix
-                .query(&QuerySpec {
-                    partition_key: &gv,
-                    sort_prefix: &[],
-                    sort: None,
-                    forward: true,
-                    exclusive_start: esk.as_ref(),
-                    limit: Some(2),
-                    byte_limit: usize::MAX,
-                    filter: None,
-                })
+                .query(
+                    &QuerySpec {
+                        partition_key: &gv,
+                        sort_prefix: &[],
+                        sort: None,
+                        forward: true,
+                        exclusive_start: esk.as_ref(),
+                        limit: Some(2),
+                        byte_limit: usize::MAX,
+                        filter: None,
+                    },
+                    None,
+                )
                 .unwrap();
             got.extend(page.items);
             match page.last_evaluated_key {
@@ -275,16 +281,19 @@ fn check(ix: &IndexPartition, model: &BTreeMap<(u8, u8), Item>) {
         assert_eq!(got, expect, "query g{g}");
         let ge = SortKeyCondition::Ge(n("0"));
         let page = ix
-            .query(&QuerySpec {
-                partition_key: &gv,
-                sort_prefix: &[],
-                sort: Some(&ge),
-                forward: false,
-                exclusive_start: None,
-                limit: None,
-                byte_limit: usize::MAX,
-                filter: None,
-            })
+            .query(
+                &QuerySpec {
+                    partition_key: &gv,
+                    sort_prefix: &[],
+                    sort: Some(&ge),
+                    forward: false,
+                    exclusive_start: None,
+                    limit: None,
+                    byte_limit: usize::MAX,
+                    filter: None,
+                },
+                None,
+            )
             .unwrap();
         let mut nonneg: Vec<Item> = expect
             .iter()

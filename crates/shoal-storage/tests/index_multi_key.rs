@@ -119,16 +119,19 @@ fn query_all(
     let mut esk: Option<Item> = None;
     loop {
         let page = ix
-            .query(&QuerySpec {
-                partition_key: pv,
-                sort_prefix: prefix,
-                sort,
-                forward,
-                exclusive_start: esk.as_ref(),
-                limit: Some(limit),
-                byte_limit: usize::MAX,
-                filter: None,
-            })
+            .query(
+                &QuerySpec {
+                    partition_key: pv,
+                    sort_prefix: prefix,
+                    sort,
+                    forward,
+                    exclusive_start: esk.as_ref(),
+                    limit: Some(limit),
+                    byte_limit: usize::MAX,
+                    filter: None,
+                },
+                None,
+            )
             .unwrap();
         got.extend(page.items);
         match page.last_evaluated_key {

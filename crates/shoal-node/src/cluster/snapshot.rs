@@ -215,12 +215,10 @@ impl Snapshots {
         )];
         let gsis: Vec<Arc<Gsi>> = gsis.read().values().cloned().collect();
         for gsi in &gsis {
-            for p in &gsi.partitions {
-                views.push((
-                    Part::Gsi(gsi.def.id),
-                    p.partition.snapshot_view().map_err(|e| e.to_string())?,
-                ));
-            }
+            views.push((
+                Part::Gsi(gsi.def.id),
+                gsi.shard.snapshot_view().map_err(|e| e.to_string())?,
+            ));
         }
         let offer = Offer {
             token: rand::random(),
@@ -377,7 +375,7 @@ impl Snapshots {
                 Part::Base => Some(stage(&partition, |p| p.stage()).await?),
                 Part::Gsi(id) => {
                     let gsi = gsis.as_ref().and_then(|m| m.read().get(id).cloned());
-                    match gsi.and_then(|g| g.partitions.first().map(|p| p.partition.clone())) {
+                    match gsi.map(|g| Arc::clone(&g.shard)) {
                         Some(p) => Some(stage(&p, |p| p.stage()).await?),
                         // An index this node does not have (being created or deleted): its
                         // backfill or removal takes care of it.
@@ -502,7 +500,7 @@ impl Snapshots {
                 let part = gsis
                     .as_ref()
                     .and_then(|m| m.read().get(&gsi_id).cloned())
-                    .and_then(|g| g.partitions.first().map(|p| Arc::clone(&p.partition)));
+                    .map(|g| Arc::clone(&g.shard));
                 if let Some(p) = part {
                     p.install(engine, index).map_err(|e| e.to_string())?;
                 }

@@ -54,6 +54,20 @@ pub(crate) enum DataCall {
         table: String,
         index: u32,
     },
+    /// Whether this node's replica of base partition `partition` finished the backfill of
+    /// global index `index` (or the index is active here): `Size(1)` if so.
+    IndexBuilt {
+        table: String,
+        index: u32,
+        partition: u64,
+    },
+    /// A GSI Query or Scan (`call`) of only the shards of the base partitions in
+    /// `start..=end` (one partition's part of a GSI read; see `gsi_read.rs`).
+    Shard {
+        start: u64,
+        end: u64,
+        call: Box<DataCall>,
+    },
 }
 
 /// What a [`DataCall`] returns.
@@ -80,6 +94,12 @@ const CALL_QUERY_PREFIXED: u8 = 8;
 /// [`DataCall::PartitionStats`] (sent only for tables of several partitions, which exist once
 /// every member reads metadata format 3).
 const CALL_PARTITION_STATS: u8 = 9;
+/// [`DataCall::Shard`]: the base range, then the inner Query or Scan (sent only for tables
+/// whose global indexes are sharded, which exist once every member reads metadata format 5).
+const CALL_SHARD: u8 = 10;
+/// [`DataCall::IndexBuilt`] (sent only for tables of several partitions with a global index
+/// being created, which exist once every member reads metadata format 5).
+const CALL_INDEX_BUILT: u8 = 11;
 
 const SORT_EQ: u8 = 1;
 const SORT_LT: u8 = 2;
@@ -295,7 +315,9 @@ impl DataCall {
             | DataCall::CollectionSize { table, .. }
             | DataCall::Stats { table, .. }
             | DataCall::PartitionStats { table, .. }
-            | DataCall::IndexActive { table, .. } => table,
+            | DataCall::IndexActive { table, .. }
+            | DataCall::IndexBuilt { table, .. } => table,
+            DataCall::Shard { call, .. } => call.table(),
         }
     }
 
@@ -379,12 +401,42 @@ impl DataCall {
                 w.str(table);
                 w.u64(u64::from(*index));
             }
+            DataCall::IndexBuilt {
+                table,
+                index,
+                partition,
+            } => {
+                w.u8(CALL_INDEX_BUILT);
+                w.str(table);
+                w.u64(u64::from(*index));
+                w.u64(*partition);
+            }
+            DataCall::Shard { start, end, call } => {
+                w.u8(CALL_SHARD);
+                w.u64(*start);
+                w.u64(*end);
+                w.0.extend_from_slice(&call.encode());
+            }
         }
         w.0
     }
 
     pub(crate) fn decode(b: &[u8]) -> Result<DataCall, String> {
         let mut r = Reader { b };
+        if b.first() == Some(&CALL_SHARD) {
+            r.u8()?;
+            let (start, end) = (r.u64()?, r.u64()?);
+            // One level only: the inner call is a Query or a Scan.
+            let call = match DataCall::decode(r.b)? {
+                call @ (DataCall::Query { .. } | DataCall::Scan { .. }) => call,
+                _ => return Err("a shard call wraps a Query or a Scan".to_string()),
+            };
+            return Ok(DataCall::Shard {
+                start,
+                end,
+                call: Box::new(call),
+            });
+        }
         let call = match r.u8()? {
             CALL_GET => DataCall::Get {
                 table: r.str()?,
@@ -446,6 +498,11 @@ impl DataCall {
             CALL_INDEX_ACTIVE => DataCall::IndexActive {
                 table: r.str()?,
                 index: u32::try_from(r.u64()?).map_err(|e| e.to_string())?,
+            },
+            CALL_INDEX_BUILT => DataCall::IndexBuilt {
+                table: r.str()?,
+                index: u32::try_from(r.u64()?).map_err(|e| e.to_string())?,
+                partition: r.u64()?,
             },
             tag => return Err(format!("unknown data call {tag}")),
         };
@@ -523,15 +580,17 @@ pub(crate) fn decode_result(
     let result = if r.u8()? == 0 {
         Ok(match call {
             DataCall::Get { .. } => DataReply::Item(r.opt_item()?),
-            DataCall::Query { .. } | DataCall::Scan { .. } => DataReply::Page(r.page()?),
+            DataCall::Query { .. } | DataCall::Scan { .. } | DataCall::Shard { .. } => {
+                DataReply::Page(r.page()?)
+            }
             DataCall::Write { .. } => match wire::decode_outcome(r.bytes()?) {
                 Ok(Ok(applied)) => DataReply::Applied(applied),
                 Ok(Err(_)) => return Err("an error outcome in a success reply".to_string()),
                 Err(e) => return Err(e.to_string()),
             },
-            DataCall::CollectionSize { .. } | DataCall::IndexActive { .. } => {
-                DataReply::Size(r.u64()?)
-            }
+            DataCall::CollectionSize { .. }
+            | DataCall::IndexActive { .. }
+            | DataCall::IndexBuilt { .. } => DataReply::Size(r.u64()?),
             DataCall::Stats { .. } | DataCall::PartitionStats { .. } => {
                 DataReply::Stats(TableStats {
                     item_count: r.u64()?,

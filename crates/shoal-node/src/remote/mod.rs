@@ -25,6 +25,7 @@ use shoal_types::key::partition_hash;
 
 use crate::backend::{NodeBackend, TableHandle};
 use crate::cluster::{ROUTE_DEADLINE, kind, rpc};
+use crate::gsi_read::GsiRead;
 use codec::{DataCall, DataReply};
 
 /// RPC timeout of a forwarded call (a write waits for its apply, a read for a ReadIndex).
@@ -58,12 +59,13 @@ impl NodeBackend {
             DataCall::Scan { request, .. } if !is_global_read(meta, request.index) => {
                 covers(handle, request.hash_start, request.hash_end)
             }
-            DataCall::PartitionStats { partition, .. } => {
+            DataCall::PartitionStats { partition, .. } | DataCall::IndexBuilt { partition, .. } => {
                 handle.partitions.iter().any(|p| p.record.id == *partition)
             }
             DataCall::Scan { .. } | DataCall::Stats { .. } | DataCall::IndexActive { .. } => {
                 !handle.partitions.is_empty()
             }
+            DataCall::Shard { start, end, .. } => covers(handle, *start, *end),
         }
     }
 
@@ -145,6 +147,7 @@ impl NodeBackend {
                 | DataCall::Write { .. }
                 | DataCall::Query { .. }
                 | DataCall::Scan { .. }
+                | DataCall::Shard { .. }
         );
         routed
             && self.handle(call.table()).is_ok_and(|h| {
@@ -156,13 +159,19 @@ impl NodeBackend {
     /// Whether `call` is a part of a scan whose hash range no longer lies in one partition (it
     /// was split since): the router cuts the scan again.
     fn split_apart(&self, call: &DataCall) -> bool {
-        let DataCall::Scan { request, .. } = call else {
-            return false;
-        };
         let Ok(cluster) = self.cluster() else {
             return false;
         };
         let meta = cluster.meta();
+        if let DataCall::Shard { start, end, .. } = call {
+            return meta
+                .tables
+                .get(call.table())
+                .is_some_and(|t| t.partitions.overlapping(None, *start, *end).count() > 1);
+        }
+        let DataCall::Scan { request, .. } = call else {
+            return false;
+        };
         meta.tables.get(call.table()).is_some_and(|t| {
             !is_global_read(&t.meta, request.index)
                 && t.partitions
@@ -192,13 +201,18 @@ impl NodeBackend {
             DataCall::CollectionSize { partition_key, .. } => Some(partition_hash(partition_key)),
             DataCall::Query { request, .. } => Some(partition_hash(&request.partition_key)),
             DataCall::Scan { request, .. } => Some(request.hash_start),
+            DataCall::Shard { start, .. } => Some(*start),
             DataCall::Stats { .. }
             | DataCall::IndexActive { .. }
+            | DataCall::IndexBuilt { .. }
             | DataCall::PartitionStats { .. } => None,
         };
         let part = match (hash, call) {
             (Some(h), _) => entry.partitions.find(None, h),
-            (None, DataCall::PartitionStats { partition, .. }) => entry.partitions.get(*partition),
+            (
+                None,
+                DataCall::PartitionStats { partition, .. } | DataCall::IndexBuilt { partition, .. },
+            ) => entry.partitions.get(*partition),
             (None, _) => entry.partitions.of(None).next(),
         };
         let Some(part) = part else {
@@ -238,6 +252,14 @@ impl NodeBackend {
                 key, consistent, ..
             } => DataReply::Item(self.get(&meta, &key, consistent).await?),
             DataCall::Query { request, .. } => DataReply::Page(self.query(&meta, request).await?),
+            DataCall::Shard { start, end, call } => {
+                let read = match *call {
+                    DataCall::Query { request, .. } => GsiRead::Query(Arc::new(request)),
+                    DataCall::Scan { request, .. } => GsiRead::Scan(Arc::new(request)),
+                    _ => return Err(DataError::Internal("malformed shard call".to_string())),
+                };
+                DataReply::Page(self.read_gsi_here(&meta, read, start, end).await?)
+            }
             DataCall::Scan { request, .. } => DataReply::Page(self.scan(&meta, request).await?),
             DataCall::Write { command, .. } => {
                 DataReply::Applied(self.write(&meta, command).await?)
@@ -254,6 +276,14 @@ impl NodeBackend {
                 partition,
                 index,
             } => DataReply::Stats(self.local_partition_stats(&table, partition, index)?),
+            DataCall::IndexBuilt { index, .. } => {
+                let active = meta
+                    .indexes
+                    .iter()
+                    .any(|d| d.id == index && d.status == shoal_types::index::IndexStatus::Active);
+                let built = self.gsi_built.lock().contains(&(meta.id.clone(), index));
+                DataReply::Size(u64::from(active || built))
+            }
             DataCall::IndexActive { index, .. } => {
                 let active = meta
                     .indexes
@@ -264,32 +294,76 @@ impl NodeBackend {
         })
     }
 
-    /// On a node holding no replica of `handle`'s table: a global index still being created
-    /// here becomes active once a replica says its backfill finished (the backfill runs where
-    /// the base partitions are). Run by the reconciler.
+    /// A global index still being created becomes active on this node once every base
+    /// partition finished its backfill: the local replicas here (`gsi_built`), each other
+    /// partition on a node holding a replica of it. Until then a GSI read through this node
+    /// could miss entries of a partition still being backfilled elsewhere. Run by the
+    /// reconciler.
     pub(crate) async fn follow_index_status(&self, handle: &Arc<TableHandle>) {
-        if !handle.partitions.is_empty() {
-            return;
-        }
         let meta = handle.meta.read().clone();
+        let Ok(cluster) = self.cluster() else {
+            return;
+        };
+        let partitions: Vec<u64> = cluster
+            .meta()
+            .tables
+            .get(&meta.name)
+            .filter(|t| t.meta.id == meta.id)
+            .map(|t| t.partitions.of(None).map(|p| p.id).collect())
+            .unwrap_or_default();
+        let here = !handle.partitions.is_empty();
         for def in meta.indexes.iter().filter(|d| {
             d.kind == IndexKind::Global && d.status == shoal_types::index::IndexStatus::Creating
         }) {
-            let call = DataCall::IndexActive {
-                table: meta.name.clone(),
-                index: def.id,
+            if here && !self.gsi_built.lock().contains(&(meta.id.clone(), def.id)) {
+                continue;
+            }
+            let done = if !here && partitions.len() <= 1 {
+                // One partition, held elsewhere: its replicas' status is the index's (asked as
+                // nodes of every version answer it).
+                let call = DataCall::IndexActive {
+                    table: meta.name.clone(),
+                    index: def.id,
+                };
+                matches!(self.forward(call).await, Ok(DataReply::Size(1)))
+            } else {
+                self.built_elsewhere(handle, &meta.name, def.id, &partitions)
+                    .await
             };
-            if let Ok(DataReply::Size(1)) = self.forward(call).await
-                && let Err(e) = self.index_work().mark_active(handle, def.id).await
-            {
+            if done && let Err(e) = self.index_work().mark_active(handle, def.id).await {
                 tracing::warn!(table = %meta.name, index = def.id, error = %e, "marking an index active failed; retrying");
             }
         }
     }
+
+    /// Whether a replica of every partition of `partitions` not held here says its backfill
+    /// of global index `index` finished.
+    async fn built_elsewhere(
+        &self,
+        handle: &TableHandle,
+        table: &str,
+        index: u32,
+        partitions: &[u64],
+    ) -> bool {
+        for &partition in partitions {
+            if handle.partitions.iter().any(|p| p.record.id == partition) {
+                continue;
+            }
+            let call = DataCall::IndexBuilt {
+                table: table.to_string(),
+                index,
+                partition,
+            };
+            if !matches!(self.forward(call).await, Ok(DataReply::Size(1))) {
+                return false;
+            }
+        }
+        true
+    }
 }
 
 /// Whether this node holds what `request` reads: the partition of its key for the table or an
-/// LSI, any partition of the table for a GSI (fed from this node's base partitions).
+/// LSI; any partition of the table for a GSI (the read of every partition's shard starts here).
 pub(crate) fn holds_query(handle: &TableHandle, meta: &TableMeta, request: &QueryRequest) -> bool {
     if is_global_read(meta, request.index) {
         !handle.partitions.is_empty()
@@ -374,8 +448,8 @@ impl NodeBackend {
         Ok(total)
     }
 
-    /// The stats of the local replica of partition `id` of table `name` (or of its local index
-    /// `index` in it).
+    /// The stats of the local replica of partition `id` of table `name` (or of its index
+    /// `index` in it: its entries, or its shard of a global index).
     fn local_partition_stats(
         &self,
         name: &str,
@@ -390,7 +464,11 @@ impl NodeBackend {
             .ok_or_else(|| DataError::Unavailable(NOT_A_REPLICA.to_string()))?;
         let s = match index {
             None => p.partition.stats(),
-            Some(i) => p.partition.index_stats(i),
+            // A global index: the partition's shard (none while it is being deleted).
+            Some(i) => match p.gsis.read().get(&i) {
+                Some(gsi) => return Ok(gsi.stats()),
+                None => p.partition.index_stats(i),
+            },
         };
         Ok(shoal_catalog::TableStats {
             item_count: s.item_count,

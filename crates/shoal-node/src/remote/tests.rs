@@ -319,3 +319,69 @@ fn queries_without_a_sort_prefix_keep_the_encoding_earlier_nodes_read() {
     assert_eq!(query(Vec::new()).encode().first(), Some(&2));
     assert_eq!(query(vec![s("x")]).encode().first(), Some(&8));
 }
+
+/// The calls of sharded global indexes are added within protocol version 1 like partition stats
+/// (old payloads are unchanged; they are sent only once every member reads metadata format 5):
+/// they round-trip, a shard call wraps only a Query or a Scan, and nothing after it.
+#[test]
+fn shard_and_index_built_calls_round_trip() {
+    let calls = sample_calls();
+    let query = calls
+        .iter()
+        .find(|c| matches!(c, DataCall::Query { .. }))
+        .unwrap()
+        .clone();
+    let scan = calls
+        .iter()
+        .find(|c| matches!(c, DataCall::Scan { .. }))
+        .unwrap()
+        .clone();
+    for inner in [query, scan] {
+        let call = DataCall::Shard {
+            start: 7,
+            end: u64::MAX - 3,
+            call: Box::new(inner),
+        };
+        assert_eq!(
+            format!("{:?}", round_trip(&call)),
+            format!("{call:?}"),
+            "shard call"
+        );
+        let page = Ok(DataReply::Page(Page {
+            items: vec![item(&[("pk", "a")])],
+            scanned_count: 1,
+            scanned_bytes: 3,
+            last_evaluated_key: Some(item(&[("pk", "a")])),
+        }));
+        let got = decode_result(&call, &encode_result(page)).unwrap();
+        assert!(matches!(got, Ok(DataReply::Page(p)) if p.scanned_count == 1));
+    }
+    let built = DataCall::IndexBuilt {
+        table: "t".into(),
+        index: 3,
+        partition: 12,
+    };
+    assert_eq!(format!("{:?}", round_trip(&built)), format!("{built:?}"));
+    let got = decode_result(&built, &encode_result(Ok(DataReply::Size(1)))).unwrap();
+    assert!(matches!(got, Ok(DataReply::Size(1))));
+
+    let wrapped_get = DataCall::Shard {
+        start: 0,
+        end: 1,
+        call: Box::new(calls[0].clone()),
+    };
+    assert!(DataCall::decode(&wrapped_get.encode()).is_err());
+    let nested = DataCall::Shard {
+        start: 0,
+        end: 1,
+        call: Box::new(DataCall::Shard {
+            start: 0,
+            end: 1,
+            call: Box::new(calls[1].clone()),
+        }),
+    };
+    assert!(DataCall::decode(&nested.encode()).is_err());
+    let mut trailing = built.encode();
+    trailing.push(0);
+    assert!(DataCall::decode(&trailing).is_err());
+}
