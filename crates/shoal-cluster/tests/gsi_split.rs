@@ -6,7 +6,26 @@
 //! `n`, one of 20 `g` values and a `color`, until `/status` shows the table in at least 3 base
 //! partitions (each base partition keeps its own shard of the index, so an index read must
 //! gather every partition's shard, local or on another node, and merge them in index order).
-//! Every put is retried until acknowledged, so the test knows the exact item set.
+//! Every put is retried until acknowledged, so the test knows the exact item set, and when
+//! each item was acknowledged.
+//!
+//! While the load runs (the table going from 1 partition to several), three reader tasks,
+//! each going round the nodes one read at a time through an SDK client with the standard
+//! retries, read the table over and over with small pages and a 75 ms pause between pages,
+//! so that splits land between two pages of a read:
+//!
+//! - a paged Scan of the table (`Limit 40`);
+//! - a paged Query of the index for one `g` (`Limit 10`, the `g` changing from read to read);
+//! - a parallel Scan of the table in 2 segments, both paged concurrently (`Limit 40`).
+//!
+//! Every completed read must return no item twice, only items exactly as written, and every
+//! item acknowledged well before the read started: 1 s before for the table Scans (they are
+//! eventually consistent), 2 s for the index Query (the index follows its table shortly after);
+//! items written during the read may or may not appear. The index Query's items must come in
+//! `n` order. A read *straddled a split* when its node's `/status` showed more base partitions
+//! after its last page than before its first. The load goes on (up to `MAX_ITEMS`) until at
+//! least one table Scan and one index Query have straddled a split; any SDK error of a reader
+//! fails the test. The counts are printed.
 //!
 //! Once the partitions settle (tiling the hash space, 3 voters each), through EVERY node, each
 //! check retried for up to 60 s because the index is eventually consistent:
@@ -29,6 +48,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::Client;
@@ -38,8 +59,8 @@ use aws_sdk_dynamodb::types::{
     KeyType, Projection, ProjectionType, ScalarAttributeType, TableStatus,
 };
 use serde_json::Value;
-use shoal_cluster::Cluster;
 use shoal_cluster::load::s;
+use shoal_cluster::{Cluster, sdk_client_with_retries};
 
 const NODES: usize = 3;
 const SPLIT_SIZE_BYTES: &str = "131072";
@@ -77,8 +98,23 @@ const SPLIT_LAG: Duration = Duration::from_secs(60);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Attempts of one PutItem before the test gives up (its outcome would be unknown).
 const PUT_ATTEMPTS: usize = 40;
+/// Page size of the table Scans run during the load.
+const LOAD_SCAN_PAGE: i32 = 40;
+/// Page size of the index Queries run during the load.
+const LOAD_QUERY_PAGE: i32 = 10;
+/// Segments of the parallel table Scan run during the load.
+const LOAD_SEGMENTS: i32 = 2;
+/// Pause between two pages of a read during the load, so that splits land between pages.
+const PAGE_PAUSE: Duration = Duration::from_millis(75);
+/// How long before a table Scan started an item must have been acknowledged to be required.
+const SCAN_LAG: Duration = Duration::from_secs(1);
+/// How long before an index Query started an item must have been acknowledged to be required.
+const INDEX_LAG: Duration = Duration::from_secs(2);
 
 type Item = HashMap<String, AttributeValue>;
+
+/// When each item was acknowledged (its PutItem answered), by `n`.
+type Acks = Arc<Mutex<BTreeMap<u64, Instant>>>;
 
 // ---- the items ----
 
@@ -202,7 +238,12 @@ async fn create_table(c: &Cluster) {
 
 /// Puts items `ns` through `client` (node `node`), each retried until acknowledged; returns
 /// the failed attempts, or why an item could not be written at all.
-async fn put_all(client: Client, node: usize, ns: Vec<u64>) -> Result<Vec<String>, String> {
+async fn put_all(
+    client: Client,
+    node: usize,
+    ns: Vec<u64>,
+    acks: Acks,
+) -> Result<Vec<String>, String> {
     let mut failures = Vec::new();
     for n in ns {
         let mut attempt = 0;
@@ -215,7 +256,10 @@ async fn put_all(client: Client, node: usize, ns: Vec<u64>) -> Result<Vec<String
                 .send()
                 .await
             {
-                Ok(_) => break,
+                Ok(_) => {
+                    acks.lock().unwrap().insert(n, Instant::now());
+                    break;
+                }
                 Err(e) => {
                     failures.push(format!(
                         "node {node}: PutItem n={n} attempt {attempt}: {}",
@@ -235,13 +279,15 @@ async fn put_all(client: Client, node: usize, ns: Vec<u64>) -> Result<Vec<String
     Ok(failures)
 }
 
-/// Writes items `ns` with [`WRITERS`] tasks spread over `nodes`, adds them to `model` once
-/// acknowledged; returns the failed attempts (each retried until acknowledged).
+/// Writes items `ns` with [`WRITERS`] tasks spread over `nodes`, records each one's
+/// acknowledgement in `acks` and adds them to `model` once all are acknowledged; returns the
+/// failed attempts (each retried until acknowledged).
 async fn write_items(
     c: &Cluster,
     nodes: &[usize],
     ns: Range<u64>,
     model: &mut BTreeSet<u64>,
+    acks: &Acks,
 ) -> Vec<String> {
     let tasks: Vec<_> = (0..WRITERS)
         .map(|w| {
@@ -251,6 +297,7 @@ async fn write_items(
                 c.client_with_timeout(node, REQUEST_TIMEOUT),
                 node,
                 mine,
+                acks.clone(),
             ))
         })
         .collect();
@@ -587,6 +634,289 @@ async fn check_node(c: &Cluster, node: usize, model: &BTreeSet<u64>, when: &str)
     );
 }
 
+// ---- reads while the table splits ----
+
+/// The kinds of read the load-phase readers do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum ReadKind {
+    /// A paged Scan of the table.
+    Scan,
+    /// A paged Query of the index for one `g`.
+    IndexQuery,
+    /// A parallel Scan of the table in [`LOAD_SEGMENTS`] segments, each paged.
+    ParallelScan,
+}
+
+const READ_KINDS: [ReadKind; 3] = [ReadKind::Scan, ReadKind::IndexQuery, ReadKind::ParallelScan];
+
+/// What the readers of one kind did.
+#[derive(Debug, Default)]
+struct ReadStats {
+    /// Completed (and checked) reads.
+    reads: usize,
+    /// Reads during which the table's base partitions grew in number.
+    straddled: usize,
+    /// Pages of all the reads.
+    pages: usize,
+    /// Items returned by all the reads.
+    items: usize,
+    /// Completed reads by node (index 0 is node 1).
+    by_node: [usize; NODES],
+    /// Up to 3 straddling reads: (node, partitions before, after, pages, items).
+    examples: Vec<(usize, usize, usize, usize, usize)>,
+}
+
+type SharedStats = Arc<Mutex<BTreeMap<ReadKind, ReadStats>>>;
+
+/// What a reader shares with the load.
+#[derive(Clone)]
+struct ReaderEnv {
+    /// API URLs of nodes 1..=NODES.
+    urls: Vec<String>,
+    acks: Acks,
+    /// One past the highest `n` any writer was given so far.
+    issued: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    stats: SharedStats,
+}
+
+/// The table's base partitions in the `/status` of the node at `url`, if it answers.
+async fn partitions_at(url: &str) -> Option<usize> {
+    let (code, body) = shoal_cluster::http_get(&format!("{url}/status"))
+        .await
+        .ok()?;
+    if code != 200 {
+        return None;
+    }
+    let status: Value = serde_json::from_str(&body).ok()?;
+    Some(base_groups(&status).len())
+}
+
+/// One paged read (a Scan of the table, `segment` of [`LOAD_SEGMENTS`] when given, or a
+/// Query of the index for `g`), pausing [`PAGE_PAUSE`] between pages; the items in the order
+/// returned and the number of pages.
+async fn paged_read(
+    client: &Client,
+    query_g: Option<&str>,
+    segment: Option<i32>,
+) -> Result<(Vec<Item>, usize), String> {
+    let mut items = Vec::new();
+    let mut start: Option<Item> = None;
+    let mut pages = 0;
+    loop {
+        if pages > 0 {
+            tokio::time::sleep(PAGE_PAUSE).await;
+        }
+        let (page_items, last) = if let Some(g) = query_g {
+            let page = client
+                .query()
+                .table_name(TABLE)
+                .index_name(INDEX)
+                .key_condition_expression("g = :g")
+                .expression_attribute_values(":g", s(g))
+                .limit(LOAD_QUERY_PAGE)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| {
+                    format!(
+                        "index Query g={g} page {pages}: {}",
+                        DisplayErrorContext(&e)
+                    )
+                })?;
+            (page.items, page.last_evaluated_key)
+        } else {
+            let mut req = client
+                .scan()
+                .table_name(TABLE)
+                .limit(LOAD_SCAN_PAGE)
+                .set_exclusive_start_key(start.take());
+            if let Some(seg) = segment {
+                req = req.segment(seg).total_segments(LOAD_SEGMENTS);
+            }
+            let page = req.send().await.map_err(|e| {
+                format!(
+                    "table Scan segment {segment:?} page {pages}: {}",
+                    DisplayErrorContext(&e)
+                )
+            })?;
+            (page.items, page.last_evaluated_key)
+        };
+        pages += 1;
+        items.extend(page_items.unwrap_or_default());
+        match last {
+            Some(k) if !k.is_empty() => start = Some(k),
+            _ => return Ok((items, pages)),
+        }
+    }
+}
+
+/// Checks a completed read's items: none twice, each exactly as written (with `g` = `query_g`
+/// for an index Query) and below `issued`, every `n` of `want` present, and in `n` order for an
+/// index Query.
+fn check_read(
+    got: &[Item],
+    want: &BTreeSet<u64>,
+    issued: u64,
+    query_g: Option<&str>,
+) -> Result<(), String> {
+    let mut seen = BTreeSet::new();
+    let mut dups = Vec::new();
+    let mut out_of_order = Vec::new();
+    let mut prev: Option<u64> = None;
+    for (pos, it) in got.iter().enumerate() {
+        let n = n_of(it)
+            .ok_or_else(|| format!("item at position {pos} has no n: keys {:?}", it.keys()))?;
+        if n >= issued || *it != item(n) {
+            return Err(format!(
+                "item at position {pos} (n {n}, {} n issued) is not as written: key {:?}",
+                issued,
+                key_of_item(it)
+            ));
+        }
+        if let Some(g) = query_g {
+            if g_of(n) != g {
+                return Err(format!("item n {n} at position {pos} has g {}", g_of(n)));
+            }
+            if prev.is_some_and(|p| p >= n) {
+                out_of_order.push((pos, prev, n));
+            }
+        }
+        prev = Some(n);
+        if !seen.insert(n) {
+            dups.push(n);
+        }
+    }
+    let missing: Vec<u64> = want.difference(&seen).copied().collect();
+    if dups.is_empty() && missing.is_empty() && out_of_order.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "{} items returned ({} distinct), {} required; {} returned twice (e.g. n {:?}); {} \
+         required missing (e.g. n {:?}); {} out of n order (e.g. (position, previous n, n) \
+         {:?})",
+        got.len(),
+        seen.len(),
+        want.len(),
+        dups.len(),
+        &dups[..dups.len().min(10)],
+        missing.len(),
+        &missing[..missing.len().min(10)],
+        out_of_order.len(),
+        &out_of_order[..out_of_order.len().min(5)],
+    ))
+}
+
+/// Reads of `kind` one after another, going round the nodes, until `env.stop` is set; each
+/// checked by [`check_read`] against the items acknowledged before it started. Stops at the
+/// first SDK error or wrong read, with what happened.
+async fn reader(kind: ReadKind, env: ReaderEnv, test_start: Instant) -> Result<(), String> {
+    let clients: Vec<Client> = env
+        .urls
+        .iter()
+        .map(|u| sdk_client_with_retries(u, REQUEST_TIMEOUT))
+        .collect();
+    let offset = READ_KINDS.iter().position(|k| *k == kind).unwrap();
+    let mut round = 0;
+    while !env.stop.load(Ordering::SeqCst) {
+        let ix = (round + offset) % NODES;
+        let node = ix + 1;
+        let g = g_name(CHECKED_GS[round % CHECKED_GS.len()]);
+        round += 1;
+        let client = &clients[ix];
+        let before = partitions_at(&env.urls[ix]).await;
+        let started = Instant::now();
+        let lag = if kind == ReadKind::IndexQuery {
+            INDEX_LAG
+        } else {
+            SCAN_LAG
+        };
+        let want: BTreeSet<u64> = env
+            .acks
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(n, at)| {
+                **at + lag <= started && (kind != ReadKind::IndexQuery || g_of(**n) == g)
+            })
+            .map(|(n, _)| *n)
+            .collect();
+        let read = match kind {
+            ReadKind::Scan => paged_read(client, None, None).await,
+            ReadKind::IndexQuery => paged_read(client, Some(&g), None).await,
+            ReadKind::ParallelScan => parallel_scan(client).await.map(|segments| {
+                let pages: usize = segments.iter().map(|(_, p)| p).sum();
+                let items: Vec<Item> = segments.into_iter().flat_map(|(i, _)| i).collect();
+                (items, pages)
+            }),
+        };
+        let took = started.elapsed();
+        let what = |e: String| {
+            format!(
+                "{kind:?} through node {node} (started at +{:.1?}, took {took:.1?}): {e}",
+                started - test_start
+            )
+        };
+        let (items, pages) = read.map_err(what)?;
+        let after = partitions_at(&env.urls[ix]).await;
+        let query_g = (kind == ReadKind::IndexQuery).then_some(g.as_str());
+        check_read(&items, &want, env.issued.load(Ordering::SeqCst), query_g).map_err(|e| {
+            what(format!(
+                "{pages} pages, base partitions {before:?} before, {after:?} after: {e}"
+            ))
+        })?;
+        let mut stats = env.stats.lock().unwrap();
+        let st = stats.entry(kind).or_default();
+        st.reads += 1;
+        st.pages += pages;
+        st.items += items.len();
+        st.by_node[ix] += 1;
+        if let (Some(b), Some(a)) = (before, after)
+            && a > b
+        {
+            st.straddled += 1;
+            if st.examples.len() < 3 {
+                st.examples.push((node, b, a, pages, items.len()));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The [`LOAD_SEGMENTS`] segments of a parallel table Scan, read concurrently.
+async fn parallel_scan(client: &Client) -> Result<Vec<(Vec<Item>, usize)>, String> {
+    let tasks: Vec<_> = (0..LOAD_SEGMENTS)
+        .map(|seg| {
+            let client = client.clone();
+            tokio::spawn(async move { paged_read(&client, None, Some(seg)).await })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.map_err(|e| format!("segment task: {e}"))??);
+    }
+    Ok(out)
+}
+
+/// Stops the readers and waits for them; fails the test with the first one's error.
+async fn stop_readers(
+    c: &Cluster,
+    env: &ReaderEnv,
+    readers: Vec<tokio::task::JoinHandle<Result<(), String>>>,
+) {
+    env.stop.store(true, Ordering::SeqCst);
+    for r in readers {
+        if let Err(e) = r.await.expect("reader task") {
+            c.fail(&format!("a reader during the load: {e}"));
+        }
+    }
+}
+
+/// The number of reads of `kind` that straddled a split so far.
+fn straddled(stats: &SharedStats, kind: ReadKind) -> usize {
+    stats.lock().unwrap().get(&kind).map_or(0, |s| s.straddled)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_table_with_a_global_index_splits_and_index_reads_stay_whole() {
     let mut c =
@@ -595,14 +925,32 @@ async fn a_table_with_a_global_index_splits_and_index_reads_stay_whole() {
     c.wait_replicated().await;
     let started = Instant::now();
 
-    // ---- load until the table has split into WANT_PARTITIONS base partitions ----
+    // ---- load until the table has split into WANT_PARTITIONS base partitions and reads
+    // have straddled splits ----
     let all: Vec<usize> = (1..=NODES).collect();
     let mut model = BTreeSet::new();
+    let acks: Acks = Arc::default();
+    let env = ReaderEnv {
+        urls: all.iter().map(|&i| c.api_url(i)).collect(),
+        acks: acks.clone(),
+        issued: Arc::default(),
+        stop: Arc::default(),
+        stats: Arc::default(),
+    };
+    let readers: Vec<_> = READ_KINDS
+        .iter()
+        .map(|&kind| tokio::spawn(reader(kind, env.clone(), started)))
+        .collect();
     let mut failures = Vec::new();
     let mut progression: Vec<(usize, u64)> = Vec::new();
     loop {
+        if readers.iter().any(|r| r.is_finished()) {
+            stop_readers(&c, &env, readers).await;
+            c.fail("a reader stopped during the load without an error");
+        }
         let next = model.len() as u64;
-        failures.extend(write_items(&c, &all, next..next + ROUND, &mut model).await);
+        env.issued.store(next + ROUND, Ordering::SeqCst);
+        failures.extend(write_items(&c, &all, next..next + ROUND, &mut model, &acks).await);
         let parts = c
             .try_status(1)
             .await
@@ -615,7 +963,9 @@ async fn a_table_with_a_global_index_splits_and_index_reads_stay_whole() {
             );
             progression.push((parts, model.len() as u64));
         }
-        if parts >= WANT_PARTITIONS && model.len() as u64 >= MIN_ITEMS {
+        let straddles_seen = straddled(&env.stats, ReadKind::Scan) >= 1
+            && straddled(&env.stats, ReadKind::IndexQuery) >= 1;
+        if parts >= WANT_PARTITIONS && model.len() as u64 >= MIN_ITEMS && straddles_seen {
             break;
         }
         if model.len() as u64 >= MAX_ITEMS {
@@ -631,6 +981,30 @@ async fn a_table_with_a_global_index_splits_and_index_reads_stay_whole() {
             )
             .await;
             break;
+        }
+    }
+    stop_readers(&c, &env, readers).await;
+    let stats = std::mem::take(&mut *env.stats.lock().unwrap());
+    for (kind, st) in &stats {
+        println!(
+            "+{:.1?}: during the load: {kind:?}: {} reads (by node {:?}), {} pages, {} items, {} \
+             straddled a split (e.g. (node, partitions before, after, pages, items) {:?})",
+            started.elapsed(),
+            st.reads,
+            st.by_node,
+            st.pages,
+            st.items,
+            st.straddled,
+            st.examples
+        );
+    }
+    for kind in [ReadKind::Scan, ReadKind::IndexQuery] {
+        if stats.get(&kind).is_none_or(|st| st.straddled == 0) {
+            c.fail(&format!(
+                "no {kind:?} straddled a split during the load ({} items, partitions by items \
+                 written {progression:?}); reads: {stats:?}",
+                model.len()
+            ));
         }
     }
     println!(
@@ -663,7 +1037,7 @@ async fn a_table_with_a_global_index_splits_and_index_reads_stay_whole() {
         started.elapsed()
     );
     let next = model.len() as u64;
-    let failures = write_items(&c, &others, next..next + MORE_ITEMS, &mut model).await;
+    let failures = write_items(&c, &others, next..next + MORE_ITEMS, &mut model, &acks).await;
     println!(
         "+{:.1?}: {} items in all, {} failed attempts while node {victim} was down (all retried)",
         started.elapsed(),
