@@ -460,6 +460,138 @@ async fn a_provisioned_table_spreads_its_partitions_and_every_operation_spans_th
     }
     let errors = c.server_errors();
     assert!(errors.is_empty(), "server errors: {errors:?}");
+
+    unprocessed_while_partitions_lack_a_quorum(&mut c).await;
+}
+
+/// BatchWriteItem and BatchGetItem while two of the five nodes are down: the partitions that
+/// lost two of their three replicas cannot serve, and their requests come back as
+/// `UnprocessedItems` / `UnprocessedKeys`, while those of the partitions that kept a quorum are
+/// written and read. Once the nodes are back, resending the unprocessed writes completes the
+/// batch.
+async fn unprocessed_while_partitions_lack_a_quorum(c: &mut Cluster) {
+    let groups = table_groups(&c.status(1).await, TABLE);
+    // Two nodes that together hold two replicas of some partitions, not of all.
+    let pair = (1..=NODES as u64)
+        .flat_map(|a| (a + 1..=NODES as u64).map(move |b| (a, b)))
+        .find(|(a, b)| {
+            let lost = groups
+                .iter()
+                .filter(|(voters, _, _)| voters.contains(a) && voters.contains(b))
+                .count();
+            lost > 0 && lost < groups.len()
+        })
+        .expect("two nodes holding a quorum of some partitions but not of all");
+    let via = (1..=NODES)
+        .find(|i| *i as u64 != pair.0 && *i as u64 != pair.1)
+        .unwrap();
+    c.kill(pair.0 as usize);
+    c.kill(pair.1 as usize);
+    let client = c.client(via);
+    let keys: Vec<String> = (0..25).map(|i| format!("u{i}")).collect();
+    let requests: Vec<WriteRequest> = keys
+        .iter()
+        .map(|k| {
+            let item = HashMap::from([("pk".to_string(), s(k.clone())), ("sk".to_string(), n(0))]);
+            WriteRequest::builder()
+                .put_request(PutRequest::builder().set_item(Some(item)).build().unwrap())
+                .build()
+        })
+        .collect();
+    let out = client
+        .batch_write_item()
+        .request_items(TABLE, requests)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("BatchWriteItem, 2 nodes down: {}", DisplayErrorContext(&e)));
+    let left: BTreeSet<String> = out
+        .unprocessed_items()
+        .and_then(|u| u.get(TABLE))
+        .map(|reqs| {
+            reqs.iter()
+                .filter_map(|r| match r.put_request()?.item().get("pk") {
+                    Some(AttributeValue::S(k)) => Some(k.clone()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        !left.is_empty() && left.len() < keys.len(),
+        "with nodes {pair:?} down some, not all, writes are unprocessed: {} of {}",
+        left.len(),
+        keys.len()
+    );
+    // The same keys read back (strongly consistent: a quorum answers): the written ones found,
+    // the others unprocessed.
+    let key_set = keys.iter().fold(
+        KeysAndAttributes::builder().consistent_read(true),
+        |b, k| {
+            b.keys(HashMap::from([
+                ("pk".to_string(), s(k.clone())),
+                ("sk".to_string(), n(0)),
+            ]))
+        },
+    );
+    let got = client
+        .batch_get_item()
+        .request_items(TABLE, key_set.build().unwrap())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("BatchGetItem, 2 nodes down: {}", DisplayErrorContext(&e)));
+    let found: BTreeSet<String> = got
+        .responses()
+        .and_then(|r| r.get(TABLE))
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| match i.get("pk") {
+                    Some(AttributeValue::S(k)) => Some(k.clone()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let unread = got
+        .unprocessed_keys()
+        .and_then(|u| u.get(TABLE))
+        .map_or(0, |k| k.keys().len());
+    let written: BTreeSet<String> = keys
+        .iter()
+        .filter(|k| !left.contains(*k))
+        .cloned()
+        .collect();
+    assert_eq!(found, written, "BatchGetItem finds every processed write");
+    assert_eq!(
+        unread,
+        left.len(),
+        "BatchGetItem returns the keys of the partitions without a quorum unprocessed"
+    );
+    // Back to five nodes: resending the unprocessed writes completes the batch.
+    c.restart(pair.0 as usize).await;
+    c.restart(pair.1 as usize).await;
+    let again: Vec<WriteRequest> = out
+        .unprocessed_items()
+        .and_then(|u| u.get(TABLE))
+        .cloned()
+        .unwrap_or_default();
+    write_batch(&c.client(via), again).await;
+    for k in &keys {
+        let got = c
+            .client(via)
+            .get_item()
+            .table_name(TABLE)
+            .key("pk", s(k.clone()))
+            .key("sk", n(0))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GetItem {k}: {}", DisplayErrorContext(&e)));
+        assert!(
+            got.item().is_some(),
+            "{k} after resending the unprocessed writes"
+        );
+    }
 }
 
 /// Writes `requests` with BatchWriteItem, resending unprocessed items.

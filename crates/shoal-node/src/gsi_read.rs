@@ -118,6 +118,12 @@ impl NodeBackend {
         let parts = self.gsi_parts(&handle, table);
         drop(handle);
         match parts[..] {
+            // The map does not list the table (yet): the router looks again.
+            [] => {
+                return Err(DataError::Unavailable(
+                    crate::split::WRONG_PARTITION.to_string(),
+                ));
+            }
             // One partition, held here: its shard answers the whole read, filter included.
             [(start, end, true)] => return self.read_gsi_here(table, read, start, end).await,
             // One partition held elsewhere: the whole read goes to a replica of it, as a plain

@@ -313,6 +313,15 @@ impl Partition {
             if key.len() < MIN_STORAGE_KEY {
                 continue;
             }
+            // Rows split off to a child (frozen here until dropped): the child's copy feeds
+            // its own shard; entries of theirs here would only be deleted again by the drop.
+            let hash = key
+                .get(..8)
+                .and_then(|h| <[u8; 8]>::try_from(h).ok())
+                .map(u64::from_be_bytes);
+            if hash.is_some_and(|h| !self.owns(h)) {
+                continue;
+            }
             let item = decode_stored(value)?;
             if let Some(e) = EntryOf::of(&def, &self.schema, Some(&item)) {
                 state.outbox_seq = state.outbox_seq.saturating_add(1);

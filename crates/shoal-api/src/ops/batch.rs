@@ -1,10 +1,18 @@
 //! BatchGetItem and BatchWriteItem.
 //!
 //! Every request of a batch is validated before any is executed, so a bad request never leaves a
-//! batch half written. Items are then read or written one by one (a batch is not a transaction).
+//! batch half written. The reads or writes of a table's requests then run all at once (they touch
+//! distinct keys, often in partitions on different nodes; a batch is not a transaction). A read
+//! or write the cluster could not serve in time (`DataError::Unavailable`: no replica reachable,
+//! a leader election, or a write whose outcome is unknown) comes back in `UnprocessedKeys` /
+//! `UnprocessedItems`, as DynamoDB returns what it could not process: retrying one is safe, since
+//! batch writes have no conditions. Only when nothing at all was processed is the error returned.
 
 use std::collections::HashSet;
 use std::sync::Arc;
+
+use crate::backend::DataError;
+use futures_util::future::join_all;
 
 use serde_json::{Map, Value, json};
 use shoal_expr::{ExprContext, Projection};
@@ -156,20 +164,40 @@ pub async fn batch_get_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, A
     let mut capacity_list = Vec::new();
     let mut response_bytes = 0usize;
     let mut full = false;
+    let (mut processed, mut refusal) = (0usize, None);
     for group in groups {
         let mut found = Vec::new();
         let mut units = 0.0;
         let mut left: Vec<Value> = Vec::new();
+        let reads = if full {
+            Vec::new()
+        } else {
+            join_all(
+                group
+                    .keys
+                    .iter()
+                    .map(|key| ctx.backend.get(&group.table, key, group.consistent)),
+            )
+            .await
+        };
+        let mut reads = reads.into_iter();
         for key in &group.keys {
+            let read = reads.next();
             if full {
                 left.push(item_to_json(key));
                 continue;
             }
-            let item = ctx
-                .backend
-                .get(&group.table, key, group.consistent)
-                .await
-                .map_err(backend_error)?;
+            let item = match read {
+                Some(Ok(item)) => item,
+                Some(Err(DataError::Unavailable(why))) => {
+                    unprocessed_because(&group.table.name, &why, &mut refusal);
+                    left.push(item_to_json(key));
+                    continue;
+                }
+                Some(Err(e)) => return Err(backend_error(e)),
+                None => return Err(ApiError::internal("a batch read went missing")),
+            };
+            processed += 1;
             let size = item.as_ref().map(item_size).unwrap_or(0);
             if let Some(item) = item {
                 let item =
@@ -194,6 +222,11 @@ pub async fn batch_get_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, A
             unprocessed.insert(group.table.name.clone(), spec.into());
         }
         capacity_list.extend(capacity::entry(level, &group.table.name, units));
+    }
+    if processed == 0
+        && let Some(refusal) = refusal
+    {
+        return Err(backend_error(refusal));
     }
     let mut out = Map::new();
     out.insert("Responses".into(), responses.into());
@@ -304,10 +337,29 @@ pub async fn batch_write_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value,
 
     let mut capacity_list = Vec::new();
     let mut collection_metrics = Map::new();
+    let mut unprocessed = Map::new();
+    let (mut processed, mut refusal) = (0usize, None);
     for (table, commands) in groups {
         let mut charge = capacity::WriteCharge::default();
         let mut table_metrics = Vec::new();
-        for command in commands {
+        let mut left: Vec<Value> = Vec::new();
+        let results = join_all(
+            commands
+                .iter()
+                .map(|command| ctx.backend.write(&table, command.clone())),
+        )
+        .await;
+        for (command, result) in commands.into_iter().zip(results) {
+            let applied = match result {
+                Ok(applied) => applied,
+                Err(DataError::Unavailable(why)) => {
+                    unprocessed_because(&table.name, &why, &mut refusal);
+                    left.push(write_request(&command));
+                    continue;
+                }
+                Err(e) => return Err(backend_error(e)),
+            };
+            processed += 1;
             let new_size = match &command {
                 Command::Put { item, .. } => item_size(item),
                 _ => 0,
@@ -321,11 +373,6 @@ pub async fn batch_write_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value,
                 }
                 Command::Split { .. } => None,
             };
-            let applied = ctx
-                .backend
-                .write(&table, command)
-                .await
-                .map_err(backend_error)?;
             let old_size = applied.old.as_ref().map(item_size).unwrap_or(0);
             let table_units = capacity::write_units(new_size.max(old_size));
             // The table's own units count in its metrics, asked for or not.
@@ -349,9 +396,17 @@ pub async fn batch_write_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value,
         if !table_metrics.is_empty() {
             collection_metrics.insert(table.name.clone(), table_metrics.into());
         }
+        if !left.is_empty() {
+            unprocessed.insert(table.name.clone(), left.into());
+        }
+    }
+    if processed == 0
+        && let Some(refusal) = refusal
+    {
+        return Err(backend_error(refusal));
     }
     let mut out = Map::new();
-    out.insert("UnprocessedItems".into(), json!({}));
+    out.insert("UnprocessedItems".into(), unprocessed.into());
     if metrics {
         out.insert("ItemCollectionMetrics".into(), collection_metrics.into());
     }
@@ -359,4 +414,21 @@ pub async fn batch_write_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value,
         out.insert("ConsumedCapacity".into(), capacity_list.into());
     }
     Ok(Value::Object(out))
+}
+
+/// Notes a request of a batch the cluster could not serve (`why`): it is returned unprocessed,
+/// and `refusal` keeps the first reason (the batch's error if nothing was processed).
+fn unprocessed_because(table: &str, why: &str, refusal: &mut Option<DataError>) {
+    tracing::warn!(table, cause = why, "batch request returned unprocessed");
+    refusal.get_or_insert_with(|| DataError::Unavailable(why.to_string()));
+}
+
+/// The `WriteRequest` JSON of a batch write, as `UnprocessedItems` lists it.
+fn write_request(command: &Command) -> Value {
+    match command {
+        Command::Put { item, .. } => json!({ "PutRequest": { "Item": item_to_json(item) } }),
+        Command::Delete { key, .. } => json!({ "DeleteRequest": { "Key": item_to_json(key) } }),
+        // Never in a batch (refused when the batch was validated).
+        _ => Value::Null,
+    }
 }

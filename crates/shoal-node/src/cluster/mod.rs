@@ -239,8 +239,11 @@ impl shoal_raft::Transport for RpcTransport {
     }
 }
 
+/// The cluster could not serve a request now (no leader in time, a forward that failed, a
+/// write whose outcome is unknown): `Unavailable`, so the client is told why, and a batch returns
+/// the request unprocessed.
 fn unavailable(what: impl std::fmt::Display) -> DataError {
-    DataError::Internal(format!("the cluster could not serve the request: {what}"))
+    DataError::Unavailable(format!("the cluster could not serve the request: {what}"))
 }
 
 impl Cluster {
@@ -452,7 +455,9 @@ impl Cluster {
                                 return Err(DataError::Unavailable(why));
                             }
                             Routed::Done((_, Reply::Meta(_))) => {
-                                return Err(unavailable("a metadata reply answered a write"));
+                                return Err(DataError::Internal(
+                                    "a metadata reply answered a write".to_string(),
+                                ));
                             }
                             Routed::Retry => Routed::Retry,
                         })
