@@ -164,6 +164,9 @@ pub struct NodeBackend {
     /// local replica of their table: they become active once every other partition's has too
     /// (`follow_index_status`).
     pub(crate) gsi_built: Arc<parking_lot::Mutex<std::collections::HashSet<(String, u32)>>>,
+    /// Nodes that recently refused a forwarded call as not run there, and when (see
+    /// `NodeBackend::forward`).
+    pub(crate) refused_by: parking_lot::Mutex<HashMap<u64, std::time::Instant>>,
     /// The node's event counters (`GET /metrics`).
     pub(crate) metrics: Arc<crate::metrics::NodeMetrics>,
 }
@@ -342,6 +345,7 @@ impl NodeBackend {
             groups: parking_lot::Mutex::default(),
             reconcile_soon: Arc::default(),
             gsi_built: Arc::default(),
+            refused_by: parking_lot::Mutex::default(),
             metrics: Arc::default(),
         };
         // Index creations and deletions a restart interrupted carry on.

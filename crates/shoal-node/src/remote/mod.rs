@@ -28,6 +28,9 @@ use crate::cluster::{ROUTE_DEADLINE, kind, rpc};
 use crate::gsi_read::GsiRead;
 use codec::{DataCall, DataReply};
 
+/// How long a node that refused a call as not run there is asked last.
+const REFUSAL_MEMORY: Duration = Duration::from_secs(10);
+
 /// RPC timeout of a forwarded call (a write waits for its apply, a read for a ReadIndex).
 const DATA_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -78,7 +81,7 @@ impl NodeBackend {
         let mut backoff = Duration::from_millis(10);
         let mut last = String::from("no replica is known");
         loop {
-            for node in self.replicas_for(&call) {
+            for node in self.by_refusals(self.replicas_for(&call)) {
                 if node == cluster.node_id {
                     continue;
                 }
@@ -111,6 +114,9 @@ impl NodeBackend {
                     Ok(Err(DataError::Unavailable(why)))
                         if why == NOT_A_REPLICA || (!write && is_retryable(&why)) =>
                     {
+                        if why == NOT_A_REPLICA {
+                            self.refused_by.lock().insert(node, Instant::now());
+                        }
                         last = format!("node {node}: {why}");
                     }
                     Ok(result) => return result,
@@ -136,6 +142,18 @@ impl NodeBackend {
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_millis(500));
         }
+    }
+
+    /// `replicas` with the nodes that recently refused a call as not run here (stopping, or
+    /// no longer a replica) moved last: a stopping node refuses every call until it closes its
+    /// connections, and a call sent to it just as it closes them would be lost mid-flight (for
+    /// a write: an unknown outcome), so calls go to the other replicas first meanwhile.
+    fn by_refusals(&self, mut replicas: Vec<u64>) -> Vec<u64> {
+        let mut refused = self.refused_by.lock();
+        refused.retain(|_, at| at.elapsed() < REFUSAL_MEMORY);
+        // A stable sort: the preferred order otherwise.
+        replicas.sort_by_key(|n| refused.contains_key(n));
+        replicas
     }
 
     /// Whether this node now holds the replica `call` needs (a child partition split off a
