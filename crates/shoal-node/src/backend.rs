@@ -844,38 +844,29 @@ impl NodeBackend {
         .await?
     }
 
-    /// The resume hash of a scan: the partition-key hash of its `ExclusiveStartKey` (in the
-    /// hash space it walks: the index's own for a GSI, the table's otherwise).
+    /// The resume hash of a scan of the table or an LSI: the table partition-key hash of its
+    /// `ExclusiveStartKey` (GSI scans are `gsi_read.rs`'s).
     fn scan_resume_hash(
         table: &TableMeta,
         request: &ScanRequest,
     ) -> Result<Option<u64>, DataError> {
-        let def = index_of(table, request.index)?;
         let Some(key) = &request.exclusive_start else {
             return Ok(None);
         };
-        let value = match def {
-            Some(d) if d.kind == IndexKind::Global => d.key_schema.partition_value(key),
-            _ => key.get(&table.key_schema.hash.name).cloned(),
-        };
-        value
-            .map(|v| Some(partition_hash(&v)))
+        key.get(&table.key_schema.hash.name)
+            .map(|v| Some(partition_hash(v)))
             .ok_or_else(|| internal("exclusive start key without partition key"))
     }
 
     /// The parts of a scan of the table (or an LSI) when they are not all held here: each
     /// partition's share of the requested hash range still to walk, in hash order, and whether
-    /// this node holds it. `None` when this node holds every partition the scan touches (or the
-    /// scan reads a GSI, whose files every replica of a one-partition table holds).
+    /// this node holds it. `None` when this node holds every partition the scan touches.
     fn spread_scan_parts(
         &self,
         handle: &TableHandle,
         table: &TableMeta,
         request: &ScanRequest,
     ) -> Result<Option<Vec<ScanPart>>, DataError> {
-        if is_global(index_of(table, request.index)?) {
-            return Ok(None);
-        }
         let Ok(cluster) = self.cluster() else {
             return Ok(None);
         };
@@ -982,13 +973,8 @@ fn append_part(page: &mut Page, part: Page) -> bool {
     false
 }
 
-/// Whether `def` (from [`index_of`]) is a global secondary index.
-fn is_global(def: Option<&IndexDef>) -> bool {
-    def.is_some_and(|d| d.kind == IndexKind::Global)
-}
-
 /// The index `id` of `table` (`None` for the table itself).
-fn index_of(table: &TableMeta, id: Option<u32>) -> Result<Option<&IndexDef>, DataError> {
+pub(crate) fn index_of(table: &TableMeta, id: Option<u32>) -> Result<Option<&IndexDef>, DataError> {
     match id {
         None => Ok(None),
         Some(id) => table

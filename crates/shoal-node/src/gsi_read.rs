@@ -195,12 +195,9 @@ impl NodeBackend {
         start: u64,
         end: u64,
     ) -> Result<Page, DataError> {
-        let def = table
-            .indexes
-            .iter()
-            .find(|d| Some(d.id) == read.index())
+        let def = crate::backend::index_of(table, read.index())?
             .cloned()
-            .ok_or_else(|| DataError::IndexNotFound(format!("{:?}", read.index())))?;
+            .ok_or_else(|| internal("a GSI read without its index"))?;
         let handle = self.handle_for(table)?;
         if !crate::remote::covers(&handle, start, end) {
             // Split or moved since the caller routed the read: it routes it again.

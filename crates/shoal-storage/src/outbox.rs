@@ -60,6 +60,11 @@ fn take_bytes<'a>(bytes: &mut &'a [u8]) -> Result<&'a [u8], StorageError> {
 impl OutboxRecord {
     /// The stored value (the key holds `seq`): `index_id` (u32 BE), a flags byte, the delete
     /// key and the put key (each u32 BE length + bytes, when present), then the encoded entry.
+    /// Adds the record to `batch`, under its seq's key.
+    pub(crate) fn put_into(&self, batch: &mut crate::WriteBatch) {
+        batch.put_in(crate::Space::Outbox, outbox_key(self.seq), self.encode());
+    }
+
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(128);
         out.extend_from_slice(&self.index_id.to_be_bytes());

@@ -11,7 +11,6 @@ use shoal_types::key::KeySchema;
 use shoal_types::size::{MAX_ITEM_SIZE, item_size};
 
 use crate::index::{EntryOf, collection_key, entry_size, stats_key};
-use crate::outbox::outbox_key;
 use crate::stats::{OUTBOX_SEQ_KEY, STATS_KEY, to_u64};
 
 use crate::split::{OwnedRange, SplitChild};
@@ -295,7 +294,7 @@ impl Partition {
         }
         if !pending.outbox.is_empty() {
             for record in &pending.outbox {
-                batch.put_in(Space::Outbox, outbox_key(record.seq), record.encode());
+                record.put_into(&mut batch);
             }
             batch.put(
                 OUTBOX_SEQ_KEY.to_vec(),

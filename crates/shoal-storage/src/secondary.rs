@@ -331,7 +331,7 @@ impl Partition {
                     delete: None,
                     put: Some((e.key, e.entry)),
                 };
-                batch.put_in(Space::Outbox, outbox_key(record.seq), record.encode());
+                record.put_into(&mut batch);
             }
         }
         if !batch.is_empty() {

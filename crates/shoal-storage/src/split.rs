@@ -17,7 +17,6 @@ use shoal_types::index::{IndexDef, IndexKind, IndexStatus};
 use shoal_types::size::item_size;
 
 use crate::index::{COLLECTIONS_ID, EntryOf, entry_size, stats_key};
-use crate::outbox::outbox_key;
 use crate::partition::{decode_stored, decode_u64};
 use crate::snapshot::SCAN_CHUNK;
 use crate::stats::OUTBOX_SEQ_KEY;
@@ -225,17 +224,13 @@ impl Partition {
                             for def in &globals {
                                 if let Some(e) = EntryOf::of(def, &self.schema, Some(&item)) {
                                     outbox_seq += 1;
-                                    let record = OutboxRecord {
+                                    OutboxRecord {
                                         seq: outbox_seq,
                                         index_id: def.id,
                                         delete: None,
                                         put: Some((e.key, e.entry)),
-                                    };
-                                    batch.put_in(
-                                        Space::Outbox,
-                                        outbox_key(outbox_seq),
-                                        record.encode(),
-                                    );
+                                    }
+                                    .put_into(&mut batch);
                                 }
                             }
                         }
@@ -338,17 +333,13 @@ impl Partition {
                             for def in &globals {
                                 if let Some(e) = EntryOf::of(def, &self.schema, Some(&item)) {
                                     next.outbox_seq = next.outbox_seq.saturating_add(1);
-                                    let record = OutboxRecord {
+                                    OutboxRecord {
                                         seq: next.outbox_seq,
                                         index_id: def.id,
                                         delete: Some(e.key),
                                         put: None,
-                                    };
-                                    batch.put_in(
-                                        Space::Outbox,
-                                        outbox_key(record.seq),
-                                        record.encode(),
-                                    );
+                                    }
+                                    .put_into(&mut batch);
                                 }
                             }
                         }

@@ -295,19 +295,11 @@ impl NodeBackend {
                 index,
             } => DataReply::Stats(self.local_partition_stats(&table, partition, index)?),
             DataCall::IndexBuilt { index, .. } => {
-                let active = meta
-                    .indexes
-                    .iter()
-                    .any(|d| d.id == index && d.status == shoal_types::index::IndexStatus::Active);
                 let built = self.gsi_built.lock().contains(&(meta.id.clone(), index));
-                DataReply::Size(u64::from(active || built))
+                DataReply::Size(u64::from(index_active(&meta, index) || built))
             }
             DataCall::IndexActive { index, .. } => {
-                let active = meta
-                    .indexes
-                    .iter()
-                    .any(|d| d.id == index && d.status == shoal_types::index::IndexStatus::Active);
-                DataReply::Size(u64::from(active))
+                DataReply::Size(u64::from(index_active(&meta, index)))
             }
         })
     }
@@ -378,6 +370,13 @@ impl NodeBackend {
         }
         true
     }
+}
+
+/// Whether index `index` of `meta` is active.
+fn index_active(meta: &TableMeta, index: u32) -> bool {
+    meta.indexes
+        .iter()
+        .any(|d| d.id == index && d.status == shoal_types::index::IndexStatus::Active)
 }
 
 /// Whether this node holds what `request` reads: the partition of its key for the table or an
