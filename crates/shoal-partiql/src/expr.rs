@@ -88,6 +88,11 @@ impl Parser<'_> {
 
     fn predicate(&mut self) -> Result<Expr, ParseError> {
         let left = self.operand()?;
+        self.predicate_rest(left)
+    }
+
+    /// What follows a predicate's left operand (a comparison, `IN`, ... or nothing).
+    fn predicate_rest(&mut self, left: Expr) -> Result<Expr, ParseError> {
         let op = match self.peek() {
             Some(Tok::Eq) => Some(CompareOp::Eq),
             Some(Tok::Ne) => Some(CompareOp::Ne),
@@ -190,48 +195,29 @@ impl Parser<'_> {
         })
     }
 
+    /// Dispatches on the first token. The arms are functions of their own: this one and
+    /// [`Parser::paren`] are on the stack once per nesting level, so they stay small.
     fn primary(&mut self) -> Result<Expr, ParseError> {
+        match self.primary_kind() {
+            Primary::Paren => self.paren(),
+            Primary::Call => self.call(),
+            Primary::Path => self.path().map(Expr::Path),
+            Primary::Value => self.value().map(Expr::Value),
+            Primary::Invalid => Err(self.primary_error()),
+        }
+    }
+
+    fn primary_kind(&self) -> Primary {
         match self.peek() {
-            Some(Tok::LParen) => {
-                self.bump();
-                self.enter()?;
-                let e = self.or()?;
-                self.expect(&Tok::RParen, "')'")?;
-                self.leave();
-                Ok(e)
-            }
-            Some(Tok::Word(w)) if self.peek_at(1) == Some(&Tok::LParen) && !is_keyword(w) => {
-                let Some(func) = Function::from_name(w) else {
-                    return Err(self.error(format!("unsupported function '{w}'")));
-                };
-                let at = self.offset();
-                self.bump();
-                self.bump();
-                self.enter()?;
-                let mut args = Vec::new();
-                if self.peek() != Some(&Tok::RParen) {
-                    args.push(self.operand()?);
-                    while self.eat(&Tok::Comma) {
-                        args.push(self.operand()?);
-                    }
+            Some(Tok::LParen) => Primary::Paren,
+            Some(Tok::Word(w)) if !is_keyword(w) => {
+                if self.peek_at(1) == Some(&Tok::LParen) {
+                    Primary::Call
+                } else {
+                    Primary::Path
                 }
-                self.expect(&Tok::RParen, "',' or ')'")?;
-                self.leave();
-                if args.len() != func.arity() {
-                    return Err(self.error_at(
-                        at,
-                        format!(
-                            "function {} takes {} argument(s), not {}",
-                            func.name(),
-                            func.arity(),
-                            args.len()
-                        ),
-                    ));
-                }
-                Ok(Expr::Call { func, args })
             }
-            Some(Tok::Quoted(_)) => Ok(Expr::Path(self.path()?)),
-            Some(Tok::Word(w)) if !is_keyword(w) => Ok(Expr::Path(self.path()?)),
+            Some(Tok::Quoted(_)) => Primary::Path,
             Some(
                 Tok::Str(_)
                 | Tok::Num(_)
@@ -240,15 +226,93 @@ impl Parser<'_> {
                 | Tok::LBracket
                 | Tok::LBrace
                 | Tok::LSet,
-            ) => Ok(Expr::Value(self.value()?)),
+            ) => Primary::Value,
             Some(Tok::Word(w))
                 if ["TRUE", "FALSE", "NULL"]
                     .iter()
                     .any(|k| k.eq_ignore_ascii_case(w)) =>
             {
-                Ok(Expr::Value(self.value()?))
+                Primary::Value
             }
-            _ => Err(self.unexpected("an expression")),
+            _ => Primary::Invalid,
         }
     }
+
+    #[cold]
+    fn primary_error(&self) -> ParseError {
+        match self.peek() {
+            Some(Tok::Word(w)) => self.error(format!(
+                "unexpected keyword '{w}'; expected an expression (an attribute named {w} must be double-quoted: \"{w}\")"
+            )),
+            _ => self.unexpected("an expression"),
+        }
+    }
+
+    /// `( or )`.
+    fn paren(&mut self) -> Result<Expr, ParseError> {
+        self.bump();
+        self.enter()?;
+        let e = self.or()?;
+        self.expect(&Tok::RParen, "')'")?;
+        self.leave();
+        Ok(e)
+    }
+
+    /// `name ( operand, ... )`.
+    fn call(&mut self) -> Result<Expr, ParseError> {
+        let at = self.offset();
+        let Some(func) = self.function_name() else {
+            return Err(self.unsupported_function());
+        };
+        self.bump();
+        self.bump();
+        self.enter()?;
+        let mut args = Vec::new();
+        if self.peek() != Some(&Tok::RParen) {
+            args.push(self.operand()?);
+            while self.eat(&Tok::Comma) {
+                args.push(self.operand()?);
+            }
+        }
+        self.expect(&Tok::RParen, "',' or ')'")?;
+        self.leave();
+        if args.len() != func.arity() {
+            return Err(self.wrong_arity(at, func, args.len()));
+        }
+        Ok(Expr::Call { func, args })
+    }
+
+    fn function_name(&self) -> Option<Function> {
+        match self.peek() {
+            Some(Tok::Word(w)) => Function::from_name(w),
+            _ => None,
+        }
+    }
+
+    #[cold]
+    fn unsupported_function(&self) -> ParseError {
+        let name = self.peek().map(Tok::describe).unwrap_or_default();
+        self.error(format!("unsupported function '{name}'"))
+    }
+
+    #[cold]
+    fn wrong_arity(&self, at: usize, func: Function, n: usize) -> ParseError {
+        self.error_at(
+            at,
+            format!(
+                "function {} takes {} argument(s), not {n}",
+                func.name(),
+                func.arity()
+            ),
+        )
+    }
+}
+
+/// What a primary expression starts with.
+enum Primary {
+    Paren,
+    Call,
+    Path,
+    Value,
+    Invalid,
 }

@@ -38,8 +38,6 @@ pub(crate) enum Tok {
     Ge,
     Plus,
     Minus,
-    /// Any other character: a syntax error wherever the parser meets it.
-    Unknown(char),
 }
 
 impl Tok {
@@ -71,7 +69,6 @@ impl Tok {
             Tok::Ge => ">=".into(),
             Tok::Plus => "+".into(),
             Tok::Minus => "-".into(),
-            Tok::Unknown(c) => c.to_string(),
         }
     }
 }
@@ -113,8 +110,8 @@ fn is_word_char(c: char) -> bool {
 /// Splits `src` into tokens.
 ///
 /// # Errors
-/// A [`ParseError::Syntax`] for an unterminated string or quoted identifier. Unknown characters
-/// are not errors here: they become [`Tok::Unknown`] and fail where the parser meets them.
+/// A [`ParseError::Syntax`] for an unterminated string or quoted identifier, or a character
+/// that starts no token (`!`, `#`, `;`, ...).
 pub(crate) fn tokenize(src: &str) -> Result<Vec<Token>, ParseError> {
     let mut out = Vec::new();
     let mut chars = src.char_indices().peekable();
@@ -232,7 +229,13 @@ pub(crate) fn tokenize(src: &str) -> Result<Vec<Token>, ParseError> {
                 }
                 _ => Tok::Gt,
             },
-            other => Tok::Unknown(other),
+            other => {
+                return Err(syntax_error(
+                    src,
+                    start,
+                    format!("unexpected character '{other}'"),
+                ));
+            }
         };
         out.push(Token { tok, start });
     }

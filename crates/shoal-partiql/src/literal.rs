@@ -13,8 +13,28 @@ use crate::limits::{MAX_LIST_INDEX, MAX_PARAMETERS, MAX_PATH_DEPTH};
 use crate::parser::{Parser, is_keyword};
 
 impl Parser<'_> {
-    /// One literal value or `?`.
+    /// One literal value or `?`. Collections are functions of their own: this one is on the
+    /// stack once per nesting level, so it stays small.
     pub(crate) fn value(&mut self) -> Result<Value, ParseError> {
+        match self.peek() {
+            Some(Tok::LBracket) => self.list(),
+            Some(Tok::LSet) => self.set(),
+            Some(Tok::LBrace) => self.tuple().map(Value::Tuple),
+            _ => self.scalar(),
+        }
+    }
+
+    /// `[v, ...]`
+    fn list(&mut self) -> Result<Value, ParseError> {
+        self.bump();
+        self.enter()?;
+        let items = self.values_until(&Tok::RBracket, "']'")?;
+        self.leave();
+        Ok(Value::List(items))
+    }
+
+    /// A string, number, boolean, `NULL` or `?`.
+    fn scalar(&mut self) -> Result<Value, ParseError> {
         let tok = self.peek().cloned();
         match tok {
             Some(Tok::Str(s)) => {
@@ -56,15 +76,6 @@ impl Parser<'_> {
                 self.bump();
                 Ok(Value::Null)
             }
-            Some(Tok::LBracket) => {
-                self.bump();
-                self.enter()?;
-                let items = self.values_until(&Tok::RBracket, "']'")?;
-                self.leave();
-                Ok(Value::List(items))
-            }
-            Some(Tok::LSet) => self.set(),
-            Some(Tok::LBrace) => self.tuple().map(Value::Tuple),
             _ => Err(self.unexpected("a value")),
         }
     }

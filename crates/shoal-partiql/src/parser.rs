@@ -215,7 +215,9 @@ impl Parser<'_> {
 
     /// After `SELECT`: `projection FROM table[.index] [WHERE cond] [ORDER BY ...]`.
     fn select_rest(&mut self) -> Result<Select, ParseError> {
-        let projection = if self.eat(&Tok::Star) {
+        let projection = if self.at_word("FROM") {
+            return Err(self.unexpected("'*' or attribute names"));
+        } else if self.eat(&Tok::Star) {
             Projection::All
         } else {
             let mut paths = vec![self.path()?];

@@ -4,19 +4,34 @@
 use shoal_partiql::{DocPath, Expr, PathElem, Statement, Value, parse};
 use shoal_types::Number;
 
+/// At most 300 characters of `s`, for failure messages about long statements.
+pub fn short(s: &str) -> String {
+    let mut out: String = s.chars().take(300).collect();
+    if out.len() < s.len() {
+        out.push_str("...");
+    }
+    out
+}
+
 /// Parses `s`, which must parse, and checks that its canonical text parses back to it.
 pub fn ok(s: &str) -> Statement {
-    let stmt = parse(s).unwrap_or_else(|e| panic!("{s:?} should parse: {e}"));
+    let stmt = parse(s).unwrap_or_else(|e| panic!("{:?} should parse: {e}", short(s)));
     let text = stmt.to_string();
-    let again = parse(&text).unwrap_or_else(|e| panic!("canonical {text:?} should parse: {e}"));
-    assert_eq!(again, stmt, "canonical text {text:?} of {s:?}");
+    let again =
+        parse(&text).unwrap_or_else(|e| panic!("canonical {:?} should parse: {e}", short(&text)));
+    assert!(
+        again == stmt,
+        "canonical text {:?} of {:?}",
+        short(&text),
+        short(s)
+    );
     stmt
 }
 
 /// The error message for `s`, which must not parse.
 pub fn err(s: &str) -> String {
     match parse(s) {
-        Ok(stmt) => panic!("{s:?} should not parse, got {stmt:?}"),
+        Ok(_) => panic!("{:?} should parse", short(s)),
         Err(e) => e.to_string(),
     }
 }
