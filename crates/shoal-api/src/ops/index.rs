@@ -3,7 +3,8 @@
 //!
 //! Model constraints (lengths, patterns, enums, required members) are collected as
 //! [`Violations`]; the semantic rules (key schemas, projections, limits, throughput per billing
-//! mode) follow, with DynamoDB's messages where its documentation gives them.
+//! mode, on-demand maximums and warm throughput) follow, with DynamoDB's messages where its
+//! documentation gives them.
 
 use serde_json::{Map, Value, json};
 use shoal_types::ScalarType;
@@ -12,13 +13,15 @@ use shoal_types::index_key::{IndexKeySchema, KeyRole, MAX_HASH_ATTRS, MAX_RANGE_
 use shoal_types::key::{KeyAttr, KeySchema};
 
 use super::table::{
-    ThroughputInput, build_key_structure, check_duplicate_definitions, check_throughput_limits,
-    defined_key_attrs, key_schema_elems, now_seconds, throughput_from,
+    OnDemandInput, ThroughputInput, WarmInput, build_key_structure, check_duplicate_definitions,
+    check_throughput_limits, defined_key_attrs, key_schema_elems, now_seconds, on_demand_json,
+    sustained_warm, throughput_from, warm_json,
 };
 use super::validate::{enum_value, name_constraints};
 use crate::backend::{BillingMode, IndexThroughput, TableMeta, TableStats, TableStatus};
 use crate::error::{ApiError, ErrorKind, Violations};
 use crate::input::{Input, nested, opt_str};
+use shoal_catalog::{IndexCapacity, WarmThroughput};
 
 /// At most this many local secondary indexes per table.
 pub const MAX_LOCAL_INDEXES: usize = 5;
@@ -43,6 +46,10 @@ pub struct IndexInput {
     pub projection_type: Option<ProjectionType>,
     pub non_key: Option<Vec<String>>,
     pub throughput: Option<ThroughputInput>,
+    /// `OnDemandThroughput` (global indexes only).
+    pub on_demand: Option<OnDemandInput>,
+    /// `WarmThroughput` (global indexes only).
+    pub warm: Option<WarmInput>,
 }
 
 /// Reads one index definition; `field` is the model path of the element
@@ -138,6 +145,17 @@ pub fn parse_index(
     } else {
         None
     };
+    let (on_demand, warm) = if global {
+        (
+            OnDemandInput::parse(
+                el.raw("OnDemandThroughput"),
+                &format!("{field}.onDemandThroughput"),
+            )?,
+            WarmInput::parse(el.raw("WarmThroughput"), &format!("{field}.warmThroughput"))?,
+        )
+    } else {
+        (None, None)
+    };
     Ok(match (name, name_ok && projection_ok) {
         (Some(name), true) => Some(IndexInput {
             name: name.to_string(),
@@ -145,6 +163,8 @@ pub fn parse_index(
             projection_type,
             non_key,
             throughput,
+            on_demand,
+            warm,
         }),
         _ => None,
     })
@@ -324,6 +344,91 @@ fn new_throughput(index: u32, units: (u64, u64)) -> IndexThroughput {
     }
 }
 
+/// The warm throughput the global index `index` sustains at once (see
+/// [`super::table::sustained_warm`]).
+pub fn index_warm(meta: &TableMeta, index: u32) -> WarmThroughput {
+    let tp = meta.throughput_of(index);
+    sustained_warm(
+        meta.capacity_of(index).and_then(|c| c.warm),
+        tp.map_or(0, |t| t.read_capacity_units),
+        tp.map_or(0, |t| t.write_capacity_units),
+    )
+}
+
+/// Applies a global index's `OnDemandThroughput` and `WarmThroughput` (either may be absent) to
+/// `capacity`, its current settings (empty for a new index): the rules of each member, then the
+/// billing mode's (a maximum only for an on-demand table; `-1` is accepted in either mode), then
+/// warm throughput only growing from `current_warm`, what the index sustains now.
+fn apply_index_settings(
+    name: &str,
+    on_demand: Option<&OnDemandInput>,
+    warm: Option<&WarmInput>,
+    mode: BillingMode,
+    capacity: &mut IndexCapacity,
+    current_warm: WarmThroughput,
+) -> Result<(), ApiError> {
+    if let Some(o) = on_demand {
+        o.check()?;
+        if mode == BillingMode::Provisioned && o.sets_maximum() {
+            return Err(invalid(format!(
+                "OnDemandThroughput with a maximum (other than -1) should not be specified for index: {name} when BillingMode is PROVISIONED"
+            )));
+        }
+        capacity.on_demand = o.apply(capacity.on_demand);
+    }
+    if let Some(w) = warm {
+        w.check()?;
+        capacity.warm = Some(w.apply(current_warm, &format!("index: {name}"))?);
+    }
+    Ok(())
+}
+
+/// Stores `capacity` as the settings of its index: replaces the index's entry, or removes it
+/// when nothing is set.
+fn store_capacity(meta: &mut TableMeta, capacity: IndexCapacity) {
+    meta.index_capacity.retain(|c| c.index != capacity.index);
+    if !capacity.on_demand.is_unlimited() || capacity.warm.is_some() {
+        meta.index_capacity.push(capacity);
+    }
+}
+
+fn no_capacity(index: u32) -> IndexCapacity {
+    IndexCapacity {
+        index,
+        on_demand: Default::default(),
+        warm: None,
+    }
+}
+
+/// [`super::table`]'s warm-throughput rule for the global indexes: an index of `next` that
+/// would sustain less than it does in `current` keeps what it sustains there.
+pub fn keep_index_warm(current: &TableMeta, next: &mut TableMeta) {
+    let ids: Vec<u32> = next
+        .indexes
+        .iter()
+        .filter(|d| d.kind == IndexKind::Global && d.status != IndexStatus::Deleting)
+        .map(|d| d.id)
+        .filter(|id| current.indexes.iter().any(|d| d.id == *id))
+        .collect();
+    for id in ids {
+        let (before, after) = (index_warm(current, id), index_warm(next, id));
+        if after.read_units_per_second < before.read_units_per_second
+            || after.write_units_per_second < before.write_units_per_second
+        {
+            let mut capacity = next.capacity_of(id).copied().unwrap_or(no_capacity(id));
+            capacity.warm = Some(WarmThroughput {
+                read_units_per_second: before
+                    .read_units_per_second
+                    .max(after.read_units_per_second),
+                write_units_per_second: before
+                    .write_units_per_second
+                    .max(after.write_units_per_second),
+            });
+            store_capacity(next, capacity);
+        }
+    }
+}
+
 /// Names of every attribute used as a key by the table or the given indexes, in first-use order.
 fn used_key_names<'a>(
     table_keys: &'a KeySchema,
@@ -366,17 +471,21 @@ fn check_projected_total<'a>(indexes: impl Iterator<Item = &'a IndexDef>) -> Res
     Ok(())
 }
 
+/// An index of a CreateTable, built: its definition, its provisioned units and, for a global
+/// one, its request (for `OnDemandThroughput` and `WarmThroughput`).
+type Built<'a> = (IndexDef, Option<(u64, u64)>, Option<&'a IndexInput>);
+
 /// The indexes of a CreateTable, checked against the table's key schema, its attribute
-/// definitions and its billing mode. Fills `meta.indexes`, `meta.next_index_id` and
-/// `meta.index_throughput`. Also checks that no attribute definition is unused (the plain
-/// table's count rule is checked by the caller when there are no indexes).
+/// definitions and its billing mode. Fills `meta.indexes`, `meta.next_index_id`,
+/// `meta.index_throughput` and `meta.index_capacity`. Also checks that no attribute definition
+/// is unused (the plain table's count rule is checked by the caller when there are no indexes).
 pub fn create_table_indexes(
     meta: &mut TableMeta,
     defs: &[(String, Option<ScalarType>)],
     local: Option<&[IndexInput]>,
     global: Option<&[IndexInput]>,
 ) -> Result<(), ApiError> {
-    let mut built: Vec<(IndexDef, Option<(u64, u64)>)> = Vec::new();
+    let mut built: Vec<Built<'_>> = Vec::new();
     if let Some(local) = local {
         if local.is_empty() {
             return Err(invalid("List of LocalSecondaryIndexes is empty"));
@@ -389,6 +498,7 @@ pub fn create_table_indexes(
         for ix in local {
             built.push((
                 build_index(ix, IndexKind::Local, &meta.key_schema, defs)?,
+                None,
                 None,
             ));
         }
@@ -405,7 +515,7 @@ pub fn create_table_indexes(
         for ix in global {
             let def = build_index(ix, IndexKind::Global, &meta.key_schema, defs)?;
             let units = index_throughput(&ix.name, ix.throughput.as_ref(), meta.billing.mode)?;
-            built.push((def, units));
+            built.push((def, units, Some(ix)));
         }
         if global.len() > MAX_GLOBAL_INDEXES {
             return Err(invalid(format!(
@@ -413,20 +523,36 @@ pub fn create_table_indexes(
             )));
         }
     }
-    for (i, (a, _)) in built.iter().enumerate() {
-        if built.iter().skip(i + 1).any(|(b, _)| b.name == a.name) {
+    for (i, (a, _, _)) in built.iter().enumerate() {
+        if built.iter().skip(i + 1).any(|(b, _, _)| b.name == a.name) {
             return Err(invalid(format!("Duplicate index name: {}", a.name)));
         }
     }
-    check_projected_total(built.iter().map(|(d, _)| d))?;
-    let used = used_key_names(&meta.key_schema, built.iter().map(|(d, _)| &d.key_schema));
+    check_projected_total(built.iter().map(|(d, _, _)| d))?;
+    let used = used_key_names(
+        &meta.key_schema,
+        built.iter().map(|(d, _, _)| &d.key_schema),
+    );
     check_unused_definitions(defs, &used)?;
     let mut next = meta.next_index_id.max(1);
-    for (mut def, units) in built {
+    for (mut def, units, request) in built {
         def.id = next;
         next += 1;
         if let Some(units) = units {
             meta.index_throughput.push(new_throughput(def.id, units));
+        }
+        if let Some(ix) = request {
+            let mut capacity = no_capacity(def.id);
+            let (r, w) = units.unwrap_or((0, 0));
+            apply_index_settings(
+                &ix.name,
+                ix.on_demand.as_ref(),
+                ix.warm.as_ref(),
+                meta.billing.mode,
+                &mut capacity,
+                sustained_warm(None, r, w),
+            )?;
+            store_capacity(meta, capacity);
         }
         meta.indexes.push(def);
     }
@@ -440,6 +566,8 @@ pub enum GsiUpdate {
     Update {
         name: String,
         throughput: Option<ThroughputInput>,
+        on_demand: Option<OnDemandInput>,
+        warm: Option<WarmInput>,
     },
     Delete(String),
 }
@@ -481,8 +609,18 @@ pub fn parse_gsi_updates(
                 )?),
                 None => None,
             };
+            let on_demand = OnDemandInput::parse(
+                u.raw("OnDemandThroughput"),
+                &format!("{f}.onDemandThroughput"),
+            )?;
+            let warm = WarmInput::parse(u.raw("WarmThroughput"), &format!("{f}.warmThroughput"))?;
             if let Some(name) = name {
-                out.push(GsiUpdate::Update { name, throughput });
+                out.push(GsiUpdate::Update {
+                    name,
+                    throughput,
+                    on_demand,
+                    warm,
+                });
             }
         } else if let Some(raw) = el.raw("Delete") {
             let d = nested(raw)?;
@@ -633,6 +771,16 @@ pub fn apply_gsi_updates(
                 if let Some(units) = units {
                     next.index_throughput.push(new_throughput(def.id, units));
                 }
+                let mut capacity = no_capacity(def.id);
+                let (r, w) = units.unwrap_or((0, 0));
+                apply_index_settings(
+                    &ix.name,
+                    ix.on_demand.as_ref(),
+                    ix.warm.as_ref(),
+                    next.billing.mode,
+                    &mut capacity,
+                    sustained_warm(None, r, w),
+                )?;
                 // AttributeDefinitions: the keys of the table and of every index still in use.
                 let mut defs: Vec<(String, ScalarType)> = Vec::new();
                 for name in used {
@@ -651,6 +799,7 @@ pub fn apply_gsi_updates(
                     }
                 }
                 next.attribute_definitions = defs;
+                store_capacity(next, capacity);
                 next.indexes.push(def);
             }
             GsiUpdate::Delete(name) => {
@@ -677,7 +826,12 @@ pub fn apply_gsi_updates(
                 next.indexes[pos].status = IndexStatus::Deleting;
                 next.indexes[pos].backfilling = false;
             }
-            GsiUpdate::Update { name, throughput } => {
+            GsiUpdate::Update {
+                name,
+                throughput,
+                on_demand,
+                warm,
+            } => {
                 let Some(def) = next
                     .indexes
                     .iter()
@@ -689,36 +843,31 @@ pub fn apply_gsi_updates(
                     return Err(index_being_deleted(name));
                 }
                 let id = def.id;
-                let Some((r, w)) = index_throughput(name, throughput.as_ref(), next.billing.mode)?
-                else {
-                    // PAY_PER_REQUEST without throughput: the update has nothing to change.
-                    return Err(invalid(format!(
-                        "Update for index: {name} changes nothing: its table's BillingMode is PAY_PER_REQUEST, which has no ProvisionedThroughput to update"
-                    )));
-                };
-                match next.index_throughput.iter_mut().find(|t| t.index == id) {
-                    Some(t) if !switching_to_provisioned => {
-                        let (cr, cw) = (t.read_capacity_units, t.write_capacity_units);
-                        if r == cr && w == cw {
-                            return Err(ApiError::validation(format!(
-                                "The provisioned throughput for the index {name} will not change. The requested value equals the current value. Current ReadCapacityUnits provisioned for the index: {cr}. Requested ReadCapacityUnits: {r}. Current WriteCapacityUnits provisioned for the index: {cw}. Requested WriteCapacityUnits: {w}. Refer to the Amazon DynamoDB Developer Guide for current limits and how to request higher limits."
-                            )));
-                        }
-                        if r > cr || w > cw {
-                            t.last_increase = Some(now);
-                        }
-                        if r < cr || w < cw {
-                            t.last_decrease = Some(now);
-                            t.decreases_today += 1;
-                        }
-                        t.read_capacity_units = r;
-                        t.write_capacity_units = w;
-                    }
-                    Some(t) => {
-                        t.read_capacity_units = r;
-                        t.write_capacity_units = w;
-                    }
-                    None => next.index_throughput.push(new_throughput(id, (r, w))),
+                let settings = on_demand.is_some() || warm.is_some();
+                // Warm throughput grows from what the index sustains before this update.
+                let current_warm = index_warm(next, id);
+                if throughput.is_some() || !settings {
+                    let Some(units) =
+                        index_throughput(name, throughput.as_ref(), next.billing.mode)?
+                    else {
+                        // PAY_PER_REQUEST without throughput: the update has nothing to change.
+                        return Err(invalid(format!(
+                            "Update for index: {name} changes nothing: its table's BillingMode is PAY_PER_REQUEST, which has no ProvisionedThroughput to update (give OnDemandThroughput or WarmThroughput)"
+                        )));
+                    };
+                    update_provisioned(next, id, name, units, switching_to_provisioned, now)?;
+                }
+                if settings {
+                    let mut capacity = next.capacity_of(id).copied().unwrap_or(no_capacity(id));
+                    apply_index_settings(
+                        name,
+                        on_demand.as_ref(),
+                        warm.as_ref(),
+                        next.billing.mode,
+                        &mut capacity,
+                        current_warm,
+                    )?;
+                    store_capacity(next, capacity);
                 }
             }
         }
@@ -736,6 +885,44 @@ pub fn apply_gsi_updates(
                 )));
             }
         }
+    }
+    Ok(())
+}
+
+/// Sets the provisioned throughput of the global index `id` (`name`) to `(r, w)`, with DynamoDB's
+/// "will not change" error and the increase and decrease history (none when the table is
+/// `switching` to PROVISIONED).
+fn update_provisioned(
+    next: &mut TableMeta,
+    id: u32,
+    name: &str,
+    (r, w): (u64, u64),
+    switching: bool,
+    now: f64,
+) -> Result<(), ApiError> {
+    match next.index_throughput.iter_mut().find(|t| t.index == id) {
+        Some(t) if !switching => {
+            let (cr, cw) = (t.read_capacity_units, t.write_capacity_units);
+            if r == cr && w == cw {
+                return Err(ApiError::validation(format!(
+                    "The provisioned throughput for the index {name} will not change. The requested value equals the current value. Current ReadCapacityUnits provisioned for the index: {cr}. Requested ReadCapacityUnits: {r}. Current WriteCapacityUnits provisioned for the index: {cw}. Requested WriteCapacityUnits: {w}. Refer to the Amazon DynamoDB Developer Guide for current limits and how to request higher limits."
+                )));
+            }
+            if r > cr || w > cw {
+                t.last_increase = Some(now);
+            }
+            if r < cr || w < cw {
+                t.last_decrease = Some(now);
+                t.decreases_today += 1;
+            }
+            t.read_capacity_units = r;
+            t.write_capacity_units = w;
+        }
+        Some(t) => {
+            t.read_capacity_units = r;
+            t.write_capacity_units = w;
+        }
+        None => next.index_throughput.push(new_throughput(id, (r, w))),
     }
     Ok(())
 }
@@ -833,6 +1020,22 @@ pub fn describe_indexes(
                 json!(tp.map(|t| t.write_capacity_units).unwrap_or(0)),
             );
             o.insert("ProvisionedThroughput".into(), pt.into());
+            if meta.billing.mode == BillingMode::PayPerRequest {
+                let on_demand = meta
+                    .capacity_of(def.id)
+                    .map(|c| c.on_demand)
+                    .unwrap_or_default();
+                o.insert("OnDemandThroughput".into(), on_demand_json(&on_demand));
+            }
+            // The model: the status of an index's warm throughput is UPDATING or ACTIVE.
+            let warm_status = match status {
+                IndexStatus::Creating => "UPDATING",
+                _ => "ACTIVE",
+            };
+            o.insert(
+                "WarmThroughput".into(),
+                warm_json(index_warm(meta, def.id), warm_status),
+            );
         }
         o.insert("IndexSizeBytes".into(), json!(st.size_bytes));
         o.insert("ItemCount".into(), json!(st.item_count));

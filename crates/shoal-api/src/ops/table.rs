@@ -3,6 +3,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
+use shoal_catalog::{OnDemandThroughput, WarmThroughput};
 use shoal_types::ScalarType;
 use shoal_types::key::{KeyAttr, KeySchema};
 
@@ -77,6 +78,15 @@ pub fn describe_json(
         bms.insert("LastUpdateToPayPerRequestDateTime".into(), json!(ts));
     }
     t.insert("BillingModeSummary".into(), bms.into());
+    // The maximums apply, and are shown, only on-demand (a PROVISIONED table keeps them for when
+    // it switches back).
+    if meta.billing.mode == BillingMode::PayPerRequest {
+        t.insert("OnDemandThroughput".into(), on_demand_json(&meta.on_demand));
+    }
+    t.insert(
+        "WarmThroughput".into(),
+        warm_json(table_warm(meta), status.as_str()),
+    );
     if let Some(class) = &meta.table_class {
         t.insert("TableClassSummary".into(), json!({"TableClass": class}));
     }
@@ -216,6 +226,272 @@ pub fn throughput_from(
     Ok(ThroughputInput { read, write })
 }
 
+/// DynamoDB's warm throughput of a new table or global index, in read and write units per
+/// second: a table created on-demand (or switched to it) instantly sustains at least 12,000
+/// reads and 4,000 writes per second (developer guide, "Initial throughput for on-demand
+/// capacity mode").
+pub const DEFAULT_WARM: WarmThroughput = WarmThroughput {
+    read_units_per_second: 12_000,
+    write_units_per_second: 4_000,
+};
+
+/// An `OnDemandThroughput` of a request (of the table or of a global index) as given.
+pub struct OnDemandInput {
+    pub read: Option<i64>,
+    pub write: Option<i64>,
+    /// Its model path (`onDemandThroughput`, `globalSecondaryIndexes.1.member.onDemandThroughput`).
+    pub field: String,
+}
+
+impl OnDemandInput {
+    /// Reads the member `raw` (absent: `None`); `field` is its model path.
+    ///
+    /// # Errors
+    /// `SerializationException` for a member of the wrong JSON type.
+    pub fn parse(raw: Option<&Value>, field: &str) -> Result<Option<OnDemandInput>, ApiError> {
+        let Some(raw) = raw else {
+            return Ok(None);
+        };
+        let spec = nested(raw)?;
+        Ok(Some(OnDemandInput {
+            read: spec.i64("MaxReadRequestUnits")?,
+            write: spec.i64("MaxWriteRequestUnits")?,
+            field: field.to_string(),
+        }))
+    }
+
+    /// DynamoDB's rules: at least one of the two maximums; each `-1` (no maximum) or at least 1.
+    ///
+    /// # Errors
+    /// `ValidationException` naming the member that breaks a rule.
+    pub fn check(&self) -> Result<(), ApiError> {
+        let field = &self.field;
+        if self.read.is_none() && self.write.is_none() {
+            return Err(ApiError::validation(format!(
+                "One or more parameter values were invalid: at least one of MaxReadRequestUnits and MaxWriteRequestUnits must be specified in '{field}'"
+            )));
+        }
+        for (value, member) in [
+            (self.read, "MaxReadRequestUnits"),
+            (self.write, "MaxWriteRequestUnits"),
+        ] {
+            if let Some(n) = value
+                && n != -1
+                && n < 1
+            {
+                return Err(ApiError::validation(format!(
+                    "One or more parameter values were invalid: {member} in '{field}' must be greater than or equal to 1, or -1 to remove the maximum; got {n}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether it sets a maximum (a member other than `-1`).
+    pub fn sets_maximum(&self) -> bool {
+        [self.read, self.write]
+            .into_iter()
+            .flatten()
+            .any(|n| n != -1)
+    }
+
+    /// `current` with the given maximums: `-1` removes one, a number sets it, an absent member
+    /// keeps it. Call after [`OnDemandInput::check`].
+    pub fn apply(&self, current: OnDemandThroughput) -> OnDemandThroughput {
+        let merge = |given: Option<i64>, current: Option<u64>| match given {
+            None => current,
+            Some(n) => u64::try_from(n).ok().filter(|n| *n >= 1),
+        };
+        OnDemandThroughput {
+            max_read_request_units: merge(self.read, current.max_read_request_units),
+            max_write_request_units: merge(self.write, current.max_write_request_units),
+        }
+    }
+}
+
+/// The `OnDemandThroughput` of a description: each maximum, `-1` for none.
+pub fn on_demand_json(o: &OnDemandThroughput) -> Value {
+    let units = |n: Option<u64>| n.map_or(json!(-1), |n| json!(n));
+    json!({
+        "MaxReadRequestUnits": units(o.max_read_request_units),
+        "MaxWriteRequestUnits": units(o.max_write_request_units),
+    })
+}
+
+/// A `WarmThroughput` of a request (of the table or of a global index) as given.
+pub struct WarmInput {
+    pub read: Option<i64>,
+    pub write: Option<i64>,
+    /// Its model path (`warmThroughput`, `globalSecondaryIndexes.1.member.warmThroughput`).
+    pub field: String,
+}
+
+impl WarmInput {
+    /// Reads the member `raw` (absent: `None`); `field` is its model path.
+    ///
+    /// # Errors
+    /// `SerializationException` for a member of the wrong JSON type.
+    pub fn parse(raw: Option<&Value>, field: &str) -> Result<Option<WarmInput>, ApiError> {
+        let Some(raw) = raw else {
+            return Ok(None);
+        };
+        let spec = nested(raw)?;
+        Ok(Some(WarmInput {
+            read: spec.i64("ReadUnitsPerSecond")?,
+            write: spec.i64("WriteUnitsPerSecond")?,
+            field: field.to_string(),
+        }))
+    }
+
+    /// At least one of the two members, each at least 1.
+    ///
+    /// # Errors
+    /// `ValidationException` naming the member that breaks a rule.
+    pub fn check(&self) -> Result<(), ApiError> {
+        let field = &self.field;
+        if self.read.is_none() && self.write.is_none() {
+            return Err(ApiError::validation(format!(
+                "One or more parameter values were invalid: at least one of ReadUnitsPerSecond and WriteUnitsPerSecond must be specified in '{field}'"
+            )));
+        }
+        for (value, member) in [
+            (self.read, "ReadUnitsPerSecond"),
+            (self.write, "WriteUnitsPerSecond"),
+        ] {
+            if let Some(n) = value
+                && n < 1
+            {
+                return Err(ApiError::validation(format!(
+                    "One or more parameter values were invalid: {member} in '{field}' must be greater than or equal to 1; got {n}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The warm throughput asked for, from what the table or index (`of`: `table: <name>`,
+    /// `index: <name>`) sustains now (`current`, see [`sustained_warm`]): an absent member keeps
+    /// its current value. Warm throughput only grows (DynamoDB does not merge the partitions it
+    /// warmed), so a value below the current one is refused. Call after [`WarmInput::check`].
+    ///
+    /// # Errors
+    /// `ValidationException` for a value lower than the current one.
+    pub fn apply(&self, current: WarmThroughput, of: &str) -> Result<WarmThroughput, ApiError> {
+        let merge = |given: Option<i64>, current: u64, member: &str| match given {
+            None => Ok(current),
+            Some(n) => match u64::try_from(n) {
+                Ok(n) if n >= current => Ok(n),
+                _ => Err(ApiError::validation(format!(
+                    "One or more parameter values were invalid: WarmThroughput can only be increased: the requested {member} ({n}) is lower than the current {current} of {of}"
+                ))),
+            },
+        };
+        Ok(WarmThroughput {
+            read_units_per_second: merge(
+                self.read,
+                current.read_units_per_second,
+                "ReadUnitsPerSecond",
+            )?,
+            write_units_per_second: merge(
+                self.write,
+                current.write_units_per_second,
+                "WriteUnitsPerSecond",
+            )?,
+        })
+    }
+}
+
+/// The warm throughput a table or global index sustains at once: what was asked for (DynamoDB's
+/// [`DEFAULT_WARM`] when nothing was, never less), and at least its provisioned units (`read`,
+/// `write`; 0 on-demand).
+pub fn sustained_warm(asked: Option<WarmThroughput>, read: u64, write: u64) -> WarmThroughput {
+    let asked = asked.unwrap_or(DEFAULT_WARM);
+    WarmThroughput {
+        read_units_per_second: asked
+            .read_units_per_second
+            .max(DEFAULT_WARM.read_units_per_second)
+            .max(read),
+        write_units_per_second: asked
+            .write_units_per_second
+            .max(DEFAULT_WARM.write_units_per_second)
+            .max(write),
+    }
+}
+
+/// The warm throughput of the table (see [`sustained_warm`]).
+pub fn table_warm(meta: &TableMeta) -> WarmThroughput {
+    sustained_warm(
+        meta.warm,
+        meta.billing.read_capacity_units,
+        meta.billing.write_capacity_units,
+    )
+}
+
+/// The `WarmThroughput` of a description with its `Status`.
+pub fn warm_json(w: WarmThroughput, status: &str) -> Value {
+    json!({
+        "ReadUnitsPerSecond": w.read_units_per_second,
+        "WriteUnitsPerSecond": w.write_units_per_second,
+        "Status": status,
+    })
+}
+
+/// Warm throughput never decreases: where `next` would sustain less than `current` does (its
+/// provisioned throughput lowered, or switched to on-demand: the guide's "a table previously
+/// provisioned with 10,000 WCU ... will be able to sustain at least 10,000 write units/sec"), it
+/// keeps what `current` sustains, for the table and each of its global indexes.
+fn keep_warm(current: &TableMeta, next: &mut TableMeta) {
+    let (before, after) = (table_warm(current), table_warm(next));
+    if after.read_units_per_second < before.read_units_per_second
+        || after.write_units_per_second < before.write_units_per_second
+    {
+        next.warm = Some(WarmThroughput {
+            read_units_per_second: before
+                .read_units_per_second
+                .max(after.read_units_per_second),
+            write_units_per_second: before
+                .write_units_per_second
+                .max(after.write_units_per_second),
+        });
+    }
+    index::keep_index_warm(current, next);
+}
+
+/// The rules of the table's `OnDemandThroughput` and `WarmThroughput` themselves (see
+/// [`OnDemandInput::check`], [`WarmInput::check`]).
+fn check_settings(
+    on_demand: Option<&OnDemandInput>,
+    warm: Option<&WarmInput>,
+) -> Result<(), ApiError> {
+    if let Some(o) = on_demand {
+        o.check()?;
+    }
+    if let Some(w) = warm {
+        w.check()?;
+    }
+    Ok(())
+}
+
+/// The table's on-demand maximums after `given` (checked) for a table in `mode`: maximums are
+/// for on-demand tables ("based on your table's capacity mode", as the model says of an index's
+/// `OnDemandThroughput`), so a PROVISIONED table is refused one; `-1` (no maximum) is accepted
+/// in either mode.
+fn table_on_demand(
+    given: Option<&OnDemandInput>,
+    mode: BillingMode,
+    current: OnDemandThroughput,
+) -> Result<OnDemandThroughput, ApiError> {
+    let Some(given) = given else {
+        return Ok(current);
+    };
+    if mode == BillingMode::Provisioned && given.sets_maximum() {
+        return Err(ApiError::validation(
+            "One or more parameter values were invalid: OnDemandThroughput with a maximum (other than -1) cannot be specified when BillingMode is PROVISIONED",
+        ));
+    }
+    Ok(given.apply(current))
+}
+
 /// `CreateTable`.
 pub async fn create_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> {
     let mut v = Violations::default();
@@ -247,6 +523,8 @@ pub async fn create_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
     let tags = parse_tags(input.array("Tags")?, "tags", &mut v)?;
     let sse_spec = sse_specification(input, &mut v)?;
     let resource_policy = input.str("ResourcePolicy")?;
+    let on_demand = OnDemandInput::parse(input.raw("OnDemandThroughput"), "onDemandThroughput")?;
+    let warm = WarmInput::parse(input.raw("WarmThroughput"), "warmThroughput")?;
     let local = index::parse_index_list(
         input,
         "LocalSecondaryIndexes",
@@ -264,6 +542,7 @@ pub async fn create_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
     v.into_result()?;
     super::unsupported::check(super::Operation::CreateTable, input)?;
     let name = name.ok_or_else(|| ApiError::validation("Invalid table name"))?;
+    check_settings(on_demand.as_ref(), warm.as_ref())?;
 
     // Semantic checks, in DynamoDB's order.
     let has_indexes = local.is_some() || global.is_some();
@@ -308,6 +587,18 @@ pub async fn create_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
         }
     };
 
+    let on_demand = table_on_demand(on_demand.as_ref(), billing.mode, Default::default())?;
+    let warm = match &warm {
+        Some(w) => Some(w.apply(
+            sustained_warm(
+                None,
+                billing.read_capacity_units,
+                billing.write_capacity_units,
+            ),
+            &format!("table: {name}"),
+        )?),
+        None => None,
+    };
     let sse = match &sse_spec {
         Some(spec) => resolve_sse(ctx, spec).await?,
         None => None,
@@ -345,6 +636,9 @@ pub async fn create_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
         indexes: Vec::new(),
         next_index_id: 1,
         index_throughput: Vec::new(),
+        on_demand,
+        warm,
+        index_capacity: Vec::new(),
         resource_policy,
     };
     if has_indexes {
@@ -794,7 +1088,8 @@ fn deleted_json(meta: &TableMeta, stats: TableStats, index_stats: &[(u32, TableS
     Value::Object(t)
 }
 
-/// `UpdateTable`: billing mode, provisioned throughput, deletion protection, table class, SSE key.
+/// `UpdateTable`: billing mode, provisioned throughput, on-demand maximums, warm throughput,
+/// deletion protection, table class, SSE key, global secondary indexes.
 pub async fn update_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> {
     let mut v = Violations::default();
     let name = table_name(input.str("TableName")?, "tableName", &mut v);
@@ -815,14 +1110,17 @@ pub async fn update_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
     let sse_spec = sse_specification(input, &mut v)?;
     let request_defs = attribute_definitions(input, &mut v)?;
     let gsi_updates = index::parse_gsi_updates(input, &mut v)?.filter(|u| !u.is_empty());
+    let on_demand = OnDemandInput::parse(input.raw("OnDemandThroughput"), "onDemandThroughput")?;
+    let warm = WarmInput::parse(input.raw("WarmThroughput"), "warmThroughput")?;
     v.into_result()?;
     super::unsupported::check(super::Operation::UpdateTable, input)?;
     let name = name.ok_or_else(|| ApiError::validation("Invalid table name"))?;
-    // `OnDemandThroughput` is accepted only without a maximum (a no-op), but it is a change.
-    let on_demand = input.has("OnDemandThroughput");
+    check_settings(on_demand.as_ref(), warm.as_ref())?;
+    // DynamoDB's message predates OnDemandThroughput and WarmThroughput; each is a change too.
     if billing_mode.is_none()
         && throughput.is_none()
-        && !on_demand
+        && on_demand.is_none()
+        && warm.is_none()
         && table_class.is_none()
         && deletion_protection.is_none()
         && sse_spec.is_none()
@@ -844,6 +1142,8 @@ pub async fn update_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
         .is_some_and(|u| u.iter().all(|u| matches!(u, index::GsiUpdate::Delete(_))))
         && billing_mode.is_none()
         && throughput.is_none()
+        && on_demand.is_none()
+        && warm.is_none()
         && table_class.is_none()
         && deletion_protection.is_none()
         && sse_spec.is_none();
@@ -924,6 +1224,10 @@ pub async fn update_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
             }
         }
     }
+    next.on_demand = table_on_demand(on_demand.as_ref(), target_mode, current.on_demand)?;
+    if let Some(w) = &warm {
+        next.warm = Some(w.apply(table_warm(&current), &format!("table: {name}"))?);
+    }
     if let Some(class) = table_class {
         next.table_class = Some(class.to_string());
     }
@@ -947,6 +1251,7 @@ pub async fn update_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
         }
         None => {}
     }
+    keep_warm(&current, &mut next);
     next.version = current.version + 1;
     let stored = ctx
         .backend
@@ -960,4 +1265,120 @@ pub async fn update_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
         .map_err(|e| not_found_table(e, name))?;
     let ix = index_stats(ctx, &stored).await;
     Ok(json!({ "TableDescription": describe_json(&stored, stats, &ix, TableStatus::Updating) }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn on_demand(v: Value) -> OnDemandInput {
+        OnDemandInput::parse(Some(&v), "onDemandThroughput")
+            .unwrap()
+            .unwrap()
+    }
+
+    fn warm(v: Value) -> WarmInput {
+        WarmInput::parse(Some(&v), "warmThroughput")
+            .unwrap()
+            .unwrap()
+    }
+
+    #[test]
+    fn on_demand_maximums_are_minus_one_or_at_least_one() {
+        on_demand(json!({"MaxReadRequestUnits": -1}))
+            .check()
+            .unwrap();
+        on_demand(json!({"MaxWriteRequestUnits": 1}))
+            .check()
+            .unwrap();
+        let none = on_demand(json!({})).check().unwrap_err();
+        assert!(none.message.contains("at least one of MaxReadRequestUnits"));
+        for bad in [0, -2] {
+            let e = on_demand(json!({"MaxReadRequestUnits": 5, "MaxWriteRequestUnits": bad}))
+                .check()
+                .unwrap_err();
+            assert_eq!(
+                e.message,
+                format!(
+                    "One or more parameter values were invalid: MaxWriteRequestUnits in 'onDemandThroughput' must be greater than or equal to 1, or -1 to remove the maximum; got {bad}"
+                )
+            );
+        }
+        assert!(
+            OnDemandInput::parse(Some(&json!({"MaxReadRequestUnits": "5"})), "f").is_err(),
+            "a string is a SerializationException"
+        );
+    }
+
+    #[test]
+    fn on_demand_sets_removes_and_keeps_maximums() {
+        let current = OnDemandThroughput {
+            max_read_request_units: Some(10),
+            max_write_request_units: Some(20),
+        };
+        let next = on_demand(json!({"MaxReadRequestUnits": -1})).apply(current);
+        assert_eq!(next.max_read_request_units, None);
+        assert_eq!(next.max_write_request_units, Some(20));
+        let next = on_demand(json!({"MaxWriteRequestUnits": 7})).apply(current);
+        assert_eq!(next.max_write_request_units, Some(7));
+        assert!(!on_demand(json!({"MaxReadRequestUnits": -1})).sets_maximum());
+        assert!(
+            on_demand(json!({"MaxReadRequestUnits": -1, "MaxWriteRequestUnits": 3})).sets_maximum()
+        );
+        assert_eq!(
+            table_on_demand(
+                Some(&on_demand(json!({"MaxReadRequestUnits": 5}))),
+                BillingMode::Provisioned,
+                Default::default()
+            )
+            .unwrap_err()
+            .message,
+            "One or more parameter values were invalid: OnDemandThroughput with a maximum (other than -1) cannot be specified when BillingMode is PROVISIONED"
+        );
+        assert_eq!(
+            on_demand_json(&next),
+            json!({"MaxReadRequestUnits": 10, "MaxWriteRequestUnits": 7})
+        );
+        assert_eq!(
+            on_demand_json(&OnDemandThroughput::default()),
+            json!({"MaxReadRequestUnits": -1, "MaxWriteRequestUnits": -1})
+        );
+    }
+
+    #[test]
+    fn warm_throughput_is_positive_and_only_grows() {
+        assert!(warm(json!({})).check().is_err());
+        assert_eq!(
+            warm(json!({"ReadUnitsPerSecond": 0}))
+                .check()
+                .unwrap_err()
+                .message,
+            "One or more parameter values were invalid: ReadUnitsPerSecond in 'warmThroughput' must be greater than or equal to 1; got 0"
+        );
+        let current = sustained_warm(None, 0, 0);
+        assert_eq!(current, DEFAULT_WARM);
+        let w = warm(json!({"ReadUnitsPerSecond": 20_000}))
+            .apply(current, "table: t")
+            .unwrap();
+        assert_eq!(
+            (w.read_units_per_second, w.write_units_per_second),
+            (20_000, 4_000)
+        );
+        let e = warm(json!({"WriteUnitsPerSecond": 3_999}))
+            .apply(current, "table: t")
+            .unwrap_err();
+        assert_eq!(
+            e.message,
+            "One or more parameter values were invalid: WarmThroughput can only be increased: the requested WriteUnitsPerSecond (3999) is lower than the current 4000 of table: t"
+        );
+        // Provisioned units above the defaults raise what the table sustains.
+        let provisioned = sustained_warm(None, 24_000, 8_000);
+        assert_eq!(
+            (
+                provisioned.read_units_per_second,
+                provisioned.write_units_per_second
+            ),
+            (24_000, 8_000)
+        );
+    }
 }

@@ -14,5 +14,6 @@ mod persistence;
 mod protocol;
 mod sse;
 mod tables;
+mod throughput_settings;
 mod types;
 mod validation;

@@ -866,53 +866,37 @@ async fn describe_limits_returns_dynamodb_default_quotas() {
 }
 
 /// Model members Shoal does not implement are refused by name, never ignored: nothing is created
-/// or changed. `OnDemandThroughput` without a maximum (-1) and a disabled stream ask for what
-/// Shoal does and are accepted.
+/// or changed. A disabled stream asks for what Shoal does and is accepted. (`OnDemandThroughput`
+/// and `WarmThroughput` are implemented: see `throughput_settings.rs`.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unimplemented_table_members_are_refused_not_ignored() {
-    use aws_sdk_dynamodb::types::{OnDemandThroughput, StreamSpecification, WarmThroughput};
+    use aws_sdk_dynamodb::types::{ReplicationGroupUpdate, StreamSpecification};
     let node = TestNode::start().await;
     let client = node.client();
-    let warm = WarmThroughput::builder()
-        .read_units_per_second(20_000)
-        .build();
-    let r = on_demand_pk(&client, "warm_tbl")
-        .warm_throughput(warm.clone())
-        .send()
-        .await;
-    assert_validation(
-        r,
-        "WarmThroughput is not supported by this version of Shoal",
-    );
-    let limited = OnDemandThroughput::builder()
-        .max_read_request_units(100)
-        .build();
-    let r = on_demand_pk(&client, "odt_tbl")
-        .on_demand_throughput(limited.clone())
-        .send()
-        .await;
-    assert_validation(r, "OnDemandThroughput with a maximum is not supported");
     let stream = StreamSpecification::builder()
         .stream_enabled(true)
         .stream_view_type(aws_sdk_dynamodb::types::StreamViewType::NewImage)
         .build()
         .unwrap();
     let r = on_demand_pk(&client, "stream_tbl")
-        .stream_specification(stream)
+        .stream_specification(stream.clone())
         .send()
         .await;
     assert_validation(
         r,
         "StreamSpecification is not supported by this version of Shoal",
     );
+    let r = on_demand_pk(&client, "global_tbl")
+        .global_table_source_arn("arn:aws:dynamodb:us-east-1:000000000000:table/src")
+        .send()
+        .await;
+    assert_validation(
+        r,
+        "GlobalTableSourceArn is not supported by this version of Shoal",
+    );
     assert!(must_list_all_tables(&client).await.is_empty());
 
-    let unlimited = OnDemandThroughput::builder()
-        .max_read_request_units(-1)
-        .max_write_request_units(-1)
-        .build();
     on_demand_pk(&client, "plain_tbl")
-        .on_demand_throughput(unlimited.clone())
         .stream_specification(
             StreamSpecification::builder()
                 .stream_enabled(false)
@@ -926,25 +910,21 @@ async fn unimplemented_table_members_are_refused_not_ignored() {
     let r = client
         .update_table()
         .table_name("plain_tbl")
-        .warm_throughput(warm)
+        .stream_specification(stream)
         .send()
         .await;
     assert_validation(
         r,
-        "WarmThroughput is not supported by this version of Shoal",
+        "StreamSpecification is not supported by this version of Shoal",
     );
     let r = client
         .update_table()
         .table_name("plain_tbl")
-        .on_demand_throughput(limited)
+        .replica_updates(ReplicationGroupUpdate::builder().build())
         .send()
         .await;
-    assert_validation(r, "OnDemandThroughput with a maximum is not supported");
-    client
-        .update_table()
-        .table_name("plain_tbl")
-        .on_demand_throughput(unlimited)
-        .send()
-        .await
-        .unwrap();
+    assert_validation(
+        r,
+        "ReplicaUpdates is not supported by this version of Shoal",
+    );
 }
