@@ -23,6 +23,9 @@ pub enum ErrorKind {
     PolicyNotFound,
     ConditionalCheckFailed,
     LimitExceeded,
+    /// A table's or global index's throughput (provisioned, on-demand maximum, or per
+    /// partition) is exhausted (HTTP 400, retried with backoff by the SDKs).
+    ProvisionedThroughputExceeded,
     ItemCollectionSizeLimitExceeded,
     RequestEntityTooLarge,
     /// Overload: the server's queue of work is full (HTTP 400, retried with backoff by the SDKs).
@@ -49,6 +52,7 @@ impl ErrorKind {
             ErrorKind::PolicyNotFound => "PolicyNotFoundException",
             ErrorKind::ConditionalCheckFailed => "ConditionalCheckFailedException",
             ErrorKind::LimitExceeded => "LimitExceededException",
+            ErrorKind::ProvisionedThroughputExceeded => "ProvisionedThroughputExceededException",
             ErrorKind::ItemCollectionSizeLimitExceeded => {
                 "ItemCollectionSizeLimitExceededException"
             }
@@ -100,6 +104,19 @@ impl ApiError {
     /// `ResourceNotFoundException: Requested resource not found` (item and table operations).
     pub fn resource_not_found() -> Self {
         ApiError::new(ErrorKind::ResourceNotFound, "Requested resource not found")
+    }
+
+    /// `ProvisionedThroughputExceededException` with DynamoDB's message for `t` and its
+    /// `ThrottlingReasons`.
+    pub fn throttled(t: &shoal_catalog::capacity::Throttled) -> Self {
+        let mut err = ApiError::new(ErrorKind::ProvisionedThroughputExceeded, t.message());
+        let mut extra = serde_json::Map::new();
+        extra.insert(
+            "ThrottlingReasons".into(),
+            serde_json::json!([{"reason": t.reason, "resource": t.resource}]),
+        );
+        err.extra = Some(extra);
+        err
     }
 
     /// An internal failure: the client sees a generic message; the cause is logged here.

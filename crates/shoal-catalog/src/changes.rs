@@ -23,6 +23,7 @@ pub fn rebase_indexes(next: &mut TableMeta, current: &TableMeta) {
     });
     let ids: Vec<u32> = next.indexes.iter().map(|d| d.id).collect();
     next.index_throughput.retain(|t| ids.contains(&t.index));
+    next.index_capacity.retain(|c| ids.contains(&c.index));
 }
 
 /// The definition after global index `index` finished its backfill: `Active`, not backfilling.

@@ -24,6 +24,10 @@ pub enum DataError {
     /// replica waiting for a restart): `InternalServerError` with this message.
     #[error("{0}")]
     Unavailable(String),
+    /// The request would exceed the throughput of the table or one of its global indexes:
+    /// `ProvisionedThroughputExceededException` (retryable) with this reason. Nothing was done.
+    #[error("throttled: {} on {}", .0.reason, .0.resource)]
+    Throttled(crate::capacity::Throttled),
 }
 
 /// Why a KMS key named by an `SSESpecification` cannot be used.

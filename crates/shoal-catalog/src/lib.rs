@@ -7,6 +7,7 @@
 //!   indexes, the Raft group serving each, its epoch and its replicas' nodes.
 //! - [`DataPlane`]: what the API needs from the nodes (DDL, writes, reads), with its requests
 //!   ([`QueryRequest`], [`ScanRequest`]) and errors ([`DataError`], [`KmsKeyError`]).
+//! - [`capacity`]: DynamoDB's capacity-unit arithmetic and throttling reasons.
 //! - [`changes`]: table changes as pure functions (index transitions, rebasing a client's change
 //!   onto the node's own).
 //!
@@ -35,6 +36,7 @@
 //! assert_eq!(map.find(None, u64::MAX).map(|p| p.id), Some(2));
 //! ```
 
+pub mod capacity;
 pub mod changes;
 mod dataplane;
 mod error;
@@ -50,6 +52,6 @@ pub use partition::{
 };
 pub use request::{QueryRequest, ScanRequest};
 pub use table::{
-    Billing, BillingMode, IndexThroughput, TableMeta, TablePolicy, TableSse, TableStats,
-    TableStatus,
+    Billing, BillingMode, IndexCapacity, IndexThroughput, OnDemandThroughput, TableMeta,
+    TablePolicy, TableSse, TableStats, TableStatus, WarmThroughput,
 };

@@ -132,6 +132,54 @@ pub struct TableMeta {
     /// `ResourcePolicy`), if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_policy: Option<TablePolicy>,
+    /// `OnDemandThroughput` of the table: its request-unit maxima, enforced while the table is
+    /// PAY_PER_REQUEST (kept, but not enforced, while it is PROVISIONED, as DynamoDB does).
+    #[serde(default, skip_serializing_if = "OnDemandThroughput::is_unlimited")]
+    pub on_demand: OnDemandThroughput,
+    /// `WarmThroughput` as last asked for; `None` when it never was (DescribeTable then reports
+    /// the defaults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm: Option<WarmThroughput>,
+    /// `OnDemandThroughput` and `WarmThroughput` of the global secondary indexes that have either
+    /// (at most one entry per index).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub index_capacity: Vec<IndexCapacity>,
+}
+
+/// `OnDemandThroughput`: the most request units a table (or global index) in on-demand mode may
+/// use per second; `None` is no maximum (`-1` on the wire).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OnDemandThroughput {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_read_request_units: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_write_request_units: Option<u64>,
+}
+
+impl OnDemandThroughput {
+    /// Whether neither maximum is set.
+    pub fn is_unlimited(&self) -> bool {
+        self.max_read_request_units.is_none() && self.max_write_request_units.is_none()
+    }
+}
+
+/// `WarmThroughput`: the read and write units per second a table (or global index) is asked to
+/// sustain at once. Shoal has no cold partitions to warm: the values are kept and described.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WarmThroughput {
+    pub read_units_per_second: u64,
+    pub write_units_per_second: u64,
+}
+
+/// The on-demand maxima and warm throughput of one global secondary index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexCapacity {
+    /// [`IndexDef::id`] of the index.
+    pub index: u32,
+    #[serde(default, skip_serializing_if = "OnDemandThroughput::is_unlimited")]
+    pub on_demand: OnDemandThroughput,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm: Option<WarmThroughput>,
 }
 
 /// A table's resource-based policy: the document as the client sent it (validated by the API
@@ -170,6 +218,11 @@ impl TableMeta {
     /// The provisioned throughput of the global index `index`, if it has one.
     pub fn throughput_of(&self, index: u32) -> Option<&IndexThroughput> {
         self.index_throughput.iter().find(|t| t.index == index)
+    }
+
+    /// The on-demand maxima and warm throughput of the global index `index`, if it has either.
+    pub fn capacity_of(&self, index: u32) -> Option<&IndexCapacity> {
+        self.index_capacity.iter().find(|c| c.index == index)
     }
 
     /// Whether the table has local secondary indexes (item collections are limited and

@@ -36,6 +36,9 @@ fn meta(name: &str, version: u64) -> TableMeta {
         indexes: Vec::new(),
         next_index_id: 1,
         index_throughput: Vec::new(),
+        on_demand: Default::default(),
+        warm: None,
+        index_capacity: Vec::new(),
     }
 }
 

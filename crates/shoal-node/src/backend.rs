@@ -636,9 +636,10 @@ impl NodeBackend {
         }
         part.check_readable()?;
         crate::split::check_owns(part, hash)?;
+        let meter = self.admit_read(table, &part.record, None, request.consistent)?;
         let target = ReadTarget::base(&part.partition, request.index);
         let path = Arc::clone(&part.path);
-        blocking(move || {
+        let page = blocking(move || {
             target.query(&QuerySpec {
                 partition_key: &request.partition_key,
                 sort_prefix: &request.sort_prefix,
@@ -651,7 +652,9 @@ impl NodeBackend {
             })
         })
         .await?
-        .map_err(|e| storage_failure(e, &path))
+        .map_err(|e| storage_failure(e, &path))?;
+        self.charge_read(table, meter, None, page.scanned_bytes);
+        Ok(page)
     }
 
     /// [`DataPlane::scan`] routed with the current map once.
@@ -714,6 +717,19 @@ impl NodeBackend {
         if let Some(pk) = key.get(&table.key_schema.hash.name) {
             crate::split::check_owns(part, partition_hash(pk))?;
         }
+        let meter = self.admit_read(table, &part.record, None, consistent)?;
+        let item = self.get_here(part, key).await?;
+        let size = item.as_ref().map(shoal_types::size::item_size).unwrap_or(0);
+        self.charge_read(table, meter, None, size);
+        Ok(item)
+    }
+
+    /// A point read of the local replica `part`, ready to serve it.
+    async fn get_here(
+        &self,
+        part: &PartitionHandle,
+        key: &Item,
+    ) -> Result<Option<Item>, DataError> {
         //
         // Served in place on the async worker, not through `spawn_blocking` (BatchGetItem and
         // TransactGetItems come through here too). A point read is one b-tree descent whose
@@ -801,20 +817,28 @@ impl NodeBackend {
         };
         let clip =
             |start: u64, end: u64| (start.max(request.hash_start), end.min(request.hash_end));
-        let mut parts: Vec<(u64, u64, ReadTarget, Arc<Path>)> = handle
+        let mut parts: Vec<(u64, u64, ReadTarget, Arc<Path>)> = Vec::new();
+        let mut meters = Vec::new();
+        for p in handle
             .partitions
             .iter()
             .filter(|p| overlaps(p.record.hash_start, p.record.hash_end))
-            .map(|p| {
-                let (start, end) = clip(p.record.hash_start, p.record.hash_end);
-                crate::split::check_covers(p, start, end)?;
-                let target = ReadTarget::base(&p.partition, def.map(|d| d.id));
-                Ok((start, end, target, Arc::clone(&p.path)))
-            })
-            .collect::<Result<_, DataError>>()?;
+        {
+            let (start, end) = clip(p.record.hash_start, p.record.hash_end);
+            crate::split::check_covers(p, start, end)?;
+            meters.push((
+                start,
+                self.admit_read(table, &p.record, None, request.consistent)?,
+            ));
+            let target = ReadTarget::base(&p.partition, def.map(|d| d.id));
+            parts.push((start, end, target, Arc::clone(&p.path)));
+        }
         parts.sort_by_key(|(start, _, _, _)| *start);
-        blocking(move || -> Result<Page, DataError> {
+        meters.sort_by_key(|(start, _)| *start);
+        // Each partition is charged what it read (its bytes rounded up on their own).
+        let (page, read) = blocking(move || -> Result<(Page, Vec<usize>), DataError> {
             let mut page = Page::default();
+            let mut read = Vec::with_capacity(parts.len());
             for (i, (start, end, target, path)) in parts.iter().enumerate() {
                 let remaining = request.limit.map(|l| l.saturating_sub(page.scanned_count));
                 if remaining == Some(0) {
@@ -835,13 +859,18 @@ impl NodeBackend {
                         filter: request.filter.as_ref(),
                     })
                     .map_err(|e| storage_failure(e, path))?;
+                read.push(part_page.scanned_bytes);
                 if append_part(&mut page, part_page) {
                     break;
                 }
             }
-            Ok(page)
+            Ok((page, read))
         })
-        .await?
+        .await??;
+        for ((_, meter), bytes) in meters.into_iter().zip(read) {
+            self.charge_read(table, meter, None, bytes);
+        }
+        Ok(page)
     }
 
     /// The resume hash of a scan of the table or an LSI: the table partition-key hash of its

@@ -219,7 +219,8 @@ impl NodeBackend {
             // A partition never split reads its whole shard without testing every entry.
             let restrict =
                 (owned != (0, u64::MAX) || p.partition.owned_range().is_some()).then_some(owned);
-            shards.push((gsi, restrict));
+            let meter = self.admit_read(table, &p.record, Some(&def), false)?;
+            shards.push((gsi, restrict, meter));
         }
         drop(handle);
         let single = shards.len() == 1;
@@ -228,16 +229,21 @@ impl NodeBackend {
         } else {
             read.unfiltered()
         };
+        let meters: Vec<_> = shards.iter().map(|(_, _, meter)| *meter).collect();
         let pages = blocking(move || -> Result<Vec<Page>, DataError> {
             shards
                 .iter()
-                .map(|(gsi, restrict)| {
+                .map(|(gsi, restrict, _)| {
                     read_shard(&gsi.shard, &part_read, *restrict)
                         .map_err(|e| storage_failure(e, &gsi.path))
                 })
                 .collect()
         })
         .await??;
+        // Each shard is charged what it read, before the merge cuts the pages.
+        for (meter, page) in meters.into_iter().zip(&pages) {
+            self.charge_read(table, meter, Some(&def), page.scanned_bytes);
+        }
         if single {
             return pages
                 .into_iter()

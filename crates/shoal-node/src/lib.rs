@@ -32,6 +32,7 @@ mod split;
 mod storage_failure;
 #[cfg(test)]
 mod test_support;
+mod throttle;
 
 use std::fs;
 use std::io::Write;

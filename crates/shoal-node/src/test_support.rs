@@ -50,6 +50,9 @@ pub(crate) fn table_meta(name: &str, extra: &[&str]) -> TableMeta {
         indexes: Vec::new(),
         next_index_id: 1,
         index_throughput: Vec::new(),
+        on_demand: Default::default(),
+        warm: None,
+        index_capacity: Vec::new(),
     }
 }
 

@@ -520,6 +520,12 @@ fn put_update(u: &Update, out: &mut Vec<u8>) {
 
 // ---- decoding ----
 
+/// Whether `b`, encoded by [`encode_command`], is an item write (a put, delete or update), not a
+/// split: read from its first two bytes, without decoding it.
+pub fn is_item_write(b: &[u8]) -> bool {
+    matches!(b, [WIRE_VERSION, CMD_PUT | CMD_DELETE | CMD_UPDATE, ..])
+}
+
 /// Decodes a command encoded by [`encode_command`]; the whole input must be one command.
 ///
 /// # Errors

@@ -4,9 +4,11 @@
 //! batch half written. The reads or writes of a table's requests then run all at once (they touch
 //! distinct keys, often in partitions on different nodes; a batch is not a transaction). A read
 //! or write the cluster could not serve in time (`DataError::Unavailable`: no replica reachable,
-//! a leader election, or a write whose outcome is unknown) comes back in `UnprocessedKeys` /
-//! `UnprocessedItems`, as DynamoDB returns what it could not process: retrying one is safe, since
-//! batch writes have no conditions. Only when nothing at all was processed is the error returned.
+//! a leader election, or a write whose outcome is unknown) or its partition's capacity did not
+//! admit (`DataError::Throttled`) comes back in `UnprocessedKeys` / `UnprocessedItems`, as
+//! DynamoDB returns what it could not process: retrying one is safe, since batch writes have no
+//! conditions. Only when nothing at all was processed is the (first) error returned:
+//! `ProvisionedThroughputExceededException` when throttling was why.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -189,8 +191,8 @@ pub async fn batch_get_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, A
             }
             let item = match read {
                 Some(Ok(item)) => item,
-                Some(Err(DataError::Unavailable(why))) => {
-                    unprocessed_because(&group.table.name, &why, &mut refusal);
+                Some(Err(e @ (DataError::Unavailable(_) | DataError::Throttled(_)))) => {
+                    unprocessed_because(&group.table.name, e, &mut refusal);
                     left.push(item_to_json(key));
                     continue;
                 }
@@ -352,8 +354,8 @@ pub async fn batch_write_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value,
         for (command, result) in commands.into_iter().zip(results) {
             let applied = match result {
                 Ok(applied) => applied,
-                Err(DataError::Unavailable(why)) => {
-                    unprocessed_because(&table.name, &why, &mut refusal);
+                Err(e @ (DataError::Unavailable(_) | DataError::Throttled(_))) => {
+                    unprocessed_because(&table.name, e, &mut refusal);
                     left.push(write_request(&command));
                     continue;
                 }
@@ -416,11 +418,14 @@ pub async fn batch_write_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value,
     Ok(Value::Object(out))
 }
 
-/// Notes a request of a batch the cluster could not serve (`why`): it is returned unprocessed,
-/// and `refusal` keeps the first reason (the batch's error if nothing was processed).
-fn unprocessed_because(table: &str, why: &str, refusal: &mut Option<DataError>) {
-    tracing::warn!(table, cause = why, "batch request returned unprocessed");
-    refusal.get_or_insert_with(|| DataError::Unavailable(why.to_string()));
+/// Notes a request of a batch the cluster could not serve or its capacity did not admit
+/// (`why`): it is returned unprocessed, and `refusal` keeps the first reason (the batch's error
+/// if nothing was processed).
+fn unprocessed_because(table: &str, why: DataError, refusal: &mut Option<DataError>) {
+    if let DataError::Unavailable(cause) = &why {
+        tracing::warn!(table, cause, "batch request returned unprocessed");
+    }
+    refusal.get_or_insert(why);
 }
 
 /// The `WriteRequest` JSON of a batch write, as `UnprocessedItems` lists it.

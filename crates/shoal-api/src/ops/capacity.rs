@@ -1,7 +1,5 @@
-//! `ReturnConsumedCapacity`: DynamoDB's capacity-unit arithmetic.
-//!
-//! Writes: one unit per started KB of the larger of the old and new item (minimum 1).
-//! Reads: one unit per started 4 KB (minimum 1), halved for eventually consistent reads.
+//! `ReturnConsumedCapacity`: the `ConsumedCapacity` entries of DynamoDB's capacity-unit
+//! arithmetic ([`shoal_catalog::capacity`], which the node's throttles count with too).
 
 use serde_json::{Map, Value, json};
 
@@ -30,16 +28,7 @@ impl Level {
     }
 }
 
-/// Write units for an item of `bytes` (the larger of before and after).
-pub fn write_units(bytes: usize) -> f64 {
-    bytes.div_ceil(1024).max(1) as f64
-}
-
-/// Read units for `bytes` read.
-pub fn read_units(bytes: usize, consistent: bool) -> f64 {
-    let units = bytes.div_ceil(4096).max(1) as f64;
-    if consistent { units } else { units / 2.0 }
-}
+pub use shoal_catalog::capacity::{read_units, write_units};
 
 /// One `ConsumedCapacity` entry of a read, or `None` when the level is NONE. The units count in
 /// the table's metrics whether or not the client asked for them.
@@ -103,13 +92,9 @@ pub fn index_read_entry(
     })
 }
 
-/// The write units of one write and of the index entries it changed, summed over the writes of a
-/// request (one item, or one table's part of a BatchWriteItem).
-///
-/// An index is charged as DynamoDB describes for local indexes: one write of the new entry when
-/// the item enters the index or its entry changes, one of the old entry when it leaves, both when
-/// the index key changes, nothing when the entry stays the same or the item is in the index
-/// neither before nor after. Indexes being deleted are no longer written.
+/// The write units of one write and of the index entries it changed
+/// ([`shoal_catalog::capacity::index_write_units`]), summed over the writes of a request (one
+/// item, or one table's part of a BatchWriteItem).
 #[derive(Debug, Default)]
 pub struct WriteCharge {
     table: f64,
@@ -126,33 +111,9 @@ impl WriteCharge {
         old: Option<&shoal_types::Item>,
         new: Option<&shoal_types::Item>,
     ) {
-        use shoal_types::index::{IndexKind, IndexStatus};
-        use shoal_types::size::item_size;
+        use shoal_types::index::IndexKind;
         self.table += table_units;
-        for def in meta
-            .indexes
-            .iter()
-            .filter(|d| d.status != IndexStatus::Deleting)
-        {
-            let before = old.and_then(|i| def.entry(&meta.key_schema, i));
-            let after = new.and_then(|i| def.entry(&meta.key_schema, i));
-            let units = match (&before, &after) {
-                (None, None) => 0.0,
-                (Some(b), None) => write_units(item_size(b)),
-                (None, Some(a)) => write_units(item_size(a)),
-                (Some(b), Some(a)) if b == a => 0.0,
-                (Some(b), Some(a)) => {
-                    let same_key = def
-                        .key_schema
-                        .attrs()
-                        .all(|k| b.get(&k.name) == a.get(&k.name));
-                    if same_key {
-                        write_units(item_size(a))
-                    } else {
-                        write_units(item_size(b)) + write_units(item_size(a))
-                    }
-                }
-            };
+        for (def, units) in shoal_catalog::capacity::index_write_units(meta, old, new) {
             match self.indexes.iter_mut().find(|(n, _, _)| *n == def.name) {
                 Some(slot) => slot.2 += units,
                 None => self

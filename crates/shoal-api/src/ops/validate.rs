@@ -111,6 +111,7 @@ pub fn backend_error(e: DataError) -> ApiError {
         }
         DataError::Apply(e) => ApiError::internal(e),
         DataError::Internal(m) => ApiError::internal(m),
+        DataError::Throttled(t) => ApiError::throttled(&t),
         DataError::Unavailable(m) => {
             tracing::error!(cause = %m, "request refused");
             ApiError::new(

@@ -136,6 +136,8 @@ pub(crate) struct Cluster {
     /// When this node last heard from each peer (dead-node detection).
     pub(crate) liveness: liveness::Liveness,
     pub(crate) metrics: Arc<crate::metrics::NodeMetrics>,
+    /// Capacity buckets of the partitions this node leads (writes) or reads (`throttle.rs`).
+    pub(crate) throttles: crate::throttle::Throttles,
 }
 
 /// Counts calls in progress and, once closed, refuses new ones; [`Gate::close`] waits for the
@@ -278,6 +280,45 @@ impl Cluster {
                 _ => unavailable("the node is stopping"),
             },
         }
+    }
+
+    /// Proposes the encoded command `data` to the partition group `group`, led by this node, and
+    /// waits for its entry to be applied. An item write is first admitted by the partition's
+    /// capacity buckets (`throttle.rs`: refused with [`DataError::Throttled`] when its table or
+    /// a global index of it is out of throughput) and charged once applied: every write of a
+    /// partition comes through its leader, so the limits hold whichever node the client called.
+    pub(crate) async fn propose_write(
+        &self,
+        group: GroupId,
+        data: Vec<u8>,
+    ) -> Result<Routed<(u64, Reply)>, DataError> {
+        let meta = self.meta();
+        let metered = shoal_storage::wire::is_item_write(&data)
+            .then(|| meta.partition(group))
+            .flatten()
+            .filter(|(t, _)| !crate::throttle::unlimited(&t.meta))
+            .map(|(t, p)| {
+                let share = crate::throttle::Share::of(group, p.hash_start, p.hash_end);
+                (&t.meta, share)
+            });
+        if let Some((table, share)) = metered {
+            self.throttles
+                .admit_write(table, share)
+                .map_err(DataError::Throttled)?;
+        }
+        let routed = self.propose_local(group, data).await;
+        if let Some((table, share)) = metered {
+            match &routed {
+                Ok(Routed::Done((_, Reply::Write(outcome)))) => {
+                    self.throttles.charge_write(table, share, outcome);
+                }
+                // Not proposed here (the caller retries, maybe elsewhere): nothing to charge.
+                Ok(Routed::Retry) => self.throttles.cancel_write(table, share),
+                // Refused, or an unknown outcome: the reservation stands.
+                _ => {}
+            }
+        }
+        routed
     }
 
     /// Proposes `data` to `group`, led by this node, and waits for its entry to be applied.
@@ -449,7 +490,7 @@ impl Cluster {
             async move {
                 match leader {
                     Some(l) if l == self.node_id => {
-                        Ok(match self.propose_local(group, data).await? {
+                        Ok(match self.propose_write(group, data).await? {
                             Routed::Done((_, Reply::Write(r))) => Routed::Done(r),
                             Routed::Done((_, Reply::Unavailable(why))) => {
                                 return Err(DataError::Unavailable(why));
@@ -524,7 +565,7 @@ impl Cluster {
             Err(e) if rpc::not_sent(&e) => return Ok(None),
             Err(e) => return Err(unavailable(format!("forwarding to node {to}: {e}"))),
         };
-        rpc::decode_write_reply(&reply).map_err(unavailable)
+        rpc::decode_write_reply(&reply)
     }
 
     /// Waits until this node's replica of `group` may serve a linearizable read.

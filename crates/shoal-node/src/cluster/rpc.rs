@@ -1,8 +1,9 @@
 //! What a node answers on its cluster port, and the payload formats of each RPC kind.
 //!
 //! - `RAFT` (one-way): sender id (8 bytes BE) ‖ `GroupMessage::encode_batch`.
-//! - `WRITE`: group (8 bytes BE) ‖ `wire::encode_command`. Reply: status byte (0 applied,
-//!   1 not proposed here: retry) ‖ index (8 bytes BE) ‖ `wire::encode_outcome`.
+//! - `WRITE`: group (8 bytes BE) ‖ `wire::encode_command`. Reply: status byte 0 (applied) ‖
+//!   index (8 bytes BE) ‖ `wire::encode_outcome`; 1 (not proposed here: retry); or 2 (refused
+//!   by the partition's capacity buckets, not proposed) ‖ JSON `capacity::Throttled`.
 //! - `META`: JSON `MetaCommand`. Reply: JSON `MetaReply`.
 //! - `JOIN` (the only kind a peer without a cluster certificate may send): JSON `JoinRequest`,
 //!   reply JSON `JoinResponse` (the new node's id, certificate and key, the CA, the members).
@@ -14,6 +15,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+use shoal_catalog::DataError;
 use shoal_meta::{Member, MetaCommand, MetaResult};
 use shoal_raft::{GroupId, GroupMessage, GroupStatus, NodeId};
 use shoal_rpc::pki::unix_now;
@@ -126,17 +128,25 @@ pub(crate) fn not_sent(e: &RpcError) -> bool {
 /// A forwarded write's reply: the entry's index and the command's outcome; `None` = retry.
 pub(crate) type WriteReply = Option<(u64, Result<Applied, ApplyError>)>;
 
-pub(crate) fn decode_write_reply(b: &[u8]) -> Result<WriteReply, String> {
+/// Decodes a forwarded write's reply; a write the leader throttled is
+/// [`DataError::Throttled`].
+pub(crate) fn decode_write_reply(b: &[u8]) -> Result<WriteReply, DataError> {
+    let malformed = |e: &dyn std::fmt::Display| {
+        DataError::Unavailable(format!("the leader's reply to a write was malformed: {e}"))
+    };
     match b.first() {
         Some(1) => Ok(None),
         Some(0) if b.len() >= 9 => {
             let mut idx = [0u8; 8];
             idx.copy_from_slice(&b[1..9]);
             let outcome =
-                shoal_storage::wire::decode_outcome(&b[9..]).map_err(|e| e.to_string())?;
+                shoal_storage::wire::decode_outcome(&b[9..]).map_err(|e| malformed(&e))?;
             Ok(Some((u64::from_be_bytes(idx), outcome)))
         }
-        _ => Err("malformed write reply".into()),
+        Some(2) => Err(DataError::Throttled(
+            serde_json::from_slice(&b[1..]).map_err(|e| malformed(&e))?,
+        )),
+        _ => Err(malformed(&"unknown status")),
     }
 }
 
@@ -167,11 +177,16 @@ impl NodeRpc {
         if c.raft.leader(group) != Some(c.node_id) {
             return Ok(Bytes::from_static(&[1]));
         }
-        match c
-            .propose_local(group, data.to_vec())
-            .await
-            .map_err(|e| e.to_string())?
-        {
+        let routed = match c.propose_write(group, data.to_vec()).await {
+            Ok(routed) => routed,
+            Err(DataError::Throttled(t)) => {
+                let mut out = vec![2u8];
+                serde_json::to_writer(&mut out, &t).map_err(|e| e.to_string())?;
+                return Ok(out.into());
+            }
+            Err(e) => return Err(e.to_string()),
+        };
+        match routed {
             Routed::Done((index, Reply::Write(outcome))) => {
                 let mut out = vec![0u8];
                 out.extend_from_slice(&index.to_be_bytes());

@@ -237,6 +237,7 @@ pub(crate) async fn start(
         data_calls: super::Gate::default(),
         liveness: super::liveness::Liveness::new(config.dead_node_timeout),
         metrics: Arc::clone(&backend.metrics),
+        throttles: crate::throttle::Throttles::default(),
     });
     let _ = backend.cluster.set(Arc::clone(&cluster));
     // The metadata group: created here the first time (a restart finds it in the log).

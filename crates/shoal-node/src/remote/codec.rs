@@ -116,6 +116,8 @@ const ERR_INDEX_NOT_FOUND: u8 = 4;
 const ERR_APPLY: u8 = 5;
 const ERR_INTERNAL: u8 = 6;
 const ERR_UNAVAILABLE: u8 = 7;
+/// Refused by the partition's capacity buckets: reason, resource.
+const ERR_THROTTLED: u8 = 8;
 
 #[derive(Default)]
 struct Writer(Vec<u8>);
@@ -565,6 +567,11 @@ pub(crate) fn encode_result(result: Result<DataReply, DataError>) -> Vec<u8> {
                     w.u8(ERR_UNAVAILABLE);
                     w.str(&s);
                 }
+                DataError::Throttled(t) => {
+                    w.u8(ERR_THROTTLED);
+                    w.str(&t.reason);
+                    w.str(&t.resource);
+                }
             }
         }
     }
@@ -611,6 +618,10 @@ pub(crate) fn decode_result(
             },
             ERR_INTERNAL => DataError::Internal(r.str()?),
             ERR_UNAVAILABLE => DataError::Unavailable(r.str()?),
+            ERR_THROTTLED => DataError::Throttled(shoal_catalog::capacity::Throttled {
+                reason: r.str()?,
+                resource: r.str()?,
+            }),
             tag => return Err(format!("unknown data error {tag}")),
         })
     };

@@ -14,3 +14,4 @@ mod query;
 mod return_values;
 mod scan;
 mod support;
+mod throttling;
