@@ -1,5 +1,6 @@
-//! Fuzz `shoal_partiql::parse`, the canonical printer and parameter binding: must never panic,
-//! and whatever parses must print to text that parses back to the same statement.
+//! Fuzz `shoal_partiql::parse`, the canonical printer, parameter binding and the conversion of
+//! `WHERE` to a condition: must never panic, and whatever parses must print to text that parses
+//! back to the same statement.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -20,6 +21,9 @@ fuzz_target!(|data: &[u8]| {
     if let Some(w) = stmt.where_clause() {
         for (_, v) in w.equalities() {
             let _ = v.bind(&params);
+        }
+        if let Ok(c) = w.to_condition(&params) {
+            let _ = c.evaluate(&Default::default());
         }
     }
     match &stmt {

@@ -49,7 +49,8 @@ pub enum ParseError {
 }
 
 /// Why parameters or literals could not be turned into attribute values (see
-/// [`crate::Value::bind`]). Every variant is a `ValidationException`.
+/// [`crate::Value::bind`]) or a `WHERE` clause into a condition (see
+/// [`crate::Expr::to_condition`]). Every variant is a `ValidationException`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BindError {
     /// The request's `Parameters` and the statement's `?` count differ.
@@ -71,4 +72,11 @@ pub enum BindError {
     /// A set literal with the same element twice.
     #[error("Input collection contains duplicates.")]
     DuplicateSetElement,
+    /// Something [`crate::Expr::to_condition`] cannot express as a condition (e.g. arithmetic
+    /// in a `WHERE` clause).
+    #[error("Unsupported condition: {what}")]
+    Unsupported {
+        /// What, e.g. `arithmetic in a condition`.
+        what: String,
+    },
 }

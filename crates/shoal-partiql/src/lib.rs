@@ -6,8 +6,10 @@
 //!   [`Update`], [`Delete`]; every failure is a [`ParseError`] whose `Display` is the
 //!   `ValidationException` message (`Statement wasn't well formed, can't be processed: ...`).
 //! - [`Expr`] is a `WHERE` condition or a `SET` value; [`Expr::equalities`] lists the
-//!   `path = value` conjuncts an executor needs to find the key. Paths are shoal-expr's
-//!   [`DocPath`] and comparison operators its [`CompareOp`].
+//!   `path = value` conjuncts an executor needs to find the key, and [`Expr::to_condition`]
+//!   turns a `WHERE` clause into shoal-expr's [`Condition`](shoal_expr::Condition) (parameters
+//!   bound) to evaluate against items. Paths are shoal-expr's [`DocPath`] and comparison
+//!   operators its [`CompareOp`].
 //! - [`Value`] is a literal or a `?` parameter (numbered in order of appearance);
 //!   [`Value::bind`] / [`Insert::bind_item`] turn it and the request's `Parameters` into
 //!   shoal-types' [`AttributeValue`] / [`Item`](shoal_types::Item); a [`BindError`] otherwise.
@@ -49,6 +51,7 @@
 
 mod ast;
 mod bind;
+mod condition;
 mod display;
 mod error;
 mod expr;

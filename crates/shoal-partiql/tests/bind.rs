@@ -160,3 +160,85 @@ fn equalities_are_the_top_level_conjuncts_of_the_form_path_equals_value() {
     assert!(ok("SELECT * FROM t").where_clause().is_none());
     assert!(ok("INSERT INTO t VALUE {}").where_clause().is_none());
 }
+
+/// `WHERE` of `SELECT * FROM t WHERE <w>` as a condition, bound with `params`.
+fn cond(w: &str, params: &[AV]) -> Result<shoal_expr::Condition, BindError> {
+    ok(&format!("SELECT * FROM t WHERE {w}"))
+        .where_clause()
+        .unwrap()
+        .to_condition(params)
+}
+
+#[test]
+fn where_clauses_become_conditions_that_evaluate_like_expressions() {
+    let item: shoal_types::Item = [
+        ("pk".to_string(), s("a")),
+        ("n".to_string(), n("5")),
+        ("l".to_string(), AV::L(vec![s("x"), s("y")])),
+        ("z".to_string(), AV::Null),
+        ("ss".to_string(), AV::Ss(vec!["p".into(), "q".into()])),
+    ]
+    .into_iter()
+    .collect();
+    let holds = |w: &str, params: &[AV]| cond(w, params).unwrap().evaluate(&item);
+    assert!(holds("pk = 'a' AND n BETWEEN 1 AND ?", &[n("5")]));
+    assert!(holds("n IN [1, ?, 9]", &[n("5")]));
+    assert!(!holds("n IN [1, 9]", &[]));
+    assert!(holds("n <> 4 AND n >= 5 AND n < 6 AND NOT n > 5", &[]));
+    assert!(holds(
+        "begins_with(pk, 'a') AND contains(ss, 'q') AND contains(l, 'y')",
+        &[]
+    ));
+    assert!(holds(
+        "attribute_type(n, 'N') AND attribute_type(l[0], ?)",
+        &[s("S")]
+    ));
+    assert!(holds("size(l) = 2 AND size(pk) > 0", &[]));
+    assert!(holds("missing_attr IS MISSING AND n IS NOT MISSING", &[]));
+    assert!(holds(
+        "z IS NULL AND n IS NOT NULL AND NOT (missing_attr IS NULL)",
+        &[]
+    ));
+    assert!(holds("n = 1 OR l[1] = 'y'", &[]));
+    assert!(holds("TRUE AND ?", &[AV::Bool(true)]));
+    assert!(!holds("FALSE OR ?", &[AV::Bool(false)]));
+}
+
+#[test]
+fn what_a_condition_cannot_express_is_refused() {
+    let refused = |w: &str, what: &str| {
+        let e = cond(w, &[s("x")]).unwrap_err();
+        assert!(
+            matches!(&e, BindError::Unsupported { what: got } if got == what),
+            "{w}: {e}"
+        );
+        assert_eq!(e.to_string(), format!("Unsupported condition: {what}"));
+    };
+    refused("n + 1 = 2", "arithmetic in a condition");
+    refused(
+        "list_append(l, l) = l",
+        "list_append as an operand in a condition",
+    );
+    refused(
+        "size(size(l)) = 1",
+        "size applies only to an attribute or path",
+    );
+    refused(
+        "size('abc') = 3",
+        "size applies only to an attribute or path",
+    );
+    refused("'x' IS MISSING", "IS applies only to an attribute or path");
+    refused(
+        "attribute_type('n', 'N')",
+        "attribute_type's first argument must be an attribute or path",
+    );
+    refused("(a = 1) = TRUE", "a condition as an operand");
+    refused("?", "a value that is not a boolean is not a condition");
+    assert_eq!(
+        cond("n = ?", &[]).unwrap_err(),
+        BindError::ParameterCount {
+            expected: 1,
+            given: 0
+        }
+    );
+}
