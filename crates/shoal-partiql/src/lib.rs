@@ -12,7 +12,8 @@
 //!   operators its [`CompareOp`].
 //! - [`Value`] is a literal or a `?` parameter (numbered in order of appearance);
 //!   [`Value::bind`] / [`Insert::bind_item`] turn it and the request's `Parameters` into
-//!   shoal-types' [`AttributeValue`] / [`Item`](shoal_types::Item); a [`BindError`] otherwise.
+//!   shoal-types' [`AttributeValue`](shoal_types::AttributeValue) / [`Item`](shoal_types::Item); a
+//!   [`BindError`] otherwise.
 //! - `Display` on [`Statement`], [`Expr`] and [`Value`] prints canonical text that parses back
 //!   to the same tree.
 //!
@@ -43,6 +44,12 @@
 //! `set_delete`. Keywords are case-insensitive and never bare identifiers (double-quote an
 //! attribute named `value`). Whether a statement fits a table (key given, index exists, types)
 //! is the executor's question.
+//!
+//! Not accepted (the pages do not document them): `--` and `/* */` comments, `!=`, a trailing
+//! `;`, several items per `INSERT` (`VALUES`, `VALUE ?`), expressions inside collection
+//! literals (`[a, 1 + 2]`), `a['key']` paths, projections other than paths, functions other
+//! than the seven above, `IS` tests other than `MISSING` and `NULL`, unary minus on anything
+//! but a number.
 //!
 //! Limits: statements ≤ [`MAX_STATEMENT_LEN`] characters, nesting ≤ [`MAX_NESTING`] levels
 //! (checked before recursing: deep input is an error, not a stack overflow), ≤

@@ -153,10 +153,17 @@ impl Parser<'_> {
         syntax_error(self.src, at, detail)
     }
 
-    /// `unexpected <token>; expected <what>` at the current token.
+    /// `unexpected <token>; expected <what>` at the current token (a long token shortened).
     pub(crate) fn unexpected(&self, what: &str) -> ParseError {
         match self.peek() {
-            Some(t) => self.error(format!("unexpected '{}'; expected {what}", t.describe())),
+            Some(t) => {
+                let mut shown = t.describe();
+                if let Some((cut, _)) = shown.char_indices().nth(40) {
+                    shown.truncate(cut);
+                    shown.push_str("...");
+                }
+                self.error(format!("unexpected '{shown}'; expected {what}"))
+            }
             None => self.error(format!("unexpected end of statement; expected {what}")),
         }
     }

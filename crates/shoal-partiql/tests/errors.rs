@@ -76,6 +76,18 @@ fn positions_are_line_and_column() {
 }
 
 #[test]
+fn a_long_unexpected_token_is_shortened_in_the_message() {
+    let long = "x".repeat(1000);
+    assert_eq!(
+        err(&format!("SELECT * FROM t WHERE a = 1 '{long}'")),
+        format!(
+            "{NOT_WELL_FORMED}: unexpected ''{}...'; expected end of statement at line 1, column 29",
+            "x".repeat(39)
+        )
+    );
+}
+
+#[test]
 fn statement_forms_refused() {
     syntax(
         "SELEC * FROM t",
