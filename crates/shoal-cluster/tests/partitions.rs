@@ -78,9 +78,11 @@ async fn create_provisioned(client: &Client, name: &str, write_units: i64) {
                 .unwrap(),
         )
         .billing_mode(BillingMode::Provisioned)
+        // Reads as much as the tests' scans and gets need (capacity is enforced), without
+        // needing more partitions than its writes do.
         .provisioned_throughput(
             ProvisionedThroughput::builder()
-                .read_capacity_units(5)
+                .read_capacity_units(3 * write_units)
                 .write_capacity_units(write_units)
                 .build()
                 .unwrap(),
@@ -327,8 +329,8 @@ async fn a_provisioned_table_spreads_its_partitions_and_every_operation_spans_th
                         )
                         .provisioned_throughput(
                             ProvisionedThroughput::builder()
-                                .read_capacity_units(5)
-                                .write_capacity_units(5)
+                                .read_capacity_units(12_000)
+                                .write_capacity_units(4_000)
                                 .build()
                                 .unwrap(),
                         )
@@ -425,7 +427,7 @@ async fn a_provisioned_table_spreads_its_partitions_and_every_operation_spans_th
         .table_name("narrow")
         .provisioned_throughput(
             ProvisionedThroughput::builder()
-                .read_capacity_units(5)
+                .read_capacity_units(9_000)
                 .write_capacity_units(3_000)
                 .build()
                 .unwrap(),

@@ -21,8 +21,12 @@
 //!   draw from the table's buckets, global ones from their own.
 //! - **Where.** Every write is proposed by its partition's leader, which admits and charges it
 //!   (whichever node the client called). A read is admitted and charged by the replica that
-//!   serves it: on the leader for strongly consistent reads routed there, on any replica for
-//!   eventually consistent ones (see docs/COMPATIBILITY.md for what that allows).
+//!   serves it; a replica that is not the leader also reports what it served to the leader
+//!   (every 50 ms at most) and takes the leader's balances in return, which it does not refill
+//!   on its own while they are fresh (`cluster/read_units.rs`). So reads spread over the
+//!   replicas count against one limit: over time exactly, within a report's interval each
+//!   replica may spend the balance it last heard of (the debt is then repaid before more is
+//!   admitted).
 //! - **Changes take effect at once**: the limits are read from the table's current definition
 //!   at every admission.
 
@@ -80,13 +84,34 @@ struct Key {
 struct Bucket {
     balance: f64,
     at: Instant,
+    /// When the balance was last set to the partition leader's ([`Throttles::mirror`]).
+    mirrored: Option<Instant>,
 }
 
+/// How long a replica's copy of its leader's balance stands without refilling on its own: the
+/// leader refills it (every replica refilling too would multiply the rate by the replicas).
+/// A copy older than this (reads stopped reaching the leader) refills here again.
+const MIRROR_FRESH: std::time::Duration = std::time::Duration::from_millis(250);
+
 impl Bucket {
-    /// Adds what `rate` refilled since the last time, up to `burst` seconds of it.
+    fn new(balance: f64, now: Instant) -> Bucket {
+        Bucket {
+            balance,
+            at: now,
+            mirrored: None,
+        }
+    }
+
+    /// Adds what `rate` refilled since the last time, up to `burst` seconds of it (nothing
+    /// while the balance is a fresh copy of the leader's).
     fn refill(&mut self, rate: f64, burst: f64, now: Instant) {
-        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
-        self.balance = (self.balance + rate * elapsed).min(rate * burst);
+        let fresh = self
+            .mirrored
+            .is_some_and(|m| now.saturating_duration_since(m) < MIRROR_FRESH);
+        if !fresh {
+            let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+            self.balance = (self.balance + rate * elapsed).min(rate * burst);
+        }
         self.at = now;
     }
 }
@@ -162,10 +187,24 @@ fn global_indexes(meta: &TableMeta) -> impl Iterator<Item = &IndexDef> {
         .filter(|d| d.kind == IndexKind::Global && d.status != IndexStatus::Deleting)
 }
 
+/// Read units served here from a partition another node leads, for that leader's buckets
+/// (`cluster/read_units.rs`): the table, the partition, and the global index read (`None`: the
+/// table).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub(crate) struct ReadReport {
+    pub(crate) table: String,
+    pub(crate) group: u64,
+    pub(crate) index: Option<u32>,
+}
+
 /// The node's buckets, one per (partition, table or global index, read or write, limit).
 #[derive(Default)]
 pub(crate) struct Throttles {
     buckets: Mutex<HashMap<Key, Bucket>>,
+    /// Read units not yet reported to their partitions' leaders.
+    reports: Mutex<HashMap<ReadReport, f64>>,
+    /// Wakes the reporter when the first units of a round are noted.
+    pub(crate) reported: tokio::sync::Notify,
 }
 
 impl Throttles {
@@ -244,16 +283,62 @@ impl Throttles {
                 write,
                 limit,
             };
-            let bucket = buckets.entry(key).or_insert(Bucket {
-                balance: rate,
-                at: now,
-            });
+            let bucket = buckets.entry(key).or_insert_with(|| Bucket::new(rate, now));
             bucket.refill(rate, burst, now);
             if !f(bucket) {
                 return Some(limit);
             }
         }
         None
+    }
+
+    /// The balances of the buckets of `share` of `meta`'s table or global index, in the order
+    /// of its limits (what a leader tells the replicas that report reads to it).
+    pub(crate) fn balances(
+        &self,
+        meta: &TableMeta,
+        share: Share,
+        index: Option<&IndexDef>,
+        write: bool,
+    ) -> Vec<f64> {
+        let mut out = Vec::with_capacity(2);
+        self.each(meta, share, index, write, |bucket| {
+            out.push(bucket.balance);
+            true
+        });
+        out
+    }
+
+    /// Sets this replica's buckets of `share` to the leader's `balances` ([`Throttles::balances`]):
+    /// what every replica served counts against each.
+    pub(crate) fn mirror(
+        &self,
+        meta: &TableMeta,
+        share: Share,
+        index: Option<&IndexDef>,
+        write: bool,
+        balances: &[f64],
+    ) {
+        let mut leader = balances.iter();
+        let now = Instant::now();
+        self.each(meta, share, index, write, |bucket| {
+            if let Some(b) = leader.next() {
+                bucket.balance = *b;
+                bucket.mirrored = Some(now);
+            }
+            true
+        });
+    }
+
+    /// Notes `units` read here from a partition another node leads.
+    pub(crate) fn report(&self, read: ReadReport, units: f64) {
+        *self.reports.lock().entry(read).or_default() += units;
+        self.reported.notify_one();
+    }
+
+    /// The read units noted since the last call.
+    pub(crate) fn take_reports(&self) -> Vec<(ReadReport, f64)> {
+        self.reports.lock().drain().collect()
     }
 
     /// Admits an item write to `share` of `meta`: the table's buckets and every global index's
@@ -342,10 +427,22 @@ impl crate::backend::NodeBackend {
         };
         let share = Share::of(part.id, part.hash_start, part.hash_end);
         let reserved = shoal_catalog::capacity::read_units(0, consistent);
-        cluster
+        if let Err(refused) = cluster
             .throttles
             .admit(table, share, index, false, reserved)
-            .map_err(DataError::Throttled)?;
+        {
+            // Refused by this replica's copy of the leader's balance: ask the leader for a
+            // fresh one (a report of nothing), so the next read is judged on it.
+            if cluster.raft.leader(part.id) != Some(cluster.node_id) {
+                let read = ReadReport {
+                    table: table.name.clone(),
+                    group: part.id,
+                    index: index.map(|d| d.id),
+                };
+                cluster.throttles.report(read, 0.0);
+            }
+            return Err(DataError::Throttled(refused));
+        }
         Ok(Some(ReadMeter {
             share,
             consistent,
@@ -367,6 +464,16 @@ impl crate::backend::NodeBackend {
             cluster
                 .throttles
                 .charge(table, m.share, index, false, units - m.reserved);
+            // Served by a replica the partition's leader is not: the leader counts it too, so
+            // the limit holds across the replicas (see `cluster/read_units.rs`).
+            if cluster.raft.leader(m.share.group) != Some(cluster.node_id) {
+                let read = ReadReport {
+                    table: table.name.clone(),
+                    group: m.share.group,
+                    index: index.map(|d| d.id),
+                };
+                cluster.throttles.report(read, units);
+            }
         }
     }
 }
@@ -411,16 +518,27 @@ mod tests {
 
     #[test]
     fn unused_capacity_accumulates_up_to_300_seconds() {
-        let mut bucket = Bucket {
-            balance: 5.0,
-            at: Instant::now(),
-        };
+        let mut bucket = Bucket::new(5.0, Instant::now());
         let later = bucket.at + std::time::Duration::from_secs(1000);
         bucket.refill(5.0, BURST_SECS, later);
         assert_eq!(bucket.balance, 1500.0);
         // A lower rate (UpdateTable) caps the credit at once.
         bucket.refill(1.0, BURST_SECS, later);
         assert_eq!(bucket.balance, 300.0);
+    }
+
+    #[test]
+    fn a_fresh_copy_of_the_leaders_balance_does_not_refill_here() {
+        let t = Throttles::default();
+        let meta = table(BillingMode::Provisioned, 1000, 1000);
+        t.mirror(&meta, WHOLE, None, false, &[-1.0, 5.0]);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        // 1,000 units a second would have refilled 20 in 20 ms.
+        assert!(t.admit(&meta, WHOLE, None, false, 1.0).is_err());
+        assert!(t.balances(&meta, WHOLE, None, false)[0] < 0.0);
+        // Stale (no report answered for a while): it refills here again.
+        std::thread::sleep(MIRROR_FRESH);
+        t.admit(&meta, WHOLE, None, false, 1.0).unwrap();
     }
 
     #[test]

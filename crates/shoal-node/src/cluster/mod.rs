@@ -20,6 +20,7 @@ pub(crate) mod identity;
 pub mod join_token;
 pub mod liveness;
 mod placement;
+pub(crate) mod read_units;
 pub(crate) mod rpc;
 pub(crate) mod sm;
 pub(crate) mod snapshot;
@@ -73,6 +74,8 @@ pub(crate) mod kind {
     pub(crate) const SNAPSHOT_CHUNK: u32 = 6;
     /// A data-plane call forwarded to a node holding a replica (see `crate::remote`).
     pub(crate) const DATA: u32 = 7;
+    /// Read units a replica served, reported to the partitions' leader (see `read_units.rs`).
+    pub(crate) const READ_UNITS: u32 = 8;
 }
 
 /// Cluster settings of a node.

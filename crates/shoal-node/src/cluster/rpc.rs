@@ -9,6 +9,7 @@
 //!   reply JSON `JoinResponse` (the new node's id, certificate and key, the CA, the members).
 //! - `STATUS`: empty. Reply: JSON `LocalStatus`.
 //! - `DATA`: a data-plane call forwarded to a node holding a replica (`crate::remote::codec`).
+//! - `READ_UNITS`: read units a replica served, for the partitions' leader (`read_units.rs`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -317,6 +318,7 @@ impl shoal_rpc::Handler for NodeRpc {
             kind::STATUS => serde_json::to_vec(&Self::local_status(&self.cluster))
                 .map(Bytes::from)
                 .map_err(|e| e.to_string()),
+            kind::READ_UNITS => super::read_units::serve(&self.cluster, &payload),
             kind::DATA => match self.backend.upgrade() {
                 Some(backend) => backend.serve_data_call(&payload).await.map(Bytes::from),
                 None => Err("the node is stopping".to_string()),

@@ -311,6 +311,7 @@ pub(crate) async fn start(
             ),
         ),
         spawn_address_update(Arc::clone(&cluster)),
+        super::read_units::spawn_reporter(Arc::clone(&cluster), stop_rx.clone()),
     ];
     Ok(ClusterRuntime {
         cluster,

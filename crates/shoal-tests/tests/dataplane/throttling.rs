@@ -408,3 +408,144 @@ async fn batch_writes_return_throttled_items_unprocessed() {
     expected.sort_unstable();
     assert_eq!(keys, expected);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_demand_tables_throttle_at_their_maximum_and_only_there() {
+    use aws_sdk_dynamodb::types::OnDemandThroughput;
+    let node = TestNode::start().await;
+    let client = node.client();
+    client
+        .create_table()
+        .table_name("odm")
+        .billing_mode(BillingMode::PayPerRequest)
+        .on_demand_throughput(
+            OnDemandThroughput::builder()
+                .max_write_request_units(2)
+                .build(),
+        )
+        .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
+        .key_schema(key_elem("pk", KeyType::Hash))
+        .send()
+        .await
+        .unwrap();
+    must_wait_active(&client, "odm").await;
+    let mut i = 0;
+    let refused = loop {
+        match client
+            .put_item()
+            .table_name("odm")
+            .item("pk", s(format!("k{i}")))
+            .send()
+            .await
+        {
+            Ok(_) => i += 1,
+            Err(e) => break e,
+        }
+        assert!(
+            i < 50,
+            "a table of at most 2 write units a second took 50 puts at once"
+        );
+    };
+    let SdkError::ServiceError(service) = &refused else {
+        panic!("not a service error: {}", describe_error(&refused));
+    };
+    let aws_sdk_dynamodb::operation::put_item::PutItemError::ProvisionedThroughputExceededException(
+        e,
+    ) = service.err()
+    else {
+        panic!("not throttled: {}", describe_error(&refused));
+    };
+    assert_eq!(
+        e.throttling_reasons()[0].reason(),
+        Some("TableWriteMaxOnDemandThroughputExceeded")
+    );
+    // Reads have no maximum: 50 strongly consistent reads at once are served.
+    for _ in 0..50 {
+        client
+            .get_item()
+            .table_name("odm")
+            .key("pk", s("k0"))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap();
+    }
+    // Removing the maximum (-1) takes effect at once.
+    client
+        .update_table()
+        .table_name("odm")
+        .on_demand_throughput(
+            OnDemandThroughput::builder()
+                .max_write_request_units(-1)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    for i in 0..100 {
+        assert!(
+            try_put(&client, "odm", &format!("m{i}")).await.unwrap(),
+            "put {i} throttled with no maximum"
+        );
+    }
+}
+
+/// Reads through every node of the cluster (SHOAL_TEST_CLUSTER=3: the partition's leader and
+/// two other replicas, each serving from its own replica) count against one read capacity:
+/// the replicas report what they serve to the leader and take its balance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_through_every_node_count_against_one_limit() {
+    let node = TestNode::start().await;
+    let client = node.client();
+    create_provisioned(&client, "spread", (10, 10), None).await;
+    must_put(&client, "spread", item([("pk", s("a"))])).await;
+    let members = node.member_addrs();
+    let started = Instant::now();
+    let run_for = Duration::from_secs(5);
+    let mut readers = Vec::new();
+    for addr in &members {
+        let reader = client_for(&format!("http://{addr}"), ADMIN_KEY_ID, ADMIN_SECRET);
+        readers.push(tokio::spawn(async move {
+            let (mut served, mut throttled) = (0u32, 0u32);
+            while started.elapsed() < run_for {
+                match reader
+                    .get_item()
+                    .table_name("spread")
+                    .key("pk", s("a"))
+                    .send()
+                    .await
+                {
+                    Ok(_) => served += 1,
+                    Err(e) => {
+                        assert_eq!(api_error(Err::<(), _>(e)).code, THROTTLED);
+                        throttled += 1;
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                }
+            }
+            (served, throttled)
+        }));
+    }
+    let mut served = 0;
+    for r in readers {
+        let (s, t) = r.await.unwrap();
+        eprintln!("reader: {s} served, {t} throttled");
+        assert!(t > 0, "a reader was never throttled");
+        served += s;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    // Each eventually consistent read is half a unit. One limit: the second of credit each
+    // replica starts with, 10 units a second, and the slack of the reports' interval. (Each
+    // replica on its own would allow members × (10 + 10 × elapsed).)
+    let units = f64::from(served) / 2.0;
+    let most = 10.0 * members.len() as f64 + 10.0 * elapsed + 10.0;
+    eprintln!(
+        "{units} read units served through {} nodes in {elapsed:.1} s (one limit allows {most:.0})",
+        members.len()
+    );
+    assert!(
+        units <= most,
+        "{units} read units served through {} nodes in {elapsed:.1} s; one limit allows {most:.0}",
+        members.len()
+    );
+}
