@@ -22,6 +22,8 @@ pub enum ErrorKind {
     /// A resource-based policy that is not there (or not at the `ExpectedRevisionId`).
     PolicyNotFound,
     ConditionalCheckFailed,
+    /// A PartiQL `INSERT` of an item whose primary key exists.
+    DuplicateItem,
     LimitExceeded,
     /// A table's or global index's throughput (provisioned, on-demand maximum, or per
     /// partition) is exhausted (HTTP 400, retried with backoff by the SDKs).
@@ -51,6 +53,7 @@ impl ErrorKind {
             ErrorKind::ResourceInUse => "ResourceInUseException",
             ErrorKind::PolicyNotFound => "PolicyNotFoundException",
             ErrorKind::ConditionalCheckFailed => "ConditionalCheckFailedException",
+            ErrorKind::DuplicateItem => "DuplicateItemException",
             ErrorKind::LimitExceeded => "LimitExceededException",
             ErrorKind::ProvisionedThroughputExceeded => "ProvisionedThroughputExceededException",
             ErrorKind::ItemCollectionSizeLimitExceeded => {

@@ -9,12 +9,14 @@
 //! - `dynamodb:ReturnConsumedCapacity`: item and batch operations: the request's, else `NONE`.
 //! - `dynamodb:LeadingKeys`: the partition-key values the request reads or writes: `Key` or
 //!   `Item`, every key of a batch entry, a `Query`'s partition-key equality (the index's
-//!   partition key on an index). Absent for `Scan`. Strings as they are, numbers as sent,
-//!   binaries in base64.
+//!   partition key on an index), a PartiQL statement's top-level partition-key equalities or
+//!   `INSERT`ed item ([`statement_keys`]). Absent for `Scan` and a PartiQL `SELECT` that scans.
+//!   Strings as they are, numbers as sent, binaries in base64.
 //! - `dynamodb:Attributes`: the top-level attribute names the request names: keys, items,
 //!   projections and `AttributesToGet`, condition and filter expressions, the attributes an
 //!   update writes, the legacy `Expected`, `AttributeUpdates`, `KeyConditions`, `QueryFilter`,
-//!   `ScanFilter`.
+//!   `ScanFilter`; for a PartiQL statement, its projection, `WHERE` clause, `INSERT`ed item and
+//!   the attributes an `UPDATE` sets or removes.
 //! - `dynamodb:EnclosingOperation` is never set: Shoal has no transactions yet.
 //!
 //! `LeadingKeys` and `Attributes` are computed only when a policy in force looks at them.
@@ -39,6 +41,8 @@ pub(crate) enum Part {
     Request,
     /// The `RequestItems` entry of this table name.
     Batch(String),
+    /// A PartiQL statement, with what it names ([`statement_keys`]).
+    Statement(StatementKeys),
 }
 
 /// The context of `target`; `needs(key)` says whether a policy in force reads a costly key.
@@ -64,6 +68,21 @@ pub(crate) fn build(
     }
     let src = match &target.part {
         Part::Whole => return Ok(c),
+        Part::Statement(keys) => {
+            c.set(
+                "dynamodb:ReturnConsumedCapacity",
+                body.get("ReturnConsumedCapacity")
+                    .and_then(Value::as_str)
+                    .unwrap_or("NONE"),
+            );
+            if !keys.leading_keys.is_empty() {
+                c.set_all("dynamodb:LeadingKeys", keys.leading_keys.clone());
+            }
+            if needs("dynamodb:attributes") {
+                c.set_all("dynamodb:Attributes", keys.attributes.clone());
+            }
+            return Ok(c);
+        }
         Part::Request => body,
         Part::Batch(name) => match body.get("RequestItems").and_then(|r| r.get(name)) {
             Some(v) => v,
@@ -124,6 +143,95 @@ fn key_text(v: &Value) -> Option<String> {
     ["S", "N", "B"]
         .iter()
         .find_map(|t| obj.get(*t).and_then(Value::as_str).map(str::to_owned))
+}
+
+/// The condition keys of a PartiQL statement that come from its text and parameters.
+#[derive(Default)]
+pub(crate) struct StatementKeys {
+    /// `dynamodb:LeadingKeys`: the partition-key values its `WHERE` clause gives with a
+    /// top-level `=` (the index's partition key for a `SELECT` of an index), or the `INSERT`ed
+    /// item's. Empty (the key is then absent, as for a Scan) when it gives none: a `SELECT` that
+    /// scans.
+    pub leading_keys: Vec<String>,
+    /// `dynamodb:Attributes`: the top-level attributes it names: the projection, the `WHERE`
+    /// clause, the `INSERT`ed item, the attributes an `UPDATE` sets or removes.
+    pub attributes: Vec<String>,
+}
+
+/// The [`StatementKeys`] of `stmt` on table `meta`; `src` holds its `Parameters`. Parameters
+/// that do not bind leave out what depends on them (the operation refuses them anyway).
+pub(crate) fn statement_keys(
+    stmt: &shoal_partiql::Statement,
+    src: &Value,
+    meta: &TableMeta,
+) -> StatementKeys {
+    use shoal_partiql::{Projection, Statement, UpdateAction};
+    let params: Vec<shoal_types::AttributeValue> = src
+        .get("Parameters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|p| shoal_types::json::attribute_value_from_json(p).ok())
+        .collect();
+    let hash = meta.key_schema.hash.name.as_str();
+    let mut attributes = BTreeSet::new();
+    let values = match stmt {
+        Statement::Insert(i) => {
+            attributes.extend(i.item.iter().map(|(k, _)| k.clone()));
+            i.bind_item(&params)
+                .ok()
+                .and_then(|mut item| item.remove(hash))
+                .into_iter()
+                .collect()
+        }
+        other => {
+            let hash_names: Vec<&str> = match other.index() {
+                Some(ix) => meta
+                    .index(ix)
+                    .map(|d| {
+                        d.key_schema
+                            .hash()
+                            .iter()
+                            .map(|k| k.name.as_str())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                None => vec![hash],
+            };
+            match other {
+                Statement::Select(s) | Statement::Exists(s) => {
+                    if let Projection::Paths(paths) = &s.projection {
+                        attributes.extend(paths.iter().map(|p| p.top().to_string()));
+                    }
+                }
+                Statement::Update(u) => {
+                    for a in &u.actions {
+                        let path = match a {
+                            UpdateAction::Set { path, .. } | UpdateAction::Remove(path) => path,
+                        };
+                        attributes.insert(path.top().to_string());
+                    }
+                }
+                _ => {}
+            }
+            match other.where_clause() {
+                Some(w) => {
+                    if let Ok(c) = w.to_condition(&params) {
+                        attributes.extend(c.top_level_names().into_iter().map(str::to_owned));
+                    }
+                    crate::ops::partiql::partition_values(&hash_names, w, &params)
+                }
+                None => Vec::new(),
+            }
+        }
+    };
+    StatementKeys {
+        leading_keys: values
+            .iter()
+            .filter_map(|v| key_text(&shoal_types::json::attribute_value_to_json(v)))
+            .collect(),
+        attributes: attributes.into_iter().collect(),
+    }
 }
 
 fn leading_keys(op: Operation, src: &Value, meta: &TableMeta) -> Result<Vec<String>, ApiError> {

@@ -2,7 +2,9 @@
 //! ARN for table and item operations, the index's ARN for a `Query` or `Scan` of an index, every
 //! table of a batch, `.../table/*` for `ListTables`, `*` for `DescribeEndpoints` and
 //! `DescribeLimits`, the given `ResourceArn` for tag and resource-policy operations.
-//! `CreateTable` with a `ResourcePolicy` also needs `dynamodb:PutResourcePolicy`.
+//! `CreateTable` with a `ResourcePolicy` also needs `dynamodb:PutResourcePolicy`. A PartiQL
+//! statement (each one of a batch) is `dynamodb:PartiQLSelect`, `PartiQLInsert`,
+//! `PartiQLUpdate` or `PartiQLDelete` on its table's ARN (its index's for a `SELECT` of an index).
 
 use serde_json::Value;
 
@@ -99,6 +101,18 @@ pub(crate) async fn of(ctx: &Ctx<'_>, op: Operation, body: &Value) -> Vec<Target
                 }
             }
         }
+        Operation::ExecuteStatement => {
+            out.extend(statement_target(ctx, body, None).await);
+        }
+        Operation::BatchExecuteStatement => {
+            let n = body
+                .get("Statements")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            for i in 0..n {
+                out.extend(statement_target(ctx, body, Some(i)).await);
+            }
+        }
         Operation::TagResource
         | Operation::UntagResource
         | Operation::ListTagsOfResource
@@ -121,6 +135,42 @@ pub(crate) async fn of(ctx: &Ctx<'_>, op: Operation, body: &Value) -> Vec<Target
         }
     }
     out
+}
+
+/// The target of one PartiQL statement: `ExecuteStatement`'s (`index` `None`) or entry `index` of
+/// `BatchExecuteStatement`'s `Statements`. The action is `dynamodb:PartiQLSelect`,
+/// `PartiQLInsert`, `PartiQLUpdate` or `PartiQLDelete` (an `EXISTS` counts as a select), the
+/// resource the table's ARN, or the index's for a `SELECT` of `"table"."index"`. A statement
+/// that does not parse has no target: the operation refuses it before reading anything.
+async fn statement_target(ctx: &Ctx<'_>, body: &Value, index: Option<usize>) -> Option<Target> {
+    let src = match index {
+        None => body,
+        Some(i) => body.get("Statements")?.get(i)?,
+    };
+    let text = src.get("Statement")?.as_str()?;
+    let stmt = shoal_partiql::parse(text).ok()?;
+    let action = match &stmt {
+        shoal_partiql::Statement::Select(_) | shoal_partiql::Statement::Exists(_) => {
+            "dynamodb:PartiQLSelect"
+        }
+        shoal_partiql::Statement::Insert(_) => "dynamodb:PartiQLInsert",
+        shoal_partiql::Statement::Update(_) => "dynamodb:PartiQLUpdate",
+        shoal_partiql::Statement::Delete(_) => "dynamodb:PartiQLDelete",
+    };
+    let (name, mut resource) = table_param_str(ctx, stmt.table())?;
+    if let Some(ix) = stmt.index() {
+        resource = format!("{resource}/index/{ix}");
+    }
+    let table = lookup(ctx, name.as_deref()).await;
+    let keys = table
+        .as_deref()
+        .map(|meta| super::context::statement_keys(&stmt, src, meta));
+    Some(Target {
+        action: action.into(),
+        resource,
+        table,
+        part: Part::Statement(keys.unwrap_or_default()),
+    })
 }
 
 /// A `TableName` member: (the table's name when it is one of this account's, its ARN).

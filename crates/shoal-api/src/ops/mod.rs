@@ -7,6 +7,7 @@ mod index;
 mod item;
 mod legacy;
 mod misc;
+pub(crate) mod partiql;
 mod policy;
 mod read;
 mod table;
@@ -54,6 +55,8 @@ pub enum Operation {
     PutResourcePolicy,
     GetResourcePolicy,
     DeleteResourcePolicy,
+    ExecuteStatement,
+    BatchExecuteStatement,
 }
 
 impl Operation {
@@ -81,6 +84,8 @@ impl Operation {
             "PutResourcePolicy" => Operation::PutResourcePolicy,
             "GetResourcePolicy" => Operation::GetResourcePolicy,
             "DeleteResourcePolicy" => Operation::DeleteResourcePolicy,
+            "ExecuteStatement" => Operation::ExecuteStatement,
+            "BatchExecuteStatement" => Operation::BatchExecuteStatement,
             _ => return None,
         })
     }
@@ -109,6 +114,8 @@ impl Operation {
             Operation::PutResourcePolicy => "PutResourcePolicy",
             Operation::GetResourcePolicy => "GetResourcePolicy",
             Operation::DeleteResourcePolicy => "DeleteResourcePolicy",
+            Operation::ExecuteStatement => "ExecuteStatement",
+            Operation::BatchExecuteStatement => "BatchExecuteStatement",
         }
     }
 
@@ -157,5 +164,7 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, Ap
         Operation::PutResourcePolicy => policy::put_resource_policy(ctx, &input).await,
         Operation::GetResourcePolicy => policy::get_resource_policy(ctx, &input).await,
         Operation::DeleteResourcePolicy => policy::delete_resource_policy(ctx, &input).await,
+        Operation::ExecuteStatement => partiql::execute_statement(ctx, &input).await,
+        Operation::BatchExecuteStatement => partiql::batch_execute_statement(ctx, &input).await,
     }
 }

@@ -356,7 +356,7 @@ async fn respond(
 
 /// `ExclusiveStartKey` must be a full primary key of the table, plus the index's key attributes
 /// when reading an index.
-fn check_start_key(
+pub(super) fn check_start_key(
     table: &TableMeta,
     index: Option<&IndexDef>,
     key: &Item,

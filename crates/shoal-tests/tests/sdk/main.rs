@@ -10,6 +10,7 @@ mod auth;
 mod concurrency;
 mod items;
 mod key_dir;
+mod partiql;
 mod persistence;
 mod protocol;
 mod sse;
