@@ -6,6 +6,9 @@
 //!   RPC otherwise. They are answered once a quorum has the entry durable and the leader applied
 //!   it; a forwarding node also waits (briefly) for its own replica to apply it, so a client
 //!   reads its writes back through the same node.
+//! - Capacity: the leader admits each write against the partition's capacity buckets before
+//!   proposing it and charges it once applied (`Cluster::propose_write`, `crate::throttle`);
+//!   replicas report the reads they serve to the leader ([`read_units`]).
 //! - Strongly consistent reads take a ReadIndex (the leader confirms its leadership with a
 //!   quorum) and wait until the local replica applied up to it, then read locally. Eventually
 //!   consistent reads read the local replica at once.
