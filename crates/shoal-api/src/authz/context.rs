@@ -9,7 +9,7 @@
 //! - `dynamodb:ReturnConsumedCapacity`: item and batch operations: the request's, else `NONE`.
 //! - `dynamodb:LeadingKeys`: the partition-key values the request reads or writes: `Key` or
 //!   `Item`, every key of a batch entry, a `Query`'s partition-key equality (the index's
-//!   partition key on an index), a PartiQL statement's top-level partition-key equalities or
+//!   partition key on an index), a PartiQL statement's top-level partition-key `=` and `IN` or
 //!   `INSERT`ed item ([`statement_keys`]). Absent for `Scan` and a PartiQL `SELECT` that scans.
 //!   Strings as they are, numbers as sent, binaries in base64.
 //! - `dynamodb:Attributes`: the top-level attribute names the request names: keys, items,
@@ -149,7 +149,7 @@ fn key_text(v: &Value) -> Option<String> {
 #[derive(Default)]
 pub(crate) struct StatementKeys {
     /// `dynamodb:LeadingKeys`: the partition-key values its `WHERE` clause gives with a
-    /// top-level `=` (the index's partition key for a `SELECT` of an index), or the `INSERT`ed
+    /// top-level `=` or `IN` (the index's partition key for a `SELECT` of an index), or the `INSERT`ed
     /// item's. Empty (the key is then absent, as for a Scan) when it gives none: a `SELECT` that
     /// scans.
     pub leading_keys: Vec<String>,

@@ -421,6 +421,18 @@ async fn select_queries_a_partition_or_scans() {
         .map(|i| i["pk"].as_s().unwrap().clone())
         .collect();
     assert_eq!(pks, BTreeSet::from(["p0".to_string(), "p2".to_string()]));
+    // IN on the partition key: one Query per value, in the order of ORDER BY.
+    let got = must_exec(
+        &client,
+        "SELECT pk, sk FROM tbl WHERE pk IN ['p0', 'p2', 'nope', 1] AND sk < 2 ORDER BY pk DESC",
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        keys_of(&got),
+        [("p2", "0"), ("p2", "1"), ("p0", "0"), ("p0", "1")]
+            .map(|(p, k)| (p.to_string(), k.to_string()))
+    );
     // A partition key of another type matches nothing.
     assert!(
         must_exec(&client, "SELECT * FROM tbl WHERE pk = 1", vec![])
@@ -574,6 +586,17 @@ async fn limit_and_next_token_page_through_every_item_once() {
     )
     .await;
     assert_eq!(sks(&items), ["1", "3", "5", "7", "9"]);
+    // IN: the partitions in turn, across pages.
+    let (items, _) = all_pages(
+        &client,
+        "SELECT * FROM tbl WHERE pk IN ['p2', 'p0', 'p1'] AND odd = TRUE",
+        2,
+    )
+    .await;
+    let keys = keys_of(&items);
+    assert_eq!(keys.len(), 15);
+    assert_eq!(keys.iter().collect::<BTreeSet<_>>().len(), 15);
+    assert!(keys[..5].iter().all(|(p, _)| p == "p2"), "{keys:?}");
     // A descending Query pages backwards.
     let (items, _) = all_pages(
         &client,
@@ -740,6 +763,13 @@ async fn batch_writes_answer_each_statement_in_order() {
         vec![],
     )
     .await;
+    must_exec(
+        &client,
+        "INSERT INTO tbl VALUE {'pk': 'other', 'sk': 1, 'v': 1}",
+        vec![],
+    )
+    .await;
+    // The statements run concurrently: each touches its own item, or fails.
     let out = client
         .batch_execute_statement()
         .statements(stmt(
@@ -764,7 +794,7 @@ async fn batch_writes_answer_each_statement_in_order() {
         .statements(stmt("UPDATE tbl SET v = 3 WHERE pk = 'dup'", vec![]))
         .statements(stmt("INSERT INTO", vec![]))
         .statements(stmt(
-            "UPDATE tbl SET v = v + 1 WHERE pk = 'dup' AND sk = 1",
+            "UPDATE tbl SET v = v + 1 WHERE pk = 'other' AND sk = 1",
             vec![],
         ))
         .return_consumed_capacity(ReturnConsumedCapacity::Total)
@@ -808,11 +838,12 @@ async fn batch_writes_answer_each_statement_in_order() {
     // What succeeded is there.
     let got = must_exec(
         &client,
-        "SELECT * FROM tbl WHERE pk = 'dup' AND sk = 1",
+        "SELECT * FROM tbl WHERE pk IN ['dup', 'other'] ORDER BY pk",
         vec![],
     )
     .await;
-    assert_eq!(got[0]["v"], n("2"));
+    assert_eq!(got[0]["v"], n("1"));
+    assert_eq!(got[1]["v"], n("2"));
     assert_eq!(
         must_exec(&client, "SELECT * FROM tbl WHERE pk = 'new'", vec![])
             .await
@@ -1028,6 +1059,22 @@ async fn leading_keys_confine_partiql_to_a_partition() {
             &client,
             "SELECT * FROM tbl WHERE pk = 'alice' OR pk = 'bob'",
             vec![],
+        )
+        .await,
+        "AccessDeniedException",
+    );
+    // IN lists its partition keys.
+    assert_eq!(
+        must_exec(&client, "SELECT * FROM tbl WHERE pk IN ['alice']", vec![])
+            .await
+            .len(),
+        1
+    );
+    assert_code(
+        exec(
+            &client,
+            "SELECT * FROM tbl WHERE pk IN ['alice', ?]",
+            vec![s("bob")],
         )
         .await,
         "AccessDeniedException",

@@ -92,9 +92,11 @@ pub(super) fn condition_of(
     Ok(Some(Condition::and(conds)))
 }
 
-/// What makes a `SELECT` a Query: the partition key value and a sort-key condition.
+/// What makes a `SELECT` a Query (one per partition): the partition key values and a
+/// sort-key condition.
 pub(super) struct QueryKey {
-    pub partition: AttributeValue,
+    /// One value for `=`, the distinct values of an `IN` (possibly none).
+    pub partitions: Vec<AttributeValue>,
     pub sort: Option<SortKeyCondition>,
 }
 
@@ -114,7 +116,8 @@ fn is_attr(e: &Expr, attr: &KeyAttr) -> bool {
 }
 
 /// The Query a `WHERE` clause allows on a table or index with key `schema`: every partition
-/// attribute given by a top-level `=` with a value of its type; the first top-level conjunct
+/// attribute given by a top-level `=` with a value of its type, or else a one-attribute
+/// partition key given by a top-level `IN` ([`in_partitions`]); the first top-level conjunct
 /// on the sort attribute that maps to a key condition (`=`, `<`, `<=`, `>`, `>=`, `BETWEEN`,
 /// `begins_with`) narrows it. `None`: the `SELECT` is a Scan. The whole `WHERE` clause still
 /// filters what the Query reads, so the conjuncts used here need not be removed from it.
@@ -124,6 +127,25 @@ pub(super) fn query_key(
     params: &[AttributeValue],
 ) -> Option<QueryKey> {
     let conjuncts = where_.conjuncts();
+    let partitions = match equal_partition(schema, conjuncts, params) {
+        Some(p) => vec![p],
+        None => in_partitions(schema, where_, params)?,
+    };
+    let sort = match schema.range() {
+        [attr] => conjuncts
+            .iter()
+            .find_map(|c| sort_condition(c, attr, params)),
+        _ => None,
+    };
+    Some(QueryKey { partitions, sort })
+}
+
+/// The partition key value every partition attribute's top-level `=` gives.
+fn equal_partition(
+    schema: &IndexKeySchema,
+    conjuncts: &[Expr],
+    params: &[AttributeValue],
+) -> Option<AttributeValue> {
     let mut values = Vec::new();
     for attr in schema.hash() {
         let v = conjuncts.iter().find_map(|c| match c {
@@ -141,18 +163,11 @@ pub(super) fn query_key(
         })?;
         values.push(v);
     }
-    let partition = if values.len() == 1 {
-        values.pop()?
+    if values.len() == 1 {
+        values.pop()
     } else {
-        partition_key_value(values)
-    };
-    let sort = match schema.range() {
-        [attr] => conjuncts
-            .iter()
-            .find_map(|c| sort_condition(c, attr, params)),
-        _ => None,
-    };
-    Some(QueryKey { partition, sort })
+        Some(partition_key_value(values))
+    }
 }
 
 fn sort_condition(c: &Expr, attr: &KeyAttr, params: &[AttributeValue]) -> Option<SortKeyCondition> {
@@ -200,18 +215,60 @@ fn sort_condition(c: &Expr, attr: &KeyAttr, params: &[AttributeValue]) -> Option
     }
 }
 
-/// The partition-key values a `WHERE` clause gives with top-level `=` on the attributes named
-/// `hash` (the `dynamodb:LeadingKeys` of a statement).
+/// The partition-key values a `WHERE` clause gives with top-level `=` or `IN` on the
+/// attributes named `hash` (the `dynamodb:LeadingKeys` of a statement).
 pub(crate) fn partition_values(
     hash: &[&str],
     where_: &Expr,
     params: &[AttributeValue],
 ) -> Vec<AttributeValue> {
-    where_
-        .conjuncts()
-        .iter()
-        .filter_map(equality)
-        .filter(|(name, _)| hash.contains(name))
-        .filter_map(|(_, v)| v.bind(params).ok())
-        .collect()
+    let mut out = Vec::new();
+    for c in where_.conjuncts() {
+        if let Some((name, v)) = equality(c) {
+            if hash.contains(&name) {
+                out.extend(v.bind(params).ok());
+            }
+        } else if let Expr::In { value, list } = c
+            && let Expr::Path(p) = &**value
+            && attr_name(p).is_some_and(|n| hash.contains(&n))
+        {
+            out.extend(list.iter().filter_map(|v| v.bind(params).ok()));
+        }
+    }
+    out
+}
+
+/// Most partition-key values an `IN` reads by Query (DynamoDB's limit on hash-key values in
+/// `IN`); a longer list scans.
+pub(super) const MAX_IN_PARTITIONS: usize = 50;
+
+/// The partitions a `WHERE` clause reads when its partition key is given by a top-level
+/// `IN` (a table or index with a one-attribute partition key): the distinct values of the
+/// key's type, in the order given. `None` when there is no such `IN` or it lists more than
+/// [`MAX_IN_PARTITIONS`] values.
+pub(super) fn in_partitions(
+    schema: &IndexKeySchema,
+    where_: &Expr,
+    params: &[AttributeValue],
+) -> Option<Vec<AttributeValue>> {
+    let [attr] = schema.hash() else {
+        return None;
+    };
+    let list = where_.conjuncts().iter().find_map(|c| match c {
+        Expr::In { value, list } if is_attr(value, attr) => Some(list),
+        _ => None,
+    })?;
+    if list.len() > MAX_IN_PARTITIONS {
+        return None;
+    }
+    let mut out: Vec<AttributeValue> = Vec::new();
+    for v in list {
+        let Ok(b) = v.bind(params) else {
+            return None;
+        };
+        if b.scalar_type() == Some(attr.ty) && !out.contains(&b) {
+            out.push(b);
+        }
+    }
+    Some(out)
 }

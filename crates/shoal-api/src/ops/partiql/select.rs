@@ -1,4 +1,5 @@
-//! `SELECT`: a Query when the `WHERE` clause gives the partition key with `=` (see
+//! `SELECT`: a Query when the `WHERE` clause gives the partition key with `=` (or a
+//! one-attribute partition key with `IN`: one Query per value, in turn; see
 //! [`super::keys::query_key`]), else a Scan, with the whole `WHERE` clause as the filter; one
 //! page of at most 1 MB read (and `Limit` items evaluated). In a batch, a `SELECT` must give
 //! the table's full primary key and is a GetItem.
@@ -129,36 +130,12 @@ pub(super) async fn select(
         .as_ref()
         .and_then(|w| query_key(&schema, w, params));
     let forward = direction(s, &schema, query.is_some())?;
-    if let Some(start) = &opts.start {
-        let invalid = || ApiError::validation(super::token::INVALID);
-        check_start_key(&table, index, start).map_err(|_| invalid())?;
-        if let Some(q) = &query
-            && schema.partition_value(start).as_ref() != Some(&q.partition)
-        {
-            return Err(invalid());
+    let Some(mut q) = query else {
+        if let Some(start) = &opts.start {
+            check_start_key(&table, index, start)
+                .map_err(|_| ApiError::validation(super::token::INVALID))?;
         }
-    }
-    let page = match query {
-        Some(q) => ctx
-            .backend
-            .query(
-                &table,
-                QueryRequest {
-                    partition_key: q.partition,
-                    sort_prefix: Vec::new(),
-                    sort: q.sort,
-                    forward,
-                    exclusive_start: opts.start,
-                    limit: opts.limit,
-                    byte_limit: PAGE_BYTES,
-                    filter,
-                    consistent: opts.consistent,
-                    index: index.map(|i| i.id),
-                },
-            )
-            .await
-            .map_err(backend_error)?,
-        None => ctx
+        let page = ctx
             .backend
             .scan(
                 &table,
@@ -174,21 +151,117 @@ pub(super) async fn select(
                 },
             )
             .await
-            .map_err(backend_error)?,
+            .map_err(backend_error)?;
+        let units = read_units(page.scanned_bytes, opts.consistent);
+        return Ok(page_of(
+            s,
+            Arc::clone(&table),
+            index,
+            page.items,
+            page.last_evaluated_key,
+            units,
+        ));
     };
-    let items = page
-        .items
+    // `ORDER BY` the partition key orders the partitions of an `IN`.
+    if let Some(o) = s
+        .order_by
+        .iter()
+        .find(|o| attr_name(&o.path).is_some_and(|n| schema.hash().iter().any(|a| a.name == n)))
+    {
+        q.partitions.sort_by(|a, b| {
+            shoal_expr::compare::compare_scalars(a, b).unwrap_or(std::cmp::Ordering::Equal)
+        });
+        if o.descending {
+            q.partitions.reverse();
+        }
+    }
+    // Where the previous page stopped: a key of one of the partitions.
+    let mut first = 0;
+    if let Some(start) = &opts.start {
+        let invalid = || ApiError::validation(super::token::INVALID);
+        check_start_key(&table, index, start).map_err(|_| invalid())?;
+        let p = schema.partition_value(start).ok_or_else(invalid)?;
+        first = q
+            .partitions
+            .iter()
+            .position(|v| *v == p)
+            .ok_or_else(invalid)?;
+    }
+    // The partitions in turn until the page is full: `Limit` items evaluated and 1 MB read
+    // count across them.
+    let mut start = opts.start;
+    let mut items = Vec::new();
+    let mut last_key = None;
+    let mut scanned = 0;
+    let mut bytes = 0;
+    for partition in q.partitions.into_iter().skip(first) {
+        let limit = match opts.limit {
+            Some(l) if scanned >= l => break,
+            Some(l) => Some(l - scanned),
+            None => None,
+        };
+        if bytes >= PAGE_BYTES {
+            break;
+        }
+        let page = ctx
+            .backend
+            .query(
+                &table,
+                QueryRequest {
+                    partition_key: partition,
+                    sort_prefix: Vec::new(),
+                    sort: q.sort.clone(),
+                    forward,
+                    exclusive_start: start.take(),
+                    limit,
+                    byte_limit: PAGE_BYTES - bytes,
+                    filter: filter.clone(),
+                    consistent: opts.consistent,
+                    index: index.map(|i| i.id),
+                },
+            )
+            .await
+            .map_err(backend_error)?;
+        scanned += page.scanned_count;
+        bytes += page.scanned_bytes;
+        items.extend(page.items);
+        if page.last_evaluated_key.is_some() {
+            last_key = page.last_evaluated_key;
+            break;
+        }
+    }
+    let units = read_units(bytes, opts.consistent);
+    Ok(page_of(
+        s,
+        Arc::clone(&table),
+        index,
+        items,
+        last_key,
+        units,
+    ))
+}
+
+/// The page of `items` read, projected.
+fn page_of(
+    s: &Select,
+    table: Arc<TableMeta>,
+    index: Option<&IndexDef>,
+    items: Vec<Item>,
+    last_key: Option<Item>,
+    units: f64,
+) -> SelectPage {
+    let items = items
         .into_iter()
         .map(|i| project(i, &s.projection))
         .collect();
     let index = index.map(|ix| (ix.name.clone(), ix.kind == IndexKind::Global));
-    Ok(SelectPage {
+    SelectPage {
         table,
         index,
         items,
-        last_key: page.last_evaluated_key,
-        units: read_units(page.scanned_bytes, opts.consistent),
-    })
+        last_key,
+        units,
+    }
 }
 
 /// The message of a batch `SELECT` of an index.
