@@ -33,6 +33,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "dynamodb:returnvalues",
     "dynamodb:returnconsumedcapacity",
     "dynamodb:enclosingoperation",
+    "dynamodb:fulltablescan",
     "aws:sourceip",
     "aws:username",
     "aws:userid",
@@ -229,7 +230,7 @@ fn check_key(key: &str, lower: &str) -> Result<(), PolicyError> {
         return Ok(());
     }
     Err(unsupported(format!(
-        "condition key {key} (Shoal supplies dynamodb:LeadingKeys, dynamodb:Attributes, dynamodb:Select, dynamodb:ReturnValues, dynamodb:ReturnConsumedCapacity, dynamodb:EnclosingOperation, aws:SourceIp, aws:ResourceTag/<key>, aws:username, aws:userid, aws:PrincipalArn, aws:PrincipalAccount, aws:PrincipalType)"
+        "condition key {key} (Shoal supplies dynamodb:LeadingKeys, dynamodb:Attributes, dynamodb:Select, dynamodb:ReturnValues, dynamodb:ReturnConsumedCapacity, dynamodb:EnclosingOperation, dynamodb:FullTableScan, aws:SourceIp, aws:ResourceTag/<key>, aws:username, aws:userid, aws:PrincipalArn, aws:PrincipalAccount, aws:PrincipalType)"
     )))
 }
 

@@ -1,6 +1,6 @@
 //! IAM policies against the real binary, with the AWS SDK for Rust: access-key policies set with
 //! `shoal keys create --policy` / `shoal keys set-policy` (LeadingKeys confinement across GetItem,
-//! Query and BatchGetItem; explicit deny wins; NotAction/NotResource), tables' resource-based
+//! Query, BatchGetItem and PartiQL; explicit deny wins; NotAction/NotResource), tables' resource-based
 //! policies (Put/Get/DeleteResourcePolicy with revision ids, CreateTable's ResourcePolicy,
 //! evaluated together with the key's policy), and the admin endpoints opened by a policy.
 // Helpers outside `#[test]` functions panic on purpose: that is how a test fails.
@@ -104,9 +104,15 @@ async fn leading_keys_confine_a_key_to_its_own_partition_keys() {
         "Statement": [{
             "Sid": "OwnItemsOnly",
             "Effect": "Allow",
-            "Action": ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:PutItem"],
+            "Action": ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:PartiQLSelect"],
             "Resource": "arn:aws:dynamodb:*:*:table/scores",
             "Condition": {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["${aws:username}"]}}
+        }, {
+            "Sid": "NoFullTableScans",
+            "Effect": "Deny",
+            "Action": "dynamodb:PartiQLSelect",
+            "Resource": "*",
+            "Condition": {"Bool": {"dynamodb:FullTableScan": "true"}}
         }]
     }"#;
     let (id, _, user) = key_with_policy(&node, policy).await;
@@ -185,6 +191,58 @@ async fn leading_keys_confine_a_key_to_its_own_partition_keys() {
     let r = batch(&[&id]).await.unwrap();
     assert_eq!(r.responses().unwrap()["scores"].len(), 1);
     assert_code(batch(&[&id, "someone-else"]).await, "AccessDeniedException");
+
+    // PartiQL: a SELECT of the caller's partition key (ExecuteStatement, BatchExecuteStatement),
+    // not of another's. A SELECT that scans gives no LeadingKeys, which ForAllValues lets
+    // through (as IAM does): the policy's dynamodb:FullTableScan deny refuses it.
+    let select = |pk: &str| {
+        user.execute_statement()
+            .statement(r#"SELECT * FROM "scores" WHERE pk = ?"#)
+            .parameters(s(pk))
+            .send()
+    };
+    assert_eq!(select(&id).await.unwrap().items().len(), 1);
+    let e = assert_code(select("someone-else").await, "AccessDeniedException");
+    assert!(
+        e.message.contains("dynamodb:PartiQLSelect"),
+        "{}",
+        e.message
+    );
+    assert_code(
+        user.execute_statement()
+            .statement(r#"SELECT * FROM "scores""#)
+            .send()
+            .await,
+        "AccessDeniedException",
+    );
+    let batch_select = |pks: &[&str]| {
+        let mut b = user.batch_execute_statement();
+        for pk in pks {
+            b = b.statements(
+                aws_sdk_dynamodb::types::BatchStatementRequest::builder()
+                    .statement(r#"SELECT * FROM "scores" WHERE pk = ?"#)
+                    .parameters(s(*pk))
+                    .build()
+                    .unwrap(),
+            );
+        }
+        b.send()
+    };
+    let r = batch_select(&[&id]).await.unwrap();
+    assert!(r.responses()[0].item().is_some(), "{r:?}");
+    assert_code(
+        batch_select(&[&id, "someone-else"]).await,
+        "AccessDeniedException",
+    );
+    // PartiQL writes are other actions, not named.
+    assert_code(
+        user.execute_statement()
+            .statement(r#"INSERT INTO "scores" VALUE {'pk': ?}"#)
+            .parameters(s(&id))
+            .send()
+            .await,
+        "AccessDeniedException",
+    );
 
     // PutItem of another partition key, and actions the policy does not name.
     assert_code(

@@ -78,6 +78,9 @@ pub(crate) fn build(
             if !keys.leading_keys.is_empty() {
                 c.set_all("dynamodb:LeadingKeys", keys.leading_keys.clone());
             }
+            if let Some(full) = keys.full_table_scan {
+                c.set("dynamodb:FullTableScan", full.to_string());
+            }
             if needs("dynamodb:attributes") {
                 c.set_all("dynamodb:Attributes", keys.attributes.clone());
             }
@@ -156,6 +159,10 @@ pub(crate) struct StatementKeys {
     /// `dynamodb:Attributes`: the top-level attributes it names: the projection, the `WHERE`
     /// clause, the `INSERT`ed item, the attributes an `UPDATE` sets or removes.
     pub attributes: Vec<String>,
+    /// `dynamodb:FullTableScan` of a `SELECT`: whether it reads the whole table or index (no
+    /// partition key given), which `LeadingKeys` cannot confine (`ForAllValues` over no values
+    /// holds, as in IAM): a policy denies it with `Bool`. `None` for other statements.
+    pub full_table_scan: Option<bool>,
 }
 
 /// The [`StatementKeys`] of `stmt` on table `meta`; `src` holds its `Parameters`. Parameters
@@ -225,12 +232,16 @@ pub(crate) fn statement_keys(
             }
         }
     };
+    let leading_keys: Vec<String> = values
+        .iter()
+        .filter_map(|v| key_text(&shoal_types::json::attribute_value_to_json(v)))
+        .collect();
+    let full_table_scan = matches!(stmt, Statement::Select(_) | Statement::Exists(_))
+        .then_some(leading_keys.is_empty());
     StatementKeys {
-        leading_keys: values
-            .iter()
-            .filter_map(|v| key_text(&shoal_types::json::attribute_value_to_json(v)))
-            .collect(),
+        leading_keys,
         attributes: attributes.into_iter().collect(),
+        full_table_scan,
     }
 }
 
