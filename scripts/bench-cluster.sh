@@ -13,7 +13,8 @@
 #
 # Settings (environment variables, defaults in brackets):
 #   DURATION [10s]  CONCURRENCY ["16 64"]  ITEMS [20000]  ITEM_SIZE [1024]  PORT [18250]
-#   NO_BUILD [0]
+#   NO_BUILD [0]  SHOAL_BIN [the release build of this checkout] (another build to measure;
+#   implies NO_BUILD)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -29,12 +30,12 @@ log() { printf '[bench-cluster] %s\n' "$*" >&2; }
 command -v jq >/dev/null || { log "jq is required"; exit 1; }
 
 TARGET_DIR=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
-if [ "${NO_BUILD:-0}" != 1 ]; then
+if [ "${NO_BUILD:-0}" != 1 ] && [ -z "${SHOAL_BIN:-}" ]; then
     log "building Shoal (release)"
     (cd "$ROOT" && cargo build --release -p shoal >&2)
 fi
 WORK=$(mktemp -d "$TARGET_DIR/bench-cluster-run.XXXXXX")
-cp "$TARGET_DIR/release/shoal" "$WORK/"
+cp "${SHOAL_BIN:-$TARGET_DIR/release/shoal}" "$WORK/shoal"
 SHOAL=$WORK/shoal
 PIDS=()
 RAW=$WORK/raw.jsonl

@@ -58,6 +58,9 @@ pub(crate) struct PartitionHandle {
     /// replica opens (new and empty, or restarted after a downtime) and while a snapshot streams
     /// in, set once it caught up with the leader (see [`NodeBackend::ensure_ready`]).
     pub(crate) ready: Arc<AtomicBool>,
+    /// The replica's applied index, sent by its state machine after each apply: a node that
+    /// forwarded a write waits on it for its own replica to apply the write.
+    pub(crate) applied: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl PartitionHandle {
@@ -272,7 +275,6 @@ pub(crate) fn open_partition(
     let shipper = Arc::new(Shipper::start(&partition, p.id, &gsis));
     Ok(PartitionHandle {
         record: p.clone(),
-        partition,
         shipper,
         gsis,
         path,
@@ -280,6 +282,8 @@ pub(crate) fn open_partition(
         // Not ready until the first eventually consistent read found it caught up: a new replica
         // is empty, and a restarted one as old as its downtime.
         ready: Arc::new(AtomicBool::new(false)),
+        applied: Arc::new(tokio::sync::watch::Sender::new(partition.applied_index())),
+        partition,
     })
 }
 
@@ -582,15 +586,11 @@ impl NodeBackend {
                 .await
                 .and_then(DataReply::into_applied);
         };
-        let partition = Arc::clone(&part.partition);
+        let applied = part.applied.subscribe();
         let group = part.record.id;
         drop(handle);
         // Replicated: answered once a quorum has the entry durable and the leader applied it.
-        let written = match self
-            .cluster()?
-            .write(group, command, || partition.applied_index())
-            .await
-        {
+        let written = match self.cluster()?.write(group, command, applied).await {
             // This replica was moved away while the write waited (it did not run): the
             // partition's current replicas take it.
             Err(DataError::Unavailable(why)) if why == crate::remote::NOT_A_REPLICA => {

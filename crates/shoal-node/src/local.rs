@@ -523,5 +523,6 @@ fn partition_sm(
         pending: Arc::clone(pending),
         poisoned: Arc::clone(&p.poisoned),
         split_applied: Arc::clone(split_applied),
+        applied: Arc::clone(&p.applied),
     })
 }

@@ -412,9 +412,8 @@ async fn carry_split(
             epoch: child.epoch,
         },
     };
-    let partition = Arc::clone(&part.partition);
     match cluster
-        .write(p.id, &command, || partition.applied_index())
+        .write(p.id, &command, part.applied.subscribe())
         .await
     {
         Ok(Ok(_)) => tracing::info!(

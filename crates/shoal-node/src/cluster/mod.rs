@@ -482,7 +482,7 @@ impl Cluster {
         &self,
         group: GroupId,
         command: &Command,
-        local_applied: impl Fn() -> u64,
+        local_applied: watch::Receiver<u64>,
     ) -> Result<Result<Applied, ApplyError>, DataError> {
         // Never propose what a replica cannot decode: it would be committed, then refused by all.
         let data = shoal_storage::wire::encode_command_checked(command).map_err(|e| {
@@ -518,7 +518,12 @@ impl Cluster {
                         // replica, unless it left the group (its partition moved away: it
                         // applies nothing more, and reads through this node go elsewhere).
                         if self.is_member(group) {
-                            wait_until(Duration::from_secs(1), || local_applied() >= index).await;
+                            let mut applied = local_applied.clone();
+                            let _ = tokio::time::timeout(
+                                Duration::from_secs(1),
+                                applied.wait_for(|a| *a >= index),
+                            )
+                            .await;
                         }
                         Ok(Routed::Done(outcome))
                     }

@@ -130,6 +130,8 @@ pub(crate) struct PartitionSm {
     pub(crate) poisoned: Poison,
     /// Woken when this replica applies a split (the node opens the child).
     pub(crate) split_applied: Arc<tokio::sync::Notify>,
+    /// The replica's applied index, for writers waiting on it ([`crate::backend::PartitionHandle::applied`]).
+    pub(crate) applied: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl PartitionSm {
@@ -224,6 +226,7 @@ impl StateMachine for PartitionSm {
                 start = i;
             }
         }
+        self.applied.send_replace(self.partition.applied_index());
         self.shipper.committed();
     }
 
