@@ -171,15 +171,18 @@ impl ApiMetrics {
     }
 }
 
+/// Capacity units a request consumed on one table: `(table, units, write)`.
+pub(crate) type Consumed = (String, f64, bool);
+
 tokio::task_local! {
-    /// The capacity units a request consumed, per table, as the operation computed them for
-    /// `ConsumedCapacity` (whether or not the client asked for it).
-    static CONSUMED: RefCell<Vec<(String, f64)>>;
+    /// The capacity units a request consumed, per table and kind (read or write), as the
+    /// operation computed them for `ConsumedCapacity` (whether or not the client asked for it).
+    static CONSUMED: RefCell<Vec<Consumed>>;
 }
 
-/// Runs `f` collecting the capacity it consumes (see [`charge`]); returns its output and the
-/// units per table.
-pub(crate) async fn collecting<F: std::future::Future>(f: F) -> (F::Output, Vec<(String, f64)>) {
+/// Runs `f` collecting the capacity it consumes (see [`charge`], [`charge_write`]); returns its
+/// output and the units per table and kind.
+pub(crate) async fn collecting<F: std::future::Future>(f: F) -> (F::Output, Vec<Consumed>) {
     CONSUMED
         .scope(RefCell::new(Vec::new()), async move {
             let out = f.await;
@@ -189,13 +192,24 @@ pub(crate) async fn collecting<F: std::future::Future>(f: F) -> (F::Output, Vec<
         .await
 }
 
-/// Notes that the current request consumed `units` on `table` (outside [`collecting`]: nothing).
+/// Notes that the current request consumed `units` of read capacity on `table` (outside
+/// [`collecting`]: nothing).
 pub(crate) fn charge(table: &str, units: f64) {
+    note(table, units, false);
+}
+
+/// Notes that the current request consumed `units` of write capacity on `table` (a PartiQL
+/// statement writes or reads whatever its operation's name, so the kind is the charge's).
+pub(crate) fn charge_write(table: &str, units: f64) {
+    note(table, units, true);
+}
+
+fn note(table: &str, units: f64, write: bool) {
     let _ = CONSUMED.try_with(|c| {
         let mut c = c.borrow_mut();
-        match c.iter_mut().find(|(t, _)| t == table) {
-            Some((_, u)) => *u += units,
-            None => c.push((table.to_string(), units)),
+        match c.iter_mut().find(|(t, _, w)| t == table && *w == write) {
+            Some((_, u, _)) => *u += units,
+            None => c.push((table.to_string(), units, write)),
         }
     });
 }
@@ -277,11 +291,16 @@ mod tests {
             charge("a", 1.0);
             charge("b", 0.5);
             charge("a", 2.0);
+            charge_write("a", 4.0);
         })
         .await;
         assert_eq!(
             consumed,
-            vec![("a".to_string(), 3.0), ("b".to_string(), 0.5)]
+            vec![
+                ("a".to_string(), 3.0, false),
+                ("b".to_string(), 0.5, false),
+                ("a".to_string(), 4.0, true)
+            ]
         );
         charge("outside", 1.0);
     }

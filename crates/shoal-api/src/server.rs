@@ -195,7 +195,7 @@ impl Api {
         &self,
         result: &Result<(Option<String>, serde_json::Value), Refused>,
         table: Option<&str>,
-        consumed: &[(String, f64)],
+        consumed: &[crate::metrics::Consumed],
         started: Instant,
     ) {
         let (op, error) = match result {
@@ -208,10 +208,9 @@ impl Api {
         let table = table.filter(|t| self.backend.knows_table(t)).unwrap_or("");
         self.metrics
             .observe(operation, table, error, started.elapsed());
-        let write = crate::ops::Operation::parse(operation).is_some_and(|o| o.writes_items());
-        for (t, units) in consumed {
+        for (t, units, write) in consumed {
             if self.backend.knows_table(t) {
-                self.metrics.consumed(operation, t, *units, write);
+                self.metrics.consumed(operation, t, *units, *write);
             }
         }
     }

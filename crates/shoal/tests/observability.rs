@@ -132,6 +132,41 @@ async fn metrics_parse_as_openmetrics_and_count_what_happens() {
     );
     assert!(before.keys().any(|(n, _)| n == "shoal_node_info"));
 
+    // A PartiQL INSERT counts as write capacity, a SELECT as read capacity, under the operation
+    // ExecuteStatement.
+    client
+        .execute_statement()
+        .statement(r#"INSERT INTO "orders" VALUE {'pk': 'p1', 'pad': ?}"#)
+        .parameters(AttributeValue::S("x".repeat(1500)))
+        .send()
+        .await
+        .unwrap();
+    client
+        .execute_statement()
+        .statement(r#"SELECT * FROM "orders" WHERE pk = 'p1'"#)
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    let partiql = scrape(node.addr()).await;
+    let statement = [("operation", "ExecuteStatement"), ("table", "orders")];
+    assert_eq!(
+        value(
+            &partiql,
+            "shoal_consumed_write_capacity_units_total",
+            &statement
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        value(
+            &partiql,
+            "shoal_consumed_read_capacity_units_total",
+            &statement
+        ),
+        Some(1.0)
+    );
+
     // A failed conditional write, a read, and a request naming a table that does not exist.
     let failed = client
         .put_item()

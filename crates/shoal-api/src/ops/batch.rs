@@ -378,7 +378,7 @@ pub async fn batch_write_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value,
             let old_size = applied.old.as_ref().map(item_size).unwrap_or(0);
             let table_units = capacity::write_units(new_size.max(old_size));
             // The table's own units count in its metrics, asked for or not.
-            crate::metrics::charge(&table.name, table_units);
+            crate::metrics::charge_write(&table.name, table_units);
             // Index entries are only built when the capacity is reported.
             if level != Level::None {
                 charge.add(

@@ -269,7 +269,7 @@ fn attach_write_capacity(
 ) {
     // The table's own units count in its metrics (DynamoDB's table-level
     // ConsumedWriteCapacityUnits: index writes are not in it).
-    crate::metrics::charge(&table.name, table_units);
+    crate::metrics::charge_write(&table.name, table_units);
     // Not asked for: skip building every index entry of the old and new item.
     if level == Level::None {
         return;

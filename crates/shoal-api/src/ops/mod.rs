@@ -118,17 +118,6 @@ impl Operation {
             Operation::BatchExecuteStatement => "BatchExecuteStatement",
         }
     }
-
-    /// Whether the operation writes items (its capacity is write capacity).
-    pub fn writes_items(self) -> bool {
-        matches!(
-            self,
-            Operation::PutItem
-                | Operation::DeleteItem
-                | Operation::UpdateItem
-                | Operation::BatchWriteItem
-        )
-    }
 }
 
 /// Runs the operation named `op` on `body`, once the caller's policy and the resource-based

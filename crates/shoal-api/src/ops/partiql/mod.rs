@@ -210,7 +210,7 @@ pub async fn execute_statement(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value
             let w = run_write(ctx, &stmt, &s).await?;
             let items: Vec<Value> = w.item.iter().map(item_to_json).collect();
             out.insert("Items".into(), items.into());
-            crate::metrics::charge(&w.table.name, w.table_units);
+            crate::metrics::charge_write(&w.table.name, w.table_units);
             let mut charge = WriteCharge::default();
             w.charge(&mut charge);
             if let Some(e) = charge.entry(level, &w.table.name) {
@@ -360,7 +360,7 @@ pub async fn batch_execute_statement(ctx: &Ctx<'_>, input: &Input<'_>) -> Result
         let entry = if reads > 0 {
             capacity::entry(level, table, c.read)
         } else {
-            crate::metrics::charge(table, c.write_table);
+            crate::metrics::charge_write(table, c.write_table);
             c.write.entry(level, table)
         };
         consumed.extend(entry);
