@@ -15,6 +15,9 @@
 #   DURATION [10s]  CONCURRENCY ["16 64"]  ITEMS [20000]  ITEM_SIZE [1024]  PORT [18250]
 #   NO_BUILD [0]  SHOAL_BIN [the release build of this checkout] (another build to measure;
 #   implies NO_BUILD)
+#   WORKLOADS ["put get get-consistent"]: any of put, get, get-consistent, update,
+#   transact-write and transact-get (TransactWriteItems of TX_SIZE puts / TransactGetItems of
+#   TX_SIZE keys)  TX_SIZE [2]
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -23,6 +26,8 @@ CONCURRENCY=${CONCURRENCY:-"16 64"}
 ITEMS=${ITEMS:-20000}
 ITEM_SIZE=${ITEM_SIZE:-1024}
 PORT=${PORT:-18250}
+WORKLOADS=${WORKLOADS:-"put get get-consistent"}
+TX_SIZE=${TX_SIZE:-2}
 AK=AKIDSHOALBENCH
 SK=shoal-bench-secret
 
@@ -88,12 +93,16 @@ bench() {
 }
 
 run_workloads() {
-    local setup=$1 node=$2 c
+    local setup=$1 node=$2 c w flags
     for c in $CONCURRENCY; do
-        bench "$setup|put|$c" "$node" --workload put --concurrency "$c" --duration "$DURATION"
-        bench "$setup|get|$c" "$node" --workload get --concurrency "$c" --duration "$DURATION"
-        bench "$setup|get-consistent|$c" "$node" --workload get --consistent \
-            --concurrency "$c" --duration "$DURATION"
+        for w in $WORKLOADS; do
+            case $w in
+            get-consistent) flags=(--workload get --consistent) ;;
+            transact-write | transact-get) flags=(--workload "$w" --batch-size "$TX_SIZE") ;;
+            *) flags=(--workload "$w") ;;
+            esac
+            bench "$setup|$w|$c" "$node" "${flags[@]}" --concurrency "$c" --duration "$DURATION"
+        done
     done
 }
 

@@ -22,6 +22,7 @@
 #   ROUNDS [1]                repetitions of each (workload, concurrency) block; medians reported
 #   ITEMS [100000]            key space, preloaded once per server before the runs
 #   ITEM_SIZE [1024]          item size in bytes
+#   BATCH_SIZE [25]           items per batch-write/batch-get/transact-write/transact-get request
 #   REDIS [1]                 0 to skip Redis
 #   REDIS_REQUESTS [200000]   requests per redis-benchmark test
 #   BASE_PORT [18100]         servers listen on BASE_PORT+1 .. BASE_PORT+4
@@ -38,6 +39,7 @@ CONCURRENCY=${CONCURRENCY:-"1 16 64"}
 WORKLOADS=${WORKLOADS:-"put get ycsb-a ycsb-b"}
 SERVERS=${SERVERS:-"shoal dynalite dynoxide"}
 ROUNDS=${ROUNDS:-1}
+BATCH_SIZE=${BATCH_SIZE:-25}
 ITEMS=${ITEMS:-100000}
 ITEM_SIZE=${ITEM_SIZE:-1024}
 REDIS=${REDIS:-1}
@@ -45,14 +47,13 @@ REDIS_REQUESTS=${REDIS_REQUESTS:-200000}
 BASE_PORT=${BASE_PORT:-18100}
 CACHE=${PEERS_CACHE:-$HOME/.cache/shoal-peers}
 
-DYNALITE_VERSION=4.0.0
-DYNOXIDE_VERSION=3.2.0
 ACCESS_KEY_ID=AKIDSHOALPEERS
 SECRET_ACCESS_KEY=shoal-peers-secret
 TABLE=peers
 
 log() { printf '[bench-peers] %s\n' "$*" >&2; }
-is_root() { [ "$(id -u)" = 0 ]; }
+# shellcheck source=scripts/lib/peers.sh
+source "$ROOT/scripts/lib/peers.sh"
 
 # ---------------------------------------------------------------- clean-up
 
@@ -77,40 +78,6 @@ trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------- installs
 
-apt_updated=0
-apt_install() {
-    if ! is_root; then
-        log "not root: cannot apt-get install $*"
-        return 1
-    fi
-    if [ "$apt_updated" = 0 ]; then
-        apt-get update -qq >&2 && apt_updated=1
-    fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
-}
-
-need_jq() {
-    command -v jq >/dev/null || apt_install jq || { log "jq is required"; exit 1; }
-}
-
-DYNALITE_CLI=$CACHE/dynalite/node_modules/dynalite/cli.js
-install_dynalite() {
-    [ -f "$DYNALITE_CLI" ] && return 0
-    command -v npm >/dev/null || apt_install nodejs npm || return 1
-    log "installing dynalite $DYNALITE_VERSION into $CACHE/dynalite"
-    mkdir -p "$CACHE/dynalite"
-    npm install --prefix "$CACHE/dynalite" --no-audit --no-fund "dynalite@$DYNALITE_VERSION" >&2
-}
-
-DYNOXIDE_BIN=$CACHE/dynoxide/bin/dynoxide
-install_dynoxide() {
-    [ -x "$DYNOXIDE_BIN" ] && return 0
-    log "installing Dynoxide $DYNOXIDE_VERSION into $CACHE/dynoxide (cargo install, a few minutes)"
-    # Only the HTTP server and the CLI: no MCP server or import tooling to compile.
-    cargo install dynoxide-rs --version "$DYNOXIDE_VERSION" --locked --root "$CACHE/dynoxide" \
-        --no-default-features --features native-sqlite,http-server,cli >&2
-}
-
 install_redis() {
     command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null && return 0
     apt_install redis-server redis-tools
@@ -124,8 +91,6 @@ drop_server() {
 }
 
 # ---------------------------------------------------------------- servers
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 wait_port() {
     local name=$1 port=$2 i
@@ -187,6 +152,7 @@ bench() {
     if ! line=$("$BENCH_BIN" --endpoint "http://127.0.0.1:${PORT[$name]}" \
         --access-key-id "$ACCESS_KEY_ID" --secret-access-key "$SECRET_ACCESS_KEY" \
         --table "$TABLE" --items "$ITEMS" --item-size "$ITEM_SIZE" \
+        --batch-size "$BATCH_SIZE" \
         --server-pid "${PID[$name]}" "$@" 2>>"$WORK/bench-$name.log" | tail -n 1) ||
         ! jq -e . >/dev/null 2>&1 <<<"$line"; then
         log "run failed on $name ($*); tail of its bench log:"
@@ -194,16 +160,6 @@ bench() {
         return 0
     fi
     jq -c --arg s "$name" --argjson r "$round" '. + {server: $s, round: $r}' <<<"$line" >>"$RAW_LINES"
-}
-
-# utime + stime of a process, in clock ticks.
-cpu_ticks() {
-    local stat
-    stat=$(<"/proc/$1/stat")
-    stat=${stat##*) }
-    # shellcheck disable=SC2086
-    set -- $stat
-    echo $((${12} + ${13}))
 }
 
 # One redis-benchmark test (set or get) at concurrency $1, recorded like a shoal-bench line.

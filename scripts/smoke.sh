@@ -3,9 +3,11 @@
 #
 # Installs boto3 and the AWS CLI into a virtualenv (.venv, reused between runs), builds the
 # current tree, starts a server on a free port with a fresh data directory, and runs
-# create/put/get/update/delete/describe/list round trips, asserting every output. The server
-# also serves HTTPS (`--tls self-signed`): the AWS CLI (`--ca-bundle`) and boto3 (`verify=`) use
-# the certificate file it prints, and its printed fingerprint must match the certificate's SHA-256.
+# create/put/get/update/delete/describe/list round trips, PartiQL (execute-statement,
+# execute_transaction), transactions (transact-write-items, transact-get-items) and DynamoDB
+# Streams (`aws dynamodbstreams` and boto3's "dynamodbstreams" client), asserting every output. The server also serves HTTPS (`--tls self-signed`): the AWS CLI (`--ca-bundle`)
+# and boto3 (`verify=`) use the certificate file it prints, and its printed fingerprint must
+# match the certificate's SHA-256.
 # Prints "smoke: N passed, M failed" and exits non-zero on any failure.
 #
 # Environment: SHOAL_SMOKE_RELEASE=1 builds with --release; SHOAL_SMOKE_VENV picks the venv dir.
@@ -180,6 +182,42 @@ check_fails "cli wrong secret refused" "InvalidSignatureException" -- \
     env AWS_SECRET_ACCESS_KEY=wrong-secret "${DDB[@]}" list-tables
 check_fails "cli unknown table" "ResourceNotFoundException" -- \
     "${DDB[@]}" describe-table --table-name no_such_table
+# PartiQL and transactions.
+check "cli execute-statement INSERT with parameters" 'out is None or out.get("Items", []) == []' -- \
+    "${DDB[@]}" execute-statement \
+    --statement "INSERT INTO smoke_cli VALUE {'pk': ?, 'sk': ?, 'name': ?}" \
+    --parameters '[{"S":"user#2"},{"N":"2"},{"S":"Grace"}]'
+check "cli execute-statement SELECT" 'out["Items"] == [{"pk": {"S": "user#2"}, "sk": {"N": "2"}, "name": {"S": "Grace"}}]' -- \
+    "${DDB[@]}" execute-statement --consistent-read \
+    --statement 'SELECT * FROM "smoke_cli" WHERE pk = ? AND sk >= ?' \
+    --parameters '[{"S":"user#2"},{"N":"1"}]'
+check_fails "cli execute-statement INSERT of an existing key" "DuplicateItemException" -- \
+    "${DDB[@]}" execute-statement \
+    --statement "INSERT INTO smoke_cli VALUE {'pk': 'user#2', 'sk': 2}"
+check "cli transact-write-items" 'out is None or "ConsumedCapacity" not in out' -- \
+    "${DDB[@]}" transact-write-items --transact-items '[
+        {"Put": {"TableName": "smoke_cli", "Item": {"pk": {"S": "user#3"}, "sk": {"N": "3"}, "name": {"S": "Alan"}},
+                 "ConditionExpression": "attribute_not_exists(pk)"}},
+        {"Update": {"TableName": "smoke_cli", "Key": {"pk": {"S": "user#2"}, "sk": {"N": "2"}},
+                    "UpdateExpression": "SET visits = :one", "ConditionExpression": "#n = :g",
+                    "ExpressionAttributeNames": {"#n": "name"},
+                    "ExpressionAttributeValues": {":one": {"N": "1"}, ":g": {"S": "Grace"}}}},
+        {"Delete": {"TableName": "smoke_cli", "Key": {"pk": {"S": "nobody"}, "sk": {"N": "9"}}}}]'
+check "cli transact-get-items" 'out["Responses"] == [{"Item": {"pk": {"S": "user#2"}, "sk": {"N": "2"}, "name": {"S": "Grace"}, "visits": {"N": "1"}}}, {"Item": {"name": {"S": "Alan"}}}, {}]' -- \
+    "${DDB[@]}" transact-get-items --transact-items '[
+        {"Get": {"TableName": "smoke_cli", "Key": {"pk": {"S": "user#2"}, "sk": {"N": "2"}}}},
+        {"Get": {"TableName": "smoke_cli", "Key": {"pk": {"S": "user#3"}, "sk": {"N": "3"}}, "ProjectionExpression": "#n",
+                 "ExpressionAttributeNames": {"#n": "name"}}},
+        {"Get": {"TableName": "smoke_cli", "Key": {"pk": {"S": "nobody"}, "sk": {"N": "0"}}}}]'
+check_fails "cli transact-write-items canceled by a condition" "TransactionCanceledException" -- \
+    "${DDB[@]}" transact-write-items --transact-items '[
+        {"Delete": {"TableName": "smoke_cli", "Key": {"pk": {"S": "user#3"}, "sk": {"N": "3"}}}},
+        {"ConditionCheck": {"TableName": "smoke_cli", "Key": {"pk": {"S": "user#2"}, "sk": {"N": "2"}},
+                            "ConditionExpression": "visits > :v", "ExpressionAttributeValues": {":v": {"N": "5"}}}}]'
+check "cli execute-transaction reads (the canceled delete did nothing)" 'out["Responses"] == [{"Item": {"name": {"S": "Alan"}}}, {"Item": {"visits": {"N": "1"}}}]' -- \
+    "${DDB[@]}" execute-transaction --transact-statements '[
+        {"Statement": "SELECT name FROM smoke_cli WHERE pk = ? AND sk = 3", "Parameters": [{"S": "user#3"}]},
+        {"Statement": "SELECT visits FROM smoke_cli WHERE pk = '"'user#2'"' AND sk = 2"}]'
 check "cli delete-table" 'out["TableDescription"]["TableName"] == "smoke_cli"' -- \
     "${DDB[@]}" delete-table --table-name smoke_cli
 
@@ -290,6 +328,43 @@ unknown = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1
                        aws_access_key_id="AKIDNOBODY0000000000", aws_secret_access_key="x")
 check("boto3 unknown key refused", error_code(lambda: unknown.list_tables()) == "UnrecognizedClientException")
 
+# PartiQL transactions: writes commit together, a failed EXISTS cancels all, reads answer in order.
+ddb.execute_transaction(TransactStatements=[
+    {"Statement": "INSERT INTO smoke_boto VALUE {'id': ?, 'n': ?}", "Parameters": [{"S": "tx-1"}, {"N": "1"}]},
+    {"Statement": "INSERT INTO smoke_boto VALUE {'id': ?, 'n': ?}", "Parameters": [{"S": "tx-2"}, {"N": "2"}]},
+    {"Statement": "NOT EXISTS(SELECT * FROM smoke_boto WHERE id = 'tx-3')"},
+])
+reads = ddb.execute_transaction(TransactStatements=[
+    {"Statement": "SELECT * FROM smoke_boto WHERE id = 'tx-2'"},
+    {"Statement": "SELECT n FROM smoke_boto WHERE id = ?", "Parameters": [{"S": "tx-1"}]},
+    {"Statement": "SELECT * FROM smoke_boto WHERE id = 'tx-3'"},
+])["Responses"]
+check("boto3 execute_transaction writes then reads in order",
+      reads == [{"Item": {"id": {"S": "tx-2"}, "n": {"N": "2"}}}, {"Item": {"n": {"N": "1"}}}, {}])
+try:
+    ddb.execute_transaction(TransactStatements=[
+        {"Statement": "UPDATE smoke_boto SET n = n + 1 WHERE id = 'tx-1'"},
+        {"Statement": "EXISTS(SELECT * FROM smoke_boto WHERE id = 'tx-2' AND n = 5)",
+         "ReturnValuesOnConditionCheckFailure": "ALL_OLD"},
+    ])
+    canceled = None
+except ClientError as e:
+    canceled = e.response
+check("boto3 execute_transaction canceled by EXISTS with reasons in order",
+      canceled is not None and canceled["Error"]["Code"] == "TransactionCanceledException"
+      and [r["Code"] for r in canceled["CancellationReasons"]] == ["None", "ConditionalCheckFailed"]
+      and canceled["CancellationReasons"][1]["Item"] == {"id": {"S": "tx-2"}, "n": {"N": "2"}})
+bump = [{"Statement": "UPDATE smoke_boto SET n = n + 10 WHERE id = 'tx-1'"}]
+ddb.execute_transaction(TransactStatements=bump, ClientRequestToken="smoke-token-1")
+ddb.execute_transaction(TransactStatements=bump, ClientRequestToken="smoke-token-1")
+n = ddb.get_item(TableName="smoke_boto", Key={"id": {"S": "tx-1"}}, ConsistentRead=True)["Item"]["n"]
+check("boto3 execute_transaction token retry writes once", n == {"N": "11"})
+check("boto3 execute_transaction mixing reads and writes refused",
+      error_code(lambda: ddb.execute_transaction(TransactStatements=[
+          {"Statement": "SELECT * FROM smoke_boto WHERE id = 'tx-1'"},
+          {"Statement": "DELETE FROM smoke_boto WHERE id = 'tx-2'"},
+      ])) == "ValidationException")
+
 ddb.delete_table(TableName="smoke_boto")
 check("boto3 delete-table", True)
 
@@ -306,6 +381,135 @@ if COUNTS=$(echo "$BOTO_OUT" | grep '^BOTO3 '); then
 fi
 if [ "$BOTO_STATUS" -ne 0 ] && [ -z "${COUNTS:-}" ]; then
     fail "boto3 script" "exited with $BOTO_STATUS"
+fi
+
+# --- DynamoDB Streams ---------------------------------------------------------------------
+# A table with a stream, written with the AWS CLI, then read with `aws dynamodbstreams` and
+# boto3's "dynamodbstreams" client on the same endpoint.
+echo "smoke: streams"
+DDBS=("$AWS" dynamodbstreams --endpoint-url "$ENDPOINT" --output json)
+check "cli create-table with a stream" 'out["TableDescription"]["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"} and out["TableDescription"]["LatestStreamArn"].endswith("/stream/" + out["TableDescription"]["LatestStreamLabel"])' -- \
+    "${DDB[@]}" create-table --table-name smoke_stream \
+    --attribute-definitions AttributeName=pk,AttributeType=S \
+    --key-schema AttributeName=pk,KeyType=HASH --billing-mode PAY_PER_REQUEST \
+    --stream-specification StreamEnabled=true,StreamViewType=NEW_AND_OLD_IMAGES
+check "cli wait table-exists (stream)" 'True' -- \
+    "${DDB[@]}" wait table-exists --table-name smoke_stream
+check "cli put-item (stream)" 'True' -- \
+    "${DDB[@]}" put-item --table-name smoke_stream --item '{"pk":{"S":"s1"},"v":{"N":"1"}}'
+check "cli update-item (stream)" 'True' -- \
+    "${DDB[@]}" update-item --table-name smoke_stream --key '{"pk":{"S":"s1"}}' \
+    --update-expression 'SET v = :two' --expression-attribute-values '{":two":{"N":"2"}}'
+check "cli delete-item (stream)" 'True' -- \
+    "${DDB[@]}" delete-item --table-name smoke_stream --key '{"pk":{"S":"s1"}}'
+STREAM_ARN=$("${DDB[@]}" describe-table --table-name smoke_stream \
+    --query Table.LatestStreamArn --output text)
+check "cli list-streams" 'len(out["Streams"]) == 1 and out["Streams"][0]["TableName"] == "smoke_stream" and out["Streams"][0]["StreamArn"].endswith("/stream/" + out["Streams"][0]["StreamLabel"])' -- \
+    "${DDBS[@]}" list-streams --table-name smoke_stream
+check "cli describe-stream" 'out["StreamDescription"]["StreamStatus"] == "ENABLED" and out["StreamDescription"]["StreamViewType"] == "NEW_AND_OLD_IMAGES" and out["StreamDescription"]["TableName"] == "smoke_stream" and len(out["StreamDescription"]["Shards"]) >= 1' -- \
+    "${DDBS[@]}" describe-stream --stream-arn "$STREAM_ARN"
+EVENTS=""
+for SHARD in $("${DDBS[@]}" describe-stream --stream-arn "$STREAM_ARN" \
+    --query 'StreamDescription.Shards[].ShardId' --output text); do
+    IT=$("${DDBS[@]}" get-shard-iterator --stream-arn "$STREAM_ARN" --shard-id "$SHARD" \
+        --shard-iterator-type TRIM_HORIZON --query ShardIterator --output text)
+    EVENTS+=" $("${DDBS[@]}" get-records --shard-iterator "$IT" \
+        --query 'Records[].eventName' --output text)"
+done
+check "cli get-records INSERT, MODIFY, REMOVE" 'out == ["INSERT", "MODIFY", "REMOVE"]' -- \
+    "$PY" -c 'import json, sys; print(json.dumps([w for w in sys.argv[1].split() if w != "None"]))' "$EVENTS"
+check_fails "cli get-records of a garbage iterator" "ValidationException" -- \
+    "${DDBS[@]}" get-records --shard-iterator garbage
+
+if STREAM_OUT=$("$PY" - "$ENDPOINT" <<'EOF' 2>&1
+import sys
+import time
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+endpoint = sys.argv[1]
+cfg = Config(retries={"max_attempts": 1, "mode": "standard"})
+ddb = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1", config=cfg)
+streams = boto3.client("dynamodbstreams", endpoint_url=endpoint, region_name="us-east-1", config=cfg)
+results = []
+
+def check(name, cond):
+    results.append((name, bool(cond)))
+    print(("  ok   " if cond else "  FAIL ") + name)
+
+def error_code(fn):
+    try:
+        fn()
+    except ClientError as e:
+        return e.response["Error"]["Code"]
+    return None
+
+arn = ddb.describe_table(TableName="smoke_stream")["Table"]["LatestStreamArn"]
+listed = streams.list_streams(TableName="smoke_stream")["Streams"]
+check("boto3 list_streams", [s["StreamArn"] for s in listed] == [arn])
+desc = streams.describe_stream(StreamArn=arn)["StreamDescription"]
+check("boto3 describe_stream", desc["StreamStatus"] == "ENABLED"
+      and desc["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}])
+records = []
+for shard in desc["Shards"]:
+    it = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
+                                    ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    while it:
+        page = streams.get_records(ShardIterator=it, Limit=1)
+        records += page["Records"]
+        if not page["Records"]:
+            break
+        it = page.get("NextShardIterator")
+check("boto3 get_records events", [r["eventName"] for r in records] == ["INSERT", "MODIFY", "REMOVE"])
+if len(records) == 3:
+    ins, mod, rem = (r["dynamodb"] for r in records)
+    check("boto3 get_records images",
+          "OldImage" not in ins and ins["NewImage"] == {"pk": {"S": "s1"}, "v": {"N": "1"}}
+          and mod["OldImage"]["v"] == {"N": "1"} and mod["NewImage"]["v"] == {"N": "2"}
+          and rem["OldImage"]["v"] == {"N": "2"} and "NewImage" not in rem
+          and all(r["Keys"] == {"pk": {"S": "s1"}} for r in (ins, mod, rem)))
+    check("boto3 get_records metadata",
+          all(r["eventSource"] == "aws:dynamodb" and r["eventVersion"] == "1.1"
+              and r["awsRegion"] == "us-east-1"
+              and r["dynamodb"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+              and r["dynamodb"]["SizeBytes"] > 0
+              and r["dynamodb"]["ApproximateCreationDateTime"].year >= 2024
+              for r in records)
+          and ins["SequenceNumber"] < mod["SequenceNumber"] < rem["SequenceNumber"])
+check("boto3 unknown stream",
+      error_code(lambda: streams.describe_stream(StreamArn=arn + "0")) == "ResourceNotFoundException")
+check("boto3 garbage iterator",
+      error_code(lambda: streams.get_records(ShardIterator="garbage")) == "ValidationException")
+
+ddb.update_table(TableName="smoke_stream", StreamSpecification={"StreamEnabled": False})
+ddb.get_waiter("table_exists").wait(TableName="smoke_stream", WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+table = ddb.describe_table(TableName="smoke_stream")["Table"]
+# DISABLING until every partition applied the change in its log, then DISABLED.
+status = None
+for _ in range(100):
+    status = streams.describe_stream(StreamArn=arn)["StreamDescription"]["StreamStatus"]
+    if status == "DISABLED":
+        break
+    time.sleep(0.1)
+check("boto3 stream disabled", table["StreamSpecification"] == {"StreamEnabled": False}
+      and table["LatestStreamArn"] == arn
+      and status == "DISABLED")
+ddb.delete_table(TableName="smoke_stream")
+
+failed = [n for n, ok in results if not ok]
+print(f"STREAMS {len(results) - len(failed)} {len(failed)}")
+sys.exit(1 if failed else 0)
+EOF
+); then STREAM_STATUS=0; else STREAM_STATUS=$?; fi
+echo "$STREAM_OUT" | grep -v '^STREAMS '
+if COUNTS=$(echo "$STREAM_OUT" | grep '^STREAMS '); then
+    read -r _ ok bad <<<"$COUNTS"
+    PASSED=$((PASSED + ok))
+    FAILED=$((FAILED + bad))
+fi
+if [ "$STREAM_STATUS" -ne 0 ] && [ -z "${COUNTS:-}" ]; then
+    fail "boto3 streams script" "exited with $STREAM_STATUS"
 fi
 
 # --- HTTPS (--tls self-signed) ------------------------------------------------------------

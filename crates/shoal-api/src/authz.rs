@@ -1,5 +1,5 @@
 //! Authorization: every DynamoDB request is checked against the caller's policy and the
-//! resource-based policy of each table it touches, before the operation runs.
+//! resource-based policy of each table (or stream) it touches, before the operation runs.
 //!
 //! [`check`] names the (action, resource) pairs of the request ([`targets`]), fills each one's
 //! condition keys ([`context`]), and asks [`shoal_policy::authorize`]. A key without a policy
@@ -35,12 +35,16 @@ pub struct PolicyCache {
 const CACHE_ENTRIES: usize = 1024;
 
 impl PolicyCache {
-    /// The parsed resource-based policy of `meta`, if it has one. A stored document that no
-    /// longer parses (it was validated when stored) counts as a policy that denies everything
-    /// except to admin keys, and is logged.
-    fn of(&self, meta: &TableMeta) -> Option<Arc<Policy>> {
-        let stored = meta.resource_policy.as_ref()?;
-        let key = (meta.id.clone(), stored.revision_id.clone());
+    /// The parsed resource-based policy of `meta` (`stream` `None`) or of its stream `stream`,
+    /// if it has one. A stored document that no longer parses (it was validated when stored)
+    /// counts as a policy that denies everything except to admin keys, and is logged.
+    fn of(&self, meta: &TableMeta, stream: Option<u32>) -> Option<Arc<Policy>> {
+        let stored = meta.policy_of(stream)?;
+        let owner = match stream {
+            None => meta.id.clone(),
+            Some(id) => format!("{}/stream/{id}", meta.id),
+        };
+        let key = (owner, stored.revision_id.clone());
         if let Some(p) = self.parsed.lock().get(&key) {
             return Some(Arc::clone(p));
         }
@@ -66,6 +70,9 @@ pub(crate) struct Target {
     pub action: String,
     pub resource: String,
     pub table: Option<Arc<TableMeta>>,
+    /// The stream of `table` the resource is (its resource-based policy applies, not the
+    /// table's).
+    pub stream: Option<u32>,
     pub part: context::Part,
 }
 
@@ -93,7 +100,10 @@ pub async fn check(ctx: &Ctx<'_>, op: Operation, body: &serde_json::Value) -> Re
     // one costs nothing more).
     let mut principal = None;
     for target in &targets {
-        let resource_policy = target.table.as_deref().and_then(|m| ctx.policies.of(m));
+        let resource_policy = target
+            .table
+            .as_deref()
+            .and_then(|m| ctx.policies.of(m, target.stream));
         let (identity, resource) = match (&identity_policy, &resource_policy) {
             (None, None) => continue,
             (None, Some(r)) => (Identity::FullAccess, Some(r.as_ref())),

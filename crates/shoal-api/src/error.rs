@@ -29,11 +29,26 @@ pub enum ErrorKind {
     /// partition) is exhausted (HTTP 400, retried with backoff by the SDKs).
     ProvisionedThroughputExceeded,
     ItemCollectionSizeLimitExceeded,
+    /// A TransactWriteItems or TransactGetItems that applied nothing, with its
+    /// `CancellationReasons`.
+    TransactionCanceled,
+    /// A PutItem, UpdateItem, DeleteItem (or a BatchWriteItem write) on an item a transaction
+    /// holds.
+    TransactionConflict,
+    /// A TransactWriteItems whose `ClientRequestToken` names a transaction still running.
+    TransactionInProgress,
+    /// A TransactWriteItems whose `ClientRequestToken` was used for another request within the
+    /// last 10 minutes.
+    IdempotentParameterMismatch,
     RequestEntityTooLarge,
     /// Overload: the server's queue of work is full (HTTP 400, retried with backoff by the SDKs).
     Throttling,
     /// The client did not send its request body in time (HTTP 408, retried by the SDKs).
     RequestTimeout,
+    /// A DynamoDB Streams shard iterator older than 15 minutes (`GetRecords`).
+    ExpiredIterator,
+    /// DynamoDB Streams records (or a position among them) that were trimmed.
+    TrimmedDataAccess,
     InternalServerError,
 }
 
@@ -59,10 +74,28 @@ impl ErrorKind {
             ErrorKind::ItemCollectionSizeLimitExceeded => {
                 "ItemCollectionSizeLimitExceededException"
             }
+            ErrorKind::TransactionCanceled => "TransactionCanceledException",
+            ErrorKind::TransactionConflict => "TransactionConflictException",
+            ErrorKind::TransactionInProgress => "TransactionInProgressException",
+            ErrorKind::IdempotentParameterMismatch => "IdempotentParameterMismatchException",
             ErrorKind::RequestEntityTooLarge => "RequestEntityTooLargeException",
             ErrorKind::Throttling => "ThrottlingException",
             ErrorKind::RequestTimeout => "RequestTimeoutException",
+            ErrorKind::ExpiredIterator => "ExpiredIteratorException",
+            ErrorKind::TrimmedDataAccess => "TrimmedDataAccessException",
             ErrorKind::InternalServerError => "InternalServerError",
+        }
+    }
+
+    /// The member that carries the message in the error body: `Message` for the exceptions
+    /// whose model shape names it so (DynamoDB writes it capitalized for them), `message`
+    /// otherwise.
+    pub fn message_member(self) -> &'static str {
+        match self {
+            ErrorKind::TransactionCanceled
+            | ErrorKind::TransactionInProgress
+            | ErrorKind::IdempotentParameterMismatch => "Message",
+            _ => "message",
         }
     }
 
@@ -138,7 +171,10 @@ impl ApiError {
             format!("com.amazonaws.dynamodb.v20120810#{}", self.kind.name()).into(),
         );
         if !self.message.is_empty() {
-            obj.insert("message".into(), self.message.clone().into());
+            obj.insert(
+                self.kind.message_member().into(),
+                self.message.clone().into(),
+            );
         }
         if let Some(extra) = &self.extra {
             for (k, v) in extra {
@@ -209,6 +245,12 @@ impl Violations {
         self.push(format!(
             "Value '{value}' at '{field}' failed to satisfy constraint: {constraint}"
         ));
+    }
+
+    /// As [`Violations::into_result`], leaving `self` empty (for checks that must report the
+    /// violations found so far before going on).
+    pub fn take_result(&mut self) -> Result<(), ApiError> {
+        std::mem::take(self).into_result()
     }
 
     pub fn into_result(self) -> Result<(), ApiError> {

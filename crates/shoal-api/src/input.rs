@@ -59,6 +59,11 @@ impl<'a> Input<'a> {
         }
     }
 
+    /// Every member of the request, as sent.
+    pub fn members(&self) -> &'a Map<String, Value> {
+        self.obj
+    }
+
     /// The raw JSON of a member (`None` when absent or `null`).
     pub fn raw(&self, name: &str) -> Option<&'a Value> {
         self.get(name)
@@ -221,8 +226,11 @@ fn top_level_kind(member: &str) -> Option<Kind> {
     Some(match member {
         "TableName"
         | "BillingMode"
+        | "ClientRequestToken"
         | "ConditionExpression"
         | "ConditionalOperator"
+        | "ExclusiveStartShardId"
+        | "ExclusiveStartStreamArn"
         | "ExclusiveStartTableName"
         | "FilterExpression"
         | "GlobalTableSettingsReplicationMode"
@@ -239,6 +247,11 @@ fn top_level_kind(member: &str) -> Option<Kind> {
         | "ReturnValues"
         | "ReturnValuesOnConditionCheckFailure"
         | "Select"
+        | "SequenceNumber"
+        | "ShardId"
+        | "ShardIterator"
+        | "ShardIteratorType"
+        | "StreamArn"
         | "TableClass"
         | "UpdateExpression" => Kind::String,
         "ConsistentRead"
@@ -256,6 +269,8 @@ fn top_level_kind(member: &str) -> Option<Kind> {
         | "ReplicaUpdates"
         | "TagKeys"
         | "Tags"
+        | "TransactItems"
+        | "TransactStatements"
         | "VectorIndexUpdates"
         | "VectorIndexes" => Kind::List,
         "AttributeUpdates"
@@ -272,6 +287,7 @@ fn top_level_kind(member: &str) -> Option<Kind> {
         | "OnDemandThroughput"
         | "ProvisionedThroughput"
         | "SSESpecification"
+        | "ShardFilter"
         | "StreamSpecification"
         | "WarmThroughput" => Kind::Object,
         _ => return None,

@@ -45,8 +45,6 @@ use crate::sigv4::{AuthError, Verifier};
 use admission::Admission;
 use response::{RESPONSE_CAPACITY, RequestId, respond};
 
-const TARGET_PREFIX: &str = "DynamoDB_20120810.";
-
 /// A request refused before it reached an operation: the operation name when known, the error,
 /// and whether the connection must close (its body was not read, or its framing is suspect).
 struct Refused {
@@ -203,7 +201,7 @@ impl Api {
             Err(r) => (r.op.as_deref(), Some(r.error.kind.name())),
         };
         let operation = op
-            .and_then(crate::ops::Operation::parse)
+            .and_then(crate::ops::Operation::by_name)
             .map_or("unknown", crate::ops::Operation::name);
         let table = table.filter(|t| self.backend.knows_table(t)).unwrap_or("");
         self.metrics
@@ -292,7 +290,7 @@ impl Api {
             .get("x-amz-target")
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        let Some(op) = target.strip_prefix(TARGET_PREFIX) else {
+        let Some((op, operation)) = crate::ops::Operation::from_target(target) else {
             return Err(Refused::new(
                 None,
                 ApiError::new(ErrorKind::UnknownOperation, ""),
@@ -330,7 +328,7 @@ impl Api {
             peer,
             policies: &self.policies,
         };
-        crate::ops::dispatch(&ctx, op, &input)
+        crate::ops::dispatch(&ctx, operation, &input)
             .await
             .map(|v| (op_name.clone(), v))
             .map_err(|e| Refused::new(op_name, e))

@@ -20,6 +20,10 @@ pub enum Workload {
     BatchWrite,
     /// BatchGetItem of `--batch-size` keys (at most 100).
     BatchGet,
+    /// TransactWriteItems of `--batch-size` puts of consecutive items (at most 100).
+    TransactWrite,
+    /// TransactGetItems of `--batch-size` consecutive keys (at most 100).
+    TransactGet,
     /// YCSB A: 50% GetItem, 50% UpdateItem.
     YcsbA,
     /// YCSB B: 95% GetItem, 5% UpdateItem.
@@ -39,6 +43,8 @@ impl Workload {
             Workload::Scan => "scan",
             Workload::BatchWrite => "batch-write",
             Workload::BatchGet => "batch-get",
+            Workload::TransactWrite => "transact-write",
+            Workload::TransactGet => "transact-get",
             Workload::YcsbA => "ycsb-a",
             Workload::YcsbB => "ycsb-b",
             Workload::YcsbC => "ycsb-c",
@@ -119,7 +125,8 @@ pub struct BenchArgs {
     /// `Limit` of each Query and Scan.
     #[arg(long, default_value_t = 10)]
     pub query_limit: u32,
-    /// Requests per BatchWriteItem (at most 25) or keys per BatchGetItem (at most 100).
+    /// Requests per BatchWriteItem (at most 25), keys per BatchGetItem (at most 100), or
+    /// actions per TransactWriteItems / TransactGetItems (at most 100).
     #[arg(long, default_value_t = 25)]
     pub batch_size: usize,
     /// Also report this process's CPU time per operation (from /proc/PID/stat), e.g. the
@@ -152,7 +159,7 @@ impl BenchArgs {
             );
         }
         let max_batch = match self.workload {
-            Workload::BatchGet => 100,
+            Workload::BatchGet | Workload::TransactWrite | Workload::TransactGet => 100,
             _ => 25,
         };
         anyhow::ensure!(

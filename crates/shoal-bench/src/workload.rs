@@ -37,6 +37,8 @@ pub enum Op {
     Scan,
     BatchWrite,
     BatchGet,
+    TransactWrite,
+    TransactGet,
 }
 
 impl Op {
@@ -50,6 +52,8 @@ impl Op {
             Workload::Scan => return Op::Scan,
             Workload::BatchWrite => return Op::BatchWrite,
             Workload::BatchGet => return Op::BatchGet,
+            Workload::TransactWrite => return Op::TransactWrite,
+            Workload::TransactGet => return Op::TransactGet,
             Workload::YcsbA => 0.5,
             Workload::YcsbB => 0.95,
             Workload::YcsbC => return Op::Get,
@@ -243,6 +247,32 @@ impl Requests {
                 out.push_str("}}}");
                 Target::BatchGetItem
             }
+            Op::TransactWrite => {
+                out.push_str("{\"TransactItems\":[");
+                for k in 0..self.batch_len() {
+                    if k > 0 {
+                        out.push(',');
+                    }
+                    let _ = write!(out, "{{\"Put\":{{\"TableName\":{t},\"Item\":");
+                    self.write_item(out, self.wrap(i, k), rng);
+                    out.push_str("}}");
+                }
+                out.push_str("]}");
+                Target::TransactWriteItems
+            }
+            Op::TransactGet => {
+                out.push_str("{\"TransactItems\":[");
+                for k in 0..self.batch_len() {
+                    if k > 0 {
+                        out.push(',');
+                    }
+                    let _ = write!(out, "{{\"Get\":{{\"TableName\":{t},\"Key\":");
+                    self.write_key(out, self.wrap(i, k));
+                    out.push_str("}}");
+                }
+                out.push_str("]}");
+                Target::TransactGetItems
+            }
         }
     }
 
@@ -321,6 +351,8 @@ mod tests {
                 Op::Scan,
                 Op::BatchWrite,
                 Op::BatchGet,
+                Op::TransactWrite,
+                Op::TransactGet,
             ] {
                 r.write(op, 998, &mut rng, &mut out);
                 let v: serde_json::Value = serde_json::from_str(&out)
@@ -334,6 +366,14 @@ mod tests {
                     // Keys wrap around the key space and stay distinct.
                     let k = |n: usize| puts[n]["PutRequest"]["Item"]["pk"].clone();
                     assert_ne!(k(0), k(2));
+                }
+                if op == Op::TransactWrite {
+                    let puts = v["TransactItems"].as_array().unwrap();
+                    assert_eq!(puts.len(), 3);
+                    assert_eq!(item_size(&puts[1]["Put"]["Item"]), 1024, "{out}");
+                }
+                if op == Op::TransactGet {
+                    assert_eq!(v["TransactItems"].as_array().unwrap().len(), 3);
                 }
             }
         }

@@ -8,7 +8,10 @@ use async_trait::async_trait;
 use shoal_storage::{Applied, Command, Page};
 use shoal_types::{AttributeValue, Item};
 
-use crate::{DataError, KmsKeyError, QueryRequest, ScanRequest, TableMeta, TableStats};
+use crate::{
+    DataError, KmsKeyError, QueryRequest, RecordsFrom, RecordsPage, ScanRequest, ShardId,
+    StreamDef, StreamShards, TableMeta, TableStats, TxGet, TxOutcome, TxToken, TxWrite,
+};
 
 /// The data plane of a node: table DDL, item writes and reads. Implemented by `shoal-node`'s
 /// router, which finds the partitions of a table in the partition map and runs each call where
@@ -80,4 +83,45 @@ pub trait DataPlane: Send + Sync + 'static {
         let _ = (table, partition_key);
         Ok(0)
     }
+
+    /// TransactWriteItems: applies every action or none, serializably, across tables,
+    /// partitions and nodes. `Ok(Canceled)` when a condition fails, a transaction holds an item,
+    /// or an action fails on its item. With a `token`, a retry of a committed request answers
+    /// `AlreadyCommitted` (see [`TxToken`]). `Err` when the outcome could not be decided (nothing is
+    /// then half applied: recovery finishes or undoes it).
+    async fn transact_write(
+        &self,
+        writes: Vec<TxWrite>,
+        token: Option<TxToken>,
+    ) -> Result<TxOutcome<Applied>, DataError>;
+
+    /// TransactGetItems: the items (`None` when absent), in request order, as of one moment.
+    /// `Ok(Canceled)` with `TransactionConflict` reasons when a transaction held an item or a
+    /// write changed one during the read.
+    async fn transact_get(&self, gets: Vec<TxGet>) -> Result<TxOutcome<Option<Item>>, DataError>;
+
+    /// Whether every base partition of `table` has finished following its Time to Live setting
+    /// (the expiry index built for `time_to_live`, or dropped when it is `None`):
+    /// DescribeTimeToLive's `ENABLING` / `DISABLING` until then.
+    async fn time_to_live_settled(&self, table: &TableMeta) -> Result<bool, DataError>;
+
+    /// The shards of `stream` of `table` that still hold records or are open, parents before
+    /// their children, and how many partitions write its records now.
+    async fn stream_shards(
+        &self,
+        table: &TableMeta,
+        stream: &StreamDef,
+    ) -> Result<StreamShards, DataError>;
+
+    /// Up to `limit` records (and at most about 1 MB) of `shard` of `stream`, from `from`.
+    /// [`DataError::ShardNotFound`] for a shard the stream does not have,
+    /// [`DataError::Trimmed`] when records from `from` on were trimmed.
+    async fn stream_records(
+        &self,
+        table: &TableMeta,
+        stream: &StreamDef,
+        shard: ShardId,
+        from: RecordsFrom,
+        limit: usize,
+    ) -> Result<RecordsPage, DataError>;
 }

@@ -28,6 +28,12 @@ pub enum DataError {
     /// `ProvisionedThroughputExceededException` (retryable) with this reason. Nothing was done.
     #[error("throttled: {} on {}", .0.reason, .0.resource)]
     Throttled(crate::capacity::Throttled),
+    /// The stream has no such shard (never had, or it was trimmed): `ResourceNotFoundException`.
+    #[error("shard not found: {0}")]
+    ShardNotFound(String),
+    /// The records asked for were trimmed: `TrimmedDataAccessException` with this message.
+    #[error("{0}")]
+    Trimmed(String),
 }
 
 /// Why a KMS key named by an `SSESpecification` cannot be used.

@@ -7,6 +7,8 @@
 //!   indexes, the Raft group serving each, its epoch and its replicas' nodes.
 //! - [`DataPlane`]: what the API needs from the nodes (DDL, writes, reads), with its requests
 //!   ([`QueryRequest`], [`ScanRequest`]) and errors ([`DataError`], [`KmsKeyError`]).
+//! - Transactions: [`TxWrite`], [`TxGet`] and how they end ([`TxOutcome`], [`TxReason`]).
+//! - Streams: [`StreamDef`], [`ShardId`], [`ShardInfo`], [`RecordsPage`].
 //! - [`capacity`]: DynamoDB's capacity-unit arithmetic and throttling reasons.
 //! - [`changes`]: table changes as pure functions (index transitions, rebasing a client's change
 //!   onto the node's own).
@@ -42,7 +44,9 @@ mod dataplane;
 mod error;
 mod partition;
 mod request;
+mod stream;
 mod table;
+mod transaction;
 
 pub use dataplane::DataPlane;
 pub use error::{DataError, KmsKeyError};
@@ -51,7 +55,12 @@ pub use partition::{
     even_ranges, initial_partition_count,
 };
 pub use request::{QueryRequest, ScanRequest};
+pub use stream::{
+    ChangeEvent, ChangeRecord, RecordsFrom, RecordsPage, STREAM_RETENTION_SECS, ShardId, ShardInfo,
+    StreamDef, StreamShards, StreamViewType, parse_sequence_number, sequence_number,
+};
 pub use table::{
     Billing, BillingMode, IndexCapacity, IndexThroughput, OnDemandThroughput, TableMeta,
     TablePolicy, TableSse, TableStats, TableStatus, WarmThroughput,
 };
+pub use transaction::{TxGet, TxOp, TxOutcome, TxReason, TxToken, TxWrite, TxWritten};

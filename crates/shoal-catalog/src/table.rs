@@ -144,6 +144,45 @@ pub struct TableMeta {
     /// (at most one entry per index).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub index_capacity: Vec<IndexCapacity>,
+    /// The Time to Live attribute while TTL is enabled (`UpdateTimeToLive`); `None` while it is
+    /// disabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_to_live: Option<String>,
+    /// The table's streams, oldest first: the last one is the latest (`LatestStreamArn`), and
+    /// the table writes records to it while it is enabled. Disabled ones are kept while their
+    /// records may be read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub streams: Vec<crate::StreamDef>,
+    /// The stream CreateTable enabled (its id and view type), never changed: every partition
+    /// of the table starts its log writing records for it, so writes right after CreateTable
+    /// have them (later changes go through each partition's log).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_stream: Option<(u32, crate::StreamViewType)>,
+}
+
+impl TableMeta {
+    /// The stream the table writes records to, if one is enabled.
+    pub fn stream(&self) -> Option<&crate::StreamDef> {
+        self.streams.last().filter(|s| s.enabled())
+    }
+
+    /// The resource-based policy of the table (`stream` `None`) or of its stream with id
+    /// `stream`.
+    pub fn policy_of(&self, stream: Option<u32>) -> Option<&TablePolicy> {
+        match stream {
+            None => self.resource_policy.as_ref(),
+            Some(id) => self
+                .streams
+                .iter()
+                .find(|s| s.id == id)
+                .and_then(|s| s.resource_policy.as_ref()),
+        }
+    }
+
+    /// The stream with ARN `arn`, if the table has it.
+    pub fn stream_by_arn(&self, arn: &str) -> Option<&crate::StreamDef> {
+        self.streams.iter().find(|s| s.arn(&self.arn) == arn)
+    }
 }
 
 /// `OnDemandThroughput`: the most request units a table (or global index) in on-demand mode may

@@ -174,6 +174,8 @@ struct NodeProc {
     child: Option<Child>,
     /// The node id it reported in `/status`, once seen.
     node_id: Option<u64>,
+    /// Environment variables for its next start only ([`Cluster::restart_with_env`]).
+    once_env: Vec<(String, String)>,
 }
 
 /// N real `shoal` processes forming one cluster; see the crate docs.
@@ -373,6 +375,19 @@ impl Cluster {
         self.node_mut(i).join = None;
         self.spawn(i);
         self.wait_healthy(i).await;
+    }
+
+    /// [`Cluster::restart`] with environment variables for this start only (a crash point:
+    /// `FAILPOINTS=...`). Does not wait for `GET /health`: the node may crash on its way.
+    pub fn restart_with_env(&mut self, i: usize, env: &[(&str, &str)]) {
+        self.kill(i);
+        let node = self.node_mut(i);
+        node.join = None;
+        node.once_env = env
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect();
+        self.spawn(i);
     }
 
     /// Starts a new node that joins the running cluster (with a new join token from node 1) and
@@ -814,6 +829,7 @@ impl Cluster {
             join,
             child: None,
             node_id: None,
+            once_env: Vec::new(),
         });
         i
     }
@@ -854,6 +870,7 @@ impl Cluster {
             cmd.env("SHOAL_LOG", "info");
         }
         cmd.envs(env);
+        cmd.envs(std::mem::take(&mut node.once_env));
         let joining = if node.join.is_some() {
             " (joining)"
         } else {

@@ -22,6 +22,10 @@
 //!   `SplitPartition` applies to tables with global indexes too, and such tables may start with
 //!   several partitions.
 //!
+//! - Format 6 encodes as format 5. A member that reads it applies the transaction commands of
+//!   partitions (`shoal_storage::Command::TxPrepare` and the rest), so once every member does
+//!   ([`crate::TRANSACTIONS_FORMAT`]) TransactWriteItems and TransactGetItems run.
+//!
 //! Members record the newest format they read ([`crate::Member::format`]), and the cluster writes
 //! the oldest of them ([`MetaState::write_format`]): during a rolling upgrade the upgraded nodes
 //! keep writing format 1 until every member runs a binary that reads format 2. Commands an older
@@ -37,7 +41,7 @@ use serde_json::Value;
 use crate::{MetaCommand, MetaState};
 
 /// The metadata format this version writes.
-pub const META_FORMAT_VERSION: u64 = 5;
+pub const META_FORMAT_VERSION: u64 = 6;
 
 /// Metadata bytes this node cannot read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

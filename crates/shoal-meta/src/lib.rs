@@ -24,6 +24,10 @@ pub use placement::ReplicaChange;
 /// partitions (so a table with global indexes may split and start with several partitions).
 pub const GLOBAL_INDEX_SPLIT_FORMAT: u64 = 5;
 
+/// The metadata format from which every member applies transaction commands to its partitions:
+/// transactions run only once the cluster writes it (an older member would refuse the entries).
+pub const TRANSACTIONS_FORMAT: u64 = 6;
+
 /// Most partitions a table starts with (a provisioned throughput asking for more starts with
 /// this many).
 pub const MAX_INITIAL_PARTITIONS: u64 = 256;

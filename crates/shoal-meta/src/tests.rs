@@ -39,6 +39,9 @@ fn meta(name: &str, version: u64) -> TableMeta {
         on_demand: Default::default(),
         warm: None,
         index_capacity: Vec::new(),
+        time_to_live: None,
+        streams: Vec::new(),
+        initial_stream: None,
     }
 }
 

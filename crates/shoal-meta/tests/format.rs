@@ -57,6 +57,9 @@ fn table(name: &str, version: u64) -> TableMeta {
         on_demand: Default::default(),
         warm: None,
         index_capacity: Vec::new(),
+        time_to_live: None,
+        streams: Vec::new(),
+        initial_stream: None,
     }
 }
 

@@ -267,9 +267,14 @@ pub(crate) fn open_partition(
 ) -> Result<PartitionHandle, NodeError> {
     let gsis = Gsi::open_all(dir, &meta.indexes, &meta.key_schema, key.as_bytes(), p.id)?;
     let path: Arc<Path> = partition_path(dir, p.id).into();
-    let engine = SqlCipherEngine::open(&path, key.as_bytes(), Durability::Sync)
+    // The Raft log is the write-ahead log: an apply is not fsync'd here, and the log is
+    // compacted only up to what a sync made durable (`PartitionSm::durable_index`).
+    let engine = SqlCipherEngine::open(&path, key.as_bytes(), Durability::Relaxed)
         .map_err(|e| NodeError::storage_in(e, &path))?;
     let partition = Partition::new(Box::new(engine), meta.key_schema.clone())
+        .map_err(|e| NodeError::storage_in(e, &path))?;
+    partition
+        .begin_stream(crate::streams::initial_setting(meta, p.id))
         .map_err(|e| NodeError::storage_in(e, &path))?;
     let partition = Arc::new(partition);
     let shipper = Arc::new(Shipper::start(&partition, p.id, &gsis));
@@ -517,6 +522,21 @@ impl DataPlane for NodeBackend {
         }
     }
 
+    async fn transact_write(
+        &self,
+        writes: Vec<shoal_catalog::TxWrite>,
+        token: Option<shoal_catalog::TxToken>,
+    ) -> Result<shoal_catalog::TxOutcome<Applied>, DataError> {
+        crate::transact::write(self, writes, token).await
+    }
+
+    async fn transact_get(
+        &self,
+        gets: Vec<shoal_catalog::TxGet>,
+    ) -> Result<shoal_catalog::TxOutcome<Option<Item>>, DataError> {
+        crate::transact::get(self, gets).await
+    }
+
     async fn write(&self, table: &TableMeta, command: Command) -> Result<Applied, DataError> {
         self.rerouted(|| self.write_once(table, &command)).await
     }
@@ -541,6 +561,29 @@ impl DataPlane for NodeBackend {
     ) -> Result<Option<Item>, DataError> {
         self.rerouted(|| self.get_once(table, key, consistent))
             .await
+    }
+
+    async fn time_to_live_settled(&self, table: &TableMeta) -> Result<bool, DataError> {
+        self.ttl_settled(table).await
+    }
+
+    async fn stream_shards(
+        &self,
+        table: &TableMeta,
+        stream: &shoal_catalog::StreamDef,
+    ) -> Result<shoal_catalog::StreamShards, DataError> {
+        self.shards(table, stream).await
+    }
+
+    async fn stream_records(
+        &self,
+        table: &TableMeta,
+        stream: &shoal_catalog::StreamDef,
+        shard: shoal_catalog::ShardId,
+        from: shoal_catalog::RecordsFrom,
+        limit: usize,
+    ) -> Result<shoal_catalog::RecordsPage, DataError> {
+        self.records(table, stream, shard, from, limit).await
     }
 
     async fn item_collection_size(

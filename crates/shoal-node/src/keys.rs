@@ -14,7 +14,7 @@
 //! validated by `shoal-policy` before it is stored and kept parsed for the API
 //! ([`KeyStore::policy`]); a key without one may do everything.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -241,6 +241,22 @@ pub struct KeyStore {
     secrets: RwLock<Arc<HashMap<String, Zeroizing<String>>>>,
     /// Access key id → its parsed policy (keys without one are absent).
     policies: RwLock<Arc<HashMap<String, Arc<Policy>>>>,
+    /// Keys this node is sharing with the cluster (the key, then its policy: two metadata
+    /// commands). While the cluster holds such a key without its policy, the local policy
+    /// stays: taking the cluster's "none" would give the key full access in between.
+    sharing: Arc<Mutex<HashSet<String>>>,
+}
+
+/// Key `id` is being shared with the cluster until this is dropped ([`KeyStore::begin_share`]).
+pub(crate) struct Sharing {
+    id: String,
+    set: Arc<Mutex<HashSet<String>>>,
+}
+
+impl Drop for Sharing {
+    fn drop(&mut self) {
+        self.set.lock().remove(&self.id);
+    }
 }
 
 impl std::fmt::Debug for KeyStore {
@@ -288,6 +304,7 @@ impl KeyStore {
             file: Mutex::new(KeyFile::default()),
             secrets: RwLock::new(Arc::new(HashMap::new())),
             policies: RwLock::new(Arc::new(HashMap::new())),
+            sharing: Arc::default(),
         };
         let mut secrets = store.unseal_all(&file)?;
         let mut created = None;
@@ -451,9 +468,11 @@ impl KeyStore {
         let mut changed = file.keys.len() != before;
         for (id, entry) in keys {
             if secrets.get(id).is_some_and(|s| s.as_str() == entry.secret) {
-                // The cluster's policy is the key's policy.
+                // The cluster's policy is the key's policy (once this node shared it whole).
+                let half_shared = entry.policy.is_none() && self.sharing.lock().contains(id);
                 if let Some(k) = file.keys.iter_mut().find(|k| k.id == *id)
                     && k.policy != entry.policy
+                    && !half_shared
                 {
                     k.policy.clone_from(&entry.policy);
                     changed = true;
@@ -492,6 +511,15 @@ impl KeyStore {
                 })
             })
             .collect())
+    }
+
+    /// Marks key `id` as being shared with the cluster until the returned guard drops (the
+    /// share finished, or failed: the key is offered again); `None` if it already is.
+    pub(crate) fn begin_share(&self, id: &str) -> Option<Sharing> {
+        self.sharing.lock().insert(id.to_owned()).then(|| Sharing {
+            id: id.to_owned(),
+            set: Arc::clone(&self.sharing),
+        })
     }
 
     /// Every key, in creation order (no secrets).

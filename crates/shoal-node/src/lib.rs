@@ -30,9 +30,13 @@ mod remote;
 pub mod rotation;
 mod split;
 mod storage_failure;
+mod streams;
 #[cfg(test)]
 mod test_support;
 mod throttle;
+mod transact;
+mod ttl;
+mod tx_recovery;
 
 use std::fs;
 use std::io::Write;
@@ -48,6 +52,7 @@ pub use cluster::liveness::DEFAULT_DEAD_NODE_TIMEOUT;
 pub use keys::AccessKey;
 pub use shoal_crypto::{KmsConfig, KmsCredentials};
 pub use split::{DEFAULT_SPLIT_SIZE_BYTES, MIN_SPLIT_SIZE_BYTES, SPLIT_HEAT_WRITES_PER_SEC};
+pub use ttl::DEFAULT_TTL_SWEEP;
 
 /// The on-disk format this version reads and writes. Format 2: SQLCipher files keyed with data
 /// keys wrapped by the master keys of the key directory (format 1 used a fixed placeholder key).

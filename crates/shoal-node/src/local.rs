@@ -129,6 +129,12 @@ impl NodeBackend {
             self.drop_split_rows(&cluster, &entry.meta.name).await;
         }
         drop(ddl);
+        // The partitions this node leads follow their table's stream (through their logs).
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            self.sync_stream_settings(&cluster),
+        )
+        .await;
         // Global indexes being created become active once every partition's backfill is done.
         let followed: Vec<Arc<TableHandle>> = self
             .tables
@@ -197,6 +203,9 @@ impl NodeBackend {
                 tracing::warn!(access_key_id = %key.id, "an access key with a policy stays on this node until every node runs a version with policies");
                 continue;
             }
+            let Some(sharing) = self.keys.begin_share(&key.id) else {
+                continue;
+            };
             let cluster = Arc::clone(cluster);
             tokio::spawn(async move {
                 let put = shoal_meta::MetaCommand::PutAccessKey {
@@ -212,6 +221,7 @@ impl NodeBackend {
                     };
                     result = cluster.meta_propose(set).await.map(|_| ());
                 }
+                drop(sharing);
                 if let Err(e) = result {
                     tracing::warn!(access_key_id = %key.id, error = %e, "sharing an access key with the cluster failed; retrying");
                 }
@@ -524,5 +534,6 @@ fn partition_sm(
         poisoned: Arc::clone(&p.poisoned),
         split_applied: Arc::clone(split_applied),
         applied: Arc::clone(&p.applied),
+        durable: 0,
     })
 }

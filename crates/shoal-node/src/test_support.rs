@@ -53,6 +53,9 @@ pub(crate) fn table_meta(name: &str, extra: &[&str]) -> TableMeta {
         on_demand: Default::default(),
         warm: None,
         index_capacity: Vec::new(),
+        time_to_live: None,
+        streams: Vec::new(),
+        initial_stream: None,
     }
 }
 

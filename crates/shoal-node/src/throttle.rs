@@ -364,12 +364,14 @@ impl Throttles {
     /// Charges an item write to `share` of `meta` with its outcome: what `ConsumedCapacity`
     /// reports for it (the table's units with its local indexes' to the table, each global
     /// index's to the index), or, for a failed condition, the existing item's size. Other
-    /// refusals wrote nothing and cost nothing.
+    /// refusals wrote nothing and cost nothing. Every unit counts `factor` times (2 for a
+    /// transaction's prepare).
     pub(crate) fn charge_write(
         &self,
         meta: &TableMeta,
         share: Share,
         outcome: &Result<Applied, ApplyError>,
+        factor: f64,
     ) {
         let size = |i: Option<&shoal_types::Item>| i.map(item_size).unwrap_or(0);
         let (mut table, applied) = match outcome {
@@ -386,13 +388,13 @@ impl Throttles {
         if let Some(a) = applied {
             for (def, units) in index_write_units(meta, a.old.as_ref(), a.new.as_ref()) {
                 if def.kind == IndexKind::Global {
-                    self.charge(meta, share, Some(def), true, units);
+                    self.charge(meta, share, Some(def), true, units * factor);
                 } else {
                     table += units;
                 }
             }
         }
-        self.charge(meta, share, None, true, table - WRITE_RESERVE);
+        self.charge(meta, share, None, true, table * factor - WRITE_RESERVE);
     }
 }
 
@@ -573,7 +575,7 @@ mod tests {
         // 3 units: a refused write gives its reservation back...
         let refused = Err(ApplyError::Validation("no".into()));
         t.admit_write(&meta, WHOLE).unwrap();
-        t.charge_write(&meta, WHOLE, &refused);
+        t.charge_write(&meta, WHOLE, &refused, 1.0);
         // ... writes admitted together each reserve their least cost: of 3 units, 4 get in
         // (the last takes the balance below zero), the fifth is refused ...
         for _ in 0..4 {
@@ -583,7 +585,7 @@ mod tests {
         // ... and a failed condition on an absent item costs that one unit, no more.
         let failed = Err(ApplyError::ConditionalCheckFailed { item: None });
         for _ in 0..4 {
-            t.charge_write(&meta, WHOLE, &failed);
+            t.charge_write(&meta, WHOLE, &failed, 1.0);
         }
         assert!(t.admit_write(&meta, WHOLE).is_err());
         t.charge(&meta, WHOLE, None, true, -1.5);

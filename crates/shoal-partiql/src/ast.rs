@@ -11,6 +11,9 @@ pub enum Statement {
     Select(Select),
     /// `EXISTS(SELECT ...)`: a condition check, only valid in `ExecuteTransaction`.
     Exists(Select),
+    /// `NOT EXISTS(SELECT ...)`: the opposite condition check, only valid in
+    /// `ExecuteTransaction`.
+    NotExists(Select),
     /// `INSERT INTO table VALUE {...}`.
     Insert(Insert),
     /// `UPDATE table SET|REMOVE ... WHERE ... [RETURNING ...]`.
@@ -275,7 +278,7 @@ impl Statement {
     /// The table the statement reads or writes.
     pub fn table(&self) -> &str {
         match self {
-            Statement::Select(s) | Statement::Exists(s) => &s.table,
+            Statement::Select(s) | Statement::Exists(s) | Statement::NotExists(s) => &s.table,
             Statement::Insert(i) => &i.table,
             Statement::Update(u) => &u.table,
             Statement::Delete(d) => &d.table,
@@ -285,7 +288,9 @@ impl Statement {
     /// The secondary index a `SELECT` reads (`FROM "table"."index"`).
     pub fn index(&self) -> Option<&str> {
         match self {
-            Statement::Select(s) | Statement::Exists(s) => s.index.as_deref(),
+            Statement::Select(s) | Statement::Exists(s) | Statement::NotExists(s) => {
+                s.index.as_deref()
+            }
             _ => None,
         }
     }
@@ -293,15 +298,17 @@ impl Statement {
     /// The `WHERE` condition, if any (`INSERT` has none).
     pub fn where_clause(&self) -> Option<&Expr> {
         match self {
-            Statement::Select(s) | Statement::Exists(s) => s.where_clause.as_ref(),
+            Statement::Select(s) | Statement::Exists(s) | Statement::NotExists(s) => {
+                s.where_clause.as_ref()
+            }
             Statement::Insert(_) => None,
             Statement::Update(u) => Some(&u.where_clause),
             Statement::Delete(d) => Some(&d.where_clause),
         }
     }
 
-    /// `true` for `SELECT`, which reads; `false` for the writes and for `EXISTS`, a condition
-    /// check that transactions allow beside writes.
+    /// `true` for `SELECT`, which reads; `false` for the writes and for `EXISTS` and
+    /// `NOT EXISTS`, condition checks that transactions allow beside writes.
     pub fn is_read(&self) -> bool {
         matches!(self, Statement::Select(_))
     }

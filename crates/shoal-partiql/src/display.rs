@@ -239,6 +239,11 @@ impl Display for Statement {
                 write_select(f, s)?;
                 f.write_char(')')
             }
+            Statement::NotExists(s) => {
+                f.write_str("NOT EXISTS(")?;
+                write_select(f, s)?;
+                f.write_char(')')
+            }
             Statement::Insert(i) => {
                 f.write_str("INSERT INTO ")?;
                 write_ident(f, &i.table)?;

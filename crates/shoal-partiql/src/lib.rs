@@ -2,7 +2,8 @@
 //! syntax tree, canonical printer and parameter binding. `ExecuteStatement`,
 //! `BatchExecuteStatement` and `ExecuteTransaction` build on it.
 //!
-//! - [`parse`] → [`Statement`]: [`Select`] (also inside [`Statement::Exists`]), [`Insert`],
+//! - [`parse`] → [`Statement`]: [`Select`] (also inside [`Statement::Exists`] and
+//!   [`Statement::NotExists`]), [`Insert`],
 //!   [`Update`], [`Delete`]; every failure is a [`ParseError`] whose `Display` is the
 //!   `ValidationException` message (`Statement wasn't well formed, can't be processed: ...`).
 //! - [`Expr`] is a `WHERE` condition or a `SET` value; [`Expr::equalities`] lists the
@@ -35,7 +36,7 @@
 //! ```
 //!
 //! What parses (from the developer guide's PartiQL pages): `SELECT * | path, ... FROM table |
-//! "table"."index" [WHERE ...] [ORDER BY path [ASC|DESC], ...]`; `EXISTS(SELECT ...)`;
+//! "table"."index" [WHERE ...] [ORDER BY path [ASC|DESC], ...]`; `[NOT] EXISTS(SELECT ...)`;
 //! `INSERT INTO table VALUE {'name': value, ...}`; `UPDATE table (SET path = value[, ...] |
 //! REMOVE path[, ...])... WHERE ... [RETURNING (ALL|MODIFIED) (OLD|NEW) *]`; `DELETE FROM
 //! table WHERE ... [RETURNING ALL OLD *]`. Conditions: `= <> < <= > >=`, `[NOT] BETWEEN`,

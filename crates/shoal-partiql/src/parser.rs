@@ -191,6 +191,13 @@ impl Parser<'_> {
             let select = self.select_rest()?;
             self.expect(&Tok::RParen, "')'")?;
             Ok(Statement::Exists(select))
+        } else if self.eat_word("NOT") {
+            self.expect_word("EXISTS")?;
+            self.expect(&Tok::LParen, "'('")?;
+            self.expect_word("SELECT")?;
+            let select = self.select_rest()?;
+            self.expect(&Tok::RParen, "')'")?;
+            Ok(Statement::NotExists(select))
         } else if self.eat_word("INSERT") {
             self.insert_rest().map(Statement::Insert)
         } else if self.eat_word("UPDATE") {

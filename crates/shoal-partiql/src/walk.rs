@@ -15,7 +15,7 @@ pub(crate) fn values<'a>(stmt: &'a Statement, mut f: impl FnMut(&'a Value)) {
     let mut stack: Vec<Node<'a>> = Vec::new();
     match stmt {
         // Projections and ORDER BY keys are paths: no values.
-        Statement::Select(s) | Statement::Exists(s) => {
+        Statement::Select(s) | Statement::Exists(s) | Statement::NotExists(s) => {
             stack.extend(s.where_clause.iter().map(Node::Expr));
         }
         Statement::Insert(i) => {

@@ -116,6 +116,10 @@ fn statement_forms_refused() {
     syntax("EXISTS SELECT * FROM t", "expected '('");
     syntax("EXISTS(SELECT * FROM t", "expected ')'");
     syntax("EXISTS(INSERT INTO t VALUE {})", "expected SELECT");
+    syntax("NOT SELECT * FROM t", "expected EXISTS");
+    syntax("NOT EXISTS SELECT * FROM t", "expected '('");
+    syntax("NOT EXISTS(DELETE FROM t WHERE a = 1)", "expected SELECT");
+    syntax("NOT EXISTS(SELECT * FROM t", "expected ')'");
     syntax("INSERT t VALUE {'a': 1}", "expected INTO");
     syntax("INSERT INTO t VALUES {'a': 1}", "expected VALUE");
     syntax(

@@ -241,6 +241,7 @@ fn statement() -> impl Strategy<Value = Statement> {
     prop_oneof![
         select().prop_map(Statement::Select),
         select().prop_map(Statement::Exists),
+        select().prop_map(Statement::NotExists),
         (name(), tuple_of(value()))
             .prop_map(|(table, item)| Statement::Insert(Insert { table, item })),
         (
@@ -319,7 +320,7 @@ fn number_expr(e: &mut Expr, next: &mut usize) {
 fn number_params(stmt: &mut Statement) -> usize {
     let mut next = 0;
     match stmt {
-        Statement::Select(s) | Statement::Exists(s) => {
+        Statement::Select(s) | Statement::Exists(s) | Statement::NotExists(s) => {
             if let Some(w) = &mut s.where_clause {
                 number_expr(w, &mut next);
             }
@@ -492,6 +493,7 @@ const SEEDS: &[&str] = &[
     "UPDATE TypesTable SET NumberType=NumberType + 100 SET ListType = LIST_APPEND(ListType, [4, <<'string1', 'string2'>>]) REMOVE MapType.NewMapEntry WHERE primarykey='1' RETURNING ALL OLD *",
     "DELETE FROM \"Music\" WHERE \"Artist\" = 'Acme Band' AND \"SongTitle\" = 'PartiQL Rocks' RETURNING ALL OLD *",
     "EXISTS(SELECT * FROM \"Music\" where Artist='No One You Know' and SongTitle='Call Me Today' and Awards is  MISSING)",
+    "NOT EXISTS(SELECT * FROM \"Music\" WHERE Artist = ? AND SongTitle = ?)",
     "SELECT * FROM t WHERE NOT (a BETWEEN ? AND ? OR b NOT IN (1, 'x')) AND c IS NOT NULL",
 ];
 

@@ -452,6 +452,24 @@ fn exists_examples_from_the_transactions_page() {
 }
 
 #[test]
+fn not_exists_is_the_negated_condition_check() {
+    let stmt = ok("not exists ( SELECT * FROM \"Music\" WHERE Artist = ? AND SongTitle = 'x')");
+    let Statement::NotExists(s) = &stmt else {
+        panic!("not NOT EXISTS: {stmt:?}");
+    };
+    assert_eq!(s.table, "Music");
+    assert!(!stmt.is_read());
+    assert_eq!(stmt.table(), "Music");
+    assert_eq!(stmt.parameter_count(), 1);
+    assert_eq!(stmt.where_clause().unwrap().equalities().len(), 2);
+    assert_eq!(
+        stmt.to_string(),
+        "NOT EXISTS(SELECT * FROM \"Music\" WHERE \"Artist\" = ? AND \"SongTitle\" = 'x')"
+    );
+    assert_eq!(ok(&stmt.to_string()), stmt);
+}
+
+#[test]
 fn keywords_are_case_insensitive_and_quoted_identifiers_may_be_keywords() {
     let a = ok(
         "select * from \"T\" where \"value\" = 1 AnD \"select\" <> 'x' oR NOT b between 1 and 2",

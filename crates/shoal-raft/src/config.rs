@@ -28,6 +28,22 @@ pub struct Config {
     pub max_inflight: usize,
     /// Entries kept after the applied index before the log is compacted.
     pub compact_after: u64,
+    /// Length of a leader's read lease in ticks (see `lease.rs`); 0 turns leases off (every
+    /// linearizable read then costs a quorum round). Must be at most `election_ticks - 3` of
+    /// EVERY voter of a group: one tick for where in a tick period a timer was reset, one for
+    /// the catch-up tick a stalled driver may run, one of margin. The lease lasts 9/10 of
+    /// `lease_ticks * tick` on the leader's clock, which stays safe while the nodes' clocks run
+    /// at rates within 10% of each other. A larger value is clamped to `election_ticks - 3`.
+    pub lease_ticks: usize,
+}
+
+impl Config {
+    /// The lease length in milliseconds (0: leases off).
+    pub fn lease_ms(&self) -> u64 {
+        let ticks = self.lease_ticks.min(self.election_ticks.saturating_sub(3));
+        let tick_ms = u64::try_from(self.tick.as_millis()).unwrap_or(u64::MAX);
+        (ticks as u64).saturating_mul(tick_ms).saturating_mul(9) / 10
+    }
 }
 
 impl Default for Config {
@@ -41,6 +57,7 @@ impl Default for Config {
             max_size_per_msg: 1 << 20,
             max_inflight: 256,
             compact_after: 1000,
+            lease_ticks: 7,
         }
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use raft::eraftpb::{ConfChangeV2, ConfState, Entry};
 
 use crate::group::Group;
+use crate::lease::{Clock, MonotonicClock};
 use crate::output::OutputBuilder;
 use crate::storage::GroupStorage;
 use crate::{
@@ -43,6 +44,8 @@ pub struct Core {
     out: OutputBuilder,
     /// Set while the node stops: it refuses leadership handed to it ([`Core::set_draining`]).
     draining: bool,
+    /// Time for read leases ([`Core::set_clock`]).
+    clock: Arc<dyn Clock>,
 }
 
 impl Core {
@@ -57,7 +60,14 @@ impl Core {
             tombstones: std::collections::HashSet::new(),
             out: OutputBuilder::default(),
             draining: false,
+            clock: MonotonicClock::shared(),
         }
+    }
+
+    /// Replaces the clock read leases are timed by (the process's monotonic clock by default;
+    /// the simulator's virtual clock in simulations).
+    pub fn set_clock(&mut self, clock: Arc<dyn Clock>) {
+        self.clock = clock;
     }
 
     /// This node's id.
@@ -103,7 +113,9 @@ impl Core {
         hs.commit = hs.commit.clamp(trunc.0, last);
         let applied = sm.applied_index().clamp(trunc.0, hs.commit);
         let storage = GroupStorage::restore(hs, st.conf_state, trunc, entries);
-        Group::new(&self.config, id, storage, sm, applied, &self.logger)
+        let mut g = Group::new(&self.config, id, storage, sm, applied, &self.logger)?;
+        g.forgot_leader(&self.config);
+        Ok(g)
     }
 
     /// Creates a replica of `group` on this node (nothing happens when it already exists).
@@ -158,6 +170,7 @@ impl Core {
         )?;
         // An empty hard state makes the group known to the log, so a restart reopens it.
         g.pending_mut().hard_state = Some(Default::default());
+        g.forgot_leader(&self.config);
         Ok(g)
     }
 
@@ -173,6 +186,7 @@ impl Core {
     /// Steps messages received from node `from`. A message for an unknown group asks the factory for a
     /// state machine and creates an empty (joining) replica, or is dropped.
     pub fn step(&mut self, _from: NodeId, msgs: Vec<GroupMessage>) {
+        let now = self.clock.now_ms();
         for m in msgs {
             if self.draining && m.msg.get_msg_type() == raft::eraftpb::MessageType::MsgTimeoutNow {
                 // A leader handing its leadership over to this stopping node: decline (the
@@ -192,8 +206,7 @@ impl Core {
                 }
             }
             if let Some(g) = self.groups.get_mut(&m.group) {
-                // Stale or misdirected messages are refused by raft; nothing to do about them.
-                let _ = g.node.step(m.msg);
+                g.step(m.msg, now);
             }
         }
     }
@@ -201,7 +214,7 @@ impl Core {
     /// Advances every group's logical clock by one tick.
     pub fn tick(&mut self) {
         for g in self.groups.values_mut() {
-            g.node.tick();
+            g.tick();
             // A leader drops every proposal while it hands leadership over; raft gives up on a
             // transfer only after a whole election timeout (1 s by default). One that has not
             // completed in a few ticks (the transferee is lagging, unreachable or declining) is
@@ -265,8 +278,9 @@ impl Core {
     /// Asks for a linearizable read point; the result comes back in [`Output::reads`] under `id` once the
     /// local applied index reached the leader's commit index at the time of the call.
     pub fn read_index(&mut self, group: GroupId, id: u64) {
+        let now = self.clock.now_ms();
         match self.groups.get_mut(&group) {
-            Some(g) => g.read_index(id, &mut self.out),
+            Some(g) => g.read_index(id, now, &mut self.out),
             None => self
                 .out
                 .read(id, group, Err(RaftError::GroupNotFound(group))),
@@ -276,6 +290,8 @@ impl Core {
     /// Asks the leader of `group` (if this node) to hand leadership to `to`.
     pub fn transfer_leader(&mut self, group: GroupId, to: NodeId) {
         if let Some(g) = self.groups.get_mut(&group) {
+            // Its target campaigns with a forced vote that ignores the followers' leases.
+            g.lease.end();
             g.node.transfer_leader(to);
         }
     }
@@ -317,7 +333,9 @@ impl Core {
             .collect();
         let mut send_now = Vec::new();
         let mut readies = Vec::new();
+        let now = self.clock.now_ms();
         for (id, g) in &mut self.groups {
+            g.maybe_renew_lease(now);
             g.maybe_generate_snapshot();
             if let Some(rd) = g.collect(&mut writes, &mut send_now) {
                 readies.push((*id, rd));
@@ -351,6 +369,11 @@ impl Core {
     /// The leader of `group` known to this node.
     pub fn leader(&self, group: GroupId) -> Option<NodeId> {
         self.groups.get(&group).and_then(Group::leader)
+    }
+
+    /// Reads the leaders on this node answered under a read lease, over the groups it hosts.
+    pub fn lease_reads(&self) -> u64 {
+        self.groups.values().map(|g| g.lease_reads).sum()
     }
 
     /// True when this node hosts `group`.

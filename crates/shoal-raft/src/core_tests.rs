@@ -9,7 +9,7 @@ use crate::*;
 
 /// A key-value state machine whose state the test can inspect.
 #[derive(Clone, Default)]
-struct Kv(Arc<Mutex<(u64, BTreeMap<String, String>)>>);
+pub(crate) struct Kv(Arc<Mutex<(u64, BTreeMap<String, String>)>>);
 
 impl StateMachine for Kv {
     fn apply(&mut self, entries: Vec<Committed>) {
@@ -53,20 +53,37 @@ impl GroupFactory for NoFactory {
 
 /// Kv state machines handed out by group id (for restart and joins).
 #[derive(Default)]
-struct KvFactory(Mutex<BTreeMap<GroupId, Kv>>);
+pub(crate) struct KvFactory(Mutex<BTreeMap<GroupId, Kv>>);
 impl GroupFactory for KvFactory {
     fn open(&self, group: GroupId) -> Option<Box<dyn StateMachine>> {
         Some(Box::new(self.0.lock().entry(group).or_default().clone()))
     }
 }
 
-struct Net {
-    cores: BTreeMap<NodeId, (Core, MemLogStore)>,
+pub(crate) struct Net {
+    pub(crate) cores: BTreeMap<NodeId, (Core, MemLogStore)>,
     inflight: VecDeque<(NodeId, NodeId, Vec<GroupMessage>)>,
+    /// Reads answered: `(node, read id, result)`.
+    pub(crate) reads: Vec<(NodeId, u64, Result<(), RaftError>)>,
+    /// A node cut off from the others: messages to and from it are lost.
+    pub(crate) cut: Option<NodeId>,
 }
 
 impl Net {
-    fn round(&mut self) -> bool {
+    pub(crate) fn new(cores: BTreeMap<NodeId, (Core, MemLogStore)>) -> Net {
+        Net {
+            cores,
+            inflight: VecDeque::new(),
+            reads: Vec::new(),
+            cut: None,
+        }
+    }
+
+    pub(crate) fn core(&mut self, id: NodeId) -> &mut Core {
+        &mut self.cores.get_mut(&id).expect("no such node").0
+    }
+
+    pub(crate) fn round(&mut self) -> bool {
         let mut busy = false;
         for (id, (core, store)) in &mut self.cores {
             let mut round = core.ready();
@@ -81,8 +98,14 @@ impl Net {
             for (to, msgs) in out.send {
                 self.inflight.push_back((*id, to, msgs));
             }
+            for (read, _group, result) in out.reads {
+                self.reads.push((*id, read, result));
+            }
         }
         while let Some((from, to, msgs)) = self.inflight.pop_front() {
+            if self.cut.is_some_and(|c| c == from || c == to) {
+                continue;
+            }
             busy = true;
             if let Some((core, _)) = self.cores.get_mut(&to) {
                 // Round-trip through the wire encoding.
@@ -95,7 +118,7 @@ impl Net {
         busy
     }
 
-    fn settle(&mut self) {
+    pub(crate) fn settle(&mut self) {
         for _ in 0..100 {
             if !self.round() {
                 return;
@@ -118,10 +141,7 @@ fn one_round_of_ten_groups_is_one_log_write() {
         .unwrap();
         core.campaign(g).unwrap();
     }
-    let mut net = Net {
-        cores: BTreeMap::from([(1, (core, store.clone()))]),
-        inflight: VecDeque::new(),
-    };
+    let mut net = Net::new(BTreeMap::from([(1, (core, store.clone()))]));
     net.settle();
     let (core, _) = net.cores.get_mut(&1).unwrap();
     assert!(core.status().iter().all(|s| s.role == "Leader"));
@@ -145,7 +165,7 @@ fn one_round_of_ten_groups_is_one_log_write() {
     }
 }
 
-fn three_nodes(factory: &[Arc<KvFactory>], compact_after: u64) -> Net {
+pub(crate) fn three_nodes(factory: &[Arc<KvFactory>], compact_after: u64) -> Net {
     let mut cores = BTreeMap::new();
     for id in 1..=3u64 {
         let f = factory[id as usize - 1].clone();
@@ -168,13 +188,10 @@ fn three_nodes(factory: &[Arc<KvFactory>], compact_after: u64) -> Net {
         .unwrap();
         cores.insert(id, (core, MemLogStore::new()));
     }
-    Net {
-        cores,
-        inflight: VecDeque::new(),
-    }
+    Net::new(cores)
 }
 
-fn kv(f: &KvFactory, g: GroupId) -> BTreeMap<String, String> {
+pub(crate) fn kv(f: &KvFactory, g: GroupId) -> BTreeMap<String, String> {
     f.0.lock().get(&g).unwrap().0.lock().1.clone()
 }
 
@@ -193,7 +210,7 @@ fn add_learner(net: &mut Net, leader: NodeId, node: NodeId) {
     net.settle();
 }
 
-fn elect_and_write(net: &mut Net, factories: &[Arc<KvFactory>], n: usize) {
+pub(crate) fn elect_and_write(net: &mut Net, factories: &[Arc<KvFactory>], n: usize) {
     net.cores.get_mut(&1).unwrap().0.campaign(1).unwrap();
     net.settle();
     let leader = &mut net.cores.get_mut(&1).unwrap().0;
@@ -376,4 +393,79 @@ fn messages_for_a_removed_group_do_not_recreate_it() {
         "the removed group came back on node 2"
     );
     assert_eq!(net.cores.get_mut(&1).unwrap().0.leader(1), Some(1));
+}
+
+/// A state machine whose storage is durable only up to an index the test sets.
+struct LaggingKv {
+    kv: Kv,
+    durable: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl StateMachine for LaggingKv {
+    fn apply(&mut self, entries: Vec<Committed>) {
+        self.kv.apply(entries);
+    }
+    fn applied_index(&self) -> u64 {
+        self.kv.applied_index()
+    }
+    fn durable_index(&self) -> u64 {
+        self.durable.load(std::sync::atomic::Ordering::SeqCst)
+    }
+    fn snapshot(&mut self) -> Result<Vec<u8>, String> {
+        self.kv.snapshot()
+    }
+    fn restore(&mut self, data: &[u8], index: u64) -> Result<(), String> {
+        self.kv.restore(data, index)
+    }
+}
+
+/// The log is compacted only up to what the state machine made durable, not what it applied:
+/// a crash of the machine may take back applies that were not synced, and their entries must
+/// still be in the log to be replayed.
+#[test]
+fn the_log_is_compacted_only_up_to_the_durable_index() {
+    let durable = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let kv = Kv::default();
+    let mut core = Core::new(
+        Config {
+            compact_after: 5,
+            ..Config::default()
+        },
+        Arc::new(NoFactory),
+    );
+    let sm = LaggingKv {
+        kv: kv.clone(),
+        durable: durable.clone(),
+    };
+    core.create_group(1, GroupInit::Bootstrap { voters: vec![1] }, Box::new(sm))
+        .unwrap();
+    core.campaign(1).unwrap();
+    let store = MemLogStore::new();
+    let mut net = Net::new(BTreeMap::from([(1, (core, store.clone()))]));
+    net.settle();
+    let first = |store: &MemLogStore| store.group(1).unwrap().entries[0].index;
+    let propose = |net: &mut Net, n: usize| {
+        for i in 0..n {
+            net.core(1)
+                .propose(1, vec![], format!("k{i}=v").into_bytes())
+                .unwrap();
+            net.settle();
+        }
+    };
+    propose(&mut net, 40);
+    let applied = kv.applied_index();
+    assert!(applied >= 40);
+    assert!(
+        first(&store) <= BOOTSTRAP_INDEX + 1,
+        "nothing durable yet: the log keeps every entry (first {})",
+        first(&store)
+    );
+    durable.store(applied - 10, std::sync::atomic::Ordering::SeqCst);
+    propose(&mut net, 1);
+    let now_first = first(&store);
+    assert!(
+        now_first > BOOTSTRAP_INDEX + 1 && now_first < applied - 10,
+        "compacted up to the durable index ({}), not past it: first entry {now_first}",
+        applied - 10
+    );
 }

@@ -4,8 +4,9 @@ use protobuf::Message as _;
 use raft::eraftpb::{
     ConfChange, ConfChangeV2, ConfState, Entry, EntryType, Message, MessageType, Snapshot,
 };
-use raft::{RawNode, Ready, SnapshotStatus, StateRole};
+use raft::{RawNode, ReadOnlyOption, Ready, SnapshotStatus, StateRole};
 
+use crate::lease::{Lease, parse_renewal};
 use crate::output::OutputBuilder;
 use crate::storage::GroupStorage;
 use crate::{
@@ -29,6 +30,15 @@ pub(crate) struct Group {
     pending: GroupWrite,
     /// Snapshots sent this round (reported as finished after the round).
     snapshots_sent: Vec<NodeId>,
+    /// The read lease while this replica leads (see `lease.rs`).
+    pub(crate) lease: Lease,
+    /// A read reached this leader since the last renewal started (no reads: no renewals).
+    lease_used: bool,
+    /// Reads answered under the lease (counted for the tests and the simulator).
+    pub(crate) lease_reads: u64,
+    /// Ticks left during which this replica drops vote requests: it restarted or was created by
+    /// a message, so it no longer knows whether a leader's lease counts on it.
+    quiet_ticks: usize,
 }
 
 impl Group {
@@ -70,7 +80,82 @@ impl Group {
             reported: (false, 0),
             pending: GroupWrite::new(id),
             snapshots_sent: Vec::new(),
+            lease: Lease::new(config.lease_ms()),
+            lease_used: false,
+            lease_reads: 0,
+            quiet_ticks: 0,
         })
+    }
+
+    /// This replica lost (or never had) its memory of the group's leader: with leases on, it
+    /// grants no vote for an election timeout.
+    pub(crate) fn forgot_leader(&mut self, config: &Config) {
+        if self.lease.enabled() {
+            self.quiet_ticks = config.election_ticks;
+        }
+    }
+
+    /// Advances the logical clock by one tick.
+    pub(crate) fn tick(&mut self) {
+        self.node.tick();
+        self.quiet_ticks = self.quiet_ticks.saturating_sub(1);
+        self.end_lease_if_transferring();
+    }
+
+    /// Steps a message from another node. A quiet replica drops vote requests (not a leader's
+    /// forced transfer campaign); a follower's ReadIndex is answered at once under a lease.
+    pub(crate) fn step(&mut self, msg: Message, now: u64) {
+        match msg.get_msg_type() {
+            MessageType::MsgRequestVote | MessageType::MsgRequestPreVote
+                if self.quiet_ticks > 0 && msg.context.as_ref() != raft::CAMPAIGN_TRANSFER => {}
+            MessageType::MsgReadIndex => self.read(now, |node| {
+                // Stale or misdirected messages are refused by raft; nothing to do about them.
+                let _ = node.step(msg);
+            }),
+            _ => {
+                let _ = self.node.step(msg);
+            }
+        }
+        self.end_lease_if_transferring();
+    }
+
+    /// Runs `read` (a ReadIndex into raft). On the leader it notes the read for lease renewal
+    /// and, while the lease holds, has raft answer it from the commit index: lease-based for
+    /// this one read, safe again right after (raft's safe reads in flight resolve only in safe
+    /// mode).
+    fn read(&mut self, now: u64, read: impl FnOnce(&mut RawNode<GroupStorage>)) {
+        let mut leased = false;
+        if self.is_leader() {
+            self.lease_used = true;
+            let raft = &self.node.raft;
+            leased = raft.lead_transferee.is_none() && self.lease.holds(now, raft.term);
+        }
+        if leased {
+            self.node.raft.read_only.option = ReadOnlyOption::LeaseBased;
+            self.lease_reads += 1;
+        }
+        read(&mut self.node);
+        self.node.raft.read_only.option = ReadOnlyOption::Safe;
+    }
+
+    /// A leadership transfer gives the target a forced vote past the followers' leases.
+    fn end_lease_if_transferring(&mut self) {
+        if self.node.raft.lead_transferee.is_some() {
+            self.lease.end();
+        }
+    }
+
+    /// Starts a lease renewal when reads use the lease and half of it is gone (or none holds).
+    pub(crate) fn maybe_renew_lease(&mut self, now: u64) {
+        if !self.lease_used || !self.is_leader() || self.node.raft.lead_transferee.is_some() {
+            return;
+        }
+        let term = self.node.raft.term;
+        if self.lease.wants_renewal(now, term) {
+            self.lease_used = false;
+            let ctx = self.lease.start_renewal(now, term);
+            self.node.read_index(ctx);
+        }
     }
 
     /// Adds writes to persist in the next round (used at creation).
@@ -93,13 +178,14 @@ impl Group {
         }
     }
 
-    /// Asks for a read index; the answer comes through the output later.
-    pub(crate) fn read_index(&mut self, id: u64, out: &mut OutputBuilder) {
+    /// Asks for a read index; the answer comes through the output later (under a lease, from
+    /// the commit index without a quorum round).
+    pub(crate) fn read_index(&mut self, id: u64, now: u64, out: &mut OutputBuilder) {
         if self.leader().is_none() {
             out.read(id, self.id, Err(self.not_leader()));
             return;
         }
-        self.node.read_index(id.to_be_bytes().to_vec());
+        self.read(now, |node| node.read_index(id.to_be_bytes().to_vec()));
         self.waiting_reads.push(id);
     }
 
@@ -197,6 +283,11 @@ impl Group {
     }
 
     fn on_read_state(&mut self, ctx: &[u8], index: u64) {
+        if let Some(seq) = parse_renewal(ctx) {
+            let (term, leader) = (self.node.raft.term, self.is_leader());
+            self.lease.completed(seq, term, leader);
+            return;
+        }
         let Ok(bytes) = <[u8; 8]>::try_from(ctx) else {
             return;
         };
@@ -312,6 +403,8 @@ impl Group {
     }
 
     fn on_conf_state(&mut self, cs: ConfState) {
+        // The quorums change: a lease granted by the old ones no longer counts.
+        self.lease.end();
         self.node.mut_store().set_conf_state(cs.clone());
         self.sm.on_conf_change(&cs.voters, &cs.learners);
         self.pending.conf_state = Some(cs);
@@ -320,7 +413,7 @@ impl Group {
     /// Compacts the log up to what the state machine has made durable, keeping the entry before the new
     /// start in the durable log (it carries the term raft needs after a restart).
     fn maybe_compact(&mut self, compact_after: u64) {
-        let target = self.sm.applied_index().min(self.applied);
+        let target = self.sm.durable_index().min(self.applied);
         let first = self.node.store().first();
         if target <= first || target - first <= compact_after {
             return;
@@ -349,6 +442,7 @@ impl Group {
             return;
         }
         self.reported = now;
+        self.lease.end();
         let (group, leader, term) = (self.id, self.leader(), self.node.raft.term);
         for id in std::mem::take(&mut self.waiting_reads) {
             out.read(id, group, Err(RaftError::NotLeader { group, leader }));

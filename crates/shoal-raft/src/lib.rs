@@ -25,6 +25,11 @@
 //!    is applied complete ([`Output::reads`]), logs are compacted up to what the state machines made
 //!    durable, and leadership changes are reported.
 //!
+//! Reads: [`Core::read_index`] gives a linearizable read point. A leader holding a read lease
+//! answers it (and a follower's forwarded one) from its commit index; otherwise it costs a quorum
+//! heartbeat round (raft's ReadIndex). The lease, why it is safe and its clock assumptions are
+//! in `lease.rs`; [`Config::lease_ticks`] sets or disables it.
+//!
 //! Snapshots: a bootstrapped group starts from a snapshot at index 5 / term 5 holding its voters, so a
 //! replica that joins empty ([`GroupInit::Join`]) always catches up through a snapshot. When raft wants to
 //! send one, the first request fails with "temporarily unavailable" and the core builds it from
@@ -47,6 +52,7 @@ mod core;
 mod error;
 mod exit;
 mod group;
+mod lease;
 mod log;
 mod logger;
 mod message;
@@ -66,6 +72,7 @@ pub use crate::config::{Config, GroupInit};
 pub use crate::core::{BOOTSTRAP_INDEX, BOOTSTRAP_TERM, Core, TRANSFER_TIMEOUT_TICKS};
 pub use crate::error::RaftError;
 pub use crate::exit::DriverExit;
+pub use crate::lease::Clock;
 pub use crate::log::{GroupState, GroupWrite, LogBatch, MemLogStore};
 pub use crate::message::{Committed, GroupMessage};
 pub use crate::node::{RaftHandle, RaftNode};
@@ -83,3 +90,5 @@ pub const META_GROUP: GroupId = 0;
 
 #[cfg(test)]
 mod core_tests;
+#[cfg(test)]
+mod lease_tests;

@@ -415,6 +415,10 @@ impl Driver {
         self.send_batched(std::mem::take(&mut round.send_now));
         if !round.log.is_empty() {
             self.log.write(&round.log)?;
+            // A test crash point: the round is durable, nothing of it is applied or answered.
+            fail::fail_point!("raft-after-log-write", |_| -> Result<(), RaftError> {
+                std::process::abort()
+            });
         }
         let out = self.core.persisted(round);
         self.finish(out);

@@ -8,8 +8,15 @@ pub trait StateMachine: Send {
     /// Applies committed entries (index order, all > applied_index()). Must not fail: a state machine that
     /// cannot apply (its own storage error) records the failure for the entry's proposer itself.
     fn apply(&mut self, entries: Vec<Committed>);
-    /// The last index whose effects are durable in the state machine's own storage (restart replays after it).
+    /// The last index applied to the state machine's own storage (a restart replays the log
+    /// after the index its storage then holds).
     fn applied_index(&self) -> u64;
+    /// The last index whose effects survive a crash of the machine: the log is compacted up to
+    /// it at most (the entries after it may have to be replayed). Default: `applied_index`, for
+    /// state machines whose every apply is durable when it returns.
+    fn durable_index(&self) -> u64 {
+        self.applied_index()
+    }
     /// Everything applied so far (every entry passed to `apply`), serialized (sent to a replica that is far
     /// behind). The core labels it with the group's applied index.
     fn snapshot(&mut self) -> Result<Vec<u8>, String>;

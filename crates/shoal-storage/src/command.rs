@@ -21,6 +21,12 @@ pub enum Command {
         key: Item,
         condition: Option<Condition>,
     },
+    /// A Time to Live delete: as [`Command::Delete`], made by the service (its stream record
+    /// says so) and not metered.
+    Expire {
+        key: Item,
+        condition: Option<Condition>,
+    },
     /// UpdateItem: checks `condition` against the existing item (an empty item when absent),
     /// then applies `update` to the existing item, or to an item made of the key attributes
     /// when absent (DynamoDB's upsert).
@@ -38,16 +44,138 @@ pub enum Command {
         epoch: u64,
         child: SplitChild,
     },
+    /// Sets the stream the partition writes change records for from this entry on (`None`:
+    /// none), on every replica at the same point of the log (see `change_log.rs`). Writes no
+    /// item; setting what is set already is a no-op.
+    SetStream {
+        setting: Option<crate::StreamSetting>,
+    },
+    /// Phase one of a transaction on one item (see `txn.rs`): evaluates `op`'s condition and
+    /// computes its result against the item, then locks the item for transaction `txid` with
+    /// the pending change. Refused with [`ApplyError::TransactionConflict`] when another
+    /// transaction holds the lock. Applying it again for the same `txid` while the lock is held
+    /// returns the same vote.
+    TxPrepare {
+        txid: TxId,
+        /// The coordinator's clock at the start (ms since the epoch): how old the lock is.
+        ts: u64,
+        /// Where the transaction's decision is kept: for recovery by anyone who finds the lock.
+        primary: TxPrimary,
+        /// The client token, if any: a prepare finding a committed decision of the same token
+        /// next to its item answers [`ApplyError::TxAlreadyCommitted`] (or
+        /// [`ApplyError::TxTokenMismatch`] for another request), one finding the item locked by
+        /// the same token [`ApplyError::TxInProgress`].
+        token: Option<TxToken>,
+        op: TxOp,
+    },
+    /// Phase two on one item: applies the pending change of `txid` (`commit`) or drops it, and
+    /// releases the lock. A no-op when `txid` holds no lock on the item.
+    TxResolve { txid: TxId, key: Item, commit: bool },
+    /// Records the decision of transaction `txid` next to its primary item `key`, unless one is
+    /// recorded already: the first decision wins. Answers `Ok` for commit and
+    /// [`ApplyError::TransactionAborted`] for abort, whichever is recorded.
+    TxDecide {
+        txid: TxId,
+        key: Item,
+        commit: bool,
+        ts: u64,
+        /// Kept with a commit decision for 10 minutes (idempotent retries).
+        token: Option<TxToken>,
+    },
+    /// Removes the decision of `txid` once every lock of the transaction is resolved (one with
+    /// a client token is kept, marked settled, for the token's window).
+    TxForget { txid: TxId, key: Item },
+    /// A read of a serializable transaction: the item (as `Applied::old`), refused with
+    /// [`ApplyError::TransactionConflict`] while a transaction holds its lock. Leaves a read mark
+    /// that every later change of the item removes.
+    TxRead { txid: TxId, key: Item, ts: u64 },
+    /// Whether the read mark of `txid` is still there (`Ok`), or a change removed it
+    /// ([`ApplyError::TransactionConflict`]); writes nothing.
+    TxCheck { txid: TxId, key: Item },
+    /// Removes the read mark of `txid`: `Ok` when it was still there (the item did not change
+    /// since the read), [`ApplyError::TransactionConflict`] when a change removed it.
+    TxRelease { txid: TxId, key: Item },
+}
+
+/// A transaction's id: random, 128 bits.
+pub type TxId = [u8; 16];
+
+/// A write transaction's `ClientRequestToken`, hashed: the same `key` within 10 minutes names
+/// the same transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxToken {
+    /// Hash of the caller's access key id and the token.
+    pub key: [u8; 16],
+    /// Hash of the rest of the request (its actions and options): a different request under
+    /// the same token is `IdempotentParameterMismatchException`.
+    pub request: [u8; 16],
+}
+
+/// Where a transaction's decision is recorded: next to its first item, in that item's
+/// partition (found by key, like any write, whatever splits happened since).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TxPrimary {
+    /// The table of the primary item.
+    pub table: String,
+    /// The key attributes of the primary item.
+    pub key: Item,
+}
+
+/// One action of a write transaction on one item.
+#[derive(Debug, Clone)]
+pub enum TxOp {
+    /// As [`Command::Put`].
+    Put {
+        item: Item,
+        condition: Option<Condition>,
+    },
+    /// As [`Command::Update`].
+    Update {
+        key: Item,
+        update: Update,
+        condition: Option<Condition>,
+    },
+    /// As [`Command::Delete`].
+    Delete {
+        key: Item,
+        condition: Option<Condition>,
+    },
+    /// Checks `condition` on the item and holds it unchanged until the transaction ends.
+    Check { key: Item, condition: Condition },
+}
+
+impl TxOp {
+    /// The item holding the key the action targets (the whole new item for a put).
+    pub fn key_item(&self) -> &Item {
+        match self {
+            TxOp::Put { item, .. } => item,
+            TxOp::Update { key, .. } | TxOp::Delete { key, .. } | TxOp::Check { key, .. } => key,
+        }
+    }
 }
 
 impl Command {
+    /// Whether the service made the change (a TTL delete), not a client.
+    pub fn by_service(&self) -> bool {
+        matches!(self, Command::Expire { .. })
+    }
+
     /// The item holding the key the command writes (the whole new item for a put); `None` for
-    /// a split, which writes no item.
+    /// a split or a stream change, which write no item.
     pub fn key_item(&self) -> Option<&Item> {
         match self {
             Command::Put { item, .. } => Some(item),
-            Command::Delete { key, .. } | Command::Update { key, .. } => Some(key),
-            Command::Split { .. } => None,
+            Command::Delete { key, .. }
+            | Command::Expire { key, .. }
+            | Command::Update { key, .. } => Some(key),
+            Command::Split { .. } | Command::SetStream { .. } => None,
+            Command::TxPrepare { op, .. } => Some(op.key_item()),
+            Command::TxResolve { key, .. }
+            | Command::TxDecide { key, .. }
+            | Command::TxForget { key, .. }
+            | Command::TxRead { key, .. }
+            | Command::TxCheck { key, .. }
+            | Command::TxRelease { key, .. } => Some(key),
         }
     }
 }
@@ -84,6 +212,23 @@ pub enum ApplyError {
     /// command was routed. Nothing was written; the router retries it with a fresh map.
     #[error("the key is outside this partition's range (it was split): retry")]
     WrongPartition,
+    /// A transaction holds the item: a write or a transaction's action on it is refused
+    /// (`TransactionConflictException`, or the `TransactionConflict` cancellation reason).
+    /// Nothing was written.
+    #[error("Transaction is ongoing for the item")]
+    TransactionConflict,
+    /// The transaction's recorded decision is abort ([`Command::TxDecide`]).
+    #[error("the transaction was aborted")]
+    TransactionAborted,
+    /// A transaction with the same client token and request committed within 10 minutes.
+    #[error("the transaction already committed")]
+    TxAlreadyCommitted,
+    /// The client token was used within 10 minutes for another request.
+    #[error("the client token was used for another request")]
+    TxTokenMismatch,
+    /// A transaction with the same client token holds the item.
+    #[error("a transaction with the same client token is in progress")]
+    TxInProgress,
     /// The engine failed; the command's effect is unknown to the caller and its index was not
     /// recorded, so it may be applied again.
     #[error(transparent)]

@@ -119,6 +119,16 @@ pub trait Engine: Send + Sync + 'static {
     /// I/O or database failures.
     fn applied_index(&self) -> Result<u64, StorageError>;
 
+    /// Makes every write that returned so far durable (for an engine opened with
+    /// [`Durability::Relaxed`]: fsyncs what its writes left in the OS's cache). The default
+    /// does nothing (engines that keep nothing on disk).
+    ///
+    /// # Errors
+    /// I/O failures: the writes may then not be durable, and the caller must not count on them.
+    fn sync(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
+
     /// Re-encrypts the whole store under `new_key` (data-key rotation). Concurrent reads and
     /// writes wait while it runs and then proceed under the new key; none fails because of it.
     /// Atomic: after a crash the store opens with either the old or the new key, never a mix.
@@ -288,8 +298,9 @@ pub enum Durability {
     /// Use while the partition file is the only durable log.
     #[default]
     Sync,
-    /// Writes reach the OS before returning but are fsync'd only at checkpoints
-    /// (`synchronous=NORMAL`): a crash of the machine may lose the latest batches, never
-    /// corrupt the file. For use behind a Raft log that replays from `applied_index`.
+    /// Writes reach the OS before returning but are fsync'd only at checkpoints and by
+    /// [`Engine::sync`] (`synchronous=NORMAL`): a crash of the machine may lose the latest
+    /// batches, never corrupt the file. For use behind a Raft log that replays from
+    /// `applied_index` and keeps its entries until a sync made them durable here.
     Relaxed,
 }

@@ -33,6 +33,7 @@
 //! assert_eq!(part.stats().item_count, 1);
 //! ```
 
+mod change_log;
 mod command;
 mod engine;
 mod error;
@@ -50,9 +51,15 @@ mod split;
 mod sqlcipher;
 mod stats;
 mod stream;
+mod ttl;
+mod txn;
 pub mod wire;
 
-pub use command::{Applied, ApplyError, Command};
+pub use change_log::{
+    CLOSED_SEQ, ChangeEvent, ChangeReadError, ChangeRecord, MAX_READ_BYTES, RecordsFrom,
+    RecordsRead, ShardClose, ShardSummary, StreamSetting, StreamViewType, TRIMMED_SEQ,
+};
+pub use command::{Applied, ApplyError, Command, TxId, TxOp, TxPrimary, TxToken};
 pub use engine::{Durability, Engine, Entry, ReadView, Space, WriteBatch};
 pub use error::StorageError;
 pub use gsi::IndexPartition;
@@ -65,3 +72,5 @@ pub use split::{OwnedRange, SplitChild};
 pub use sqlcipher::SqlCipherEngine;
 pub use stats::PartitionStats;
 pub use stream::{SnapshotChunk, SnapshotPosition, read_chunk, write_chunk};
+pub use ttl::TTL_MAX_AGE_SECS;
+pub use txn::{Pending as TxPending, TOKEN_WINDOW_MS, TxRow};

@@ -37,6 +37,8 @@ pub struct Partition {
     pub(crate) state: RwLock<State>,
     /// The table's secondary indexes ([`Partition::set_indexes`]).
     pub(crate) indexes: RwLock<Arc<Vec<IndexDef>>>,
+    /// The table's TTL attribute ([`Partition::set_ttl`]): writes keep its expiry rows.
+    pub(crate) ttl: RwLock<Option<String>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -53,6 +55,11 @@ pub(crate) struct State {
     pub(crate) range: Option<OwnedRange>,
     /// The children split off whose rows are still in the file (as stored; see `split.rs`).
     pub(crate) children: Vec<SplitChild>,
+    /// Whether the file may hold transaction rows (`txn.rs`): single writes look for a lock
+    /// and read marks only then.
+    pub(crate) tx_rows: bool,
+    /// The stream writes keep change records for (`change_log.rs`), as the log set it.
+    pub(crate) stream: Option<crate::StreamSetting>,
 }
 
 /// Whether a write maintains `def`'s entries: local indexes always, global ones while creating
@@ -63,10 +70,10 @@ fn maintained(def: &IndexDef) -> bool {
 
 /// Everything a batch writes besides the items, accumulated command by command.
 #[derive(Default)]
-struct Pending {
+pub(crate) struct Pending {
     /// Entry key (or metadata key) in [`Space::Index`] → its value after the batch
     /// (`None` = deleted).
-    index: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    pub(crate) index: HashMap<Vec<u8>, Option<Vec<u8>>>,
     /// Item collection counter key → size after the batch.
     collections: HashMap<Vec<u8>, u64>,
     /// Outbox records, in seq order.
@@ -74,7 +81,7 @@ struct Pending {
 }
 
 /// What a command will do, decided against the current state.
-enum Decision {
+pub(crate) enum Decision {
     /// Write `new` (or delete, when `None`) under `key`.
     Write {
         key: Vec<u8>,
@@ -107,6 +114,11 @@ impl Partition {
         let stats = PartitionStats::decode_stored(engine.get(STATS_KEY)?.as_deref())?;
         let range = crate::split::load_range(|k| engine.get(k))?;
         let children = crate::split::load_children(|k| engine.get(k))?;
+        let tx_rows = Partition::has_tx_rows(engine.as_ref())?;
+        let stream = crate::change_log::load_setting(|k| engine.get(k))?;
+        let ttl = engine
+            .get(crate::ttl::TTL_ATTR_KEY)?
+            .map(|b| String::from_utf8_lossy(&b).into_owned());
         Ok(Partition {
             engine,
             schema,
@@ -119,8 +131,11 @@ impl Partition {
                 index_stats: HashMap::new(),
                 range,
                 children,
+                tx_rows,
+                stream,
             }),
             indexes: RwLock::new(Arc::new(Vec::new())),
+            ttl: RwLock::new(ttl),
         })
     }
 
@@ -195,6 +210,8 @@ impl Partition {
         let mut pending = Pending::default();
         // Whether the batch splits the partition (its range and children rows change).
         let mut split = false;
+        // Whether the batch changes the stream setting (its row changes).
+        let mut stream_changed = false;
         let mut results = Vec::with_capacity(cmds.len());
         let mut last_index = current.applied_index;
         for (i, cmd) in cmds.iter().enumerate() {
@@ -204,6 +221,14 @@ impl Partition {
                 continue;
             }
             last_index = index;
+            if let Command::SetStream { setting } = cmd {
+                if next.stream != *setting {
+                    next.stream = *setting;
+                    stream_changed = true;
+                }
+                results.push(Ok(Applied::default()));
+                continue;
+            }
             if let Command::Split {
                 start,
                 end,
@@ -213,6 +238,15 @@ impl Partition {
             {
                 if next.range.is_none_or(|r| r.epoch < *epoch) {
                     split = true;
+                    let old_epoch = next.range.map_or(0, |r| r.epoch);
+                    Partition::close_shard_writes(
+                        next.stream,
+                        index,
+                        old_epoch,
+                        *epoch,
+                        (child.child, child.epoch),
+                        &mut pending,
+                    );
                     next.children.push(*child);
                     next.range = Some(OwnedRange {
                         start: *start,
@@ -227,6 +261,32 @@ impl Partition {
                 results.push(Err(ApplyError::WrongPartition));
                 continue;
             }
+            if let Some(result) =
+                self.tx_step(cmd, &indexes, &mut overlay, &mut pending, &mut next)?
+            {
+                if let (Command::TxResolve { commit: true, .. }, Ok(applied)) = (cmd, &result) {
+                    let epoch = next.range.map_or(0, |r| r.epoch);
+                    self.change_writes(
+                        next.stream,
+                        index,
+                        epoch,
+                        applied.old.as_ref(),
+                        applied.new.as_ref(),
+                        false,
+                        &mut pending,
+                    );
+                }
+                results.push(result);
+                continue;
+            }
+            // A single write of an item a transaction holds is refused.
+            let skey = cmd.key_item().and_then(|k| self.schema.storage_key(k));
+            if let Some(skey) = &skey
+                && self.tx_locked(skey, &pending, &next)?
+            {
+                results.push(Err(ApplyError::TransactionConflict));
+                continue;
+            }
             let decided = self.decide(cmd, &overlay).and_then(|d| match d {
                 Decision::Write { key, old, new } => {
                     self.index_writes(
@@ -235,7 +295,19 @@ impl Partition {
                         new.as_ref(),
                         &mut next,
                         &mut pending,
+                        true,
                     )?;
+                    self.tx_clear_marks(&key, &mut pending, &next)?;
+                    self.ttl_writes(&key, old.as_ref(), new.as_ref(), &mut pending);
+                    self.change_writes(
+                        next.stream,
+                        index,
+                        next.range.map_or(0, |r| r.epoch),
+                        old.as_ref(),
+                        new.as_ref(),
+                        cmd.by_service(),
+                        &mut pending,
+                    );
                     Ok(Decision::Write { key, old, new })
                 }
                 noop => Ok(noop),
@@ -256,7 +328,7 @@ impl Partition {
                 Err(rejected) => results.push(Err(rejected)),
             }
         }
-        if overlay.is_empty() && !split {
+        if overlay.is_empty() && pending.index.is_empty() && !split && !stream_changed {
             // Nothing to write: the indexes are recorded with the next write.
             if last_index > current.applied_index {
                 self.state.write().applied_index = last_index;
@@ -266,6 +338,12 @@ impl Partition {
         let mut batch = WriteBatch::new(last_index);
         if split && let Some(range) = next.range {
             crate::split::split_rows(&mut batch, range, &next.children);
+        }
+        if stream_changed {
+            match next.stream {
+                Some(s) => batch.put(crate::change_log::STREAM_KEY.to_vec(), s.encode()),
+                None => batch.delete(crate::change_log::STREAM_KEY.to_vec()),
+            };
         }
         for (key, value) in overlay {
             match value {
@@ -301,7 +379,15 @@ impl Partition {
                 next.outbox_seq.to_be_bytes().to_vec(),
             );
         }
+        let tx_deleted = next.tx_rows
+            && batch.space_deletes.iter().any(|(space, k)| {
+                *space == Space::Index && k.starts_with(&crate::txn::all_prefix())
+            });
         self.engine.write(&batch)?;
+        if tx_deleted {
+            // Written already: a failed look keeps checking for locks (always safe).
+            next.tx_rows = Partition::has_tx_rows(self.engine.as_ref()).unwrap_or(true);
+        }
         next.applied_index = last_index;
         *self.state.write() = next;
         Ok(results)
@@ -310,19 +396,21 @@ impl Partition {
     /// The index side of one item change (`old` → `new`), decided against the batch so far:
     /// checks the new item's index key types, the item collection limit, then records the
     /// local index entries to delete and put, their stats, and the outbox records of the
-    /// global indexes whose entry changed. Changes nothing when it returns an error.
-    fn index_writes(
+    /// global indexes whose entry changed. Changes nothing when it returns an error. Unless
+    /// `checked` (a transaction's commit, checked when prepared), it cannot refuse the write.
+    pub(crate) fn index_writes(
         &self,
         indexes: &[IndexDef],
         old: Option<&Item>,
         new: Option<&Item>,
         next: &mut State,
         pending: &mut Pending,
+        checked: bool,
     ) -> Result<(), ApplyError> {
         if indexes.is_empty() {
             return Ok(());
         }
-        if let Some(new) = new {
+        if checked && let Some(new) = new {
             for def in indexes.iter().filter(|d| maintained(d)) {
                 def.check_item(new)
                     .map_err(|e| ApplyError::Validation(e.to_string()))?;
@@ -360,7 +448,7 @@ impl Partition {
                 },
             };
             let updated = current.saturating_sub(before).saturating_add(after);
-            if after > before && updated > MAX_ITEM_COLLECTION_SIZE {
+            if checked && after > before && updated > MAX_ITEM_COLLECTION_SIZE {
                 return Err(ApplyError::ItemCollectionSizeLimitExceeded);
             }
             pending.collections.insert(key, updated);
@@ -409,7 +497,7 @@ impl Partition {
 
     /// The item stored under `key` as the batch so far left it: the overlay's pending value,
     /// else the engine's.
-    fn current(
+    pub(crate) fn current(
         &self,
         key: &[u8],
         overlay: &HashMap<Vec<u8>, Option<Vec<u8>>>,
@@ -424,7 +512,7 @@ impl Partition {
         }
     }
 
-    fn decide(
+    pub(crate) fn decide(
         &self,
         cmd: &Command,
         overlay: &HashMap<Vec<u8>, Option<Vec<u8>>>,
@@ -445,7 +533,7 @@ impl Partition {
                     new: Some(item.clone()),
                 })
             }
-            Command::Delete { key, condition } => {
+            Command::Delete { key, condition } | Command::Expire { key, condition } => {
                 let skey = self.storage_key_or_invalid(key, false)?;
                 let old = self.current(&skey, overlay)?;
                 check(condition.as_ref(), old.as_ref())?;
@@ -459,7 +547,15 @@ impl Partition {
                 })
             }
             // Handled by the apply loop.
-            Command::Split { .. } => Ok(Decision::Noop(Applied::default())),
+            Command::Split { .. }
+            | Command::SetStream { .. }
+            | Command::TxPrepare { .. }
+            | Command::TxResolve { .. }
+            | Command::TxDecide { .. }
+            | Command::TxForget { .. }
+            | Command::TxRead { .. }
+            | Command::TxCheck { .. }
+            | Command::TxRelease { .. } => Ok(Decision::Noop(Applied::default())),
             Command::Update {
                 key,
                 update,
@@ -514,7 +610,11 @@ impl Partition {
     }
 
     /// The storage key of a command's item or key, or DynamoDB's validation message.
-    fn storage_key_or_invalid(&self, item: &Item, whole_item: bool) -> Result<Vec<u8>, ApplyError> {
+    pub(crate) fn storage_key_or_invalid(
+        &self,
+        item: &Item,
+        whole_item: bool,
+    ) -> Result<Vec<u8>, ApplyError> {
         if let Some(key) = self.schema.storage_key(item) {
             return Ok(key);
         }
@@ -571,6 +671,15 @@ impl Partition {
         self.indexes.read().as_ref().clone()
     }
 
+    /// Makes every batch applied so far durable (see [`Engine::sync`]; a partition whose engine
+    /// is [`crate::Durability::Relaxed`] is durable only up to its last sync).
+    ///
+    /// # Errors
+    /// I/O failures.
+    pub fn sync(&self) -> Result<(), StorageError> {
+        self.engine.sync()
+    }
+
     /// The highest index applied (or skipped as a no-op) so far.
     pub fn applied_index(&self) -> u64 {
         self.state.read().applied_index
@@ -579,7 +688,10 @@ impl Partition {
 
 /// `Err(ConditionalCheckFailed)` unless `condition` holds on the existing item (or an empty
 /// item when absent).
-fn check(condition: Option<&shoal_expr::Condition>, old: Option<&Item>) -> Result<(), ApplyError> {
+pub(crate) fn check(
+    condition: Option<&shoal_expr::Condition>,
+    old: Option<&Item>,
+) -> Result<(), ApplyError> {
     let Some(condition) = condition else {
         return Ok(());
     };
@@ -600,7 +712,7 @@ pub(crate) fn decode_u64(bytes: &[u8], what: &str) -> Result<u64, StorageError> 
 }
 
 /// Encodes an item as stored.
-fn encode_stored(item: &Item) -> Vec<u8> {
+pub(crate) fn encode_stored(item: &Item) -> Vec<u8> {
     let mut value = Vec::with_capacity(256);
     encode_item(item, &mut value);
     value

@@ -150,6 +150,7 @@ pub(crate) struct RestoredMeta {
     index_stats: HashMap<u32, PartitionStats>,
     range: Option<crate::OwnedRange>,
     children: Vec<crate::SplitChild>,
+    stream: Option<crate::StreamSetting>,
 }
 
 impl Partition {
@@ -176,18 +177,25 @@ impl Partition {
         }
         let range = crate::split::load_range(|k| get(Space::Items, k))?;
         let children = crate::split::load_children(|k| get(Space::Items, k))?;
+        let stream = crate::change_log::load_setting(|k| get(Space::Items, k))?;
         Ok(RestoredMeta {
             stats,
             outbox_seq,
             index_stats,
             range,
             children,
+            stream,
         })
     }
 
-    /// Sets the in-memory state after a restore at `applied_index`.
+    /// Sets the in-memory state after a restore at `applied_index` (the engine holds the
+    /// restored content).
     pub(crate) fn set_restored(&self, applied_index: u64, meta: RestoredMeta) {
+        // Whether single writes must look for transaction locks: a replica that missed it
+        // would write a locked item its peers refuse. When unsure, look.
+        let tx_rows = Partition::has_tx_rows(self.engine.as_ref()).unwrap_or(true);
         let mut state = self.state.write();
+        state.tx_rows = tx_rows;
         state.applied_index = applied_index;
         state.stats = meta.stats;
         state.outbox_seq = meta.outbox_seq;
@@ -195,6 +203,7 @@ impl Partition {
         state.index_stats = meta.index_stats;
         state.range = meta.range;
         state.children = meta.children;
+        state.stream = meta.stream;
     }
 }
 

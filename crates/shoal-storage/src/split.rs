@@ -124,13 +124,15 @@ enum Rows {
     Items,
     Entries(u32),
     Collections,
+    /// Transaction rows (locks, read marks, decisions: `txn.rs`).
+    Txn,
 }
 
 impl Rows {
     fn space(self) -> Space {
         match self {
             Rows::Items => Space::Items,
-            Rows::Entries(_) | Rows::Collections => Space::Index,
+            Rows::Entries(_) | Rows::Collections | Rows::Txn => Space::Index,
         }
     }
 
@@ -139,6 +141,7 @@ impl Rows {
             Rows::Items => Vec::new(),
             Rows::Entries(id) => id.to_be_bytes().to_vec(),
             Rows::Collections => COLLECTIONS_ID.to_be_bytes().to_vec(),
+            Rows::Txn => crate::txn::TX_ID.to_be_bytes().to_vec(),
         }
     }
 }
@@ -185,7 +188,7 @@ impl Partition {
     }
 
     fn row_kinds(&self) -> Vec<Rows> {
-        let mut kinds = vec![Rows::Items, Rows::Collections];
+        let mut kinds = vec![Rows::Items, Rows::Collections, Rows::Txn];
         kinds.extend(
             self.indexes
                 .read()
@@ -209,6 +212,7 @@ impl Partition {
         let mut stats = PartitionStats::default();
         let mut index_stats: Vec<(u32, PartitionStats)> = Vec::new();
         let globals = self.global_indexes();
+        let ttl = self.ttl_attribute();
         let mut outbox_seq = 0u64;
         for rows in self.row_kinds() {
             let mut sizes = PartitionStats::default();
@@ -219,6 +223,15 @@ impl Partition {
                         Rows::Items => {
                             let item = decode_stored(value)?;
                             sizes.add(item_size(&item));
+                            // The child's expiry rows, for the same attribute.
+                            if let Some(attr) = &ttl {
+                                let k = self.schema.key_of(&item);
+                                if let (_, Some((tk, tv))) =
+                                    crate::ttl::row_changes(attr, key, &k, None, Some(&item))
+                                {
+                                    batch.put_in(Space::Index, tk, tv);
+                                }
+                            }
                             // The child's GSI shards are fed from its own outbox, like a
                             // backfill: one `put` per entry of each copied item.
                             for def in &globals {
@@ -235,7 +248,7 @@ impl Partition {
                             }
                         }
                         Rows::Entries(_) => sizes.add(entry_size(&decode_stored(value)?)),
-                        Rows::Collections => {}
+                        Rows::Collections | Rows::Txn => {}
                     }
                     batch.put_in(rows.space(), key.clone(), value.clone());
                 }
@@ -244,11 +257,22 @@ impl Partition {
             match rows {
                 Rows::Items => stats = sizes,
                 Rows::Entries(id) => index_stats.push((id, sizes)),
-                Rows::Collections => {}
+                Rows::Collections | Rows::Txn => {}
             }
         }
         let mut last = WriteBatch::new(0);
         last.put(STATS_KEY.to_vec(), stats.encode());
+        if let Some(attr) = &ttl {
+            last.put(crate::ttl::TTL_ATTR_KEY.to_vec(), attr.as_bytes().to_vec());
+        }
+        // The child writes records for the stream set when the split applied, from its first
+        // entry, as itself.
+        if let Some(setting) = self.engine.get_in(
+            Space::Index,
+            &crate::change_log::child_setting_key(child.child),
+        )? {
+            last.put(crate::change_log::STREAM_KEY.to_vec(), setting);
+        }
         for (id, s) in index_stats {
             last.put_in(Space::Index, stats_key(id), s.encode());
         }
@@ -306,6 +330,7 @@ impl Partition {
         };
         let gone = children.remove(pos);
         let globals = self.global_indexes();
+        let ttl = self.ttl_attribute();
         if !globals.is_empty() {
             self.load_outbox_seq()?;
         }
@@ -319,6 +344,7 @@ impl Partition {
                 let mut batch = WriteBatch::new(next.applied_index);
                 if first {
                     batch.put(CHILDREN_KEY.to_vec(), json(&children));
+                    batch.delete_in(Space::Index, crate::change_log::child_setting_key(child));
                     next.children.clone_from(&children);
                     first = false;
                 }
@@ -328,6 +354,14 @@ impl Partition {
                         Rows::Items => {
                             let item = decode_stored(value)?;
                             next.stats.remove(item_size(&item));
+                            if let Some(attr) = &ttl {
+                                let k = self.schema.key_of(&item);
+                                if let (Some(tk), _) =
+                                    crate::ttl::row_changes(attr, key, &k, Some(&item), None)
+                                {
+                                    batch.delete_in(Space::Index, tk);
+                                }
+                            }
                             // The entries of the rows split off leave this replica's GSI
                             // shards through the outbox, as deletes do.
                             for def in &globals {
@@ -351,6 +385,7 @@ impl Partition {
                         Rows::Collections => {
                             decode_u64(value, "item collection size")?;
                         }
+                        Rows::Txn => {}
                     }
                     batch.delete_in(rows.space(), key.clone());
                 }

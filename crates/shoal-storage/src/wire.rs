@@ -30,7 +30,7 @@ use shoal_expr::{CompareOp, Condition, DocPath, Operand, PathElem, Update, Updat
 use shoal_types::codec::{CodecError, decode_item, decode_value, encode_item, encode_value};
 use shoal_types::{AttributeValue, Item};
 
-use crate::{Applied, ApplyError, Command, StorageError};
+use crate::{Applied, ApplyError, Command, StorageError, TxId, TxOp, TxToken};
 
 /// The format version written as the first byte of every encoded message.
 pub const WIRE_VERSION: u8 = 1;
@@ -105,6 +105,22 @@ const CMD_PUT: u8 = 1;
 const CMD_DELETE: u8 = 2;
 const CMD_UPDATE: u8 = 3;
 const CMD_SPLIT: u8 = 4;
+const CMD_TX_PREPARE: u8 = 5;
+const CMD_TX_RESOLVE: u8 = 6;
+const CMD_TX_DECIDE: u8 = 7;
+const CMD_TX_FORGET: u8 = 8;
+const CMD_TX_READ: u8 = 9;
+const CMD_TX_RELEASE: u8 = 10;
+const CMD_TX_CHECK: u8 = 11;
+/// [`Command::Expire`] (sent only by nodes that read it: a TTL delete of this version).
+const CMD_EXPIRE: u8 = 12;
+/// [`Command::SetStream`] (proposed only for tables with a stream, by nodes that read it).
+const CMD_SET_STREAM: u8 = 13;
+
+const TXOP_PUT: u8 = 1;
+const TXOP_UPDATE: u8 = 2;
+const TXOP_DELETE: u8 = 3;
+const TXOP_CHECK: u8 = 4;
 
 const COND_COMPARE: u8 = 1;
 const COND_BETWEEN: u8 = 2;
@@ -140,6 +156,11 @@ const OUT_VALIDATION: u8 = 2;
 const OUT_COLLECTION_LIMIT: u8 = 3;
 const OUT_STORAGE: u8 = 4;
 const OUT_WRONG_PARTITION: u8 = 5;
+const OUT_TX_CONFLICT: u8 = 6;
+const OUT_TX_ABORTED: u8 = 7;
+const OUT_TX_ALREADY_COMMITTED: u8 = 8;
+const OUT_TX_TOKEN_MISMATCH: u8 = 9;
+const OUT_TX_IN_PROGRESS: u8 = 10;
 
 const SE_WRONG_KEY: u8 = 1;
 const SE_CORRUPT: u8 = 2;
@@ -169,6 +190,11 @@ pub fn encode_command(c: &Command, out: &mut Vec<u8>) {
             put_item(key, out);
             put_opt_condition(condition.as_ref(), out);
         }
+        Command::Expire { key, condition } => {
+            out.push(CMD_EXPIRE);
+            put_item(key, out);
+            put_opt_condition(condition.as_ref(), out);
+        }
         Command::Update {
             key,
             update,
@@ -178,6 +204,18 @@ pub fn encode_command(c: &Command, out: &mut Vec<u8>) {
             put_item(key, out);
             put_update(update, out);
             put_opt_condition(condition.as_ref(), out);
+        }
+        Command::SetStream { setting } => {
+            out.push(CMD_SET_STREAM);
+            match setting {
+                None => out.push(0),
+                Some(s) => {
+                    out.push(1);
+                    put_varint(u64::from(s.stream), out);
+                    out.push(s.view.tag());
+                    put_varint(s.partition, out);
+                }
+            }
         }
         Command::Split {
             start,
@@ -197,6 +235,103 @@ pub fn encode_command(c: &Command, out: &mut Vec<u8>) {
             ] {
                 put_varint(n, out);
             }
+        }
+        Command::TxPrepare {
+            txid,
+            ts,
+            primary,
+            token,
+            op,
+        } => {
+            out.push(CMD_TX_PREPARE);
+            out.extend_from_slice(txid);
+            put_varint(*ts, out);
+            put_str(&primary.table, out);
+            put_item(&primary.key, out);
+            put_token(token.as_ref(), out);
+            put_tx_op(op, out);
+        }
+        Command::TxResolve { txid, key, commit } => {
+            out.push(CMD_TX_RESOLVE);
+            out.extend_from_slice(txid);
+            put_item(key, out);
+            out.push(u8::from(*commit));
+        }
+        Command::TxDecide {
+            txid,
+            key,
+            commit,
+            ts,
+            token,
+        } => {
+            out.push(CMD_TX_DECIDE);
+            out.extend_from_slice(txid);
+            put_item(key, out);
+            out.push(u8::from(*commit));
+            put_varint(*ts, out);
+            put_token(token.as_ref(), out);
+        }
+        Command::TxForget { txid, key } => {
+            out.push(CMD_TX_FORGET);
+            out.extend_from_slice(txid);
+            put_item(key, out);
+        }
+        Command::TxRead { txid, key, ts } => {
+            out.push(CMD_TX_READ);
+            out.extend_from_slice(txid);
+            put_item(key, out);
+            put_varint(*ts, out);
+        }
+        Command::TxCheck { txid, key } => {
+            out.push(CMD_TX_CHECK);
+            out.extend_from_slice(txid);
+            put_item(key, out);
+        }
+        Command::TxRelease { txid, key } => {
+            out.push(CMD_TX_RELEASE);
+            out.extend_from_slice(txid);
+            put_item(key, out);
+        }
+    }
+}
+
+fn put_token(token: Option<&TxToken>, out: &mut Vec<u8>) {
+    match token {
+        None => out.push(0),
+        Some(t) => {
+            out.push(1);
+            out.extend_from_slice(&t.key);
+            out.extend_from_slice(&t.request);
+        }
+    }
+}
+
+fn put_tx_op(op: &TxOp, out: &mut Vec<u8>) {
+    match op {
+        TxOp::Put { item, condition } => {
+            out.push(TXOP_PUT);
+            put_item(item, out);
+            put_opt_condition(condition.as_ref(), out);
+        }
+        TxOp::Update {
+            key,
+            update,
+            condition,
+        } => {
+            out.push(TXOP_UPDATE);
+            put_item(key, out);
+            put_update(update, out);
+            put_opt_condition(condition.as_ref(), out);
+        }
+        TxOp::Delete { key, condition } => {
+            out.push(TXOP_DELETE);
+            put_item(key, out);
+            put_opt_condition(condition.as_ref(), out);
+        }
+        TxOp::Check { key, condition } => {
+            out.push(TXOP_CHECK);
+            put_item(key, out);
+            put_condition(condition, out);
         }
     }
 }
@@ -262,6 +397,11 @@ pub fn encode_outcome(r: &Result<Applied, ApplyError>, out: &mut Vec<u8>) {
         }
         Err(ApplyError::ItemCollectionSizeLimitExceeded) => out.push(OUT_COLLECTION_LIMIT),
         Err(ApplyError::WrongPartition) => out.push(OUT_WRONG_PARTITION),
+        Err(ApplyError::TransactionConflict) => out.push(OUT_TX_CONFLICT),
+        Err(ApplyError::TransactionAborted) => out.push(OUT_TX_ABORTED),
+        Err(ApplyError::TxAlreadyCommitted) => out.push(OUT_TX_ALREADY_COMMITTED),
+        Err(ApplyError::TxTokenMismatch) => out.push(OUT_TX_TOKEN_MISMATCH),
+        Err(ApplyError::TxInProgress) => out.push(OUT_TX_IN_PROGRESS),
         Err(ApplyError::Storage(e)) => {
             out.push(OUT_STORAGE);
             put_storage_error(e, out);
@@ -526,6 +666,18 @@ pub fn is_item_write(b: &[u8]) -> bool {
     matches!(b, [WIRE_VERSION, CMD_PUT | CMD_DELETE | CMD_UPDATE, ..])
 }
 
+/// Whether `b`, encoded by [`encode_command`], is a transaction's prepare: an item write that
+/// costs twice the units ([`Command::TxPrepare`]).
+pub fn is_tx_prepare(b: &[u8]) -> bool {
+    matches!(b, [WIRE_VERSION, CMD_TX_PREPARE, ..])
+}
+
+/// Whether `b`, encoded by [`encode_command`], is a transaction's read ([`Command::TxRead`]),
+/// metered as a read.
+pub fn is_tx_read(b: &[u8]) -> bool {
+    matches!(b, [WIRE_VERSION, CMD_TX_READ, ..])
+}
+
 /// Decodes a command encoded by [`encode_command`]; the whole input must be one command.
 ///
 /// # Errors
@@ -542,10 +694,39 @@ pub fn decode_command(b: &[u8]) -> Result<Command, WireError> {
             key: r.item()?,
             condition: r.opt_condition()?,
         },
+        CMD_EXPIRE => Command::Expire {
+            key: r.item()?,
+            condition: r.opt_condition()?,
+        },
         CMD_UPDATE => Command::Update {
             key: r.item()?,
             update: r.update()?,
             condition: r.opt_condition()?,
+        },
+        CMD_SET_STREAM => Command::SetStream {
+            setting: match r.byte()? {
+                0 => None,
+                1 => {
+                    let at = r.pos;
+                    let malformed = |what| WireError::Malformed { what, offset: at };
+                    let stream = u32::try_from(r.varint()?).map_err(|_| malformed("stream id"))?;
+                    let tag = r.byte()?;
+                    let view = crate::StreamViewType::from_tag(tag)
+                        .ok_or_else(|| malformed("stream view type"))?;
+                    Some(crate::StreamSetting {
+                        stream,
+                        view,
+                        partition: r.varint()?,
+                    })
+                }
+                tag => {
+                    return Err(WireError::UnknownTag {
+                        what: "stream setting",
+                        tag,
+                        offset: r.pos,
+                    });
+                }
+            },
         },
         CMD_SPLIT => Command::Split {
             start: r.varint()?,
@@ -557,6 +738,45 @@ pub fn decode_command(b: &[u8]) -> Result<Command, WireError> {
                 end: r.varint()?,
                 epoch: r.varint()?,
             },
+        },
+        CMD_TX_PREPARE => Command::TxPrepare {
+            txid: r.txid()?,
+            ts: r.varint()?,
+            primary: crate::TxPrimary {
+                table: r.string()?,
+                key: r.item()?,
+            },
+            token: r.token()?,
+            op: r.tx_op()?,
+        },
+        CMD_TX_RESOLVE => Command::TxResolve {
+            txid: r.txid()?,
+            key: r.item()?,
+            commit: r.flag("commit flag")?,
+        },
+        CMD_TX_DECIDE => Command::TxDecide {
+            txid: r.txid()?,
+            key: r.item()?,
+            commit: r.flag("commit flag")?,
+            ts: r.varint()?,
+            token: r.token()?,
+        },
+        CMD_TX_FORGET => Command::TxForget {
+            txid: r.txid()?,
+            key: r.item()?,
+        },
+        CMD_TX_READ => Command::TxRead {
+            txid: r.txid()?,
+            key: r.item()?,
+            ts: r.varint()?,
+        },
+        CMD_TX_CHECK => Command::TxCheck {
+            txid: r.txid()?,
+            key: r.item()?,
+        },
+        CMD_TX_RELEASE => Command::TxRelease {
+            txid: r.txid()?,
+            key: r.item()?,
         },
         tag => {
             return Err(WireError::UnknownTag {
@@ -593,6 +813,11 @@ pub fn decode_outcome(b: &[u8]) -> Result<Result<Applied, ApplyError>, WireError
         OUT_VALIDATION => Err(ApplyError::Validation(r.string()?)),
         OUT_COLLECTION_LIMIT => Err(ApplyError::ItemCollectionSizeLimitExceeded),
         OUT_WRONG_PARTITION => Err(ApplyError::WrongPartition),
+        OUT_TX_CONFLICT => Err(ApplyError::TransactionConflict),
+        OUT_TX_ABORTED => Err(ApplyError::TransactionAborted),
+        OUT_TX_ALREADY_COMMITTED => Err(ApplyError::TxAlreadyCommitted),
+        OUT_TX_TOKEN_MISMATCH => Err(ApplyError::TxTokenMismatch),
+        OUT_TX_IN_PROGRESS => Err(ApplyError::TxInProgress),
         OUT_STORAGE => Err(ApplyError::Storage(r.storage_error()?)),
         tag => {
             return Err(WireError::UnknownTag {
@@ -703,6 +928,54 @@ impl<'a> Reader<'a> {
         String::from_utf8(raw.to_vec()).map_err(|_| WireError::Malformed {
             what: "UTF-8 string",
             offset,
+        })
+    }
+
+    fn txid(&mut self) -> Result<TxId, WireError> {
+        let raw = self.take(16)?;
+        let mut id = [0u8; 16];
+        id.copy_from_slice(raw);
+        Ok(id)
+    }
+
+    fn token(&mut self) -> Result<Option<TxToken>, WireError> {
+        if self.flag("client token")? {
+            Ok(Some(TxToken {
+                key: self.txid()?,
+                request: self.txid()?,
+            }))
+        } else {
+            Ok(None)
+        }
+    }
+
+    fn tx_op(&mut self) -> Result<TxOp, WireError> {
+        let offset = self.pos;
+        Ok(match self.byte()? {
+            TXOP_PUT => TxOp::Put {
+                item: self.item()?,
+                condition: self.opt_condition()?,
+            },
+            TXOP_UPDATE => TxOp::Update {
+                key: self.item()?,
+                update: self.update()?,
+                condition: self.opt_condition()?,
+            },
+            TXOP_DELETE => TxOp::Delete {
+                key: self.item()?,
+                condition: self.opt_condition()?,
+            },
+            TXOP_CHECK => TxOp::Check {
+                key: self.item()?,
+                condition: self.condition()?,
+            },
+            tag => {
+                return Err(WireError::UnknownTag {
+                    what: "transaction action",
+                    tag,
+                    offset,
+                });
+            }
         })
     }
 

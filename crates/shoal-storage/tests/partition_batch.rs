@@ -80,6 +80,13 @@ fn outcome(r: &Result<Applied, ApplyError>) -> String {
         Err(ApplyError::Storage(e)) => format!("storage {e}"),
         Err(e @ ApplyError::ItemCollectionSizeLimitExceeded) => format!("limit {e}"),
         Err(e @ ApplyError::WrongPartition) => format!("wrong partition {e}"),
+        Err(
+            e @ (ApplyError::TransactionConflict
+            | ApplyError::TransactionAborted
+            | ApplyError::TxAlreadyCommitted
+            | ApplyError::TxTokenMismatch
+            | ApplyError::TxInProgress),
+        ) => format!("transaction {e}"),
     }
 }
 

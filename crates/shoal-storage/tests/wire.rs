@@ -10,7 +10,7 @@ use shoal_storage::wire::{
     MAX_COMMAND_LEN, MAX_DEPTH, WIRE_VERSION, WireError, decode_command, decode_outcome,
     encode_command, encode_command_checked, encode_outcome,
 };
-use shoal_storage::{Applied, ApplyError, Command, StorageError};
+use shoal_storage::{Applied, ApplyError, Command, StorageError, TxOp, TxPrimary, TxToken};
 use shoal_types::{AttributeValue, Item, Number};
 
 // ---- strategies ----
@@ -153,8 +153,77 @@ fn update() -> impl Strategy<Value = Update> {
         })
 }
 
+fn tx_op() -> impl Strategy<Value = TxOp> {
+    prop_oneof![
+        (item(), proptest::option::of(condition()))
+            .prop_map(|(item, condition)| TxOp::Put { item, condition }),
+        (item(), update(), proptest::option::of(condition())).prop_map(
+            |(key, update, condition)| TxOp::Update {
+                key,
+                update,
+                condition
+            }
+        ),
+        (item(), proptest::option::of(condition()))
+            .prop_map(|(key, condition)| TxOp::Delete { key, condition }),
+        (item(), condition()).prop_map(|(key, condition)| TxOp::Check { key, condition }),
+    ]
+}
+
+fn token() -> impl Strategy<Value = Option<TxToken>> {
+    proptest::option::of(
+        (any::<[u8; 16]>(), any::<[u8; 16]>()).prop_map(|(key, request)| TxToken { key, request }),
+    )
+}
+
+/// The transaction commands.
+fn tx_command() -> impl Strategy<Value = Command> {
+    prop_oneof![
+        (
+            any::<[u8; 16]>(),
+            any::<u64>(),
+            string(),
+            item(),
+            token(),
+            tx_op()
+        )
+            .prop_map(|(txid, ts, table, key, token, op)| Command::TxPrepare {
+                txid,
+                ts,
+                primary: TxPrimary { table, key },
+                token,
+                op,
+            }),
+        (any::<[u8; 16]>(), item(), any::<bool>())
+            .prop_map(|(txid, key, commit)| Command::TxResolve { txid, key, commit }),
+        (
+            any::<[u8; 16]>(),
+            item(),
+            any::<bool>(),
+            any::<u64>(),
+            token()
+        )
+            .prop_map(|(txid, key, commit, ts, token)| Command::TxDecide {
+                txid,
+                key,
+                commit,
+                ts,
+                token,
+            }),
+        (any::<[u8; 16]>(), item()).prop_map(|(txid, key)| Command::TxForget { txid, key }),
+        (any::<[u8; 16]>(), item(), any::<u64>()).prop_map(|(txid, key, ts)| Command::TxRead {
+            txid,
+            key,
+            ts
+        }),
+        (any::<[u8; 16]>(), item()).prop_map(|(txid, key)| Command::TxCheck { txid, key }),
+        (any::<[u8; 16]>(), item()).prop_map(|(txid, key)| Command::TxRelease { txid, key }),
+    ]
+}
+
 fn command() -> impl Strategy<Value = Command> {
     prop_oneof![
+        tx_command(),
         (item(), proptest::option::of(condition()))
             .prop_map(|(item, condition)| Command::Put { item, condition }),
         (item(), proptest::option::of(condition()))
@@ -209,6 +278,13 @@ fn outcome() -> impl Strategy<Value = Result<Applied, ApplyError>> {
             .prop_map(|item| Err(ApplyError::ConditionalCheckFailed { item })),
         message().prop_map(|m| Err(ApplyError::Validation(m))),
         Just(()).prop_map(|()| Err(ApplyError::ItemCollectionSizeLimitExceeded)),
+        (0u8..5).prop_map(|k| Err(match k {
+            0 => ApplyError::TransactionConflict,
+            1 => ApplyError::TransactionAborted,
+            2 => ApplyError::TxAlreadyCommitted,
+            3 => ApplyError::TxTokenMismatch,
+            _ => ApplyError::TxInProgress,
+        })),
         storage_error().prop_map(|e| Err(ApplyError::Storage(e))),
     ]
 }

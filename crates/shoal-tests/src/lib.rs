@@ -44,7 +44,7 @@ pub use helpers::{
 };
 pub use node::{
     ADMIN_KEY_ID, ADMIN_SECRET, CLUSTER_ENV, CLUSTER_FORM_TIMEOUT, REGION, TestNode, client_for,
-    cluster_mode, node_config, skip_in_cluster_mode, test_cluster_size,
+    cluster_mode, node_config, skip_in_cluster_mode, streams_client_for, test_cluster_size,
 };
 pub use process::{
     ProcessNode, ProcessNodeBuilder, STARTUP_TIMEOUT, free_addr, health_ok, parse_printed_key,

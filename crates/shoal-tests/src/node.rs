@@ -245,6 +245,11 @@ impl TestNode {
         client_for(&self.endpoint(), ADMIN_KEY_ID, ADMIN_SECRET)
     }
 
+    /// A DynamoDB Streams client authenticated with the admin key, retries disabled.
+    pub fn streams_client(&self) -> aws_sdk_dynamodbstreams::Client {
+        streams_client_for(&self.endpoint(), ADMIN_KEY_ID, ADMIN_SECRET)
+    }
+
     /// An SDK client using the given credentials, retries disabled.
     pub fn client_with_key(&self, key_id: &str, secret: &str) -> Client {
         client_for(&self.endpoint(), key_id, secret)
@@ -479,6 +484,8 @@ fn member_config(m: &Member, join: Option<(String, String)>) -> shoal_node::Node
         listen: m.cluster,
         join: join.as_ref().map(|j| j.0.clone()),
         join_token: join.map(|j| j.1),
+        // Tests wait for expired items: a sweep every second, not every 20.
+        ttl_sweep_interval: std::time::Duration::from_secs(1),
         ..shoal_node::ClusterConfig::default()
     };
     config
@@ -538,6 +545,30 @@ pub fn node_config(dir: &Path) -> shoal_node::NodeConfig {
         ..Default::default()
     }
 }
+/// A DynamoDB Streams client (`aws-sdk-dynamodbstreams`) for `endpoint` with static
+/// credentials, region [`REGION`] and retries disabled.
+pub fn streams_client_for(
+    endpoint: &str,
+    key_id: &str,
+    secret: &str,
+) -> aws_sdk_dynamodbstreams::Client {
+    use aws_sdk_dynamodbstreams::config;
+    let config = aws_sdk_dynamodbstreams::Config::builder()
+        .behavior_version(config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(config::Region::new(REGION))
+        .credentials_provider(config::Credentials::new(
+            key_id,
+            secret,
+            None,
+            None,
+            "shoal-tests",
+        ))
+        .retry_config(config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_dynamodbstreams::Client::from_conf(config)
+}
+
 /// An SDK client for `endpoint` with static credentials, region [`REGION`], retries disabled
 /// (so every error reaches the test as it is) and a 30 s operation timeout.
 pub fn client_for(endpoint: &str, key_id: &str, secret: &str) -> Client {

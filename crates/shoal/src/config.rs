@@ -51,6 +51,10 @@ pub struct StartArgs {
     /// halves then spread over the nodes) [default: 268435456 (256 MiB); config: split_size_bytes]
     #[arg(long, env = "SHOAL_SPLIT_SIZE_BYTES", value_name = "BYTES")]
     pub split_size_bytes: Option<u64>,
+    /// Seconds between two sweeps of expired items (Time to Live): an expired item is deleted
+    /// within about this long [default: 20; config: ttl_sweep_seconds]
+    #[arg(long, env = "SHOAL_TTL_SWEEP_SECONDS", value_name = "SECS")]
+    pub ttl_sweep_seconds: Option<u64>,
     /// Data directory [default: ./shoal-data; config: data_dir]
     #[arg(long, env = "SHOAL_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -61,7 +65,7 @@ pub struct StartArgs {
     #[arg(long, env = "SHOAL_REGION")]
     pub region: Option<String>,
     /// TOML config file with keys listen, cluster_listen, join,
-    /// join_token_file, dead_node_timeout_secs, split_size_bytes, data_dir, keys_dir, region, log_format,
+    /// join_token_file, dead_node_timeout_secs, split_size_bytes, ttl_sweep_seconds, data_dir, keys_dir, region, log_format,
     /// data_key_rotation_days, key_provider, kms_key_id, kms_endpoint, kms_region, and the API
     /// limits max_connections, header_timeout_ms, idle_timeout_ms, body_timeout_ms,
     /// max_header_bytes, max_body_bytes_in_flight, max_concurrent_requests, max_queued_requests,
@@ -135,6 +139,7 @@ pub struct FileConfig {
     pub join_token_file: Option<PathBuf>,
     pub dead_node_timeout_secs: Option<u64>,
     pub split_size_bytes: Option<u64>,
+    pub ttl_sweep_seconds: Option<u64>,
     pub data_dir: Option<PathBuf>,
     pub keys_dir: Option<PathBuf>,
     pub region: Option<String>,
@@ -227,6 +232,7 @@ pub fn resolve(args: &StartArgs) -> anyhow::Result<Settings> {
             args.dead_node_timeout.or(file.dead_node_timeout_secs),
         )?,
         split_size_bytes: split_size_bytes(args.split_size_bytes.or(file.split_size_bytes))?,
+        ttl_sweep_interval: ttl_sweep(args.ttl_sweep_seconds.or(file.ttl_sweep_seconds))?,
     };
     if cluster.join.is_some() && cluster.join_token.is_none() {
         anyhow::bail!(
@@ -306,6 +312,14 @@ fn join_token(
 }
 
 /// The dead-node timeout: at least 1 second, at most 30 days.
+fn ttl_sweep(secs: Option<u64>) -> anyhow::Result<std::time::Duration> {
+    match secs {
+        None => Ok(shoal_node::DEFAULT_TTL_SWEEP),
+        Some(s) if (1..=3600).contains(&s) => Ok(std::time::Duration::from_secs(s)),
+        Some(s) => anyhow::bail!("--ttl-sweep-seconds must be between 1 and 3600, not {s}"),
+    }
+}
+
 fn split_size_bytes(bytes: Option<u64>) -> anyhow::Result<u64> {
     match bytes {
         None => Ok(shoal_node::DEFAULT_SPLIT_SIZE_BYTES),

@@ -249,6 +249,12 @@ fn start(args: StartArgs, mut limits: limits::Applied) -> anyhow::Result<ExitCod
     let settings = config::resolve(&args)?;
     init_logging(settings.log_format);
     log_panics();
+    // Crash points for tests (docs/OPERATIONS.md, "Crash points"): inert unless FAILPOINTS
+    // names one.
+    let _failpoints = fail::FailScenario::setup();
+    if std::env::var_os("FAILPOINTS").is_some() {
+        tracing::warn!("FAILPOINTS is set: this node will crash where it names (a test setting)");
+    }
     limits.log();
     for warning in &settings.warnings {
         tracing::warn!("{warning}");

@@ -2,7 +2,8 @@
 //! `shoal keys create --policy` / `shoal keys set-policy` (LeadingKeys confinement across GetItem,
 //! Query, BatchGetItem and PartiQL; explicit deny wins; NotAction/NotResource), tables' resource-based
 //! policies (Put/Get/DeleteResourcePolicy with revision ids, CreateTable's ResourcePolicy,
-//! evaluated together with the key's policy), and the admin endpoints opened by a policy.
+//! evaluated together with the key's policy), a stream's own resource-based policy, and the admin
+//! endpoints opened by a policy.
 // Helpers outside `#[test]` functions panic on purpose: that is how a test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -422,7 +423,7 @@ async fn resource_policies_grant_and_deny_with_revision_ids() {
     let prefix = arn_prefix(&admin, "shared").await;
     let arn = format!("{prefix}shared");
     // A key whose own policy allows only ListTables (so it is not a full-access key).
-    let (id, _, user) = key_with_policy(
+    let (id, user_secret, user) = key_with_policy(
         &node,
         r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"dynamodb:ListTables","Resource":"*"}]}"#,
     )
@@ -603,19 +604,110 @@ async fn resource_policies_grant_and_deny_with_revision_ids() {
         "PolicyNotFoundException",
     );
 
-    // Invalid documents and stream ARNs are refused.
+    // Invalid documents are refused.
     assert_validation(
         admin.put_resource_policy().resource_arn(&arn).policy(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#).send().await,
         "Principal",
     );
-    assert_validation(
-        admin
-            .put_resource_policy()
-            .resource_arn(format!("{arn}/stream/2024-01-01T00:00:00.000"))
-            .policy(&grant)
+    // A stream's own policy: it governs the stream (not the table's), with its own revisions.
+    let stream_arn = admin
+        .update_table()
+        .table_name("shared")
+        .stream_specification(
+            aws_sdk_dynamodb::types::StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(aws_sdk_dynamodb::types::StreamViewType::KeysOnly)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .table_description
+        .unwrap()
+        .latest_stream_arn
+        .unwrap();
+    let user_streams = streams_client_for(&node.endpoint(), &id, &user_secret);
+    let describe = || {
+        user_streams
+            .describe_stream()
+            .stream_arn(&stream_arn)
+            .send()
+    };
+    assert_code(describe().await, "AccessDeniedException");
+    let read_grant = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{user_arn}"}},"Action":["dynamodb:DescribeStream","dynamodb:GetShardIterator","dynamodb:GetRecords"],"Resource":"{stream_arn}"}}]}}"#
+    );
+    let stream_rev = admin
+        .put_resource_policy()
+        .resource_arn(&stream_arn)
+        .policy(&read_grant)
+        .expected_revision_id("NO_POLICY")
+        .send()
+        .await
+        .unwrap()
+        .revision_id()
+        .unwrap()
+        .to_string();
+    let shards = describe()
+        .await
+        .unwrap()
+        .stream_description
+        .unwrap()
+        .shards
+        .unwrap_or_default();
+    let iterator = user_streams
+        .get_shard_iterator()
+        .stream_arn(&stream_arn)
+        .shard_id(shards[0].shard_id().unwrap())
+        .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .unwrap()
+        .shard_iterator
+        .unwrap();
+    user_streams
+        .get_records()
+        .shard_iterator(iterator)
+        .send()
+        .await
+        .unwrap();
+    // The stream's policy grants nothing on the table, and the table has none of its own.
+    assert_code(
+        user.get_item()
+            .table_name("shared")
+            .set_key(Some(key("a")))
             .send()
             .await,
-        "Streams are not supported",
+        "AccessDeniedException",
+    );
+    assert_code(
+        admin.get_resource_policy().resource_arn(&arn).send().await,
+        "PolicyNotFoundException",
+    );
+    let got = admin
+        .get_resource_policy()
+        .resource_arn(&stream_arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.policy(), Some(read_grant.as_str()));
+    assert_eq!(got.revision_id(), Some(stream_rev.as_str()));
+    admin
+        .delete_resource_policy()
+        .resource_arn(&stream_arn)
+        .expected_revision_id(&stream_rev)
+        .send()
+        .await
+        .unwrap();
+    assert_code(describe().await, "AccessDeniedException");
+    assert_code(
+        admin
+            .get_resource_policy()
+            .resource_arn(format!("{arn}/stream/2024-01-01T00:00:00.000"))
+            .send()
+            .await,
+        "ResourceNotFoundException",
     );
 
     // CreateTable's ResourcePolicy, and the PutResourcePolicy permission it needs.

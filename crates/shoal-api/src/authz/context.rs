@@ -5,7 +5,8 @@
 //! - `dynamodb:Select`: `GetItem` and `BatchGetItem` `SPECIFIC_ATTRIBUTES` with a projection, else
 //!   `ALL_ATTRIBUTES`; `Query`/`Scan` their `Select`, else `SPECIFIC_ATTRIBUTES` with a projection,
 //!   `ALL_PROJECTED_ATTRIBUTES` on an index, `ALL_ATTRIBUTES` otherwise.
-//! - `dynamodb:ReturnValues`: `PutItem`, `UpdateItem`, `DeleteItem`: the request's, else `NONE`.
+//! - `dynamodb:ReturnValues`: `PutItem`, `UpdateItem`, `DeleteItem`: the request's, else `NONE`;
+//!   a transaction's write actions: their `ReturnValuesOnConditionCheckFailure`, else `NONE`.
 //! - `dynamodb:ReturnConsumedCapacity`: item and batch operations: the request's, else `NONE`.
 //! - `dynamodb:LeadingKeys`: the partition-key values the request reads or writes: `Key` or
 //!   `Item`, every key of a batch entry, a `Query`'s partition-key equality (the index's
@@ -17,7 +18,10 @@
 //!   update writes, the legacy `Expected`, `AttributeUpdates`, `KeyConditions`, `QueryFilter`,
 //!   `ScanFilter`; for a PartiQL statement, its projection, `WHERE` clause, `INSERT`ed item and
 //!   the attributes an `UPDATE` sets or removes.
-//! - `dynamodb:EnclosingOperation` is never set: Shoal has no transactions yet.
+//! - `dynamodb:EnclosingOperation`: `TransactWriteItems` or `TransactGetItems` for the actions of
+//!   a transaction (which are otherwise checked as the single-item operations they perform: a
+//!   `ConditionCheck` reads its condition keys as a `DeleteItem` of its `Key` would), and
+//!   `ExecuteTransaction` for its statements.
 //!
 //! `LeadingKeys` and `Attributes` are computed only when a policy in force looks at them.
 
@@ -43,6 +47,9 @@ pub(crate) enum Part {
     Batch(String),
     /// A PartiQL statement, with what it names ([`statement_keys`]).
     Statement(StatementKeys),
+    /// Entry `index` of a transaction's `TransactItems`, its action in `member` (`Put`,
+    /// `Update`, `Delete`, `ConditionCheck`, `Get`).
+    Transact { index: usize, member: &'static str },
 }
 
 /// The context of `target`; `needs(key)` says whether a policy in force reads a costly key.
@@ -69,6 +76,9 @@ pub(crate) fn build(
     let src = match &target.part {
         Part::Whole => return Ok(c),
         Part::Statement(keys) => {
+            if op == Operation::ExecuteTransaction {
+                c.set("dynamodb:EnclosingOperation", op.name());
+            }
             c.set(
                 "dynamodb:ReturnConsumedCapacity",
                 body.get("ReturnConsumedCapacity")
@@ -91,6 +101,30 @@ pub(crate) fn build(
             Some(v) => v,
             None => return Ok(c),
         },
+        Part::Transact { index, member } => {
+            c.set("dynamodb:EnclosingOperation", op.name());
+            match body
+                .get("TransactItems")
+                .and_then(|l| l.get(*index))
+                .and_then(|e| e.get(*member))
+            {
+                Some(v) => v,
+                None => return Ok(c),
+            }
+        }
+    };
+    // A transaction's action is checked as the single-item operation it performs.
+    let (op, transact) = match &target.part {
+        Part::Transact { member, .. } => (
+            match *member {
+                "Put" => Operation::PutItem,
+                "Update" => Operation::UpdateItem,
+                "Get" => Operation::GetItem,
+                _ => Operation::DeleteItem,
+            },
+            true,
+        ),
+        _ => (op, false),
     };
     let text = |name: &str| src.get(name).and_then(Value::as_str);
     // `null` members are absent, as the operations read them.
@@ -116,10 +150,12 @@ pub(crate) fn build(
             c.set("dynamodb:Select", text("Select").unwrap_or(default));
         }
         Operation::PutItem | Operation::UpdateItem | Operation::DeleteItem => {
-            c.set(
-                "dynamodb:ReturnValues",
-                text("ReturnValues").unwrap_or("NONE"),
-            );
+            let member = if transact {
+                "ReturnValuesOnConditionCheckFailure"
+            } else {
+                "ReturnValues"
+            };
+            c.set("dynamodb:ReturnValues", text(member).unwrap_or("NONE"));
         }
         _ => {}
     }
@@ -206,7 +242,7 @@ pub(crate) fn statement_keys(
                 None => vec![hash],
             };
             match other {
-                Statement::Select(s) | Statement::Exists(s) => {
+                Statement::Select(s) | Statement::Exists(s) | Statement::NotExists(s) => {
                     if let Projection::Paths(paths) = &s.projection {
                         attributes.extend(paths.iter().map(|p| p.top().to_string()));
                     }
@@ -236,8 +272,11 @@ pub(crate) fn statement_keys(
         .iter()
         .filter_map(|v| key_text(&shoal_types::json::attribute_value_to_json(v)))
         .collect();
-    let full_table_scan = matches!(stmt, Statement::Select(_) | Statement::Exists(_))
-        .then_some(leading_keys.is_empty());
+    let full_table_scan = matches!(
+        stmt,
+        Statement::Select(_) | Statement::Exists(_) | Statement::NotExists(_)
+    )
+    .then_some(leading_keys.is_empty());
     StatementKeys {
         leading_keys,
         attributes: attributes.into_iter().collect(),

@@ -2,14 +2,23 @@
 //! ARN for table and item operations, the index's ARN for a `Query` or `Scan` of an index, every
 //! table of a batch, `.../table/*` for `ListTables`, `*` for `DescribeEndpoints` and
 //! `DescribeLimits`, the given `ResourceArn` for tag and resource-policy operations.
-//! `CreateTable` with a `ResourcePolicy` also needs `dynamodb:PutResourcePolicy`. A PartiQL
+//! `CreateTable` with a `ResourcePolicy` also needs `dynamodb:PutResourcePolicy`. The DynamoDB
+//! Streams operations are checked on the stream's ARN (`GetRecords` on the one its iterator
+//! names); `ListStreams` on `.../table/<TableName>/stream/*`, or `.../table/*/stream/*` without
+//! a `TableName`. A table's resource-based policy does not govern its streams: a stream's own
+//! does (and governs the resource-policy operations on the stream's ARN). A PartiQL
 //! statement (each one of a batch) is `dynamodb:PartiQLSelect`, `PartiQLInsert`,
-//! `PartiQLUpdate` or `PartiQLDelete` on its table's ARN (its index's for a `SELECT` of an index).
+//! `PartiQLUpdate` or `PartiQLDelete` on its table's ARN (its index's for a `SELECT` of an index),
+//! each statement of an `ExecuteTransaction` too.
+//! Each action of a transaction is checked as the single-item operation it performs
+//! (`dynamodb:PutItem`, `UpdateItem`, `DeleteItem`, `GetItem`; `dynamodb:ConditionCheckItem` for
+//! a `ConditionCheck`) on its own table.
 
 use serde_json::Value;
 
 use super::Target;
 use super::context::Part;
+use crate::ops::transact::parse::ActionKind;
 use crate::ops::{Ctx, Operation};
 
 /// Longest table name or ARN checked: anything longer is refused by the operation's own
@@ -29,12 +38,14 @@ pub(crate) async fn of(ctx: &Ctx<'_>, op: Operation, body: &Value) -> Vec<Target
             action,
             resource: shoal_policy::arn::all_tables(region, account),
             table: None,
+            stream: None,
             part: Part::Whole,
         }),
         Operation::DescribeEndpoints | Operation::DescribeLimits => out.push(Target {
             action,
             resource: "*".into(),
             table: None,
+            stream: None,
             part: Part::Whole,
         }),
         Operation::CreateTable => {
@@ -44,6 +55,7 @@ pub(crate) async fn of(ctx: &Ctx<'_>, op: Operation, body: &Value) -> Vec<Target
                         action: "dynamodb:PutResourcePolicy".into(),
                         resource: resource.clone(),
                         table: None,
+                        stream: None,
                         part: Part::Whole,
                     });
                 }
@@ -51,16 +63,22 @@ pub(crate) async fn of(ctx: &Ctx<'_>, op: Operation, body: &Value) -> Vec<Target
                     action,
                     resource,
                     table: None,
+                    stream: None,
                     part: Part::Whole,
                 });
             }
         }
-        Operation::DescribeTable | Operation::DeleteTable | Operation::UpdateTable => {
+        Operation::DescribeTable
+        | Operation::DeleteTable
+        | Operation::UpdateTable
+        | Operation::UpdateTimeToLive
+        | Operation::DescribeTimeToLive => {
             if let Some((name, resource)) = table_param(ctx, body.get("TableName")) {
                 out.push(Target {
                     action,
                     resource,
                     table: lookup(ctx, name.as_deref()).await,
+                    stream: None,
                     part: Part::Whole,
                 });
             }
@@ -82,6 +100,7 @@ pub(crate) async fn of(ctx: &Ctx<'_>, op: Operation, body: &Value) -> Vec<Target
                     action,
                     resource,
                     table: lookup(ctx, name.as_deref()).await,
+                    stream: None,
                     part: Part::Request,
                 });
             }
@@ -96,21 +115,92 @@ pub(crate) async fn of(ctx: &Ctx<'_>, op: Operation, body: &Value) -> Vec<Target
                         action: action.clone(),
                         resource,
                         table: lookup(ctx, name.as_deref()).await,
+                        stream: None,
                         part: Part::Batch(key.clone()),
                     });
                 }
             }
         }
+        Operation::TransactWriteItems | Operation::TransactGetItems => {
+            let list = body.get("TransactItems").and_then(Value::as_array);
+            for (index, entry) in list.into_iter().flatten().enumerate() {
+                let (member, action) = if op == Operation::TransactGetItems {
+                    ("Get", "dynamodb:GetItem")
+                } else {
+                    match ActionKind::given(entry).as_slice() {
+                        [kind] => (kind.member(), kind.iam_action()),
+                        // Refused by the operation before anything is read or written.
+                        _ => continue,
+                    }
+                };
+                let Some((name, resource)) =
+                    table_param(ctx, entry.get(member).and_then(|a| a.get("TableName")))
+                else {
+                    continue;
+                };
+                out.push(Target {
+                    action: action.into(),
+                    resource,
+                    table: lookup(ctx, name.as_deref()).await,
+                    stream: None,
+                    part: Part::Transact { index, member },
+                });
+            }
+        }
         Operation::ExecuteStatement => {
             out.extend(statement_target(ctx, body, None).await);
         }
-        Operation::BatchExecuteStatement => {
-            let n = body
-                .get("Statements")
-                .and_then(Value::as_array)
-                .map_or(0, Vec::len);
+        Operation::BatchExecuteStatement | Operation::ExecuteTransaction => {
+            let list = if op == Operation::ExecuteTransaction {
+                "TransactStatements"
+            } else {
+                "Statements"
+            };
+            let n = body.get(list).and_then(Value::as_array).map_or(0, Vec::len);
             for i in 0..n {
-                out.extend(statement_target(ctx, body, Some(i)).await);
+                out.extend(statement_target(ctx, body, Some((list, i))).await);
+            }
+        }
+        Operation::ListStreams => {
+            let table = body
+                .get("TableName")
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty() && t.len() <= MAX_NAME)
+                .map_or("*", crate::ops::validate::name_of);
+            out.push(Target {
+                action,
+                resource: format!(
+                    "{}/stream/*",
+                    shoal_policy::arn::table(region, account, table)
+                ),
+                table: None,
+                stream: None,
+                part: Part::Whole,
+            });
+        }
+        Operation::DescribeStream | Operation::GetShardIterator | Operation::GetRecords => {
+            let arn = if op == Operation::GetRecords {
+                body.get("ShardIterator")
+                    .and_then(Value::as_str)
+                    .and_then(crate::ops::streams::iterator_stream_arn)
+            } else {
+                body.get("StreamArn")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            };
+            if let Some(arn) = arn.filter(|a| !a.is_empty() && a.len() <= MAX_NAME) {
+                // The stream's own resource-based policy applies (not its table's).
+                let (table, stream) = match crate::ops::streams::stream_of(ctx, &arn).await {
+                    Ok((meta, stream)) => (Some(meta), Some(stream.id)),
+                    Err(_) => (None, None),
+                };
+                out.push(Target {
+                    action,
+                    resource: arn,
+                    table,
+                    stream,
+                    part: Part::Whole,
+                });
             }
         }
         Operation::TagResource
@@ -124,11 +214,19 @@ pub(crate) async fn of(ctx: &Ctx<'_>, op: Operation, body: &Value) -> Vec<Target
                 .and_then(Value::as_str)
                 .filter(|a| !a.is_empty() && a.len() <= MAX_NAME)
             {
-                let name = table_of_arn(ctx, arn, true);
+                let (table, stream) = if arn.contains("/stream/") {
+                    match crate::ops::streams::stream_of(ctx, arn).await {
+                        Ok((meta, stream)) => (Some(meta), Some(stream.id)),
+                        Err(_) => (None, None),
+                    }
+                } else {
+                    (lookup(ctx, table_of_arn(ctx, arn, true)).await, None)
+                };
                 out.push(Target {
                     action,
                     resource: arn.to_string(),
-                    table: lookup(ctx, name).await,
+                    table,
+                    stream,
                     part: Part::Whole,
                 });
             }
@@ -137,22 +235,27 @@ pub(crate) async fn of(ctx: &Ctx<'_>, op: Operation, body: &Value) -> Vec<Target
     out
 }
 
-/// The target of one PartiQL statement: `ExecuteStatement`'s (`index` `None`) or entry `index` of
-/// `BatchExecuteStatement`'s `Statements`. The action is `dynamodb:PartiQLSelect`,
-/// `PartiQLInsert`, `PartiQLUpdate` or `PartiQLDelete` (an `EXISTS` counts as a select), the
+/// The target of one PartiQL statement: `ExecuteStatement`'s (`entry` `None`) or entry `i` of
+/// the list `list` (`BatchExecuteStatement`'s `Statements`, `ExecuteTransaction`'s
+/// `TransactStatements`). The action is `dynamodb:PartiQLSelect`, `PartiQLInsert`,
+/// `PartiQLUpdate` or `PartiQLDelete` (an `EXISTS` or `NOT EXISTS` counts as a select), the
 /// resource the table's ARN, or the index's for a `SELECT` of `"table"."index"`. A statement
 /// that does not parse has no target: the operation refuses it before reading anything.
-async fn statement_target(ctx: &Ctx<'_>, body: &Value, index: Option<usize>) -> Option<Target> {
-    let src = match index {
+async fn statement_target(
+    ctx: &Ctx<'_>,
+    body: &Value,
+    entry: Option<(&str, usize)>,
+) -> Option<Target> {
+    let src = match entry {
         None => body,
-        Some(i) => body.get("Statements")?.get(i)?,
+        Some((list, i)) => body.get(list)?.get(i)?,
     };
     let text = src.get("Statement")?.as_str()?;
     let stmt = shoal_partiql::parse(text).ok()?;
     let action = match &stmt {
-        shoal_partiql::Statement::Select(_) | shoal_partiql::Statement::Exists(_) => {
-            "dynamodb:PartiQLSelect"
-        }
+        shoal_partiql::Statement::Select(_)
+        | shoal_partiql::Statement::Exists(_)
+        | shoal_partiql::Statement::NotExists(_) => "dynamodb:PartiQLSelect",
         shoal_partiql::Statement::Insert(_) => "dynamodb:PartiQLInsert",
         shoal_partiql::Statement::Update(_) => "dynamodb:PartiQLUpdate",
         shoal_partiql::Statement::Delete(_) => "dynamodb:PartiQLDelete",
@@ -169,6 +272,7 @@ async fn statement_target(ctx: &Ctx<'_>, body: &Value, index: Option<usize>) -> 
         action: action.into(),
         resource,
         table,
+        stream: None,
         part: Part::Statement(keys.unwrap_or_default()),
     })
 }

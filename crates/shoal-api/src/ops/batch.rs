@@ -326,8 +326,8 @@ pub async fn batch_write_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value,
                 }
                 Command::Update { key, .. } => key,
                 // Never parsed from a request.
-                Command::Split { .. } => {
-                    return Err(ApiError::internal("a split in a batch write"));
+                _ => {
+                    return Err(ApiError::internal("not an item write in a batch write"));
                 }
             };
             if !seen.insert(table.key_schema.storage_key(key_source)) {
@@ -373,7 +373,7 @@ pub async fn batch_write_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value,
                 Command::Delete { key, .. } | Command::Update { key, .. } => {
                     key.get(&table.key_schema.hash.name).cloned()
                 }
-                Command::Split { .. } => None,
+                _ => None,
             };
             let old_size = applied.old.as_ref().map(item_size).unwrap_or(0);
             let table_units = capacity::write_units(new_size.max(old_size));

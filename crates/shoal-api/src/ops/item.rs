@@ -376,17 +376,7 @@ pub async fn update_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiE
 
     let table = active_table(ctx, p.table).await?;
     table.key_schema.validate_key(&key)?;
-    let key_names = [
-        Some(&table.key_schema.hash),
-        table.key_schema.range.as_ref(),
-    ];
-    for name in update.top_level_names() {
-        if key_names.iter().flatten().any(|k| k.name == name) {
-            return Err(ApiError::validation(format!(
-                "One or more parameter values were invalid: Cannot update attribute {name}. This attribute is part of the key"
-            )));
-        }
-    }
+    check_key_not_updated(&table, &update)?;
     let updated_paths = update.updated_paths();
     let pk = metrics_key(&p, &table, &key);
     let applied = ctx
@@ -431,6 +421,25 @@ pub async fn update_item(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiE
     let mut out = Value::Object(out);
     attach_collection_metrics(ctx, &mut out, &table, pk.as_ref()).await?;
     Ok(out)
+}
+
+/// Refuses an update that sets or removes a key attribute of `table`.
+pub(super) fn check_key_not_updated(
+    table: &TableMeta,
+    update: &shoal_expr::Update,
+) -> Result<(), ApiError> {
+    let key_names = [
+        Some(&table.key_schema.hash),
+        table.key_schema.range.as_ref(),
+    ];
+    for name in update.top_level_names() {
+        if key_names.iter().flatten().any(|k| k.name == name) {
+            return Err(ApiError::validation(format!(
+                "One or more parameter values were invalid: Cannot update attribute {name}. This attribute is part of the key"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Applies a `ProjectionExpression`, or else `AttributesToGet` (top-level names), to an item.

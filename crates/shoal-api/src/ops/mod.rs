@@ -1,5 +1,7 @@
-//! One handler per operation, grouped by family (`table.rs`, `item.rs`, `tags.rs`, `misc.rs`),
-//! and the exhaustive dispatch from `X-Amz-Target` to them.
+//! One handler per operation, grouped by family (`table.rs`, `item.rs`, `tags.rs`, `misc.rs`,
+//! `transact/`, `partiql/`, `streams/`), and the exhaustive dispatch from `X-Amz-Target` to
+//! them. The endpoint serves two services: DynamoDB (`DynamoDB_20120810.<Op>`) and DynamoDB
+//! Streams (`DynamoDBStreams_20120810.<Op>`); each knows only its own operations.
 
 mod batch;
 mod capacity;
@@ -10,8 +12,11 @@ mod misc;
 pub(crate) mod partiql;
 mod policy;
 mod read;
+pub(crate) mod streams;
 mod table;
 mod tags;
+pub(crate) mod transact;
+mod ttl;
 mod unsupported;
 pub(crate) mod validate;
 
@@ -57,9 +62,50 @@ pub enum Operation {
     DeleteResourcePolicy,
     ExecuteStatement,
     BatchExecuteStatement,
+    TransactWriteItems,
+    TransactGetItems,
+    ExecuteTransaction,
+    UpdateTimeToLive,
+    DescribeTimeToLive,
+    // DynamoDB Streams.
+    ListStreams,
+    DescribeStream,
+    GetShardIterator,
+    GetRecords,
 }
 
+/// The `X-Amz-Target` prefix of DynamoDB's operations.
+pub const TARGET_PREFIX: &str = "DynamoDB_20120810.";
+/// The `X-Amz-Target` prefix of DynamoDB Streams' operations.
+pub const STREAMS_TARGET_PREFIX: &str = "DynamoDBStreams_20120810.";
+
 impl Operation {
+    /// Splits an `X-Amz-Target` into the operation's name and the operation, when the name is
+    /// one of its service's. `None` for a target of neither service.
+    pub fn from_target(target: &str) -> Option<(&str, Option<Operation>)> {
+        if let Some(name) = target.strip_prefix(TARGET_PREFIX) {
+            return Some((name, Operation::parse(name)));
+        }
+        let name = target.strip_prefix(STREAMS_TARGET_PREFIX)?;
+        Some((name, Operation::parse_streams(name)))
+    }
+
+    /// Parses a DynamoDB Streams operation name (after `DynamoDBStreams_20120810.`).
+    pub fn parse_streams(name: &str) -> Option<Operation> {
+        Some(match name {
+            "ListStreams" => Operation::ListStreams,
+            "DescribeStream" => Operation::DescribeStream,
+            "GetShardIterator" => Operation::GetShardIterator,
+            "GetRecords" => Operation::GetRecords,
+            _ => return None,
+        })
+    }
+
+    /// An operation of either service by its name (names do not overlap), for metrics labels.
+    pub fn by_name(name: &str) -> Option<Operation> {
+        Operation::parse(name).or_else(|| Operation::parse_streams(name))
+    }
+
     /// Parses the operation name from `X-Amz-Target` (after `DynamoDB_20120810.`).
     pub fn parse(name: &str) -> Option<Operation> {
         Some(match name {
@@ -86,6 +132,11 @@ impl Operation {
             "DeleteResourcePolicy" => Operation::DeleteResourcePolicy,
             "ExecuteStatement" => Operation::ExecuteStatement,
             "BatchExecuteStatement" => Operation::BatchExecuteStatement,
+            "TransactWriteItems" => Operation::TransactWriteItems,
+            "TransactGetItems" => Operation::TransactGetItems,
+            "ExecuteTransaction" => Operation::ExecuteTransaction,
+            "UpdateTimeToLive" => Operation::UpdateTimeToLive,
+            "DescribeTimeToLive" => Operation::DescribeTimeToLive,
             _ => return None,
         })
     }
@@ -116,16 +167,29 @@ impl Operation {
             Operation::DeleteResourcePolicy => "DeleteResourcePolicy",
             Operation::ExecuteStatement => "ExecuteStatement",
             Operation::BatchExecuteStatement => "BatchExecuteStatement",
+            Operation::TransactWriteItems => "TransactWriteItems",
+            Operation::TransactGetItems => "TransactGetItems",
+            Operation::ExecuteTransaction => "ExecuteTransaction",
+            Operation::UpdateTimeToLive => "UpdateTimeToLive",
+            Operation::DescribeTimeToLive => "DescribeTimeToLive",
+            Operation::ListStreams => "ListStreams",
+            Operation::DescribeStream => "DescribeStream",
+            Operation::GetShardIterator => "GetShardIterator",
+            Operation::GetRecords => "GetRecords",
         }
     }
 }
 
-/// Runs the operation named `op` on `body`, once the caller's policy and the resource-based
-/// policies of the tables it touches allow it ([`crate::authz::check`]). Operations Shoal does
-/// not implement (yet) answer `UnknownOperationException`, as DynamoDB does for any operation it
-/// does not know.
-pub async fn dispatch(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
-    let Some(operation) = Operation::parse(op) else {
+/// Runs `op` (from [`Operation::from_target`]) on `body`, once the caller's policy and the
+/// resource-based policies of the tables it touches allow it ([`crate::authz::check`]).
+/// Operations Shoal does not implement (yet) answer `UnknownOperationException`, as DynamoDB
+/// does for any operation it does not know.
+pub async fn dispatch(
+    ctx: &Ctx<'_>,
+    op: Option<Operation>,
+    body: &Value,
+) -> Result<Value, ApiError> {
+    let Some(operation) = op else {
         return Err(ApiError::new(ErrorKind::UnknownOperation, ""));
     };
     let input = Input::new(body)?;
@@ -155,5 +219,14 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, Ap
         Operation::DeleteResourcePolicy => policy::delete_resource_policy(ctx, &input).await,
         Operation::ExecuteStatement => partiql::execute_statement(ctx, &input).await,
         Operation::BatchExecuteStatement => partiql::batch_execute_statement(ctx, &input).await,
+        Operation::TransactWriteItems => transact::transact_write_items(ctx, &input).await,
+        Operation::TransactGetItems => transact::transact_get_items(ctx, &input).await,
+        Operation::ExecuteTransaction => partiql::execute_transaction(ctx, &input).await,
+        Operation::UpdateTimeToLive => ttl::update_time_to_live(ctx, &input).await,
+        Operation::DescribeTimeToLive => ttl::describe_time_to_live(ctx, &input).await,
+        Operation::ListStreams => streams::list_streams(ctx, &input).await,
+        Operation::DescribeStream => streams::describe_stream(ctx, &input).await,
+        Operation::GetShardIterator => streams::get_shard_iterator(ctx, &input).await,
+        Operation::GetRecords => streams::get_records(ctx, &input).await,
     }
 }

@@ -1,6 +1,6 @@
 //! PutResourcePolicy, GetResourcePolicy, DeleteResourcePolicy: a table's resource-based policy,
 //! stored in its `TableMeta` with a revision id and changed with compare-and-swap on the table's
-//! version. Stream ARNs are refused: Shoal has no streams yet.
+//! version. A stream's ARN names the stream's own policy, kept in its `StreamDef`.
 
 use std::sync::Arc;
 
@@ -16,23 +16,25 @@ use crate::input::Input;
 /// `ExpectedRevisionId` that asks for a table without a policy (`PutResourcePolicy`).
 const NO_POLICY: &str = "NO_POLICY";
 
-/// `ResourceArn` (model constraints into `v`) and the table it names.
+/// What a `ResourceArn` names: its ARN, the table, and the table's stream when it is a stream's.
+type Resource = (String, Arc<TableMeta>, Option<u32>);
+
+/// `ResourceArn` (model constraints into `v`) and the table (or stream) it names.
 ///
 /// # Errors
-/// `ValidationException` for a stream ARN (no streams) or an ARN that is no table of this region
-/// and account; `ResourceNotFoundException` for a table that does not exist.
+/// `ValidationException` for an ARN that is no table or stream of this region and account;
+/// `ResourceNotFoundException` for a table or stream that does not exist.
 async fn target(
     ctx: &Ctx<'_>,
     input: &Input<'_>,
     v: &mut Violations,
-) -> Result<Option<(String, Arc<TableMeta>)>, ApiError> {
+) -> Result<Option<Resource>, ApiError> {
     let Some(arn) = super::tags::resource_arn(input, v)? else {
         return Ok(None);
     };
     if arn.contains("/stream/") {
-        return Err(ApiError::validation(format!(
-            "Streams are not supported by this version of Shoal: resource-based policies attach to tables only ({arn})"
-        )));
+        let (meta, stream) = super::streams::stream_of(ctx, arn).await?;
+        return Ok(Some((arn.to_string(), meta, Some(stream.id))));
     }
     let Some(name) = crate::authz::table_of_arn(ctx, arn, false) else {
         return Err(ApiError::validation(format!(
@@ -40,7 +42,7 @@ async fn target(
         )));
     };
     match ctx.backend.table(name).await {
-        Ok(meta) => Ok(Some((arn.to_string(), meta))),
+        Ok(meta) => Ok(Some((arn.to_string(), meta, None))),
         Err(DataError::TableNotFound(_)) => Err(ApiError::new(
             ErrorKind::ResourceNotFound,
             format!("Requested resource not found: {arn} not found"),
@@ -112,14 +114,23 @@ fn revision_mismatch(arn: &str, expected: &str, current: Option<&str>) -> ApiErr
     )
 }
 
-/// Replaces the table's policy, with compare-and-swap on the table's version.
+/// Replaces the policy of the table (`stream` `None`) or of its stream `stream`, with
+/// compare-and-swap on the table's version.
 async fn store(
     ctx: &Ctx<'_>,
     meta: &TableMeta,
+    stream: Option<u32>,
     policy: Option<shoal_catalog::TablePolicy>,
 ) -> Result<(), ApiError> {
     let mut next = meta.clone();
-    next.resource_policy = policy;
+    match stream {
+        None => next.resource_policy = policy,
+        Some(id) => {
+            if let Some(s) = next.streams.iter_mut().find(|s| s.id == id) {
+                s.resource_policy = policy;
+            }
+        }
+    }
     next.version = meta.version + 1;
     ctx.backend
         .replace_table(meta.version, next)
@@ -140,11 +151,11 @@ pub async fn put_resource_policy(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Val
     input.bool("ConfirmRemoveSelfResourceAccess")?;
     let target = target(ctx, input, &mut v).await?;
     v.into_result()?;
-    let (Some((arn, meta)), Some(document)) = (target, document) else {
+    let (Some((arn, meta, stream)), Some(document)) = (target, document) else {
         return Err(ApiError::validation("Invalid ResourceArn"));
     };
     validate_document(document)?;
-    let current = meta.resource_policy.as_ref();
+    let current = meta.policy_of(stream);
     match (expected, current) {
         (None, _) => {}
         (Some(NO_POLICY), None) => {}
@@ -176,6 +187,7 @@ pub async fn put_resource_policy(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Val
     store(
         ctx,
         &meta,
+        stream,
         Some(shoal_catalog::TablePolicy {
             document: document.to_string(),
             revision_id: revision_id.clone(),
@@ -190,10 +202,10 @@ pub async fn get_resource_policy(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Val
     let mut v = Violations::default();
     let target = target(ctx, input, &mut v).await?;
     v.into_result()?;
-    let Some((arn, meta)) = target else {
+    let Some((arn, meta, stream)) = target else {
         return Err(ApiError::validation("Invalid ResourceArn"));
     };
-    match &meta.resource_policy {
+    match meta.policy_of(stream) {
         Some(p) => Ok(json!({ "Policy": p.document, "RevisionId": p.revision_id })),
         None => Err(not_found(&arn)),
     }
@@ -206,10 +218,10 @@ pub async fn delete_resource_policy(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<
     let expected = expected_revision(input, &mut v)?;
     let target = target(ctx, input, &mut v).await?;
     v.into_result()?;
-    let Some((arn, meta)) = target else {
+    let Some((arn, meta, stream)) = target else {
         return Err(ApiError::validation("Invalid ResourceArn"));
     };
-    let current = meta.resource_policy.as_ref();
+    let current = meta.policy_of(stream);
     if let Some(e) = expected
         && current.is_none_or(|c| c.revision_id != e)
     {
@@ -222,6 +234,6 @@ pub async fn delete_resource_policy(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<
         return Ok(json!({}));
     };
     let revision_id = current.revision_id.clone();
-    store(ctx, &meta, None).await?;
+    store(ctx, &meta, stream, None).await?;
     Ok(json!({ "RevisionId": revision_id }))
 }

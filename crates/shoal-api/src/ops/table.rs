@@ -72,6 +72,7 @@ pub fn describe_json(
     t.insert("TableArn".into(), meta.arn.clone().into());
     t.insert("TableId".into(), meta.id.clone().into());
     index::describe_indexes(&mut t, meta, index_stats, status);
+    super::streams::spec::describe(meta, &mut t);
     let mut bms = Map::new();
     bms.insert("BillingMode".into(), meta.billing.mode.as_str().into());
     if let Some(ts) = meta.billing.last_update_to_pay_per_request {
@@ -523,6 +524,7 @@ pub async fn create_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
     let tags = parse_tags(input.array("Tags")?, "tags", &mut v)?;
     let sse_spec = sse_specification(input, &mut v)?;
     let resource_policy = input.str("ResourcePolicy")?;
+    let stream_spec = super::streams::spec::parse(input, &mut v)?;
     let on_demand = OnDemandInput::parse(input.raw("OnDemandThroughput"), "onDemandThroughput")?;
     let warm = WarmInput::parse(input.raw("WarmThroughput"), "warmThroughput")?;
     let local = index::parse_index_list(
@@ -639,8 +641,13 @@ pub async fn create_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
         on_demand,
         warm,
         index_capacity: Vec::new(),
+        time_to_live: None,
         resource_policy,
+        streams: Vec::new(),
+        initial_stream: None,
     };
+    let created_at = meta.created_at;
+    super::streams::spec::create(&mut meta, stream_spec, created_at)?;
     if has_indexes {
         index::create_table_indexes(&mut meta, &defs, local.as_deref(), global.as_deref())?;
     }
@@ -1071,6 +1078,7 @@ fn deleted_json(meta: &TableMeta, stats: TableStats, index_stats: &[(u32, TableS
     t.insert("TableArn".into(), meta.arn.clone().into());
     t.insert("TableId".into(), meta.id.clone().into());
     index::describe_indexes(&mut t, meta, index_stats, TableStatus::Deleting);
+    super::streams::spec::describe(meta, &mut t);
     t.insert(
         "BillingModeSummary".into(),
         json!({"BillingMode": meta.billing.mode.as_str()}),
@@ -1089,7 +1097,7 @@ fn deleted_json(meta: &TableMeta, stats: TableStats, index_stats: &[(u32, TableS
 }
 
 /// `UpdateTable`: billing mode, provisioned throughput, on-demand maximums, warm throughput,
-/// deletion protection, table class, SSE key, global secondary indexes.
+/// deletion protection, table class, SSE key, stream, global secondary indexes.
 pub async fn update_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, ApiError> {
     let mut v = Violations::default();
     let name = table_name(input.str("TableName")?, "tableName", &mut v);
@@ -1110,6 +1118,7 @@ pub async fn update_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
     let sse_spec = sse_specification(input, &mut v)?;
     let request_defs = attribute_definitions(input, &mut v)?;
     let gsi_updates = index::parse_gsi_updates(input, &mut v)?.filter(|u| !u.is_empty());
+    let stream_spec = super::streams::spec::parse(input, &mut v)?;
     let on_demand = OnDemandInput::parse(input.raw("OnDemandThroughput"), "onDemandThroughput")?;
     let warm = WarmInput::parse(input.raw("WarmThroughput"), "warmThroughput")?;
     v.into_result()?;
@@ -1125,6 +1134,7 @@ pub async fn update_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
         && deletion_protection.is_none()
         && sse_spec.is_none()
         && gsi_updates.is_none()
+        && stream_spec.is_none()
     {
         return Err(ApiError::validation(
             "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required",
@@ -1146,7 +1156,8 @@ pub async fn update_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
         && warm.is_none()
         && table_class.is_none()
         && deletion_protection.is_none()
-        && sse_spec.is_none();
+        && sse_spec.is_none()
+        && stream_spec.is_none();
     if current.status != TableStatus::Active
         && !(only_deletes && current.status == TableStatus::Updating)
     {
@@ -1233,6 +1244,9 @@ pub async fn update_table(ctx: &Ctx<'_>, input: &Input<'_>) -> Result<Value, Api
     }
     if let Some(dp) = deletion_protection {
         next.deletion_protection = dp;
+    }
+    if let Some(spec) = stream_spec {
+        super::streams::spec::update(&mut next, spec, now)?;
     }
     // Switching to a KMS key or back re-wraps the table's data key (the backend does it in
     // `replace_table`); the data itself is not rewritten.

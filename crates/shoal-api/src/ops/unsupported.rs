@@ -1,14 +1,13 @@
 //! Members of the API model that Shoal does not implement: a request that gives one is refused
 //! with a `ValidationException` naming the member, never served as if the member were absent.
 //!
-//! One member is accepted in the one form that asks for what Shoal does anyway: a CreateTable
-//! `StreamSpecification` with `StreamEnabled: false` (no stream). Members a handler implements
-//! (`OnDemandThroughput` and `WarmThroughput` among them, see `table.rs` and `index.rs`) are not
+//! Members a handler implements (`OnDemandThroughput`, `WarmThroughput` and
+//! `StreamSpecification` among them, see `table.rs`, `index.rs` and `streams/spec.rs`) are not
 //! listed here; `docs/COMPATIBILITY.md` lists both kinds per operation.
 
 use super::Operation;
-use crate::error::{ApiError, Violations};
-use crate::input::{Input, nested};
+use crate::error::ApiError;
+use crate::input::Input;
 
 /// Top-level members refused outright, per operation.
 fn refused(op: Operation) -> &'static [&'static str] {
@@ -19,7 +18,6 @@ fn refused(op: Operation) -> &'static [&'static str] {
             "VectorIndexes",
         ],
         Operation::UpdateTable => &[
-            "StreamSpecification",
             "ReplicaUpdates",
             "MultiRegionConsistency",
             "GlobalTableWitnessUpdates",
@@ -43,38 +41,10 @@ pub fn not_supported(member: &str) -> ApiError {
 ///
 /// # Errors
 /// `ValidationException`: `<Member> is not supported by this version of Shoal`, for the first
-/// such member in the model's order; the constraint errors of `StreamSpecification`.
+/// such member in the model's order.
 pub fn check(op: Operation, input: &Input<'_>) -> Result<(), ApiError> {
     if let Some(member) = refused(op).iter().find(|m| input.has(m)) {
         return Err(not_supported(member));
-    }
-    if op == Operation::CreateTable {
-        stream_specification(input)?;
-    }
-    Ok(())
-}
-
-/// A CreateTable `StreamSpecification`: `StreamEnabled` is required; `false` (no stream) is
-/// accepted, a stream is not supported.
-fn stream_specification(input: &Input<'_>) -> Result<(), ApiError> {
-    let Some(raw) = input.raw("StreamSpecification") else {
-        return Ok(());
-    };
-    let spec = nested(raw)?;
-    let enabled = spec.bool("StreamEnabled")?;
-    let mut v = Violations::default();
-    if enabled.is_none() {
-        v.missing("streamSpecification.streamEnabled");
-    }
-    super::validate::enum_value(
-        spec.str("StreamViewType")?,
-        "streamSpecification.streamViewType",
-        &["NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY"],
-        &mut v,
-    );
-    v.into_result()?;
-    if enabled == Some(true) {
-        return Err(not_supported("StreamSpecification"));
     }
     Ok(())
 }
@@ -120,19 +90,5 @@ mod tests {
             )
             .unwrap();
         }
-    }
-
-    #[test]
-    fn a_disabled_stream_is_accepted_and_an_enabled_one_refused() {
-        let create =
-            |spec: Value| run(Operation::CreateTable, json!({"StreamSpecification": spec}));
-        create(json!({"StreamEnabled": false})).unwrap();
-        assert_eq!(
-            create(json!({"StreamEnabled": true, "StreamViewType": "NEW_IMAGE"}))
-                .unwrap_err()
-                .message,
-            "StreamSpecification is not supported by this version of Shoal"
-        );
-        assert!(create(json!({})).is_err());
     }
 }

@@ -109,9 +109,21 @@ pub fn backend_error(e: DataError) -> ApiError {
                 "Collection size exceeded.",
             )
         }
+        // A single-item write on an item a transaction holds (its lock, or a read mark of
+        // a serializable read).
+        DataError::Apply(shoal_storage::ApplyError::TransactionConflict) => ApiError::new(
+            ErrorKind::TransactionConflict,
+            "Transaction is ongoing for the item",
+        ),
         DataError::Apply(e) => ApiError::internal(e),
         DataError::Internal(m) => ApiError::internal(m),
         DataError::Throttled(t) => ApiError::throttled(&t),
+        // Stream reads (`ops/streams`).
+        DataError::ShardNotFound(_) => super::streams::shard_not_found(),
+        DataError::Trimmed(_) => ApiError::new(
+            ErrorKind::TrimmedDataAccess,
+            "The operation attempted to read past the oldest stream record in a shard.",
+        ),
         DataError::Unavailable(m) => {
             tracing::error!(cause = %m, "request refused");
             ApiError::new(

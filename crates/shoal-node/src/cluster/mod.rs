@@ -94,6 +94,9 @@ pub struct ClusterConfig {
     pub dead_node_timeout: Duration,
     /// A partition whose items take more bytes than this is split in two (`--split-size-bytes`).
     pub split_size_bytes: u64,
+    /// How often the partition leaders delete expired items of tables with Time to Live
+    /// (`--ttl-sweep-seconds`).
+    pub ttl_sweep_interval: Duration,
 }
 
 impl Default for ClusterConfig {
@@ -104,6 +107,7 @@ impl Default for ClusterConfig {
             join_token: None,
             dead_node_timeout: liveness::DEFAULT_DEAD_NODE_TIMEOUT,
             split_size_bytes: crate::split::DEFAULT_SPLIT_SIZE_BYTES,
+            ttl_sweep_interval: crate::ttl::DEFAULT_TTL_SWEEP,
         }
     }
 }
@@ -299,7 +303,12 @@ impl Cluster {
         data: Vec<u8>,
     ) -> Result<Routed<(u64, Reply)>, DataError> {
         let meta = self.meta();
-        let metered = shoal_storage::wire::is_item_write(&data)
+        // A transaction's prepare costs twice a write's units (its commit is not charged); a
+        // transaction's read twice a consistent read's (its check and release are not charged).
+        let prepare = shoal_storage::wire::is_tx_prepare(&data);
+        let read = shoal_storage::wire::is_tx_read(&data);
+        let factor = if prepare { 2.0 } else { 1.0 };
+        let metered = (shoal_storage::wire::is_item_write(&data) || prepare || read)
             .then(|| meta.partition(group))
             .flatten()
             .filter(|(t, _)| !crate::throttle::unlimited(&t.meta))
@@ -307,19 +316,41 @@ impl Cluster {
                 let share = crate::throttle::Share::of(group, p.hash_start, p.hash_end);
                 (&t.meta, share)
             });
+        /// What a transaction's read takes at admission: a consistent read's least units.
+        const READ_RESERVE: f64 = 1.0;
         if let Some((table, share)) = metered {
-            self.throttles
-                .admit_write(table, share)
-                .map_err(DataError::Throttled)?;
+            if read {
+                self.throttles
+                    .admit(table, share, None, false, READ_RESERVE)
+                    .map_err(DataError::Throttled)?;
+            } else {
+                self.throttles
+                    .admit_write(table, share)
+                    .map_err(DataError::Throttled)?;
+            }
         }
         let routed = self.propose_local(group, data).await;
         if let Some((table, share)) = metered {
-            match &routed {
-                Ok(Routed::Done((_, Reply::Write(outcome)))) => {
-                    self.throttles.charge_write(table, share, outcome);
+            match (&routed, read) {
+                (Ok(Routed::Done((_, Reply::Write(outcome)))), true) => {
+                    let bytes = outcome
+                        .as_ref()
+                        .ok()
+                        .and_then(|a| a.old.as_ref())
+                        .map_or(0, shoal_types::size::item_size);
+                    let units = 2.0 * shoal_catalog::capacity::read_units(bytes, true);
+                    self.throttles
+                        .charge(table, share, None, false, units - READ_RESERVE);
+                }
+                (Ok(Routed::Done((_, Reply::Write(outcome)))), false) => {
+                    self.throttles.charge_write(table, share, outcome, factor);
                 }
                 // Not proposed here (the caller retries, maybe elsewhere): nothing to charge.
-                Ok(Routed::Retry) => self.throttles.cancel_write(table, share),
+                (Ok(Routed::Retry), true) => {
+                    self.throttles
+                        .charge(table, share, None, false, -READ_RESERVE);
+                }
+                (Ok(Routed::Retry), false) => self.throttles.cancel_write(table, share),
                 // Refused, or an unknown outcome: the reservation stands.
                 _ => {}
             }

@@ -132,9 +132,32 @@ pub(crate) struct PartitionSm {
     pub(crate) split_applied: Arc<tokio::sync::Notify>,
     /// The replica's applied index, for writers waiting on it ([`crate::backend::PartitionHandle::applied`]).
     pub(crate) applied: Arc<tokio::sync::watch::Sender<u64>>,
+    /// The applied index as of the last sync of the replica file, which is written without an
+    /// fsync per apply (the Raft log is the write-ahead log): the log is compacted up to it.
+    pub(crate) durable: u64,
 }
 
+/// Entries applied between two syncs of a partition file: the Raft log keeps at most this many
+/// more entries than its `compact_after`, and a machine crash replays at most this many.
+const SYNC_EVERY: u64 = 128;
+
 impl PartitionSm {
+    /// Syncs the replica file: everything up to `applied` survives a machine crash from now on.
+    /// A failed fsync poisons the replica (what it wrote may be lost while the page cache calls
+    /// it clean), so it stops until a restart replays the log from what its file really holds.
+    fn sync(&mut self, applied: u64) {
+        match self.partition.sync() {
+            Ok(()) => self.durable = applied,
+            Err(e) => {
+                let e = e.in_file(&self.path);
+                tracing::error!(group = self.group, error = %e, "syncing a partition file failed: this replica stops applying until the node restarts");
+                *self.poisoned.lock() = Some(format!(
+                    "this replica could not sync its file ({e}); it serves again once the node restarts"
+                ));
+            }
+        }
+    }
+
     /// Refuses `entries` of a poisoned replica.
     fn refuse(&self, entries: &[Committed]) {
         let why = self.poisoned.lock().clone().unwrap_or_default();
@@ -226,12 +249,20 @@ impl StateMachine for PartitionSm {
                 start = i;
             }
         }
-        self.applied.send_replace(self.partition.applied_index());
+        let applied = self.partition.applied_index();
+        self.applied.send_replace(applied);
         self.shipper.committed();
+        if applied >= self.durable + SYNC_EVERY {
+            self.sync(applied);
+        }
     }
 
     fn applied_index(&self) -> u64 {
         self.partition.applied_index()
+    }
+
+    fn durable_index(&self) -> u64 {
+        self.durable
     }
 
     /// An offer of the snapshot, streamed in chunks (see `snapshot.rs`).
@@ -275,6 +306,7 @@ impl StateMachine for PartitionSm {
             "partition replica restored from a snapshot"
         );
         self.shipper.committed();
+        self.sync(self.partition.applied_index());
         Ok(())
     }
 

@@ -310,6 +310,30 @@ pub(crate) async fn start(
                 stop_rx.clone(),
             ),
         ),
+        super::health::supervise(
+            "transaction recovery",
+            cluster.fail_stop.clone(),
+            crate::tx_recovery::spawn_tx_recovery(
+                Arc::clone(&backend),
+                Arc::clone(&cluster),
+                stop_rx.clone(),
+            ),
+        ),
+        super::health::supervise(
+            "ttl sweeper",
+            cluster.fail_stop.clone(),
+            crate::ttl::spawn_ttl_sweeper(
+                Arc::clone(&backend),
+                Arc::clone(&cluster),
+                config.ttl_sweep_interval,
+                stop_rx.clone(),
+            ),
+        ),
+        super::health::supervise(
+            "stream trimmer",
+            cluster.fail_stop.clone(),
+            crate::streams::spawn_trimmer(Arc::clone(&backend), stop_rx.clone()),
+        ),
         spawn_address_update(Arc::clone(&cluster)),
         super::read_units::spawn_reporter(Arc::clone(&cluster), stop_rx.clone()),
     ];

@@ -8,7 +8,9 @@
 
 use shoal_catalog::{DataError, QueryRequest, ScanRequest, TableStats};
 use shoal_expr::SortKeyCondition;
-use shoal_storage::{Applied, Command, Page, wire};
+use shoal_storage::{
+    Applied, ChangeRecord, Command, Page, RecordsFrom, RecordsRead, ShardClose, ShardSummary, wire,
+};
 use shoal_types::{AttributeValue, Item};
 
 /// A forwarded data-plane call on table `table`.
@@ -68,6 +70,28 @@ pub(crate) enum DataCall {
         end: u64,
         call: Box<DataCall>,
     },
+    /// Whether this node's replica of base partition `partition` has its expiry index built for
+    /// `attr` (`None`: dropped): `Size(1)` if so.
+    TtlSettled {
+        table: String,
+        partition: u64,
+        attr: Option<String>,
+    },
+    /// The shards of stream `stream` in this node's replica of base partition `partition`.
+    StreamShards {
+        table: String,
+        partition: u64,
+        stream: u32,
+    },
+    /// A read of the shard of stream `stream` at `epoch` in base partition `partition`.
+    StreamRecords {
+        table: String,
+        partition: u64,
+        stream: u32,
+        epoch: u64,
+        from: RecordsFrom,
+        limit: u64,
+    },
 }
 
 /// What a [`DataCall`] returns.
@@ -78,6 +102,9 @@ pub(crate) enum DataReply {
     Applied(Applied),
     Size(u64),
     Stats(TableStats),
+    /// A replica's shards of a stream, and whether it writes the stream's records now.
+    Shards(Vec<ShardSummary>, bool),
+    Records(RecordsRead),
 }
 
 const CALL_GET: u8 = 1;
@@ -100,6 +127,17 @@ const CALL_SHARD: u8 = 10;
 /// [`DataCall::IndexBuilt`] (sent only for tables of several partitions with a global index
 /// being created, which exist once every member reads metadata format 5).
 const CALL_INDEX_BUILT: u8 = 11;
+/// [`DataCall::StreamShards`] (sent only for tables with a stream).
+const CALL_STREAM_SHARDS: u8 = 12;
+/// [`DataCall::StreamRecords`] (sent only for tables with a stream).
+const CALL_STREAM_RECORDS: u8 = 13;
+/// [`DataCall::TtlSettled`] (sent only by DescribeTimeToLive on tables of several partitions).
+const CALL_TTL_SETTLED: u8 = 14;
+
+const FROM_TRIM_HORIZON: u8 = 1;
+const FROM_LATEST: u8 = 2;
+const FROM_AT: u8 = 3;
+const FROM_AFTER: u8 = 4;
 
 const SORT_EQ: u8 = 1;
 const SORT_LT: u8 = 2;
@@ -118,6 +156,8 @@ const ERR_INTERNAL: u8 = 6;
 const ERR_UNAVAILABLE: u8 = 7;
 /// Refused by the partition's capacity buckets: reason, resource.
 const ERR_THROTTLED: u8 = 8;
+const ERR_SHARD_NOT_FOUND: u8 = 9;
+const ERR_TRIMMED: u8 = 10;
 
 #[derive(Default)]
 struct Writer(Vec<u8>);
@@ -297,6 +337,56 @@ impl<'a> Reader<'a> {
             last_evaluated_key: self.opt_item()?,
         })
     }
+    /// A count of entries each at least `min` bytes long: a count past the bytes left is a lie.
+    fn count(&mut self, min: usize) -> Decoded<usize> {
+        let n = self.usize()?;
+        if n > self.b.len() / min {
+            return Err("count past the end of the data".to_string());
+        }
+        Ok(n)
+    }
+    fn shards(&mut self) -> Decoded<Vec<ShardSummary>> {
+        let n = self.count(8)?;
+        (0..n)
+            .map(|_| {
+                let epoch = self.u64()?;
+                let first_seq = self.opt_u64()?;
+                let trimmed = self.opt_u64()?;
+                let closed = if self.bool()? {
+                    let last_seq = self.u64()?;
+                    let closed_ms = self.u64()?;
+                    let k = self.count(16)?;
+                    let children = (0..k)
+                        .map(|_| Ok((self.u64()?, self.u64()?)))
+                        .collect::<Decoded<Vec<_>>>()?;
+                    Some(ShardClose {
+                        last_seq,
+                        children,
+                        closed_ms,
+                    })
+                } else {
+                    None
+                };
+                Ok(ShardSummary {
+                    epoch,
+                    first_seq,
+                    trimmed,
+                    closed,
+                })
+            })
+            .collect()
+    }
+    fn records(&mut self) -> Decoded<RecordsRead> {
+        let next = self.opt_u64()?;
+        let n = self.count(12)?;
+        let records = (0..n)
+            .map(|_| {
+                let seq = self.u64()?;
+                ChangeRecord::decode(seq, self.bytes()?).map_err(|e| e.to_string())
+            })
+            .collect::<Decoded<Vec<_>>>()?;
+        Ok(RecordsRead { records, next })
+    }
     fn finish(&self) -> Decoded<()> {
         if self.b.is_empty() {
             Ok(())
@@ -318,7 +408,10 @@ impl DataCall {
             | DataCall::Stats { table, .. }
             | DataCall::PartitionStats { table, .. }
             | DataCall::IndexActive { table, .. }
-            | DataCall::IndexBuilt { table, .. } => table,
+            | DataCall::IndexBuilt { table, .. }
+            | DataCall::StreamShards { table, .. }
+            | DataCall::StreamRecords { table, .. }
+            | DataCall::TtlSettled { table, .. } => table,
             DataCall::Shard { call, .. } => call.table(),
         }
     }
@@ -419,6 +512,50 @@ impl DataCall {
                 w.u64(*end);
                 w.0.extend_from_slice(&call.encode());
             }
+            DataCall::TtlSettled {
+                table,
+                partition,
+                attr,
+            } => {
+                w.u8(CALL_TTL_SETTLED);
+                w.str(table);
+                w.u64(*partition);
+                w.bool(attr.is_some());
+                w.str(attr.as_deref().unwrap_or_default());
+            }
+            DataCall::StreamShards {
+                table,
+                partition,
+                stream,
+            } => {
+                w.u8(CALL_STREAM_SHARDS);
+                w.str(table);
+                w.u64(*partition);
+                w.u64(u64::from(*stream));
+            }
+            DataCall::StreamRecords {
+                table,
+                partition,
+                stream,
+                epoch,
+                from,
+                limit,
+            } => {
+                w.u8(CALL_STREAM_RECORDS);
+                w.str(table);
+                w.u64(*partition);
+                w.u64(u64::from(*stream));
+                w.u64(*epoch);
+                let (tag, seq) = match from {
+                    RecordsFrom::TrimHorizon => (FROM_TRIM_HORIZON, 0),
+                    RecordsFrom::Latest => (FROM_LATEST, 0),
+                    RecordsFrom::At(s) => (FROM_AT, *s),
+                    RecordsFrom::After(s) => (FROM_AFTER, *s),
+                };
+                w.u8(tag);
+                w.u64(seq);
+                w.u64(*limit);
+            }
         }
         w.0
     }
@@ -506,6 +643,38 @@ impl DataCall {
                 index: u32::try_from(r.u64()?).map_err(|e| e.to_string())?,
                 partition: r.u64()?,
             },
+            CALL_TTL_SETTLED => DataCall::TtlSettled {
+                table: r.str()?,
+                partition: r.u64()?,
+                attr: {
+                    let some = r.bool()?;
+                    let a = r.str()?;
+                    some.then_some(a)
+                },
+            },
+            CALL_STREAM_SHARDS => DataCall::StreamShards {
+                table: r.str()?,
+                partition: r.u64()?,
+                stream: u32::try_from(r.u64()?).map_err(|e| e.to_string())?,
+            },
+            CALL_STREAM_RECORDS => DataCall::StreamRecords {
+                table: r.str()?,
+                partition: r.u64()?,
+                stream: u32::try_from(r.u64()?).map_err(|e| e.to_string())?,
+                epoch: r.u64()?,
+                from: {
+                    let tag = r.u8()?;
+                    let seq = r.u64()?;
+                    match tag {
+                        FROM_TRIM_HORIZON => RecordsFrom::TrimHorizon,
+                        FROM_LATEST => RecordsFrom::Latest,
+                        FROM_AT => RecordsFrom::At(seq),
+                        FROM_AFTER => RecordsFrom::After(seq),
+                        tag => return Err(format!("unknown shard position {tag}")),
+                    }
+                },
+                limit: r.u64()?,
+            },
             tag => return Err(format!("unknown data call {tag}")),
         };
         r.finish()?;
@@ -531,6 +700,33 @@ pub(crate) fn encode_result(result: Result<DataReply, DataError>) -> Vec<u8> {
                 DataReply::Stats(s) => {
                     w.u64(s.item_count);
                     w.u64(s.size_bytes);
+                }
+                DataReply::Shards(shards, writing) => {
+                    w.bool(writing);
+                    w.u64(shards.len() as u64);
+                    for s in &shards {
+                        w.u64(s.epoch);
+                        w.opt_u64(s.first_seq);
+                        w.opt_u64(s.trimmed);
+                        w.bool(s.closed.is_some());
+                        if let Some(c) = &s.closed {
+                            w.u64(c.last_seq);
+                            w.u64(c.closed_ms);
+                            w.u64(c.children.len() as u64);
+                            for (p, e) in &c.children {
+                                w.u64(*p);
+                                w.u64(*e);
+                            }
+                        }
+                    }
+                }
+                DataReply::Records(read) => {
+                    w.opt_u64(read.next);
+                    w.u64(read.records.len() as u64);
+                    for rec in &read.records {
+                        w.u64(rec.seq);
+                        w.bytes(&rec.encode());
+                    }
                 }
             }
         }
@@ -572,6 +768,14 @@ pub(crate) fn encode_result(result: Result<DataReply, DataError>) -> Vec<u8> {
                     w.str(&t.reason);
                     w.str(&t.resource);
                 }
+                DataError::ShardNotFound(s) => {
+                    w.u8(ERR_SHARD_NOT_FOUND);
+                    w.str(&s);
+                }
+                DataError::Trimmed(s) => {
+                    w.u8(ERR_TRIMMED);
+                    w.str(&s);
+                }
             }
         }
     }
@@ -597,13 +801,19 @@ pub(crate) fn decode_result(
             },
             DataCall::CollectionSize { .. }
             | DataCall::IndexActive { .. }
-            | DataCall::IndexBuilt { .. } => DataReply::Size(r.u64()?),
+            | DataCall::IndexBuilt { .. }
+            | DataCall::TtlSettled { .. } => DataReply::Size(r.u64()?),
             DataCall::Stats { .. } | DataCall::PartitionStats { .. } => {
                 DataReply::Stats(TableStats {
                     item_count: r.u64()?,
                     size_bytes: r.u64()?,
                 })
             }
+            DataCall::StreamShards { .. } => {
+                let writing = r.bool()?;
+                DataReply::Shards(r.shards()?, writing)
+            }
+            DataCall::StreamRecords { .. } => DataReply::Records(r.records()?),
         })
     } else {
         Err(match r.u8()? {
@@ -622,6 +832,8 @@ pub(crate) fn decode_result(
                 reason: r.str()?,
                 resource: r.str()?,
             }),
+            ERR_SHARD_NOT_FOUND => DataError::ShardNotFound(r.str()?),
+            ERR_TRIMMED => DataError::Trimmed(r.str()?),
             tag => return Err(format!("unknown data error {tag}")),
         })
     };

@@ -62,7 +62,11 @@ impl NodeBackend {
             DataCall::Scan { request, .. } if !is_global_read(meta, request.index) => {
                 covers(handle, request.hash_start, request.hash_end)
             }
-            DataCall::PartitionStats { partition, .. } | DataCall::IndexBuilt { partition, .. } => {
+            DataCall::PartitionStats { partition, .. }
+            | DataCall::IndexBuilt { partition, .. }
+            | DataCall::StreamShards { partition, .. }
+            | DataCall::StreamRecords { partition, .. }
+            | DataCall::TtlSettled { partition, .. } => {
                 handle.partitions.iter().any(|p| p.record.id == *partition)
             }
             DataCall::Scan { .. } | DataCall::Stats { .. } | DataCall::IndexActive { .. } => {
@@ -223,13 +227,20 @@ impl NodeBackend {
             DataCall::Stats { .. }
             | DataCall::IndexActive { .. }
             | DataCall::IndexBuilt { .. }
-            | DataCall::PartitionStats { .. } => None,
+            | DataCall::PartitionStats { .. }
+            | DataCall::StreamShards { .. }
+            | DataCall::StreamRecords { .. }
+            | DataCall::TtlSettled { .. } => None,
         };
         let part = match (hash, call) {
             (Some(h), _) => entry.partitions.find(None, h),
             (
                 None,
-                DataCall::PartitionStats { partition, .. } | DataCall::IndexBuilt { partition, .. },
+                DataCall::PartitionStats { partition, .. }
+                | DataCall::IndexBuilt { partition, .. }
+                | DataCall::StreamShards { partition, .. }
+                | DataCall::StreamRecords { partition, .. }
+                | DataCall::TtlSettled { partition, .. },
             ) => entry.partitions.get(*partition),
             (None, _) => entry.partitions.of(None).next(),
         };
@@ -301,6 +312,32 @@ impl NodeBackend {
             DataCall::IndexActive { index, .. } => {
                 DataReply::Size(u64::from(index_active(&meta, index)))
             }
+            DataCall::TtlSettled {
+                table,
+                partition,
+                attr,
+            } => DataReply::Size(u64::from(
+                self.local_ttl_settled(&table, partition, attr).await?,
+            )),
+            DataCall::StreamShards {
+                table,
+                partition,
+                stream,
+            } => {
+                let (shards, writing) = self.local_shards(&table, partition, stream).await?;
+                DataReply::Shards(shards, writing)
+            }
+            DataCall::StreamRecords {
+                table,
+                partition,
+                stream,
+                epoch,
+                from,
+                limit,
+            } => DataReply::Records(
+                self.local_records(&table, partition, stream, epoch, from, limit)
+                    .await?,
+            ),
         })
     }
 

@@ -91,6 +91,15 @@ const GIVE_UP_MS: u64 = 15_000;
 
 type Shared<T> = Arc<Mutex<T>>;
 
+/// The virtual clock as the cores' lease clock.
+struct SimClock(Shared<u64>);
+
+impl shoal_raft::Clock for SimClock {
+    fn now_ms(&self) -> u64 {
+        *self.0.lock()
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The state machine: one KV register per key.
 
@@ -872,6 +881,19 @@ pub struct Options {
     pub splits: bool,
     /// Split runs: a deliberately broken variant of the protocol.
     pub broken_split: BrokenSplit,
+    /// Leader leases for reads.
+    pub lease: LeaseMode,
+}
+
+/// How leaders serve linearizable reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeaseMode {
+    /// Under a read lease where one holds (Shoal's default), else by ReadIndex.
+    On,
+    /// Every read by ReadIndex (a quorum round).
+    Off,
+    /// Self-test: leases ten times too long for the election timeouts (must be caught).
+    TooLong,
 }
 
 impl Default for Options {
@@ -881,6 +903,7 @@ impl Default for Options {
             wipe: WipeMode::Off,
             splits: false,
             broken_split: BrokenSplit::No,
+            lease: LeaseMode::On,
         }
     }
 }
@@ -947,6 +970,9 @@ struct Stats {
     /// rows (a placed voter whose parent replica has none).
     late_bootstraps: u64,
     rowless_joins: u64,
+    /// Reads leaders answered under a lease (by nodes since crashed; live ones are added in the
+    /// summary).
+    lease_reads: u64,
 }
 
 struct Sim {
@@ -969,6 +995,7 @@ struct Sim {
     faults: bool,
     /// Self-test: serve reads from local state (must be caught by the linearizability check).
     stale_reads: bool,
+    lease: LeaseMode,
     wipe: WipeMode,
     /// Wipe modes: the membership every group is moved to (bootstrap voters and node 4 vote,
     /// higher ids learn; a replacement id takes its wiped predecessor's role).
@@ -1058,6 +1085,7 @@ impl Sim {
         Sim {
             seed,
             rng,
+            lease: LeaseMode::On,
             now: 0,
             seq: 0,
             queue: BinaryHeap::new(),
@@ -1103,6 +1131,7 @@ impl Sim {
                 split_crashes: 0,
                 late_bootstraps: 0,
                 rowless_joins: 0,
+                lease_reads: 0,
             },
             trace: 0xcbf2_9ce4_8422_2325,
             splits: false,
@@ -1132,6 +1161,7 @@ impl Sim {
     }
 
     fn config(&self, i: usize) -> Config {
+        let base = Config::default();
         Config {
             node_id: self.nodes[i].id,
             // Deterministic: a fixed timeout per node (raft would draw one from thread_rng).
@@ -1139,7 +1169,18 @@ impl Sim {
             election_jitter_ticks: 1,
             // Small, so that replicas that were away need snapshots.
             compact_after: 20,
-            ..Config::default()
+            // Every node's election timeout is at least 10 ticks, so the default 7 lease ticks
+            // are safe for all. The broken variant times leases by a 10x slower tick than the
+            // nodes run (the simulator ticks every TICK_MS whatever the config says).
+            lease_ticks: match self.lease {
+                LeaseMode::Off => 0,
+                LeaseMode::On | LeaseMode::TooLong => base.lease_ticks,
+            },
+            tick: match self.lease {
+                LeaseMode::TooLong => base.tick * 10,
+                LeaseMode::On | LeaseMode::Off => base.tick,
+            },
+            ..base
         }
     }
 
@@ -1167,6 +1208,7 @@ impl Sim {
     fn start_node(&mut self, i: usize, first: bool) {
         let id = self.nodes[i].id;
         let mut core = Core::new(self.config(i), self.nodes[i].factory.clone());
+        core.set_clock(Arc::new(SimClock(self.clock.clone())));
         if first {
             for g in self.group_list() {
                 let init = if self.voters.contains(&id) {
@@ -1198,7 +1240,9 @@ impl Sim {
 
     fn crash(&mut self, i: usize) {
         let id = self.nodes[i].id;
-        self.nodes[i].core = None;
+        if let Some(core) = self.nodes[i].core.take() {
+            self.stats.lease_reads += core.lease_reads();
+        }
         self.nodes[i].crash_mid_round = false;
         self.stats.crashes += 1;
         // The clients connected to it lose their connection: accepted writes become Unknown,
@@ -2615,6 +2659,16 @@ impl Sim {
         Ok(())
     }
 
+    /// Reads answered under a lease so far, by every node.
+    fn lease_reads(&self) -> u64 {
+        let live: u64 = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.core.as_ref().map(Core::lease_reads))
+            .sum();
+        self.stats.lease_reads + live
+    }
+
     fn summary(&self) -> String {
         let s = &self.stats;
         let wipes = match self.wipe {
@@ -2642,7 +2696,8 @@ impl Sim {
         format!(
             "seed {}: {} nodes, {} events in history ({} ok writes, {} cond failed, {} reads, \
              {} unknown, {} lost proposals retried, {} read errors), {} messages delivered, \
-             {} dropped, {} crashes, {} partitions, {} snapshots restored{wipes}{splits}, trace {:016x}",
+             {} dropped, {} crashes, {} partitions, {} snapshots restored, {} reads under a \
+             lease{wipes}{splits}, trace {:016x}",
             self.seed,
             self.nodes.len(),
             self.history.len(),
@@ -2657,6 +2712,7 @@ impl Sim {
             s.crashes,
             s.partitions,
             self.checker.lock().restores,
+            self.lease_reads(),
             self.trace
         )
     }
@@ -2676,6 +2732,8 @@ pub struct Outcome {
     pub replaced: u64,
     /// Splits that took effect (split runs).
     pub splits: u64,
+    /// Reads leaders answered under a lease.
+    pub lease_reads: u64,
 }
 
 /// Runs one seed with default options.
@@ -2695,6 +2753,7 @@ pub fn run_seed_with(seed: u64, secs: u64, options: Options) -> Result<Outcome, 
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut sim = Sim::new(seed);
         sim.stale_reads = options.stale_reads;
+        sim.lease = options.lease;
         sim.wipe = options.wipe;
         if options.splits {
             sim.enable_splits(options.broken_split);
@@ -2709,6 +2768,7 @@ pub fn run_seed_with(seed: u64, secs: u64, options: Options) -> Result<Outcome, 
                 wipes: sim.stats.wipes,
                 replaced: sim.stats.replaced,
                 splits: sim.stats.splits,
+                lease_reads: sim.lease_reads(),
             }),
             Err(e) => Err(format!("{summary}\n{e}")),
         }

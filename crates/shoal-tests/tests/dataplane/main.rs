@@ -15,3 +15,4 @@ mod return_values;
 mod scan;
 mod support;
 mod throttling;
+mod ttl;

@@ -555,3 +555,76 @@ async fn reads_through_every_node_count_against_one_limit() {
         members.len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_count_twice_and_are_throttled_too() {
+    use aws_sdk_dynamodb::types::{Get, Put, TransactGetItem, TransactWriteItem};
+    let node = TestNode::start().await;
+    let client = node.client();
+    create_provisioned(&client, "txt", (4, 4), None).await;
+    must_put(&client, "txt", item([("pk", s("a"))])).await;
+    // A transactional read costs twice a consistent read (2 units of the 4 per second), a
+    // transactional write twice a write: the buckets run dry after a couple of each.
+    let get = || {
+        client
+            .transact_get_items()
+            .transact_items(
+                TransactGetItem::builder()
+                    .get(
+                        Get::builder()
+                            .table_name("txt")
+                            .key("pk", s("a"))
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            )
+            .send()
+    };
+    let mut served = 0;
+    let refused = loop {
+        match get().await {
+            Ok(_) => served += 1,
+            Err(e) => break e,
+        }
+        assert!(served < 20, "4 RCU served 20 transactional reads at once");
+    };
+    assert!(served >= 1, "no transactional read served");
+    let err = api_error(Err::<(), _>(refused));
+    assert_eq!(err.code, "TransactionCanceledException", "{err:?}");
+    assert!(
+        err.message.contains("ProvisionedThroughputExceeded"),
+        "{err:?}"
+    );
+    let put = |n: usize| {
+        client
+            .transact_write_items()
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name("txt")
+                            .item("pk", s(format!("w{n}")))
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            )
+            .send()
+    };
+    let mut written = 0;
+    let refused = loop {
+        match put(written).await {
+            Ok(_) => written += 1,
+            Err(e) => break e,
+        }
+        assert!(written < 20, "4 WCU took 20 transactional writes at once");
+    };
+    assert!(written >= 1, "no transactional write served");
+    let err = api_error(Err::<(), _>(refused));
+    assert_eq!(err.code, "TransactionCanceledException", "{err:?}");
+    assert!(
+        err.message.contains("ProvisionedThroughputExceeded"),
+        "{err:?}"
+    );
+}

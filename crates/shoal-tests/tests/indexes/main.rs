@@ -12,4 +12,5 @@ mod lsi;
 mod multi_key;
 mod online;
 mod support;
+mod transactions;
 mod validation;

@@ -866,26 +866,13 @@ async fn describe_limits_returns_dynamodb_default_quotas() {
 }
 
 /// Model members Shoal does not implement are refused by name, never ignored: nothing is created
-/// or changed. A disabled stream asks for what Shoal does and is accepted. (`OnDemandThroughput`
-/// and `WarmThroughput` are implemented: see `throughput_settings.rs`.)
+/// or changed. (`OnDemandThroughput`, `WarmThroughput` and `StreamSpecification` are
+/// implemented: see `throughput_settings.rs` and `streams.rs`.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unimplemented_table_members_are_refused_not_ignored() {
-    use aws_sdk_dynamodb::types::{ReplicationGroupUpdate, StreamSpecification};
+    use aws_sdk_dynamodb::types::ReplicationGroupUpdate;
     let node = TestNode::start().await;
     let client = node.client();
-    let stream = StreamSpecification::builder()
-        .stream_enabled(true)
-        .stream_view_type(aws_sdk_dynamodb::types::StreamViewType::NewImage)
-        .build()
-        .unwrap();
-    let r = on_demand_pk(&client, "stream_tbl")
-        .stream_specification(stream.clone())
-        .send()
-        .await;
-    assert_validation(
-        r,
-        "StreamSpecification is not supported by this version of Shoal",
-    );
     let r = on_demand_pk(&client, "global_tbl")
         .global_table_source_arn("arn:aws:dynamodb:us-east-1:000000000000:table/src")
         .send()
@@ -896,27 +883,8 @@ async fn unimplemented_table_members_are_refused_not_ignored() {
     );
     assert!(must_list_all_tables(&client).await.is_empty());
 
-    on_demand_pk(&client, "plain_tbl")
-        .stream_specification(
-            StreamSpecification::builder()
-                .stream_enabled(false)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    on_demand_pk(&client, "plain_tbl").send().await.unwrap();
     must_wait_active(&client, "plain_tbl").await;
-    let r = client
-        .update_table()
-        .table_name("plain_tbl")
-        .stream_specification(stream)
-        .send()
-        .await;
-    assert_validation(
-        r,
-        "StreamSpecification is not supported by this version of Shoal",
-    );
     let r = client
         .update_table()
         .table_name("plain_tbl")

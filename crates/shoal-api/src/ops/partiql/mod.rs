@@ -1,14 +1,17 @@
-//! PartiQL: `ExecuteStatement` and `BatchExecuteStatement`, on shoal-partiql's parser.
+//! PartiQL: `ExecuteStatement`, `BatchExecuteStatement` and `ExecuteTransaction`, on
+//! shoal-partiql's parser.
 //!
 //! A statement is parsed ([`shoal_partiql::parse`]), its `?` parameters counted and bound, and
 //! run as the item operation it stands for: `SELECT` as a Query or Scan ([`select`]), or, in a
 //! batch, a GetItem; `INSERT`, `UPDATE`, `DELETE` as conditional writes ([`write`]). Errors are
 //! those of the item operations, plus `DuplicateItemException` for an `INSERT` of an existing
-//! key. `EXISTS` belongs to `ExecuteTransaction`, which Shoal does not have.
+//! key. `ExecuteTransaction` ([`transaction`]) runs its statements as one TransactGetItems or
+//! TransactWriteItems; `EXISTS` and `NOT EXISTS` condition checks are valid only there.
 
 mod keys;
 mod select;
 mod token;
+mod transaction;
 mod write;
 
 use futures_util::future::join_all;
@@ -24,6 +27,8 @@ use crate::error::{ApiError, ErrorKind, Violations};
 use crate::input::{Input, nested, opt_array, opt_str};
 
 pub(crate) use keys::partition_values;
+pub use transaction::execute_transaction;
+pub(crate) use write::DUPLICATE_ITEM;
 
 /// Most statements in one `BatchExecuteStatement` (the model's constraint).
 pub const MAX_BATCH_STATEMENTS: usize = 25;
@@ -33,7 +38,7 @@ const MIXED_BATCH: &str = "A batch must contain either only read (SELECT) statem
 
 /// The message of an `EXISTS` outside a transaction.
 const EXISTS_OUTSIDE_TRANSACTION: &str =
-    "EXISTS is valid only in a condition check of ExecuteTransaction, which Shoal does not support";
+    "EXISTS is valid only in a condition check of ExecuteTransaction";
 
 /// A parameter-binding or condition-conversion error: a `ValidationException`.
 fn bind_error(e: BindError) -> ApiError {
@@ -127,7 +132,9 @@ async fn run_write(
         Statement::Insert(i) => write::insert(ctx, i, &s.params).await,
         Statement::Update(u) => write::update(ctx, u, &s.params, s.all_old_on_failure).await,
         Statement::Delete(d) => write::delete(ctx, d, &s.params, s.all_old_on_failure).await,
-        Statement::Exists(_) => Err(ApiError::validation(EXISTS_OUTSIDE_TRANSACTION)),
+        Statement::Exists(_) | Statement::NotExists(_) => {
+            Err(ApiError::validation(EXISTS_OUTSIDE_TRANSACTION))
+        }
         Statement::Select(_) => Err(ApiError::internal("run_write called with a SELECT")),
     }
 }

@@ -96,7 +96,8 @@ fn direction(s: &Select, schema: &IndexKeySchema, is_query: bool) -> Result<bool
     Ok(forward.unwrap_or(true))
 }
 
-fn project(item: Item, projection: &Projection) -> Item {
+/// `item` with only the attributes and paths `projection` names.
+pub(super) fn project(item: Item, projection: &Projection) -> Item {
     match projection {
         Projection::All => item,
         Projection::Paths(paths) => shoal_expr::Projection {

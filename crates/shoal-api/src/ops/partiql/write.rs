@@ -9,13 +9,17 @@
 //!   is checked as an `UpdateExpression` is.
 //! - `DELETE`: the full key likewise; the other conjuncts must hold if the item exists (a
 //!   missing item is no error).
+//!
+//! Each statement is first planned (`plan_insert`, `plan_update`, `plan_delete`: validated and
+//! turned into a [`TxOp`] on its table), then run as one `Command`; `ExecuteTransaction` sends
+//! the same plans as the actions of one transaction.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use shoal_expr::{Condition, DocPath, ExprContext, PathElem};
 use shoal_partiql::{ArithOp, Delete, Expr, Function, Insert, Returning, Update, UpdateAction};
-use shoal_storage::{ApplyError, Command};
+use shoal_storage::{ApplyError, Command, TxOp};
 use shoal_types::size::{MAX_ITEM_SIZE, item_size};
 use shoal_types::{AttributeValue, Item};
 
@@ -87,12 +91,47 @@ fn written(table: Arc<TableMeta>, applied: shoal_storage::Applied, item: Option<
     }
 }
 
-/// `INSERT INTO table VALUE {...}`.
-pub(super) async fn insert(
+/// A write statement turned into the action it performs on one item: what ExecuteStatement
+/// runs as a single conditional write and ExecuteTransaction as one action of a transaction.
+pub(super) struct Planned {
+    pub table: Arc<TableMeta>,
+    pub op: TxOp,
+}
+
+impl Planned {
+    /// The single-item command of a put, update or delete.
+    fn command(self) -> Result<Command, ApiError> {
+        Ok(match self.op {
+            TxOp::Put { item, condition } => Command::Put { item, condition },
+            TxOp::Update {
+                key,
+                update,
+                condition,
+            } => Command::Update {
+                key,
+                update,
+                condition,
+            },
+            TxOp::Delete { key, condition } => Command::Delete { key, condition },
+            TxOp::Check { .. } => {
+                return Err(ApiError::internal(
+                    "a condition check run as a single write",
+                ));
+            }
+        })
+    }
+}
+
+/// `INSERT INTO table VALUE {...}`: a put of the item if no item has its key.
+///
+/// # Errors
+/// The item's: not a valid item of the table (key missing or of the wrong type, an index key
+/// of the wrong type), over 400 KB; binding errors; an unknown table.
+pub(super) async fn plan_insert(
     ctx: &Ctx<'_>,
     s: &Insert,
     params: &[AttributeValue],
-) -> Result<Written, ApiError> {
+) -> Result<Planned, ApiError> {
     let item = s.bind_item(params).map_err(bind_error)?;
     let table = active_table(ctx, &s.table).await?;
     table.key_schema.validate_item(&item)?;
@@ -103,24 +142,67 @@ pub(super) async fn insert(
         ));
     }
     let condition = Condition::AttributeNotExists(DocPath::attr(&table.key_schema.hash.name));
+    Ok(Planned {
+        table,
+        op: TxOp::Put {
+            item,
+            condition: Some(condition),
+        },
+    })
+}
+
+/// `INSERT INTO table VALUE {...}`.
+pub(super) async fn insert(
+    ctx: &Ctx<'_>,
+    s: &Insert,
+    params: &[AttributeValue],
+) -> Result<Written, ApiError> {
+    let planned = plan_insert(ctx, s, params).await?;
+    let table = Arc::clone(&planned.table);
     let applied = ctx
         .backend
-        .write(
-            &table,
-            Command::Put {
-                item,
-                condition: Some(condition),
-            },
-        )
+        .write(&table, planned.command()?)
         .await
         .map_err(|e| match e {
-            DataError::Apply(ApplyError::ConditionalCheckFailed { .. }) => ApiError::new(
-                ErrorKind::DuplicateItem,
-                "Duplicate primary key exists in table",
-            ),
+            DataError::Apply(ApplyError::ConditionalCheckFailed { .. }) => duplicate_item(),
             other => backend_error(other),
         })?;
     Ok(written(table, applied, None))
+}
+
+/// `DuplicateItemException`: an `INSERT` of a key that exists.
+pub(super) fn duplicate_item() -> ApiError {
+    ApiError::new(ErrorKind::DuplicateItem, DUPLICATE_ITEM)
+}
+
+/// The message of an `INSERT` of a key that exists.
+pub(crate) const DUPLICATE_ITEM: &str = "Duplicate primary key exists in table";
+
+/// `DELETE FROM table WHERE ...`: a delete of the item the full key names, if the other
+/// conjuncts hold (a missing item is no error).
+///
+/// # Errors
+/// [`super::keys::MANDATORY_KEY`] and the key's type errors; binding errors; an unknown table.
+pub(super) async fn plan_delete(
+    ctx: &Ctx<'_>,
+    s: &Delete,
+    params: &[AttributeValue],
+) -> Result<Planned, ApiError> {
+    let table = active_table(ctx, &s.table).await?;
+    let keyed = full_key(&table.key_schema, &s.where_clause, params)?;
+    let condition = condition_of(&keyed.rest, params)?.map(|rest| {
+        Condition::or(vec![
+            Condition::AttributeNotExists(DocPath::attr(&table.key_schema.hash.name)),
+            rest,
+        ])
+    });
+    Ok(Planned {
+        table,
+        op: TxOp::Delete {
+            key: keyed.key,
+            condition,
+        },
+    })
 }
 
 /// `DELETE FROM table WHERE ... [RETURNING ALL OLD *]`.
@@ -130,36 +212,28 @@ pub(super) async fn delete(
     params: &[AttributeValue],
     all_old_on_failure: bool,
 ) -> Result<Written, ApiError> {
-    let table = active_table(ctx, &s.table).await?;
-    let keyed = full_key(&table.key_schema, &s.where_clause, params)?;
-    let condition = condition_of(&keyed.rest, params)?.map(|rest| {
-        Condition::or(vec![
-            Condition::AttributeNotExists(DocPath::attr(&table.key_schema.hash.name)),
-            rest,
-        ])
-    });
+    let planned = plan_delete(ctx, s, params).await?;
+    let table = Arc::clone(&planned.table);
     let applied = ctx
         .backend
-        .write(
-            &table,
-            Command::Delete {
-                key: keyed.key,
-                condition,
-            },
-        )
+        .write(&table, planned.command()?)
         .await
         .map_err(|e| write_error(e, all_old_on_failure))?;
     let returned = s.returning.and_then(|_| applied.old.clone());
     Ok(written(table, applied, returned))
 }
 
-/// `UPDATE table SET ... REMOVE ... WHERE ... [RETURNING ...]`.
-pub(super) async fn update(
+/// `UPDATE table SET ... REMOVE ... WHERE ...`: an update of the item the full key names, if
+/// it exists and the other conjuncts hold.
+///
+/// # Errors
+/// [`super::keys::MANDATORY_KEY`] and the key's type errors; an update that is not a valid
+/// update expression or writes a key attribute; binding errors; an unknown table.
+pub(super) async fn plan_update(
     ctx: &Ctx<'_>,
     s: &Update,
     params: &[AttributeValue],
-    all_old_on_failure: bool,
-) -> Result<Written, ApiError> {
+) -> Result<Planned, ApiError> {
     let table = active_table(ctx, &s.table).await?;
     let keyed = full_key(&table.key_schema, &s.where_clause, params)?;
     let update = update_of(&s.actions, params)?;
@@ -175,17 +249,32 @@ pub(super) async fn update(
         Some(rest) => Condition::and(vec![exists, rest]),
         None => exists,
     };
-    let updated_paths = update.updated_paths();
+    Ok(Planned {
+        table,
+        op: TxOp::Update {
+            key: keyed.key,
+            update,
+            condition: Some(condition),
+        },
+    })
+}
+
+/// `UPDATE table SET ... REMOVE ... WHERE ... [RETURNING ...]`.
+pub(super) async fn update(
+    ctx: &Ctx<'_>,
+    s: &Update,
+    params: &[AttributeValue],
+    all_old_on_failure: bool,
+) -> Result<Written, ApiError> {
+    let planned = plan_update(ctx, s, params).await?;
+    let table = Arc::clone(&planned.table);
+    let updated_paths = match &planned.op {
+        TxOp::Update { update, .. } => update.updated_paths(),
+        _ => return Err(ApiError::internal("an UPDATE planned as another write")),
+    };
     let applied = ctx
         .backend
-        .write(
-            &table,
-            Command::Update {
-                key: keyed.key,
-                update,
-                condition: Some(condition),
-            },
-        )
+        .write(&table, planned.command()?)
         .await
         .map_err(|e| write_error(e, all_old_on_failure))?;
     let returned = match s.returning {
