@@ -93,26 +93,37 @@ impl ProcessNodeBuilder {
     /// If the process cannot be spawned, exits early, or is not healthy within
     /// [`STARTUP_TIMEOUT`] (the panic message includes its stderr).
     pub async fn start(self) -> ProcessNode {
-        let (owned_dir, data_dir) = match &self.data_dir {
-            Some(d) => (None, d.clone()),
-            None => {
-                let t = tempfile::tempdir().expect("temp dir");
-                let p = t.path().join("data");
-                (Some(t), p)
+        // A node whose address and data directory the builder chose starts again on fresh ones
+        // when a port it needs is taken: the cluster port (API port + 1000) is not reserved by
+        // `free_addr`, so another process's ephemeral port can hold it.
+        let may_move = self.listen.is_none() && self.data_dir.is_none() && self.pass_listen;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (owned_dir, data_dir) = match &self.data_dir {
+                Some(d) => (None, d.clone()),
+                None => {
+                    let t = tempfile::tempdir().expect("temp dir");
+                    let p = t.path().join("data");
+                    (Some(t), p)
+                }
+            };
+            let addr = self.listen.unwrap_or_else(free_addr);
+            let mut node = ProcessNode {
+                builder: self.clone(),
+                addr,
+                data_dir,
+                _owned_dir: owned_dir,
+                child: None,
+                stdout: Arc::new(Mutex::new(String::new())),
+                stderr: Arc::new(Mutex::new(String::new())),
+            };
+            match node.try_spawn().await {
+                Ok(()) => return node,
+                Err(e) if may_move && attempt < 5 && e.contains("Address already in use") => {}
+                Err(e) => panic!("{e}"),
             }
-        };
-        let addr = self.listen.unwrap_or_else(free_addr);
-        let mut node = ProcessNode {
-            builder: self,
-            addr,
-            data_dir,
-            _owned_dir: owned_dir,
-            child: None,
-            stdout: Arc::new(Mutex::new(String::new())),
-            stderr: Arc::new(Mutex::new(String::new())),
-        };
-        node.spawn().await;
-        node
+        }
     }
 }
 
@@ -258,6 +269,13 @@ impl ProcessNode {
     }
 
     async fn spawn(&mut self) {
+        if let Err(e) = self.try_spawn().await {
+            panic!("{e}");
+        }
+    }
+
+    /// Spawns the process and waits for health; the error says why it did not become healthy.
+    async fn try_spawn(&mut self) -> Result<(), String> {
         let b = &self.builder;
         let mut cmd = Command::new(&b.bin);
         if b.pass_listen {
@@ -276,6 +294,7 @@ impl ProcessNode {
         };
         for var in [
             "SHOAL_LISTEN",
+            "SHOAL_CLUSTER_LISTEN",
             "SHOAL_DATA_DIR",
             "SHOAL_REGION",
             "SHOAL_CONFIG",
@@ -308,10 +327,10 @@ impl ProcessNode {
             capture_lines(err, Arc::clone(&self.stderr));
         }
         self.child = Some(child);
-        self.wait_healthy().await;
+        self.wait_healthy().await
     }
 
-    async fn wait_healthy(&mut self) {
+    async fn wait_healthy(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         loop {
             if let Some(child) = self.child.as_mut()
@@ -320,21 +339,21 @@ impl ProcessNode {
                 self.child = None;
                 // Let the reader threads drain the pipes.
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                panic!(
+                return Err(format!(
                     "shoal exited during startup with {st}\nstdout:\n{}\nstderr:\n{}",
                     self.stdout(),
                     self.stderr()
-                );
+                ));
             }
             if health_ok(self.addr).await {
-                return;
+                return Ok(());
             }
             if Instant::now() > deadline {
-                panic!(
+                return Err(format!(
                     "shoal not healthy on {} within {STARTUP_TIMEOUT:?}\nstderr:\n{}",
                     self.addr,
                     self.stderr()
-                );
+                ));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
