@@ -34,6 +34,10 @@ pub trait DataPlane: Send + Sync + 'static {
     /// The table's catalog entry (cheap: served from the node's cache).
     async fn table(&self, name: &str) -> Result<Arc<TableMeta>, DataError>;
 
+    /// The table's catalog entry as the cluster holds it now: one metadata round, so a change
+    /// another node just made is seen (the cache of [`DataPlane::table`] may lag behind it).
+    async fn table_fresh(&self, name: &str) -> Result<Arc<TableMeta>, DataError>;
+
     /// The table's item count and size.
     async fn table_stats(&self, name: &str) -> Result<TableStats, DataError>;
 

@@ -448,6 +448,15 @@ impl DataPlane for NodeBackend {
         Ok(self.handle_fresh(name).await?.meta.read().clone())
     }
 
+    async fn table_fresh(&self, name: &str) -> Result<Arc<TableMeta>, DataError> {
+        let cluster = self.cluster()?;
+        cluster.refresh_meta().await?;
+        match cluster.meta().tables.get(name) {
+            Some(t) => Ok(Arc::new(t.meta.clone())),
+            None => Err(DataError::TableNotFound(name.to_string())),
+        }
+    }
+
     async fn table_stats(&self, name: &str) -> Result<TableStats, DataError> {
         self.spread_stats(name, None).await
     }
