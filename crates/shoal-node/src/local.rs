@@ -535,5 +535,6 @@ fn partition_sm(
         split_applied: Arc::clone(split_applied),
         applied: Arc::clone(&p.applied),
         durable: 0,
+        metrics: snapshots.metrics(),
     })
 }

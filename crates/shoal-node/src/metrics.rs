@@ -27,6 +27,7 @@ pub struct NodeMetrics {
     registry: Registry,
     proposals: Counter,
     log_fsync: Histogram,
+    apply: Histogram,
     snapshot_transfers: Family<Transfer, Counter>,
     snapshot_bytes: Family<Direction, Counter>,
     snapshot_duration: Histogram,
@@ -55,6 +56,14 @@ impl Default for NodeMetrics {
             Unit::Seconds,
             log_fsync.clone(),
         );
+        // 10 µs to about 0.6 s, doubling.
+        let apply = Histogram::new(exponential_buckets(0.000_01, 2.0, 16));
+        registry.register_with_unit(
+            "raft_apply_duration",
+            "Time one partition replica took to apply one batch of committed entries, on the Raft driver thread (with the periodic sync of its file)",
+            Unit::Seconds,
+            apply.clone(),
+        );
         let snapshot_transfers = Family::<Transfer, Counter>::default();
         registry.register(
             "snapshot_transfers",
@@ -80,6 +89,7 @@ impl Default for NodeMetrics {
             registry,
             proposals,
             log_fsync,
+            apply,
             snapshot_transfers,
             snapshot_bytes,
             snapshot_duration,
@@ -96,6 +106,11 @@ impl NodeMetrics {
     /// One Raft log round written and fsync'd in `took`.
     pub(crate) fn log_fsync(&self, took: Duration) {
         self.log_fsync.observe(took.as_secs_f64());
+    }
+
+    /// One batch of committed entries applied to a partition replica in `took`.
+    pub(crate) fn applied(&self, took: Duration) {
+        self.apply.observe(took.as_secs_f64());
     }
 
     /// A snapshot received (`Ok(bytes)`) or a failed transfer, after `took`.

@@ -135,6 +135,7 @@ pub(crate) struct PartitionSm {
     /// The applied index as of the last sync of the replica file, which is written without an
     /// fsync per apply (the Raft log is the write-ahead log): the log is compacted up to it.
     pub(crate) durable: u64,
+    pub(crate) metrics: Arc<crate::metrics::NodeMetrics>,
 }
 
 /// Entries applied between two syncs of a partition file: the Raft log keeps at most this many
@@ -241,6 +242,7 @@ impl StateMachine for PartitionSm {
             self.refuse(&entries);
             return;
         }
+        let started = std::time::Instant::now();
         let mut start = 0;
         for i in 1..=entries.len() {
             let split = i == entries.len() || entries[i].index != entries[i - 1].index + 1;
@@ -255,6 +257,7 @@ impl StateMachine for PartitionSm {
         if applied >= self.durable + SYNC_EVERY {
             self.sync(applied);
         }
+        self.metrics.applied(started.elapsed());
     }
 
     fn applied_index(&self) -> u64 {

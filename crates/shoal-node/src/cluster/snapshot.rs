@@ -184,6 +184,11 @@ impl Snapshots {
         })
     }
 
+    /// The node's metrics (the state machines observe their applies there).
+    pub(crate) fn metrics(&self) -> Arc<crate::metrics::NodeMetrics> {
+        Arc::clone(&self.metrics)
+    }
+
     /// Records the local replica of `group` (when its state machine is made).
     pub(crate) fn register(&self, group: GroupId, replica: LocalReplica) {
         self.replicas.lock().insert(group, replica);
