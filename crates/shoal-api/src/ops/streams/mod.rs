@@ -62,19 +62,19 @@ pub(crate) async fn stream_of(
     let Some(name) = crate::authz::table_of_arn(ctx, arn, true) else {
         return Err(stream_not_found(arn));
     };
-    let mut meta = match ctx.backend.table(name).await {
-        Ok(meta) => meta,
-        Err(DataError::TableNotFound(_)) => return Err(stream_not_found(arn)),
-        Err(e) => return Err(backend_error(e)),
-    };
+    let mut meta = ctx
+        .backend
+        .table(name)
+        .await
+        .map_err(|e| read_error(e, arn))?;
     if meta.stream_by_arn(arn).is_none() {
         // This node's copy may not have the stream yet (another node enabled it a moment
         // ago): ask the cluster before saying it does not exist.
-        meta = match ctx.backend.table_fresh(name).await {
-            Ok(meta) => meta,
-            Err(DataError::TableNotFound(_)) => return Err(stream_not_found(arn)),
-            Err(e) => return Err(backend_error(e)),
-        };
+        meta = ctx
+            .backend
+            .table_fresh(name)
+            .await
+            .map_err(|e| read_error(e, arn))?;
     }
     let stream = meta
         .stream_by_arn(arn)
