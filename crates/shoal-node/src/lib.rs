@@ -57,8 +57,12 @@ pub use ttl::DEFAULT_TTL_SWEEP;
 /// The on-disk format this version reads and writes. Format 2: SQLCipher files keyed with data
 /// keys wrapped by the master keys of the key directory (format 1 used a fixed placeholder key).
 /// Format 3: a cluster member (Raft log `raft.db`, metadata `meta.db`, identity `cluster.json`,
-/// partition files named by cluster-wide partition ids).
-pub const DATA_FORMAT: &str = "shoal-data-format 3";
+/// partition files named by cluster-wide partition ids). Format 4: the Raft log is encrypted
+/// segment files in `raft-log/` instead of the SQLCipher file `raft.db`.
+pub const DATA_FORMAT: &str = "shoal-data-format 4";
+/// The format this version upgrades in place: its `raft.db` is migrated to `raft-log/` when the
+/// Raft log opens, and the FORMAT file is rewritten after that ([`upgrade_data_format`]).
+const UPGRADABLE_DATA_FORMAT: &str = "shoal-data-format 3";
 const FORMAT_FILE: &str = "FORMAT";
 const LOCK_FILE: &str = "LOCK";
 
@@ -216,7 +220,7 @@ fn prepare_data_dir(dir: &Path) -> Result<(fs::File, bool), NodeError> {
     let format_path = dir.join(FORMAT_FILE);
     let mut fresh = false;
     match fs::read_to_string(&format_path) {
-        Ok(found) if found.trim() == DATA_FORMAT => {}
+        Ok(found) if found.trim() == DATA_FORMAT || found.trim() == UPGRADABLE_DATA_FORMAT => {}
         Ok(found) => {
             return Err(data_dir_error(
                 dir,
@@ -251,6 +255,28 @@ fn prepare_data_dir(dir: &Path) -> Result<(fs::File, bool), NodeError> {
         Err(e) => return Err(data_dir_error(dir, format!("cannot read FORMAT: {e}"))),
     }
     Ok((lock, fresh))
+}
+
+/// Records that the data directory is in [`DATA_FORMAT`] once what the upgrade from
+/// [`UPGRADABLE_DATA_FORMAT`] needs is done (the Raft log migrated): the FORMAT file is replaced
+/// atomically, so an older version refuses the directory from then on.
+pub(crate) fn upgrade_data_format(dir: &Path) -> Result<(), NodeError> {
+    let format_path = dir.join(FORMAT_FILE);
+    match fs::read_to_string(&format_path) {
+        Ok(found) if found.trim() == UPGRADABLE_DATA_FORMAT => {}
+        _ => return Ok(()),
+    }
+    let tmp = dir.join("FORMAT.tmp");
+    let written = fs::File::create(&tmp)
+        .and_then(|mut f| {
+            f.write_all(format!("{DATA_FORMAT}\n").as_bytes())?;
+            f.sync_all()
+        })
+        .and_then(|()| fs::rename(&tmp, &format_path))
+        .and_then(|()| fs::File::open(dir).and_then(|d| d.sync_all()));
+    written.map_err(|e| data_dir_error(dir, format!("cannot write FORMAT: {e}")))?;
+    tracing::info!(data_dir = %dir.display(), format = DATA_FORMAT, "data directory upgraded");
+    Ok(())
 }
 
 /// Opens the master keys and the node's key ring. A new data directory may create the key

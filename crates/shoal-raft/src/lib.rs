@@ -6,9 +6,10 @@
 //!   deterministic simulator drives it directly.
 //! - [`RaftNode`] / [`RaftHandle`]: one OS thread driving a `Core`, and the cheap async handle the rest
 //!   of the node uses (propose, read index, conf changes, status).
-//! - [`LogStore`]: the durable log of all groups ([`MemLogStore`] in memory, `SqlLogStore` in a SQLCipher
-//!   file); [`Transport`]: carries [`GroupMessage`] batches to other nodes; [`GroupFactory`]: opens state
-//!   machines of groups found in the log or named by an incoming message.
+//! - [`LogStore`]: the durable log of all groups ([`MemLogStore`] in memory, [`SegLogStore`] in
+//!   encrypted append-only segment files; `SqlLogStore`, the older SQLCipher log, is read to
+//!   migrate); [`Transport`]: carries [`GroupMessage`] batches to other nodes; [`GroupFactory`]:
+//!   opens state machines of groups found in the log or named by an incoming message.
 //!
 //! # The round
 //! The driver works in rounds. Each round it drains every pending input (messages, proposals, reads,
@@ -58,14 +59,15 @@ mod logger;
 mod message;
 mod node;
 mod output;
+mod seg_log;
 mod sql_log;
 mod status;
 mod storage;
 mod traits;
 
 pub use raft::eraftpb::{
-    ConfChangeSingle, ConfChangeType, ConfChangeV2, ConfState, Entry, HardState, Message,
-    MessageType,
+    ConfChangeSingle, ConfChangeType, ConfChangeV2, ConfState, Entry, EntryType, HardState,
+    Message, MessageType,
 };
 
 pub use crate::config::{Config, GroupInit};
@@ -79,6 +81,7 @@ pub use crate::node::{RaftHandle, RaftNode};
 pub use crate::output::{Output, Round};
 pub use crate::status::GroupStatus;
 pub use crate::traits::{GroupFactory, LogStore, StateMachine, Transport};
+pub use seg_log::{DEFAULT_SEGMENT_BYTES, SegLogStore};
 pub use sql_log::SqlLogStore;
 
 /// A node's id; also its Raft peer id in every group (1-based).

@@ -12,9 +12,10 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
-use raft::eraftpb::{ConfState, Entry, EntryType, HardState};
+use raft::eraftpb::{Entry, HardState};
 use rusqlite::{Connection, ErrorCode, OpenFlags, params};
 
+use crate::seg_log::{decode_conf, encode_conf, entry_kind, kind_entry_type};
 use crate::{GroupId, GroupState, GroupWrite, LogBatch, LogStore, RaftError};
 
 /// SQLCipher page size (as the storage engine's partition files).
@@ -70,80 +71,6 @@ fn to_sql(v: u64) -> i64 {
 /// The inverse of [`to_sql`].
 fn from_sql(v: i64) -> u64 {
     v as u64
-}
-
-fn entry_kind(t: EntryType) -> i64 {
-    match t {
-        EntryType::EntryNormal => 0,
-        EntryType::EntryConfChange => 1,
-        EntryType::EntryConfChangeV2 => 2,
-    }
-}
-
-fn kind_entry_type(k: i64) -> Result<EntryType, RaftError> {
-    match k {
-        0 => Ok(EntryType::EntryNormal),
-        1 => Ok(EntryType::EntryConfChange),
-        2 => Ok(EntryType::EntryConfChangeV2),
-        other => Err(RaftError::Log(format!(
-            "unknown entry type {other} in the log"
-        ))),
-    }
-}
-
-/// Encodes a conf state: a version byte, the auto-leave flag, then four length-prefixed lists
-/// of little-endian u64 (voters, learners, outgoing voters, next learners).
-fn encode_conf(cs: &ConfState) -> Vec<u8> {
-    let lists = [
-        &cs.voters,
-        &cs.learners,
-        &cs.voters_outgoing,
-        &cs.learners_next,
-    ];
-    let mut out = Vec::with_capacity(2 + lists.iter().map(|l| 4 + 8 * l.len()).sum::<usize>());
-    out.push(1u8);
-    out.push(u8::from(cs.auto_leave));
-    for list in lists {
-        out.extend_from_slice(&(list.len() as u32).to_le_bytes());
-        for id in list.iter() {
-            out.extend_from_slice(&id.to_le_bytes());
-        }
-    }
-    out
-}
-
-/// Decodes [`encode_conf`]'s format (an empty blob is the default conf state).
-fn decode_conf(b: &[u8]) -> Result<ConfState, RaftError> {
-    let mut cs = ConfState::default();
-    if b.is_empty() {
-        return Ok(cs);
-    }
-    let bad = || RaftError::Log("corrupt conf state in the log".to_string());
-    if b.len() < 2 || b[0] != 1 {
-        return Err(bad());
-    }
-    cs.auto_leave = b[1] != 0;
-    let mut rest = &b[2..];
-    let mut lists: [Vec<u64>; 4] = Default::default();
-    for list in &mut lists {
-        let (len, r) = rest.split_first_chunk::<4>().ok_or_else(bad)?;
-        rest = r;
-        let n = u32::from_le_bytes(*len) as usize;
-        for _ in 0..n {
-            let (id, r) = rest.split_first_chunk::<8>().ok_or_else(bad)?;
-            rest = r;
-            list.push(u64::from_le_bytes(*id));
-        }
-    }
-    if !rest.is_empty() {
-        return Err(bad());
-    }
-    let [voters, learners, voters_outgoing, learners_next] = lists;
-    cs.voters = voters;
-    cs.learners = learners;
-    cs.voters_outgoing = voters_outgoing;
-    cs.learners_next = learners_next;
-    Ok(cs)
 }
 
 impl SqlLogStore {
@@ -245,7 +172,7 @@ fn write_group(tx: &rusqlite::Transaction<'_>, w: &GroupWrite) -> Result<(), Raf
                     grp,
                     to_sql(e.index),
                     to_sql(e.term),
-                    entry_kind(e.entry_type),
+                    i64::from(entry_kind(e.entry_type)),
                     &e.data[..],
                     &e.context[..],
                 ])
@@ -349,7 +276,7 @@ impl LogStore for SqlLogStore {
                 state.entries.push(Entry {
                     index: from_sql(idx),
                     term: from_sql(term),
-                    entry_type: kind_entry_type(kind)?,
+                    entry_type: kind_entry_type(u8::try_from(kind).unwrap_or(u8::MAX))?,
                     data: data.into(),
                     context: context.into(),
                     ..Entry::default()

@@ -192,7 +192,7 @@ impl Gate {
 /// The node's shared Raft log, remembering why a write failed: a log that cannot be written
 /// stops the Raft driver (fail-stop; the node must be restarted), and requests then say why.
 pub(crate) struct NodeLog {
-    pub(crate) inner: shoal_raft::SqlLogStore,
+    pub(crate) inner: shoal_raft::SegLogStore,
     pub(crate) failure: watch::Sender<Option<String>>,
     pub(crate) metrics: Arc<crate::metrics::NodeMetrics>,
 }
@@ -693,7 +693,8 @@ pub(crate) async fn wait_until(limit: Duration, ready: impl Fn() -> bool) -> boo
     true
 }
 
-/// Starts the Raft driver over the node's shared log `<data-dir>/raft.db`.
+/// Starts the Raft driver over the node's shared log `<data-dir>/raft-log/` (migrating the
+/// SQLCipher log `<data-dir>/raft.db` of data format 3 on the first start).
 pub(crate) fn start_raft(
     data_dir: &Path,
     node_key: &[u8; 32],
@@ -703,8 +704,13 @@ pub(crate) fn start_raft(
     failure: watch::Sender<Option<String>>,
     metrics: Arc<crate::metrics::NodeMetrics>,
 ) -> Result<RaftNode, NodeError> {
-    let inner = shoal_raft::SqlLogStore::open(&data_dir.join("raft.db"), node_key)
-        .map_err(|e| NodeError::Storage(format!("raft log: {e}")))?;
+    let inner = shoal_raft::SegLogStore::open_migrating(
+        &data_dir.join("raft-log"),
+        node_key,
+        &data_dir.join("raft.db"),
+    )
+    .map_err(|e| NodeError::Storage(format!("raft log: {e}")))?;
+    crate::upgrade_data_format(data_dir)?;
     let log = NodeLog {
         inner,
         failure,
