@@ -234,8 +234,12 @@ fn prepare_data_dir(dir: &Path) -> Result<(fs::File, bool), NodeError> {
             let non_empty = fs::read_dir(dir)
                 .map(|mut d| {
                     d.any(|e| {
-                        e.map(|e| e.file_name() != LOCK_FILE && e.file_name() != keys::KEY_FILE)
-                            .unwrap_or(true)
+                        e.map(|e| {
+                            let name = e.file_name();
+                            // FORMAT.tmp: a first start that stopped while writing FORMAT.
+                            name != LOCK_FILE && name != keys::KEY_FILE && name != "FORMAT.tmp"
+                        })
+                        .unwrap_or(true)
                     })
                 })
                 .unwrap_or(false);
@@ -245,11 +249,7 @@ fn prepare_data_dir(dir: &Path) -> Result<(fs::File, bool), NodeError> {
                     "is not empty and has no FORMAT file: it is not a Shoal data directory",
                 ));
             }
-            let mut f = fs::File::create(&format_path)
-                .map_err(|e| data_dir_error(dir, format!("cannot write FORMAT: {e}")))?;
-            f.write_all(format!("{DATA_FORMAT}\n").as_bytes())
-                .and_then(|()| f.sync_all())
-                .map_err(|e| data_dir_error(dir, format!("cannot write FORMAT: {e}")))?;
+            write_format(dir)?;
             fresh = true;
         }
         Err(e) => return Err(data_dir_error(dir, format!("cannot read FORMAT: {e}"))),
@@ -266,17 +266,23 @@ pub(crate) fn upgrade_data_format(dir: &Path) -> Result<(), NodeError> {
         Ok(found) if found.trim() == UPGRADABLE_DATA_FORMAT => {}
         _ => return Ok(()),
     }
+    write_format(dir)?;
+    tracing::info!(data_dir = %dir.display(), format = DATA_FORMAT, "data directory upgraded");
+    Ok(())
+}
+
+/// Writes the FORMAT file saying [`DATA_FORMAT`], atomically (a temporary file renamed over it)
+/// and durably.
+fn write_format(dir: &Path) -> Result<(), NodeError> {
     let tmp = dir.join("FORMAT.tmp");
-    let written = fs::File::create(&tmp)
+    fs::File::create(&tmp)
         .and_then(|mut f| {
             f.write_all(format!("{DATA_FORMAT}\n").as_bytes())?;
             f.sync_all()
         })
-        .and_then(|()| fs::rename(&tmp, &format_path))
-        .and_then(|()| fs::File::open(dir).and_then(|d| d.sync_all()));
-    written.map_err(|e| data_dir_error(dir, format!("cannot write FORMAT: {e}")))?;
-    tracing::info!(data_dir = %dir.display(), format = DATA_FORMAT, "data directory upgraded");
-    Ok(())
+        .and_then(|()| fs::rename(&tmp, dir.join(FORMAT_FILE)))
+        .and_then(|()| fs::File::open(dir).and_then(|d| d.sync_all()))
+        .map_err(|e| data_dir_error(dir, format!("cannot write FORMAT: {e}")))
 }
 
 /// Opens the master keys and the node's key ring. A new data directory may create the key

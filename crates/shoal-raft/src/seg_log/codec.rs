@@ -171,20 +171,6 @@ pub(super) fn encode_record(kind: u8, writes: &[GroupWrite], out: &mut Vec<u8>) 
     }
 }
 
-/// The bytes [`encode_record`] writes for `writes`, to size its buffer.
-pub(super) fn encoded_len(writes: &[GroupWrite]) -> usize {
-    5 + writes
-        .iter()
-        .map(|w| {
-            9 + 64
-                + w.entries
-                    .iter()
-                    .map(|e| 25 + 8 + e.data.len() + e.context.len())
-                    .sum::<usize>()
-        })
-        .sum::<usize>()
-}
-
 /// A checkpoint's group writes: each group's state as a snapshot reset, its entries and its
 /// hard state, so replaying them over nothing rebuilds `groups` exactly.
 pub(super) fn checkpoint_writes<'a>(

@@ -203,7 +203,6 @@ impl SegLogStore {
     }
 
     fn write_inner(&mut self, batch: &LogBatch) -> Result<(), RaftError> {
-        self.buf.reserve(codec::encoded_len(&batch.groups));
         codec::encode_record(codec::KIND_BATCH, &batch.groups, &mut self.buf);
         self.writer.append(&self.buf)?;
         apply(&mut self.groups, &batch.groups);

@@ -120,33 +120,46 @@ impl Writer {
             len: HEADER_LEN as u64,
             frame: Vec::new(),
         };
-        w.write_record(first, &tmp)?;
+        w.seal_frame(first)?;
+        w.file
+            .write_all(&w.frame)
+            .map_err(|e| io_err("writing", &tmp, e))?;
+        w.len += w.frame.len() as u64;
         w.file.sync_all().map_err(|e| io_err("syncing", &tmp, e))?;
         fs::rename(&tmp, &path).map_err(|e| io_err("renaming", &tmp, e))?;
         sync_dir(dir)?;
         Ok(w)
     }
 
-    /// Appends one record and makes it durable (one `fdatasync`). On failure the segment is cut
-    /// back to where the record started (best effort), so the write the caller reports as not
-    /// applied does not come back at the next start; the store stops writing either way.
+    /// Appends one record and makes it durable (one `fdatasync`): its frame is written with one
+    /// `write` call. On failure the segment is cut back to where the record started (best
+    /// effort), so the write the caller reports as not applied does not come back at the next
+    /// start; the store stops writing either way.
     pub(super) fn append(&mut self, plaintext: &[u8]) -> Result<(), RaftError> {
-        let path = self.path.clone();
-        let start = self.len;
-        let result = self.write_record(plaintext, &path).and_then(|()| {
-            self.file
-                .sync_data()
-                .map_err(|e| io_err("syncing", &self.path, e))
-        });
-        if result.is_err() {
-            let _ = self.file.set_len(start).and_then(|()| self.file.sync_all());
-            self.len = start;
+        self.seal_frame(plaintext)?;
+        let result = self
+            .file
+            .write_all(&self.frame)
+            .map_err(|e| io_err("appending to", &self.path, e))
+            .and_then(|()| {
+                self.file
+                    .sync_data()
+                    .map_err(|e| io_err("syncing", &self.path, e))
+            });
+        match result {
+            Ok(()) => self.len += self.frame.len() as u64,
+            Err(_) => {
+                let _ = self
+                    .file
+                    .set_len(self.len)
+                    .and_then(|()| self.file.sync_all());
+            }
         }
         result
     }
 
-    /// Seals `plaintext` and writes its frame with one `write` call.
-    fn write_record(&mut self, plaintext: &[u8], path: &Path) -> Result<(), RaftError> {
+    /// Seals `plaintext` into `self.frame`: its length, then the sealed record.
+    fn seal_frame(&mut self, plaintext: &[u8]) -> Result<(), RaftError> {
         let sealed = self
             .sealer
             .seal(AAD, plaintext)
@@ -161,10 +174,6 @@ impl Writer {
         self.frame
             .extend_from_slice(&(sealed.len() as u32).to_le_bytes());
         self.frame.extend_from_slice(&sealed);
-        self.file
-            .write_all(&self.frame)
-            .map_err(|e| io_err("appending to", path, e))?;
-        self.len += self.frame.len() as u64;
         Ok(())
     }
 
